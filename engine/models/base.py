@@ -1,0 +1,113 @@
+"""What every generator family provides, so one training loop, one checkpoint format and
+one service serve them all.
+
+A family module (``engine/models/<name>.py``) defines:
+
+* ``Arch`` — a frozen dataclass of architecture kwargs with defaults (saved in model.json);
+* ``Generator(arch, c_dim, resolution)`` — an ``nn.Module`` with ``z_dim`` and
+  ``forward(z, c, truncation=1.0) -> images`` in [-1, 1], shape (B, 3, R, R). It must be
+  a pure function of its inputs in eval mode (no batch-dependent statistics, constant
+  noise), so a seed gives the same pixels alone or inside any batch;
+* ``Trainer(G, arch, c_dim, resolution, hyper, device)`` — a ``GANTrainer`` that owns the
+  discriminator, the optimizers and the losses.
+
+and registers ``FAMILY = Family(name, Arch, Generator, Trainer)``.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """Training hyper-parameters the loop passes to a family's trainer.
+
+    ``None`` means "the family's own default" (each paper has its own).
+    """
+
+    batch_size: int = 32
+    lr_g: float | None = None
+    lr_d: float | None = None
+    total_kimg: float = 100.0
+    freeze_d_layers: int = 0  # FreezeD: keep the discriminator's first N blocks fixed (fine-tuning)
+
+
+@dataclass
+class Batch:
+    """One training step's inputs.
+
+    ``real``: images in [-1, 1]; ``c``: their conditioning vectors; ``sample_c(n)``: draws
+    conditioning vectors for fakes from the data's label distribution; ``sample_z(n)``:
+    latents; ``amp``: a context manager factory for mixed precision (no-op on CPU).
+    """
+
+    real: torch.Tensor
+    c: torch.Tensor
+    sample_c: Callable[[int], torch.Tensor]
+    sample_z: Callable[[int], torch.Tensor]
+    amp: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+    kimg: float = 0.0
+
+
+class GANTrainer(abc.ABC):
+    """Owns D, both optimizers and the losses of one family."""
+
+    def __init__(self, G: nn.Module, arch, c_dim: int, resolution: int, hyper: Hyper,
+                 device: torch.device) -> None:  # fmt: skip
+        self.G = G
+        self.arch = arch
+        self.c_dim = c_dim
+        self.resolution = resolution
+        self.hyper = hyper
+        self.device = device
+
+    @abc.abstractmethod
+    def step(self, batch: Batch) -> dict[str, float]:
+        """One optimisation step (D and/or G); returns scalar losses and stats for logging."""
+
+    @abc.abstractmethod
+    def modules(self) -> dict[str, nn.Module]:
+        """Trainable modules besides G to save for resuming, e.g. ``{"D": self.D}``."""
+
+    @abc.abstractmethod
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers to save for resuming, e.g. ``{"opt_g": ..., "opt_d": ...}``."""
+
+    def extra_state(self) -> dict[str, float]:
+        """Scalars to resume with (ADA's p, an lr scheduler's step...)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, float]) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    Arch: type
+    Generator: type
+    Trainer: type
+
+
+def requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Temporarily stop gradients into ``module``'s parameters (e.g. D during the G step)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    requires_grad(module, False)
+    try:
+        yield
+    finally:
+        for p, f in zip(module.parameters(), flags):
+            p.requires_grad_(f)

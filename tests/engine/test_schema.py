@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.schema import UNKNOWN, Schema, SchemaError, choice, class_schema, flag
+
+SCHEMA = Schema(
+    (
+        choice("hair", {"black": 3, "blonde": 2, "blue": 1, "grey": 1}),
+        choice("style", ["adventurer", "pixel-art"]),
+        flag("smile", 0.7),
+    )
+)
+
+
+def test_parses_text_case_and_space_insensitive():
+    assert SCHEMA.parse("Hair : BLUE   smile:YES") == {"hair": "blue", "smile": "yes"}
+    assert SCHEMA.parse("hair=blue style:Pixel_Art") == {"hair": "blue", "style": "pixel-art"}
+
+
+def test_parses_json_object_and_string():
+    assert SCHEMA.parse({"hair": "Blue", "smile": True}) == {"hair": "blue", "smile": "yes"}
+    assert SCHEMA.parse('{"smile": "off"}') == {"smile": "no"}
+
+
+@pytest.mark.parametrize("word,value", [("true", "yes"), ("on", "yes"), ("0", "no"), ("False", "no")])
+def test_flag_aliases(word, value):
+    assert SCHEMA.parse(f"smile:{word}") == {"smile": value}
+
+
+def test_grey_gray_alias():
+    assert SCHEMA.parse("hair:gray") == {"hair": "grey"}
+
+
+def test_unknown_attribute_lists_known_ones():
+    with pytest.raises(SchemaError, match="unknown attribute 'hat'; known attributes: hair, style, smile"):
+        SCHEMA.parse("hat:yes")
+
+
+def test_unknown_value_lists_allowed_and_closest():
+    with pytest.raises(SchemaError) as err:
+        SCHEMA.parse("hair:blu")
+    assert "allowed: black, blonde, blue, grey" in str(err.value)
+    assert "Did you mean 'blue'?" in str(err.value)
+
+
+def test_repeated_attribute_is_an_error():
+    with pytest.raises(SchemaError, match="more than once"):
+        SCHEMA.parse("hair:blue HAIR:black")
+
+
+@pytest.mark.parametrize("bad", ["hair", "hair:", ":blue", '{"hair": [1]}', "{not json", '["hair"]', 7])
+def test_malformed_requests_raise_schema_error(bad):
+    with pytest.raises(SchemaError):
+        SCHEMA.parse(bad)
+
+
+def test_sample_keeps_given_and_follows_prior():
+    rng = np.random.default_rng(0)
+    draws = [SCHEMA.sample({"hair": "blue"}, rng) for _ in range(2000)]
+    assert all(d["hair"] == "blue" for d in draws)
+    smile_rate = np.mean([d["smile"] == "yes" for d in draws])
+    assert 0.65 < smile_rate < 0.75
+
+
+def test_unknown_label_encodes_to_zero_block():
+    vec = SCHEMA.encode({"hair": "blue"})
+    assert vec.shape == (SCHEMA.dim,) and vec.sum() == 1.0
+    assert SCHEMA.decode(vec) == {"hair": "blue"}
+    assert SCHEMA.indices({})[0] == UNKNOWN
+
+
+def test_json_round_trip():
+    again = Schema.from_json(SCHEMA.to_json())
+    assert again == SCHEMA
+
+
+def test_malformed_stored_schema_is_refused():
+    with pytest.raises(SchemaError, match="malformed"):
+        Schema.from_json({"attributes": [{"name": "hair", "values": ["x"], "prior": [1]}]})
+
+
+def test_class_schema():
+    s = class_schema(3, [5, 3, 2])
+    assert s.parse("class:2") == {"class": "2"}
+    assert s.attribute("class").prior[0] == pytest.approx(0.5)
+
+
+attribute_sets = st.fixed_dictionaries(
+    {},
+    optional={
+        "hair": st.sampled_from(SCHEMA.attribute("hair").values),
+        "style": st.sampled_from(SCHEMA.attribute("style").values),
+        "smile": st.sampled_from(("yes", "no")),
+    },
+)
+
+
+@given(attribute_sets)
+def test_encode_decode_round_trip(attrs):
+    assert SCHEMA.decode(SCHEMA.encode(attrs)) == attrs
+
+
+@given(attribute_sets)
+def test_text_round_trip(attrs):
+    text = " ".join(f"{k}:{v}" for k, v in attrs.items())
+    assert SCHEMA.parse(text) == attrs
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.text(), st.dictionaries(st.text(), st.one_of(st.text(), st.integers(), st.booleans(),
+                                                                      st.none(), st.floats()))))
+def test_junk_only_ever_raises_schema_error(junk):
+    try:
+        SCHEMA.parse(junk)
+    except SchemaError:
+        pass
