@@ -12,7 +12,7 @@ import sys
 
 from engine.errors import MascotError
 
-COMMANDS = ("engine.data.cli",)
+COMMANDS = ("engine.data.cli", "engine.train.cli", "engine.generate")
 
 
 def build_parser() -> argparse.ArgumentParser:

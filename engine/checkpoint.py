@@ -1,0 +1,251 @@
+"""Checkpoints: ``model.safetensors`` (weights only) + ``model.json`` (how to rebuild them).
+
+A serving checkpoint folder holds the EMA generator; ``model.json`` carries the family,
+architecture kwargs, conditioning size, resolution, attribute schema, training summary,
+data fingerprint, licences, parent version and metrics. The network is rebuilt from
+model.json and filled from the safetensors file; nothing is ever unpickled. Both files
+are written into a temporary folder that is renamed into place, so a crash never leaves
+a half-written checkpoint, and the weights' hash is recorded so corruption is caught.
+
+Training-resume state (G, EMA, D, optimizers, counters, RNG) uses the same two-file
+pattern: ``resume.safetensors`` + ``resume.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from engine.errors import MascotError
+from engine.models import get_family
+from engine.schema import Schema
+
+FORMAT_VERSION = 1
+WEIGHTS, META = "model.safetensors", "model.json"
+REQUIRED_KEYS = ("format_version", "family", "arch", "c_dim", "resolution", "schema", "weights_sha256")
+
+
+class CheckpointError(MascotError):
+    """A checkpoint that is missing, corrupt, or does not match its description."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded serving checkpoint: the generator (eval mode) and its description."""
+
+    G: nn.Module
+    meta: dict[str, Any]
+    schema: Schema
+    path: Path
+
+    @property
+    def version(self) -> str:
+        return str(self.meta["version"])
+
+    @property
+    def resolution(self) -> int:
+        return int(self.meta["resolution"])
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_folder(out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def _contiguous(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, value in state.items():
+        value = value.detach().to("cpu").contiguous()
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        out[key] = value.clone()  # safetensors refuses tensors that share storage
+    return out
+
+
+def save_generator(out: str | Path, G: nn.Module, *, family: str, arch: Any, c_dim: int, resolution: int,
+                   schema: Schema, extra: dict[str, Any] | None = None, half: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Write a serving checkpoint folder atomically; returns its model.json content."""
+    out = Path(out)
+    tmp = _atomic_folder(out)
+    try:
+        weights = tmp / WEIGHTS
+        save_file(_contiguous(G.state_dict(), torch.float16 if half else None), weights)
+        sha = file_sha256(weights)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "family": family,
+            "arch": dataclasses.asdict(arch) if dataclasses.is_dataclass(arch) else dict(arch),
+            "c_dim": int(c_dim),
+            "resolution": int(resolution),
+            "z_dim": int(G.z_dim),
+            "schema": schema.to_json(),
+            "weights_sha256": sha,
+            "weights_dtype": "float16" if half else "float32",
+            "version": f"{family}-{sha[:12]}",
+            **(extra or {}),
+        }
+        (tmp / META).write_text(json.dumps(meta, indent=1, default=str))
+        _publish(tmp, out)
+        return meta
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """model.json of a checkpoint folder, validated."""
+    path = Path(path)
+    if not (path / META).is_file() or not (path / WEIGHTS).is_file():
+        raise CheckpointError(f"no checkpoint at '{path}': it needs {META} and {WEIGHTS}")
+    try:
+        meta = json.loads((path / META).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"'{path / META}' is not valid JSON: {exc}") from None
+    missing = [k for k in REQUIRED_KEYS if k not in meta] if isinstance(meta, dict) else list(REQUIRED_KEYS)
+    if missing:
+        raise CheckpointError(f"'{path / META}' lacks {', '.join(missing)}")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(f"'{path}' has checkpoint format {meta['format_version']}; this engine reads {FORMAT_VERSION}")
+    return meta
+
+
+def build_generator(meta: dict[str, Any]) -> nn.Module:
+    family = get_family(meta["family"])
+    try:
+        arch = family.Arch(**_tuples(meta["arch"]))
+        return family.Generator(arch, int(meta["c_dim"]), int(meta["resolution"]))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"model.json describes a {meta['family']} network this engine cannot build: {exc}") from None
+
+
+def _tuples(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # JSON turns tuples into lists; frozen dataclass fields expect tuples (and hashability).
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+
+def load_state(path: Path, expected_sha: str | None = None) -> dict[str, torch.Tensor]:
+    if expected_sha is not None and file_sha256(path) != expected_sha:
+        raise CheckpointError(f"'{path}' does not match the hash in its JSON: the file is corrupt or was replaced")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"'{path}' is not a readable safetensors file: {exc}") from None
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild the generator from model.json, fill it from model.safetensors, eval mode."""
+    path = Path(path)
+    meta = read_meta(path)
+    G = build_generator(meta)
+    state = load_state(path / WEIGHTS, meta["weights_sha256"])
+    own = G.state_dict()
+    try:
+        state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
+        G.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"weights in '{path}' do not fit the network in its model.json: {first}") from None
+    schema = Schema.from_json(meta["schema"])
+    if schema.dim != int(meta["c_dim"]):
+        raise CheckpointError(f"'{path}': schema size {schema.dim} does not match c_dim {meta['c_dim']}")
+    return Checkpoint(G.to(device).eval().requires_grad_(False), meta, schema, path)
+
+
+# --- training resume state ------------------------------------------------------
+
+def flatten_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Optimizer state as flat tensors plus JSON (param groups), so it fits safetensors."""
+    state = opt.state_dict()
+    tensors = {}
+    for idx, slots in state["state"].items():
+        for key, value in slots.items():
+            tensors[f"{name}.state.{idx}.{key}"] = torch.as_tensor(value)
+    return tensors, {"param_groups": state["param_groups"]}
+
+
+def unflatten_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                        meta: dict[str, Any]) -> None:  # fmt: skip
+    prefix = f"{name}.state."
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            idx, slot = key[len(prefix) :].split(".", 1)
+            state.setdefault(int(idx), {})[slot] = value
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_resume(run_dir: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                meta: dict[str, Any]) -> None:  # fmt: skip
+    """Write resume.safetensors + resume.json atomically (one pair, overwritten)."""
+    tensors: dict[str, torch.Tensor] = {}
+    opt_meta = {}
+    for name, module in modules.items():
+        tensors.update({f"{name}.{k}": v for k, v in _contiguous(module.state_dict(), None).items()})
+    for name, opt in optimizers.items():
+        flat, groups = flatten_optimizer(name, opt)
+        tensors.update(_contiguous(flat, None))
+        opt_meta[name] = groups
+    tmp_w = run_dir / ".resume.safetensors.tmp"
+    save_file(tensors, tmp_w)
+    full = {**meta, "optimizers": opt_meta, "weights_sha256": file_sha256(tmp_w)}
+    tmp_j = run_dir / ".resume.json.tmp"
+    tmp_j.write_text(json.dumps(full, indent=1, default=str))
+    os.replace(tmp_w, run_dir / "resume.safetensors")
+    os.replace(tmp_j, run_dir / "resume.json")
+
+
+def read_resume_meta(run_dir: Path) -> dict[str, Any]:
+    meta_path = run_dir / "resume.json"
+    if not meta_path.is_file():
+        raise CheckpointError(f"nothing to resume in '{run_dir}': no resume.json")
+    try:
+        return json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"'{meta_path}' is not valid JSON: {exc}") from None
+
+
+def load_resume(run_dir: Path, modules: dict[str, nn.Module],
+                optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Any]:  # fmt: skip
+    """Fill modules and optimizers from a run's resume files; returns resume.json."""
+    meta = read_resume_meta(run_dir)
+    tensors = load_state(run_dir / "resume.safetensors", meta.get("weights_sha256"))
+    for name, module in modules.items():
+        prefix = f"{name}."
+        part = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(part, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(f"resume state for {name} does not fit: {str(exc).splitlines()[0]}") from None
+    for name, opt in optimizers.items():
+        unflatten_optimizer(name, opt, tensors, meta["optimizers"][name])
+    return meta

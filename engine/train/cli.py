@@ -1,0 +1,75 @@
+"""``mascot-engine train``: flags over config.toml's [train] over TrainConfig defaults."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+from typing import Any
+
+from engine.errors import MascotError
+
+FLAG_TO_FIELD = {
+    "family": "family", "data": "data", "out": "out", "res": "resolution", "kimg": "kimg",
+    "batch": "batch_size", "lr_g": "lr_g", "lr_d": "lr_d", "seed": "seed", "tick_kimg": "tick_kimg",
+    "snapshot_kimg": "snapshot_kimg", "device": "device", "precision": "precision",
+    "init_from": "init_from", "freeze_d": "freeze_d", "grid_attribute": "grid_attribute",
+}  # fmt: skip
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a generator family on a data set")
+    p.add_argument("--config", help="settings file (default: ./config.toml)")
+    p.add_argument("--family", help="dcgan | acgan | yurugan | stylegan2 | projected")
+    p.add_argument("--data", help="data set folder")
+    p.add_argument("--out", help="run folder (checkpoints, grids, stats)")
+    p.add_argument("--res", type=int, help="training resolution (default: the data's)")
+    p.add_argument("--kimg", type=float, help="length in thousands of real images")
+    p.add_argument("--batch", type=int)
+    p.add_argument("--lr-g", type=float)
+    p.add_argument("--lr-d", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--tick-kimg", type=float)
+    p.add_argument("--snapshot-kimg", type=float)
+    p.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"])
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
+    p.add_argument("--init-from", help="start from this checkpoint's generator (fine-tuning)")
+    p.add_argument("--freeze-d", type=int, help="FreezeD: discriminator blocks kept fixed")
+    p.add_argument("--grid-attribute", help="attribute whose values are the sample grid's rows")
+    p.add_argument("--arch", action="append", default=[], metavar="KEY=VALUE", help="architecture override")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.set_defaults(func=run)
+
+
+def parse_arch(items: list[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise MascotError(f"--arch takes KEY=VALUE (e.g. --arch width=64), got '{item}'")
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw  # a bare word is a string
+        out[key.strip()] = value
+    return out
+
+
+def config_from_args(args: argparse.Namespace):
+    from engine.config import load_config, section
+    from engine.train.config import TrainConfig
+
+    file_values = section(load_config(args.config), "train")
+    cfg = TrainConfig().with_overrides(file_values)
+    flags = {field: getattr(args, flag) for flag, field in FLAG_TO_FIELD.items()}
+    flags["resume"] = args.resume or None
+    if args.arch:
+        flags["arch"] = {**dict(cfg.arch), **parse_arch(args.arch)}
+    return cfg.with_overrides(flags)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.train.loop import train
+
+    path = train(config_from_args(args))
+    print(f"checkpoint: {path}")
+    return 0

@@ -1,0 +1,61 @@
+"""TrainConfig: every knob of a training run, frozen, from defaults < config.toml < flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from engine.errors import MascotError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    family: str = "projected"
+    data: str = ""
+    out: str = "runs/train"
+    resolution: int = 0  # 0 = the data set's own resolution
+    kimg: float = 100.0  # length of the run in thousands of real images shown to D
+    batch_size: int = 32
+    lr_g: float | None = None  # None = the family's paper default
+    lr_d: float | None = None
+    seed: int = 0
+    mirror: bool = True  # random x-flips of real images (labels are flip-invariant)
+    ema_kimg: float = 10.0  # half-life of the generator EMA, in kimg (stylegan2-ada)
+    ema_rampup: float = 0.05  # EMA half-life grows with training progress early on
+    tick_kimg: float = 4.0  # log line, stats, grid and curves every tick
+    snapshot_kimg: float = 20.0  # serving + resume checkpoint every this many kimg
+    grid_seeds: int = 8  # columns of the sample grid
+    grid_attribute: str = ""  # rows of the sample grid; "" = hair if present, else the largest choice
+    device: str = "auto"  # auto | cuda | mps | cpu
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | bf16 | fp32
+    resume: bool = False
+    init_from: str = ""  # serving checkpoint whose generator starts this run (fine-tuning)
+    freeze_d: int = 0  # FreezeD: number of discriminator blocks kept fixed
+    arch: tuple[tuple[str, Any], ...] = field(default=())  # architecture overrides, e.g. (("width", 64),)
+
+    def with_overrides(self, values: dict[str, Any]) -> TrainConfig:
+        """A copy with ``values`` (from the config file or flags) applied; None values ignored."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise MascotError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        clean = {k: v for k, v in values.items() if v is not None}
+        if isinstance(clean.get("arch"), dict):
+            clean["arch"] = tuple(sorted(clean["arch"].items()))
+        return dataclasses.replace(self, **clean)
+
+    def validate(self) -> TrainConfig:
+        if self.kimg <= 0:
+            raise MascotError(f"--kimg must be positive, got {self.kimg}")
+        if self.batch_size < 2:
+            raise MascotError(f"--batch must be at least 2, got {self.batch_size}")
+        if self.resolution and (self.resolution < 16 or self.resolution & (self.resolution - 1)):
+            raise MascotError(f"--res must be a power of two from 16 up, got {self.resolution}")
+        if self.device not in ("auto", "cuda", "mps", "cpu"):
+            raise MascotError(f"--device must be auto, cuda, mps or cpu, got {self.device}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise MascotError(f"--precision must be auto, bf16 or fp32, got {self.precision}")
+        if not self.data:
+            raise MascotError("--data is required: a data set folder made by 'mascot-engine data ...'")
+        return self

@@ -1,0 +1,367 @@
+"""One training loop for every family (after stylegan2-ada's training_loop.py).
+
+The family's trainer owns D, the optimizers and the losses; this loop owns the data, the
+EMA generator, ticks (log line, JSONL stats, sample grid and loss curves as PNGs),
+checkpoints (every ``snapshot_kimg`` and on Ctrl-C / SIGTERM), resuming, the device and
+precision, and data parallelism under torchrun.
+
+A run folder holds::
+
+    RUN/model/            serving checkpoint of the EMA generator (model.safetensors + model.json)
+    RUN/resume.*          everything needed to continue (one pair, overwritten)
+    RUN/stats.jsonl       one line per tick
+    RUN/grid.png          latest fixed-seed sample grid (rows = attribute values, cols = seeds)
+    RUN/grids/            the grid at every tick
+    RUN/losses.png        loss and stat curves
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import dataclasses
+import json
+import os
+import platform
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from engine.checkpoint import load_checkpoint, load_resume, read_resume_meta, save_generator, save_resume
+from engine.data.dataset import Dataset
+from engine.errors import MascotError
+from engine.models import get_family
+from engine.models.base import Batch, Hyper
+from engine.schema import Schema
+from engine.train import distributed
+from engine.train.config import TrainConfig
+from engine.train.visuals import grid_attribute, loss_curves, sample_grid
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise MascotError("--device cuda was asked for, but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def amp_factory(device: torch.device, precision: str):
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if use_bf16 and device.type != "cpu":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+class StopFlag:
+    """Set by SIGTERM or a first Ctrl-C: finish the step, save, exit cleanly."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread (tests): no handlers
+                signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: the user really means it
+        self.requested = True
+
+
+@dataclass
+class RunState:
+    nimg: int = 0
+    tick: int = 0
+    step: int = 0
+    seconds: float = 0.0  # training wall time over all sessions of this run
+
+
+class RealImages:
+    """The data set in memory as uint8 at the training resolution, with its conditioning."""
+
+    def __init__(self, ds: Dataset, resolution: int, device: torch.device, seed: int) -> None:
+        images = torch.from_numpy(np.array(ds.images)).permute(0, 3, 1, 2)
+        if resolution != ds.resolution:
+            images = torch.cat([self._resize(chunk, resolution) for chunk in images.split(512)])
+        self.images = images
+        self.cond = torch.from_numpy(ds.conditioning())
+        self.device = device
+        self.gen = torch.Generator().manual_seed(seed + 1000 * distributed.rank())
+
+    @staticmethod
+    def _resize(chunk: torch.Tensor, resolution: int) -> torch.Tensor:
+        x = F.interpolate(chunk.float(), size=(resolution, resolution), mode="bilinear", antialias=True)
+        return x.round().clamp(0, 255).to(torch.uint8)
+
+    def batch(self, n: int, mirror: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(self.images), (n,), generator=self.gen)
+        x = self.images[idx].float() / 127.5 - 1
+        if mirror:
+            flip = torch.rand(n, generator=self.gen) < 0.5
+            x[flip] = x[flip].flip(3)
+        return x.to(self.device), self.cond[idx].to(self.device)
+
+    def sample_c(self, n: int) -> torch.Tensor:
+        # Fakes get conditioning drawn from the real label distribution.
+        return self.cond[torch.randint(len(self.cond), (n,), generator=self.gen)].to(self.device)
+
+
+def build_arch(family, cfg: TrainConfig, schema: Schema):
+    names = {f.name for f in dataclasses.fields(family.Arch)}
+    overrides = dict(cfg.arch)
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise MascotError(f"unknown --arch setting(s) {', '.join(unknown)} for {cfg.family}; known: {', '.join(sorted(names))}")
+    if "blocks" in names:  # families with per-attribute classifier heads need the block layout
+        overrides.setdefault("blocks", tuple(b - a for a, b in schema.blocks()))
+    return family.Arch(**overrides)
+
+
+def update_ema(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
+    with torch.no_grad():
+        for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+            p_ema.lerp_(p.detach(), 1 - beta)
+        for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+            b_ema.copy_(b)
+
+
+class TrainingRun:
+    """Everything one run holds; ``run()`` trains until kimg or a stop request."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg.validate()
+        self.device = pick_device(cfg.device)
+        distributed.init(self.device)
+        self.out = Path(cfg.out)
+        self.ds = Dataset(cfg.data)
+        self.schema = self.ds.schema
+        self.res = cfg.resolution or self.ds.resolution
+        self.family = get_family(cfg.family)
+        self.arch = build_arch(self.family, cfg, self.schema)
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        self.G = self.family.Generator(self.arch, self.schema.dim, self.res).to(self.device)
+        hyper = Hyper(batch_size=cfg.batch_size, lr_g=cfg.lr_g, lr_d=cfg.lr_d, total_kimg=cfg.kimg,
+                      freeze_d_layers=cfg.freeze_d)  # fmt: skip
+        self.trainer = self.family.Trainer(self.G, self.arch, self.schema.dim, self.res, hyper, self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.real = RealImages(self.ds, self.res, self.device, cfg.seed)
+        self.state = RunState()
+        self.parent: str | None = None
+        self.amp = amp_factory(self.device, cfg.precision)
+        self.stop = StopFlag()
+        self._prepare()
+
+    # --- set-up ---------------------------------------------------------------
+    def _prepare(self) -> None:
+        if self.device.type == "cuda":
+            for module in (self.G, self.G_ema, *self.trainer.modules().values()):
+                module.to(memory_format=torch.channels_last)
+        if self.cfg.resume:
+            self._resume()
+        elif self.cfg.init_from:
+            self._init_from(self.cfg.init_from)
+        distributed.broadcast_parameters(self.G, self.G_ema, *self.trainer.modules().values())
+        for opt in self.trainer.optimizers().values():
+            distributed.average_gradients_before_step(opt)
+        if distributed.is_main():
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "grids").mkdir(exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps(dataclasses.asdict(self.cfg), indent=1))
+
+    def _modules(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "G_ema": self.G_ema, **self.trainer.modules()}
+
+    def _resume(self) -> None:
+        meta = read_resume_meta(self.out)
+        if meta.get("family") != self.cfg.family or meta.get("data_fingerprint") != self.ds.fingerprint:
+            raise MascotError(
+                f"'{self.out}' was trained as {meta.get('family')} on data {meta.get('data_fingerprint')}; "
+                f"this run asks for {self.cfg.family} on {self.ds.fingerprint}: use another --out"
+            )
+        load_resume(self.out, self._modules(), self.trainer.optimizers())
+        self.state = RunState(**meta["state"])
+        self.parent = meta.get("parent")
+        self.trainer.load_extra_state(meta.get("extra", {}))
+        torch.set_rng_state(_bytes_to_tensor(meta["rng"]["torch"]))
+        self.real.gen.set_state(_bytes_to_tensor(meta["rng"]["data"]))
+
+    def _init_from(self, path: str) -> None:
+        champion = load_checkpoint(path)
+        if champion.meta["family"] != self.cfg.family or champion.resolution != self.res:
+            raise MascotError(
+                f"--init-from {path} is a {champion.meta['family']} model at {champion.resolution}px; "
+                f"this run trains {self.cfg.family} at {self.res}px"
+            )
+        if champion.schema != self.schema:
+            raise MascotError(f"--init-from {path} has a different attribute schema from the data set")
+        for target in (self.G, self.G_ema):
+            target.load_state_dict(champion.G.state_dict())
+        self.parent = champion.version
+
+    # --- the loop ---------------------------------------------------------------
+    def run(self) -> Path:
+        cfg, total = self.cfg, int(self.cfg.kimg * 1000)
+        self.stop.install()
+        batch_per_rank = max(1, cfg.batch_size // distributed.world_size())
+        stats: dict[str, list[float]] = {}
+        next_tick = (self.state.tick + 1) * cfg.tick_kimg * 1000
+        next_snapshot = self.state.nimg + cfg.snapshot_kimg * 1000
+        tick_start, session_start, tick_nimg = time.time(), time.time() - self.state.seconds, self.state.nimg
+        bar = tqdm(total=total, initial=self.state.nimg, unit="img", unit_scale=True, dynamic_ncols=True,
+                   disable=not distributed.is_main(), desc=f"{cfg.family} {self.res}px")  # fmt: skip
+        while self.state.nimg < total and not self.stop.requested:
+            losses = self._step(batch_per_rank)
+            for key, value in losses.items():
+                stats.setdefault(key, []).append(float(value))
+            bar.update(cfg.batch_size)
+            bar.set_postfix(kimg=f"{self.state.nimg / 1000:.1f}", refresh=False)
+            if self.state.nimg >= next_tick or self.state.nimg >= total:
+                self.state.seconds = time.time() - session_start
+                self._tick(stats, time.time() - tick_start, self.state.nimg - tick_nimg)
+                stats, tick_start, tick_nimg = {}, time.time(), self.state.nimg
+                next_tick += cfg.tick_kimg * 1000
+            if self.state.nimg >= next_snapshot:
+                self.save()
+                next_snapshot += cfg.snapshot_kimg * 1000
+        bar.close()
+        self.state.seconds = time.time() - session_start
+        self.save()
+        if self.stop.requested and distributed.is_main():
+            print(f"stopped at {self.state.nimg / 1000:.1f} kimg; continue with --resume --out {self.out}")
+        return self.out / "model"
+
+    def _step(self, n: int) -> dict[str, float]:
+        real, c = self.real.batch(n, self.cfg.mirror)
+        z_dim = self.G.z_dim
+        batch = Batch(
+            real=real, c=c, sample_c=self.real.sample_c,
+            sample_z=lambda k: torch.randn(k, z_dim, device=self.device),
+            amp=self.amp, kimg=self.state.nimg / 1000,
+        )  # fmt: skip
+        if self.device.type == "cuda":
+            batch.real = batch.real.contiguous(memory_format=torch.channels_last)
+        losses = self.trainer.step(batch)
+        bad = [k for k, v in losses.items() if not np.isfinite(v)]
+        if bad:
+            raise MascotError(f"training diverged at {self.state.nimg / 1000:.1f} kimg: {', '.join(bad)} not finite")
+        self.state.nimg += self.cfg.batch_size
+        self.state.step += 1
+        update_ema(self.G_ema, self.G, self._ema_beta())
+        return losses
+
+    def _ema_beta(self) -> float:
+        ema_nimg = self.cfg.ema_kimg * 1000
+        if self.cfg.ema_rampup:
+            ema_nimg = min(ema_nimg, self.state.nimg * self.cfg.ema_rampup)
+        return 0.5 ** (self.cfg.batch_size / max(ema_nimg, 1e-8))
+
+    # --- ticks and snapshots ----------------------------------------------------
+    def _tick(self, stats: dict[str, list[float]], seconds: float, nimg: int) -> None:
+        self.state.tick += 1
+        if not distributed.is_main():
+            return
+        kimg = self.state.nimg / 1000
+        mem = _memory_gb(self.device)
+        record = {
+            "tick": self.state.tick, "kimg": round(kimg, 3), "seconds": round(self.state.seconds, 1),
+            "sec_per_kimg": round(seconds / max(nimg / 1000, 1e-9), 3), "img_per_sec": round(nimg / max(seconds, 1e-9), 2),
+            "cpumem_gb": mem[0], "gpumem_gb": mem[1],
+            **{f"loss/{k}" if k.startswith("loss") or k.endswith("loss") else f"stat/{k}": float(np.mean(v))
+               for k, v in stats.items()},
+        }  # fmt: skip
+        with open(self.out / "stats.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        shown = " ".join(f"{k.split('/', 1)[1]} {v:.3f}" for k, v in record.items() if "/" in k)
+        tqdm.write(
+            f"tick {self.state.tick:<4d} kimg {kimg:<8.1f} time {_hms(self.state.seconds):<10s} "
+            f"sec/kimg {record['sec_per_kimg']:<7.2f} img/s {record['img_per_sec']:<7.1f} "
+            f"cpumem {mem[0]:<5.2f} gpumem {mem[1]:<5.2f} {shown}"
+        )
+        self._visuals()
+
+    def _visuals(self) -> None:
+        seeds = list(range(self.cfg.grid_seeds))
+        row_attr = grid_attribute(self.schema, self.cfg.grid_attribute)
+        grid = sample_grid(self.G_ema, self.schema, seeds, row_attr, self.device)
+        grid.save(self.out / "grids" / f"grid-{self.state.nimg // 1000:06d}kimg.png")
+        grid.save(self.out / "grid.png")
+        loss_curves(self.out / "stats.jsonl", self.out / "losses.png")
+
+    def save(self) -> None:
+        """Serving checkpoint of the EMA generator, then the resume pair; rank 0 only."""
+        if not distributed.is_main():
+            return
+        summary = {
+            "kimg": round(self.state.nimg / 1000, 3),
+            "seconds": round(self.state.seconds, 1),
+            "hardware": _hardware(self.device),
+            "config": dataclasses.asdict(self.cfg),
+        }
+        save_generator(
+            self.out / "model", self.G_ema, family=self.cfg.family, arch=self.arch, c_dim=self.schema.dim,
+            resolution=self.res, schema=self.schema,
+            extra={"training": summary, "data_fingerprint": self.ds.fingerprint, "parent": self.parent,
+                   "data_sources": self.ds.card.get("sources", []), "metrics": {}},
+        )  # fmt: skip
+        meta = {
+            "family": self.cfg.family, "data_fingerprint": self.ds.fingerprint, "parent": self.parent,
+            "state": dataclasses.asdict(self.state), "extra": self.trainer.extra_state(),
+            "rng": {"torch": _tensor_to_bytes(torch.get_rng_state()), "data": _tensor_to_bytes(self.real.gen.get_state())},
+        }  # fmt: skip
+        save_resume(self.out, self._modules(), self.trainer.optimizers(), meta)
+
+
+def train(cfg: TrainConfig) -> Path:
+    return TrainingRun(cfg).run()
+
+
+def _tensor_to_bytes(t: torch.Tensor) -> str:
+    return base64.b64encode(t.numpy().tobytes()).decode()
+
+
+def _bytes_to_tensor(s: str) -> torch.Tensor:
+    return torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8).clone()
+
+
+def _memory_gb(device: torch.device) -> tuple[float, float]:
+    try:
+        import resource
+
+        cpu = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    except ImportError:
+        cpu = 0.0
+    gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
+    return round(cpu, 2), round(gpu, 2)
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} x{distributed.world_size()}"
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def _hms(seconds: float) -> str:
+    h, rem = divmod(int(seconds), 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def summary_of(meta: dict[str, Any]) -> str:
+    t = meta.get("training", {})
+    return f"{meta['family']} {meta['resolution']}px, {t.get('kimg', '?')} kimg in {_hms(t.get('seconds', 0))}"

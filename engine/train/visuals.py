@@ -1,0 +1,78 @@
+"""What a person looks at during training: the fixed-seed sample grid and the loss curves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch.nn as nn
+from PIL import Image, ImageDraw
+
+from engine.sampling import render, resolve
+from engine.schema import Schema
+
+LABEL_WIDTH = 70
+
+
+def grid_attribute(schema: Schema, preferred: str = "") -> str:
+    """The attribute whose values make the grid's rows."""
+    if preferred:
+        return schema.attribute(preferred).name
+    if "hair" in schema.names:
+        return "hair"
+    return max(schema.attributes, key=lambda a: len(a.values)).name
+
+
+def sample_grid(G: nn.Module, schema: Schema, seeds: list[int], row_attribute: str,
+                device="cpu", truncation: float = 1.0) -> Image.Image:  # fmt: skip
+    """Rows = values of ``row_attribute``; columns = seeds (same noise and other attributes).
+
+    Each column keeps its seed's latent and its sampled other attributes, so a row-to-row
+    change shows what the attribute alone does.
+    """
+    values = schema.attribute(row_attribute).values
+    requests = []
+    for value in values:
+        for seed in seeds:
+            base = resolve(schema, {}, seed, truncation).attrs
+            requests.append(resolve(schema, {**base, row_attribute: value}, seed, truncation))
+    was_training = G.training
+    G.eval()
+    images = np.concatenate([render(G, schema, requests[i : i + 64], device) for i in range(0, len(requests), 64)])
+    G.train(was_training)
+    return _tile(images, len(values), len(seeds), [f"{row_attribute}:\n{v}" for v in values])
+
+
+def _tile(images: np.ndarray, rows: int, cols: int, labels: list[str]) -> Image.Image:
+    _, h, w, _ = images.shape
+    sheet = Image.new("RGB", (LABEL_WIDTH + cols * w, rows * h), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r in range(rows):
+        draw.multiline_text((4, r * h + h // 3), labels[r], fill="black")
+        for c in range(cols):
+            sheet.paste(Image.fromarray(images[r * cols + c]), (LABEL_WIDTH + c * w, r * h))
+    return sheet
+
+
+def loss_curves(stats_path: Path, out: Path) -> None:
+    """Plot every numeric series of stats.jsonl against kimg into one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in stats_path.read_text().splitlines() if line.strip()]
+    if len(rows) < 2:
+        return
+    keys = sorted({k for r in rows for k in r if k.startswith(("loss", "stat"))})
+    fig, axes = plt.subplots(len(keys), 1, figsize=(7, 1.8 * len(keys)), sharex=True, squeeze=False)
+    kimg = [r["kimg"] for r in rows]
+    for ax, key in zip(axes[:, 0], keys):
+        ax.plot(kimg, [r.get(key, float("nan")) for r in rows])
+        ax.set_ylabel(key.split("/", 1)[-1], fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("kimg")
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)

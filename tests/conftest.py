@@ -1,0 +1,26 @@
+"""Shared fixtures for every test."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.toydata import make_toy_dataset
+
+
+@pytest.fixture(scope="session")
+def toy_dataset(tmp_path_factory):
+    return make_toy_dataset(tmp_path_factory.mktemp("data") / "toy")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(toy_dataset, tmp_path_factory):
+    """A dcgan trained for a few steps on the toy set: a real, loadable checkpoint."""
+    from engine.train.config import TrainConfig
+    from engine.train.loop import train
+
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    cfg = TrainConfig().with_overrides(
+        dict(family="dcgan", data=str(toy_dataset), out=str(out), kimg=0.064, batch_size=16,
+             tick_kimg=1, snapshot_kimg=1, grid_seeds=2, arch=(("g_ch", 8), ("d_ch", 8)))
+    )  # fmt: skip
+    return train(cfg)

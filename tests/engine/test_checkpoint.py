@@ -1,0 +1,78 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from engine.checkpoint import CheckpointError, load_checkpoint, save_generator
+from engine.errors import MascotError
+from engine.sampling import render, resolve
+
+
+@pytest.fixture
+def ckpt_copy(tiny_checkpoint, tmp_path):
+    return shutil.copytree(tiny_checkpoint, tmp_path / "ckpt")
+
+
+def test_loads_eval_mode_with_schema(tiny_checkpoint):
+    ckpt = load_checkpoint(tiny_checkpoint)
+    assert not ckpt.G.training
+    assert ckpt.schema.names == ("hair", "smile")
+    assert ckpt.version.startswith("dcgan-")
+
+
+def test_truncated_weights_are_refused(ckpt_copy):
+    w = ckpt_copy / "model.safetensors"
+    w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(ckpt_copy)
+
+
+def test_mismatched_architecture_is_refused(ckpt_copy):
+    meta = json.loads((ckpt_copy / "model.json").read_text())
+    meta["arch"]["g_ch"] = 16
+    (ckpt_copy / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="do not fit the network"):
+        load_checkpoint(ckpt_copy)
+
+
+@pytest.mark.parametrize("damage", ["not json", "{}", '{"format_version": 99}'])
+def test_damaged_json_is_refused(ckpt_copy, damage):
+    (ckpt_copy / "model.json").write_text(damage)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(ckpt_copy)
+
+
+def test_missing_folder_is_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(tmp_path)
+
+
+def test_unknown_family_is_refused(ckpt_copy):
+    meta = json.loads((ckpt_copy / "model.json").read_text())
+    meta["family"] = "pickled"
+    (ckpt_copy / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(MascotError, match="unknown model family"):
+        load_checkpoint(ckpt_copy)
+
+
+def test_half_precision_round_trip(tiny_checkpoint, tmp_path):
+    ckpt = load_checkpoint(tiny_checkpoint)
+    meta = ckpt.meta
+    from engine.models import get_family
+
+    arch = get_family("dcgan").Arch(**meta["arch"])
+    save_generator(tmp_path / "half", ckpt.G, family="dcgan", arch=arch, c_dim=meta["c_dim"],
+                   resolution=meta["resolution"], schema=ckpt.schema, half=True)  # fmt: skip
+    half = load_checkpoint(tmp_path / "half")
+    assert (tmp_path / "half" / "model.safetensors").stat().st_size < (tiny_checkpoint / "model.safetensors").stat().st_size
+    assert next(half.G.parameters()).dtype == torch.float32  # served in float32
+    reqs = [resolve(ckpt.schema, {}, 5)]
+    diff = np.abs(render(ckpt.G, ckpt.schema, reqs).astype(int) - render(half.G, half.schema, reqs).astype(int))
+    assert diff.max() <= 3
+
+
+def test_no_pickle_anywhere_in_the_folder(tiny_checkpoint):
+    names = sorted(p.name for p in tiny_checkpoint.iterdir())
+    assert names == ["model.json", "model.safetensors"]

@@ -1,0 +1,112 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from engine.checkpoint import load_checkpoint
+from engine.cli import main
+from engine.errors import MascotError
+from engine.sampling import render, resolve
+from engine.train.config import TrainConfig
+from engine.train.loop import train
+from tests.toydata import make_toy_dataset
+
+TINY = (("g_ch", 8), ("d_ch", 8))
+
+
+def _cfg(data, out, **kw):
+    base = dict(family="dcgan", data=str(data), out=str(out), kimg=0.128, batch_size=16, tick_kimg=0.064,
+                snapshot_kimg=0.064, grid_seeds=3, arch=TINY, seed=3)
+    return TrainConfig().with_overrides({**base, **kw})
+
+
+def _weights(path):
+    return load_checkpoint(path).G.state_dict()
+
+
+def test_run_writes_checkpoint_stats_and_pictures(toy_dataset, tmp_path):
+    path = train(_cfg(toy_dataset, tmp_path / "run"))
+    run = tmp_path / "run"
+    ticks = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert len(ticks) == 2 and ticks[-1]["kimg"] == pytest.approx(0.128)
+    assert all(np.isfinite(v) for t in ticks for k, v in t.items() if "/" in k)
+    for picture in ("grid.png", "losses.png", "grids/grid-000000kimg.png"):
+        assert (run / picture).stat().st_size > 0
+    meta = json.loads((path / "model.json").read_text())
+    assert meta["family"] == "dcgan" and meta["training"]["kimg"] == pytest.approx(0.128)
+    assert meta["data_sources"][0]["licence"] == "CC0"
+
+
+def test_checkpoint_reloads_to_identical_pixels(toy_dataset, tmp_path):
+    path = train(_cfg(toy_dataset, tmp_path / "run"))
+    a, b = load_checkpoint(path), load_checkpoint(path)
+    reqs = [resolve(a.schema, {"hair": "blue"}, s) for s in (1, 2, 3)]
+    assert np.array_equal(render(a.G, a.schema, reqs), render(b.G, b.schema, reqs))
+
+
+def test_same_seed_same_weights_on_cpu(toy_dataset, tmp_path):
+    w1 = _weights(train(_cfg(toy_dataset, tmp_path / "a")))
+    w2 = _weights(train(_cfg(toy_dataset, tmp_path / "b")))
+    w3 = _weights(train(_cfg(toy_dataset, tmp_path / "c", seed=4)))
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert not all(torch.equal(w1[k], w3[k]) for k in w1)
+
+
+def test_resume_equals_an_uninterrupted_run(toy_dataset, tmp_path):
+    straight = _weights(train(_cfg(toy_dataset, tmp_path / "straight")))
+    train(_cfg(toy_dataset, tmp_path / "split", kimg=0.064))
+    resumed = _weights(train(_cfg(toy_dataset, tmp_path / "split", resume=True)))
+    assert all(torch.allclose(straight[k], resumed[k], atol=1e-6) for k in straight)
+
+
+def test_resume_refuses_other_data(toy_dataset, tmp_path):
+    train(_cfg(toy_dataset, tmp_path / "run", kimg=0.032))
+    other = make_toy_dataset(tmp_path / "other", seed=1)
+    with pytest.raises(MascotError, match="use another --out"):
+        train(_cfg(other, tmp_path / "run", resume=True))
+
+
+def test_sigterm_leaves_a_complete_checkpoint(toy_dataset, tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "engine.cli", "train", "--family", "dcgan", "--data", str(toy_dataset),
+           "--out", str(run), "--kimg", "1000", "--batch", "8", "--arch", "g_ch=8", "--arch", "d_ch=8",
+           "--tick-kimg", "1000", "--snapshot-kimg", "1000"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (run / "config.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)  # let it take some steps
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "--resume" in out
+    meta = json.loads((run / "resume.json").read_text())
+    assert 0 < meta["state"]["nimg"] < 1_000_000
+    load_checkpoint(run / "model")  # complete and valid
+    assert not [p for p in tmp_path.rglob(".*partial*")]
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--kimg", "0"], "--kimg must be positive"),
+        (["--family", "nope"], "unknown model family 'nope'"),
+        (["--arch", "bogus=1"], "unknown --arch setting"),
+        (["--res", "48"], "power of two"),
+    ],
+)
+def test_bad_flags_are_one_clear_line(toy_dataset, tmp_path, capsys, flags, message):
+    args = ["train", "--family", "dcgan", "--data", str(toy_dataset), "--out", str(tmp_path / "r")] + flags
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")]) == 2
+    assert "does not exist" in capsys.readouterr().err
