@@ -12,7 +12,7 @@ import sys
 
 from engine.errors import MascotError
 
-COMMANDS = ("engine.data.cli", "engine.train.cli", "engine.generate")
+COMMANDS = ("engine.data.cli", "engine.train.cli", "engine.generate", "engine.serve.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from engine.checkpoint import load_checkpoint, load_resume, read_resume_meta, save_generator, save_resume
+from engine.checkpoint import load_checkpoint, load_resume, read_meta, read_resume_meta, save_generator, save_resume
 from engine.data.dataset import Dataset
 from engine.errors import MascotError
 from engine.models import get_family
@@ -122,8 +122,10 @@ class RealImages:
 
 
 def build_arch(family, cfg: TrainConfig, schema: Schema):
+    """The family's Arch: defaults < the --init-from parent's arch (fine-tunes must match) < --arch."""
     names = {f.name for f in dataclasses.fields(family.Arch)}
-    overrides = dict(cfg.arch)
+    parent = read_meta(cfg.init_from)["arch"] if cfg.init_from else {}
+    overrides = {**{k: tuple(v) if isinstance(v, list) else v for k, v in parent.items()}, **dict(cfg.arch)}
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise MascotError(f"unknown --arch setting(s) {', '.join(unknown)} for {cfg.family}; known: {', '.join(sorted(names))}")
@@ -150,7 +152,7 @@ class TrainingRun:
         self.out = Path(cfg.out)
         self.ds = Dataset(cfg.data)
         self.schema = self.ds.schema
-        self.res = cfg.resolution or self.ds.resolution
+        self.res = cfg.resolution or (read_meta(cfg.init_from)["resolution"] if cfg.init_from else self.ds.resolution)
         self.family = get_family(cfg.family)
         self.arch = build_arch(self.family, cfg, self.schema)
         torch.manual_seed(cfg.seed)

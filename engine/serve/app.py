@@ -1,0 +1,341 @@
+"""The engine's HTTP API (aiohttp). JSON in; JSON with base64 images out.
+
+    GET  /healthz  /readyz  /metrics
+    GET  /v1/models
+    POST /v1/generate        {model?, attributes?, seed?, count?, truncation?, format?}
+    POST /v1/interpolate     {model?, a: {seed, attributes?}, b: {...}, frames?, truncation?}
+    POST /v1/jobs            {kind: "finetune", model?, data, kimg?, freeze_d?, ...}
+    GET  /v1/jobs/{id}
+    POST /v1/models/{name}/reload   {path?}
+
+Every error is ``{"error": {"code", "message"}}`` with a 4xx status for bad input;
+a 500 is a bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+from cachetools import LRUCache
+from PIL import Image
+
+from engine.checkpoint import Checkpoint
+from engine.errors import MascotError
+from engine.sampling import MAX_SEED, Request, check_seed, check_truncation, interpolate, resolve
+from engine.schema import SchemaError
+from engine.serve.batcher import Batcher, QueueFull
+from engine.serve.jobs import FinetuneSpec, JobConflict, JobRunner, UnknownJob
+from engine.serve.metrics import Metrics
+from engine.serve.registry import Registry, UnknownModel
+
+log = logging.getLogger("mascot.engine")
+MAX_BODY = 64 * 1024
+METRICS = web.AppKey("metrics", Metrics)
+FORMATS = ("png", "webp")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    models: tuple[tuple[str, str], ...] = (("default", "checkpoints/default"),)
+    default_model: str = "default"
+    device: str = "cpu"
+    batch_window_ms: float = 5.0
+    max_batch: int = 64
+    queue_size: int = 256
+    request_timeout_s: float = 30.0
+    cache_size: int = 512
+    jobs_dir: str = "runs/jobs"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def error_response(status: int, code: str, message: str, headers: dict | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+STATUS_OF = {UnknownModel: (404, "unknown_model"), UnknownJob: (404, "unknown_job"), JobConflict: (409, "job_running"),
+             SchemaError: (400, "invalid_attributes")}  # fmt: skip
+
+
+@web.middleware
+async def errors_and_metrics(request: web.Request, handler):
+    metrics = request.app[METRICS]
+    start = time.perf_counter()
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = error_response(exc.status, exc.code, exc.message, exc.headers)
+    except QueueFull as exc:
+        response = error_response(429, "busy", str(exc), {"Retry-After": str(int(exc.retry_after + 0.999))})
+    except MascotError as exc:
+        status, code = next((v for k, v in STATUS_OF.items() if isinstance(exc, k)), (400, "bad_request"))
+        response = error_response(status, code, str(exc))
+    except web.HTTPRequestEntityTooLarge:
+        response = error_response(413, "body_too_large", f"the request body is larger than {MAX_BODY} bytes")
+    except web.HTTPException as exc:
+        response = error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except Exception:
+        log.exception("unhandled error on %s", request.path)
+        response = error_response(500, "internal", "the engine hit an internal error; it has been logged")
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    metrics.observe_request(route, response.status, time.perf_counter() - start)
+    return response
+
+
+# --- request parsing ---------------------------------------------------------------
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    if request.content_length and request.content_length > MAX_BODY:
+        raise ApiError(413, "body_too_large", f"the request body is larger than {MAX_BODY} bytes")
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed_json", "the body must be a JSON object")
+    return body
+
+
+def _int_field(body: dict, key: str, default: int | None, lo: int, hi: int) -> int | None:
+    value = body.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ApiError(400, f"invalid_{key}", f"{key} must be a whole number from {lo} to {hi}, got {json.dumps(value)}")
+    return value
+
+
+def _truncation(body: dict) -> float:
+    try:
+        return check_truncation(body.get("truncation", 1.0))
+    except MascotError as exc:
+        raise ApiError(400, "invalid_truncation", str(exc)) from None
+
+
+def _format(body: dict) -> str:
+    fmt = str(body.get("format", "png")).lower()
+    if fmt not in FORMATS:
+        raise ApiError(400, "invalid_format", f"format must be one of {', '.join(FORMATS)}, got {json.dumps(body.get('format'))}")
+    return fmt
+
+
+def generation_id(version: str, req: Request, fmt: str = "") -> str:
+    """Deterministic id: the same request to the same model version has the same id."""
+    key = json.dumps([version, req.seed, sorted(req.attributes), req.truncation])
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def encode_image(pixels: np.ndarray, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "webp":
+        Image.fromarray(pixels).save(buf, format="WEBP", lossless=True)
+    else:
+        Image.fromarray(pixels).save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+# --- the service -------------------------------------------------------------------
+
+class EngineService:
+    def __init__(self, cfg: ServeConfig) -> None:
+        self.cfg = cfg
+        self.registry = Registry({n: Path(p) for n, p in cfg.models}, cfg.default_model, cfg.device)
+        self.metrics = Metrics()
+        self.batcher = Batcher(window_ms=cfg.batch_window_ms, max_batch=cfg.max_batch, queue_size=cfg.queue_size,
+                               device=cfg.device, on_batch=self.metrics.batch_sizes.observe)  # fmt: skip
+        self.cache: LRUCache = LRUCache(maxsize=cfg.cache_size)
+        self.jobs: JobRunner | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[errors_and_metrics])
+        app[METRICS] = self.metrics
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.prometheus)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_post("/v1/generate", self.generate)
+        app.router.add_post("/v1/interpolate", self.interpolate)
+        app.router.add_post("/v1/jobs", self.start_job)
+        app.router.add_get("/v1/jobs/{id}", self.job)
+        app.router.add_post("/v1/models/{name}/reload", self.reload)
+        app.on_startup.append(self._startup)
+        app.on_cleanup.append(self._cleanup)
+        return app
+
+    async def _startup(self, app: web.Application) -> None:
+        await asyncio.to_thread(self.registry.load_all)
+        self.batcher.start()
+        self.jobs = JobRunner(Path(self.cfg.jobs_dir))
+        self._publish_versions()
+
+    async def _cleanup(self, app: web.Application) -> None:
+        await self.batcher.stop()
+        if self.jobs:
+            await self.jobs.close()
+
+    def _publish_versions(self) -> None:
+        for name in self.registry.names():
+            self.metrics.set_model_version(name, self.registry.get(name).version)
+
+    # --- probes ---
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        if not self.registry.ready:
+            return error_response(503, "not_ready", "models are still loading")
+        return web.json_response({"ok": True, "models": self.registry.names(), "queue_depth": self.batcher.depth})
+
+    async def prometheus(self, request: web.Request) -> web.Response:
+        self.metrics.queue_depth.set(self.batcher.depth)
+        body, content_type = self.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    # --- models ---
+    async def models(self, request: web.Request) -> web.Response:
+        out = []
+        for name in self.registry.names():
+            ck = self.registry.get(name)
+            out.append({
+                "name": name, "version": ck.version, "family": ck.meta["family"], "resolution": ck.resolution,
+                "schema": ck.schema.to_json(), "metrics": ck.meta.get("metrics", {}),
+                "training": {k: v for k, v in ck.meta.get("training", {}).items() if k != "config"},
+                "parent": ck.meta.get("parent"),
+            })  # fmt: skip
+        return web.json_response({"default": self.registry.default, "models": out})
+
+    async def reload(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        name = request.match_info["name"]
+        try:
+            fresh = await self.registry.reload(name, body.get("path"))
+        except UnknownModel:
+            raise
+        except MascotError as exc:
+            raise ApiError(422, "reload_refused", f"{exc}; the previous model keeps serving") from None
+        self._publish_versions()
+        return web.json_response({"name": name, "version": fresh.version})
+
+    # --- images ---
+    def _model(self, body: dict) -> Checkpoint:
+        name = body.get("model")
+        if name is not None and not isinstance(name, str):
+            raise ApiError(400, "unknown_model", "model must be a model name (a string)")
+        return self.registry.get(name)
+
+    def _attributes(self, ck: Checkpoint, raw: Any) -> dict[str, str]:
+        if raw is not None and not isinstance(raw, (str, dict)):
+            raise ApiError(400, "invalid_attributes", "attributes must be text like 'hair:blue smile:yes' or an object")
+        return ck.schema.parse(raw)
+
+    async def generate(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        ck = self._model(body)
+        given = self._attributes(ck, body.get("attributes"))
+        count = _int_field(body, "count", 1, 1, 8)
+        first = _int_field(body, "seed", None, 0, MAX_SEED)
+        trunc, fmt = _truncation(body), _format(body)
+        seeds = [(first + i) % (MAX_SEED + 1) for i in range(count)] if first is not None else \
+            [secrets.randbelow(MAX_SEED + 1) for _ in range(count)]  # fmt: skip
+        reqs = [resolve(ck.schema, given, s, trunc) for s in seeds]
+        encoded = await self._images(ck, reqs, fmt)
+        images = [
+            {"seed": r.seed, "attributes": r.attrs, "truncation": r.truncation, "format": fmt,
+             "generation_id": generation_id(ck.version, r), "image": base64.b64encode(data).decode()}
+            for r, data in zip(reqs, encoded)
+        ]  # fmt: skip
+        return web.json_response({"model": body.get("model") or self.registry.default, "version": ck.version,
+                                  "images": images})  # fmt: skip
+
+    async def _images(self, ck: Checkpoint, reqs: list[Request], fmt: str) -> list[bytes]:
+        found = {r: self.cache[(ck.version, r, fmt)] for r in reqs if (ck.version, r, fmt) in self.cache}
+        missing = list(dict.fromkeys(r for r in reqs if r not in found))
+        self.metrics.cache_hits.inc(len(reqs) - len(missing))
+        if missing:
+            try:
+                pixels = await asyncio.wait_for(self.batcher.submit(ck, missing), self.cfg.request_timeout_s)
+            except asyncio.TimeoutError:
+                raise ApiError(503, "timeout", f"the image took longer than {self.cfg.request_timeout_s:.0f} s; try again") from None
+            blobs = await asyncio.to_thread(lambda: [encode_image(p, fmt) for p in pixels])
+            for r, blob in zip(missing, blobs):
+                found[r] = self.cache[(ck.version, r, fmt)] = blob
+        return [found[r] for r in reqs]
+
+    async def interpolate(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        ck = self._model(body)
+        trunc = _truncation(body)
+        frames = _int_field(body, "frames", 16, 2, 64)
+        ends = []
+        for key in ("a", "b"):
+            end = body.get(key)
+            if not isinstance(end, dict):
+                raise ApiError(400, "invalid_endpoint", f"'{key}' must be an object like {{\"seed\": 1, \"attributes\": \"hair:blue\"}}")
+            seed = _int_field(end, "seed", None, 0, MAX_SEED)
+            if seed is None:
+                raise ApiError(400, "invalid_seed", f"'{key}.seed' is required (0 to {MAX_SEED})")
+            ends.append(resolve(ck.schema, self._attributes(ck, end.get("attributes")), check_seed(seed), trunc))
+        pixels = await asyncio.to_thread(interpolate, ck.G, ck.schema, ends[0], ends[1], frames, self.cfg.device)
+        gif, pngs = await asyncio.to_thread(_encode_frames, pixels)
+        return web.json_response({
+            "version": ck.version, "a": {"seed": ends[0].seed, "attributes": ends[0].attrs},
+            "b": {"seed": ends[1].seed, "attributes": ends[1].attrs}, "frames": pngs, "gif": gif,
+        })  # fmt: skip
+
+    # --- jobs ---
+    async def start_job(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        if body.get("kind", "finetune") != "finetune":
+            raise ApiError(400, "invalid_kind", "kind must be 'finetune'")
+        ck = self._model(body)
+        spec = _finetune_spec(body, ck)
+        job = self.jobs.start(spec)
+        return web.json_response(job.public(), status=202)
+
+    async def job(self, request: web.Request) -> web.Response:
+        return web.json_response(self.jobs.get(request.match_info["id"]).public())
+
+
+def _finetune_spec(body: dict, ck: Checkpoint) -> FinetuneSpec:
+    data = body.get("data")
+    if not isinstance(data, str) or not Path(data).is_dir():
+        raise ApiError(400, "invalid_data", f"data must be the path of a data set folder on the engine, got {json.dumps(data)}")
+    kimg = body.get("kimg", 20.0)
+    if isinstance(kimg, bool) or not isinstance(kimg, (int, float)) or not 0 < kimg <= 10_000:
+        raise ApiError(400, "invalid_kimg", f"kimg must be a number from 0 to 10000, got {json.dumps(kimg)}")
+    timeout = body.get("timeout_s", 3600)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 1 <= timeout <= 86_400:
+        raise ApiError(400, "invalid_timeout", f"timeout_s must be from 1 to 86400, got {json.dumps(timeout)}")
+    return FinetuneSpec(
+        data=data, init_from=str(ck.path), family=ck.meta["family"], kimg=float(kimg),
+        freeze_d=_int_field(body, "freeze_d", 0, 0, 64), batch_size=_int_field(body, "batch", 32, 2, 4096),
+        lr_g=body.get("lr_g"), lr_d=body.get("lr_d"), timeout_s=float(timeout),
+    )  # fmt: skip
+
+
+def _encode_frames(pixels: np.ndarray) -> tuple[str, list[str]]:
+    frames = [Image.fromarray(p) for p in pixels]
+    buf = io.BytesIO()
+    loop = frames + frames[-2:0:-1]
+    loop[0].save(buf, format="GIF", save_all=True, append_images=loop[1:], duration=80, loop=0)
+    pngs = [base64.b64encode(encode_image(p, "png")).decode() for p in pixels]
+    return base64.b64encode(buf.getvalue()).decode(), pngs

@@ -1,0 +1,57 @@
+"""``mascot-engine serve``: the HTTP API on the models config.toml names."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("serve", help="serve the HTTP API")
+    p.add_argument("--config", help="settings file (default: ./config.toml)")
+    p.add_argument("--host", help="listen address (default from [engine] host)")
+    p.add_argument("--port", type=int, help="listen port (default from [engine] port)")
+    p.add_argument("--model", action="append", metavar="NAME=PATH", help="serve this checkpoint (repeatable)")
+    p.add_argument("--device", help="auto | cuda | mps | cpu")
+    p.set_defaults(func=run)
+
+
+def serve_config(args: argparse.Namespace):
+    from engine.config import load_config, section
+    from engine.errors import MascotError
+    from engine.serve.app import ServeConfig
+    from engine.train.loop import pick_device
+
+    config = load_config(args.config)
+    eng, paths = section(config, "engine"), section(config, "paths")
+    root = Path(paths.get("checkpoints", "checkpoints"))
+    names = eng.get("models", [eng.get("model", "default")])
+    models = [(n, str(root / n)) for n in names]
+    if args.model:
+        models = []
+        for item in args.model:
+            name, sep, path = item.partition("=")
+            if not sep:
+                raise MascotError(f"--model takes NAME=PATH (e.g. default=checkpoints/default), got '{item}'")
+            models.append((name, path))
+    default = eng.get("model", models[0][0]) if not args.model else models[0][0]
+    device = str(pick_device(args.device or eng.get("device", "auto")))
+    return ServeConfig(
+        models=tuple(models), default_model=default, device=device,
+        batch_window_ms=float(eng.get("batch_window_ms", 5)), max_batch=int(eng.get("max_batch", 64)),
+        queue_size=int(eng.get("queue_size", 256)), request_timeout_s=float(eng.get("request_timeout_s", 30)),
+        cache_size=int(eng.get("cache_size", 512)), jobs_dir=str(Path(paths.get("runs", "runs")) / "jobs"),
+    ), args.host or eng.get("host", "127.0.0.1"), args.port or int(eng.get("port", 8700))  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from engine.serve.app import EngineService
+
+    cfg, host, port = serve_config(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    service = EngineService(cfg)
+    web.run_app(service.app(), host=host, port=port, print=lambda msg: print(f"mascot-engine: serving {', '.join(n for n, _ in cfg.models)} on http://{host}:{port}"))
+    return 0

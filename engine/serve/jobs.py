@@ -1,0 +1,193 @@
+"""Fine-tune jobs, run as child processes so serving goes on.
+
+One training job at a time. A job's record (``RUNS/jobs/<id>/job.json``) is written at
+every state change, so it survives its client disconnecting and the engine restarting:
+a job found "running" at start-up whose process is gone is reported as failed, not lost.
+A job that exits non-zero (crash, NaN losses) or outlives its time budget is failed, with
+the tail of its log as the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import MascotError
+
+
+class JobConflict(MascotError):
+    pass
+
+
+class UnknownJob(MascotError):
+    pass
+
+
+@dataclass(frozen=True)
+class FinetuneSpec:
+    """What a fine-tune needs; validated before any process starts."""
+
+    data: str
+    init_from: str
+    family: str
+    kimg: float = 20.0
+    freeze_d: int = 0
+    lr_g: float | None = None
+    lr_d: float | None = None
+    batch_size: int = 32
+    timeout_s: float = 3600.0
+    extra_args: tuple[str, ...] = ()
+
+    def command(self, out: Path) -> list[str]:
+        cmd = [sys.executable, "-m", "engine.cli", "train", "--family", self.family, "--data", self.data,
+               "--init-from", self.init_from, "--out", str(out), "--kimg", str(self.kimg),
+               "--freeze-d", str(self.freeze_d), "--batch", str(self.batch_size),
+               "--tick-kimg", str(max(self.kimg / 10, 0.01)), "--snapshot-kimg", str(self.kimg)]  # fmt: skip
+        if self.lr_g is not None:
+            cmd += ["--lr-g", str(self.lr_g)]
+        if self.lr_d is not None:
+            cmd += ["--lr-d", str(self.lr_d)]
+        return cmd + list(self.extra_args)
+
+
+@dataclass
+class Job:
+    id: str
+    spec: dict[str, Any]
+    state: str = "queued"  # queued | running | succeeded | failed
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    pid: int | None = None
+    progress: float = 0.0  # 0..1 of the kimg budget
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class JobRunner:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.jobs: dict[str, Job] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._recover()
+
+    def _recover(self) -> None:
+        for path in sorted(self.root.glob("*/job.json")):
+            try:
+                job = Job(**json.loads(path.read_text()))
+            except (ValueError, TypeError):
+                continue
+            if job.state in ("queued", "running") and not _alive(job.pid):
+                job.state, job.error, job.finished = "failed", "the engine stopped while this job ran", time.time()
+                self._save(job)
+            self.jobs[job.id] = job
+
+    def _save(self, job: Job) -> None:
+        folder = self.root / job.id
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / ".job.json.tmp"
+        tmp.write_text(json.dumps(job.public(), indent=1))
+        os.replace(tmp, folder / "job.json")
+
+    def busy(self) -> Job | None:
+        return next((j for j in self.jobs.values() if j.state in ("queued", "running")), None)
+
+    def get(self, job_id: str) -> Job:
+        if job_id not in self.jobs:
+            raise UnknownJob(f"no job with id '{job_id}'")
+        return self.jobs[job_id]
+
+    def start(self, spec: FinetuneSpec) -> Job:
+        running = self.busy()
+        if running:
+            raise JobConflict(f"job {running.id} is still {running.state}; one training job runs at a time")
+        job = Job(id=secrets.token_hex(6), spec=asdict(spec))
+        self.jobs[job.id] = job
+        self._save(job)
+        task = asyncio.create_task(self._run(job, spec))  # owned here: a client hanging up doesn't cancel it
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return job
+
+    async def _run(self, job: Job, spec: FinetuneSpec) -> None:
+        out = self.root / job.id / "run"
+        log_path = self.root / job.id / "train.log"
+        with open(log_path, "wb") as log:
+            proc = await asyncio.create_subprocess_exec(*spec.command(out), stdout=log, stderr=asyncio.subprocess.STDOUT)
+        job.state, job.pid, job.started = "running", proc.pid, time.time()
+        self._save(job)
+        try:
+            code = await self._wait(proc, job, spec, out)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            self._finish(job, "failed", f"ran past its budget of {spec.timeout_s:.0f} s and was stopped")
+            return
+        except asyncio.CancelledError:
+            proc.kill()
+            self._finish(job, "failed", "the engine shut down while this job ran")
+            raise
+        if code == 0 and (out / "model" / "model.json").exists():
+            job.result = {"checkpoint": str(out / "model"), "run": str(out)}
+            self._finish(job, "succeeded", "")
+        else:
+            self._finish(job, "failed", f"exited with code {code}: {_tail(log_path)}")
+
+    async def _wait(self, proc, job: Job, spec: FinetuneSpec, out: Path) -> int:
+        deadline = time.monotonic() + spec.timeout_s
+        while True:
+            try:
+                return await asyncio.wait_for(proc.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+                job.progress = _progress(out / "stats.jsonl", spec.kimg)
+
+    def _finish(self, job: Job, state: str, error: str) -> None:
+        job.state, job.error, job.finished = state, error, time.time()
+        if state == "succeeded":
+            job.progress = 1.0
+        self._save(job)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def _progress(stats: Path, kimg: float) -> float:
+    try:
+        last = stats.read_text().strip().splitlines()[-1]
+        return min(1.0, json.loads(last)["kimg"] / kimg)
+    except (OSError, IndexError, ValueError, KeyError):
+        return 0.0
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").replace("\r", "\n")
+    except OSError:
+        return "(no log)"
+    kept = [line for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) or "(empty log)"

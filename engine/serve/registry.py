@@ -1,0 +1,65 @@
+"""The models a service holds, by name, with atomic hot reload.
+
+A request takes a reference to the current Checkpoint once and keeps it, so a reload
+that swaps the entry never changes the weights under a request in flight. A reload
+loads and validates the new checkpoint completely (off the event loop) before the swap;
+if it fails, the old model keeps serving and the error is returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from engine.checkpoint import Checkpoint, load_checkpoint
+from engine.errors import MascotError
+
+
+class UnknownModel(MascotError):
+    pass
+
+
+class Registry:
+    def __init__(self, paths: dict[str, Path], default: str, device: str = "cpu") -> None:
+        if default not in paths:
+            raise MascotError(f"the default model '{default}' is not among the models to load: {', '.join(paths)}")
+        self.paths = dict(paths)
+        self.default = default
+        self.device = device
+        self._models: dict[str, Checkpoint] = {}
+        self._reload_lock = asyncio.Lock()
+
+    def load_all(self) -> None:
+        for name, path in self.paths.items():
+            self._models[name] = load_checkpoint(path, self.device)
+
+    @property
+    def ready(self) -> bool:
+        return set(self._models) == set(self.paths)
+
+    def names(self) -> list[str]:
+        return list(self._models)
+
+    def get(self, name: str | None) -> Checkpoint:
+        key = name or self.default
+        if key not in self._models:
+            known = ", ".join(self._models) or "(none loaded)"
+            raise UnknownModel(f"unknown model '{key}'; available models: {known}")
+        return self._models[key]
+
+    async def reload(self, name: str, path: str | None = None) -> Checkpoint:
+        """Load ``name`` again (from ``path`` if given) and swap it in atomically."""
+        if name not in self.paths:
+            raise UnknownModel(f"unknown model '{name}'; available models: {', '.join(self.paths)}")
+        async with self._reload_lock:
+            target = Path(path) if path else self.paths[name]
+            fresh = await asyncio.to_thread(load_checkpoint, target, self.device)
+            current = self._models.get(name)
+            if current is not None and fresh.schema != current.schema:
+                # Clients built their commands from the old schema; a silent change breaks them.
+                raise MascotError(
+                    f"refused: '{target}' has a different attribute schema from the model '{name}' it would replace"
+                )
+            self._models[name] = fresh  # one assignment: requests in flight keep the old object
+            self.paths[name] = target
+            return fresh
