@@ -1,0 +1,153 @@
+"""DCGAN baseline, as in "Generating Anime Avatars Using GANs" (Wang, Sun, Cui; §3.2, §4.1).
+
+Generator: z (100-d, N(0, 1)) concatenated with the conditioning vector, projected to
+512x4x4 by a transposed conv, then stride-2 transposed convs halving the channels up to
+R/2, an "extra" size-preserving conv, and a final transposed conv to 3xRxR with tanh.
+Every layer but the last is followed by batch norm and a leaky ReLU (§3.2; Radford et
+al.'s DCGAN uses plain ReLU in G: set ``g_leak=0``).
+
+Discriminator: the generator reversed, stride-2 convs with LeakyReLU(0.2), batch norm on
+all but the first. The labels are broadcast as constant feature maps and concatenated to
+D's features half-way down (the usual conditional-DCGAN trick; the report's DCGAN is
+unconditional, the conditioning is ours).
+
+Loss: non-saturating BCE (Goodfellow et al. 2014); Adam lr 2e-4, beta1 0.5 (Radford et al.
+§4; the report trained with lr 3e-4 and batch 128, §4.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
+from engine.models.layers import freeze_first
+
+
+@dataclass(frozen=True)
+class Arch:
+    z_dim: int = 100  # §3.2: "a noise of length 100"
+    g_ch: int = 64  # G channels at R/2; doubled per halving of resolution (512 at 4x4 for 64px)
+    d_ch: int = 64  # D channels at R/2, doubled per halving
+    max_ch: int = 512
+    g_leak: float = 0.2  # §3.2 uses leaky ReLU in G; 0.0 gives Radford's ReLU
+    extra_layers: int = 1  # §3.2's size-preserving "extra layer" before the last upsampling
+
+
+def _channels(base: int, resolution: int, r: int, cap: int) -> int:
+    """Width at feature resolution ``r``: ``base`` at R/2, doubled per halving, capped."""
+    return min(cap, base * (resolution // 2) // r)
+
+
+def _init_dcgan(module: nn.Module) -> None:
+    # Radford et al. §4: all weights from N(0, 0.02); BN gains around 1.
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class Generator(nn.Module):
+    def __init__(self, arch: Arch = Arch(), c_dim: int = 1, resolution: int = 64) -> None:
+        super().__init__()
+        self.z_dim, self.c_dim, self.resolution = arch.z_dim, c_dim, resolution
+        ch = lambda r: _channels(arch.g_ch, resolution, r, arch.max_ch)  # noqa: E731
+        act = lambda: nn.LeakyReLU(arch.g_leak) if arch.g_leak else nn.ReLU()  # noqa: E731
+        # (z, c) as a 1x1 map -> 4x4 (a 4x4 transposed conv is a dense layer, DCGAN §3).
+        layers = [nn.ConvTranspose2d(arch.z_dim + c_dim, ch(4), 4, 1, 0, bias=False), nn.BatchNorm2d(ch(4)), act()]
+        r = 4
+        while r < resolution // 2:
+            layers += [nn.ConvTranspose2d(ch(r), ch(2 * r), 4, 2, 1, bias=False), nn.BatchNorm2d(ch(2 * r)), act()]
+            r *= 2
+        for _ in range(arch.extra_layers):
+            layers += [nn.Conv2d(ch(r), ch(r), 3, 1, 1, bias=False), nn.BatchNorm2d(ch(r)), act()]
+        layers += [nn.ConvTranspose2d(ch(r), 3, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(_init_dcgan)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        x = torch.cat([z * truncation, c.to(z.dtype)], dim=1)
+        return self.net(x[:, :, None, None])
+
+
+class Discriminator(nn.Module):
+    """Strided convs down to 4x4, labels concatenated as channels half-way, a 4x4 conv to a logit."""
+
+    def __init__(self, arch: Arch, c_dim: int, resolution: int) -> None:
+        super().__init__()
+        ch = lambda r: _channels(arch.d_ch, resolution, r, arch.max_ch)  # noqa: E731
+        sizes = [resolution // 2**i for i in range((resolution // 4).bit_length() - 1)]  # R, R/2, .., 8
+        self.label_at = len(sizes) // 2  # the middle layer receives the label maps
+        blocks = []
+        for i, r in enumerate(sizes):
+            cin = (3 if i == 0 else ch(r)) + (c_dim if i == self.label_at else 0)
+            blocks.append(self._down(cin, ch(r // 2), bn=i > 0))  # no BN on the input layer (DCGAN §3)
+        self.blocks = nn.ModuleList(blocks)
+        self.out = nn.Conv2d(ch(4), 1, 4, 1, 0)
+        self.apply(_init_dcgan)
+
+    @staticmethod
+    def _down(cin: int, cout: int, bn: bool) -> nn.Sequential:
+        layers = [nn.Conv2d(cin, cout, 4, 2, 1, bias=not bn)]
+        layers += [nn.BatchNorm2d(cout)] if bn else []
+        return nn.Sequential(*layers, nn.LeakyReLU(0.2))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        for i, block in enumerate(self.blocks):
+            if i == self.label_at:
+                maps = c.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+                x = torch.cat([x, maps], dim=1)
+            x = block(x)
+        return self.out(x).flatten(1).squeeze(1)
+
+
+class Trainer(GANTrainer):
+    """One D step then one G step per batch (Goodfellow et al. 2014, Alg. 1 with k=1)."""
+
+    def __init__(self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper,
+                 device: torch.device) -> None:  # fmt: skip
+        super().__init__(G, arch, c_dim, resolution, hyper, device)
+        self.D = Discriminator(arch, c_dim, resolution).to(device)
+        freeze_first(self.D.blocks, hyper.freeze_d_layers)
+        betas = (0.5, 0.999)  # Radford et al. §4: beta1 0.9 oscillated, 0.5 stabilised
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=hyper.lr_g or 2e-4, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=hyper.lr_d or 2e-4, betas=betas)
+
+    def step(self, batch: Batch) -> dict[str, float]:
+        real, c = batch.real.to(self.device), batch.c.to(self.device)
+        n = real.shape[0]
+        z, c_fake = batch.sample_z(n).to(self.device), batch.sample_c(n).to(self.device)
+
+        # D: maximise log D(x) + log(1 - D(G(z))).
+        with batch.amp():
+            with torch.no_grad():
+                fake = self.G(z, c_fake)
+            d_real = self.D(real, c).float()
+            d_fake = self.D(fake, c_fake).float()
+        loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+
+        # G: non-saturating, maximise log D(G(z)) (Goodfellow et al. §3).
+        with frozen(self.D), batch.amp():
+            g_out = self.D(self.G(z, c_fake), c_fake).float()
+        loss_g = F.softplus(-g_out).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
+                "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}  # fmt: skip
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"D": self.D}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
+
+
+FAMILY = Family("dcgan", Arch, Generator, Trainer)

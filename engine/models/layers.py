@@ -1,0 +1,186 @@
+"""Building blocks shared by the generator families (after BigGAN-PyTorch's layers.py).
+
+Each block is a short class readable on one screen:
+
+* ``sn_conv2d`` / ``sn_linear`` — conv / linear layers, spectrally normalised when
+  ``sn`` (Miyato et al. 2018; SN-GAN / SAGAN / BigGAN put it in both G and D);
+* ``ConditionalBatchNorm2d`` — batch norm whose gain and bias come from a conditioning
+  vector (the class vector, optionally concatenated with a latent chunk: BigGAN's
+  hierarchical latent);
+* ``SelfAttention`` — SAGAN's non-local block with a learnable gate initialised to 0;
+* ``GBlock`` — generator residual block: CBN, ReLU, 2x nearest upsample, 3x3 convs;
+* ``DBlock`` — discriminator residual block: no normalisation, optional 2x average-pool
+  downsampling, optional spectral norm;
+* ``attribute_spans`` / ``attribute_cross_entropy`` — the auxiliary classifier's loss
+  (AC-GAN) over a schema's one-hot blocks, skipping unknown (all-zero) blocks;
+* ``freeze_first`` — FreezeD (Mo et al. 2020): keep the first N discriminator blocks fixed.
+
+Everything here is per-sample in eval mode (batch norm uses running statistics; spectral
+norm reuses its stored singular vectors), which is what the determinism contract needs.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+def sn_conv2d(cin: int, cout: int, kernel: int = 3, stride: int = 1, padding: int | None = None,
+              sn: bool = True, bias: bool = True) -> nn.Module:  # fmt: skip
+    """A conv layer, "same" padded by default, spectrally normalised when ``sn``."""
+    conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2 if padding is None else padding, bias=bias)
+    return spectral_norm(conv) if sn else conv
+
+
+def sn_linear(fin: int, fout: int, sn: bool = True, bias: bool = True) -> nn.Module:
+    """A linear layer, spectrally normalised when ``sn``."""
+    lin = nn.Linear(fin, fout, bias=bias)
+    return spectral_norm(lin) if sn else lin
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BN without its own affine; gain ``1 + W_g y`` and bias ``W_b y`` come from ``y``.
+
+    ``y`` is the class vector (a float one-hot per attribute; an all-zero block, an
+    unknown label, simply contributes nothing), or with BigGAN's hierarchical latent
+    the class embedding concatenated with this block's chunk of z (BigGAN §3).
+    The gain is centred on 1 so an untrained layer starts as plain BN.
+    """
+
+    def __init__(self, num_features: int, cond_dim: int, sn: bool = False, eps: float = 1e-5,
+                 momentum: float = 0.1) -> None:  # fmt: skip
+        super().__init__()
+        self.bn = nn.BatchNorm2d(num_features, eps=eps, momentum=momentum, affine=False)
+        self.gain = sn_linear(cond_dim, num_features, sn=sn, bias=False)
+        self.bias = sn_linear(cond_dim, num_features, sn=sn, bias=False)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        gain = 1 + self.gain(y).to(x.dtype)[:, :, None, None]
+        bias = self.bias(y).to(x.dtype)[:, :, None, None]
+        return self.bn(x) * gain + bias
+
+
+class SelfAttention(nn.Module):
+    """SAGAN non-local attention (Zhang et al. 2019, §4), BigGAN's variant.
+
+    Keys and values are 2x max-pooled (a quarter of the positions) to save memory, and
+    the output is gated by ``gamma`` initialised to 0, so the block starts as identity and
+    the network first relies on local cues, then learns to use distant ones (SAGAN §4).
+    """
+
+    def __init__(self, ch: int, sn: bool = True) -> None:
+        super().__init__()
+        key, value = max(1, ch // 8), max(1, ch // 2)  # SAGAN's C/8 and C/2, at least one channel
+        self.theta = sn_conv2d(ch, key, 1, sn=sn, bias=False)
+        self.phi = sn_conv2d(ch, key, 1, sn=sn, bias=False)
+        self.g = sn_conv2d(ch, value, 1, sn=sn, bias=False)
+        self.out = sn_conv2d(value, ch, 1, sn=sn, bias=False)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        theta = self.theta(x).flatten(2)  # (B, C/8, HW)
+        phi = F.max_pool2d(self.phi(x), 2).flatten(2)  # (B, C/8, HW/4)
+        g = F.max_pool2d(self.g(x), 2).flatten(2)  # (B, C/2, HW/4)
+        attn = torch.softmax(theta.transpose(1, 2) @ phi, dim=-1)  # (B, HW, HW/4)
+        o = (g @ attn.transpose(1, 2)).view(b, -1, h, w)
+        return x + self.gamma * self.out(o)
+
+
+class GBlock(nn.Module):
+    """Generator residual block (SN-GAN / BigGAN): CBN-ReLU-up-conv3-CBN-ReLU-conv3 + up-conv1."""
+
+    def __init__(self, cin: int, cout: int, cond_dim: int, sn: bool = True, upsample: bool = True) -> None:
+        super().__init__()
+        self.upsample = upsample
+        self.bn1 = ConditionalBatchNorm2d(cin, cond_dim)
+        self.conv1 = sn_conv2d(cin, cout, 3, sn=sn)
+        self.bn2 = ConditionalBatchNorm2d(cout, cond_dim)
+        self.conv2 = sn_conv2d(cout, cout, 3, sn=sn)
+        self.skip = sn_conv2d(cin, cout, 1, sn=sn) if cin != cout or upsample else nn.Identity()
+
+    def _up(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=2, mode="nearest") if self.upsample else x
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self._up(F.relu(self.bn1(x, y)))
+        h = self.conv2(F.relu(self.bn2(self.conv1(h), y)))
+        return h + self.skip(self._up(x))
+
+
+class DBlock(nn.Module):
+    """Discriminator residual block, no normalisation layers (SN-GAN / BigGAN D block).
+
+    ``preactivation`` puts the activation before the first conv; the very first block of
+    a discriminator turns it off so raw pixels are not clipped (SN-GAN's "optimized block").
+    ``leak`` > 0 gives LeakyReLU, as in MakeGirlsMoe's discriminator.
+    """
+
+    def __init__(self, cin: int, cout: int, sn: bool = True, downsample: bool = True,
+                 preactivation: bool = True, leak: float = 0.0) -> None:  # fmt: skip
+        super().__init__()
+        self.downsample, self.preactivation, self.leak = downsample, preactivation, leak
+        self.conv1 = sn_conv2d(cin, cout, 3, sn=sn)
+        self.conv2 = sn_conv2d(cout, cout, 3, sn=sn)
+        self.skip = sn_conv2d(cin, cout, 1, sn=sn) if cin != cout or downsample else nn.Identity()
+
+    def _act(self, x: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(x, self.leak) if self.leak else F.relu(x)
+
+    def _down(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 2) if self.downsample else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self._act(x) if self.preactivation else x
+        h = self._down(self.conv2(self._act(self.conv1(h))))
+        # Pre-activated blocks may pool before the 1x1 (cheaper, same result); the first
+        # block must convolve first, as its input is not yet activated (BigGAN layers.DBlock).
+        s = self.skip(self._down(x)) if self.preactivation else self._down(self.skip(x))
+        return h + s
+
+
+def freeze_first(blocks: Iterable[nn.Module], n: int) -> None:
+    """FreezeD (Mo et al. 2020): stop gradients into the first ``n`` discriminator blocks.
+
+    The parameters stay in the optimizer (so optimizer state stays loadable across
+    fine-tuning runs with different ``n``); with no gradient, Adam leaves them untouched.
+    """
+    for block in list(blocks)[:n]:
+        for p in block.parameters():
+            p.requires_grad_(False)
+
+
+def attribute_spans(c_dim: int, blocks: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(start, stop) of each attribute block; no ``blocks`` means c_dim independent binary labels."""
+    if not blocks:
+        return [(i, i + 1) for i in range(c_dim)]
+    if sum(blocks) != c_dim:
+        raise ValueError(f"attribute blocks {blocks} do not add up to c_dim={c_dim}")
+    starts = [sum(blocks[:i]) for i in range(len(blocks))]
+    return [(s, s + b) for s, b in zip(starts, blocks)]
+
+
+def attribute_cross_entropy(logits: torch.Tensor, c: torch.Tensor, spans: list[tuple[int, int]]) -> torch.Tensor:
+    """Auxiliary-classifier loss (AC-GAN, Odena et al. 2017 §3) summed over attributes.
+
+    A choice block is one softmax over its values; a one-wide span is an independent
+    binary label (sigmoid), MakeGirlsMoe's multi-label head. Each block's loss is averaged
+    over the samples whose label is known: an all-zero block is "not visible" (schema.py),
+    and teaching D that it means some value would be a lie.
+    """
+    logits, c = logits.float(), c.float()
+    total = logits.new_zeros(())
+    for start, stop in spans:
+        target, logit = c[:, start:stop], logits[:, start:stop]
+        if stop - start == 1:
+            total = total + F.binary_cross_entropy_with_logits(logit, target)
+            continue
+        known = target.sum(1) > 0
+        if known.any():
+            nll = -(target * F.log_softmax(logit, dim=1)).sum(1)
+            total = total + nll[known].mean()
+    return total

@@ -1,0 +1,123 @@
+import copy
+
+import pytest
+import torch
+
+from engine.models import get_family
+from engine.models.base import Batch, Hyper
+from engine.models.dcgan import Arch, Discriminator, Generator, Trainer
+
+R, C_DIM = 32, 5
+ARCH = Arch(g_ch=16, d_ch=16, max_ch=64)
+
+
+def one_hot_rows(n: int, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Two attributes: a 3-way choice and a flag ([no, yes])."""
+    a = torch.randint(0, 3, (n,), generator=gen)
+    b = torch.randint(0, 2, (n,), generator=gen)
+    return torch.cat([torch.eye(3)[a], torch.eye(2)[b]], dim=1)
+
+
+def make_batch(n: int = 4, z_dim: int = ARCH.z_dim) -> Batch:
+    gen = torch.Generator().manual_seed(0)
+    return Batch(real=torch.rand(n, 3, R, R, generator=gen) * 2 - 1, c=one_hot_rows(n, gen),
+                 sample_c=one_hot_rows, sample_z=lambda k: torch.randn(k, z_dim))  # fmt: skip
+
+
+def warmed(G: torch.nn.Module) -> torch.nn.Module:
+    """G in eval mode with BN running statistics set by one train pass (cumulative average)."""
+    bns = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:
+        bn.momentum = None
+    G.train()
+    with torch.no_grad():
+        G(torch.randn(16, G.z_dim), one_hot_rows(16))
+    for bn in bns:
+        bn.momentum = 0.1
+    return G.eval()
+
+
+def test_output_shape_and_range():
+    G = Generator(ARCH, C_DIM, R)
+    x = G(torch.randn(3, ARCH.z_dim) * 10, one_hot_rows(3))
+    assert x.shape == (3, 3, R, R)
+    assert x.min() >= -1 and x.max() <= 1
+
+
+@pytest.mark.parametrize("res", [32, 64, 128, 256])
+def test_every_resolution_builds(res):
+    G = Generator(Arch(g_ch=4, d_ch=4, max_ch=8), C_DIM, res).eval()
+    D = Discriminator(Arch(g_ch=4, d_ch=4, max_ch=8), C_DIM, res)
+    x = G(torch.randn(1, 100), one_hot_rows(1))
+    assert x.shape == (1, 3, res, res)
+    assert D(x, one_hot_rows(1)).shape == (1,)
+
+
+def test_eval_is_per_sample():
+    G = warmed(Generator(ARCH, C_DIM, R))
+    z, c = torch.randn(5, ARCH.z_dim), one_hot_rows(5)
+    full = G(z, c)
+    for i in range(5):
+        torch.testing.assert_close(full[i : i + 1], G(z[i : i + 1], c[i : i + 1]), atol=1e-5, rtol=0)
+
+
+def test_conditioning_and_truncation_change_output():
+    G = warmed(Generator(ARCH, C_DIM, R))
+    z = torch.randn(1, ARCH.z_dim)
+    c1, c2 = torch.tensor([[1.0, 0, 0, 1, 0]]), torch.tensor([[0.0, 0, 1, 0, 1]])
+    assert (G(z, c1) - G(z, c2)).abs().max() > 1e-3
+    assert (G(z, c1) - G(z, c1, truncation=0.5)).abs().max() > 1e-3
+    # an unknown (all-zero) block is a valid input, distinct from every value
+    c0 = torch.tensor([[0.0, 0, 0, 1, 0]])
+    assert torch.isfinite(G(z, c0)).all() and (G(z, c0) - G(z, c1)).abs().max() > 1e-4
+
+
+def test_discriminator_sees_labels():
+    D = Discriminator(ARCH, C_DIM, R)
+    x = torch.randn(2, 3, R, R)
+    assert (D(x, torch.eye(5)[[0, 0]]) - D(x, torch.eye(5)[[1, 1]])).abs().max() > 1e-5
+
+
+def test_trainer_steps_update_generator_and_round_trip():
+    torch.manual_seed(0)
+    G = Generator(ARCH, C_DIM, R)
+    before = copy.deepcopy(G.state_dict())
+    trainer = Trainer(G, ARCH, C_DIM, R, Hyper(batch_size=4), torch.device("cpu"))
+    for _ in range(3):
+        stats = trainer.step(make_batch())
+    assert {"loss_d", "loss_g", "d_real", "d_fake"} <= stats.keys()
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    assert any(not torch.equal(before[k], v) for k, v in G.state_dict().items() if v.is_floating_point())
+
+    # resume: a fresh trainer filled from the saved state continues identically
+    fresh = Trainer(Generator(ARCH, C_DIM, R), ARCH, C_DIM, R, Hyper(batch_size=4), torch.device("cpu"))
+    saved = copy.deepcopy(  # what a checkpoint holds (deep copies: no tensors shared)
+        {"G": G.state_dict(), "D": trainer.modules()["D"].state_dict(), "extra": trainer.extra_state(),
+         **{k: opt.state_dict() for k, opt in trainer.optimizers().items()}})  # fmt: skip
+    fresh.G.load_state_dict(saved["G"])
+    fresh.D.load_state_dict(saved["D"])
+    for k, opt in fresh.optimizers().items():
+        opt.load_state_dict(saved[k])
+    fresh.load_extra_state(saved["extra"])
+    torch.manual_seed(1)
+    a = trainer.step(make_batch())
+    torch.manual_seed(1)
+    b = fresh.step(make_batch())
+    assert a == pytest.approx(b, rel=1e-4, abs=1e-5)
+
+
+def test_freeze_d_keeps_first_blocks():
+    G = Generator(ARCH, C_DIM, R)
+    trainer = Trainer(G, ARCH, C_DIM, R, Hyper(freeze_d_layers=1), torch.device("cpu"))
+    first = copy.deepcopy(trainer.D.blocks[0].state_dict())
+    later = copy.deepcopy(trainer.D.blocks[1].state_dict())
+    for _ in range(2):
+        trainer.step(make_batch())
+    for k, v in trainer.D.blocks[0].state_dict().items():
+        torch.testing.assert_close(v, first[k])
+    assert any(not torch.equal(later[k], v) for k, v in trainer.D.blocks[1].state_dict().items())
+
+
+def test_registered():
+    fam = get_family("dcgan")
+    assert fam.Generator is Generator and fam.Trainer is Trainer

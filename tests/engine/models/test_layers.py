@@ -1,0 +1,86 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine.models.layers import (
+    ConditionalBatchNorm2d, DBlock, GBlock, SelfAttention, attribute_cross_entropy, attribute_spans, freeze_first,
+    sn_conv2d, sn_linear,
+)  # fmt: skip
+
+
+def test_spectral_norm_bounds_the_largest_singular_value():
+    torch.manual_seed(0)
+    lin = sn_linear(32, 16)
+    for _ in range(30):  # power iteration converges over training-mode calls
+        lin(torch.randn(2, 32))
+    lin.eval()
+    assert torch.linalg.matrix_norm(lin.weight, ord=2).item() == pytest.approx(1.0, abs=0.02)
+    plain = sn_conv2d(3, 8, sn=False)
+    assert isinstance(plain, torch.nn.Conv2d) and plain.padding == (1, 1)
+
+
+def test_conditional_bn_gain_and_bias_follow_condition():
+    torch.manual_seed(0)
+    cbn = ConditionalBatchNorm2d(4, cond_dim=3)
+    x = torch.randn(8, 4, 5, 5)
+    zero = cbn(x, torch.zeros(8, 3))  # an all-zero condition (unknown labels) is plain BN
+    torch.testing.assert_close(zero, F.batch_norm(x, None, None, training=True), atol=1e-5, rtol=0)
+    y = torch.eye(3)[torch.tensor([0, 1] * 4)]
+    out = cbn(x, y)
+    assert (out[0] - zero[0]).abs().max() > 1e-3
+    # the same sample under two conditions differs only by a per-channel affine map
+    gain = 1 + cbn.gain(y)
+    torch.testing.assert_close(out, zero * gain[:, :, None, None] + cbn.bias(y)[:, :, None, None])
+
+
+def test_self_attention_is_identity_at_init_and_non_local_once_gated():
+    attn = SelfAttention(16)
+    x = torch.randn(1, 16, 8, 8)
+    torch.testing.assert_close(attn(x), x)
+    with torch.no_grad():
+        attn.gamma.fill_(1.0)
+    x2 = x.clone()
+    x2[0, :, 7, 7] += 5.0  # a far corner...
+    assert (attn(x)[0, :, 0, 0] - attn(x2)[0, :, 0, 0]).abs().max() > 1e-4  # ...reaches the opposite one
+
+
+def test_gblock_upsamples_and_dblock_downsamples():
+    g = GBlock(8, 4, cond_dim=5)
+    assert g(torch.randn(2, 8, 4, 4), torch.randn(2, 5)).shape == (2, 4, 8, 8)
+    assert GBlock(8, 8, 5, upsample=False)(torch.randn(2, 8, 4, 4), torch.randn(2, 5)).shape == (2, 8, 4, 4)
+    d = DBlock(3, 8, preactivation=False)
+    assert d(torch.randn(2, 3, 8, 8)).shape == (2, 8, 4, 4)
+    same = DBlock(8, 8, sn=False, downsample=False, leak=0.2)
+    assert isinstance(same.skip, torch.nn.Identity)
+    assert same(torch.randn(2, 8, 4, 4)).shape == (2, 8, 4, 4)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in d.modules())
+
+
+def test_attribute_spans():
+    assert attribute_spans(3, ()) == [(0, 1), (1, 2), (2, 3)]
+    assert attribute_spans(5, (3, 2)) == [(0, 3), (3, 5)]
+    with pytest.raises(ValueError):
+        attribute_spans(6, (3, 2))
+
+
+def test_attribute_cross_entropy_is_per_block_and_skips_unknown():
+    spans = [(0, 3), (3, 5)]
+    logits = torch.randn(2, 5)
+    c = torch.tensor([[0.0, 1, 0, 0, 0], [1.0, 0, 0, 0, 1]])  # sample 0's flag is unknown
+    expected = F.cross_entropy(logits[:, :3], torch.tensor([1, 0])) + F.cross_entropy(logits[1:, 3:], torch.tensor([1]))
+    torch.testing.assert_close(attribute_cross_entropy(logits, c, spans), expected)
+    # the unknown block's logits get no gradient
+    logits.requires_grad_(True)
+    attribute_cross_entropy(logits, c, spans).backward()
+    assert logits.grad[0, 3:].abs().sum() == 0 and logits.grad[1, 3:].abs().sum() > 0
+    # a batch where nothing is known gives zero loss, not NaN
+    assert attribute_cross_entropy(torch.randn(2, 5), torch.zeros(2, 5), spans).item() == 0.0
+    # independent binary labels
+    bce = attribute_cross_entropy(logits.detach(), c, attribute_spans(5, ()))
+    torch.testing.assert_close(bce, F.binary_cross_entropy_with_logits(logits.detach(), c, reduction="none").mean(0).sum())
+
+
+def test_freeze_first_stops_gradients_of_first_blocks_only():
+    blocks = torch.nn.ModuleList([torch.nn.Linear(2, 2) for _ in range(3)])
+    freeze_first(blocks, 2)
+    assert [all(not p.requires_grad for p in b.parameters()) for b in blocks] == [True, True, False]
