@@ -1,0 +1,49 @@
+"""The bot's settings: config.toml's [bot] and [store] sections as one frozen dataclass.
+
+Secrets never live here: the Discord token is read from the DISCORD_TOKEN environment
+variable by the Discord front-end alone.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    engine_url: str = "http://127.0.0.1:8700"
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    rate_limit_per_minute: int = 6
+    admins: tuple[str, ...] = ()
+    shards: int = 0
+    engine_timeout_s: float = 60.0
+    web_admin: bool = True
+    sync_commands: bool = True
+    store_path: str = "mascotbot.db"
+    store_synchronous: str = "FULL"
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> BotConfig:
+        """Read ``path`` (default ./config.toml, skipped when absent), then apply ``overrides``."""
+        file = Path(path or "config.toml")
+        data: dict[str, Any] = {}
+        if file.exists():
+            with file.open("rb") as fh:
+                raw = tomllib.load(fh)
+            data.update(raw.get("bot", {}))
+            store = raw.get("store", {})
+            if "path" in store:
+                data["store_path"] = store["path"]
+            if "synchronous" in store:
+                data["store_synchronous"] = store["synchronous"]
+        elif path is not None:
+            raise FileNotFoundError(f"no settings file at {file}")
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "admins" in values:
+            values["admins"] = tuple(str(a) for a in values["admins"])
+        return replace(cls(**values), **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,1 @@
+"""Platform-independent bot logic: engine client, commands, limits, hooks."""

@@ -1,0 +1,180 @@
+"""HTTP client for the engine's API: the only way the bot reaches the GAN.
+
+Every failure becomes an EngineError whose message is one short sentence a chat user
+can read. 4xx messages are passed through untouched: the engine already names the
+allowed values and the closest match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+
+class EngineError(Exception):
+    """A request the engine refused or could not serve; ``str()`` is fit for a chat reply."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    name: str
+    kind: str  # choice | flag
+    values: tuple[str, ...]
+
+    def check(self, value: str) -> str | None:
+        """None when ``value`` is exactly allowed, else a sentence listing the allowed values."""
+        if value in self.values:
+            return None
+        match = difflib.get_close_matches(str(value).lower(), self.values, n=1, cutoff=0.5)
+        hint = f" Did you mean '{match[0]}'?" if match else ""
+        return f"'{value}' is not a value of '{self.name}'; allowed: {', '.join(self.values)}.{hint}"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+    family: str
+    resolution: int
+    attributes: tuple[AttributeSpec, ...]
+    metrics: dict[str, Any]
+    parent: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelInfo:
+        attrs = tuple(AttributeSpec(a["name"], a.get("kind", "choice"), tuple(a["values"]))
+                      for a in data["schema"]["attributes"])  # fmt: skip
+        return cls(data["name"], data["version"], data.get("family", "?"), int(data.get("resolution", 0)), attrs,
+                   dict(data.get("metrics") or {}), data.get("parent"))  # fmt: skip
+
+    def attribute(self, name: str) -> AttributeSpec | None:
+        return next((a for a in self.attributes if a.name == name), None)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """GET /v1/models: what the engine serves, fetched once at start-up."""
+
+    default: str
+    models: tuple[ModelInfo, ...]
+
+    def get(self, name: str | None) -> ModelInfo | None:
+        name = name or self.default
+        return next((m for m in self.models if m.name == name), None)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.models)
+
+
+@dataclass(frozen=True)
+class Image:
+    seed: int
+    attributes: dict[str, str]
+    truncation: float
+    format: str
+    engine_id: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Generated:
+    model: str
+    version: str
+    images: tuple[Image, ...]
+
+
+class EngineClient:
+    def __init__(self, base_url: str, timeout_s: float = 60.0, session: aiohttp.ClientSession | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session = session
+        self._owns_session = session is None
+
+    async def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # A big pool: 200 concurrent commands must not queue behind aiohttp's default of 100.
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512))
+            self._owns_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        session = await self._http()
+        try:
+            async with session.request(method, self.base_url + path, json=body, timeout=self.timeout) as resp:
+                try:
+                    data = await resp.json(content_type=None)
+                except (ValueError, aiohttp.ContentTypeError):
+                    data = None
+                if resp.status < 400 and isinstance(data, dict):
+                    return data
+                raise _error(resp.status, data, resp.headers.get("Retry-After"))
+        except asyncio.TimeoutError:
+            raise EngineError("The image engine took too long to answer; please try again in a moment.") from None
+        except aiohttp.ClientConnectionError:
+            raise EngineError("The image engine is not reachable right now; please try again later.") from None
+
+    async def models(self) -> Catalog:
+        data = await self._call("GET", "/v1/models")
+        return Catalog(data["default"], tuple(ModelInfo.from_json(m) for m in data["models"]))
+
+    async def ready(self) -> bool:
+        try:
+            await self._call("GET", "/readyz")
+            return True
+        except EngineError:
+            return False
+
+    async def generate(self, attributes: dict[str, str], *, seed: int | None = None, count: int = 1,
+                       model: str | None = None, truncation: float | None = None) -> Generated:  # fmt: skip
+        body: dict[str, Any] = {"attributes": attributes, "count": count, "format": "png"}
+        for key, value in (("seed", seed), ("model", model), ("truncation", truncation)):
+            if value is not None:
+                body[key] = value
+        data = await self._call("POST", "/v1/generate", body)
+        images = tuple(Image(i["seed"], i["attributes"], i["truncation"], i["format"], i["generation_id"],
+                             base64.b64decode(i["image"])) for i in data["images"])  # fmt: skip
+        return Generated(data["model"], data["version"], images)
+
+    async def interpolate(self, a: dict[str, Any], b: dict[str, Any], *, frames: int = 16,
+                          model: str | None = None) -> bytes:  # fmt: skip
+        body: dict[str, Any] = {"a": a, "b": b, "frames": frames}
+        if model is not None:
+            body["model"] = model
+        data = await self._call("POST", "/v1/interpolate", body)
+        return base64.b64decode(data["gif"])
+
+    async def reload(self, model: str, path: str | None = None) -> dict[str, Any]:
+        return await self._call("POST", f"/v1/models/{model}/reload", {"path": path} if path else {})
+
+
+def _error(status: int, data: Any, retry_after: str | None) -> EngineError:
+    err = data.get("error", {}) if isinstance(data, dict) else {}
+    code, message = err.get("code"), err.get("message")
+    if status == 429:
+        wait = f" in about {retry_after} s" if retry_after else " in a moment"
+        return EngineError(f"The image engine is busy; please try again{wait}.", status, code)
+    if 400 <= status < 500 and message:
+        return EngineError(_sentence(message), status, code)
+    if status == 503:
+        return EngineError("The image engine is still starting or overloaded; please try again shortly.", status, code)
+    return EngineError("The image engine ran into a problem; please try again later.", status, code)
+
+
+def _sentence(message: str) -> str:
+    message = message.strip()
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "?", "!")) else message + "."

@@ -1,0 +1,82 @@
+"""Showing a core Reply on Discord: files, vote reactions, buttons, and the errors on the way.
+
+Discord's two everyday failures are handled here once: 10062 (the interaction expired
+before we answered) and 10008 (the message was deleted before we reacted to it).
+Neither is a bug; both are logged and dropped.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Awaitable, Callable
+
+import discord
+
+from bot.core.commands import DOWN, UP
+from bot.core.reply import Reply
+from bot.store import Store
+
+log = logging.getLogger("mascot.discord")
+UNKNOWN_MESSAGE, UNKNOWN_INTERACTION, UNKNOWN_WEBHOOK = 10008, 10062, 10015
+GONE = (UNKNOWN_MESSAGE, UNKNOWN_INTERACTION, UNKNOWN_WEBHOOK)
+
+
+async def quietly(action: Awaitable, what: str) -> bool:
+    """Await a Discord call; False (and a log line) when its target is gone or forbidden."""
+    try:
+        await action
+        return True
+    except discord.NotFound as exc:
+        if exc.code not in GONE:
+            raise
+        log.info("%s: %s (code %s), skipped", what, exc.text or "not found", exc.code)
+    except discord.Forbidden as exc:
+        log.warning("%s: missing permission (%s)", what, exc.text)
+    return False
+
+
+async def answer_now(interaction: discord.Interaction, reply: Reply) -> None:
+    """Reply without deferring (refusals, text answers): must happen within Discord's 3 s."""
+    await quietly(interaction.response.send_message(reply.text, ephemeral=reply.ephemeral), "answer")
+
+
+async def defer(interaction: discord.Interaction, *, ephemeral: bool = False) -> bool:
+    """Acknowledge at once (Discord allows 3 s); False when the interaction has already expired."""
+    return await quietly(interaction.response.defer(thinking=True, ephemeral=ephemeral), "defer")
+
+
+async def answer_deferred(interaction: discord.Interaction, reply: Reply, store: Store,
+                          view_for: Callable[[str], discord.ui.View] | None = None) -> None:  # fmt: skip
+    """Send ``reply`` after a non-ephemeral defer: one message per image, each with 👍 👎 and
+    ``view_for(generation)``'s buttons."""
+    if reply.ephemeral:
+        # The "thinking..." message is public; a refusal should not be, so swap it for an ephemeral one.
+        await quietly(interaction.delete_original_response(), "delete thinking message")
+        await quietly(interaction.followup.send(reply.text, ephemeral=True), "ephemeral followup")
+        return
+    if not reply.files:
+        await quietly(interaction.followup.send(reply.text), "followup")
+        return
+    for i, att in enumerate(reply.files):
+        file = discord.File(io.BytesIO(att.data), filename=att.name)
+        kwargs = {"content": reply.text if i == 0 else None, "file": file, "wait": True}
+        if att.generation and view_for:
+            kwargs["view"] = view_for(att.generation)
+        try:
+            message = await interaction.followup.send(**{k: v for k, v in kwargs.items() if v is not None})
+        except discord.NotFound as exc:
+            if exc.code not in GONE:
+                raise
+            log.info("followup: interaction gone (code %s); %d image(s) not posted", exc.code, len(reply.files) - i)
+            return
+        if att.generation:
+            store.set_message(att.generation, message.id, interaction.channel_id)
+            for emoji in (UP, DOWN):
+                if not await quietly(message.add_reaction(emoji), f"react to {message.id}"):
+                    break
+
+
+async def answer_text(interaction: discord.Interaction, reply: Reply) -> None:
+    """Send a text reply after an ephemeral or public defer."""
+    await quietly(interaction.followup.send(reply.text, ephemeral=reply.ephemeral), "followup")

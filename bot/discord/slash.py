@@ -1,0 +1,138 @@
+"""The slash commands: /mascot /remix /morph /top /mystats /retrain /rollback /status /settings.
+
+/mascot, /remix and /morph take the engine's attributes as options, so they are built
+at start-up from GET /v1/models (bot/discord/options.py); the rest are small typed
+functions, as in discord.py's app_commands examples.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, Optional
+
+import discord
+from discord import app_commands
+
+from bot.core.commands import MAX_COUNT, MAX_SEED
+from bot.core.reply import Reply
+from bot.discord.buttons import post_view
+from bot.discord.options import Option, attribute_command
+from bot.discord.send import answer_deferred, answer_now, answer_text, defer
+
+if TYPE_CHECKING:
+    from bot.discord.client import MascotClient
+
+Seed = app_commands.Range[int, 0, MAX_SEED]
+
+
+def _bot(interaction: discord.Interaction) -> MascotClient:
+    return interaction.client  # type: ignore[return-value]
+
+
+async def model_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    names = _bot(interaction).core.catalog.names
+    return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:25]
+
+
+MODEL = Option("model", Optional[str], None, "which model draws it (default: this server's)", model_autocomplete)
+
+
+# --- image commands (options from the schema) ------------------------------------------
+async def mascot(interaction: discord.Interaction, attributes: dict[str, str], extras: dict[str, Any]) -> None:
+    bot = _bot(interaction)
+    caller, count = bot.caller(interaction), extras.get("count") or 1
+    ok = bot.core.admit(caller, attributes, extras.get("model"), count=count, seed=extras.get("seed"))
+    if isinstance(ok, Reply):
+        await answer_now(interaction, ok)
+        return
+    if await defer(interaction):
+        reply = await bot.core.mascot(caller, attributes, seed=extras.get("seed"), count=count, admitted=ok)
+        await answer_deferred(interaction, reply, bot.core.store, post_view)
+
+
+async def remix(interaction: discord.Interaction, attributes: dict[str, str], extras: dict[str, Any]) -> None:
+    bot = _bot(interaction)
+    if not attributes:
+        await answer_now(interaction, Reply("Pick at least one attribute to change.", ephemeral=True))
+        return
+    if await defer(interaction):
+        reply = await bot.core.remix(bot.caller(interaction), extras["generation"].strip().lower(), attributes)
+        await answer_deferred(interaction, reply, bot.core.store, post_view)
+
+
+async def morph(interaction: discord.Interaction, attributes: dict[str, str], extras: dict[str, Any]) -> None:
+    bot = _bot(interaction)
+    if await defer(interaction):
+        reply = await bot.core.morph(bot.caller(interaction), extras["seed_a"], extras["seed_b"], attributes,
+                                     model=extras.get("model"), frames=extras.get("frames") or 16)  # fmt: skip
+        await answer_deferred(interaction, reply, bot.core.store)
+
+
+def schema_commands(bot: MascotClient) -> list[app_commands.Command]:
+    model = bot.core.catalog.get(None)
+    assert model is not None, "the engine's default model is missing from GET /v1/models"
+    return [
+        attribute_command("mascot", "Draw a new mascot", model, [
+            Option("seed", Optional[Seed], None, "same seed + same attributes = same mascot"),
+            Option("count", Optional[app_commands.Range[int, 1, MAX_COUNT]], None, f"how many (1-{MAX_COUNT})"),
+            MODEL,
+        ], mascot),
+        attribute_command("remix", "Same mascot (same seed), some attributes changed", model, [
+            Option("generation", str, description="the id in a mascot's buttons or /top"),
+        ], remix),
+        attribute_command("morph", "An animated morph between two seeds", model, [
+            Option("seed_a", Seed, description="start"), Option("seed_b", Seed, description="end"),
+            Option("frames", Optional[app_commands.Range[int, 2, 64]], None, "length of the loop (2-64)"), MODEL,
+        ], morph),
+    ]  # fmt: skip
+
+
+# --- plain commands ----------------------------------------------------------------------
+@app_commands.command(description="The best-voted mascots")
+@app_commands.describe(period="today, this week or ever")
+async def top(interaction: discord.Interaction, period: Literal["day", "week", "all"] = "week") -> None:
+    await answer_now(interaction, _bot(interaction).core.top(_bot(interaction).caller(interaction), period))
+
+
+@app_commands.command(description="Your mascots and votes")
+async def mystats(interaction: discord.Interaction) -> None:
+    await answer_now(interaction, _bot(interaction).core.mystats(_bot(interaction).caller(interaction)))
+
+
+@app_commands.command(description="Admin: curate the votes and fine-tune now")
+async def retrain(interaction: discord.Interaction) -> None:
+    bot = _bot(interaction)
+    if await defer(interaction, ephemeral=True):
+        await answer_text(interaction, await bot.core.retrain(bot.caller(interaction)))
+
+
+@app_commands.command(description="Admin: serve the previous model version again")
+@app_commands.autocomplete(model=model_autocomplete)
+async def rollback(interaction: discord.Interaction, model: Optional[str] = None) -> None:
+    bot = _bot(interaction)
+    if await defer(interaction, ephemeral=True):
+        await answer_text(interaction, await bot.core.rollback(bot.caller(interaction), model))
+
+
+@app_commands.command(description="Admin: engine, models and the nightly schedule")
+async def status(interaction: discord.Interaction) -> None:
+    bot = _bot(interaction)
+    if await defer(interaction, ephemeral=True):
+        await answer_text(interaction, await bot.core.status(bot.caller(interaction)))
+
+
+@app_commands.command(name="settings", description="Server managers: allowed channels and default model")
+@app_commands.guild_only()
+@app_commands.autocomplete(default_model=model_autocomplete)
+async def settings(interaction: discord.Interaction, default_model: Optional[str] = None,
+                   allow_channel: Optional[discord.TextChannel] = None,
+                   remove_channel: Optional[discord.TextChannel] = None) -> None:  # fmt: skip
+    bot = _bot(interaction)
+    perms = interaction.permissions
+    caller = bot.caller(interaction, manager=perms.manage_guild)
+    reply = bot.core.configure(caller, default_model=default_model,
+                               allow_channel=str(allow_channel.id) if allow_channel else None,
+                               remove_channel=str(remove_channel.id) if remove_channel else None)  # fmt: skip
+    await answer_now(interaction, reply)
+
+
+PLAIN = (top, mystats, retrain, rollback, status, settings)

@@ -1,0 +1,89 @@
+"""The store's schema as an ordered list of migrations.
+
+Each entry moves the database from version i to i+1 and is never edited once shipped:
+a change is a new entry at the end. ``schema_version`` records which have run, so an
+old database file is upgraded in place when a newer bot opens it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the tables of DESIGN.md
+    """
+    CREATE TABLE generations (
+        id TEXT PRIMARY KEY,          -- the bot's own id for one posted image (custom ids carry it)
+        engine_id TEXT NOT NULL,      -- the engine's deterministic generation_id
+        model TEXT NOT NULL,
+        version TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        attributes TEXT NOT NULL,     -- JSON: every attribute, as the engine resolved them
+        requested TEXT NOT NULL,      -- JSON: what the user asked for (a re-roll keeps these)
+        truncation REAL NOT NULL,
+        requester TEXT NOT NULL,
+        platform TEXT NOT NULL,       -- discord | web
+        guild TEXT,
+        channel TEXT,
+        message TEXT,
+        created TEXT NOT NULL
+    );
+    CREATE INDEX generations_message ON generations(message);
+    CREATE INDEX generations_created ON generations(created);
+    CREATE INDEX generations_requester ON generations(requester);
+    CREATE TABLE images (
+        generation TEXT PRIMARY KEY REFERENCES generations(id),
+        format TEXT NOT NULL,
+        data BLOB NOT NULL            -- the exact pixels people voted on, for curation and the gallery
+    );
+    CREATE TABLE votes (
+        generation TEXT NOT NULL REFERENCES generations(id),
+        user TEXT NOT NULL,
+        value INTEGER NOT NULL CHECK (value IN (-1, 1)),
+        created TEXT NOT NULL,
+        PRIMARY KEY (generation, user)
+    );
+    CREATE INDEX votes_user ON votes(user);
+    CREATE TABLE curation_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        model TEXT NOT NULL,
+        started TEXT NOT NULL,
+        finished TEXT,
+        status TEXT NOT NULL,         -- running | promoted | rejected | failed
+        candidates INTEGER NOT NULL DEFAULT 0,
+        details TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE model_versions (
+        version TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        family TEXT,
+        parent TEXT,
+        metrics TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL,         -- serving | candidate | promoted | rejected | retired
+        reason TEXT NOT NULL DEFAULT '',
+        curation_run INTEGER REFERENCES curation_runs(id),
+        created TEXT NOT NULL
+    );
+    """,
+    # 2: per-guild settings (allowed channels, default model)
+    """
+    CREATE TABLE guild_settings (
+        guild TEXT PRIMARY KEY,
+        allowed_channels TEXT NOT NULL DEFAULT '[]',
+        default_model TEXT
+    );
+    """,
+)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Run every migration the database has not seen; returns the resulting version."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)")
+    current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+    for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        # executescript commits first, so the migration and its version row go in one explicit transaction
+        conn.executescript(
+            f"BEGIN IMMEDIATE;\n{script}\n"
+            f"INSERT INTO schema_version VALUES ({version}, datetime('now'));\nCOMMIT;"
+        )
+    return max(current, len(MIGRATIONS))

@@ -1,0 +1,257 @@
+"""SQLite store (sqlite-utils, WAL): generations, votes, curation runs, model versions.
+
+The connection is in autocommit mode, so every write is committed by the statement
+that makes it: a vote acknowledged is a vote on disk, even if the process dies next.
+Writes are single statements (an upsert, a delete) and therefore atomic on their own.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import sqlite_utils
+
+from bot.store.migrations import migrate
+
+PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "all": None}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def stamp(when: datetime) -> str:
+    # One fixed-width format, so comparing strings compares times.
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+@dataclass(frozen=True)
+class Generation:
+    id: str
+    engine_id: str
+    model: str
+    version: str
+    seed: int
+    attributes: dict[str, str]
+    requested: dict[str, str]
+    truncation: float
+    requester: str
+    platform: str
+    guild: str | None
+    channel: str | None
+    message: str | None
+    created: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Generation:
+        fields = {k: row[k] for k in cls.__dataclass_fields__}
+        fields["attributes"] = json.loads(row["attributes"])
+        fields["requested"] = json.loads(row["requested"])
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A generation on a leaderboard."""
+
+    generation: Generation
+    score: int
+    up: int
+    down: int
+
+
+@dataclass(frozen=True)
+class UserStats:
+    user: str
+    generations: int
+    votes_cast: int
+    up_received: int
+    down_received: int
+    best: Ranked | None
+
+
+class Store:
+    def __init__(self, path: str | Path, clock: Callable[[], datetime] = utcnow, synchronous: str = "FULL") -> None:
+        self.path = str(path)
+        self.clock = clock
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: autocommit; check_same_thread=False: the web chat and the Discord
+        # client share one event loop, but a thread pool may call in during shutdown.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.db = sqlite_utils.Database(conn)
+        if self.path != ":memory:":
+            self.db.enable_wal()
+        # FULL fsyncs the WAL at every commit: survives power loss, not only a crashed process.
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"store synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self.schema_version = migrate(conn)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def _now(self) -> str:
+        return stamp(self.clock())
+
+    # --- generations ------------------------------------------------------------
+    def add_generation(
+        self, *, engine_id: str, model: str, version: str, seed: int, attributes: dict[str, str],
+        requested: dict[str, str], truncation: float, requester: str, platform: str,
+        guild: str | None = None, channel: str | None = None, image: bytes | None = None, image_format: str = "png",
+    ) -> Generation:  # fmt: skip
+        # The engine's id is deterministic, so two posts of the same picture would collide; each post
+        # gets its own id (short: it rides in button custom ids) and keeps the engine's beside it.
+        row = dict(id=secrets.token_hex(8), engine_id=engine_id, model=model, version=version, seed=int(seed),
+                   attributes=json.dumps(attributes, sort_keys=True), requested=json.dumps(requested, sort_keys=True),
+                   truncation=float(truncation), requester=str(requester), platform=platform,
+                   guild=_opt(guild), channel=_opt(channel), message=None, created=self._now())  # fmt: skip
+        self.db["generations"].insert(row)
+        if image is not None:
+            self.db["images"].insert(dict(generation=row["id"], format=image_format, data=image))
+        return Generation.from_row(row)
+
+    def set_message(self, generation: str, message: str | int, channel: str | int | None = None) -> None:
+        updates = {"message": str(message)}
+        if channel is not None:
+            updates["channel"] = str(channel)
+        self.db["generations"].update(generation, updates)
+
+    def generation(self, generation: str) -> Generation | None:
+        rows = list(self.db.query("SELECT * FROM generations WHERE id = ?", [generation]))
+        return Generation.from_row(rows[0]) if rows else None
+
+    def by_message(self, message: str | int) -> list[Generation]:
+        return [Generation.from_row(r) for r in self.db.query("SELECT * FROM generations WHERE message = ?", [str(message)])]
+
+    def image(self, generation: str) -> tuple[bytes, str] | None:
+        rows = list(self.db.query("SELECT data, format FROM images WHERE generation = ?", [generation]))
+        return (rows[0]["data"], rows[0]["format"]) if rows else None
+
+    # --- votes ------------------------------------------------------------------
+    def vote(self, generation: str, user: str | int, value: int) -> None:
+        """One vote per user and generation: a new value replaces the old one."""
+        if value not in (-1, 1):
+            raise ValueError("a vote is +1 or -1")
+        self.db.execute(
+            "INSERT INTO votes (generation, user, value, created) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (generation, user) DO UPDATE SET value = excluded.value, created = excluded.created",
+            [generation, str(user), value, self._now()],
+        )
+
+    def unvote(self, generation: str, user: str | int, value: int | None = None) -> bool:
+        """Remove a user's vote; with ``value``, only if it is still that value (removing 👍 after
+        switching to 👎 must not delete the 👎)."""
+        sql, args = "DELETE FROM votes WHERE generation = ? AND user = ?", [generation, str(user)]
+        if value is not None:
+            sql, args = sql + " AND value = ?", args + [value]
+        return self.db.execute(sql, args).rowcount > 0
+
+    def votes(self, generation: str) -> dict[str, int]:
+        return {r["user"]: r["value"] for r in self.db.query("SELECT user, value FROM votes WHERE generation = ?", [generation])}
+
+    def tally(self, generation: str) -> tuple[int, int]:
+        row = next(self.db.query(
+            "SELECT COALESCE(SUM(value = 1), 0) AS up, COALESCE(SUM(value = -1), 0) AS down FROM votes WHERE generation = ?",
+            [generation]))  # fmt: skip
+        return row["up"], row["down"]
+
+    # --- leaderboards -----------------------------------------------------------
+    def top(self, period: str = "all", limit: int = 10, guild: str | None = None, min_voters: int = 1) -> list[Ranked]:
+        """Best-scored generations created within ``period`` (day | week | all)."""
+        if period not in PERIODS:
+            raise ValueError(f"period must be one of {', '.join(PERIODS)}")
+        where, args = ["1 = 1"], []
+        if PERIODS[period] is not None:
+            where.append("g.created >= ?")
+            args.append(stamp(self.clock() - PERIODS[period]))
+        if guild is not None:
+            where.append("g.guild = ?")
+            args.append(str(guild))
+        sql = f"""
+            SELECT g.*, SUM(v.value) AS score, SUM(v.value = 1) AS up, SUM(v.value = -1) AS down
+            FROM generations g JOIN votes v ON v.generation = g.id
+            WHERE {" AND ".join(where)}
+            GROUP BY g.id HAVING COUNT(v.user) >= ?
+            ORDER BY score DESC, up DESC, g.created ASC LIMIT ?
+        """
+        rows = self.db.query(sql, args + [min_voters, limit])
+        return [Ranked(Generation.from_row(r), r["score"], r["up"], r["down"]) for r in rows]
+
+    def user_stats(self, user: str | int) -> UserStats:
+        user = str(user)
+        made = next(self.db.query("SELECT COUNT(*) AS n FROM generations WHERE requester = ?", [user]))["n"]
+        cast = next(self.db.query("SELECT COUNT(*) AS n FROM votes WHERE user = ?", [user]))["n"]
+        got = next(self.db.query(
+            "SELECT COALESCE(SUM(v.value = 1), 0) AS up, COALESCE(SUM(v.value = -1), 0) AS down "
+            "FROM votes v JOIN generations g ON g.id = v.generation WHERE g.requester = ?", [user]))  # fmt: skip
+        best = list(self.db.query(
+            "SELECT g.*, SUM(v.value) AS score, SUM(v.value = 1) AS up, SUM(v.value = -1) AS down "
+            "FROM generations g JOIN votes v ON v.generation = g.id WHERE g.requester = ? "
+            "GROUP BY g.id ORDER BY score DESC, up DESC LIMIT 1", [user]))  # fmt: skip
+        ranked = Ranked(Generation.from_row(best[0]), best[0]["score"], best[0]["up"], best[0]["down"]) if best else None
+        return UserStats(user, made, cast, got["up"], got["down"], ranked)
+
+    # --- guild settings ----------------------------------------------------------
+    def guild_settings(self, guild: str | int) -> tuple[list[str], str | None]:
+        rows = list(self.db.query("SELECT * FROM guild_settings WHERE guild = ?", [str(guild)]))
+        if not rows:
+            return [], None
+        return json.loads(rows[0]["allowed_channels"]), rows[0]["default_model"]
+
+    def set_guild_settings(self, guild: str | int, allowed_channels: Iterable[str], default_model: str | None) -> None:
+        self.db["guild_settings"].upsert(
+            dict(guild=str(guild), allowed_channels=json.dumps(sorted(set(map(str, allowed_channels)))),
+                 default_model=default_model), pk="guild")  # fmt: skip
+
+    # --- curation runs and model versions (written by the nightly scheduler) ------
+    def start_curation_run(self, model: str, candidates: int = 0, details: dict | None = None) -> int:
+        return self.db["curation_runs"].insert(
+            dict(model=model, started=self._now(), status="running", candidates=candidates,
+                 details=json.dumps(details or {}))).last_pk  # fmt: skip
+
+    def finish_curation_run(self, run: int, status: str, details: dict | None = None) -> None:
+        self.db["curation_runs"].update(run, dict(finished=self._now(), status=status, details=json.dumps(details or {})))
+
+    def curation_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT * FROM curation_runs ORDER BY id DESC LIMIT ?", [limit])
+        return [{**r, "details": json.loads(r["details"])} for r in rows]
+
+    def record_model_version(self, version: str, model: str, status: str, *, family: str | None = None,
+                             parent: str | None = None, metrics: dict | None = None, reason: str = "",
+                             curation_run: int | None = None) -> None:  # fmt: skip
+        self.db["model_versions"].upsert(
+            dict(version=version, model=model, family=family, parent=parent, metrics=json.dumps(metrics or {}),
+                 status=status, reason=reason, curation_run=curation_run, created=self._now()), pk="version")  # fmt: skip
+
+    def set_model_status(self, version: str, status: str, reason: str = "") -> None:
+        self.db["model_versions"].update(version, dict(status=status, reason=reason))
+
+    def model_versions(self, model: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM model_versions", []
+        if model is not None:
+            sql, args = sql + " WHERE model = ?", [model]
+        rows = self.db.query(sql + " ORDER BY created DESC, rowid DESC", args)
+        return [{**r, "metrics": json.loads(r["metrics"])} for r in rows]
+
+    def curation_candidates(self, min_voters: int, since: str | None = None, limit: int = 1000) -> list[Ranked]:
+        """Well-liked generations (positive score, enough distinct voters) for the nightly fine-tune."""
+        where, args = "", []
+        if since:
+            where, args = "WHERE g.created >= ?", [since]
+        rows = self.db.query(
+            f"SELECT g.*, SUM(v.value) AS score, SUM(v.value = 1) AS up, SUM(v.value = -1) AS down "
+            f"FROM generations g JOIN votes v ON v.generation = g.id {where} GROUP BY g.id "
+            f"HAVING COUNT(v.user) >= ? AND SUM(v.value) > 0 ORDER BY score DESC LIMIT ?", args + [min_voters, limit])  # fmt: skip
+        return [Ranked(Generation.from_row(r), r["score"], r["up"], r["down"]) for r in rows]
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)

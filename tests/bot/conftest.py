@@ -1,0 +1,38 @@
+"""Fixtures for the bot's tests: a real engine on the tiny checkpoint, a store, the core."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.core.commands import Commands
+from bot.core.engine import EngineClient
+from bot.core.limits import RateLimiter
+from bot.store import Store
+
+
+@pytest.fixture
+async def engine_url(tiny_checkpoint, tmp_path):
+    # Tests may import the engine to *start* one; the bot package itself never does.
+    from engine.serve.app import EngineService, ServeConfig
+
+    service = EngineService(ServeConfig(models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs")))
+    server = TestServer(service.app())
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "bot.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+async def core(engine_url, store):
+    engine = EngineClient(engine_url)
+    commands = Commands(engine, store, await engine.models(), RateLimiter(0))
+    yield commands
+    await engine.close()

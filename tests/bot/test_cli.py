@@ -1,0 +1,58 @@
+"""``mascot-bot demo``: starts the engine as a child process, serves the web chat, stops on Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from bot.cli import free_port, main
+
+
+def test_demo_starts_engine_and_web_chat_and_ctrl_c_stops_both(tiny_checkpoint, tmp_path):
+    port = free_port()
+    env = {**os.environ, "DISCORD_TOKEN": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "demo", "--checkpoint", str(tiny_checkpoint), "--port", str(port),
+         "--db", str(tmp_path / "demo.db")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    lines = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "web chat on" in line or proc.poll() is not None:
+                break
+        assert f"web chat on http://127.0.0.1:{port}/" in lines[-1], "".join(lines)
+        engine_url = next(l for l in lines if "starting the engine on" in l).split(" on ")[1].split()[0]
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/").read().decode()
+        assert "mascotbot" in page
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/command", method="POST",
+                                     data=json.dumps({"user": "dee", "text": "/mascot hair:red seed:1"}).encode(),
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        reply = json.loads(urllib.request.urlopen(req).read())
+        assert reply["images"] and "hair:red" in reply["text"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    try:
+        urllib.request.urlopen(engine_url + "/healthz", timeout=2)
+        raise AssertionError("the engine still answers after Ctrl-C")
+    except OSError:
+        pass
+
+
+def test_missing_checkpoint_says_what_to_do(tmp_path, capsys):
+    assert main(["demo", "--checkpoint", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "no model at" in err and "mascot-engine train" in err
+
+
+def test_discord_needs_a_token(monkeypatch, capsys):
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    assert main(["discord"]) == 2
+    assert "DISCORD_TOKEN" in capsys.readouterr().err

@@ -1,0 +1,69 @@
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.config import BotConfig
+from bot.web.app import make_app
+
+
+@pytest.fixture
+async def web(core):
+    async with TestClient(TestServer(make_app(core, BotConfig()))) as c:
+        yield c
+
+
+async def _command(web, text, user="ann"):
+    r = await web.post("/api/command", json={"user": user, "text": text})
+    assert r.status == 200
+    return await r.json()
+
+
+async def test_typed_mascot_command_gives_an_image_to_vote_on(web, store):
+    reply = await _command(web, "/mascot hair:blue smile:yes seed:42")
+    (img,) = reply["images"]
+    assert "hair:blue" in reply["text"] and "seed 42" in reply["text"]
+    png = await (await web.get(img["url"])).read()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    r = await web.post("/api/vote", json={"user": "bob", "generation": img["generation"], "value": 1})
+    assert await r.json() == {"generation": img["generation"], "up": 1, "down": 0, "yours": 1}
+    assert store.votes(img["generation"]) == {"web:bob": 1}
+    await web.post("/api/vote", json={"user": "bob", "generation": img["generation"], "value": -1})
+    assert store.votes(img["generation"]) == {"web:bob": -1}
+    await web.post("/api/vote", json={"user": "bob", "generation": img["generation"], "value": 0})
+    assert store.votes(img["generation"]) == {}
+
+
+async def test_engine_error_messages_reach_the_user(web):
+    reply = await _command(web, "/mascot hair:blu")
+    assert reply["ephemeral"] and "allowed: red, green, blue" in reply["text"] and reply["images"] == []
+    reply = await _command(web, "/mascot hair blue")
+    assert "name:value" in reply["text"]
+
+
+async def test_remix_keeps_seed_and_morph_returns_a_gif(web, store):
+    first = (await _command(web, "/mascot hair:red seed:9"))["images"][0]["generation"]
+    remixed = await _command(web, f"/remix id:{first} hair:green")
+    new = store.generation(remixed["images"][0]["generation"])
+    assert (new.seed, new.attributes["hair"]) == (9, "green")
+    morph = await _command(web, "/morph a:1 b:2 frames:4")
+    assert morph["files"][0]["data"].startswith("data:image/gif;base64,")
+
+
+async def test_gallery_and_top_show_the_best_voted(web):
+    a = (await _command(web, "/mascot seed:1"))["images"][0]["generation"]
+    b = (await _command(web, "/mascot seed:2"))["images"][0]["generation"]
+    for user in ("u1", "u2"):
+        await web.post("/api/vote", json={"user": user, "generation": b, "value": 1})
+    await web.post("/api/vote", json={"user": "u3", "generation": a, "value": -1})
+    top = await (await web.get("/api/top?period=day")).json()
+    assert [t["generation"] for t in top] == [b, a] and top[0]["score"] == 2
+    page = await (await web.get("/gallery")).text()
+    assert page.index(b) < page.index(a) and f"/image/{b}" in page
+    stats = await _command(web, "/mystats", user="ann")
+    assert "You made 2 mascot(s)" in stats["text"] and "2 👍 and 1 👎" in stats["text"]
+
+
+async def test_bad_user_names_and_votes_are_refused(web):
+    r = await web.post("/api/vote", json={"user": "a b", "generation": "x", "value": 1})
+    assert r.status == 400
+    r = await web.post("/api/vote", json={"user": "ann", "generation": "nope", "value": 1})
+    assert r.status == 404
