@@ -92,24 +92,46 @@ class RunState:
 
 
 class RealImages:
-    """The data set in memory as uint8 at the training resolution, with its conditioning."""
+    """Training images in memory as uint8 at the training resolution, with their conditioning.
 
-    def __init__(self, ds: Dataset, resolution: int, device: torch.device, seed: int) -> None:
-        images = torch.from_numpy(np.array(ds.images)).permute(0, 3, 1, 2)
-        if resolution != ds.resolution:
-            images = torch.cat([self._resize(chunk, resolution) for chunk in images.split(512)])
-        self.images = images
-        self.cond = torch.from_numpy(ds.conditioning())
+    An optional second set (curated, voted-up mascots) is mixed in: each real image of a
+    batch comes from it with probability ``extra_share``, so the original data stays the
+    anchor however many curated images there are.
+    """
+
+    def __init__(self, ds: Dataset, resolution: int, device: torch.device, seed: int,
+                 extra: Dataset | None = None, extra_share: float = 0.0) -> None:  # fmt: skip
+        parts = [ds] + ([extra] if extra is not None else [])
+        self.images = torch.cat([self._load(part, resolution) for part in parts])
+        self.cond = torch.from_numpy(np.concatenate([part.conditioning() for part in parts]))
+        self.n_base = len(ds)
+        self.extra_share = extra_share if extra is not None else 0.0
         self.device = device
         self.gen = torch.Generator().manual_seed(seed + 1000 * distributed.rank())
+
+    @classmethod
+    def _load(cls, ds: Dataset, resolution: int) -> torch.Tensor:
+        images = torch.from_numpy(np.array(ds.images)).permute(0, 3, 1, 2)
+        if resolution != ds.resolution:
+            images = torch.cat([cls._resize(chunk, resolution) for chunk in images.split(512)])
+        return images
 
     @staticmethod
     def _resize(chunk: torch.Tensor, resolution: int) -> torch.Tensor:
         x = F.interpolate(chunk.float(), size=(resolution, resolution), mode="bilinear", antialias=True)
         return x.round().clamp(0, 255).to(torch.uint8)
 
+    def _indices(self, n: int) -> torch.Tensor:
+        idx = torch.randint(self.n_base, (n,), generator=self.gen)
+        if self.extra_share > 0:
+            n_extra = len(self.images) - self.n_base
+            from_extra = torch.rand(n, generator=self.gen) < self.extra_share
+            extra_idx = self.n_base + torch.randint(n_extra, (n,), generator=self.gen)
+            idx = torch.where(from_extra, extra_idx, idx)
+        return idx
+
     def batch(self, n: int, mirror: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(len(self.images), (n,), generator=self.gen)
+        idx = self._indices(n)
         x = self.images[idx].float() / 127.5 - 1
         if mirror:
             flip = torch.rand(n, generator=self.gen) < 0.5
@@ -118,7 +140,7 @@ class RealImages:
 
     def sample_c(self, n: int) -> torch.Tensor:
         # Fakes get conditioning drawn from the real label distribution.
-        return self.cond[torch.randint(len(self.cond), (n,), generator=self.gen)].to(self.device)
+        return self.cond[self._indices(n)].to(self.device)
 
 
 def build_arch(family, cfg: TrainConfig, schema: Schema):
@@ -162,7 +184,8 @@ class TrainingRun:
                       freeze_d_layers=cfg.freeze_d)  # fmt: skip
         self.trainer = self.family.Trainer(self.G, self.arch, self.schema.dim, self.res, hyper, self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.real = RealImages(self.ds, self.res, self.device, cfg.seed)
+        extra = self._extra_data()
+        self.real = RealImages(self.ds, self.res, self.device, cfg.seed, extra, cfg.extra_share)
         self.state = RunState()
         self.parent: str | None = None
         self.amp = amp_factory(self.device, cfg.precision)
@@ -170,6 +193,14 @@ class TrainingRun:
         self._prepare()
 
     # --- set-up ---------------------------------------------------------------
+    def _extra_data(self) -> Dataset | None:
+        if not self.cfg.extra_data:
+            return None
+        extra = Dataset(self.cfg.extra_data)
+        if extra.schema != self.schema:
+            raise MascotError(f"--extra-data {self.cfg.extra_data} has a different attribute schema from --data")
+        return extra
+
     def _prepare(self) -> None:
         if self.device.type == "cuda":
             for module in (self.G, self.G_ema, *self.trainer.modules().values()):

@@ -110,3 +110,16 @@ def test_bad_flags_are_one_clear_line(toy_dataset, tmp_path, capsys, flags, mess
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_extra_data_is_capped_at_its_share(toy_dataset, tmp_path):
+    from engine.data.dataset import Dataset
+    from engine.train.loop import RealImages
+
+    extra = make_toy_dataset(tmp_path / "extra", n=6, seed=5)
+    real = RealImages(Dataset(toy_dataset), 32, torch.device("cpu"), 0, Dataset(extra), extra_share=0.25)
+    idx = torch.cat([real._indices(64) for _ in range(50)])
+    share = (idx >= real.n_base).float().mean().item()
+    assert 0.2 < share < 0.3
+    path = train(_cfg(toy_dataset, tmp_path / "run", kimg=0.032, extra_data=str(extra)))
+    assert load_checkpoint(path).meta["training"]["config"]["extra_share"] == 0.25
