@@ -77,7 +77,8 @@ def render(G: nn.Module, schema: Schema, requests: Sequence[Request], device: st
     if len(truncs) != 1:
         raise ValueError("render() takes requests of one truncation value; group them first")
     z, c = inputs(schema, G.z_dim, requests)
-    return to_uint8(G(z.to(device), c.to(device), truncation=truncs.pop()))
+    dtype = next(G.parameters()).dtype
+    return to_uint8(G(z.to(device, dtype), c.to(device, dtype), truncation=truncs.pop()))
 
 
 @torch.no_grad()
@@ -92,4 +93,5 @@ def interpolate(G: nn.Module, schema: Schema, a: Request, b: Request, frames: in
     else:
         z = (torch.sin((1 - t) * omega) * za + torch.sin(t * omega) * zb) / torch.sin(omega)
     c = ca + t * (cb - ca)
-    return to_uint8(G(z.to(device), c.to(device), truncation=a.truncation))
+    dtype = next(G.parameters()).dtype
+    return to_uint8(G(z.to(device, dtype), c.to(device, dtype), truncation=a.truncation))

@@ -37,8 +37,11 @@ def serve_config(args: argparse.Namespace):
             models.append((name, path))
     default = eng.get("model", models[0][0]) if not args.model else models[0][0]
     device = str(pick_device(args.device or eng.get("device", "auto")))
+    precision = eng.get("precision", "fp64")
+    if precision not in ("fp64", "fp32"):
+        raise MascotError(f"[engine] precision must be fp64 or fp32, got {precision!r}")
     return ServeConfig(
-        models=tuple(models), default_model=default, device=device,
+        models=tuple(models), default_model=default, device=device, precision=precision,
         batch_window_ms=float(eng.get("batch_window_ms", 5)), max_batch=int(eng.get("max_batch", 64)),
         queue_size=int(eng.get("queue_size", 256)), request_timeout_s=float(eng.get("request_timeout_s", 30)),
         cache_size=int(eng.get("cache_size", 512)), jobs_dir=str(Path(paths.get("runs", "runs")) / "jobs"),

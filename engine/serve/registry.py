@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import torch
+
 from engine.checkpoint import Checkpoint, load_checkpoint
 from engine.errors import MascotError
 
@@ -20,18 +22,20 @@ class UnknownModel(MascotError):
 
 
 class Registry:
-    def __init__(self, paths: dict[str, Path], default: str, device: str = "cpu") -> None:
+    def __init__(self, paths: dict[str, Path], default: str, device: str = "cpu",
+                 dtype: torch.dtype = torch.float64) -> None:  # fmt: skip
         if default not in paths:
             raise MascotError(f"the default model '{default}' is not among the models to load: {', '.join(paths)}")
         self.paths = dict(paths)
         self.default = default
         self.device = device
+        self.dtype = dtype
         self._models: dict[str, Checkpoint] = {}
         self._reload_lock = asyncio.Lock()
 
     def load_all(self) -> None:
         for name, path in self.paths.items():
-            self._models[name] = load_checkpoint(path, self.device)
+            self._models[name] = load_checkpoint(path, self.device, self.dtype)
 
     @property
     def ready(self) -> bool:
@@ -53,7 +57,7 @@ class Registry:
             raise UnknownModel(f"unknown model '{name}'; available models: {', '.join(self.paths)}")
         async with self._reload_lock:
             target = Path(path) if path else self.paths[name]
-            fresh = await asyncio.to_thread(load_checkpoint, target, self.device)
+            fresh = await asyncio.to_thread(load_checkpoint, target, self.device, self.dtype)
             current = self._models.get(name)
             if current is not None and fresh.schema != current.schema:
                 # Clients built their commands from the old schema; a silent change breaks them.
