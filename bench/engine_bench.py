@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import socket
-import statistics
 import time
 from pathlib import Path
 

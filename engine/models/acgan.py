@@ -18,7 +18,6 @@ penalty (Kodali et al. 2017) on points perturbed around the real data.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

@@ -1,7 +1,6 @@
 import asyncio
 import base64
 import io
-import json
 import shutil
 
 import numpy as np

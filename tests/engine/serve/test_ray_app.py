@@ -4,7 +4,6 @@ import pytest
 
 pytest.importorskip("ray.serve", reason="ray[serve] is optional and not installed here")
 
-from engine.sampling import render, resolve  # noqa: E402
 from engine.serve.ray_app import MascotGenerator  # noqa: E402
 
 
