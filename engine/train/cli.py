@@ -13,7 +13,7 @@ FLAG_TO_FIELD = {
     "batch": "batch_size", "lr_g": "lr_g", "lr_d": "lr_d", "seed": "seed", "tick_kimg": "tick_kimg",
     "snapshot_kimg": "snapshot_kimg", "device": "device", "precision": "precision",
     "init_from": "init_from", "freeze_d": "freeze_d", "grid_attribute": "grid_attribute",
-    "extra_data": "extra_data", "extra_share": "extra_share",
+    "extra_data": "extra_data", "extra_share": "extra_share", "cond_dropout": "cond_dropout",
 }  # fmt: skip
 
 
@@ -35,6 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
     p.add_argument("--init-from", help="start from this checkpoint's generator (fine-tuning)")
     p.add_argument("--freeze-d", type=int, help="FreezeD: discriminator blocks kept fixed")
+    p.add_argument("--cond-dropout", type=float, help="probability of blanking each attribute of a training label")
     p.add_argument("--extra-data", help="second data set mixed into real batches (curated mascots)")
     p.add_argument("--extra-share", type=float, help="share of real images drawn from --extra-data (default 0.25)")
     p.add_argument("--grid-attribute", help="attribute whose values are the sample grid's rows")

@@ -32,6 +32,7 @@ class TrainConfig:
     resume: bool = False
     init_from: str = ""  # serving checkpoint whose generator starts this run (fine-tuning)
     freeze_d: int = 0  # FreezeD: number of discriminator blocks kept fixed
+    cond_dropout: float = 0.0  # probability of blanking each attribute of a training label (see RealImages)
     extra_data: str = ""  # a second data set (e.g. curated, voted-up mascots) mixed into real batches
     extra_share: float = 0.25  # probability that a real image comes from extra_data (caps its share)
     arch: tuple[tuple[str, Any], ...] = field(default=())  # architecture overrides, e.g. (("width", 64),)
@@ -58,6 +59,8 @@ class TrainConfig:
             raise MascotError(f"--device must be auto, cuda, mps or cpu, got {self.device}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise MascotError(f"--precision must be auto, bf16 or fp32, got {self.precision}")
+        if not 0.0 <= self.cond_dropout < 1.0:
+            raise MascotError(f"--cond-dropout must be from 0 to below 1, got {self.cond_dropout}")
         if not 0.0 <= self.extra_share <= 1.0:
             raise MascotError(f"--extra-share must be from 0 to 1, got {self.extra_share}")
         if not self.data:

@@ -100,12 +100,14 @@ class RealImages:
     """
 
     def __init__(self, ds: Dataset, resolution: int, device: torch.device, seed: int,
-                 extra: Dataset | None = None, extra_share: float = 0.0) -> None:  # fmt: skip
+                 extra: Dataset | None = None, extra_share: float = 0.0, cond_dropout: float = 0.0) -> None:  # fmt: skip
         parts = [ds] + ([extra] if extra is not None else [])
         self.images = torch.cat([self._load(part, resolution) for part in parts])
         self.cond = torch.from_numpy(np.concatenate([part.conditioning() for part in parts]))
         self.n_base = len(ds)
         self.extra_share = extra_share if extra is not None else 0.0
+        self.blocks = ds.schema.blocks()
+        self.cond_dropout = cond_dropout
         self.device = device
         self.gen = torch.Generator().manual_seed(seed + 1000 * distributed.rank())
 
@@ -136,11 +138,27 @@ class RealImages:
         if mirror:
             flip = torch.rand(n, generator=self.gen) < 0.5
             x[flip] = x[flip].flip(3)
-        return x.to(self.device), self.cond[idx].to(self.device)
+        return x.to(self.device), self._drop(self.cond[idx]).to(self.device)
 
     def sample_c(self, n: int) -> torch.Tensor:
         # Fakes get conditioning drawn from the real label distribution.
-        return self.cond[self._indices(n)].to(self.device)
+        return self._drop(self.cond[self._indices(n)]).to(self.device)
+
+    def _drop(self, c: torch.Tensor) -> torch.Tensor:
+        """Attribute dropout: blank each attribute block ("unknown") with probability p.
+
+        With many attributes almost every image has a unique full label, and a projection
+        discriminator then lets G map each label to one image and ignore z (measured:
+        pixel std across z 0.01 vs 0.12 across labels). Blanked blocks make labels shared
+        and keep z in charge of everything the visible attributes leave open.
+        """
+        if self.cond_dropout <= 0:
+            return c
+        c = c.clone()
+        keep = torch.rand(len(c), len(self.blocks), generator=self.gen) >= self.cond_dropout
+        for j, (a, b) in enumerate(self.blocks):
+            c[:, a:b] *= keep[:, j : j + 1]
+        return c
 
 
 def build_arch(family, cfg: TrainConfig, schema: Schema):
@@ -185,7 +203,7 @@ class TrainingRun:
         self.trainer = self.family.Trainer(self.G, self.arch, self.schema.dim, self.res, hyper, self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         extra = self._extra_data()
-        self.real = RealImages(self.ds, self.res, self.device, cfg.seed, extra, cfg.extra_share)
+        self.real = RealImages(self.ds, self.res, self.device, cfg.seed, extra, cfg.extra_share, cfg.cond_dropout)
         self.state = RunState()
         self.parent: str | None = None
         self.amp = amp_factory(self.device, cfg.precision)

@@ -1,0 +1,327 @@
+"""Projected GAN (Sauer et al. 2021) with a FastGAN generator (Liu et al. 2021).
+
+The family that converges fastest on small data: the discriminator does not learn features
+from scratch, it judges *projections* of a frozen pretrained network's multi-scale
+features (here EfficientNet-Lite0, as in the paper's best configuration, §4), so a few
+thousand images are enough for recognisable samples.
+
+* Generator (FastGAN §3, Projected GAN's "lightweight" G): z and an embedding of c go to a
+  4x4 map; each 2x upsampling block is conv + (conditional) BN + GLU, with noise injection
+  in the "big" blocks; skip-layer excitation (SLE) gates high-resolution channels by
+  low-resolution content. Conditioning: c's embedding is concatenated with z *and* sets the
+  gain and bias of every batch norm (Projected GAN's conditional FastGAN uses the same
+  conditional BN), so hair colour and smile steer every scale.
+* Discriminator: DiffAugment -> frozen EfficientNet-Lite0 (4 scales) -> fixed random 1x1
+  cross-channel mixing (CCM) -> cross-scale mixing (CSM, deep-to-shallow upsample-add) ->
+  one small spectrally normalised head per scale, conditioned by projection (Miyato &
+  Koyama 2018), giving a patch of logits per scale.
+* Loss: hinge (Projected GAN §4), Adam lr 2e-4, betas (0, 0.99) for G and D.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.effnet import STAGE_CHANNELS, backbone
+from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
+from engine.models.diffaugment import diff_augment, parse_policy
+from engine.models.layers import ConditionalBatchNorm2d, freeze_first, sn_conv2d, sn_linear
+
+
+@dataclass(frozen=True)
+class Arch:
+    z_dim: int = 128
+    c_embed_dim: int = 64  # class embedding fed to the input and to every conditional BN
+    g_channels: int = 16  # generator channels at 64px; doubles per halving of resolution
+    g_max_channels: int = 256
+    g_sn: bool = True  # FastGAN spectrally normalises G's convs too
+    d_channels: int = 64  # width of each per-scale discriminator head
+    proj_channels: int = 32  # CCM output at the finest scale, x2 per scale (Projected GAN's "expand")
+    cmap_dim: int = 64  # projection-conditioning dimension
+    d_input: int = 64  # side the backbone sees; images are resized to it (see README/report)
+    diffaugment: str = "color,translation,cutout"
+    projection_seed: int = 0  # seed of the fixed random CCM/CSM weights
+    z_in_norm: bool = True  # z also sets every conditional BN (as BigGAN's latent), so G cannot drop it
+
+
+# --------------------------------------------------------------------------- generator
+
+
+def g_channels(arch: Arch, res: int) -> int:
+    # FastGAN's nfc table halves channels per doubling of resolution.
+    return max(16, min(arch.g_max_channels, arch.g_channels * 64 // res))
+
+
+class NoiseInjection(nn.Module):
+    """FastGAN/StyleGAN per-pixel noise with a learned scale (init 0).
+
+    Random in training; in eval a fixed buffer, so a sample is a pure function of (z, c).
+    """
+
+    def __init__(self, res: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(()))
+        self.register_buffer("const", torch.randn(1, 1, res, res))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            noise = torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
+        else:
+            noise = self.const.to(x.dtype)
+        return x + self.weight.to(x.dtype) * noise
+
+
+class UpBlock(nn.Module):
+    """2x nearest upsample, then ``n_convs`` x (conv3x3 -> [noise] -> conditional BN -> GLU).
+
+    FastGAN alternates "big" blocks (two convs, with noise) and "small" ones (one conv).
+    """
+
+    def __init__(self, cin: int, cout: int, res: int, cond_dim: int, big: bool, sn: bool) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList()
+        self.noises = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for i in range(2 if big else 1):
+            self.convs.append(sn_conv2d(cin if i == 0 else cout, 2 * cout, 3, sn=sn, bias=False))
+            self.noises.append(NoiseInjection(res) if big else nn.Identity())
+            self.norms.append(ConditionalBatchNorm2d(2 * cout, cond_dim))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        for conv, noise, norm in zip(self.convs, self.noises, self.norms):
+            x = F.glu(norm(noise(conv(x)), y), dim=1)
+        return x
+
+
+class SLE(nn.Module):
+    """Skip-layer excitation (FastGAN §3.1): a 4x4 summary of a low-res map gates the
+    channels of a high-res one, a cheap long skip that also disentangles content and style."""
+
+    def __init__(self, cin: int, cout: int, sn: bool) -> None:
+        super().__init__()
+        self.conv1 = sn_conv2d(cin, cout, 4, padding=0, sn=sn, bias=False)
+        self.conv2 = sn_conv2d(cout, cout, 1, sn=sn, bias=False)
+
+    def forward(self, small: torch.Tensor, big: torch.Tensor) -> torch.Tensor:
+        s = self.conv1(F.adaptive_avg_pool2d(small, 4))
+        return big * torch.sigmoid(self.conv2(F.silu(s)))
+
+
+class Generator(nn.Module):
+    def __init__(self, arch: Arch, c_dim: int, resolution: int) -> None:
+        super().__init__()
+        if resolution < 8 or resolution & (resolution - 1):
+            raise ValueError(f"resolution must be a power of two >= 8, got {resolution}")
+        self.arch, self.c_dim, self.resolution, self.z_dim = arch, c_dim, resolution, arch.z_dim
+        self.embed = nn.Linear(c_dim, arch.c_embed_dim)
+        c4 = g_channels(arch, 4)
+        self.init = sn_linear(arch.z_dim + arch.c_embed_dim, 2 * c4 * 16, sn=arch.g_sn)
+        norm_dim = arch.c_embed_dim + (arch.z_dim if arch.z_in_norm else 0)
+        self.init_norm = ConditionalBatchNorm2d(2 * c4, norm_dim)
+        self.resolutions = [2**i for i in range(3, int(math.log2(resolution)) + 1)]
+        self.blocks = nn.ModuleDict()
+        for i, res in enumerate(self.resolutions):
+            cin, cout = g_channels(arch, res // 2), g_channels(arch, res)
+            self.blocks[str(res)] = UpBlock(cin, cout, res, norm_dim, big=i % 2 == 0, sn=arch.g_sn)
+        # SLE from res/8 into every res >= 32 (FastGAN: 8->128, 16->256, 32->512).
+        self.sle = nn.ModuleDict({
+            str(res): SLE(g_channels(arch, res // 8), g_channels(arch, res), arch.g_sn)
+            for res in self.resolutions if res >= 32
+        })  # fmt: skip
+        self.to_rgb = sn_conv2d(g_channels(arch, resolution), 3, 3, sn=arch.g_sn)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        # z-space truncation: shrink the latent toward its mean (0).
+        y = self.embed(c.to(z.dtype))
+        z = z * truncation
+        x = self.init(torch.cat([z, y], dim=1)).view(z.shape[0], -1, 4, 4)
+        if self.arch.z_in_norm:
+            y = torch.cat([y, z], dim=1)
+        x = F.glu(self.init_norm(x, y), dim=1)
+        feats = {4: x}
+        for res in self.resolutions:
+            x = self.blocks[str(res)](x, y)
+            if str(res) in self.sle:
+                x = self.sle[str(res)](feats[res // 8], x)
+            feats[res] = x
+        return torch.tanh(self.to_rgb(x))
+
+
+# ----------------------------------------------------------------------- discriminator
+
+
+def _random_conv1x1(cin: int, cout: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    # nn.Conv2d's default init (uniform, bound 1/sqrt(fan_in)), drawn from a seeded generator.
+    bound = 1.0 / math.sqrt(cin)
+    weight = (torch.rand(cout, cin, 1, 1, generator=gen) * 2 - 1) * bound
+    bias = (torch.rand(cout, generator=gen) * 2 - 1) * bound
+    return weight, bias
+
+
+class RandomProjector(nn.Module):
+    """Projected GAN's fixed random projections (§3.2), stored as buffers (saved, never trained).
+
+    CCM: a random 1x1 conv per scale mixes channels, so D cannot ignore features.
+    CSM: deep-to-shallow, each coarser mixed map is 1x1-projected to the finer map's width,
+    upsampled and added, so every scale also sees global context.
+    """
+
+    def __init__(self, proj_channels: int, seed: int) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.out_channels = tuple(proj_channels * 2**i for i in range(len(STAGE_CHANNELS)))
+        for i, (cin, cout) in enumerate(zip(STAGE_CHANNELS, self.out_channels)):
+            w, b = _random_conv1x1(cin, cout, gen)
+            self.register_buffer(f"ccm{i}_w", w)
+            self.register_buffer(f"ccm{i}_b", b)
+        for i in range(1, len(STAGE_CHANNELS)):
+            w, b = _random_conv1x1(self.out_channels[i], self.out_channels[i - 1], gen)
+            self.register_buffer(f"csm{i}_w", w)
+            self.register_buffer(f"csm{i}_b", b)
+
+    def _conv(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        w, b = getattr(self, f"{name}_w"), getattr(self, f"{name}_b")
+        return F.conv2d(x, w.to(x.dtype), b.to(x.dtype))
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        mixed = [self._conv(f, f"ccm{i}") for i, f in enumerate(feats)]
+        out = [mixed[-1]]
+        for i in range(len(mixed) - 1, 0, -1):
+            up = F.interpolate(self._conv(out[0], f"csm{i}"), size=mixed[i - 1].shape[2:], mode="bilinear",
+                               align_corners=False)  # fmt: skip
+            out.insert(0, mixed[i - 1] + up)
+        return out
+
+
+class DownBlock(nn.Module):
+    """SN conv 4x4 stride 2 + LeakyReLU(0.2), as in Projected GAN's heads."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = sn_conv2d(cin, cout, 4, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(self.conv(x), 0.2)
+
+
+class ScaleHead(nn.Module):
+    """One per scale: downsample to <= 4x4, then a patch of conditional logits.
+
+    Projection conditioning: logit = u(h) + <phi(h), e(c)> / sqrt(cmap_dim), where e is a
+    learned embedding of the conditioning vector (StyleGAN2-ADA's cmap, Projected GAN's
+    SingleDiscCond, plus Miyato's unconditional term so all-zero c still trains D).
+    """
+
+    def __init__(self, cin: int, size: int, width: int, c_dim: int, cmap_dim: int) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList()
+        while size > 4:
+            self.blocks.append(DownBlock(cin, width))
+            cin, size = width, size // 2
+        self.blocks.append(nn.Sequential(sn_conv2d(cin, width, 3), nn.LeakyReLU(0.2)))
+        self.out = sn_conv2d(width, 1 + cmap_dim, 1)
+        self.embed = nn.Sequential(nn.Linear(c_dim, cmap_dim), nn.LeakyReLU(0.2), nn.Linear(cmap_dim, cmap_dim))
+        self.cmap_dim = cmap_dim
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        out = self.out(x).float()
+        cmap = self.embed(c.float())[:, :, None, None]
+        logits = out[:, :1] + (out[:, 1:] * cmap).sum(dim=1, keepdim=True) / math.sqrt(self.cmap_dim)
+        return logits.flatten(1)
+
+
+class Discriminator(nn.Module):
+    """DiffAugment -> resize -> frozen EfficientNet-Lite0 -> CCM/CSM -> per-scale heads.
+
+    The backbone is held outside the module tree (not saved, not trained): it is the shared
+    frozen instance from ``engine.effnet.backbone``.
+    """
+
+    def __init__(self, arch: Arch, c_dim: int, device: torch.device) -> None:
+        super().__init__()
+        self.arch = arch
+        self._backbone = [backbone(str(device))]  # a list hides it from parameters()/state_dict()
+        self.projector = RandomProjector(arch.proj_channels, arch.projection_seed)
+        sizes = [arch.d_input // s for s in (4, 8, 16, 32)]
+        self.heads = nn.ModuleList(
+            ScaleHead(ch, max(size, 1), arch.d_channels, c_dim, arch.cmap_dim)
+            for ch, size in zip(self.projector.out_channels, sizes)
+        )
+        parse_policy(arch.diffaugment)
+
+    def features(self, img: torch.Tensor) -> list[torch.Tensor]:
+        img = diff_augment(img, self.arch.diffaugment)
+        if img.shape[-1] != self.arch.d_input:
+            img = F.interpolate(img, size=(self.arch.d_input,) * 2, mode="bilinear", align_corners=False)
+        return self.projector(self._backbone[0].stages(img))
+
+    def forward(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """All scales' logits, concatenated: (B, n_logits)."""
+        feats = self.features(img)
+        return torch.cat([head(f, c) for head, f in zip(self.heads, feats)], dim=1)
+
+    def freeze_first(self, n: int) -> None:
+        """FreezeD: the first ``n`` blocks of every head keep their weights."""
+        for head in self.heads:
+            freeze_first(head.blocks, n)
+
+
+# ----------------------------------------------------------------------------- trainer
+
+
+class Trainer(GANTrainer):
+    def __init__(self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper,
+                 device: torch.device) -> None:  # fmt: skip
+        super().__init__(G, arch, c_dim, resolution, hyper, device)
+        self.D = Discriminator(arch, c_dim, device).to(device)
+        self.D.freeze_first(hyper.freeze_d_layers)
+        betas = (0.0, 0.99)  # Projected GAN's Adam settings for G and D
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=hyper.lr_g or 2e-4, betas=betas, eps=1e-8)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=hyper.lr_d or 2e-4, betas=betas, eps=1e-8)
+
+    def step(self, batch: Batch) -> dict[str, float]:
+        self.G.train()
+        self.D.train()
+        n = batch.real.shape[0]
+        z, c_fake = batch.sample_z(n), batch.sample_c(n)
+        with batch.amp():
+            fake = self.G(z, c_fake)
+        # D step (hinge). The same fakes serve the G step below: G is unchanged until then,
+        # and it saves one generator forward per iteration (the cost that matters on CPU).
+        with batch.amp():
+            d_real = self.D(batch.real, batch.c).float()
+            d_fake = self.D(fake.detach(), c_fake).float()
+        loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        # G step: gradients flow through D's heads, the projector and the frozen backbone.
+        with frozen(self.D), batch.amp():
+            g_fake = self.D(fake, c_fake).float()
+        loss_g = -g_fake.mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        return {
+            "loss_d": loss_d.item(),
+            "loss_g": loss_g.item(),
+            "d_real": d_real.mean().item(),
+            "d_fake": d_fake.mean().item(),
+        }
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"D": self.D}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
+
+
+FAMILY = Family("projected", Arch, Generator, Trainer)

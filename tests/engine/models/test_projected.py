@@ -1,0 +1,147 @@
+import copy
+
+import pytest
+import torch
+
+from engine.models import get_family
+from engine.models.base import Batch, Hyper
+from engine.models.projected import Arch, Discriminator, Generator, Trainer
+
+R, C_DIM = 32, 5
+ARCH = Arch(z_dim=16, c_embed_dim=8, g_channels=8, g_max_channels=32, d_channels=16, proj_channels=8,
+            cmap_dim=8, d_input=32)  # fmt: skip
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread is faster than two fighting over a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def one_hot_rows(n: int, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Two attributes: a 3-way choice and a flag ([no, yes])."""
+    a = torch.randint(0, 3, (n,), generator=gen)
+    b = torch.randint(0, 2, (n,), generator=gen)
+    return torch.cat([torch.eye(3)[a], torch.eye(2)[b]], dim=1)
+
+
+def make_batch(n: int = 4) -> Batch:
+    gen = torch.Generator().manual_seed(0)
+    return Batch(real=torch.rand(n, 3, R, R, generator=gen) * 2 - 1, c=one_hot_rows(n, gen),
+                 sample_c=one_hot_rows, sample_z=lambda k: torch.randn(k, ARCH.z_dim))  # fmt: skip
+
+
+def warmed(G: torch.nn.Module) -> torch.nn.Module:
+    """G in eval mode with BN running statistics set by one train pass (cumulative average)."""
+    bns = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:
+        bn.momentum = None
+    G.train()
+    with torch.no_grad():
+        G(torch.randn(16, G.z_dim), one_hot_rows(16))
+    for bn in bns:
+        bn.momentum = 0.1
+    return G.eval()
+
+
+def test_registered_family():
+    assert get_family("projected").Generator is Generator
+
+
+@pytest.mark.parametrize("res", [32, 64, 128, 256])
+def test_output_shape_and_range(res):
+    G = Generator(ARCH, C_DIM, res)
+    x = G(torch.randn(3, ARCH.z_dim) * 10, one_hot_rows(3))
+    assert x.shape == (3, 3, res, res)
+    assert x.min() >= -1 and x.max() <= 1
+
+
+def test_eval_is_per_sample_and_noise_is_constant():
+    G = warmed(Generator(ARCH, C_DIM, R))
+    for noise in [m for m in G.modules() if hasattr(m, "const")]:
+        noise.weight.data.fill_(0.5)  # make the noise matter
+    z, c = torch.randn(5, ARCH.z_dim), one_hot_rows(5)
+    full = G(z, c)
+    torch.testing.assert_close(full, G(z, c), atol=0, rtol=0)
+    for i in range(5):
+        torch.testing.assert_close(full[i : i + 1], G(z[i : i + 1], c[i : i + 1]), atol=1e-5, rtol=0)
+    G.train()
+    assert (G(z, c) - G(z, c)).abs().max() > 0, "training noise should be random"
+
+
+def test_conditioning_and_truncation_change_output():
+    G = warmed(Generator(ARCH, C_DIM, R))
+    z = torch.randn(1, ARCH.z_dim)
+    c1, c2 = torch.tensor([[1.0, 0, 0, 1, 0]]), torch.tensor([[0.0, 0, 1, 0, 1]])
+    assert (G(z, c1) - G(z, c2)).abs().max() > 1e-3
+    assert (G(z, c1) - G(z, c1, truncation=0.5)).abs().max() > 1e-3
+    c0 = torch.tensor([[0.0, 0, 0, 1, 0]])  # unknown first attribute: an all-zero block
+    assert torch.isfinite(G(z, c0)).all() and (G(z, c0) - G(z, c1)).abs().max() > 1e-4
+
+
+def test_discriminator_sees_labels_and_keeps_backbone_out_of_its_state():
+    torch.manual_seed(0)
+    D = Discriminator(Arch(**{**ARCH.__dict__, "diffaugment": ""}), C_DIM, CPU)
+    x = torch.randn(2, 3, R, R)
+    assert (D(x, torch.eye(5)[[0, 0]]) - D(x, torch.eye(5)[[1, 1]])).abs().max() > 1e-5
+    keys = D.state_dict().keys()
+    assert any(k.startswith("projector.ccm0") for k in keys)  # fixed projections are saved...
+    assert not any("stem" in k or "_blocks" in k or "_backbone" in k for k in keys)  # ...the backbone is not
+    assert all(not k.startswith("projector") for k, _ in D.named_parameters())  # and never trained
+
+
+def test_random_projection_is_reproducible_from_seed():
+    a, b = Discriminator(ARCH, C_DIM, CPU), Discriminator(ARCH, C_DIM, CPU)
+    torch.testing.assert_close(a.projector.ccm2_w, b.projector.ccm2_w, atol=0, rtol=0)
+
+
+def test_three_steps_train_and_state_round_trips():
+    torch.manual_seed(0)
+    G = Generator(ARCH, C_DIM, R)
+    trainer = Trainer(G, ARCH, C_DIM, R, Hyper(batch_size=4), CPU)
+    before = copy.deepcopy(G.state_dict())
+    d_before = copy.deepcopy(trainer.D.state_dict())
+    for _ in range(3):
+        stats = trainer.step(make_batch())
+        assert stats.keys() >= {"loss_d", "loss_g", "d_real", "d_fake"}
+        assert all(isinstance(v, float) and torch.isfinite(torch.tensor(v)) for v in stats.values())
+    changed = [k for k, v in G.state_dict().items() if not torch.equal(v, before[k])]
+    assert any("blocks" in k and "weight" in k for k in changed)
+    assert any(not torch.equal(v, d_before[k]) for k, v in trainer.D.state_dict().items() if "heads" in k)
+    torch.testing.assert_close(trainer.D.projector.ccm0_w, d_before["projector.ccm0_w"], atol=0, rtol=0)
+
+    # Resume: a fresh trainer loaded from the saved state continues identically.
+    G2 = Generator(ARCH, C_DIM, R)
+    G2.load_state_dict(G.state_dict())
+    t2 = Trainer(G2, ARCH, C_DIM, R, Hyper(batch_size=4), CPU)
+    for name, module in trainer.modules().items():
+        t2.modules()[name].load_state_dict(module.state_dict())
+    for name, opt in trainer.optimizers().items():
+        t2.optimizers()[name].load_state_dict(copy.deepcopy(opt.state_dict()))  # as if read from disk
+    t2.load_extra_state(trainer.extra_state())
+    torch.manual_seed(1)
+    s1 = trainer.step(make_batch())
+    torch.manual_seed(1)
+    s2 = t2.step(make_batch())
+    assert s1 == pytest.approx(s2, rel=1e-4, abs=1e-5)
+    for k, v in G.state_dict().items():
+        torch.testing.assert_close(v, G2.state_dict()[k], atol=1e-5, rtol=1e-4)
+
+
+def test_freeze_d_keeps_first_head_blocks():
+    torch.manual_seed(0)
+    G = Generator(ARCH, C_DIM, R)
+    trainer = Trainer(G, ARCH, C_DIM, R, Hyper(batch_size=4, freeze_d_layers=1), CPU)
+    first = [copy.deepcopy(h.blocks[0].state_dict()) for h in trainer.D.heads]
+    last = [copy.deepcopy(h.out.state_dict()) for h in trainer.D.heads]
+    for _ in range(2):
+        trainer.step(make_batch())
+    for h, f, l in zip(trainer.D.heads, first, last):
+        for k, v in h.blocks[0].state_dict().items():
+            if "original" in k or k.endswith("bias"):
+                torch.testing.assert_close(v, f[k], atol=0, rtol=0)
+        assert any(not torch.equal(v, l[k]) for k, v in h.out.state_dict().items())
