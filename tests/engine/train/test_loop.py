@@ -122,3 +122,17 @@ def test_extra_data_is_capped_at_its_share(toy_dataset, tmp_path):
     assert 0.2 < share < 0.3
     path = train(_cfg(toy_dataset, tmp_path / "run", kimg=0.032, extra_data=str(extra)))
     assert load_checkpoint(path).meta["training"]["config"]["extra_share"] == 0.25
+
+
+def test_cond_dropout_blanks_whole_attribute_blocks(toy_dataset):
+    from engine.data.dataset import Dataset
+    from engine.train.loop import RealImages
+
+    ds = Dataset(toy_dataset)
+    real = RealImages(ds, 32, torch.device("cpu"), 0, cond_dropout=0.5)
+    c = real.sample_c(4000)
+    for a, b in ds.schema.blocks():
+        block_sums = c[:, a:b].sum(1)
+        assert set(block_sums.unique().tolist()) <= {0.0, 1.0}  # a block is kept whole or blanked whole
+        assert 0.4 < (block_sums == 0).float().mean().item() < 0.6
+    assert torch.equal(RealImages(ds, 32, torch.device("cpu"), 0).sample_c(8).sum(1), torch.full((8,), 2.0))
