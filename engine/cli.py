@@ -12,7 +12,7 @@ import sys
 
 from engine.errors import MascotError
 
-COMMANDS = ("engine.data.cli", "engine.train.cli", "engine.generate", "engine.serve.cli")
+COMMANDS = ("engine.data.cli", "engine.train.cli", "engine.generate", "engine.serve.cli", "engine.metrics.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,108 @@
+"""``mascot-engine eval``, ``compare`` and ``eval-models build``.
+
+    mascot-engine eval --checkpoint runs/x/model --data data/dicebear-2k-64 --out reports/x
+    mascot-engine eval ... --metrics kid_effl0,attr_precision --samples 500 --option geometry_score.repetitions=20
+    mascot-engine compare runs/a/model reports/b --out compare.md
+    mascot-engine eval-models build --data data/dicebear-2k-64
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+from pathlib import Path
+from typing import Any
+
+from engine.errors import MascotError
+
+
+def register(subparsers) -> None:
+    from engine.metrics.registry import DEFAULT_METRICS
+
+    p = subparsers.add_parser("eval", help="evaluate a checkpoint against a data set; writes a report")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder")
+    p.add_argument("--data", required=True, help="data set folder (the real images)")
+    p.add_argument("--out", required=True, help="report folder: report.json, report.md, plots")
+    p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated (default: all)")
+    p.add_argument("--samples", type=int, default=2000, help="generated samples, fixed per report")
+    p.add_argument("--seed", type=int, default=0, help="first seed of the generated samples")
+    p.add_argument("--feature-size", type=int, default=160, help="EffLite0 input size (224 = ImageNet, 2x slower)")
+    p.add_argument("--option", action="append", default=[], metavar="METRIC.KEY=VALUE",
+                   help="metric setting, e.g. geometry_score.repetitions=20")  # fmt: skip
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_eval)
+
+    c = subparsers.add_parser("compare", help="side-by-side table of checkpoints' or reports' metrics")
+    c.add_argument("paths", nargs="+", help="checkpoint folders, report folders or report.json files")
+    c.add_argument("--out", help="also write the table to this Markdown file")
+    c.set_defaults(func=run_compare)
+
+    m = subparsers.add_parser("eval-models", help="build the evaluation's own networks")
+    msub = m.add_subparsers(dest="eval_models_command", required=True, metavar="ACTION")
+    b = msub.add_parser("build", help="train (or load from the cache) the data set's attribute classifier")
+    b.add_argument("--data", required=True, help="labelled data set folder")
+    b.add_argument("--force", action="store_true", help="retrain even if cached")
+    b.add_argument("--epochs", type=int, help="training epochs (default: EvalNetConfig's)")
+    b.set_defaults(func=run_build)
+
+
+def parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``["geometry_score.repetitions=20"]`` -> ``{"geometry_score": {"repetitions": 20}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        metric, dot, field = key.strip().partition(".")
+        if not sep or not dot or not metric or not field:
+            raise MascotError(f"--option takes METRIC.KEY=VALUE (e.g. geometry_score.repetitions=20), got '{item}'")
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out.setdefault(metric, {})[field] = value
+    return out
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from engine.metrics.report import evaluate
+
+    metrics = [m for m in args.metrics.split(",") if m.strip()]
+    print(f"evaluating {args.checkpoint} on {args.data}: {args.samples} samples, seed {args.seed}, "
+          f"metrics {', '.join(metrics)}")  # fmt: skip
+    report = evaluate(args.checkpoint, args.data, metrics, samples=args.samples, seed=args.seed, out_dir=args.out,
+                      options=parse_options(args.option), feature_size=args.feature_size, device=args.device,
+                      progress=not args.quiet)  # fmt: skip
+    print(f"{report['samples']} samples ({report['fid_name']} = EfficientNet-Lite0 features, not Inception)")
+    for name, head in report["headline"].items():
+        print(f"  {name:16s} {head['value']:.5g}  ({head['better']} is better, {report['seconds'][name]:.0f} s)")
+    print(f"total {report['seconds']['total']:.0f} s; wrote {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from engine.metrics.features import atomic_write_text
+    from engine.metrics.report import compare_markdown
+
+    table = compare_markdown(args.paths)
+    print(table, end="")
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, table)
+        print(f"wrote {out}")
+    return 0
+
+
+def run_build(args: argparse.Namespace) -> int:
+    import dataclasses
+    import time
+
+    from engine.data.dataset import Dataset
+    from engine.metrics.evalnet import EvalNetConfig, accuracy_lines, get_evalnet
+
+    config = EvalNetConfig() if args.epochs is None else dataclasses.replace(EvalNetConfig(), epochs=args.epochs)
+    start = time.perf_counter()
+    model = get_evalnet(Dataset(args.data), config, rebuild=args.force)
+    print(f"attribute classifier for {args.data} ({time.perf_counter() - start:.0f} s); held-out accuracy:")
+    print(accuracy_lines(model.accuracy))
+    return 0

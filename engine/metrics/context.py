@@ -1,0 +1,117 @@
+"""What every metric of one evaluation shares: the checkpoint, the data, the generated
+samples and their features, each computed once, on first use, and kept.
+
+Generated samples are seeds ``seed .. seed+samples-1`` with attributes drawn from the
+model's prior (``engine.sampling.resolve``), so a report is reproducible and two
+checkpoints evaluated with the same seed see the same latents and attributes.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from engine.errors import MascotError
+from engine.metrics import features as F
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    samples: int = 2000  # generated images for the distribution metrics; fixed per report
+    seed: int = 0
+    batch_size: int = 64
+    feature_size: int = 160  # EffLite0 input size; 224 (ImageNet) costs twice the CPU, see features.py
+    max_real: int = 10000  # real images used (a fixed random subset beyond that)
+    truncation: float = 1.0  # the full distribution: truncation would flatter fidelity and hide diversity
+    device: str = "cpu"
+    cache_dir: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or not 10 <= self.samples <= 100000:
+            raise MascotError(f"samples must be a whole number from 10 to 100000, got {self.samples!r}")
+        if not 32 <= self.feature_size <= 512:
+            raise MascotError(f"feature_size must be from 32 to 512 pixels, got {self.feature_size}")
+        if self.max_real < 10 or self.batch_size < 1:
+            raise MascotError("max_real must be at least 10 and batch_size at least 1")
+
+
+def _once(method):
+    """Compute on first call, then keep it on the instance (not in a global cache, which
+    would keep every evaluation's images alive in a long-running process)."""
+
+    @functools.wraps(method)
+    def wrapper(self):
+        if method.__name__ not in self._memo:
+            self._memo[method.__name__] = method(self)
+        return self._memo[method.__name__]
+
+    return wrapper
+
+
+class EvalContext:
+    def __init__(self, checkpoint, dataset, config: EvalConfig, out_dir: Path | None = None,
+                 evalnet_config=None) -> None:  # fmt: skip
+        self._memo: dict = {}
+        self.checkpoint = checkpoint
+        self.dataset = dataset
+        self.config = config
+        self.out_dir = out_dir
+        self.evalnet_config = evalnet_config
+
+    # --- generated samples -------------------------------------------------------
+    def render(self, requests: Sequence, desc: str = "generating") -> np.ndarray:
+        from engine.sampling import render
+
+        G, schema, bs = self.checkpoint.G, self.checkpoint.schema, self.config.batch_size
+        chunks = tqdm(range(0, len(requests), bs), desc=desc, unit="batch", disable=not self.config.progress,
+                      leave=False)  # fmt: skip
+        return np.concatenate([render(G, schema, requests[s : s + bs], self.config.device) for s in chunks])
+
+    @_once
+    def gen_images(self) -> np.ndarray:
+        from engine.sampling import resolve
+
+        c = self.config
+        requests = [resolve(self.checkpoint.schema, {}, c.seed + i, c.truncation) for i in range(c.samples)]
+        return self.render(requests, desc=f"generating {c.samples} samples")
+
+    # --- EfficientNet-Lite0 space ------------------------------------------------
+    @_once
+    def real_indices(self) -> np.ndarray:
+        return F.real_subset(len(self.dataset), self.config.max_real)
+
+    @_once
+    def real_effl0(self) -> np.ndarray:
+        c = self.config
+        return F.cached_real_effl0(self.dataset, size=c.feature_size, max_real=c.max_real, batch_size=c.batch_size,
+                                   device=c.device, cache=c.cache_dir, progress=c.progress)  # fmt: skip
+
+    @_once
+    def gen_effl0(self) -> np.ndarray:
+        c = self.config
+        return F.effl0_features(self.gen_images(), c.feature_size, c.batch_size, c.device,
+                                "generated EffLite0 features", c.progress)  # fmt: skip
+
+    # --- EvalNet (domain features and attribute classifier) ----------------------
+    @_once
+    def evalnet(self):
+        from engine.metrics.evalnet import EvalNetConfig, get_evalnet
+
+        return get_evalnet(self.dataset, self.evalnet_config or EvalNetConfig(), self.config.cache_dir,
+                           progress=self.config.progress)  # fmt: skip
+
+    @_once
+    def real_domain(self) -> np.ndarray:
+        net, idx = self.evalnet(), self.real_indices()
+        return np.concatenate([net.features(np.asarray(self.dataset.images[idx[s : s + 1024]]))
+                               for s in range(0, len(idx), 1024)])  # fmt: skip
+
+    @_once
+    def gen_domain(self) -> np.ndarray:
+        return self.evalnet().features(self.gen_images())

@@ -1,0 +1,238 @@
+"""One evaluation -> one report (report.json, report.md, plots), and side-by-side comparison.
+
+``evaluate`` is what the CLI and the nightly gate call::
+
+    report = evaluate("runs/x/model", "data/dicebear-2k-64", samples=2000, out_dir="reports/x")
+    report["metrics"]["kid_effl0"]["kid"]
+
+Every metric in a report sees the same generated samples (seeds seed..seed+samples-1);
+the sample count is part of the report and printed in its heading, because KID is only
+unbiased, and FID only comparable, at a fixed count.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from engine.errors import MascotError
+from engine.metrics.context import EvalConfig, EvalContext
+from engine.metrics.features import EFFL0_NAME, atomic_write_text
+from engine.metrics.registry import DEFAULT_METRICS, all_metrics, get_metric, make_options
+
+REPORT_VERSION = 1
+
+
+def evaluate(checkpoint, data, metrics: Iterable[str] | None = None, samples: int = 2000, seed: int = 0,
+             out_dir: str | Path | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
+             feature_size: int = 160, device: str = "cpu", cache_dir: str | Path | None = None,
+             evalnet_config=None, progress: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Run ``metrics`` (default: all) for a checkpoint (folder or loaded Checkpoint) on a data set
+    (folder or Dataset). ``options`` overrides metric settings: ``{"geometry_score": {"repetitions": 10}}``.
+    Writes report.json, report.md and plots into ``out_dir`` when given; returns the report."""
+    from engine.checkpoint import load_checkpoint
+    from engine.data.dataset import Dataset
+
+    names = _check_metric_names(metrics)
+    opts = _metric_options(names, options or {})
+    config = EvalConfig(samples=samples, seed=seed, feature_size=feature_size, device=device,
+                        cache_dir=str(cache_dir) if cache_dir else None, progress=progress)  # fmt: skip
+    ckpt = checkpoint if hasattr(checkpoint, "G") else load_checkpoint(checkpoint, device)
+    ds = data if isinstance(data, Dataset) else Dataset(data)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    ctx = EvalContext(ckpt, ds, config, out, evalnet_config)
+    results, seconds = {}, {}
+    start = time.perf_counter()
+    for name in names:
+        t0 = time.perf_counter()
+        results[name] = get_metric(name).fn(ctx, opts[name])
+        seconds[name] = round(time.perf_counter() - t0, 2)  # shared work counts where it first runs
+    report = {
+        "report_version": REPORT_VERSION,
+        "checkpoint": str(getattr(ckpt, "path", "")),
+        "model_version": str(ckpt.meta.get("version", "")),
+        "family": ckpt.meta.get("family"),
+        "resolution": ckpt.meta.get("resolution"),
+        "data": str(ds.root),
+        "data_fingerprint": ds.fingerprint,
+        "samples": config.samples,
+        "seed": config.seed,
+        "feature_size": config.feature_size,
+        "fid_name": EFFL0_NAME,
+        "options": {n: _jsonable(vars(o)) for n, o in opts.items()},
+        "headline": {n: {"value": _headline(n, results[n]), "better": get_metric(n).better} for n in names},
+        "metrics": results,
+        "seconds": {**seconds, "total": round(time.perf_counter() - start, 2)},
+        "host": platform.node(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    if out is not None:
+        atomic_write_text(out / "report.json", json.dumps(_jsonable(report), indent=1))
+        atomic_write_text(out / "report.md", render_markdown(report))
+    return report
+
+
+def _check_metric_names(metrics: Iterable[str] | None) -> list[str]:
+    if metrics is None:
+        return list(DEFAULT_METRICS)
+    names = [m.strip() for m in metrics if m.strip()]
+    if not names:
+        raise MascotError(f"no metrics were asked for; known metrics: {', '.join(all_metrics())}")
+    for name in names:
+        get_metric(name)  # unknown -> MascotError listing the known ones
+    return list(dict.fromkeys(names))
+
+
+def _metric_options(names: list[str], options: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    stray = [k for k in options if k not in names]
+    if stray:
+        raise MascotError(f"options given for metrics not being run: {', '.join(stray)}; running: {', '.join(names)}")
+    return {n: make_options(get_metric(n), options.get(n)) for n in names}
+
+
+def _headline(name: str, result: Mapping[str, Any]) -> float:
+    return result[get_metric(name).headline]
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item"):  # numpy scalar
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+# --- Markdown ---------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    m = report["metrics"]
+    lines = [
+        f"# Evaluation of {report['model_version'] or report['checkpoint']}",
+        "",
+        f"- checkpoint: `{report['checkpoint']}` ({report['family']}, {report['resolution']}px)",
+        f"- data: `{report['data']}` (fingerprint {report['data_fingerprint']})",
+        f"- **{report['samples']} generated samples**, seeds {report['seed']}..{report['seed'] + report['samples'] - 1}",
+        f"- EfficientNet-Lite0 features at {report['feature_size']}px: FID here is **{report['fid_name']}**, "
+        "not the Inception FID of the papers; compare only reports with the same sample count and feature size.",
+        f"- total time {report['seconds']['total']:.0f} s",
+        "",
+        "| metric | value | better | seconds |",
+        "|---|---|---|---|",
+    ]
+    for name, head in report["headline"].items():
+        key = get_metric(name).headline if name in all_metrics() else "value"
+        lines.append(f"| {name}.{key} | {_fmt(head['value'])} | {head['better']} | {report['seconds'].get(name, '')} |")
+    for name, result in m.items():
+        lines += ["", f"## {name}", ""]
+        lines += _detail_lines(name, result)
+    return "\n".join(lines) + "\n"
+
+
+def _detail_lines(name: str, result: Mapping[str, Any]) -> list[str]:
+    if name == "attr_precision":
+        return _attr_lines(result)
+    lines = [f"- {k}: {_fmt(v)}" for k, v in result.items() if not isinstance(v, (list, dict)) and k != "plot"]
+    if "plot" in result:
+        lines += ["", f"![{name}]({result['plot']})"]
+    return lines
+
+
+def _attr_lines(result: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"Mean precision {result['mean']:.3f} over all values (chance {result['chance']:.3f}); "
+        f"{result['per_value']} images per value, judged by EvalNet at {result['classifier']['input_size']}px.",
+        "",
+        "| attribute | mean precision | chance | classifier held-out accuracy | per value |",
+        "|---|---|---|---|---|",
+    ]
+    for attr, row in result["per_attribute"].items():
+        values = ", ".join(f"{v} {p:.2f}" for v, p in row["values"].items())
+        lines.append(f"| {attr} | {row['mean']:.3f} | {row['chance']:.3f} | {_fmt(row['classifier_accuracy'])} | {values} |")
+    return lines
+
+
+# --- compare ----------------------------------------------------------------------
+
+
+def load_results(path: str | Path) -> tuple[str, dict[str, Any], int | None]:
+    """(label, metrics, samples) from a report folder/file or a checkpoint's model.json."""
+    p = Path(path)
+    for candidate in ([p / "report.json", p / "model.json"] if p.is_dir() else [p]):
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise MascotError(f"'{candidate}' is not valid JSON: {exc}") from None
+            if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+                raise MascotError(f"'{candidate}' carries no metrics (expected a report.json or a model.json)")
+            label = data.get("model_version") or data.get("version") or p.name
+            samples = data.get("samples") or data["metrics"].get("samples")
+            return str(label), data["metrics"], samples
+    raise MascotError(f"nothing to compare at '{path}': give a report folder, a report.json or a checkpoint folder")
+
+
+def _rows(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat ``metric.key -> number``: the headline first, then the other real-valued numbers."""
+    known = all_metrics()
+    rows: dict[str, Any] = {}
+    for name, value in metrics.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            rows[name] = value
+        elif isinstance(value, dict):
+            head = known[name].headline if name in known else None
+            if head in value:
+                rows[f"{name}.{head}"] = value[head]
+            rows.update({f"{name}.{k}": v for k, v in value.items() if isinstance(v, float) and k != head})
+    return rows
+
+
+def compare_markdown(paths: list[str | Path]) -> str:
+    """A Markdown table: one column per checkpoint/report, one row per number; best headline in bold."""
+    if not paths:
+        raise MascotError("compare needs at least one checkpoint or report")
+    columns = [load_results(p) for p in paths]
+    labels = [label for label, _, _ in columns]
+    if len(set(labels)) < len(labels):  # one model evaluated twice: tell the columns apart by path
+        columns = [(f"{label} ({Path(p).name})", m, s) for (label, m, s), p in zip(columns, paths)]
+    tables = [_rows(metrics) for _, metrics, _ in columns]
+    keys = list(dict.fromkeys(k for t in tables for k in t))
+    known = all_metrics()
+    lines = ["| | " + " | ".join(label for label, _, _ in columns) + " |", "|---" * (len(columns) + 1) + "|",
+             "| samples | " + " | ".join(_fmt(s) for _, _, s in columns) + " |"]  # fmt: skip
+    for key in keys:
+        values = [t.get(key) for t in tables]
+        best = _best(key, values, known)
+        cells = [f"**{_fmt(v)}**" if i == best else _fmt(v) for i, v in enumerate(values)]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    if len({s for _, _, s in columns if s is not None}) > 1:
+        lines += ["", "Warning: the columns used different sample counts; KID/FID are not directly comparable."]
+    return "\n".join(lines) + "\n"
+
+
+def _best(key: str, values: list[Any], known) -> int | None:
+    name, _, field = key.partition(".")
+    metric = known.get(name)
+    numbers = [(v, i) for i, v in enumerate(values) if isinstance(v, (int, float))]
+    if metric is None or field != metric.headline or len(numbers) < 2:
+        return None
+    pick = min if metric.better == "lower" else max
+    return pick(numbers)[1]

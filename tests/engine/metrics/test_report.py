@@ -1,0 +1,90 @@
+import json
+
+import pytest
+
+from engine.cli import main
+from engine.errors import MascotError
+from engine.metrics import all_metrics, evaluate
+from engine.metrics import features as F
+from engine.metrics.evalnet import EvalNetConfig
+from engine.metrics.registry import DEFAULT_METRICS
+from engine.metrics.report import compare_markdown
+
+SMALL = dict(samples=48, feature_size=64, progress=False, evalnet_config=EvalNetConfig(size=16, epochs=3),
+             options={"geometry_score": {"landmarks": 16, "repetitions": 3}, "attr_precision": {"per_value": 4}})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report_dir(tiny_checkpoint, toy_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MASCOT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        evaluate(tiny_checkpoint, toy_dataset, out_dir=out, **SMALL)
+    return out
+
+
+def test_every_metric_is_registered_and_in_the_report(report_dir):
+    report = json.loads((report_dir / "report.json").read_text())
+    assert set(DEFAULT_METRICS) == set(all_metrics()) == set(report["metrics"])
+    assert report["samples"] == 48 and report["fid_name"] == "FID-EffLite0"
+    assert report["metrics"]["kid_effl0"]["generated"] == 48
+    for name, head in report["headline"].items():
+        assert isinstance(head["value"], float) and head["better"] in ("lower", "higher"), name
+    assert (report_dir / "mrlt.png").is_file() and (report_dir / "memorization.png").is_file()
+
+
+def test_markdown_names_the_fid_honestly_and_prints_the_sample_count(report_dir):
+    md = (report_dir / "report.md").read_text()
+    assert "FID-EffLite0" in md and "not the Inception FID" in md
+    assert "48 generated samples" in md
+    assert "| hair |" in md  # the attribute precision table
+
+
+def test_real_features_are_cached_atomically_and_reused(tiny_checkpoint, toy_dataset, metrics_cache, monkeypatch):
+    from engine.data.dataset import Dataset
+
+    ds = Dataset(toy_dataset)
+    first = F.cached_real_effl0(ds, size=64, max_real=1000, progress=False)
+    files = list(metrics_cache.glob("real-effl0-*.npy"))
+    assert len(files) == 1 and ds.fingerprint in files[0].name
+    assert not list(metrics_cache.glob(".*"))  # no temp file left
+    monkeypatch.setattr(F, "effl0_features", lambda *a, **k: pytest.fail("recomputed despite the cache"))
+    assert (F.cached_real_effl0(ds, size=64, max_real=1000, progress=False) == first).all()
+
+
+def test_cli_eval_and_compare(tiny_checkpoint, toy_dataset, report_dir, tmp_path, capsys):
+    ckpt = tiny_checkpoint  # the run's model/ folder
+    out = tmp_path / "cli"
+    code = main(["eval", "--checkpoint", str(ckpt), "--data", str(toy_dataset), "--out", str(out), "--quiet",
+                 "--metrics", "kid_effl0,prc", "--samples", "20", "--feature-size", "64", "--seed", "5",
+                 "--option", "prc.nearest_k=3"])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "20 samples" in printed and "kid_effl0" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["seed"] == 5 and report["metrics"]["prc"]["nearest_k"] == 3
+    code = main(["compare", str(report_dir), str(out), "--out", str(tmp_path / "cmp.md")])
+    table = (tmp_path / "cmp.md").read_text()
+    assert code == 0 and "kid_effl0.kid" in table and "prc.recall" in table
+    assert "different sample counts" in table  # 48 vs 20
+
+
+def test_compare_reads_metrics_stored_in_a_checkpoint(tmp_path):
+    for name, kid in (("a", 0.5), ("b", 0.2)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.json").write_text(json.dumps({"version": name, "metrics": {"kid_effl0": {"kid": kid}}}))
+    table = compare_markdown([tmp_path / "a", tmp_path / "b"])
+    assert "| kid_effl0.kid | 0.5 | **0.2** |" in table  # lower is better: b wins
+
+
+def test_bad_requests_are_refused_with_what_is_allowed(tiny_checkpoint, toy_dataset, tmp_path, capsys):
+    with pytest.raises(MascotError, match="known metrics: kid_effl0"):
+        evaluate(tiny_checkpoint, toy_dataset, metrics=["inception_fid"], progress=False)
+    with pytest.raises(MascotError, match="its options: landmarks"):
+        evaluate(tiny_checkpoint, toy_dataset, metrics=["geometry_score"], options={"geometry_score": {"L0": 3}})
+    with pytest.raises(MascotError, match="samples must be"):
+        evaluate(tiny_checkpoint, toy_dataset, samples=1)
+    assert main(["compare", str(tmp_path / "nothing")]) == 2
+    assert "nothing to compare" in capsys.readouterr().err
+    assert main(["eval", "--checkpoint", str(tmp_path), "--data", str(toy_dataset), "--out", str(tmp_path / "o"),
+                 "--option", "oops"]) == 2  # fmt: skip
