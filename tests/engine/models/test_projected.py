@@ -145,3 +145,20 @@ def test_freeze_d_keeps_first_head_blocks():
             if "original" in k or k.endswith("bias"):
                 torch.testing.assert_close(v, f[k], atol=0, rtol=0)
         assert any(not torch.equal(v, l[k]) for k, v in h.out.state_dict().items())
+
+
+def test_auxiliary_classifier_loss_is_reported_and_can_be_switched_off():
+    import dataclasses
+
+    from engine.models.base import Batch, Hyper
+    from engine.models.projected import Arch, Generator, Trainer
+
+    torch.manual_seed(0)
+    for weight in (1.0, 0.0):
+        arch = dataclasses.replace(Arch(g_channels=16, d_channels=16, d_input=32), aux_weight=weight, blocks=(3, 2))
+        G = Generator(arch, 5, 32)
+        trainer = Trainer(G, arch, 5, 32, Hyper(batch_size=4), torch.device("cpu"))
+        c = torch.tensor([[1, 0, 0, 0, 1], [0, 1, 0, 1, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 0]], dtype=torch.float32)
+        out = trainer.step(Batch(real=torch.rand(4, 3, 32, 32) * 2 - 1, c=c, sample_c=lambda n: c[:n],
+                                 sample_z=lambda n: torch.randn(n, G.z_dim)))  # fmt: skip
+        assert (out["aux_d"] > 0) == (weight > 0) and (out["aux_g"] > 0) == (weight > 0)
