@@ -74,6 +74,10 @@ def _atomic_folder(out: Path) -> Path:
 
 
 def _publish(tmp: Path, out: Path) -> None:
+    # mkdtemp makes private (0700) folders; a checkpoint is meant to be read by the service user.
+    os.chmod(tmp, 0o755)
+    for f in tmp.iterdir():
+        os.chmod(f, 0o644)
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         os.replace(out, old)
@@ -177,11 +181,12 @@ def bake_parametrizations(module: nn.Module) -> nn.Module:
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32) -> Checkpoint:  # fmt: skip
+                    dtype: torch.dtype = torch.float32, bake: bool = True) -> Checkpoint:  # fmt: skip
     """Rebuild the generator from model.json, fill it from model.safetensors, eval mode.
 
     ``dtype=torch.float64`` serves in double precision: batched and single forward passes
     then agree to ~1e-16, so uint8 pixels never depend on the batch a request lands in.
+    ``bake=False`` keeps spectral-norm parametrizations, for training from these weights.
     """
     path = Path(path)
     meta = read_meta(path)
@@ -197,8 +202,30 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
     schema = Schema.from_json(meta["schema"])
     if schema.dim != int(meta["c_dim"]):
         raise CheckpointError(f"'{path}': schema size {schema.dim} does not match c_dim {meta['c_dim']}")
-    G = bake_parametrizations(G.eval().requires_grad_(False))
+    G = G.eval().requires_grad_(False)
+    if bake:
+        bake_parametrizations(G)
     return Checkpoint(G.to(device=device, dtype=dtype), meta, schema, path)
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> dict[str, Any]:
+    """Copy a checkpoint (validated) to ``dst``, optionally as float16 weights to halve its size."""
+    src = Path(src)
+    meta = read_meta(src)
+    state = load_state(src / WEIGHTS, meta["weights_sha256"])
+    build_generator(meta).load_state_dict({k: v.float() for k, v in state.items()}, strict=True)  # fits
+    tmp = _atomic_folder(Path(dst))
+    try:
+        save_file(_contiguous(state, torch.float16 if half else torch.float32), tmp / WEIGHTS)
+        sha = file_sha256(tmp / WEIGHTS)
+        out = {**meta, "weights_sha256": sha, "weights_dtype": "float16" if half else "float32",
+               "version": f"{meta['family']}-{sha[:12]}", "exported_from": meta.get("version")}  # fmt: skip
+        (tmp / META).write_text(json.dumps(out, indent=1, default=str))
+        _publish(tmp, Path(dst))
+        return out
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 # --- training resume state ------------------------------------------------------

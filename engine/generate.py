@@ -30,6 +30,19 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("-o", "--out", default="out.png", help="output file (PNG, or GIF for --interpolate)")
     p.set_defaults(func=run)
+    e = subparsers.add_parser("export", help="copy a checkpoint for shipping (optionally float16)")
+    e.add_argument("--checkpoint", required=True, help="source checkpoint folder (e.g. RUN/model)")
+    e.add_argument("--out", required=True, help="destination folder (e.g. checkpoints/default)")
+    e.add_argument("--half", action="store_true", help="store weights as float16 (served as float32/64)")
+    e.set_defaults(func=export)
+
+
+def export(args: argparse.Namespace) -> int:
+    from engine.checkpoint import export_checkpoint
+
+    meta = export_checkpoint(args.checkpoint, args.out, args.half)
+    print(f"wrote {args.out}: {meta['version']} ({meta['weights_dtype']})")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -253,7 +253,7 @@ class TrainingRun:
         self.real.gen.set_state(_bytes_to_tensor(meta["rng"]["data"]))
 
     def _init_from(self, path: str) -> None:
-        champion = load_checkpoint(path)
+        champion = load_checkpoint(path, bake=False)  # keep parametrizations: state dict keys must match
         if champion.meta["family"] != self.cfg.family or champion.resolution != self.res:
             raise MascotError(
                 f"--init-from {path} is a {champion.meta['family']} model at {champion.resolution}px; "

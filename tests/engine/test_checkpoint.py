@@ -76,3 +76,13 @@ def test_half_precision_round_trip(tiny_checkpoint, tmp_path):
 def test_no_pickle_anywhere_in_the_folder(tiny_checkpoint):
     names = sorted(p.name for p in tiny_checkpoint.iterdir())
     assert names == ["model.json", "model.safetensors"]
+
+
+def test_export_half_is_loadable_and_readable_by_others(tiny_checkpoint, tmp_path):
+    from engine.cli import main
+
+    assert main(["export", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "ship"), "--half"]) == 0
+    shipped = load_checkpoint(tmp_path / "ship")
+    assert shipped.meta["weights_dtype"] == "float16"
+    assert shipped.meta["exported_from"] == load_checkpoint(tiny_checkpoint).version
+    assert (tmp_path / "ship").stat().st_mode & 0o777 == 0o755

@@ -136,3 +136,11 @@ def test_cond_dropout_blanks_whole_attribute_blocks(toy_dataset):
         assert set(block_sums.unique().tolist()) <= {0.0, 1.0}  # a block is kept whole or blanked whole
         assert 0.4 < (block_sums == 0).float().mean().item() < 0.6
     assert torch.equal(RealImages(ds, 32, torch.device("cpu"), 0).sample_c(8).sum(1), torch.full((8,), 2.0))
+
+
+def test_fine_tune_from_a_spectral_norm_family(toy_dataset, tmp_path):
+    arch = (("g_channels", 16), ("d_channels", 16), ("d_input", 32))
+    parent = train(_cfg(toy_dataset, tmp_path / "parent", family="projected", arch=arch, kimg=0.032))
+    child = train(_cfg(toy_dataset, tmp_path / "child", family="projected", arch=(), kimg=0.016,
+                       init_from=str(parent), freeze_d=1))  # fmt: skip
+    assert load_checkpoint(child).meta["parent"] == load_checkpoint(parent).version
