@@ -98,8 +98,14 @@ class EffNetLite0(nn.Module):
 
 @functools.lru_cache(maxsize=2)
 def backbone(device: str = "cpu") -> EffNetLite0:
-    """A shared frozen instance per device (weights load once per process)."""
-    return EffNetLite0().to(device)
+    """A shared frozen instance per device (weights load once per process).
+
+    Built inside a forked RNG: the package's random init (overwritten by the weights) must
+    not consume the global generator, or a training run's draws would depend on whether
+    this process had built the backbone before.
+    """
+    with torch.random.fork_rng(devices=[]):
+        return EffNetLite0().to(device)
 
 
 @torch.no_grad()

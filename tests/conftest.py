@@ -24,3 +24,13 @@ def tiny_checkpoint(toy_dataset, tmp_path_factory):
              tick_kimg=1, snapshot_kimg=1, grid_seeds=2, arch=(("g_ch", 8), ("d_ch", 8)))
     )  # fmt: skip
     return train(cfg)
+
+
+@pytest.fixture(scope="session")
+def dicebear_small(tmp_path_factory):
+    """24 real DiceBear avatars at 32px (node + npm; the npm cache is shared across runs)."""
+    from engine.cli import main
+
+    out = tmp_path_factory.mktemp("dicebear") / "small"
+    assert main(["data", "dicebear", "--count", "24", "--size", "32", "--seed", "3", "--out", str(out)]) == 0
+    return out
