@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from torch.nn.utils import parametrize
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from engine.atomic import publish, staging_dir
 from engine.errors import MascotError
 from engine.models import get_family
 from engine.schema import Schema
@@ -68,25 +68,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_folder(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    # mkdtemp makes private (0700) folders; a checkpoint is meant to be read by the service user.
-    os.chmod(tmp, 0o755)
-    for f in tmp.iterdir():
-        os.chmod(f, 0o644)
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def _contiguous(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
     out = {}
     for key, value in state.items():
@@ -101,7 +82,7 @@ def save_generator(out: str | Path, G: nn.Module, *, family: str, arch: Any, c_d
                    schema: Schema, extra: dict[str, Any] | None = None, half: bool = False) -> dict[str, Any]:  # fmt: skip
     """Write a serving checkpoint folder atomically; returns its model.json content."""
     out = Path(out)
-    tmp = _atomic_folder(out)
+    tmp = staging_dir(out)
     try:
         weights = tmp / WEIGHTS
         save_file(_contiguous(G.state_dict(), torch.float16 if half else None), weights)
@@ -120,7 +101,7 @@ def save_generator(out: str | Path, G: nn.Module, *, family: str, arch: Any, c_d
             **(extra or {}),
         }
         (tmp / META).write_text(json.dumps(meta, indent=1, default=str))
-        _publish(tmp, out)
+        publish(tmp, out)
         return meta
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -214,14 +195,14 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> d
     meta = read_meta(src)
     state = load_state(src / WEIGHTS, meta["weights_sha256"])
     build_generator(meta).load_state_dict({k: v.float() for k, v in state.items()}, strict=True)  # fits
-    tmp = _atomic_folder(Path(dst))
+    tmp = staging_dir(Path(dst))
     try:
         save_file(_contiguous(state, torch.float16 if half else torch.float32), tmp / WEIGHTS)
         sha = file_sha256(tmp / WEIGHTS)
         out = {**meta, "weights_sha256": sha, "weights_dtype": "float16" if half else "float32",
                "version": f"{meta['family']}-{sha[:12]}", "exported_from": meta.get("version")}  # fmt: skip
         (tmp / META).write_text(json.dumps(out, indent=1, default=str))
-        _publish(tmp, Path(dst))
+        publish(tmp, Path(dst))
         return out
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -26,6 +25,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
+from engine.atomic import publish, staging_dir
 from engine.errors import MascotError
 from engine.schema import UNKNOWN, Schema
 
@@ -62,7 +62,7 @@ class DatasetWriter:
         self.schema = schema
         self.description = description
         self.sources: list[Source] = []
-        self._tmp = _make_staging_dir(self.out)
+        self._tmp = staging_dir(self.out)
         self._images = np.lib.format.open_memmap(
             self._tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(capacity, resolution, resolution, 3)
         )
@@ -112,17 +112,8 @@ class DatasetWriter:
         card = build_card(images, labels, self.schema, self.sources, self.description)
         (self._tmp / "card.json").write_text(json.dumps(card, indent=1))
         contact_sheet(images[:64]).save(self._tmp / "contact_sheet.png")
-        _publish(self._tmp, self.out)
+        publish(self._tmp, self.out)
         return card
-
-
-def _make_staging_dir(out: Path) -> Path:
-    parent = out.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
-    except OSError as exc:
-        raise MascotError(f"cannot write to '{parent}': {exc.strerror}; choose another --out folder") from None
 
 
 def _trim_npy(path: Path, count: int) -> np.ndarray:
@@ -136,17 +127,6 @@ def _trim_npy(path: Path, count: int) -> np.ndarray:
     del full, trimmed
     os.replace(path.with_suffix(".trim.npy"), path)
     return np.load(path, mmap_mode="r")
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    # Replace any previous data set only once the new one is complete.
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
 
 
 def fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
