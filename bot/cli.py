@@ -30,6 +30,8 @@ from bot.config import BotConfig
 from bot.core.commands import Commands
 from bot.core.engine import Catalog, EngineClient, EngineError
 from bot.core.limits import RateLimiter
+from bot.schedule.config import ScheduleConfig
+from bot.schedule.scheduler import NightlyScheduler
 from bot.store import Store
 from bot.web.app import make_app
 
@@ -64,7 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     cfg = BotConfig.load(args.config, engine_url=args.engine_url, store_path=args.db,
                          web_host=getattr(args, "host", None), web_port=getattr(args, "port", None))  # fmt: skip
     try:
-        return asyncio.run(_run(args, cfg))
+        schedule = ScheduleConfig.load(args.config)
+    except (ValueError, OSError) as exc:
+        print(f"mascot-bot: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(args, cfg, schedule))
     except Refused as exc:
         print(f"mascot-bot: {exc}", file=sys.stderr)
         return 2
@@ -73,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-async def _run(args: argparse.Namespace, cfg: BotConfig) -> int:
+async def _run(args: argparse.Namespace, cfg: BotConfig, schedule: ScheduleConfig) -> int:
     token = os.environ.get("DISCORD_TOKEN", "").strip()
     if args.command == "discord" and not token:
         raise Refused("set DISCORD_TOKEN in the environment (the token is never read from config.toml)")
@@ -82,7 +89,8 @@ async def _run(args: argparse.Namespace, cfg: BotConfig) -> int:
         engine_proc, url = await start_engine(Path(args.checkpoint), args.engine_port)
         cfg = replace(cfg, engine_url=url)
     try:
-        await serve(cfg, web_chat=args.command in ("demo", "web"), discord_token=token if args.command != "web" else "")
+        await serve(cfg, web_chat=args.command in ("demo", "web"), discord_token=token if args.command != "web" else "",
+                    schedule=schedule)  # fmt: skip
     finally:
         if engine_proc is not None:
             stop_engine(engine_proc)
@@ -150,13 +158,17 @@ async def load_catalog(engine: EngineClient, attempts: int = 30) -> Catalog:
     raise AssertionError("unreachable")
 
 
-async def serve(cfg: BotConfig, *, web_chat: bool, discord_token: str) -> None:
+async def serve(cfg: BotConfig, *, web_chat: bool, discord_token: str, schedule: ScheduleConfig | None = None) -> None:
     """Run the front-ends until cancelled (Ctrl-C), then close them in reverse order."""
     engine = EngineClient(cfg.engine_url, cfg.engine_timeout_s)
     store = Store(cfg.store_path, synchronous=cfg.store_synchronous)
-    runner, client = None, None
+    runner, client, nightly = None, None, None
+    announcer = Announcer(schedule.announce_channel if schedule else "")
     try:
-        core = Commands(engine, store, await load_catalog(engine), RateLimiter(cfg.rate_limit_per_minute))
+        if schedule is not None and schedule.enabled:
+            nightly = NightlyScheduler(engine, store, schedule, announcer)
+        core = Commands(engine, store, await load_catalog(engine), RateLimiter(cfg.rate_limit_per_minute),
+                        maintenance=nightly)  # fmt: skip
         tasks = []
         if web_chat:
             runner = web.AppRunner(make_app(core, cfg))
@@ -167,13 +179,19 @@ async def serve(cfg: BotConfig, *, web_chat: bool, discord_token: str) -> None:
             from bot.discord.client import make_client  # discord.py is only loaded when Discord is used
 
             client = make_client(cfg, core)
+            announcer.client = client
             tasks.append(asyncio.create_task(client.start(discord_token), name="discord"))
             print("mascot-bot: Discord bot starting", flush=True)
         elif web_chat:
             print("mascot-bot: DISCORD_TOKEN not set, so only the web chat runs", flush=True)
+        if nightly is not None:
+            nightly.start()
+            print(f"mascot-bot: {(await nightly.describe()).splitlines()[0]}", flush=True)
         # Wait forever, or until the Discord client dies (bad token, ...): then stop everything.
         await asyncio.gather(*tasks, asyncio.Event().wait())
     finally:
+        if nightly is not None:
+            await nightly.stop()
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.close()
@@ -181,6 +199,24 @@ async def serve(cfg: BotConfig, *, web_chat: bool, discord_token: str) -> None:
             await runner.cleanup()
         await engine.close()
         store.close()
+
+
+class Announcer:
+    """Where promotions are announced: the configured Discord channel when the bot is on Discord,
+    and always the log (the web chat's operator reads it in the terminal)."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel, self.client = channel, None
+
+    async def __call__(self, message: str) -> None:
+        print(f"mascot-bot: {message}", flush=True)
+        if self.client is None or not self.channel.isdigit():
+            return
+        target = self.client.get_channel(int(self.channel))
+        if target is None:
+            log.warning("announce_channel %s is not a channel this bot can see", self.channel)
+            return
+        await target.send(message)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,16 @@ MIGRATIONS: tuple[str, ...] = (
         default_model TEXT
     );
     """,
+    # 3: leases (one nightly run at a time; an expired lease is free again, so a crash never holds it)
+    """
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        acquired TEXT NOT NULL,
+        expires TEXT NOT NULL
+    );
+    CREATE INDEX votes_created ON votes(created);
+    """,
 )
 
 

@@ -253,5 +253,43 @@ class Store:
         return [Ranked(Generation.from_row(r), r["score"], r["up"], r["down"]) for r in rows]
 
 
+    # --- leases (bot/schedule: one nightly run at a time) ----------------------------
+    def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        """Take ``name`` for ``ttl_s`` seconds if it is free or expired; one statement, so atomic."""
+        now = self.clock()
+        cur = self.db.execute(
+            "INSERT INTO leases (name, holder, acquired, expires) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, acquired = excluded.acquired, "
+            "expires = excluded.expires WHERE leases.expires < excluded.acquired OR leases.holder = excluded.holder",
+            [name, holder, stamp(now), stamp(now + timedelta(seconds=ttl_s))],
+        )
+        return cur.rowcount > 0
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self.db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", [name, holder])
+
+    def lease(self, name: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM leases WHERE name = ?", [name]))
+        return rows[0] if rows else None
+
+    # --- the vote snapshot a curation run reads ----------------------------------------
+    def vote_snapshot(self, until: str, model: str | None = None) -> list[dict[str, Any]]:
+        """Per generation with votes cast at or before ``until``: up, down, distinct voters.
+        Votes after ``until`` (cast while a run works) are left for the next run."""
+        where, args = "v.created <= ?", [until]
+        if model is not None:
+            where, args = where + " AND g.model = ?", args + [model]
+        rows = self.db.query(
+            f"SELECT g.id, g.model, g.version, g.seed, g.attributes, g.truncation, g.created, "
+            f"SUM(v.value = 1) AS up, SUM(v.value = -1) AS down, COUNT(DISTINCT v.user) AS voters "
+            f"FROM generations g JOIN votes v ON v.generation = g.id WHERE {where} GROUP BY g.id ORDER BY g.created",
+            args,
+        )  # fmt: skip
+        return [{**r, "attributes": json.loads(r["attributes"])} for r in rows]
+
+    def now_stamp(self) -> str:
+        return self._now()
+
+
 def _opt(value: Any) -> str | None:
     return None if value is None else str(value)

@@ -7,6 +7,9 @@
     POST /v1/jobs            {kind: "finetune", model?, data, kimg?, freeze_d?, ...}
     GET  /v1/jobs/{id}
     POST /v1/models/{name}/reload   {path?}
+    POST /v1/models/{name}/promote  {checkpoint, reason?}   (engine/serve/versions.py)
+    POST /v1/models/{name}/rollback {reason?}
+    GET  /v1/models/{name}/versions
 
 Every error is ``{"error": {"code", "message"}}`` with a 4xx status for bad input;
 a 500 is a bug.
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from aiohttp import web
 from cachetools import LRUCache
 from PIL import Image
@@ -39,9 +43,11 @@ from engine.serve.batcher import Batcher, QueueFull
 from engine.serve.jobs import FinetuneSpec, JobConflict, JobRunner, UnknownJob
 from engine.serve.metrics import Metrics
 from engine.serve.registry import Registry, UnknownModel
+from engine.serve.versions import VersionStore
 
 log = logging.getLogger("mascot.engine")
 MAX_BODY = 64 * 1024
+JOB_MAX_BODY = 64 * 1024 * 1024  # a curated fine-tune carries the stored PNGs of retired versions
 METRICS = web.AppKey("metrics", Metrics)
 FORMATS = ("png", "webp")
 
@@ -51,6 +57,9 @@ class ServeConfig:
     models: tuple[tuple[str, str], ...] = (("default", "checkpoints/default"),)
     default_model: str = "default"
     device: str = "cpu"
+    # fp64 makes pixels independent of the batch a request lands in (fp32 GEMM kernels
+    # sum in a batch-size-dependent order, which flips a rounded pixel now and then).
+    precision: str = "fp64"
     batch_window_ms: float = 5.0
     max_batch: int = 64
     queue_size: int = 256
@@ -100,10 +109,12 @@ async def errors_and_metrics(request: web.Request, handler):
 
 # --- request parsing ---------------------------------------------------------------
 
-async def read_json(request: web.Request) -> dict[str, Any]:
-    if request.content_length and request.content_length > MAX_BODY:
-        raise ApiError(413, "body_too_large", f"the request body is larger than {MAX_BODY} bytes")
+async def read_json(request: web.Request, limit: int = MAX_BODY) -> dict[str, Any]:
+    if request.content_length and request.content_length > limit:
+        raise ApiError(413, "body_too_large", f"the request body is larger than {limit} bytes")
     raw = await request.read()
+    if len(raw) > limit:
+        raise ApiError(413, "body_too_large", f"the request body is larger than {limit} bytes")
     if not raw:
         return {}
     try:
@@ -158,7 +169,8 @@ def encode_image(pixels: np.ndarray, fmt: str) -> bytes:
 class EngineService:
     def __init__(self, cfg: ServeConfig) -> None:
         self.cfg = cfg
-        self.registry = Registry({n: Path(p) for n, p in cfg.models}, cfg.default_model, cfg.device)
+        dtype = {"fp64": torch.float64, "fp32": torch.float32}[cfg.precision]
+        self.registry = Registry({n: Path(p) for n, p in cfg.models}, cfg.default_model, cfg.device, dtype)
         self.metrics = Metrics()
         self.batcher = Batcher(window_ms=cfg.batch_window_ms, max_batch=cfg.max_batch, queue_size=cfg.queue_size,
                                device=cfg.device, on_batch=self.metrics.batch_sizes.observe)  # fmt: skip
@@ -166,7 +178,7 @@ class EngineService:
         self.jobs: JobRunner | None = None
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[errors_and_metrics])
+        app = web.Application(client_max_size=JOB_MAX_BODY, middlewares=[errors_and_metrics])
         app[METRICS] = self.metrics
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
@@ -177,6 +189,9 @@ class EngineService:
         app.router.add_post("/v1/jobs", self.start_job)
         app.router.add_get("/v1/jobs/{id}", self.job)
         app.router.add_post("/v1/models/{name}/reload", self.reload)
+        app.router.add_post("/v1/models/{name}/promote", self.promote)
+        app.router.add_post("/v1/models/{name}/rollback", self.rollback)
+        app.router.add_get("/v1/models/{name}/versions", self.versions)
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
         return app
@@ -234,6 +249,57 @@ class EngineService:
             raise ApiError(422, "reload_refused", f"{exc}; the previous model keeps serving") from None
         self._publish_versions()
         return web.json_response({"name": name, "version": fresh.version})
+
+    # --- versions: promote, rollback, lineage ---
+    def _versions(self, name: str) -> VersionStore:
+        self.registry.get(name)  # unknown model -> 404
+        live = dict(self.cfg.models)[name]
+        return VersionStore(live)
+
+    async def promote(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        name, path = request.match_info["name"], body.get("checkpoint")
+        if not isinstance(path, str) or not path:
+            raise ApiError(400, "invalid_checkpoint", "checkpoint must be the path of a checkpoint folder on the engine")
+        store = self._versions(name)
+        try:
+            await asyncio.to_thread(store.adopt_live_folder)
+            version = await asyncio.to_thread(store.add, path)
+        except (MascotError, OSError) as exc:
+            raise ApiError(422, "promote_refused", f"{exc}; the current model keeps serving") from None
+        return web.json_response(await self._switch(name, store, version, "promote", str(body.get("reason", ""))))
+
+    async def rollback(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        name = request.match_info["name"]
+        store = self._versions(name)
+        target = body.get("version") or await asyncio.to_thread(store.previous)
+        if not target:
+            raise ApiError(409, "nothing_to_roll_back", f"model '{name}' has no earlier promoted version to return to")
+        return web.json_response(await self._switch(name, store, str(target), "rollback", str(body.get("reason", ""))))
+
+    async def _switch(self, name: str, store: VersionStore, version: str, action: str, reason: str) -> dict:
+        # Load and validate the version first (the old model serves meanwhile), then repoint the link.
+        before = str(self.registry.paths[name])
+        try:
+            fresh = await self.registry.reload(name, str(store.path_of(version)))
+        except MascotError as exc:
+            raise ApiError(422, f"{action}_refused", f"{exc}; the previous model keeps serving") from None
+        try:
+            change = await asyncio.to_thread(store.switch, version, action, reason)
+        except (MascotError, OSError) as exc:
+            await self.registry.reload(name, before)  # the link did not move, so neither does serving
+            raise ApiError(422, f"{action}_refused", f"{exc}; the previous model keeps serving") from None
+        self.registry.paths[name] = store.live  # later reloads follow the link
+        self._publish_versions()
+        return {"name": name, "version": fresh.version, "previous": change.previous, "action": action}
+
+    async def versions(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        store = self._versions(name)
+        history = await asyncio.to_thread(store.history)
+        return web.json_response({"name": name, "current": store.current(), "previous": store.previous(),
+                                  "history": [c.to_json() for c in history]})  # fmt: skip
 
     # --- images ---
     def _model(self, body: dict) -> Checkpoint:
@@ -303,13 +369,33 @@ class EngineService:
 
     # --- jobs ---
     async def start_job(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
+        body = await read_json(request, JOB_MAX_BODY)
         if body.get("kind", "finetune") != "finetune":
             raise ApiError(400, "invalid_kind", "kind must be 'finetune'")
         ck = self._model(body)
         spec = _finetune_spec(body, ck)
-        job = self.jobs.start(spec)
+        files = {}
+        if "curated" in body:
+            spec, files = self._curated(body, ck, spec)
+        job = self.jobs.start(spec, files)
         return web.json_response(job.public(), status=202)
+
+    def _curated(self, body: dict, ck: Checkpoint, spec: FinetuneSpec) -> tuple[FinetuneSpec, dict[str, bytes]]:
+        """A vote-driven fine-tune: curated set -> fine-tune on base + curated -> evaluation."""
+        from dataclasses import replace
+
+        from engine.curate import request as curated
+
+        name = body.get("model") or self.registry.default
+        try:
+            inputs = curated.job_input(body, champion=ck.path, versions=VersionStore(dict(self.cfg.models)[name]).root,
+                                       data=spec.data)  # fmt: skip
+            share = curated.extra_share(body)
+        except MascotError as exc:
+            raise ApiError(400, "invalid_curation", str(exc)) from None
+        before, after = curated.steps(inputs["evaluate"])
+        spec = replace(spec, extra_data="{job}/curated", extra_share=share, before=before, after=after)
+        return spec, {"curated.json": json.dumps(inputs).encode()}
 
     async def job(self, request: web.Request) -> web.Response:
         return web.json_response(self.jobs.get(request.match_info["id"]).public())

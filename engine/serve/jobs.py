@@ -44,6 +44,12 @@ class FinetuneSpec:
     batch_size: int = 32
     timeout_s: float = 3600.0
     extra_args: tuple[str, ...] = ()
+    extra_data: str = ""  # a second data set mixed into real batches (e.g. curated mascots); "{job}" = the job folder
+    extra_share: float = 0.25
+    # Commands run before and after training, each in its own child process, in order;
+    # "{job}" in an argument is the job folder. A step failing fails the job.
+    before: tuple[tuple[str, ...], ...] = ()
+    after: tuple[tuple[str, ...], ...] = ()
 
     def command(self, out: Path) -> list[str]:
         cmd = [sys.executable, "-m", "engine.cli", "train", "--family", self.family, "--data", self.data,
@@ -54,7 +60,19 @@ class FinetuneSpec:
             cmd += ["--lr-g", str(self.lr_g)]
         if self.lr_d is not None:
             cmd += ["--lr-d", str(self.lr_d)]
+        if self.extra_data:
+            cmd += ["--extra-data", self.extra_data.replace("{job}", str(out.parent)),
+                    "--extra-share", str(self.extra_share)]  # fmt: skip
         return cmd + list(self.extra_args)
+
+    def steps(self, out: Path) -> list[list[str]]:
+        """Every command of the job, in order: before-steps, training, after-steps."""
+        folder = str(out.parent)
+
+        def fill(step: tuple[str, ...]) -> list[str]:
+            return [arg.replace("{job}", folder) for arg in step]
+
+        return [fill(s) for s in self.before] + [self.command(out)] + [fill(s) for s in self.after]
 
 
 @dataclass
@@ -108,13 +126,16 @@ class JobRunner:
             raise UnknownJob(f"no job with id '{job_id}'")
         return self.jobs[job_id]
 
-    def start(self, spec: FinetuneSpec) -> Job:
+    def start(self, spec: FinetuneSpec, files: dict[str, bytes] | None = None) -> Job:
+        """Start ``spec``; ``files`` (name -> bytes) are written into the job folder first."""
         running = self.busy()
         if running:
             raise JobConflict(f"job {running.id} is still {running.state}; one training job runs at a time")
         job = Job(id=secrets.token_hex(6), spec=asdict(spec))
         self.jobs[job.id] = job
         self._save(job)
+        for name, data in (files or {}).items():
+            (self.root / job.id / name).write_bytes(data)
         task = asyncio.create_task(self._run(job, spec))  # owned here: a client hanging up doesn't cancel it
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -123,29 +144,34 @@ class JobRunner:
     async def _run(self, job: Job, spec: FinetuneSpec) -> None:
         out = self.root / job.id / "run"
         log_path = self.root / job.id / "train.log"
-        with open(log_path, "wb") as log:
-            proc = await asyncio.create_subprocess_exec(*spec.command(out), stdout=log, stderr=asyncio.subprocess.STDOUT)
-        job.state, job.pid, job.started = "running", proc.pid, time.time()
-        self._save(job)
-        try:
-            code = await self._wait(proc, job, spec, out)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
-            self._finish(job, "failed", f"ran past its budget of {spec.timeout_s:.0f} s and was stopped")
-            return
-        except asyncio.CancelledError:
-            proc.kill()
-            self._finish(job, "failed", "the engine shut down while this job ran")
-            raise
-        if code == 0 and (out / "model" / "model.json").exists():
-            job.result = {"checkpoint": str(out / "model"), "run": str(out)}
+        deadline = time.monotonic() + spec.timeout_s  # one budget for every step of the job
+        job.state, job.started = "running", time.time()
+        for step in spec.steps(out):
+            with open(log_path, "ab") as log:
+                proc = await asyncio.create_subprocess_exec(*step, stdout=log, stderr=asyncio.subprocess.STDOUT)
+            job.pid = proc.pid
+            self._save(job)
+            try:
+                code = await self._wait(proc, job, spec, out, deadline)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+                self._finish(job, "failed", f"ran past its budget of {spec.timeout_s:.0f} s and was stopped")
+                return
+            except asyncio.CancelledError:
+                proc.kill()
+                self._finish(job, "failed", "the engine shut down while this job ran")
+                raise
+            if code != 0:
+                self._finish(job, "failed", f"exited with code {code}: {_tail(log_path)}")
+                return
+        if (out / "model" / "model.json").exists():
+            job.result = {"checkpoint": str(out / "model"), "run": str(out), **_step_results(self.root / job.id)}
             self._finish(job, "succeeded", "")
         else:
-            self._finish(job, "failed", f"exited with code {code}: {_tail(log_path)}")
+            self._finish(job, "failed", f"training wrote no checkpoint: {_tail(log_path)}")
 
-    async def _wait(self, proc, job: Job, spec: FinetuneSpec, out: Path) -> int:
-        deadline = time.monotonic() + spec.timeout_s
+    async def _wait(self, proc, job: Job, spec: FinetuneSpec, out: Path, deadline: float) -> int:
         while True:
             try:
                 return await asyncio.wait_for(proc.wait(), timeout=1.0)
@@ -182,6 +208,17 @@ def _progress(stats: Path, kimg: float) -> float:
         return min(1.0, json.loads(last)["kimg"] / kimg)
     except (OSError, IndexError, ValueError, KeyError):
         return 0.0
+
+
+def _step_results(folder: Path) -> dict[str, Any]:
+    """What before/after steps left for the client: ``<folder>/results/<key>.json`` -> result[key]."""
+    out = {}
+    for path in sorted((folder / "results").glob("*.json")):
+        try:
+            out[path.stem] = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            out[path.stem] = {"error": f"unreadable result file: {exc}"}
+    return out
 
 
 def _tail(path: Path, lines: int = 5) -> str:
