@@ -27,6 +27,7 @@ from engine.sampling import render, resolve
 from engine.serve.app import EngineService, ServeConfig
 
 LEVELS = (1, 8, 32, 128)
+DTYPES = {"fp64": torch.float64, "fp32": torch.float32}
 
 
 def free_port() -> int:
@@ -35,8 +36,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def one_at_a_time(checkpoint: str, n: int, device: str) -> dict:
-    ck = load_checkpoint(checkpoint, device)
+def one_at_a_time(checkpoint: str, n: int, device: str, precision: str) -> dict:
+    ck = load_checkpoint(checkpoint, device, DTYPES[precision])
     render(ck.G, ck.schema, [resolve(ck.schema, {}, 0)], device)  # warm-up
     latencies = []
     start = time.perf_counter()
@@ -71,8 +72,8 @@ async def level(session: aiohttp.ClientSession, url: str, concurrency: int, n: i
     return summarize(latencies, time.perf_counter() - start)
 
 
-async def served(checkpoint: str, n: int, device: str, window_ms: float, max_batch: int) -> dict:
-    cfg = ServeConfig(models=(("default", checkpoint),), device=device, batch_window_ms=window_ms,
+async def served(checkpoint: str, n: int, device: str, window_ms: float, max_batch: int, precision: str) -> dict:
+    cfg = ServeConfig(models=(("default", checkpoint),), device=device, batch_window_ms=window_ms, precision=precision,
                       max_batch=max_batch, queue_size=4096, cache_size=1, jobs_dir="/tmp/mascot-bench-jobs")  # fmt: skip
     runner = web.AppRunner(EngineService(cfg).app(), access_log=None)
     await runner.setup()
@@ -98,12 +99,15 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--window-ms", type=float, default=5.0)
     ap.add_argument("--max-batch", type=int, default=64)
+    ap.add_argument("--precision", choices=sorted(DTYPES), default="fp64", help="as [engine] precision")
     ap.add_argument("--out", default="bench/engine_bench.json")
     args = ap.parse_args()
     meta = load_checkpoint(args.checkpoint).meta
-    base = one_at_a_time(args.checkpoint, min(args.requests, 128), args.device)
-    rows = asyncio.run(served(args.checkpoint, args.requests, args.device, args.window_ms, args.max_batch))
-    title = f"{meta['family']} {meta['resolution']}px on {args.device} ({torch.get_num_threads()} threads)"
+    base = one_at_a_time(args.checkpoint, min(args.requests, 128), args.device, args.precision)
+    rows = asyncio.run(served(args.checkpoint, args.requests, args.device, args.window_ms, args.max_batch,
+                              args.precision))  # fmt: skip
+    title = (f"{meta['family']} {meta['resolution']}px, {args.precision}, on {args.device} "
+             f"({torch.get_num_threads()} threads)")  # fmt: skip
     print(f"engine bench: {title}")
     print(f"{'mode':<22}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'img/s':>9}{'vs 1-at-a-time':>16}")
     print(f"{'one at a time':<22}{base['p50_ms']:>9.1f}{base['p95_ms']:>9.1f}{base['p99_ms']:>9.1f}{base['images_per_s']:>9.1f}{'1.0x':>16}")

@@ -336,8 +336,8 @@ class Trainer(GANTrainer):
             "loss_g": loss_g.item(),
             "d_real": d_real.mean().item(),
             "d_fake": d_fake.mean().item(),
-            "aux_d": float(aux_d),
-            "aux_g": float(aux_g),
+            "aux_d": aux_d.item(),
+            "aux_g": aux_g.item(),
         }
 
     def modules(self) -> dict[str, nn.Module]:
