@@ -3,8 +3,15 @@ import torch
 import torch.nn.functional as F
 
 from engine.models.layers import (
-    ConditionalBatchNorm2d, DBlock, GBlock, SelfAttention, attribute_cross_entropy, attribute_spans, freeze_first,
-    sn_conv2d, sn_linear,
+    ConditionalBatchNorm2d,
+    DBlock,
+    GBlock,
+    SelfAttention,
+    attribute_cross_entropy,
+    attribute_spans,
+    freeze_first,
+    sn_conv2d,
+    sn_linear,
 )  # fmt: skip
 
 

@@ -6,6 +6,8 @@ import torch
 from engine.models import get_family
 from engine.models.base import Batch, Hyper
 from engine.models.stylegan2 import Arch, Discriminator, Generator, Trainer, modulated_conv2d
+from tests.engine.models import familykit
+from tests.engine.models.familykit import one_hot_rows
 
 R, C_DIM = 32, 5
 ARCH = Arch(z_dim=16, w_dim=16, channel_base=128, channel_max=16)
@@ -21,17 +23,8 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def one_hot_rows(n: int, gen: torch.Generator | None = None) -> torch.Tensor:
-    """Two attributes: a 3-way choice and a flag ([no, yes])."""
-    a = torch.randint(0, 3, (n,), generator=gen)
-    b = torch.randint(0, 2, (n,), generator=gen)
-    return torch.cat([torch.eye(3)[a], torch.eye(2)[b]], dim=1)
-
-
 def make_batch(n: int = 4) -> Batch:
-    gen = torch.Generator().manual_seed(0)
-    return Batch(real=torch.rand(n, 3, R, R, generator=gen) * 2 - 1, c=one_hot_rows(n, gen),
-                 sample_c=one_hot_rows, sample_z=lambda k: torch.randn(k, ARCH.z_dim))  # fmt: skip
+    return familykit.make_batch(ARCH.z_dim, R, n)
 
 
 def noisy_eval_generator() -> Generator:
