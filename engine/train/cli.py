@@ -10,6 +10,7 @@ from engine.errors import MascotError
 
 FLAG_TO_FIELD = {
     "family": "family", "data": "data", "out": "out", "res": "resolution", "kimg": "kimg",
+    "minutes": "minutes",
     "batch": "batch_size", "lr_g": "lr_g", "lr_d": "lr_d", "seed": "seed", "tick_kimg": "tick_kimg",
     "snapshot_kimg": "snapshot_kimg", "device": "device", "precision": "precision",
     "init_from": "init_from", "freeze_d": "freeze_d", "grid_attribute": "grid_attribute",
@@ -25,6 +26,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="run folder (checkpoints, grids, stats)")
     p.add_argument("--res", type=int, help="training resolution (default: the data's)")
     p.add_argument("--kimg", type=float, help="length in thousands of real images")
+    p.add_argument("--minutes", type=float, help="stop once training has taken this long (all sessions together)")
     p.add_argument("--batch", type=int)
     p.add_argument("--lr-g", type=float)
     p.add_argument("--lr-d", type=float)

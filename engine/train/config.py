@@ -16,6 +16,7 @@ class TrainConfig:
     out: str = "runs/train"
     resolution: int = 0  # 0 = the data set's own resolution
     kimg: float = 100.0  # length of the run in thousands of real images shown to D
+    minutes: float = 0.0  # wall-clock budget across sessions (0 = none): equal-budget family comparisons
     batch_size: int = 32
     lr_g: float | None = None  # None = the family's paper default
     lr_d: float | None = None
@@ -51,6 +52,8 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         if self.kimg <= 0:
             raise MascotError(f"--kimg must be positive, got {self.kimg}")
+        if self.minutes < 0:
+            raise MascotError(f"--minutes must be 0 (no budget) or positive, got {self.minutes}")
         if self.batch_size < 2:
             raise MascotError(f"--batch must be at least 2, got {self.batch_size}")
         if self.resolution and (self.resolution < 16 or self.resolution & (self.resolution - 1)):

@@ -276,7 +276,7 @@ class TrainingRun:
         tick_start, session_start, tick_nimg = time.time(), time.time() - self.state.seconds, self.state.nimg
         bar = tqdm(total=total, initial=self.state.nimg, unit="img", unit_scale=True, dynamic_ncols=True,
                    disable=not distributed.is_main(), desc=f"{cfg.family} {self.res}px")  # fmt: skip
-        while self.state.nimg < total and not self.stop.requested:
+        while self.state.nimg < total and not self.stop.requested and not self._over_budget(session_start):
             losses = self._step(batch_per_rank)
             for key, value in losses.items():
                 stats.setdefault(key, []).append(float(value))
@@ -296,6 +296,10 @@ class TrainingRun:
         if self.stop.requested and distributed.is_main():
             print(f"stopped at {self.state.nimg / 1000:.1f} kimg; continue with --resume --out {self.out}")
         return self.out / "model"
+
+    def _over_budget(self, session_start: float) -> bool:
+        # session_start is shifted back by earlier sessions' seconds, so a resumed run keeps its budget.
+        return self.cfg.minutes > 0 and time.time() - session_start >= self.cfg.minutes * 60
 
     def _step(self, n: int) -> dict[str, float]:
         real, c = self.real.batch(n, self.cfg.mirror)

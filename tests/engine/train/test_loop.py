@@ -57,6 +57,14 @@ def test_same_seed_same_weights_on_cpu(toy_dataset, tmp_path):
     assert not all(torch.equal(w1[k], w3[k]) for k in w1)
 
 
+def test_minutes_budget_stops_the_run_early_with_a_checkpoint(toy_dataset, tmp_path):
+    # A budget already spent stops the run at once, long before --kimg, with a loadable checkpoint.
+    path = train(_cfg(toy_dataset, tmp_path / "run", kimg=100.0, minutes=1e-9))
+    meta = json.loads((path / "model.json").read_text())
+    assert meta["training"]["kimg"] < 0.1
+    load_checkpoint(path)
+
+
 def test_resume_equals_an_uninterrupted_run(toy_dataset, tmp_path):
     straight = _weights(train(_cfg(toy_dataset, tmp_path / "straight")))
     train(_cfg(toy_dataset, tmp_path / "split", kimg=0.064))
@@ -98,6 +106,7 @@ def test_sigterm_leaves_a_complete_checkpoint(toy_dataset, tmp_path):
         (["--family", "nope"], "unknown model family 'nope'"),
         (["--arch", "bogus=1"], "unknown --arch setting"),
         (["--res", "48"], "power of two"),
+        (["--minutes", "-1"], "--minutes must be 0"),
     ],
 )
 def test_bad_flags_are_one_clear_line(toy_dataset, tmp_path, capsys, flags, message):
