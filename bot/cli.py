@@ -27,6 +27,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.config import BotConfig
+from bot.core.announcements import AnnouncementFeed
 from bot.core.commands import Commands
 from bot.core.engine import Catalog, EngineClient, EngineError
 from bot.core.limits import RateLimiter
@@ -163,7 +164,7 @@ async def serve(cfg: BotConfig, *, web_chat: bool, discord_token: str, schedule:
     engine = EngineClient(cfg.engine_url, cfg.engine_timeout_s)
     store = Store(cfg.store_path, synchronous=cfg.store_synchronous)
     runner, client, nightly = None, None, None
-    announcer = Announcer(schedule.announce_channel if schedule else "")
+    announcer = Announcer(schedule.announce_channel if schedule else "", AnnouncementFeed())
     try:
         if schedule is not None and schedule.enabled:
             nightly = NightlyScheduler(engine, store, schedule, announcer)
@@ -171,7 +172,7 @@ async def serve(cfg: BotConfig, *, web_chat: bool, discord_token: str, schedule:
                         maintenance=nightly)  # fmt: skip
         tasks = []
         if web_chat:
-            runner = web.AppRunner(make_app(core, cfg))
+            runner = web.AppRunner(make_app(core, cfg, announcer.feed))
             await runner.setup()
             await web.TCPSite(runner, cfg.web_host, cfg.web_port).start()
             print(f"mascot-bot: web chat on http://{cfg.web_host}:{cfg.web_port}/  (Ctrl-C to stop)", flush=True)
@@ -203,13 +204,15 @@ async def serve(cfg: BotConfig, *, web_chat: bool, discord_token: str, schedule:
 
 class Announcer:
     """Where promotions are announced: the configured Discord channel when the bot is on Discord,
-    and always the log (the web chat's operator reads it in the terminal)."""
+    the feed the web chat polls, and always the log (the operator reads it in the terminal)."""
 
-    def __init__(self, channel: str) -> None:
+    def __init__(self, channel: str, feed: AnnouncementFeed | None = None) -> None:
         self.channel, self.client = channel, None
+        self.feed = feed if feed is not None else AnnouncementFeed()
 
     async def __call__(self, message: str) -> None:
         print(f"mascot-bot: {message}", flush=True)
+        self.feed.add(message)  # before Discord: a failed send must not hide it from the web chat
         if self.client is None or not self.channel.isdigit():
             return
         target = self.client.get_channel(int(self.channel))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -93,6 +93,52 @@ class Generated:
     images: tuple[Image, ...]
 
 
+@dataclass(frozen=True)
+class Job:
+    """A fine-tune job as GET /v1/jobs/{id} reports it; ``result`` is filled once it succeeded."""
+
+    id: str
+    state: str  # queued | running | succeeded | failed
+    error: str = ""
+    result: dict[str, Any] = field(default_factory=dict)  # checkpoint, curation, evaluation
+    progress: float = 0.0  # 0..1 of the kimg budget
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Job:
+        return cls(str(data["id"]), str(data.get("state", "queued")), str(data.get("error") or ""),
+                   dict(data.get("result") or {}), float(data.get("progress") or 0.0))  # fmt: skip
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("succeeded", "failed")
+
+
+@dataclass(frozen=True)
+class VersionChange:
+    """A promotion or rollback: the engine's answer to one, or a line of a model's history."""
+
+    action: str  # promote | rollback
+    version: str  # serving after the change
+    previous: str | None  # serving before it
+    reason: str = ""
+    time: float | None = None  # only history lines carry it
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VersionChange:
+        return cls(str(data.get("action", "?")), str(data["version"]), data.get("previous"),
+                   str(data.get("reason") or ""), data.get("time"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Versions:
+    """GET /v1/models/{name}/versions: what serves, what a rollback returns to, and the history."""
+
+    model: str
+    current: str | None
+    previous: str | None
+    history: tuple[VersionChange, ...]
+
+
 class EngineClient:
     def __init__(self, base_url: str, timeout_s: float = 60.0, session: aiohttp.ClientSession | None = None) -> None:
         self.base_url = base_url.rstrip("/")
@@ -159,6 +205,29 @@ class EngineClient:
 
     async def reload(self, model: str, path: str | None = None) -> dict[str, Any]:
         return await self._call("POST", f"/v1/models/{model}/reload", {"path": path} if path else {})
+
+    # --- the nightly loop's calls: a fine-tune job, then promotion or rollback ---
+    async def start_finetune(self, body: dict[str, Any]) -> Job:
+        """POST /v1/jobs; ``body`` is the job request (model, data, curated, negatives, ...)."""
+        return Job.from_json(await self._call("POST", "/v1/jobs", {**body, "kind": "finetune"}))
+
+    async def job(self, job_id: str) -> Job:
+        return Job.from_json(await self._call("GET", f"/v1/jobs/{job_id}"))
+
+    async def promote(self, model: str, checkpoint: str, reason: str) -> VersionChange:
+        """Serve the checkpoint folder ``checkpoint`` (a path on the engine) as ``model``'s new version."""
+        body = {"checkpoint": checkpoint, "reason": reason}
+        return VersionChange.from_json(await self._call("POST", f"/v1/models/{model}/promote", body))
+
+    async def rollback(self, model: str, reason: str) -> VersionChange:
+        """Serve the version that served before the current one again."""
+        data = await self._call("POST", f"/v1/models/{model}/rollback", {"reason": reason})
+        return VersionChange.from_json(data)
+
+    async def versions(self, model: str) -> Versions:
+        data = await self._call("GET", f"/v1/models/{model}/versions")
+        history = tuple(VersionChange.from_json(c) for c in data.get("history") or ())
+        return Versions(str(data.get("name", model)), data.get("current"), data.get("previous"), history)
 
 
 def _error(status: int, data: Any, retry_after: str | None) -> EngineError:

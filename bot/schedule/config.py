@@ -48,7 +48,7 @@ class ScheduleConfig:
     min_diversity_ratio: float = (
         0.5  # samples' spread across seeds must keep half the champion's (no collapse)
     )
-    min_preference_gain: float = 0.0  # the preference score must rise by more than this
+    min_preference_gain: float = 0.0  # the preference gain's 95 % interval must lie above this (lower bound)
     # announcements
     announce_channel: str = ""  # Discord channel id for promotions (empty: log only)
 

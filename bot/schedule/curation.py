@@ -10,6 +10,7 @@ Every decision carries its reason, so a run's record says what it chose and why.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -56,6 +57,15 @@ class Curation:
             "skipped": dict(self.skipped), "caps": dict(self.caps),
             "chosen_values": value_counts(self.chosen),
         }  # fmt: skip
+
+
+def item(pick: Pick, image: bytes | None) -> dict[str, Any]:
+    """One curated or negative image as the fine-tune request carries it (``image``: its stored PNG)."""
+    out = {"id": pick.generation, "seed": pick.seed, "attributes": pick.attributes, "version": pick.version,
+           "truncation": pick.truncation}  # fmt: skip
+    if image is not None:
+        out["image"] = base64.b64encode(image).decode()
+    return out
 
 
 def value_counts(picks: Sequence[Pick]) -> dict[str, dict[str, int]]:

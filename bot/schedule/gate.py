@@ -7,7 +7,9 @@ A challenger is promoted only if all hold:
   * attribute precision has not dropped by more than ``attr_tolerance``;
   * its samples are not collapsed: their diversity (per-pixel spread across seeds) is at
     least ``min_diversity_ratio`` of the champion's;
-  * the preference check improved, and the preference model beat guessing on held-out votes.
+  * the preference model beat guessing on held-out votes, and the preference gain is clear: the
+    lower end of its 95 % bootstrap interval (paired over the samples) is above
+    ``min_preference_gain``, so a gain that sampling noise could explain does not count.
 """
 
 from __future__ import annotations
@@ -80,5 +82,13 @@ def _preference(pref: Mapping, cfg: ScheduleConfig) -> tuple[bool, str]:
     if not pref.get("trusted"):
         acc = _number(pref.get("held_out_accuracy")) or 0.0
         return False, f"preference model not trusted (held-out accuracy {acc:.2f} is no better than guessing)"
-    ok = new > old + cfg.min_preference_gain
-    return ok, f"preference {old:.3f} -> {new:.3f}: {'improved' if ok else 'did not improve'}"
+    low, high = _number(pref.get("gain_low")), _number(pref.get("gain_high"))
+    if low is None or high is None:
+        # An engine from before the interval: a bare rise in the mean is too noisy to promote on.
+        return False, f"preference {old:.3f} -> {new:.3f} has no confidence interval (engine too old)"
+    gain = _number(pref.get("gain"))
+    gain = new - old if gain is None else gain
+    ok = low > cfg.min_preference_gain
+    verdict = "improved" if ok else f"not clearly improved (needs CI above {cfg.min_preference_gain:+.3f})"
+    interval = f"gain {gain:+.3f}, 95% CI {low:+.3f}..{high:+.3f}"
+    return ok, f"preference {old:.3f} -> {new:.3f} ({interval}): {verdict}"

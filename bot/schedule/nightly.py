@@ -18,14 +18,13 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.core.engine import EngineClient, EngineError
+from bot.core.engine import EngineClient, EngineError, Job
 from bot.schedule.config import ScheduleConfig
-from bot.schedule.curation import Curation, curate
+from bot.schedule.curation import Curation, curate, item
 from bot.schedule.gate import Verdict, judge
-from bot.schedule.jobs import EngineJobs, item
 from bot.store import Store
 
 log = logging.getLogger("mascot.schedule")
@@ -50,13 +49,7 @@ class NightlyRun:
     def __init__(
         self, engine: EngineClient, store: Store, cfg: ScheduleConfig, announce: Announce = log_only
     ) -> None:
-        self.engine, self.jobs, self.store, self.cfg, self.announce = (
-            engine,
-            EngineJobs(engine),
-            store,
-            cfg,
-            announce,
-        )
+        self.engine, self.store, self.cfg, self.announce = engine, store, cfg, announce
 
     async def run(self, trigger: str = "schedule") -> Outcome:
         holder = f"{trigger}-{secrets.token_hex(4)}"
@@ -103,15 +96,15 @@ class NightlyRun:
         if len(curation.chosen) < self.cfg.min_curated:
             return self._finish(run, "skipped", f"Only {len(curation.chosen)} mascots qualified (need {self.cfg.min_curated}); "
                                                "no fine-tune tonight.", details)  # fmt: skip
-        job = await self.jobs.start_finetune(self._job_request(curation, champion.version))
-        details["job"] = job["id"]
+        job = await self.engine.start_finetune(self._job_request(curation, champion.version))
+        details["job"] = job.id
         self._save(run, details)
-        done = await self._wait(job["id"], holder)
-        details["job_state"], details["job_error"] = done["state"], done.get("error", "")
-        if done["state"] != "succeeded":
-            return self._finish(run, "failed", f"The fine-tune failed: {done.get('error') or done['state']}. "
+        done = await self._wait(job.id, holder)
+        details["job_state"], details["job_error"] = done.state, done.error
+        if done.state != "succeeded":
+            return self._finish(run, "failed", f"The fine-tune failed: {done.error or done.state}. "
                                                "The champion keeps serving.", details)  # fmt: skip
-        return await self._decide(run, champion.version, done["result"], details)
+        return await self._decide(run, champion.version, done.result, details)
 
     def _job_request(self, curation: Curation, champion_version: str) -> dict[str, Any]:
         def items(picks):
@@ -132,14 +125,14 @@ class NightlyRun:
         found = self.store.image(generation)
         return found[0] if found else None
 
-    async def _wait(self, job_id: str, holder: str) -> dict[str, Any]:
+    async def _wait(self, job_id: str, holder: str) -> Job:
         deadline = time.monotonic() + self.cfg.timeout_s + self.backstop_s  # the engine enforces timeout_s
         while True:
-            job = await self.jobs.job(job_id)
-            if job["state"] in ("succeeded", "failed"):
+            job = await self.engine.job(job_id)
+            if job.finished:
                 return job
             if time.monotonic() > deadline:
-                return {**job, "state": "failed", "error": f"no answer from job {job_id} within its budget"}
+                return replace(job, state="failed", error=f"no answer from job {job_id} within its budget")
             self.store.acquire_lease(LEASE, holder, self.cfg.lease_ttl_s)  # still alive: extend
             await asyncio.sleep(self.cfg.poll_s)
 
@@ -158,7 +151,7 @@ class NightlyRun:
         if not verdict.promote:
             self.store.set_model_status(challenger, "rejected", verdict.summary)
             return self._finish(run, "rejected", f"Kept {champion}: {verdict.summary}.", details)
-        await self.jobs.promote(
+        await self.engine.promote(
             self.cfg.model, result["checkpoint"], f"curation run {run}: {verdict.summary}"
         )
         self.store.set_model_status(
@@ -171,10 +164,10 @@ class NightlyRun:
 
     async def rollback(self, model: str) -> Outcome:
         try:
-            done = await self.jobs.rollback(model, "admin rollback")
+            done = await self.engine.rollback(model, "admin rollback")
         except EngineError as exc:
             return Outcome("failed", f"Rollback refused: {exc}")
-        previous, current = done.get("previous"), done["version"]
+        previous, current = done.previous, done.version
         if previous:
             self._remember(previous, None, None)
             self.store.set_model_status(previous, "rolled_back", f"rolled back to {current}")

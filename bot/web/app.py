@@ -1,7 +1,9 @@
 """The local web chat: type the same commands as on Discord, vote with 👍/👎, browse the gallery.
 
 One HTML page and a small JSON API over the same core commands and store as the
-Discord front-end, so a vote here and a reaction there land in the same table.
+Discord front-end, so a vote here and a reaction there land in the same table. The page
+polls /api/announcements for what Discord gets pushed to its announce channel (a new
+model is live), from the feed the caller hands to ``make_app``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from aiohttp import web
 
 from bot.config import BotConfig
 from bot.core import text
+from bot.core.announcements import AnnouncementFeed
 from bot.core.commands import DOWN, UP, Commands, describe
 from bot.core.reply import Caller
 
 CORE = web.AppKey("core", Commands)
 CONFIG = web.AppKey("config", BotConfig)
+FEED = web.AppKey("announcements", AnnouncementFeed)
 USER = re.compile(r"^[\w.-]{1,32}$")
 
 
@@ -88,6 +92,16 @@ async def top(request: web.Request) -> web.Response:
                                "attributes": r.generation.attributes} for r in ranked])  # fmt: skip
 
 
+async def announcements(request: web.Request) -> web.Response:
+    try:
+        after = int(request.query.get("after", 0))
+    except ValueError:
+        return web.json_response({"error": "after is the id of the last announcement seen (a whole number)"},
+                                 status=400)  # fmt: skip
+    news = request.app[FEED].after(after)
+    return web.json_response({"announcements": [a.to_json() for a in news]})
+
+
 async def gallery(request: web.Request) -> web.Response:
     period = request.query.get("period", "all")
     if period not in ("day", "week", "all"):
@@ -104,13 +118,15 @@ async def gallery(request: web.Request) -> web.Response:
                         content_type="text/html")  # fmt: skip
 
 
-def make_app(core: Commands, cfg: BotConfig) -> web.Application:
+def make_app(core: Commands, cfg: BotConfig, feed: AnnouncementFeed | None = None) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
     app[CORE], app[CONFIG] = core, cfg
+    app[FEED] = feed if feed is not None else AnnouncementFeed()  # none given: nothing to announce
     app.router.add_get("/", index)
     app.router.add_get("/gallery", gallery)
     app.router.add_post("/api/command", command)
     app.router.add_post("/api/vote", vote)
     app.router.add_get("/api/top", top)
+    app.router.add_get("/api/announcements", announcements)
     app.router.add_get("/image/{generation}", image)
     return app

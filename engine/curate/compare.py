@@ -3,13 +3,19 @@
     <job>/results/evaluation.json = {
       "champion":   {"version", "kid", "attr_precision", "diversity"},
       "challenger": {"version", "kid", "attr_precision", "diversity", "finite"},
-      "preference": {"champion", "challenger", "held_out_accuracy", "majority_rate", "trusted", "train", "test"},
+      "preference": {"champion", "challenger", "gain", "gain_low", "gain_high",
+                     "held_out_accuracy", "majority_rate", "trusted", "train", "test"},
       "samples", "feature_size", "data"
     }
 
 KID is against the base data set (the fine-tune must not drift from it), on the same
 seeds for both models; attribute precision by EvalNet; the preference check scores the
 same prior samples of both models with a preference model trained on the voted images.
+``champion`` and ``challenger`` there are mean scores (0..1), ``gain`` their difference
+(challenger minus champion) and ``gain_low``..``gain_high`` its paired bootstrap 95 %
+interval over the samples. When the preference model could not be fitted, the scores and
+the gain are null and ``why`` says why. The interval covers which samples were drawn, not
+how well the preference model knows the voters: that is ``trusted``'s job.
 The gate that reads this lives in the bot (bot/schedule/gate.py): the engine measures,
 the bot decides.
 
@@ -34,6 +40,8 @@ from engine.errors import MascotError
 from engine.sampling import render, resolve
 
 METRICS = ("kid_effl0", "attr_precision")
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0  # fixed: the same scores always give the same interval
 
 
 def measure(ck: Checkpoint, ds: Dataset, settings: dict[str, Any]) -> dict[str, Any]:
@@ -79,16 +87,36 @@ class Featurizer:
         return np.concatenate([self.net.features(images), sharpness(images)], axis=1)
 
 
+def paired_bootstrap(champion: np.ndarray, challenger: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES,
+                     level: float = 0.95, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:  # fmt: skip
+    """Mean gain (challenger minus champion) and its percentile bootstrap interval.
+
+    Paired: sample i of both models comes from the same seed and attributes, so each resample
+    draws indices once and takes both scores at them; what a seed does to both (an easy pose,
+    a liked hair colour) cancels instead of widening the interval."""
+    a, b = np.asarray(champion, dtype=np.float64), np.asarray(challenger, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
+        raise ValueError(f"paired bootstrap needs two equally long score lists, got {a.shape} and {b.shape}")
+    diff = b - a
+    picks = np.random.default_rng(seed).integers(0, len(diff), size=(resamples, len(diff)))
+    means = diff[picks].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(diff.mean()), float(low), float(high)
+
+
 def preference_check(champion: Checkpoint, challenger: Checkpoint, voted: Dataset, featurize, n: int,
                      seed: int) -> dict[str, Any]:  # fmt: skip
     liked = np.array([int(t.get("liked", 0)) for t in voted.tags()])
     try:
         model: PreferenceModel = fit_preference(featurize(np.asarray(voted.images)), liked)
     except MascotError as exc:
-        return {"trusted": False, "why": str(exc), "champion": None, "challenger": None}
-    scores = {name: float(model.score(featurize(prior_samples(ck, n, seed))).mean())
-              for name, ck in (("champion", champion), ("challenger", challenger))}  # fmt: skip
-    return {**scores, "held_out_accuracy": model.held_out_accuracy, "majority_rate": model.majority_rate,
+        return {"trusted": False, "why": str(exc), "champion": None, "challenger": None, "gain": None,
+                "gain_low": None, "gain_high": None}  # fmt: skip
+    old, new = (model.score(featurize(prior_samples(ck, n, seed))) for ck in (champion, challenger))
+    gain, low, high = paired_bootstrap(old, new)
+    return {"champion": float(old.mean()), "challenger": float(new.mean()), "gain": gain, "gain_low": low,
+            "gain_high": high, "held_out_accuracy": model.held_out_accuracy, "majority_rate": model.majority_rate,
             "trusted": model.trusted, "train": model.n_train, "test": model.n_test}  # fmt: skip
 
 

@@ -8,7 +8,10 @@ import sys
 import time
 import urllib.request
 
-from bot.cli import free_port, main
+import pytest
+
+from bot.cli import Announcer, free_port, main
+from bot.core.announcements import AnnouncementFeed
 
 
 def test_demo_starts_engine_and_web_chat_and_ctrl_c_stops_both(tiny_checkpoint, tmp_path):
@@ -56,3 +59,40 @@ def test_discord_needs_a_token(monkeypatch, capsys):
     monkeypatch.delenv("DISCORD_TOKEN", raising=False)
     assert main(["discord"]) == 2
     assert "DISCORD_TOKEN" in capsys.readouterr().err
+
+
+class _Channel:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent, self.fail = [], fail
+
+    async def send(self, message):
+        if self.fail:
+            raise RuntimeError("discord is down")
+        self.sent.append(message)
+
+
+class _Client:
+    def __init__(self, channel):
+        self.channel = channel
+
+    def get_channel(self, channel_id):
+        return self.channel if channel_id == 42 else None
+
+
+async def test_announcements_reach_discord_the_web_feed_and_the_log(capsys):
+    feed = AnnouncementFeed()
+    announcer = Announcer("42", feed)
+    await announcer("New mascot model v2 is live.")  # no Discord client yet: feed and log only
+    announcer.client = _Client(channel := _Channel())
+    await announcer("Rolled default back from v2 to v1.")
+    assert [a.message for a in feed.after(0)] == ["New mascot model v2 is live.", "Rolled default back from v2 to v1."]
+    assert channel.sent == ["Rolled default back from v2 to v1."]
+    assert "mascot-bot: New mascot model v2 is live." in capsys.readouterr().out
+
+
+async def test_a_failed_discord_send_still_reaches_the_web_feed():
+    announcer = Announcer("42")
+    announcer.client = _Client(_Channel(fail=True))
+    with pytest.raises(RuntimeError):  # NightlyRun._announce logs it; the promotion stands
+        await announcer("New mascot model v3 is live.")
+    assert [a.message for a in announcer.feed.after(0)] == ["New mascot model v3 is live."]

@@ -4,7 +4,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.core.engine import EngineClient, EngineError
+from bot.core.engine import EngineClient, EngineError, Job, VersionChange
 
 
 async def _engine(handler):
@@ -57,3 +57,84 @@ async def test_timeout_and_unreachable():
         await client.models()
     assert not await client.ready()
     await client.close()
+
+
+@pytest.fixture
+async def recorded():
+    """An engine that answers the nightly loop's calls and records (method, path, body) of each."""
+    seen = []
+    answers = {
+        ("POST", "/v1/jobs"): {"id": "j1", "state": "queued", "spec": {}, "result": {}, "error": "", "progress": 0.0},
+        ("GET", "/v1/jobs/j1"): {"id": "j1", "state": "succeeded", "error": "", "progress": 1.0,
+                                 "result": {"checkpoint": "/jobs/j1/run/model", "evaluation": {"samples": 8}}},
+        ("POST", "/v1/models/default/promote"): {"name": "default", "version": "v2", "previous": "v1",
+                                                 "action": "promote"},
+        ("POST", "/v1/models/default/rollback"): {"name": "default", "version": "v1", "previous": "v2",
+                                                  "action": "rollback"},
+        ("GET", "/v1/models/default/versions"): {"name": "default", "current": "v1", "previous": None, "history": [
+            {"action": "promote", "version": "v2", "previous": "v1", "reason": "run 3", "time": 10.0},
+            {"action": "rollback", "version": "v1", "previous": "v2", "reason": "admin", "time": 20.0}]},
+    }  # fmt: skip
+
+    async def handler(request):
+        body = await request.json() if request.can_read_body else None
+        seen.append((request.method, request.path, body))
+        return web.json_response(answers[(request.method, request.path)])
+
+    server = await _engine(handler)
+    client = EngineClient(str(server.make_url("")))
+    yield client, seen
+    await client.close()
+    await server.close()
+
+
+async def test_a_finetune_job_is_started_and_polled(recorded):
+    client, seen = recorded
+    job = await client.start_finetune({"model": "default", "curated": [{"seed": 1}], "kind": "train"})
+    assert job == Job("j1", "queued") and not job.finished
+    # The kind is always finetune, whatever the body says: this method starts nothing else.
+    assert seen[0] == ("POST", "/v1/jobs", {"model": "default", "curated": [{"seed": 1}], "kind": "finetune"})
+    done = await client.job("j1")
+    assert done.finished and done.state == "succeeded" and done.progress == 1.0
+    assert done.result["checkpoint"] == "/jobs/j1/run/model" and done.result["evaluation"] == {"samples": 8}
+    assert seen[1] == ("GET", "/v1/jobs/j1", None)
+
+
+async def test_promote_rollback_and_versions(recorded):
+    client, seen = recorded
+    promoted = await client.promote("default", "/jobs/j1/run/model", "curation run 3: better")
+    assert promoted == VersionChange("promote", "v2", "v1")
+    assert seen[-1] == ("POST", "/v1/models/default/promote",
+                        {"checkpoint": "/jobs/j1/run/model", "reason": "curation run 3: better"})  # fmt: skip
+    rolled = await client.rollback("default", "admin rollback")
+    assert (rolled.action, rolled.version, rolled.previous) == ("rollback", "v1", "v2")
+    assert seen[-1] == ("POST", "/v1/models/default/rollback", {"reason": "admin rollback"})
+    versions = await client.versions("default")
+    assert (versions.model, versions.current, versions.previous) == ("default", "v1", None)
+    assert versions.history == (VersionChange("promote", "v2", "v1", "run 3", 10.0),
+                                VersionChange("rollback", "v1", "v2", "admin", 20.0))  # fmt: skip
+
+
+@pytest.mark.parametrize("call, status, code, message, expected", [
+    (lambda c: c.rollback("default", "admin"), 409, "nothing_to_roll_back",
+     "model 'default' has no earlier promoted version to return to",
+     "Model 'default' has no earlier promoted version to return to."),
+    (lambda c: c.promote("default", "/nope", "run 1"), 422, "promote_refused",
+     "no checkpoint at /nope; the current model keeps serving", "No checkpoint at /nope; the current model keeps serving."),
+    (lambda c: c.start_finetune({"curated": []}), 400, "invalid_job", "curated must list at least one image",
+     "Curated must list at least one image."),
+    (lambda c: c.job("gone"), 404, "unknown_job", "no job 'gone'", "No job 'gone'."),
+    (lambda c: c.versions("x"), 404, "unknown_model", "unknown model 'x'; available: default",
+     "Unknown model 'x'; available: default."),
+])  # fmt: skip
+async def test_engine_refusals_of_nightly_calls_are_readable(call, status, code, message, expected):
+    async def handler(request):
+        return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+    server = await _engine(handler)
+    client = EngineClient(str(server.make_url("")))
+    with pytest.raises(EngineError) as err:
+        await call(client)
+    assert str(err.value) == expected and (err.value.status, err.value.code) == (status, code)
+    await client.close()
+    await server.close()

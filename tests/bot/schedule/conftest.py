@@ -23,12 +23,16 @@ SCHEMA = {"attributes": [{"name": "hair", "kind": "choice", "values": ["red", "g
                          {"name": "smile", "kind": "flag", "values": ["no", "yes"]}]}  # fmt: skip
 
 
-def evaluation(kid=(0.010, 0.0105), attr=(0.80, 0.80), pref=(0.40, 0.55), trusted=True, diversity=(0.3, 0.3)):
+def evaluation(kid=(0.010, 0.0105), attr=(0.80, 0.80), pref=(0.40, 0.55), trusted=True, diversity=(0.3, 0.3),
+               ci=None):  # fmt: skip
+    """An engine's evaluation.json; ``ci``: the preference gain's interval (default: the gain +- 0.02)."""
+    gain = pref[1] - pref[0]
+    low, high = ci or (gain - 0.02, gain + 0.02)
     return {
         "champion": {"version": "v1", "kid": kid[0], "attr_precision": attr[0], "diversity": diversity[0]},
         "challenger": {"version": "v2", "kid": kid[1], "attr_precision": attr[1], "diversity": diversity[1], "finite": True},
-        "preference": {"champion": pref[0], "challenger": pref[1], "trusted": trusted, "held_out_accuracy": 0.8,
-                       "majority_rate": 0.5, "train": 30, "test": 10},
+        "preference": {"champion": pref[0], "challenger": pref[1], "gain": gain, "gain_low": low, "gain_high": high,
+                       "trusted": trusted, "held_out_accuracy": 0.8, "majority_rate": 0.5, "train": 30, "test": 10},
     }  # fmt: skip
 
 

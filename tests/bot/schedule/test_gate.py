@@ -31,6 +31,36 @@ def test_preference_must_improve_and_be_trusted():
     assert not v.promote and "not trusted" in v.summary
 
 
+def test_a_preference_gain_within_its_noise_is_rejected():
+    # The mean rose, but the interval straddles zero: sampling noise could explain the rise.
+    v = judge(evaluation(pref=(0.512, 0.540), ci=(-0.004, 0.060)), CFG)
+    assert not v.promote
+    assert v.reasons[3] == ("preference 0.512 -> 0.540 (gain +0.028, 95% CI -0.004..+0.060): "
+                            "not clearly improved (needs CI above +0.000)")  # fmt: skip
+
+
+def test_a_preference_gain_clearly_above_zero_is_promoted():
+    v = judge(evaluation(pref=(0.512, 0.540), ci=(0.011, 0.046)), CFG)
+    assert v.promote
+    assert v.reasons[3] == "preference 0.512 -> 0.540 (gain +0.028, 95% CI +0.011..+0.046): improved"
+
+
+def test_min_preference_gain_is_compared_with_the_lower_bound():
+    strict = ScheduleConfig(min_preference_gain=0.02)
+    assert not judge(evaluation(pref=(0.50, 0.55), ci=(0.015, 0.085)), strict).promote  # mean +0.05, low +0.015
+    assert judge(evaluation(pref=(0.50, 0.55), ci=(0.025, 0.075)), strict).promote
+
+
+def test_an_evaluation_without_an_interval_is_rejected_not_crashed():
+    old = evaluation(pref=(0.40, 0.90))
+    for key in ("gain", "gain_low", "gain_high"):
+        del old["preference"][key]  # an engine from before the interval
+    v = judge(old, CFG)
+    assert not v.promote and "no confidence interval" in v.reasons[3]
+    old["preference"]["gain_low"] = "n/a"
+    assert not judge(old, CFG).promote
+
+
 def test_collapse_rejects_even_with_good_scores():
     v = judge(evaluation(diversity=(0.3, 0.01)), CFG)
     assert not v.promote and "collapsed" in v.summary

@@ -48,15 +48,13 @@ async def test_a_job_past_its_budget_is_stopped_and_recorded(real, store, toy_da
 
 async def test_bad_curation_requests_are_refused_by_the_engine(real, toy_dataset):
     from bot.core.engine import EngineError
-    from bot.schedule.jobs import EngineJobs
 
-    jobs = EngineJobs(real)
     with pytest.raises(EngineError, match="(?i)curated"):
-        await jobs.start_finetune({"data": str(toy_dataset), "curated": []})
+        await real.start_finetune({"data": str(toy_dataset), "curated": []})
     with pytest.raises(EngineError, match="(?i)extra_share"):
-        await jobs.start_finetune({"data": str(toy_dataset), "extra_share": 0.9,
+        await real.start_finetune({"data": str(toy_dataset), "extra_share": 0.9,
                                    "curated": [{"seed": 1, "attributes": {}, "version": "v"}]})  # fmt: skip
     with pytest.raises(EngineError, match="(?i)seed"):
-        await jobs.start_finetune(
+        await real.start_finetune(
             {"data": str(toy_dataset), "curated": [{"seed": -1, "attributes": {}, "version": "v"}]}
         )

@@ -2,12 +2,18 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import BotConfig
+from bot.core.announcements import AnnouncementFeed
 from bot.web.app import make_app
 
 
 @pytest.fixture
-async def web(core):
-    async with TestClient(TestServer(make_app(core, BotConfig()))) as c:
+def feed():
+    return AnnouncementFeed()
+
+
+@pytest.fixture
+async def web(core, feed):
+    async with TestClient(TestServer(make_app(core, BotConfig(), feed))) as c:
         yield c
 
 
@@ -67,3 +73,21 @@ async def test_bad_user_names_and_votes_are_refused(web):
     assert r.status == 400
     r = await web.post("/api/vote", json={"user": "ann", "generation": "nope", "value": 1})
     assert r.status == 404
+
+
+async def test_announcements_are_served_after_the_last_one_seen(web, feed):
+    assert await (await web.get("/api/announcements")).json() == {"announcements": []}
+    feed.add("New mascot model v2 is live.")
+    feed.add("Rolled default back from v2 to v1.")
+    body = await (await web.get("/api/announcements?after=0")).json()
+    assert [(a["id"], a["message"]) for a in body["announcements"]] == [
+        (1, "New mascot model v2 is live."), (2, "Rolled default back from v2 to v1.")]  # fmt: skip
+    assert body["announcements"][0]["time"].endswith("Z")
+    later = await (await web.get("/api/announcements?after=1")).json()
+    assert [a["id"] for a in later["announcements"]] == [2]
+    assert (await web.get("/api/announcements?after=two")).status == 400
+
+
+async def test_the_web_app_has_an_empty_feed_when_given_none(core):
+    async with TestClient(TestServer(make_app(core, BotConfig()))) as c:
+        assert await (await c.get("/api/announcements")).json() == {"announcements": []}

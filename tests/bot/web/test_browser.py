@@ -6,6 +6,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.config import BotConfig
+from bot.core.announcements import AnnouncementFeed
 from bot.web.app import make_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -14,12 +15,17 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 
 @pytest.fixture
-async def page(core):
+def feed():
+    return AnnouncementFeed()
+
+
+@pytest.fixture
+async def page(core, feed):
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     from playwright.async_api import async_playwright
 
-    server = TestServer(make_app(core, BotConfig()))
+    server = TestServer(make_app(core, BotConfig(), feed))
     await server.start_server()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
@@ -59,3 +65,19 @@ async def test_a_bad_value_shows_the_allowed_values(page):
     private = page.locator(".msg.private")
     await private.wait_for(timeout=10_000)
     assert "allowed: red, green, blue" in await private.inner_text()
+
+
+async def test_announcements_show_up_as_system_messages(page, feed):
+    feed.add("New mascot model v1 is live.")
+    feed.add("New mascot model v2 is live.")
+    await page.reload()  # a page opened now shows the latest announcement, not the whole backlog
+    system = page.locator(".msg.system")
+    await system.first.wait_for(timeout=10_000)
+    assert await system.count() == 1 and "v2 is live" in await system.inner_text()
+    assert await system.locator("time").get_attribute("datetime") == feed.after(1)[0].time
+    feed.add("Rolled default back from v2 to v1.")
+    await page.evaluate("pollAnnouncements()")  # what the 10-second timer does
+    await system.nth(1).wait_for(timeout=10_000)
+    assert "Rolled default back" in await system.nth(1).inner_text()
+    await page.evaluate("pollAnnouncements()")
+    assert await system.count() == 2  # each announcement once

@@ -42,7 +42,9 @@ async def test_a_curated_job_trains_on_the_curated_set_and_reports_an_evaluation
     assert ev["champion"]["version"] == version
     assert ev["challenger"]["version"] == load_checkpoint(result["checkpoint"]).version != version
     assert {"kid", "attr_precision", "diversity"} <= set(ev["challenger"])
-    assert {"champion", "challenger", "held_out_accuracy", "trusted"} <= set(ev["preference"])
+    assert {"champion", "challenger", "gain", "gain_low", "gain_high", "held_out_accuracy", "trusted"} <= set(
+        ev["preference"]
+    )
     assert load_checkpoint(result["checkpoint"]).meta["parent"] == version
     config = load_checkpoint(result["checkpoint"]).meta["training"]["config"]
     assert (
