@@ -14,7 +14,7 @@ generator and discriminator. Its held-out accuracy per attribute (a fixed 20 % s
 unknown labels ignored) is stored with it and printed in every report, so a precision is
 never read without the classifier's own error.
 
-Weights (well under 1 MB) are cached under ``<cache>/metrics/evalnet-<fingerprint>-<hash>``
+Weights (about 4.5 MB at width 32) are cached under ``<cache>/metrics/evalnet-<fingerprint>-<hash>``
 as safetensors + JSON, written atomically, and rebuilt on first use or by
 ``mascot-engine eval-models build --data DIR``.
 """
@@ -48,8 +48,10 @@ FEAT_DIM = 128
 @dataclass(frozen=True)
 class EvalNetConfig:
     size: int = 64  # input resolution: every image (real or generated) is resized to it
-    width: int = 16
-    epochs: int = 20
+    # Width 32 and 16 epochs: at width 16 / 6 epochs smile stayed at 0.79 held out on the
+    # 20k DiceBear set (mouths are a few pixels at 64px); 32 / 16 reaches >= 0.99 on every attribute.
+    width: int = 32
+    epochs: int = 16
     batch_size: int = 64
     lr: float = 3e-3
     holdout: float = 0.2  # fraction of labelled images kept out of training, for the accuracy
@@ -73,7 +75,7 @@ class EvalNet(nn.Module):
     """A full-resolution stem (eye colour is a few pixels at 64px), stages halving the
     resolution down to 4x4, a FEAT_DIM layer over the flattened 4x4 map (where a feature
     is matters: eyes sit above mouths), one linear head per attribute. Small on purpose:
-    it trains on CPU in minutes and its weights stay around a megabyte."""
+    it trains on CPU in a quarter of an hour and its weights stay a few megabytes."""
 
     def __init__(self, head_sizes: tuple[int, ...], size: int = 64, width: int = 16) -> None:
         super().__init__()
