@@ -3,6 +3,7 @@
     mascot-engine generate --checkpoint checkpoints/default hair:blue smile:yes --seed 42 -o out.png
     ... --count 4 -o out.png          out-0.png .. out-3.png (seeds 42..45)
     ... --grid 8 -o grid.png          one contact sheet of 8 seeds
+    ... --grid 8 --rows hair -o g.png rows = every hair colour, columns = the same 8 seeds
     ... --interpolate 1 2 --frames 16 -o morph.gif
 """
 
@@ -24,6 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="first seed (0..2^31-1)")
     p.add_argument("--count", type=int, default=1, help="number of images (consecutive seeds)")
     p.add_argument("--grid", type=int, metavar="N", help="write one grid of N seeds instead of files")
+    p.add_argument("--rows", metavar="ATTRIBUTE", help="with --grid: one row per value of this attribute, same seeds")
     p.add_argument("--truncation", type=float, default=1.0, help="0..1; lower is safer, less varied")
     p.add_argument("--interpolate", type=int, nargs=2, metavar=("SEED_A", "SEED_B"), help="write a GIF")
     p.add_argument("--frames", type=int, default=16, help="frames of --interpolate")
@@ -62,12 +64,28 @@ def run(args: argparse.Namespace) -> int:
         write_gif(frames, out)
         print(f"wrote {out} ({args.frames} frames)")
         return 0
+    if args.rows:
+        return write_attribute_grid(ckpt, args, out)
     n = args.grid or args.count
     seeds = [check_seed(args.seed + i) for i in range(n)]
     requests = [resolve(ckpt.schema, given, s, args.truncation) for s in seeds]
     images = render(ckpt.G, ckpt.schema, requests, args.device)
     for path in write_images(images, out, grid=bool(args.grid)):
         print(f"wrote {path}")
+    return 0
+
+
+def write_attribute_grid(ckpt, args: argparse.Namespace, out: Path) -> int:
+    """Fixed noise, changing attribute: the picture that shows what one attribute does."""
+    from engine.sampling import check_seed
+    from engine.train.visuals import sample_grid
+
+    if not args.grid:
+        raise MascotError("--rows needs --grid N (the number of seeds per row)")
+    seeds = [check_seed(args.seed + i) for i in range(args.grid)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sample_grid(ckpt.G, ckpt.schema, seeds, args.rows, args.device, args.truncation).save(out)
+    print(f"wrote {out}")
     return 0
 
 

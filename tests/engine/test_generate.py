@@ -47,3 +47,15 @@ def test_bad_requests_are_clear(tiny_checkpoint, capsys):
     assert "seed must be" in capsys.readouterr().err
     assert main(["generate", "--checkpoint", ck, "--truncation", "2"]) == 2
     assert "truncation must be" in capsys.readouterr().err
+
+
+def test_attribute_rows_grid_keeps_the_noise_per_column(tiny_checkpoint, tmp_path, capsys):
+    ck, out = str(tiny_checkpoint), tmp_path / "rows.png"
+    assert main(["generate", "--checkpoint", ck, "--grid", "4", "--rows", "hair", "-o", str(out)]) == 0
+    from engine.train.visuals import LABEL_WIDTH
+
+    assert Image.open(out).size == (LABEL_WIDTH + 4 * 32, 3 * 32)  # red, green, blue rows
+    assert main(["generate", "--checkpoint", ck, "--rows", "hair", "-o", str(out)]) == 2
+    assert "--rows needs --grid" in capsys.readouterr().err
+    assert main(["generate", "--checkpoint", ck, "--grid", "2", "--rows", "nose", "-o", str(out)]) == 2
+    assert "nose" in capsys.readouterr().err
