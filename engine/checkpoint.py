@@ -189,10 +189,14 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
     return Checkpoint(G.to(device=device, dtype=dtype), meta, schema, path)
 
 
-def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> dict[str, Any]:
-    """Copy a checkpoint (validated) to ``dst``, optionally as float16 weights to halve its size."""
+def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False,
+                      report: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """Copy a checkpoint (validated) to ``dst``, optionally as float16 weights to halve its size,
+    carrying the metrics of ``report`` (an ``eval`` folder of this very checkpoint) in model.json."""
     src = Path(src)
     meta = read_meta(src)
+    if report is not None:
+        meta = {**meta, **_report_metrics(Path(report), meta)}
     state = load_state(src / WEIGHTS, meta["weights_sha256"])
     build_generator(meta).load_state_dict({k: v.float() for k, v in state.items()}, strict=True)  # fits
     tmp = staging_dir(Path(dst))
@@ -207,6 +211,18 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> d
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _report_metrics(folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    try:
+        report = json.loads((folder / "report.json").read_text())
+        metrics, evaluated = report["metrics"], report["model_version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise MascotError(f"'{folder}' holds no readable report.json (made by 'mascot-engine eval')") from None
+    if evaluated != meta.get("version"):
+        raise MascotError(f"the report in '{folder}' evaluates {evaluated}, not this checkpoint ({meta.get('version')})")
+    keys = ("samples", "seed", "data", "data_fingerprint", "feature_size", "fid_name", "created")
+    return {"metrics": metrics, "evaluation": {k: report.get(k) for k in keys}}
 
 
 # --- training resume state ------------------------------------------------------

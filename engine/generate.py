@@ -36,13 +36,14 @@ def register(subparsers) -> None:
     e.add_argument("--checkpoint", required=True, help="source checkpoint folder (e.g. RUN/model)")
     e.add_argument("--out", required=True, help="destination folder (e.g. checkpoints/default)")
     e.add_argument("--half", action="store_true", help="store weights as float16 (served as float32/64)")
+    e.add_argument("--report", help="an 'eval' folder of this checkpoint: its metrics go into model.json")
     e.set_defaults(func=export)
 
 
 def export(args: argparse.Namespace) -> int:
     from engine.checkpoint import export_checkpoint
 
-    meta = export_checkpoint(args.checkpoint, args.out, args.half)
+    meta = export_checkpoint(args.checkpoint, args.out, args.half, args.report)
     print(f"wrote {args.out}: {meta['version']} ({meta['weights_dtype']})")
     return 0
 

@@ -185,7 +185,7 @@ def load_results(path: str | Path) -> tuple[str, dict[str, Any], int | None]:
             if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
                 raise MascotError(f"'{candidate}' carries no metrics (expected a report.json or a model.json)")
             label = data.get("model_version") or data.get("version") or p.name
-            samples = data.get("samples") or data["metrics"].get("samples")
+            samples = data.get("samples") or (data.get("evaluation") or {}).get("samples") or data["metrics"].get("samples")
             return str(label), data["metrics"], samples
     raise MascotError(f"nothing to compare at '{path}': give a report folder, a report.json or a checkpoint folder")
 

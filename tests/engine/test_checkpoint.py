@@ -86,3 +86,24 @@ def test_export_half_is_loadable_and_readable_by_others(tiny_checkpoint, tmp_pat
     assert shipped.meta["weights_dtype"] == "float16"
     assert shipped.meta["exported_from"] == load_checkpoint(tiny_checkpoint).version
     assert (tmp_path / "ship").stat().st_mode & 0o777 == 0o755
+
+
+def test_export_carries_the_metrics_of_its_own_report_only(tiny_checkpoint, tmp_path, capsys):
+    import json
+
+    from engine.cli import main
+    from engine.metrics.report import compare_markdown
+
+    version = load_checkpoint(tiny_checkpoint).version
+    report = tmp_path / "eval"
+    report.mkdir()
+    body = {"model_version": version, "samples": 64, "metrics": {"kid_effl0": {"kid": 0.0123}}}
+    (report / "report.json").write_text(json.dumps(body))
+    args = ["export", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "ship"), "--report", str(report)]
+    assert main(args) == 0
+    meta = json.loads((tmp_path / "ship" / "model.json").read_text())
+    assert meta["metrics"]["kid_effl0"]["kid"] == 0.0123 and meta["evaluation"]["samples"] == 64
+    assert "| samples | 64 |" in compare_markdown([tmp_path / "ship"])
+    (report / "report.json").write_text(json.dumps({**body, "model_version": "dcgan-other"}))
+    assert main([*args[:3], "--out", str(tmp_path / "ship2"), "--report", str(report)]) == 2
+    assert "evaluates dcgan-other, not this checkpoint" in capsys.readouterr().err
