@@ -6,7 +6,7 @@ from engine.errors import MascotError
 from engine.metrics import evalnet as E
 from tests.toydata import make_toy_dataset
 
-FAST = E.EvalNetConfig(size=32, epochs=6, batch_size=32)
+FAST = E.EvalNetConfig(size=32, width=16, epochs=6, batch_size=32)  # the small net: seconds on CPU
 
 
 @pytest.fixture(scope="module")
