@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from engine.checkpoint import Checkpoint, load_checkpoint
-from engine.curate.curated_set import write_result
+from engine.curate.curated_set import run_step
 from engine.curate.preference import PreferenceModel, fit_preference, sharpness
 from engine.data.dataset import Dataset
 from engine.errors import MascotError
@@ -160,19 +160,8 @@ def _finite_or_none(value: Any) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m engine.curate.compare JOB_FOLDER", file=sys.stderr)
-        return 2
-    job = Path(argv[0])
-    try:
-        result = compare(job)
-    except (MascotError, OSError, ValueError, KeyError) as exc:
-        print(f"evaluation failed: {exc}", file=sys.stderr)
-        return 1
-    write_result(job, "evaluation", result)
-    print(json.dumps({k: result[k] for k in ("champion", "challenger")}))
-    return 0
-
+    return run_step(argv, "engine.curate.compare", compare, "evaluation",
+                    lambda r: json.dumps({k: r[k] for k in ("champion", "challenger")}))
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -19,6 +19,7 @@ import io
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,22 +144,27 @@ def write_result(job: Path, key: str, result: dict[str, Any]) -> None:
     tmp.replace(folder / f"{key}.json")
 
 
-def main(argv: list[str]) -> int:
+def run_step(argv: list[str], module: str, step: Callable[[Path], dict[str, Any]], key: str,
+             summary: Callable[[dict[str, Any]], str]) -> int:  # fmt: skip
+    """A job step's command line: run ``step`` on the job folder, store its result under ``key``,
+    print ``summary``; a failure is one line on stderr and exit code 1 (the job reports it)."""
     if len(argv) != 1:
-        print("usage: python -m engine.curate.curated_set JOB_FOLDER", file=sys.stderr)
+        print(f"usage: python -m {module} JOB_FOLDER", file=sys.stderr)
         return 2
     job = Path(argv[0])
     try:
-        result = build(job)
+        result = step(job)
     except (MascotError, OSError, ValueError, KeyError) as exc:
-        print(f"curation failed: {exc}", file=sys.stderr)
+        print(f"{key} failed: {exc}", file=sys.stderr)
         return 1
-    write_result(job, "curation", result)
-    print(
-        f"curated set: {result['liked']} liked, {result['disliked']} disliked, {len(result['skipped'])} skipped"
-    )
+    write_result(job, key, result)
+    print(summary(result))
     return 0
 
+
+def main(argv: list[str]) -> int:
+    return run_step(argv, "engine.curate.curated_set", build, "curation",
+                    lambda r: f"curated set: {r['liked']} liked, {r['disliked']} disliked, {len(r['skipped'])} skipped")
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
