@@ -82,6 +82,14 @@ class Judge:
 
         return float(self.has_trait(prior_samples(load_checkpoint(checkpoint), n, seed)).mean())
 
+    def prior_share(self, checkpoint: str) -> float:
+        """How often the model's prior asks for a liked value (the fine-tune moves it, see loop.py)."""
+        from engine.checkpoint import read_meta
+        from engine.schema import Schema
+
+        prior = Schema.from_json(read_meta(checkpoint)["schema"]).attributes[self.attr_i].prior
+        return float(sum(prior[i] for i in self.liked_idx))
+
 
 def decode(png: bytes) -> np.ndarray:
     import io
@@ -150,6 +158,7 @@ async def simulate(args: argparse.Namespace) -> list[dict]:
         for r in range(1, args.rounds + 1):
             t0 = time.time()
             before = judge.taste_rate(str(live), args.taste_samples)
+            prior_before = judge.prior_share(str(live))
             votes = await vote_round(engine, store, judge, args.votes, args.voters, rng, r)
             print(f"round {r}: taste rate {before:.3f}; {votes}", flush=True)
             outcome = await NightlyRun(engine, store, cfg).run(f"sim-round-{r}")
@@ -162,6 +171,7 @@ async def simulate(args: argparse.Namespace) -> list[dict]:
                 challenger_rate = judge.taste_rate(job["result"]["checkpoint"], args.taste_samples)
             rows.append({
                 "round": r, "taste_before": before, "taste_challenger": challenger_rate, **votes,
+                "prior_before": prior_before,
                 "curated": len((d.get("curation") or {}).get("chosen", [])),
                 "negatives": len((d.get("curation") or {}).get("negatives", [])),
                 "kid_champion": (ev.get("champion") or {}).get("kid"), "kid_challenger": (ev.get("challenger") or {}).get("kid"),
@@ -172,7 +182,8 @@ async def simulate(args: argparse.Namespace) -> list[dict]:
             })  # fmt: skip
             print(f"round {r}: {outcome.status}: {outcome.message}", flush=True)
             (work / "rounds.json").write_text(json.dumps(rows, indent=1, default=str))
-        rows.append({"round": "final", "taste_before": judge.taste_rate(str(live), args.taste_samples)})
+        rows.append({"round": "final", "taste_before": judge.taste_rate(str(live), args.taste_samples),
+                     "prior_before": judge.prior_share(str(live))})  # fmt: skip
     finally:
         await engine.close()
         store.close()
@@ -194,19 +205,23 @@ def write_report(rows: list[dict], args: argparse.Namespace, out: Path) -> None:
         (f"Base model `{args.base}`, base data `{args.data}`; simulated users like {args.taste_attribute} in "
          f"{{{args.liked}}} (as EvalNet reads the pixels) and dislike blurry pictures. "
          f"{args.votes} generations a round, {args.voters} voters each, fine-tune {args.kimg} kimg, "
-         f"evaluation on {args.eval_samples} samples at {args.feature_size}px features. CPU only."), "",
-        ("| round | taste rate (champion) | taste rate (challenger) | up share | curated / negatives | "
-         "KID x1000 champion -> challenger | attr. precision champion -> challenger | preference | outcome |"),
-        "|---|---|---|---|---|---|---|---|---|",
+         f"evaluation on {args.eval_samples} samples at {args.feature_size}px features. CPU only. "
+         "KID and attribute precision are measured with unset attributes drawn from the base data's prior; "
+         "the taste rate and the preference scores with the serving model's own prior, as users see it."), "",
+        ("| round | taste rate (champion) | liked prior share | taste rate (challenger) | up share | "
+         "curated / negatives | KID x1000 champion -> challenger | attr. precision champion -> challenger | "
+         "preference champion -> challenger [gain 95% interval] | outcome |"),
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for r in rows[:-1]:
         pref = r.get("preference") or {}
         lines.append(
-            f"| {r['round']} | {_f(r['taste_before'])} | {_f(r['taste_challenger'])} | {_f(r['up_share'])} | "
+            f"| {r['round']} | {_f(r['taste_before'])} | {_f(r['prior_before'])} | {_f(r['taste_challenger'])} | "
+            f"{_f(r['up_share'])} | "
             f"{r['curated']} / {r['negatives']} | {_f(r['kid_champion'] and r['kid_champion'] * 1000, '{:.2f}')} -> "
             f"{_f(r['kid_challenger'] and r['kid_challenger'] * 1000, '{:.2f}')} | {_f(r['ap_champion'])} -> "
             f"{_f(r['ap_challenger'])} | {_f(pref.get('champion'))} -> {_f(pref.get('challenger'))} "
-            f"(held-out acc {_f(pref.get('held_out_accuracy'), '{:.2f}')}) | **{r['status']}** ({r['seconds']} s) |"
+            f"[{_f(pref.get('gain_low'))}, {_f(pref.get('gain_high'))}] (held-out acc {_f(pref.get('held_out_accuracy'), '{:.2f}')}) | **{r['status']}** ({r['seconds']} s) |"
         )  # fmt: skip
     change = (f"Taste rate of the serving model: {start:.3f} before round 1, {final:.3f} after the last round "
               f"({(final - start) * 100:+.1f} points).")  # fmt: skip

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -222,6 +222,33 @@ class Schema:
             spans.append((offset, offset + len(attr.values)))
             offset += len(attr.values)
         return spans
+
+    def interface(self) -> tuple:
+        """What commands and conditioning vectors depend on: names, kinds, values, aliases.
+
+        Two schemas with the same interface accept the same requests and encode them alike;
+        they may differ in their priors (a fine-tune on liked mascots moves the prior)."""
+        return tuple((a.name, a.kind, a.values, tuple(sorted(a.aliases.items()))) for a in self.attributes)
+
+    def with_priors_moved(self, labels: np.ndarray, share: float) -> Schema:
+        """This schema with each prior mixed toward the value frequencies of ``labels``.
+
+        ``(1 - share) * prior + share * frequency``: the label distribution of training batches
+        that take ``share`` of their images from a set labelled ``labels``. An attribute no
+        row of ``labels`` knows keeps its prior."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"share must be in 0..1, got {share}")
+        labels = np.asarray(labels).reshape(-1, len(self.attributes))
+        moved = []
+        for i, attr in enumerate(self.attributes):
+            known = labels[:, i][labels[:, i] >= 0]
+            if len(known) == 0:
+                moved.append(attr)
+                continue
+            freq = np.bincount(known, minlength=len(attr.values)) / len(known)
+            prior = (1.0 - share) * np.asarray(attr.prior) + share * freq
+            moved.append(replace(attr, prior=tuple(float(p) for p in prior / prior.sum())))
+        return Schema(tuple(moved))
 
     def describe(self) -> str:
         """One line per attribute, for help texts and error messages."""

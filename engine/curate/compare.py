@@ -9,8 +9,12 @@
     }
 
 KID is against the base data set (the fine-tune must not drift from it), on the same
-seeds for both models; attribute precision by EvalNet; the preference check scores the
-same prior samples of both models with a preference model trained on the voted images.
+seeds for both models; attribute precision by EvalNet. Both are measured with unset
+attributes drawn from the base data's prior, not the models' own: a fine-tune moves the
+serving prior toward liked looks on purpose (engine/train/loop.py, ``serving_schema``),
+and the gate asks whether the pictures got worse, not whether the mix of looks changed.
+The preference check scores the same prior samples of both models, each with its own
+prior (what users will see), with a preference model trained on the voted images.
 ``champion`` and ``challenger`` there are mean scores (0..1), ``gain`` their difference
 (challenger minus champion) and ``gain_low``..``gain_high`` its paired bootstrap 95 %
 interval over the samples. When the preference model could not be fitted, the scores and
@@ -24,6 +28,7 @@ the bot decides.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -48,7 +53,8 @@ def measure(ck: Checkpoint, ds: Dataset, settings: dict[str, Any]) -> dict[str, 
     """KID against the base data and attribute precision: the one place the metrics are called."""
     from engine.metrics import evaluate
 
-    report = evaluate(ck, ds, metrics=METRICS, samples=settings["samples"], seed=settings["seed"],
+    at_base_prior = dataclasses.replace(ck, schema=ds.schema)  # same interface, the data's prior
+    report = evaluate(at_base_prior, ds, metrics=METRICS, samples=settings["samples"], seed=settings["seed"],
                       feature_size=settings["feature_size"], progress=False,
                       options={"attr_precision": {"per_value": settings["per_value"]}})  # fmt: skip
     m = report["metrics"]

@@ -55,7 +55,7 @@ class Models:
                 ck = load_checkpoint(folder) if (folder / "model.json").is_file() else None
             except MascotError:
                 ck = None  # a damaged old version: fall back to the stored PNG
-            self._loaded[version] = ck if ck is not None and ck.schema == self.champion.schema else None
+            self._loaded[version] = ck if ck is not None and ck.schema.interface() == self.champion.schema.interface() else None
         return self._loaded[version]
 
 

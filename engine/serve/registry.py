@@ -59,8 +59,9 @@ class Registry:
             target = Path(path) if path else self.paths[name]
             fresh = await asyncio.to_thread(load_checkpoint, target, self.device, self.dtype)
             current = self._models.get(name)
-            if current is not None and fresh.schema != current.schema:
+            if current is not None and fresh.schema.interface() != current.schema.interface():
                 # Clients built their commands from the old schema; a silent change breaks them.
+                # A new prior is fine: it only changes what unset attributes default to.
                 raise MascotError(
                     f"refused: '{target}' has a different attribute schema from the model '{name}' it would replace"
                 )

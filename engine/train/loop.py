@@ -202,10 +202,12 @@ class TrainingRun:
                       freeze_d_layers=cfg.freeze_d)  # fmt: skip
         self.trainer = self.family.Trainer(self.G, self.arch, self.schema.dim, self.res, hyper, self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        extra = self._extra_data()
-        self.real = RealImages(self.ds, self.res, self.device, cfg.seed, extra, cfg.extra_share, cfg.cond_dropout)
+        self.extra = self._extra_data()
+        self.real = RealImages(self.ds, self.res, self.device, cfg.seed, self.extra, cfg.extra_share,
+                               cfg.cond_dropout)  # fmt: skip
         self.state = RunState()
         self.parent: str | None = None
+        self.base_schema = self.schema  # whose prior this run starts from: the data's, or --init-from's
         self.amp = amp_factory(self.device, cfg.precision)
         self.stop = StopFlag()
         self._prepare()
@@ -215,7 +217,7 @@ class TrainingRun:
         if not self.cfg.extra_data:
             return None
         extra = Dataset(self.cfg.extra_data)
-        if extra.schema != self.schema:
+        if extra.schema.interface() != self.schema.interface():
             raise MascotError(f"--extra-data {self.cfg.extra_data} has a different attribute schema from --data")
         return extra
 
@@ -248,6 +250,8 @@ class TrainingRun:
         load_resume(self.out, self._modules(), self.trainer.optimizers())
         self.state = RunState(**meta["state"])
         self.parent = meta.get("parent")
+        if "base_schema" in meta:
+            self.base_schema = Schema.from_json(meta["base_schema"])
         self.trainer.load_extra_state(meta.get("extra", {}))
         torch.set_rng_state(_bytes_to_tensor(meta["rng"]["torch"]))
         self.real.gen.set_state(_bytes_to_tensor(meta["rng"]["data"]))
@@ -259,11 +263,12 @@ class TrainingRun:
                 f"--init-from {path} is a {champion.meta['family']} model at {champion.resolution}px; "
                 f"this run trains {self.cfg.family} at {self.res}px"
             )
-        if champion.schema != self.schema:
+        if champion.schema.interface() != self.schema.interface():
             raise MascotError(f"--init-from {path} has a different attribute schema from the data set")
         for target in (self.G, self.G_ema):
             target.load_state_dict(champion.G.state_dict())
         self.parent = champion.version
+        self.base_schema = champion.schema
 
     # --- the loop ---------------------------------------------------------------
     def run(self) -> Path:
@@ -358,6 +363,18 @@ class TrainingRun:
         grid.save(self.out / "grid.png")
         loss_curves(self.out / "stats.jsonl", self.out / "losses.png")
 
+    def serving_schema(self) -> Schema:
+        """The schema saved with the model; its prior is what unset attributes are drawn from.
+
+        The prior of the label mix this run trained on: the starting prior, moved toward the
+        extra data's labels by their share of each batch. A fine-tune on mascots users liked
+        thereby serves more of what they liked when they leave attributes unset, while every
+        command stays valid (same interface). It carries over from parent to child, so
+        nightly rounds accumulate, each by at most ``extra_share``."""
+        if self.extra is None or self.cfg.extra_share == 0:
+            return self.base_schema
+        return self.base_schema.with_priors_moved(self.extra.labels, self.cfg.extra_share)
+
     def save(self) -> None:
         """Serving checkpoint of the EMA generator, then the resume pair; rank 0 only."""
         if not distributed.is_main():
@@ -370,12 +387,13 @@ class TrainingRun:
         }
         save_generator(
             self.out / "model", self.G_ema, family=self.cfg.family, arch=self.arch, c_dim=self.schema.dim,
-            resolution=self.res, schema=self.schema,
+            resolution=self.res, schema=self.serving_schema(),
             extra={"training": summary, "data_fingerprint": self.ds.fingerprint, "parent": self.parent,
                    "data_sources": self.ds.card.get("sources", []), "metrics": {}},
         )  # fmt: skip
         meta = {
             "family": self.cfg.family, "data_fingerprint": self.ds.fingerprint, "parent": self.parent,
+            "base_schema": self.base_schema.to_json(),
             "state": dataclasses.asdict(self.state), "extra": self.trainer.extra_state(),
             "rng": {"torch": _tensor_to_bytes(torch.get_rng_state()), "data": _tensor_to_bytes(self.real.gen.get_state())},
         }  # fmt: skip

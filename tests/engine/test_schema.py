@@ -116,3 +116,22 @@ def test_junk_only_ever_raises_schema_error(junk):
         SCHEMA.parse(junk)
     except SchemaError:
         pass
+
+
+def test_moved_prior_mixes_in_the_label_frequencies_and_keeps_the_interface():
+    schema = Schema((choice("hair", ["red", "blue"]), flag("smile", 0.5)))
+    labels = np.array([[1, UNKNOWN], [1, UNKNOWN], [1, UNKNOWN], [0, UNKNOWN]])  # 3/4 blue; smile unknown
+    moved = schema.with_priors_moved(labels, 0.25)
+    assert moved.attribute("hair").prior == pytest.approx((0.75 * 0.5 + 0.25 * 0.25, 0.75 * 0.5 + 0.25 * 0.75))
+    assert moved.attribute("smile").prior == schema.attribute("smile").prior  # no known label: unchanged
+    assert moved != schema and moved.interface() == schema.interface()
+    assert Schema.from_json(moved.to_json()) == moved
+    assert schema.with_priors_moved(labels, 0.0) == schema
+    with pytest.raises(ValueError):
+        schema.with_priors_moved(labels, 1.5)
+
+
+def test_interface_differs_when_values_or_aliases_differ():
+    a = Schema((choice("hair", ["red", "blue"]),))
+    assert a.interface() != Schema((choice("hair", ["red", "green"]),)).interface()
+    assert a.interface() != Schema((choice("hair", ["red", "blue"], crimson="red"),)).interface()

@@ -137,3 +137,23 @@ async def test_reload_swaps_and_a_corrupt_checkpoint_is_refused(tiny_checkpoint,
         r = await c.post("/v1/models/default/reload", json={"path": str(tiny_checkpoint)})
         assert r.status == 200
         assert (await c.post("/v1/models/ghost/reload")).status == 404
+
+
+async def test_reload_accepts_a_moved_prior_but_not_a_changed_attribute_set(tiny_checkpoint, tmp_path):
+    import json
+
+    from engine.schema import Schema
+
+    live = shutil.copytree(tiny_checkpoint, tmp_path / "live")
+    meta = json.loads((live / "model.json").read_text())
+    schema = Schema.from_json(meta["schema"])
+    async with TestClient(TestServer(_service(live, tmp_path).app())) as c:
+        hair = schema.attribute("hair")
+        moved = schema.with_priors_moved([[len(hair.values) - 1] + [-1] * (len(schema.attributes) - 1)], 0.5)
+        (live / "model.json").write_text(json.dumps({**meta, "schema": moved.to_json()}))
+        assert (await c.post("/v1/models/default/reload")).status == 200
+        renamed = {**moved.to_json()}
+        renamed["attributes"] = [{**a, "name": a["name"] + "x"} for a in renamed["attributes"]]
+        (live / "model.json").write_text(json.dumps({**meta, "schema": renamed}))
+        r = await c.post("/v1/models/default/reload")
+        assert r.status == 422 and "different attribute schema" in (await r.json())["error"]["message"]

@@ -153,3 +153,17 @@ def test_fine_tune_from_a_spectral_norm_family(toy_dataset, tmp_path):
     child = train(_cfg(toy_dataset, tmp_path / "child", family="projected", arch=(), kimg=0.016,
                        init_from=str(parent), freeze_d=1))  # fmt: skip
     assert load_checkpoint(child).meta["parent"] == load_checkpoint(parent).version
+
+
+def test_fine_tune_on_extra_data_moves_the_serving_prior_toward_its_labels(toy_dataset, tmp_path):
+    from engine.data.dataset import Dataset
+
+    extra = make_toy_dataset(tmp_path / "extra", n=6, seed=5)
+    extra_labels, schema = Dataset(extra).labels, Dataset(toy_dataset).schema
+    parent = train(_cfg(toy_dataset, tmp_path / "parent", kimg=0.016))
+    first = train(_cfg(toy_dataset, tmp_path / "first", kimg=0.016, init_from=str(parent), extra_data=str(extra)))
+    second = train(_cfg(toy_dataset, tmp_path / "second", kimg=0.016, init_from=str(first), extra_data=str(extra)))
+    once = schema.with_priors_moved(extra_labels, 0.25)
+    assert load_checkpoint(parent).schema == schema  # no extra data: the data's prior
+    assert load_checkpoint(first).schema == once
+    assert load_checkpoint(second).schema == once.with_priors_moved(extra_labels, 0.25)  # rounds accumulate
