@@ -7,6 +7,11 @@ model.json and filled from the safetensors file; nothing is ever unpickled. Both
 are written into a temporary folder that is renamed into place, so a crash never leaves
 a half-written checkpoint, and the weights' hash is recorded so corruption is caught.
 
+A folder may also hold ``discriminator.safetensors`` (its hash in model.json): the
+discriminator that trained this generator, so a fine-tune (``--init-from``) starts with a
+critic that already knows the data instead of a random one that would push the generator
+around while it learns. It is optional; serving never reads it.
+
 Training-resume state (G, EMA, D, optimizers, counters, RNG) uses the same two-file
 pattern: ``resume.safetensors`` + ``resume.json``.
 """
@@ -34,7 +39,7 @@ from engine.models import get_family
 from engine.schema import Schema
 
 FORMAT_VERSION = 1
-WEIGHTS, META = "model.safetensors", "model.json"
+WEIGHTS, META, DISCRIMINATOR = "model.safetensors", "model.json", "discriminator.safetensors"
 REQUIRED_KEYS = ("format_version", "family", "arch", "c_dim", "resolution", "schema", "weights_sha256")
 
 
@@ -79,14 +84,18 @@ def _contiguous(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> di
 
 
 def save_generator(out: str | Path, G: nn.Module, *, family: str, arch: Any, c_dim: int, resolution: int,
-                   schema: Schema, extra: dict[str, Any] | None = None, half: bool = False) -> dict[str, Any]:  # fmt: skip
-    """Write a serving checkpoint folder atomically; returns its model.json content."""
+                   schema: Schema, extra: dict[str, Any] | None = None, half: bool = False,
+                   D: nn.Module | None = None) -> dict[str, Any]:  # fmt: skip
+    """Write a serving checkpoint folder atomically (with ``D`` beside it, if given); returns its model.json."""
     out = Path(out)
     tmp = staging_dir(out)
     try:
         weights = tmp / WEIGHTS
         save_file(_contiguous(G.state_dict(), torch.float16 if half else None), weights)
         sha = file_sha256(weights)
+        if D is not None:
+            save_file(_contiguous(D.state_dict(), torch.float16 if half else None), tmp / DISCRIMINATOR)
+            extra = {**(extra or {}), "discriminator_sha256": file_sha256(tmp / DISCRIMINATOR)}
         meta = {
             "format_version": FORMAT_VERSION,
             "family": family,
@@ -189,6 +198,22 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
     return Checkpoint(G.to(device=device, dtype=dtype), meta, schema, path)
 
 
+def load_discriminator(path: str | Path, D: nn.Module) -> bool:
+    """Fill ``D`` from the folder's discriminator.safetensors; False when the folder has none.
+
+    A file that is corrupt or does not fit ``D`` (another architecture) is refused."""
+    path, meta = Path(path), read_meta(path)
+    if not meta.get("discriminator_sha256") or not (path / DISCRIMINATOR).is_file():
+        return False
+    state = load_state(path / DISCRIMINATOR, meta["discriminator_sha256"])
+    try:
+        D.load_state_dict(state, strict=True)  # copy_ casts float16 files to D's dtype
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"the discriminator in '{path}' does not fit this run's: {first}") from None
+    return True
+
+
 def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False,
                       report: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Copy a checkpoint (validated) to ``dst``, optionally as float16 weights to halve its size,
@@ -203,6 +228,10 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False,
     try:
         save_file(_contiguous(state, torch.float16 if half else torch.float32), tmp / WEIGHTS)
         sha = file_sha256(tmp / WEIGHTS)
+        if meta.get("discriminator_sha256"):
+            d_state = load_state(src / DISCRIMINATOR, meta["discriminator_sha256"])
+            save_file(_contiguous(d_state, torch.float16 if half else torch.float32), tmp / DISCRIMINATOR)
+            meta = {**meta, "discriminator_sha256": file_sha256(tmp / DISCRIMINATOR)}
         out = {**meta, "weights_sha256": sha, "weights_dtype": "float16" if half else "float32",
                "version": f"{meta['family']}-{sha[:12]}", "exported_from": meta.get("version")}  # fmt: skip
         (tmp / META).write_text(json.dumps(out, indent=1, default=str))

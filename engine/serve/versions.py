@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.checkpoint import META, WEIGHTS, file_sha256, read_meta
+from engine.checkpoint import DISCRIMINATOR, META, WEIGHTS, file_sha256, read_meta
 from engine.errors import MascotError
 
 
@@ -101,8 +101,9 @@ class VersionStore:
         if not target.exists():
             self.root.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{version}.partial-", dir=self.root))
-            for name in (WEIGHTS, META):
-                shutil.copy2(Path(checkpoint) / name, tmp / name)
+            for name in (WEIGHTS, META, DISCRIMINATOR):  # the discriminator is optional
+                if name != DISCRIMINATOR or (Path(checkpoint) / name).is_file():
+                    shutil.copy2(Path(checkpoint) / name, tmp / name)
             os.replace(tmp, target)
         return version
 

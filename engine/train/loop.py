@@ -36,7 +36,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from engine.checkpoint import load_checkpoint, load_resume, read_meta, read_resume_meta, save_generator, save_resume
+from engine.checkpoint import (load_checkpoint, load_discriminator, load_resume, read_meta, read_resume_meta,
+                               save_generator, save_resume)
 from engine.data.dataset import Dataset
 from engine.errors import MascotError
 from engine.models import get_family
@@ -267,6 +268,8 @@ class TrainingRun:
             raise MascotError(f"--init-from {path} has a different attribute schema from the data set")
         for target in (self.G, self.G_ema):
             target.load_state_dict(champion.G.state_dict())
+        if load_discriminator(path, self.trainer.modules()["D"]) and distributed.is_main():
+            print(f"discriminator from {path}: fine-tuning against a critic that knows the data", flush=True)
         self.parent = champion.version
         self.base_schema = champion.schema
 
@@ -387,7 +390,7 @@ class TrainingRun:
         }
         save_generator(
             self.out / "model", self.G_ema, family=self.cfg.family, arch=self.arch, c_dim=self.schema.dim,
-            resolution=self.res, schema=self.serving_schema(),
+            resolution=self.res, schema=self.serving_schema(), D=self.trainer.modules()["D"],
             extra={"training": summary, "data_fingerprint": self.ds.fingerprint, "parent": self.parent,
                    "data_sources": self.ds.card.get("sources", []), "metrics": {}},
         )  # fmt: skip

@@ -75,7 +75,7 @@ def test_half_precision_round_trip(tiny_checkpoint, tmp_path):
 
 def test_no_pickle_anywhere_in_the_folder(tiny_checkpoint):
     names = sorted(p.name for p in tiny_checkpoint.iterdir())
-    assert names == ["model.json", "model.safetensors"]
+    assert names == ["discriminator.safetensors", "model.json", "model.safetensors"]
 
 
 def test_export_half_is_loadable_and_readable_by_others(tiny_checkpoint, tmp_path):
@@ -107,3 +107,23 @@ def test_export_carries_the_metrics_of_its_own_report_only(tiny_checkpoint, tmp_
     (report / "report.json").write_text(json.dumps({**body, "model_version": "dcgan-other"}))
     assert main([*args[:3], "--out", str(tmp_path / "ship2"), "--report", str(report)]) == 2
     assert "evaluates dcgan-other, not this checkpoint" in capsys.readouterr().err
+
+
+def test_a_corrupt_discriminator_is_refused_and_export_carries_it(ckpt_copy, tmp_path):
+    from safetensors.torch import load_file
+
+    from engine.checkpoint import export_checkpoint, load_discriminator
+
+    meta = json.loads((ckpt_copy / "model.json").read_text())
+    assert meta["discriminator_sha256"]
+    out = export_checkpoint(ckpt_copy, tmp_path / "half", half=True)
+    half = load_file(tmp_path / "half" / "discriminator.safetensors")
+    assert out["discriminator_sha256"] and all(v.dtype == torch.float16 for v in half.values() if v.is_floating_point())
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_discriminator(ckpt_copy, torch.nn.Linear(1, 1))
+    path = ckpt_copy / "discriminator.safetensors"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(CheckpointError, match="does not match the hash"):
+        load_discriminator(ckpt_copy, torch.nn.Linear(1, 1))
+    (ckpt_copy / "model.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "discriminator_sha256"}))
+    assert load_discriminator(ckpt_copy, torch.nn.Linear(1, 1)) is False  # none recorded: a fresh D

@@ -50,6 +50,7 @@ async def test_promote_swaps_serving_keeps_lineage_and_rollback_restores(client,
     assert live.is_symlink() and load_checkpoint(live).version == second  # a restart serves the promoted one
     store = VersionStore(live)
     assert store.has(first) and store.has(second)  # the original folder became the first version
+    assert (store.path_of(first) / "discriminator.safetensors").is_file()  # kept for the next fine-tune
     assert json.loads((store.path_of(second) / "model.json").read_text())["parent"] == first
     info = await (await client.get("/v1/models/default/versions")).json()
     assert info["current"] == second and info["previous"] == first and info["history"][0]["reason"] == "won"

@@ -167,3 +167,17 @@ def test_fine_tune_on_extra_data_moves_the_serving_prior_toward_its_labels(toy_d
     assert load_checkpoint(parent).schema == schema  # no extra data: the data's prior
     assert load_checkpoint(first).schema == once
     assert load_checkpoint(second).schema == once.with_priors_moved(extra_labels, 0.25)  # rounds accumulate
+
+
+def test_fine_tune_starts_from_the_parents_discriminator(toy_dataset, tmp_path):
+    from safetensors.torch import load_file
+
+    from engine.train.loop import TrainingRun
+
+    parent = train(_cfg(toy_dataset, tmp_path / "parent", kimg=0.016))
+    saved = load_file(parent / "discriminator.safetensors")
+    run = TrainingRun(_cfg(toy_dataset, tmp_path / "child", kimg=0.016, init_from=str(parent)))
+    d = run.trainer.modules()["D"].state_dict()
+    assert d.keys() == saved.keys() and all(torch.equal(d[k], saved[k]) for k in saved)
+    fresh = TrainingRun(_cfg(toy_dataset, tmp_path / "fresh", kimg=0.016)).trainer.modules()["D"].state_dict()
+    assert not all(torch.equal(fresh[k], saved[k]) for k in saved)  # the test can fail: a new D differs
