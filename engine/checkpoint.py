@@ -94,8 +94,7 @@ def save_generator(out: str | Path, G: nn.Module, *, family: str, arch: Any, c_d
         save_file(_contiguous(G.state_dict(), torch.float16 if half else None), weights)
         sha = file_sha256(weights)
         if D is not None:
-            save_file(_contiguous(D.state_dict(), torch.float16 if half else None), tmp / DISCRIMINATOR)
-            extra = {**(extra or {}), "discriminator_sha256": file_sha256(tmp / DISCRIMINATOR)}
+            extra = {**(extra or {}), "discriminator_sha256": _write_discriminator(D.state_dict(), tmp, half)}
         meta = {
             "format_version": FORMAT_VERSION,
             "family": family,
@@ -198,6 +197,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
     return Checkpoint(G.to(device=device, dtype=dtype), meta, schema, path)
 
 
+def _write_discriminator(state: dict[str, torch.Tensor], folder: Path, half: bool) -> str:
+    """discriminator.safetensors in ``folder`` (float16 when ``half``); returns its hash."""
+    save_file(_contiguous(state, torch.float16 if half else None), folder / DISCRIMINATOR)
+    return file_sha256(folder / DISCRIMINATOR)
+
+
 def load_discriminator(path: str | Path, D: nn.Module) -> bool:
     """Fill ``D`` from the folder's discriminator.safetensors; False when the folder has none.
 
@@ -229,9 +234,8 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False,
         save_file(_contiguous(state, torch.float16 if half else torch.float32), tmp / WEIGHTS)
         sha = file_sha256(tmp / WEIGHTS)
         if meta.get("discriminator_sha256"):
-            d_state = load_state(src / DISCRIMINATOR, meta["discriminator_sha256"])
-            save_file(_contiguous(d_state, torch.float16 if half else torch.float32), tmp / DISCRIMINATOR)
-            meta = {**meta, "discriminator_sha256": file_sha256(tmp / DISCRIMINATOR)}
+            d_state = {k: v.float() for k, v in load_state(src / DISCRIMINATOR, meta["discriminator_sha256"]).items()}
+            meta = {**meta, "discriminator_sha256": _write_discriminator(d_state, tmp, half)}
         out = {**meta, "weights_sha256": sha, "weights_dtype": "float16" if half else "float32",
                "version": f"{meta['family']}-{sha[:12]}", "exported_from": meta.get("version")}  # fmt: skip
         (tmp / META).write_text(json.dumps(out, indent=1, default=str))

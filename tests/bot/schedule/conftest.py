@@ -107,13 +107,6 @@ async def engine(fake):
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "bot.db")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def cfg():
     return ScheduleConfig(min_voters=3, min_curated=2, poll_s=0.01, timeout_s=30)
 
