@@ -100,6 +100,50 @@ def _rotate3d(axis: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------- the pipeline
 
 
+def reflect_sample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Bilinear ``grid_sample`` with reflection padding that R1 can differentiate twice.
+
+    R1 penalises D's gradient with respect to the un-augmented reals, so its backward pass
+    differentiates ``grid_sample``'s backward. CPU has a composite fallback for that; CUDA
+    raises "derivative for aten::grid_sampler_2d_backward is not implemented". As in
+    stylegan2-ada's ``grid_sample_gradfix``, the backward is wrapped in a Function whose own
+    backward is again a grid_sample (the op is linear in its input); the grid never needs a
+    gradient here.
+    """
+    return _ReflectSample.apply(x, grid)
+
+
+_BILINEAR, _REFLECTION = 0, 2  # aten's enum values for mode="bilinear", padding_mode="reflection"
+
+
+class _ReflectSample(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, grid)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        x, grid = ctx.saved_tensors
+        grad_x, grad_grid = _ReflectSampleBackward.apply(grad_out, x, grid)
+        return grad_x, grad_grid
+
+
+class _ReflectSampleBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, grad_out: torch.Tensor, x: torch.Tensor, grid: torch.Tensor):
+        ctx.save_for_backward(grid)
+        return torch.ops.aten.grid_sampler_2d_backward(
+            grad_out, x, grid, _BILINEAR, _REFLECTION, False, [x.requires_grad, grid.requires_grad]
+        )
+
+    @staticmethod
+    def backward(ctx, grad2_x: torch.Tensor, grad2_grid: torch.Tensor):
+        (grid,) = ctx.saved_tensors
+        grad2_out = _ReflectSample.apply(grad2_x, grid) if ctx.needs_input_grad[0] else None
+        return grad2_out, None, None
+
+
 class AugmentPipe(nn.Module):
     """ADA's augmentation pipeline; ``forward(images, p)`` for images in [-1, 1].
 
@@ -165,8 +209,7 @@ class AugmentPipe(nn.Module):
             m = m @ _translate2d(t[:, 0], t[:, 1])
         # Resample in float32 even under bf16 autocast: grid coordinates need the precision.
         grid = F.affine_grid(m[:, :2, :], list(x.shape), align_corners=False)
-        out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-        return out.to(x.dtype)
+        return reflect_sample(x.float(), grid).to(x.dtype)
 
     def _color(self, x: torch.Tensor, p: float) -> torch.Tensor:
         b, dev, ops = x.shape[0], x.device, self.ops
