@@ -73,7 +73,12 @@ def main() -> None:
     rows = []
     for name in args.families:
         for res in args.res:
-            row = measure(name, res, args.batch, args.steps, device)
+            try:
+                row = measure(name, res, args.batch, args.steps, device)
+            except RuntimeError as error:  # one family failing on a device must not lose the others' rows
+                rows.append({"family": name, "res": res, "error": str(error).splitlines()[0]})
+                print(f"{name:<11}{res:>5}  failed: {rows[-1]['error']}", flush=True)
+                continue
             rows.append(row)
             print(f"{name:<11}{res:>5}{row['img_per_s']:>10.1f}{row['sec_per_kimg']:>10.1f}{row['g_params_m']:>14.2f}", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
