@@ -15,18 +15,14 @@ from engine.models import FAMILY_NAMES
 from engine.sampling import render, resolve
 from engine.train.config import TrainConfig
 from engine.train.loop import train
-from tests.engine.train.test_families import TINY
+from tests.engine.train.test_families import TINY, _train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_family_trains_in_bf16_on_cuda_and_serves_on_cpu(family, toy_dataset, tmp_path):
-    cfg = TrainConfig().with_overrides(dict(
-        family=family, data=str(toy_dataset), out=str(tmp_path / "run"), kimg=0.064, batch_size=16,
-        tick_kimg=0.032, snapshot_kimg=1, grid_seeds=2, arch=TINY[family], device="cuda", precision="bf16",
-    ))  # fmt: skip
-    path = train(cfg)
+    path = _train(family, toy_dataset, tmp_path / "run", device="cuda", precision="bf16")
     ticks = [json.loads(line) for line in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
     assert all(np.isfinite(v) for t in ticks for k, v in t.items() if "/" in k)
     ck = load_checkpoint(path, device="cpu")
