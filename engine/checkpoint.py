@@ -203,20 +203,25 @@ def _write_discriminator(state: dict[str, torch.Tensor], folder: Path, half: boo
     return file_sha256(folder / DISCRIMINATOR)
 
 
-def load_discriminator(path: str | Path, D: nn.Module) -> bool:
-    """Fill ``D`` from the folder's discriminator.safetensors; False when the folder has none.
+def load_discriminator(path: str | Path, D: nn.Module) -> list[str] | None:
+    """Fill ``D`` from the folder's discriminator.safetensors; None when the folder has none.
 
-    A file that is corrupt or does not fit ``D`` (another architecture) is refused."""
+    Returns the names of D's top-level parts the file lacks: they start fresh (a head added
+    since the parent was trained; stylegan2-ada's resume also copies what matches by name).
+    A corrupt file, a tensor of another shape, or a file that shares nothing with ``D``
+    (another architecture) is refused."""
     path, meta = Path(path), read_meta(path)
     if not meta.get("discriminator_sha256") or not (path / DISCRIMINATOR).is_file():
-        return False
-    state = load_state(path / DISCRIMINATOR, meta["discriminator_sha256"])
-    try:
-        D.load_state_dict(state, strict=True)  # copy_ casts float16 files to D's dtype
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise CheckpointError(f"the discriminator in '{path}' does not fit this run's: {first}") from None
-    return True
+        return None
+    state, own = load_state(path / DISCRIMINATOR, meta["discriminator_sha256"]), D.state_dict()
+    shared = own.keys() & state.keys()
+    reshaped = sorted(k for k in shared if own[k].shape != state[k].shape)
+    if not shared or reshaped:
+        why = (f"{reshaped[0]} is {tuple(state[reshaped[0]].shape)} there, {tuple(own[reshaped[0]].shape)} here"
+               if reshaped else "no weight in common")  # fmt: skip
+        raise CheckpointError(f"the discriminator in '{path}' does not fit this run's: {why}")
+    D.load_state_dict({k: state[k] for k in shared}, strict=False)  # copy_ casts float16 files to D's dtype
+    return sorted({k.split(".")[0] for k in own.keys() - state.keys()})
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False,

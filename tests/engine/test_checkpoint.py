@@ -126,4 +126,23 @@ def test_a_corrupt_discriminator_is_refused_and_export_carries_it(ckpt_copy, tmp
     with pytest.raises(CheckpointError, match="does not match the hash"):
         load_discriminator(ckpt_copy, torch.nn.Linear(1, 1))
     (ckpt_copy / "model.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "discriminator_sha256"}))
-    assert load_discriminator(ckpt_copy, torch.nn.Linear(1, 1)) is False  # none recorded: a fresh D
+    assert load_discriminator(ckpt_copy, torch.nn.Linear(1, 1)) is None  # none recorded: a fresh D
+
+
+def test_a_discriminator_part_the_parent_lacks_starts_fresh_and_a_reshaped_one_is_refused(ckpt_copy):
+    from safetensors.torch import save_file
+
+    from engine.checkpoint import file_sha256, load_discriminator
+
+    parent = torch.nn.Sequential(torch.nn.Linear(2, 3))
+    save_file(parent.state_dict(), ckpt_copy / "discriminator.safetensors")
+    meta = json.loads((ckpt_copy / "model.json").read_text())
+    meta["discriminator_sha256"] = file_sha256(ckpt_copy / "discriminator.safetensors")
+    (ckpt_copy / "model.json").write_text(json.dumps(meta))
+
+    grown = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    assert load_discriminator(ckpt_copy, grown) == ["1"]
+    assert torch.equal(grown[0].weight, parent[0].weight)
+    assert load_discriminator(ckpt_copy, torch.nn.Sequential(torch.nn.Linear(2, 3))) == []
+    with pytest.raises(CheckpointError, match=r"0.bias is \(3,\) there, \(4,\) here"):
+        load_discriminator(ckpt_copy, torch.nn.Sequential(torch.nn.Linear(2, 4)))
