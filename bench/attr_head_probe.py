@@ -36,8 +36,8 @@ class MeanMLP(nn.Module):
         return self.mlp(torch.cat([f.mean(dim=(2, 3)) for f in feats], dim=1))
 
 
-def projected_features(images: torch.Tensor, size: int, chunk: int = 250) -> list[torch.Tensor]:
-    net, proj = backbone("cpu"), RandomProjector(Arch().proj_channels, Arch().projection_seed)
+def projected_features(images: torch.Tensor, arch: Arch, chunk: int = 250) -> list[torch.Tensor]:
+    net, proj, size = backbone("cpu"), RandomProjector(arch.proj_channels, arch.projection_seed), arch.d_input
     parts: list[list[torch.Tensor]] = [[] for _ in range(4)]
     with torch.no_grad():
         for x in images.split(chunk):
@@ -71,12 +71,13 @@ def main() -> None:
     c = torch.from_numpy(ds.conditioning()[:n]).float()
     spans = attribute_spans(c.shape[1], tuple(b - a for a, b in ds.schema.blocks()))
     start = time.perf_counter()
-    feats = projected_features(images, Arch().d_input)
+    arch = Arch()
+    feats = projected_features(images, arch)
     print(f"features of {n} images in {time.perf_counter() - start:.0f} s", flush=True)
     n_train = int(n * (1 - args.holdout))
-    channels = RandomProjector(Arch().proj_channels, 0).out_channels
+    channels = tuple(f.shape[1] for f in feats)
     heads = {"mean-mlp": MeanMLP(channels, c.shape[1]),
-             "attribute-head": AttributeHead(channels, Arch().aux_channels, c.shape[1])}  # fmt: skip
+             "attribute-head": AttributeHead(channels, arch.aux_channels, c.shape[1])}  # fmt: skip
     rows = {}
     for name, head in heads.items():
         opt = torch.optim.Adam(head.parameters(), lr=2e-4, betas=(0.0, 0.99))  # D's settings
