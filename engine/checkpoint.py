@@ -25,7 +25,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -203,11 +203,18 @@ def _write_discriminator(state: dict[str, torch.Tensor], folder: Path, half: boo
     return file_sha256(folder / DISCRIMINATOR)
 
 
-def load_discriminator(path: str | Path, D: nn.Module) -> list[str] | None:
+class DiscriminatorFit(NamedTuple):
+    """What a partial discriminator load left out, by top-level part name."""
+
+    fresh: list[str]  # parts of D the file lacks: they start from their initialisation
+    unused: list[str]  # parts of the file D no longer has (a head since replaced)
+
+
+def load_discriminator(path: str | Path, D: nn.Module) -> DiscriminatorFit | None:
     """Fill ``D`` from the folder's discriminator.safetensors; None when the folder has none.
 
-    Returns the names of D's top-level parts the file lacks: they start fresh (a head added
-    since the parent was trained; stylegan2-ada's resume also copies what matches by name).
+    Copies what matches by name (as stylegan2-ada's resume does) and says what did not: a
+    head added since the parent was trained starts fresh, a head since removed is unused.
     A corrupt file, a tensor of another shape, or a file that shares nothing with ``D``
     (another architecture) is refused."""
     path, meta = Path(path), read_meta(path)
@@ -221,7 +228,11 @@ def load_discriminator(path: str | Path, D: nn.Module) -> list[str] | None:
                if reshaped else "no weight in common")  # fmt: skip
         raise CheckpointError(f"the discriminator in '{path}' does not fit this run's: {why}")
     D.load_state_dict({k: state[k] for k in shared}, strict=False)  # copy_ casts float16 files to D's dtype
-    return sorted({k.split(".")[0] for k in own.keys() - state.keys()})
+    return DiscriminatorFit(fresh=_top_level(own.keys() - state.keys()), unused=_top_level(state.keys() - own.keys()))
+
+
+def _top_level(keys: set[str]) -> list[str]:
+    return sorted({k.split(".")[0] for k in keys})
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False,

@@ -268,11 +268,13 @@ class TrainingRun:
             raise MascotError(f"--init-from {path} has a different attribute schema from the data set")
         for target in (self.G, self.G_ema):
             target.load_state_dict(champion.G.state_dict())
-        fresh = load_discriminator(path, self.trainer.modules()["D"])
-        if fresh is not None and distributed.is_main():
+        fit = load_discriminator(path, self.trainer.modules()["D"])
+        if fit is not None and distributed.is_main():
             print(f"discriminator from {path}: fine-tuning against a critic that knows the data", flush=True)
-            if fresh:
-                print(f"  not in the parent's discriminator, starting fresh: {', '.join(fresh)}", flush=True)
+            if fit.fresh:
+                print(f"  not in the parent's discriminator, starting fresh: {', '.join(fit.fresh)}", flush=True)
+            if fit.unused:
+                print(f"  in the parent's discriminator, no longer used: {', '.join(fit.unused)}", flush=True)
         self.parent = champion.version
         self.base_schema = champion.schema
 

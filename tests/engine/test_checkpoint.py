@@ -129,20 +129,33 @@ def test_a_corrupt_discriminator_is_refused_and_export_carries_it(ckpt_copy, tmp
     assert load_discriminator(ckpt_copy, torch.nn.Linear(1, 1)) is None  # none recorded: a fresh D
 
 
-def test_a_discriminator_part_the_parent_lacks_starts_fresh_and_a_reshaped_one_is_refused(ckpt_copy):
+def _record_discriminator(folder, D: torch.nn.Module) -> None:
     from safetensors.torch import save_file
 
-    from engine.checkpoint import file_sha256, load_discriminator
+    from engine.checkpoint import file_sha256
+
+    save_file(D.state_dict(), folder / "discriminator.safetensors")
+    meta = json.loads((folder / "model.json").read_text())
+    meta["discriminator_sha256"] = file_sha256(folder / "discriminator.safetensors")
+    (folder / "model.json").write_text(json.dumps(meta))
+
+
+def test_a_discriminator_part_the_parent_lacks_starts_fresh_and_a_reshaped_one_is_refused(ckpt_copy):
+    from engine.checkpoint import load_discriminator
 
     parent = torch.nn.Sequential(torch.nn.Linear(2, 3))
-    save_file(parent.state_dict(), ckpt_copy / "discriminator.safetensors")
-    meta = json.loads((ckpt_copy / "model.json").read_text())
-    meta["discriminator_sha256"] = file_sha256(ckpt_copy / "discriminator.safetensors")
-    (ckpt_copy / "model.json").write_text(json.dumps(meta))
-
+    _record_discriminator(ckpt_copy, parent)
     grown = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
-    assert load_discriminator(ckpt_copy, grown) == ["1"]
+    assert load_discriminator(ckpt_copy, grown) == (["1"], [])
     assert torch.equal(grown[0].weight, parent[0].weight)
-    assert load_discriminator(ckpt_copy, torch.nn.Sequential(torch.nn.Linear(2, 3))) == []
+    assert load_discriminator(ckpt_copy, torch.nn.Sequential(torch.nn.Linear(2, 3))) == ([], [])
     with pytest.raises(CheckpointError, match=r"0.bias is \(3,\) there, \(4,\) here"):
         load_discriminator(ckpt_copy, torch.nn.Sequential(torch.nn.Linear(2, 4)))
+
+
+def test_a_part_only_the_parent_discriminator_has_is_reported_unused(ckpt_copy):
+    from engine.checkpoint import load_discriminator
+
+    _record_discriminator(ckpt_copy, torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1)))
+    shrunk = torch.nn.Sequential(torch.nn.Linear(2, 3))
+    assert load_discriminator(ckpt_copy, shrunk) == ([], ["1"])
