@@ -130,13 +130,10 @@ def test_a_corrupt_discriminator_is_refused_and_export_carries_it(ckpt_copy, tmp
 
 
 def _record_discriminator(folder, D: torch.nn.Module) -> None:
-    from safetensors.torch import save_file
+    from engine.checkpoint import _write_discriminator
 
-    from engine.checkpoint import file_sha256
-
-    save_file(D.state_dict(), folder / "discriminator.safetensors")
     meta = json.loads((folder / "model.json").read_text())
-    meta["discriminator_sha256"] = file_sha256(folder / "discriminator.safetensors")
+    meta["discriminator_sha256"] = _write_discriminator(D.state_dict(), folder, half=False)
     (folder / "model.json").write_text(json.dumps(meta))
 
 
