@@ -1,8 +1,9 @@
 """From a request (seed, attributes, truncation) to pixels, deterministically.
 
 An image is a pure function of (model version, seed, attributes, truncation): the latent
-for a seed comes from its own torch generator, and unset attributes are drawn from the
-prior with a numpy generator seeded by the same seed. So the same request gives the same
+for a seed comes from its own torch generator, and unset attributes are drawn
+(``Schema.sample``: from a training label row that agrees with the request, or from the
+priors) with a numpy generator seeded by the same seed. So the same request gives the same
 pixels alone or inside any batch, on the CLI, in training grids and in the service.
 """
 
@@ -47,7 +48,7 @@ def check_truncation(truncation: float) -> float:
 
 
 def resolve(schema: Schema, given: Mapping[str, str], seed: int, truncation: float = 1.0) -> Request:
-    """Fill unset attributes from the prior, seeded by ``seed`` so it is repeatable."""
+    """Fill unset attributes as the schema draws them, seeded by ``seed`` so it is repeatable."""
     full = schema.sample(given, np.random.default_rng(check_seed(seed)))
     return Request(seed, tuple(full.items()), check_truncation(truncation))
 

@@ -21,8 +21,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from engine.errors import MascotError
+from engine.joint import UNKNOWN, JointError, LabelJoint
 
-UNKNOWN = -1  # label index of a value that is not visible in the image
 FLAG_VALUES = ("no", "yes")
 FLAG_ALIASES = {
     "yes": "yes", "y": "yes", "true": "yes", "on": "yes", "1": "yes",
@@ -100,11 +100,18 @@ class Schema:
     """An ordered set of attributes; the model's whole conditioning interface."""
 
     attributes: tuple[Attribute, ...]
+    # Which values occur together in the training labels; unset attributes are filled from it.
+    joint: LabelJoint | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         names = [a.name for a in self.attributes]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate attribute names in {names}")
+        if self.joint is not None:
+            try:
+                self.joint.check_against([len(a.values) for a in self.attributes])
+            except JointError as exc:
+                raise SchemaError(str(exc)) from None
 
     # --- lookup -------------------------------------------------------------
     @property
@@ -174,12 +181,36 @@ class Schema:
 
     # --- sampling and encoding ---------------------------------------------
     def sample(self, given: Mapping[str, str], rng: np.random.Generator) -> dict[str, str]:
-        """Complete ``given`` (already parsed) by drawing every unset attribute from its prior."""
+        """Complete ``given`` (already parsed).
+
+        With a label table, unset attributes come from a training row that agrees with
+        ``given`` (one the row leaves unlabelled stays unset, as in training); without one,
+        each is drawn from its own prior."""
+        if self.joint is not None:
+            return self._sample_joint(given, rng)
         full = {}
         for attr in self.attributes:
             draw = attr.values[rng.choice(len(attr.values), p=attr.prior)]
             full[attr.name] = given.get(attr.name, draw)
         return full
+
+    def _sample_joint(self, given: Mapping[str, str], rng: np.random.Generator) -> dict[str, str]:
+        asked = {i: attr.index(given[attr.name]) for i, attr in enumerate(self.attributes) if attr.name in given}
+        row = self.joint.draw_row(asked, rng)
+        full = {}
+        for i, attr in enumerate(self.attributes):
+            if attr.name in given:
+                full[attr.name] = given[attr.name]
+            elif row[i] != UNKNOWN:
+                full[attr.name] = attr.values[row[i]]
+        return full
+
+    def with_joint(self, labels: np.ndarray) -> Schema:
+        """This schema with the label table of ``labels`` (a data set's label rows)."""
+        labels = np.asarray(labels)
+        if len(self.attributes) < 2 or len(labels) == 0:
+            return self  # one attribute: its prior already is the joint
+        return replace(self, joint=LabelJoint.from_labels(labels))
 
     def indices(self, attrs: Mapping[str, str]) -> np.ndarray:
         """Label row: the value index of each attribute, UNKNOWN where unset."""
@@ -248,7 +279,10 @@ class Schema:
             freq = np.bincount(known, minlength=len(attr.values)) / len(known)
             prior = (1.0 - share) * np.asarray(attr.prior) + share * freq
             moved.append(replace(attr, prior=tuple(float(p) for p in prior / prior.sum())))
-        return Schema(tuple(moved))
+        joint = self.joint
+        if joint is not None and len(labels):
+            joint = joint.mixed(LabelJoint.from_labels(labels), share)
+        return Schema(tuple(moved), joint)
 
     def describe(self) -> str:
         """One line per attribute, for help texts and error messages."""
@@ -256,7 +290,7 @@ class Schema:
 
     # --- serialisation -------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "version": 1,
             "attributes": [
                 {"name": a.name, "kind": a.kind, "values": list(a.values), "prior": list(a.prior),
@@ -264,6 +298,9 @@ class Schema:
                 for a in self.attributes
             ],
         }  # fmt: skip
+        if self.joint is not None:
+            out["joint"] = self.joint.to_json()  # last: a long table after the readable part
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Schema:
@@ -277,7 +314,8 @@ class Schema:
                 )
                 for a in data["attributes"]
             )  # fmt: skip
-            return cls(attrs)
+            joint = LabelJoint.from_json(data["joint"]) if data.get("joint") is not None else None
+            return cls(attrs, joint)
         except (KeyError, TypeError, ValueError) as exc:
             raise SchemaError(f"the stored attribute schema is malformed: {exc}") from None
 

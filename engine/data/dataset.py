@@ -187,6 +187,7 @@ class Dataset:
         except (ValueError, OSError) as exc:
             raise MascotError(f"the data set at '{root}' is corrupt: {exc}") from None
         self._validate()
+        self.schema = self.schema.with_joint(self.labels)  # which values occur together here
 
     def _validate(self) -> None:
         n = len(self.images)

@@ -1,9 +1,9 @@
 """Attribute precision (MakeGirlsMoe, Appendix E / Table 2), made automatic.
 
-For each attribute value v: fix the attribute to v, take the other attributes from the
-real data (a random labelled training row on which the attribute is visible, so we never
-ask for impossible combinations such as visible hair under a full hat; still-unknown
-ones are drawn from the schema prior), generate ``per_value`` images and let EvalNet,
+For each attribute value v: fix the attribute to v, fill the others as the service does
+(``Schema.sample`` with the data set's label table: a real row that has v, so we never
+ask for impossible combinations such as a hat on a style that never wears one, and what
+that row leaves unlabelled stays unset), generate ``per_value`` images and let EvalNet,
 trained only on real images, say what it sees. Precision of v is the fraction
 classified as v. A generator that ignores its conditioning scores about 1/K on a
 K-valued attribute (the "chance" column); the classifier's held-out accuracy is
@@ -18,8 +18,8 @@ import numpy as np
 
 from engine.errors import MascotError
 from engine.metrics.registry import register_metric
-from engine.sampling import Request
-from engine.schema import UNKNOWN, Schema
+from engine.sampling import Request, resolve
+from engine.schema import Schema
 
 
 @dataclass(frozen=True)
@@ -42,24 +42,11 @@ def check_same_schema(model_schema: Schema, data_schema: Schema) -> None:
         )
 
 
-def conditioned_requests(schema: Schema, labels: np.ndarray, attr_i: int, value_i: int, n: int,
-                         seed: int) -> list[Request]:  # fmt: skip
-    """``n`` requests with attribute ``attr_i`` fixed to ``value_i`` and the rest from real rows."""
-    rng = np.random.default_rng([seed, attr_i, value_i])
-    visible = np.nonzero(labels[:, attr_i] != UNKNOWN)[0]
-    pool = visible if len(visible) else np.arange(len(labels))
-    requests = []
-    for j in range(n):
-        row = labels[pool[rng.integers(len(pool))]]
-        attrs = {}
-        for i, attr in enumerate(schema.attributes):
-            k = value_i if i == attr_i else int(row[i])
-            if k == UNKNOWN:
-                k = int(rng.choice(len(attr.values), p=attr.prior))
-            attrs[attr.name] = attr.values[k]
-        # Seeds are shared across values: each value is drawn from the same latents.
-        requests.append(Request(seed + j, tuple(attrs.items()), 1.0))
-    return requests
+def conditioned_requests(schema: Schema, attr_i: int, value_i: int, n: int, seed: int) -> list[Request]:
+    """``n`` requests with attribute ``attr_i`` fixed to ``value_i``, the rest filled by ``schema``."""
+    attr = schema.attributes[attr_i]
+    # Seeds are shared across values: each value is drawn from the same latents.
+    return [resolve(schema, {attr.name: attr.values[value_i]}, seed + j) for j in range(n)]
 
 
 def precision_table(schema: Schema, predictions: dict[tuple[int, int], np.ndarray],
@@ -89,9 +76,10 @@ def attr_precision(ctx, opts: AttrPrecisionOptions) -> dict:
     schema = ctx.checkpoint.schema
     check_same_schema(schema, ctx.dataset.schema)
     net = ctx.evalnet()
-    labels = np.asarray(ctx.dataset.labels)
+    # The data's label table, not the checkpoint's: every model is asked the same things.
+    asker = ctx.dataset.schema
     jobs = [(i, k) for i, attr in enumerate(schema.attributes) for k in range(len(attr.values))]
-    requests = [r for i, k in jobs for r in conditioned_requests(schema, labels, i, k, opts.per_value, ctx.config.seed)]
+    requests = [r for i, k in jobs for r in conditioned_requests(asker, i, k, opts.per_value, ctx.config.seed)]
     images = ctx.render(requests, desc="attr_precision samples")
     pred = net.predict(images)
     predictions = {job: pred[n * opts.per_value : (n + 1) * opts.per_value] for n, job in enumerate(jobs)}

@@ -2,7 +2,7 @@
 samples and their features, each computed once, on first use, and kept.
 
 Generated samples are seeds ``seed .. seed+samples-1`` with attributes drawn from the
-model's prior (``engine.sampling.resolve``), so a report is reproducible and two
+model's schema (``engine.sampling.resolve``), so a report is reproducible and two
 checkpoints evaluated with the same seed see the same latents and attributes.
 """
 

@@ -252,7 +252,7 @@ class TrainingRun:
         self.state = RunState(**meta["state"])
         self.parent = meta.get("parent")
         if "base_schema" in meta:
-            self.base_schema = Schema.from_json(meta["base_schema"])
+            self.base_schema = self._with_data_joint(Schema.from_json(meta["base_schema"]))
         self.trainer.load_extra_state(meta.get("extra", {}))
         torch.set_rng_state(_bytes_to_tensor(meta["rng"]["torch"]))
         self.real.gen.set_state(_bytes_to_tensor(meta["rng"]["data"]))
@@ -276,7 +276,11 @@ class TrainingRun:
             if fit.unused:
                 print(f"  in the parent's discriminator, no longer used: {', '.join(fit.unused)}", flush=True)
         self.parent = champion.version
-        self.base_schema = champion.schema
+        self.base_schema = self._with_data_joint(champion.schema)
+
+    def _with_data_joint(self, schema: Schema) -> Schema:
+        """A parent's schema, given this data's label table if it was saved before they existed."""
+        return schema if schema.joint is not None else dataclasses.replace(schema, joint=self.schema.joint)
 
     # --- the loop ---------------------------------------------------------------
     def run(self) -> Path:

@@ -135,3 +135,33 @@ def test_interface_differs_when_values_or_aliases_differ():
     a = Schema((choice("hair", ["red", "blue"]),))
     assert a.interface() != Schema((choice("hair", ["red", "green"]),)).interface()
     assert a.interface() != Schema((choice("hair", ["red", "blue"], crimson="red"),)).interface()
+
+
+HATS = Schema((choice("style", ["plain", "hatted"]), flag("hat", 0.5), choice("hair", ["red", "blue"])))
+HAT_LABELS = np.array([[0, 0, 0], [0, 0, 1], [1, 0, 0], [1, 1, UNKNOWN], [1, 1, UNKNOWN], [1, 1, 1]])
+
+
+def test_with_a_label_table_unset_attributes_come_from_a_row_that_agrees():
+    joint = HATS.with_joint(HAT_LABELS)
+    rng = np.random.default_rng(0)
+    draws = [joint.sample({"hat": "yes"}, rng) for _ in range(300)]
+    assert {d["style"] for d in draws} == {"hatted"}  # the prior alone would give "plain" half the time
+    assert 0.55 < np.mean(["hair" not in d for d in draws]) < 0.78  # unlabelled under the hat: left unset
+    assert all(joint.sample({"style": "plain", "hat": "yes"}, rng)["hat"] == "yes" for _ in range(20))
+
+
+def test_a_label_table_survives_json_and_moves_with_the_prior():
+    joint = HATS.with_joint(HAT_LABELS)
+    again = Schema.from_json(joint.to_json())
+    assert again.joint.rows.tolist() == joint.joint.rows.tolist()
+    moved = joint.with_priors_moved(np.array([[0, 1, 1]]), 0.5)  # liked: plain style with a hat
+    rng = np.random.default_rng(0)
+    assert 0.3 < np.mean([moved.sample({"hat": "yes"}, rng)["style"] == "plain" for _ in range(300)]) < 0.7
+
+
+def test_a_stored_label_table_that_does_not_fit_is_refused():
+    stored = HATS.with_joint(HAT_LABELS).to_json()
+    with pytest.raises(SchemaError, match="value the schema does not have"):
+        Schema.from_json({**stored, "joint": {"0.2.0": 1}})
+    with pytest.raises(SchemaError, match="malformed"):
+        Schema.from_json({**stored, "joint": {"0.1": "x"}})

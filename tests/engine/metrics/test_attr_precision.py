@@ -49,12 +49,12 @@ def test_report_carries_the_classifier_accuracy(results):
     assert obey["images"] == 24 * 5
 
 
-def test_other_attributes_come_from_rows_where_the_fixed_one_is_visible():
-    labels = np.array([[0, -1], [1, 1], [2, 0]], np.int16)
-    reqs = conditioned_requests(TOY_SCHEMA, labels, attr_i=1, value_i=1, n=50, seed=0)
+def test_other_attributes_come_from_rows_that_have_the_fixed_value():
+    labels = np.array([[0, -1], [1, 1], [2, 0], [-1, 1]], np.int16)
+    reqs = conditioned_requests(TOY_SCHEMA.with_joint(labels), attr_i=1, value_i=1, n=60, seed=0)
     assert {r.attrs["smile"] for r in reqs} == {"yes"}
-    assert {r.attrs["hair"] for r in reqs} == {"green", "blue"}  # never row 0, where smile is unknown
-    assert [r.seed for r in reqs] == list(range(50))
+    assert {r.attrs.get("hair") for r in reqs} == {"green", None}  # rows 1 and 3: never blue, where smile is no
+    assert [r.seed for r in reqs] == list(range(60))
 
 
 def test_a_checkpoint_with_another_schema_is_refused(labelled):

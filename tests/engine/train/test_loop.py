@@ -169,6 +169,20 @@ def test_fine_tune_on_extra_data_moves_the_serving_prior_toward_its_labels(toy_d
     assert load_checkpoint(second).schema == once.with_priors_moved(extra_labels, 0.25)  # rounds accumulate
 
 
+def test_checkpoints_carry_the_data_label_table_even_when_the_parent_had_none(toy_dataset, tmp_path):
+    from engine.data.dataset import Dataset
+
+    rows = Dataset(toy_dataset).schema.joint.rows.tolist()
+    parent = train(_cfg(toy_dataset, tmp_path / "parent", kimg=0.016))
+    assert load_checkpoint(parent).schema.joint.rows.tolist() == rows
+    meta = json.loads((parent / "model.json").read_text())
+    del meta["schema"]["joint"]  # a checkpoint saved before label tables existed
+    (parent / "model.json").write_text(json.dumps(meta))
+    assert load_checkpoint(parent).schema.joint is None
+    child = train(_cfg(toy_dataset, tmp_path / "child", kimg=0.016, init_from=str(parent)))
+    assert load_checkpoint(child).schema.joint.rows.tolist() == rows
+
+
 def test_fine_tune_starts_from_the_parents_discriminator(toy_dataset, tmp_path):
     from safetensors.torch import load_file
 
