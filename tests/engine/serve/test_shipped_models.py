@@ -28,11 +28,24 @@ def test_a_served_model_loads_and_carries_its_metrics_and_credits(name):
 
 
 def test_the_default_model_paints_the_hair_colour_asked_for():
-    """Same seed, hair:blue vs hair:red: where the two pictures differ, one is blue, the other red."""
+    """Same seed and other attributes, hair blue vs red: where the two pictures differ, one is
+    blue, the other red. (The other attributes are pinned: filled from the label table, a
+    different hair would also draw a different background.)"""
     ckpt = load_checkpoint(CHECKPOINTS / CONFIG["engine"]["model"])
-    blue, red = (render(ckpt.G, ckpt.schema, [resolve(ckpt.schema, {"hair": h, "smile": "yes"}, seed=1)])[0]
+    asked = resolve(ckpt.schema, {"hair": "blue", "smile": "yes"}, seed=1).attrs
+    blue, red = (render(ckpt.G, ckpt.schema, [resolve(ckpt.schema, {**asked, "hair": h}, seed=1)])[0]
                  .astype(np.int16) for h in ("blue", "red"))  # fmt: skip
     changed = np.abs(blue - red).sum(axis=2) > 60
     assert changed.mean() > 0.02  # the hair is more than a few pixels
     assert (blue[changed, 2] - blue[changed, 0]).mean() > 40
     assert (red[changed, 0] - red[changed, 2]).mean() > 40
+
+
+def test_the_default_model_fills_unset_attributes_from_its_training_label_table():
+    """hat:yes alone must come with a style that wears hats (avataaars, pixel-art in DiceBear),
+    not a style drawn from its own prior: a model exported without the table asks for a hat
+    on a hatless style two times in three."""
+    ckpt = load_checkpoint(CHECKPOINTS / CONFIG["engine"]["model"])
+    assert ckpt.schema.joint is not None
+    styles = {dict(resolve(ckpt.schema, {"hat": "yes"}, seed=s).attributes)["style"] for s in range(64)}
+    assert styles <= {"avataaars", "pixel-art"}
