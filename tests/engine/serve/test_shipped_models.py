@@ -47,5 +47,5 @@ def test_the_default_model_fills_unset_attributes_from_its_training_label_table(
     on a hatless style two times in three."""
     ckpt = load_checkpoint(CHECKPOINTS / CONFIG["engine"]["model"])
     assert ckpt.schema.joint is not None
-    styles = {dict(resolve(ckpt.schema, {"hat": "yes"}, seed=s).attributes)["style"] for s in range(64)}
+    styles = {resolve(ckpt.schema, {"hat": "yes"}, seed=s).attrs["style"] for s in range(64)}
     assert styles <= {"avataaars", "pixel-art"}
