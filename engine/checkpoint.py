@@ -204,7 +204,7 @@ def _write_discriminator(state: dict[str, torch.Tensor], folder: Path, half: boo
 
 
 class DiscriminatorFit(NamedTuple):
-    """What a partial discriminator load left out, by top-level part name."""
+    """What a partial discriminator load left out, by the largest part name that is all new or all gone."""
 
     fresh: list[str]  # parts of D the file lacks: they start from their initialisation
     unused: list[str]  # parts of the file D no longer has (a head since replaced)
@@ -228,11 +228,22 @@ def load_discriminator(path: str | Path, D: nn.Module) -> DiscriminatorFit | Non
                if reshaped else "no weight in common")  # fmt: skip
         raise CheckpointError(f"the discriminator in '{path}' does not fit this run's: {why}")
     D.load_state_dict({k: state[k] for k in shared}, strict=False)  # copy_ casts float16 files to D's dtype
-    return DiscriminatorFit(fresh=_top_level(own.keys() - state.keys()), unused=_top_level(state.keys() - own.keys()))
+    return DiscriminatorFit(fresh=_whole_parts(own.keys() - state.keys(), own.keys()),
+                            unused=_whole_parts(state.keys() - own.keys(), state.keys()))  # fmt: skip
 
 
-def _top_level(keys: set[str]) -> list[str]:
-    return sorted({k.split(".")[0] for k in keys})
+def _whole_parts(keys: set[str], all_keys: set[str]) -> list[str]:
+    """The largest modules all of whose weights are in ``keys``: "attr_head" when the whole
+    head is new, "attr_head.fake" when only its fake logits are."""
+    parts = set()
+    for key in keys:
+        names = key.split(".")
+        for n in range(1, len(names) + 1):
+            prefix = ".".join(names[:n])
+            if all(k in keys for k in all_keys if k == prefix or k.startswith(prefix + ".")):
+                parts.add(prefix)
+                break
+    return sorted(parts)
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False,

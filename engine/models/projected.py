@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from engine.effnet import STAGE_CHANNELS, backbone
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
 from engine.models.diffaugment import diff_augment, parse_policy
-from engine.models.layers import (ConditionalBatchNorm2d, attribute_cross_entropy, attribute_spans, freeze_first,
-                                  sn_conv2d, sn_linear)
+from engine.models.layers import (ConditionalBatchNorm2d, attribute_cross_entropy,
+                                  attribute_cross_entropy_fake_class, attribute_spans, freeze_first, sn_conv2d,
+                                  sn_linear)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Arch:
     z_in_norm: bool = True  # z also sets every conditional BN (as BigGAN's latent), so G cannot drop it
     aux_weight: float = 1.0  # AC-GAN auxiliary classifier on the projected features (0 = off)
     aux_channels: int = 64  # width of the classifier's convolutions
+    aux_fake_class: bool = False  # the classifier also has a "fake" class per attribute (see layers.py)
     blocks: tuple[int, ...] = ()  # attribute block sizes of c (set by the training loop from the schema)
 
 
@@ -255,7 +257,7 @@ class AttributeHead(nn.Module):
 
     SCALES = (0, 1)  # strides 4 and 8 of the backbone
 
-    def __init__(self, in_channels: tuple[int, ...], width: int, c_dim: int) -> None:
+    def __init__(self, in_channels: tuple[int, ...], width: int, c_dim: int, n_fake: int = 0) -> None:
         super().__init__()
         self.convs = nn.ModuleList(
             nn.Sequential(nn.Conv2d(in_channels[k], width, 3, padding=1), nn.LeakyReLU(0.2),
@@ -264,11 +266,17 @@ class AttributeHead(nn.Module):
         )  # fmt: skip
         self.out = nn.Sequential(nn.Linear(2 * width * len(self.SCALES), 256), nn.LeakyReLU(0.2),
                                  nn.Linear(256, c_dim))  # fmt: skip
+        # "Fake" logits, one per attribute, beside ``out``'s last layer (so a parent without
+        # them still loads everything else).
+        self.fake = nn.Linear(256, n_fake) if n_fake else None
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        """(B, c_dim) attribute logits, then (B, n_fake) fake logits when there are any."""
         maps = [conv(feats[k].float()) for conv, k in zip(self.convs, self.SCALES)]
         pooled = [torch.cat([m.mean(dim=(2, 3)), m.amax(dim=(2, 3))], dim=1) for m in maps]
-        return self.out(torch.cat(pooled, dim=1))
+        hidden = self.out[:-1](torch.cat(pooled, dim=1))
+        logits = self.out[-1](hidden)
+        return logits if self.fake is None else torch.cat([logits, self.fake(hidden)], dim=1)
 
 
 class Discriminator(nn.Module):
@@ -291,7 +299,9 @@ class Discriminator(nn.Module):
         # AC-GAN head: projection alone taught G nothing about hair colour in 10 kimg on CPU
         # (hair changed 4/255 per pixel); a classifier gives G a direct, per-attribute pull.
         self.spans = attribute_spans(c_dim, arch.blocks)
-        self.attr_head = AttributeHead(self.projector.out_channels, arch.aux_channels, c_dim)
+        self.c_dim = c_dim
+        n_fake = len(self.spans) if arch.aux_fake_class else 0
+        self.attr_head = AttributeHead(self.projector.out_channels, arch.aux_channels, c_dim, n_fake)
         parse_policy(arch.diffaugment)
 
     def features(self, img: torch.Tensor) -> list[torch.Tensor]:
@@ -310,8 +320,13 @@ class Discriminator(nn.Module):
         logits = torch.cat([head(f, c) for head, f in zip(self.heads, feats)], dim=1)
         return logits, self.attr_head(feats)
 
-    def aux_loss(self, class_logits: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return attribute_cross_entropy(class_logits, c, self.spans)
+    def aux_loss(self, class_logits: torch.Tensor, c: torch.Tensor, fake: bool = False) -> torch.Tensor:
+        """The classifier's loss for images labelled ``c``; ``fake`` = D's target for fakes
+        (the fake class; without one, fakes teach the classifier nothing)."""
+        if not self.arch.aux_fake_class:
+            return class_logits.new_zeros(()) if fake else attribute_cross_entropy(class_logits, c, self.spans)
+        logits, fake_logits = class_logits[:, : self.c_dim], class_logits[:, self.c_dim :]
+        return attribute_cross_entropy_fake_class(logits, fake_logits, c, self.spans, fake)
 
     def freeze_first(self, n: int) -> None:
         """FreezeD: the first ``n`` blocks of every head keep their weights."""
@@ -343,10 +358,12 @@ class Trainer(GANTrainer):
         # and it saves one generator forward per iteration (the cost that matters on CPU).
         with batch.amp():
             d_real, cls_real = self.D.judge(batch.real, batch.c)
-            d_fake = self.D(fake.detach(), c_fake).float()
-        d_real = d_real.float()
-        aux_d = self.D.aux_loss(cls_real, batch.c) if self.arch.aux_weight else d_real.new_zeros(())
-        loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + self.arch.aux_weight * aux_d
+            d_fake, cls_fake_d = self.D.judge(fake.detach(), c_fake)
+        d_real, d_fake = d_real.float(), d_fake.float()
+        zero = d_real.new_zeros(())
+        aux_d = self.D.aux_loss(cls_real, batch.c) if self.arch.aux_weight else zero
+        aux_d_fake = self.D.aux_loss(cls_fake_d, c_fake, fake=True) if self.arch.aux_weight else zero
+        loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + self.arch.aux_weight * (aux_d + aux_d_fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -364,6 +381,7 @@ class Trainer(GANTrainer):
             "d_real": d_real.mean().item(),
             "d_fake": d_fake.mean().item(),
             "aux_d": aux_d.item(),
+            "aux_d_fake": aux_d_fake.item(),
             "aux_g": aux_g.item(),
         }
 

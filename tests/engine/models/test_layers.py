@@ -8,6 +8,7 @@ from engine.models.layers import (
     GBlock,
     SelfAttention,
     attribute_cross_entropy,
+    attribute_cross_entropy_fake_class,
     attribute_spans,
     freeze_first,
     sn_conv2d,
@@ -85,6 +86,25 @@ def test_attribute_cross_entropy_is_per_block_and_skips_unknown():
     # independent binary labels
     bce = attribute_cross_entropy(logits.detach(), c, attribute_spans(5, ()))
     torch.testing.assert_close(bce, F.binary_cross_entropy_with_logits(logits.detach(), c, reduction="none").mean(0).sum())
+
+
+def test_fake_class_loss_targets_the_fake_class_for_fakes_and_the_value_for_reals():
+    spans = [(0, 3), (3, 5)]
+    logits, fake_logits = torch.randn(2, 5), torch.randn(2, 2)
+    c = torch.tensor([[0.0, 1, 0, 0, 0], [1.0, 0, 0, 0, 1]])  # sample 0's flag is unknown
+    # reals / G: the known value among K+1 classes
+    full0 = torch.cat([logits[:, :3], fake_logits[:, :1]], 1)
+    full1 = torch.cat([logits[1:, 3:], fake_logits[1:, 1:]], 1)
+    expected = F.cross_entropy(full0, torch.tensor([1, 0])) + F.cross_entropy(full1, torch.tensor([1]))
+    torch.testing.assert_close(attribute_cross_entropy_fake_class(logits, fake_logits, c, spans, fake=False), expected)
+    # D on fakes: class K of every block, whatever the label (an unknown block is still fake)
+    full1_all = torch.cat([logits[:, 3:], fake_logits[:, 1:]], 1)
+    expected = F.cross_entropy(full0, torch.tensor([3, 3])) + F.cross_entropy(full1_all, torch.tensor([2, 2]))
+    torch.testing.assert_close(attribute_cross_entropy_fake_class(logits, fake_logits, c, spans, fake=True), expected)
+    # with the fake class ruled out, the real-image loss is the plain AC loss
+    ruled_out = torch.full((2, 2), -1e4)
+    torch.testing.assert_close(attribute_cross_entropy_fake_class(logits, ruled_out, c, spans, fake=False),
+                               attribute_cross_entropy(logits, c, spans))  # fmt: skip
 
 
 def test_freeze_first_stops_gradients_of_first_blocks_only():

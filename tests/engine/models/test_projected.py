@@ -144,6 +144,47 @@ def test_auxiliary_classifier_loss_is_reported_and_can_be_switched_off():
         assert (out["aux_d"] > 0) == (weight > 0) and (out["aux_g"] > 0) == (weight > 0)
 
 
+def test_fake_class_head_learns_to_file_fakes_apart_from_reals():
+    """With ``aux_fake_class``, D's classifier gets one "fake" logit per attribute and its
+    loss on fakes is reported: after a few D steps fakes score higher on it than reals."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    arch = dataclasses.replace(ARCH, blocks=(3, 2), aux_fake_class=True)
+    G = Generator(arch, C_DIM, R)
+    trainer = Trainer(G, arch, C_DIM, R, Hyper(batch_size=8, lr_d=2e-3), CPU)
+    batch = make_batch(8)
+    first = trainer.step(batch)
+    for _ in range(15):
+        last = trainer.step(batch)
+    assert first["aux_d_fake"] > 0 and last["aux_d_fake"] < first["aux_d_fake"]
+    with torch.no_grad():
+        fakes = G(batch.sample_z(8), batch.c)
+        fake_logit = lambda x: trainer.D.judge(x, batch.c)[1][:, C_DIM:].mean().item()  # noqa: E731
+        assert fake_logit(fakes) > fake_logit(batch.real)
+    plain = Trainer(Generator(ARCH, C_DIM, R), dataclasses.replace(ARCH, blocks=(3, 2)), C_DIM, R,
+                    Hyper(batch_size=8), CPU).step(batch)  # fmt: skip
+    assert plain["aux_d_fake"] == 0.0
+
+
+def test_a_parent_without_fake_logits_loads_into_a_fake_class_discriminator(tiny_checkpoint, tmp_path):
+    """The nightly fine-tune and --init-from keep working from a model trained without them."""
+    import dataclasses
+    import json
+    import shutil
+
+    from engine.checkpoint import _write_discriminator, load_discriminator
+
+    old = Discriminator(dataclasses.replace(ARCH, blocks=(3, 2)), C_DIM, CPU)
+    folder = shutil.copytree(tiny_checkpoint, tmp_path / "parent")
+    meta = json.loads((folder / "model.json").read_text())
+    meta["discriminator_sha256"] = _write_discriminator(old.state_dict(), folder, half=False)
+    (folder / "model.json").write_text(json.dumps(meta))
+    new = Discriminator(dataclasses.replace(ARCH, blocks=(3, 2), aux_fake_class=True), C_DIM, CPU)
+    assert load_discriminator(folder, new) == (["attr_head.fake"], [])
+    torch.testing.assert_close(new.attr_head.out[-1].weight, old.attr_head.out[-1].weight)
+
+
 def test_attribute_head_finds_a_small_spot_that_averaging_washes_out():
     """A 'smile' three pixels wide: the label is whether one spot on channel 0 is lit.
 
