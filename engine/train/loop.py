@@ -163,9 +163,10 @@ class RealImages:
 
 
 def build_arch(family, cfg: TrainConfig, schema: Schema):
-    """The family's Arch: defaults < the --init-from parent's arch (fine-tunes must match) < --arch."""
+    """The family's Arch: defaults < the run's own (--resume) or the --init-from parent's
+    arch (a resumed run or a fine-tune must match what it continues) < --arch."""
     names = {f.name for f in dataclasses.fields(family.Arch)}
-    parent = read_meta(cfg.init_from)["arch"] if cfg.init_from else {}
+    parent = _continued_arch(cfg)
     overrides = {**{k: tuple(v) if isinstance(v, list) else v for k, v in parent.items()}, **dict(cfg.arch)}
     unknown = sorted(set(overrides) - names)
     if unknown:
@@ -173,6 +174,16 @@ def build_arch(family, cfg: TrainConfig, schema: Schema):
     if "blocks" in names:  # families with per-attribute classifier heads need the block layout
         overrides.setdefault("blocks", tuple(b - a for a, b in schema.blocks()))
     return family.Arch(**overrides)
+
+
+def _continued_arch(cfg: TrainConfig) -> dict:
+    """The arch a run continues: its resume.json's (resume points written since it is
+    recorded there), else the --init-from parent's, else none."""
+    if cfg.resume and (Path(cfg.out) / "resume.json").is_file():
+        recorded = read_resume_meta(Path(cfg.out)).get("arch")
+        if recorded is not None:
+            return recorded
+    return read_meta(cfg.init_from)["arch"] if cfg.init_from else {}
 
 
 def update_ema(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
@@ -404,7 +415,8 @@ class TrainingRun:
                    "data_sources": self.ds.card.get("sources", []), "metrics": {}},
         )  # fmt: skip
         meta = {
-            "family": self.cfg.family, "data_fingerprint": self.ds.fingerprint, "parent": self.parent,
+            "family": self.cfg.family, "arch": dataclasses.asdict(self.arch), "data_fingerprint": self.ds.fingerprint,
+            "parent": self.parent,
             "base_schema": self.base_schema.to_json(),
             "state": dataclasses.asdict(self.state), "extra": self.trainer.extra_state(),
             "rng": {"torch": _tensor_to_bytes(torch.get_rng_state()), "data": _tensor_to_bytes(self.real.gen.get_state())},

@@ -72,6 +72,13 @@ def test_resume_equals_an_uninterrupted_run(toy_dataset, tmp_path):
     assert all(torch.allclose(straight[k], resumed[k], atol=1e-6) for k in straight)
 
 
+def test_resume_keeps_the_runs_own_architecture(toy_dataset, tmp_path):
+    """--resume without the first run's --arch flags still builds (and loads) that network."""
+    train(_cfg(toy_dataset, tmp_path / "run", kimg=0.032, arch=(("g_ch", 8), ("d_ch", 4))))
+    resumed = train(_cfg(toy_dataset, tmp_path / "run", kimg=0.064, resume=True, arch=()))
+    assert json.loads((resumed / "model.json").read_text())["arch"]["d_ch"] == 4
+
+
 def test_resume_refuses_other_data(toy_dataset, tmp_path):
     train(_cfg(toy_dataset, tmp_path / "run", kimg=0.032))
     other = make_toy_dataset(tmp_path / "other", seed=1)
