@@ -58,15 +58,23 @@ def kid_effl0(ctx, opts: KIDOptions) -> dict:
             "image_size": ctx.config.feature_size, "real": len(real), "generated": len(fake)}  # fmt: skip
 
 
+DEAD_SPREAD = 1e-3  # a dimension whose real spread is below this share of the median is dead
+
+
 def standardise_by(real: np.ndarray, fake: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scale both sets by the real set's per-dimension mean and spread.
 
     EvalNet's ReLU features have no fixed scale (it depends on training), and the cubic
     kernel would turn that scale into huge, incomparable numbers; in units of the real
     data's own spread, domain KIDs are comparable across EvalNet rebuilds and data sets.
+    Dimensions that do not vary over the real set (dead ReLUs: 46 of 128 in one rebuild)
+    are dropped: they say nothing about the real images, and a fake that stirred one would
+    be divided by a spread of zero (that rebuild read KID -1.08 for the shipped model).
     """
-    mu, sd = real.mean(axis=0), real.std(axis=0) + 1e-6
-    return (real - mu) / sd, (fake - mu) / sd
+    sd = real.std(axis=0)
+    live = sd > DEAD_SPREAD * np.median(sd)
+    mu, sd = real.mean(axis=0)[live], sd[live]
+    return (real[:, live] - mu) / sd, (fake[:, live] - mu) / sd
 
 
 @register_metric(

@@ -50,6 +50,21 @@ def test_kid_grows_with_colour_shift(halves, real_features):
     assert kids[2] > 10 * abs(kids[0])
 
 
+def test_domain_standardising_drops_dimensions_dead_on_the_real_set():
+    """A ReLU unit that never fires on real images but fires faintly on one fake must not
+    turn the KID into a huge number (divided by a spread of zero)."""
+    from engine.metrics.kid import standardise_by
+
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+    real[:, 3] = 0.0  # dead on the real set
+    fake[:, 3] = 0.0
+    fake[0, 3] = 1e-3
+    r, f = standardise_by(real, fake)
+    assert r.shape == f.shape == (400, 7)
+    assert abs(kernel_distance(r, f, num_subsets=20, max_subset_size=200)) < 0.05
+
+
 def test_kid_refuses_mismatched_or_tiny_feature_sets():
     with pytest.raises(MascotError, match="one D"):
         kernel_distance(np.zeros((10, 4)), np.zeros((10, 5)))
