@@ -17,6 +17,7 @@ cheap serving-time fix if the head were right where G is wrong.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 import torch
@@ -81,6 +82,9 @@ def main() -> None:
     if ck.meta["family"] != "projected":
         raise SystemExit(f"{args.checkpoint} is a {ck.meta['family']} model; this compares the projected family's head")
     arch = Arch(**{k: tuple(v) if isinstance(v, list) else v for k, v in ck.meta["arch"].items()})
+    # D augments everything it sees in training (DiffAugment); the head is read here on the
+    # images themselves, so two runs agree and the head is judged on what G drew.
+    arch = dataclasses.replace(arch, diffaugment="")
     D = Discriminator(arch, ck.schema.dim, torch.device("cpu"))
     if load_discriminator(args.checkpoint, D) is None:
         raise SystemExit(f"{args.checkpoint} has no discriminator.safetensors: nothing to compare with")
