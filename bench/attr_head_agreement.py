@@ -22,7 +22,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from engine.checkpoint import load_checkpoint, load_discriminator
+from engine.checkpoint import arch_kwargs, load_checkpoint, load_discriminator
 from engine.data.dataset import Dataset
 from engine.metrics.attr_precision import conditioned_requests
 from engine.metrics.evalnet import get_evalnet
@@ -81,7 +81,7 @@ def main() -> None:
     net = get_evalnet(ds)
     if ck.meta["family"] != "projected":
         raise SystemExit(f"{args.checkpoint} is a {ck.meta['family']} model; this compares the projected family's head")
-    arch = Arch(**{k: tuple(v) if isinstance(v, list) else v for k, v in ck.meta["arch"].items()})
+    arch = Arch(**arch_kwargs(ck.meta["arch"]))
     # D augments everything it sees in training (DiffAugment); the head is read here on the
     # images themselves, so two runs agree and the head is judged on what G drew.
     arch = dataclasses.replace(arch, diffaugment="")

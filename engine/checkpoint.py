@@ -136,13 +136,13 @@ def read_meta(path: str | Path) -> dict[str, Any]:
 def build_generator(meta: dict[str, Any]) -> nn.Module:
     family = get_family(meta["family"])
     try:
-        arch = family.Arch(**_tuples(meta["arch"]))
+        arch = family.Arch(**arch_kwargs(meta["arch"]))
         return family.Generator(arch, int(meta["c_dim"]), int(meta["resolution"]))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"model.json describes a {meta['family']} network this engine cannot build: {exc}") from None
 
 
-def _tuples(kwargs: dict[str, Any]) -> dict[str, Any]:
+def arch_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     # JSON turns tuples into lists; frozen dataclass fields expect tuples (and hashability).
     return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
 

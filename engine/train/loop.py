@@ -36,8 +36,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from engine.checkpoint import (load_checkpoint, load_discriminator, load_resume, read_meta, read_resume_meta,
-                               save_generator, save_resume)
+from engine.checkpoint import (arch_kwargs, load_checkpoint, load_discriminator, load_resume, read_meta,
+                               read_resume_meta, save_generator, save_resume)
 from engine.data.dataset import Dataset
 from engine.errors import MascotError
 from engine.models import get_family
@@ -167,7 +167,7 @@ def build_arch(family, cfg: TrainConfig, schema: Schema):
     arch (a resumed run or a fine-tune must match what it continues) < --arch."""
     names = {f.name for f in dataclasses.fields(family.Arch)}
     parent = _continued_arch(cfg)
-    overrides = {**{k: tuple(v) if isinstance(v, list) else v for k, v in parent.items()}, **dict(cfg.arch)}
+    overrides = {**arch_kwargs(parent), **dict(cfg.arch)}
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise MascotError(f"unknown --arch setting(s) {', '.join(unknown)} for {cfg.family}; known: {', '.join(sorted(names))}")
