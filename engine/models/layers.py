@@ -165,6 +165,28 @@ def attribute_spans(c_dim: int, blocks: tuple[int, ...]) -> list[tuple[int, int]
     return [(s, s + b) for s, b in zip(starts, blocks)]
 
 
+def mismatched_labels(c: torch.Tensor, spans: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``c`` with one known attribute of each row set to another value, and which rows changed.
+
+    The "wrong text" negatives of a matching-aware discriminator (GAN-CLS, Reed et al. 2016
+    §4.1): a real image under a label it does not have. A choice block that is all zero is
+    unknown and cannot be contradicted; a one-wide span is a binary label and flips. A row
+    with nothing known is left as it is (``changed`` False).
+    """
+    known = torch.stack([(c[:, a:b].sum(1) > 0) | (b - a == 1) for a, b in spans], dim=1)
+    chosen = torch.rand(known.shape, device=c.device).masked_fill(~known, -1.0).argmax(1)
+    wrong = c.clone()
+    for j, (a, b) in enumerate(spans):
+        rows = known[:, j] & (chosen == j)
+        if b - a == 1:
+            wrong[rows, a] = 1 - c[rows, a]
+            continue
+        value = c[rows, a:b].argmax(1)
+        other = (value + torch.randint(1, b - a, value.shape, device=c.device)) % (b - a)
+        wrong[rows, a:b] = F.one_hot(other, b - a).to(c.dtype)
+    return wrong, known.any(1)
+
+
 def attribute_cross_entropy(logits: torch.Tensor, c: torch.Tensor, spans: list[tuple[int, int]]) -> torch.Tensor:
     """Auxiliary-classifier loss (AC-GAN, Odena et al. 2017 §3) summed over attributes.
 

@@ -31,8 +31,8 @@ from engine.effnet import STAGE_CHANNELS, backbone
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
 from engine.models.diffaugment import diff_augment, parse_policy
 from engine.models.layers import (ConditionalBatchNorm2d, attribute_cross_entropy,
-                                  attribute_cross_entropy_fake_class, attribute_spans, freeze_first, sn_conv2d,
-                                  sn_linear)
+                                  attribute_cross_entropy_fake_class, attribute_spans, freeze_first, mismatched_labels,
+                                  sn_conv2d, sn_linear)
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,10 @@ class Arch:
     # The classifier also has a "fake" class per attribute (layers.py). Off: fine-tuning the
     # shipped model with it lowered attribute precision 0.948 -> 0.917 in 20 kimg (report, session 8).
     aux_fake_class: bool = False
+    # Matching-aware D (GAN-CLS, Reed et al. 2016): real images under a label with one
+    # attribute changed count as fakes, at this weight (0 = off). The projection term then
+    # has to read the attributes, and G is paid by a judge that also sees its fakes.
+    mismatch_weight: float = 0.0
     blocks: tuple[int, ...] = ()  # attribute block sizes of c (set by the training loop from the schema)
 
 
@@ -237,10 +241,14 @@ class ScaleHead(nn.Module):
         self.embed = nn.Sequential(nn.Linear(c_dim, cmap_dim), nn.LeakyReLU(0.2), nn.Linear(cmap_dim, cmap_dim))
         self.cmap_dim = cmap_dim
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *cs: torch.Tensor) -> list[torch.Tensor]:
+        """The patch logits of ``x`` under each label batch in ``cs`` (the trunk runs once)."""
         for block in self.blocks:
             x = block(x)
         out = self.out(x).float()
+        return [self._project(out, c) for c in cs]
+
+    def _project(self, out: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         cmap = self.embed(c.float())[:, :, None, None]
         logits = out[:, :1] + (out[:, 1:] * cmap).sum(dim=1, keepdim=True) / math.sqrt(self.cmap_dim)
         return logits.flatten(1)
@@ -319,8 +327,19 @@ class Discriminator(nn.Module):
     def judge(self, img: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(real/fake logits of every scale, attribute logits)."""
         feats = self.features(img)
-        logits = torch.cat([head(f, c) for head, f in zip(self.heads, feats)], dim=1)
-        return logits, self.attr_head(feats)
+        return self._logits(feats, c)[0], self.attr_head(feats)
+
+    def judge_matching(self, img: torch.Tensor, c: torch.Tensor,
+                       c_wrong: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+        """``judge`` plus the logits of the same images under ``c_wrong``, for one more
+        projection: the backbone and the heads' trunks run once."""
+        feats = self.features(img)
+        right, wrong = self._logits(feats, c, c_wrong)
+        return right, wrong, self.attr_head(feats)
+
+    def _logits(self, feats: list[torch.Tensor], *cs: torch.Tensor) -> list[torch.Tensor]:
+        per_scale = [head(f, *cs) for head, f in zip(self.heads, feats)]
+        return [torch.cat([scale[k] for scale in per_scale], dim=1) for k in range(len(cs))]
 
     def aux_loss(self, class_logits: torch.Tensor, c: torch.Tensor, fake: bool = False) -> torch.Tensor:
         """The classifier's loss for images labelled ``c``; ``fake`` = D's target for fakes
@@ -359,13 +378,21 @@ class Trainer(GANTrainer):
         # D step (hinge). The same fakes serve the G step below: G is unchanged until then,
         # and it saves one generator forward per iteration (the cost that matters on CPU).
         with batch.amp():
-            d_real, cls_real = self.D.judge(batch.real, batch.c)
+            if self.arch.mismatch_weight:
+                c_wrong, contradicted = mismatched_labels(batch.c, self.D.spans)
+                d_real, d_wrong, cls_real = self.D.judge_matching(batch.real, batch.c, c_wrong)
+            else:
+                d_real, cls_real = self.D.judge(batch.real, batch.c)
             d_fake, cls_fake_d = self.D.judge(fake.detach(), c_fake)
         d_real, d_fake = d_real.float(), d_fake.float()
         zero = d_real.new_zeros(())
         aux_d = self.D.aux_loss(cls_real, batch.c) if self.arch.aux_weight else zero
         aux_d_fake = self.D.aux_loss(cls_fake_d, c_fake, fake=True) if self.arch.aux_weight else zero
-        loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + self.arch.aux_weight * (aux_d + aux_d_fake)
+        # Hinge on the contradicted reals only: a row with nothing known still matches its label.
+        wrong = d_wrong.float()[contradicted] if self.arch.mismatch_weight and contradicted.any() else None
+        mismatch = F.relu(1 + wrong).mean() if wrong is not None else zero
+        loss_d = (F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + self.arch.mismatch_weight * mismatch
+                  + self.arch.aux_weight * (aux_d + aux_d_fake))  # fmt: skip
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -387,6 +414,8 @@ class Trainer(GANTrainer):
         }
         if self.arch.aux_fake_class:
             stats["aux_d_fake"] = aux_d_fake.item()
+        if wrong is not None:
+            stats["d_wrong"] = wrong.mean().item()
         return stats
 
     def modules(self) -> dict[str, nn.Module]:

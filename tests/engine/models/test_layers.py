@@ -11,6 +11,7 @@ from engine.models.layers import (
     attribute_cross_entropy_fake_class,
     attribute_spans,
     freeze_first,
+    mismatched_labels,
     sn_conv2d,
     sn_linear,
 )  # fmt: skip
@@ -105,6 +106,25 @@ def test_fake_class_loss_targets_the_fake_class_for_fakes_and_the_value_for_real
     ruled_out = torch.full((2, 2), -1e4)
     torch.testing.assert_close(attribute_cross_entropy_fake_class(logits, ruled_out, c, spans, fake=False),
                                attribute_cross_entropy(logits, c, spans))  # fmt: skip
+
+
+def test_mismatched_labels_contradict_one_known_attribute_of_each_row():
+    spans = [(0, 3), (3, 5)]
+    c = torch.tensor([[1.0, 0, 0, 0, 1], [0.0, 1, 0, 0, 0], [0.0, 0, 0, 0, 0]] * 50)  # row 1: flag unknown
+    torch.manual_seed(0)
+    wrong, changed = mismatched_labels(c, spans)
+    assert changed.tolist() == [True, True, False] * 50
+    assert torch.equal(wrong[2::3], c[2::3])  # nothing known: left alone
+    for a, b in spans:  # every block is still a one-hot or, where it was unknown, still zero
+        torch.testing.assert_close(wrong[:, a:b].sum(1), c[:, a:b].sum(1))
+    differs = torch.stack([(wrong[:, a:b] != c[:, a:b]).any(1) for a, b in spans], dim=1)
+    assert differs[changed].sum(1).eq(1).all()  # exactly one attribute contradicted
+    assert not differs[1::3, 1].any()  # never the unknown one
+    assert differs[0::3, 0].any() and differs[0::3, 1].any()  # either known one can be chosen
+    # independent binary labels flip
+    bits = torch.tensor([[1.0, 0.0]])
+    wrong, changed = mismatched_labels(bits, attribute_spans(2, ()))
+    assert changed.item() and (wrong != bits).sum() == 1
 
 
 def test_freeze_first_stops_gradients_of_first_blocks_only():
