@@ -31,8 +31,8 @@ from engine.effnet import STAGE_CHANNELS, backbone
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
 from engine.models.diffaugment import diff_augment, parse_policy
 from engine.models.layers import (ConditionalBatchNorm2d, attribute_cross_entropy,
-                                  attribute_cross_entropy_fake_class, attribute_spans, freeze_first, mismatched_labels,
-                                  sn_conv2d, sn_linear)
+                                  attribute_cross_entropy_fake_class, attribute_spans, freeze_first,
+                                  mismatched_labels, sn_conv2d, sn_linear)
 
 
 @dataclass(frozen=True)
