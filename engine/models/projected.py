@@ -378,22 +378,7 @@ class Trainer(GANTrainer):
             fake = self.G(z, c_fake)
         # D step (hinge). The same fakes serve the G step below: G is unchanged until then,
         # and it saves one generator forward per iteration (the cost that matters on CPU).
-        with batch.amp():
-            if self.arch.mismatch_weight:
-                c_wrong, contradicted = mismatched_labels(batch.c, self.D.spans)
-                d_real, d_wrong, cls_real = self.D.judge_matching(batch.real, batch.c, c_wrong)
-            else:
-                d_real, cls_real = self.D.judge(batch.real, batch.c)
-            d_fake, cls_fake_d = self.D.judge(fake.detach(), c_fake)
-        d_real, d_fake = d_real.float(), d_fake.float()
-        zero = d_real.new_zeros(())
-        aux_d = self.D.aux_loss(cls_real, batch.c) if self.arch.aux_weight else zero
-        aux_d_fake = self.D.aux_loss(cls_fake_d, c_fake, fake=True) if self.arch.aux_weight else zero
-        # Hinge on the contradicted reals only: a row with nothing known still matches its label.
-        wrong = d_wrong.float()[contradicted] if self.arch.mismatch_weight and contradicted.any() else None
-        mismatch = F.relu(1 + wrong).mean() if wrong is not None else zero
-        loss_d = (F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + self.arch.mismatch_weight * mismatch
-                  + self.arch.aux_weight * (aux_d + aux_d_fake))  # fmt: skip
+        loss_d, stats_d = self._d_loss(batch, fake.detach(), c_fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -405,19 +390,32 @@ class Trainer(GANTrainer):
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
-        stats = {
-            "loss_d": loss_d.item(),
-            "loss_g": loss_g.item(),
-            "d_real": d_real.mean().item(),
-            "d_fake": d_fake.mean().item(),
-            "aux_d": aux_d.item(),
-            "aux_g": aux_g.item(),
-        }
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **stats_d, "aux_g": aux_g.item()}
+
+    def _d_loss(self, batch: Batch, fake: torch.Tensor, c_fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Hinge on reals and fakes, plus the optional matching-aware and fake-class terms."""
+        with batch.amp():
+            if self.arch.mismatch_weight:
+                c_wrong, contradicted = mismatched_labels(batch.c, self.D.spans)
+                d_real, d_wrong, cls_real = self.D.judge_matching(batch.real, batch.c, c_wrong)
+            else:
+                d_real, cls_real = self.D.judge(batch.real, batch.c)
+            d_fake, cls_fake = self.D.judge(fake, c_fake)
+        d_real, d_fake = d_real.float(), d_fake.float()
+        zero = d_real.new_zeros(())
+        aux_real = self.D.aux_loss(cls_real, batch.c) if self.arch.aux_weight else zero
+        aux_fake = self.D.aux_loss(cls_fake, c_fake, fake=True) if self.arch.aux_weight else zero
+        # Hinge on the contradicted reals only: a row with nothing known still matches its label.
+        wrong = d_wrong.float()[contradicted] if self.arch.mismatch_weight and contradicted.any() else None
+        mismatch = F.relu(1 + wrong).mean() if wrong is not None else zero
+        loss = (F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + self.arch.mismatch_weight * mismatch
+                + self.arch.aux_weight * (aux_real + aux_fake))  # fmt: skip
+        stats = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(), "aux_d": aux_real.item()}
         if self.arch.aux_fake_class:
-            stats["aux_d_fake"] = aux_d_fake.item()
+            stats["aux_d_fake"] = aux_fake.item()
         if wrong is not None:
             stats["d_wrong"] = wrong.mean().item()
-        return stats
+        return loss, stats
 
     def modules(self) -> dict[str, nn.Module]:
         return {"D": self.D}
