@@ -83,15 +83,6 @@ def _contiguous(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> di
     return out
 
 
-def model_version(family: str, weights_sha: str, schema: Schema) -> str:
-    """``family-<12 hex digits>`` of the weights' hash, mixed with the attribute gains when
-    the model has any: gains change the pixels, and the version keys caches and the store."""
-    if not schema.gains:
-        return f"{family}-{weights_sha[:12]}"
-    mixed = hashlib.sha256(f"{weights_sha} {json.dumps(schema.gains, sort_keys=True)}".encode()).hexdigest()
-    return f"{family}-{mixed[:12]}"
-
-
 def save_generator(out: str | Path, G: nn.Module, *, family: str, arch: Any, c_dim: int, resolution: int,
                    schema: Schema, extra: dict[str, Any] | None = None, half: bool = False,
                    D: nn.Module | None = None) -> dict[str, Any]:  # fmt: skip
@@ -114,7 +105,7 @@ def save_generator(out: str | Path, G: nn.Module, *, family: str, arch: Any, c_d
             "schema": schema.to_json(),
             "weights_sha256": sha,
             "weights_dtype": "float16" if half else "float32",
-            "version": model_version(family, sha, schema),
+            "version": f"{family}-{sha[:12]}",
             **(extra or {}),
         }
         (tmp / META).write_text(json.dumps(meta, indent=1, default=str))
@@ -255,19 +246,12 @@ def _whole_parts(keys: set[str], all_keys: set[str]) -> list[str]:
     return sorted(parts)
 
 
-def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False, report: str | Path | None = None,
-                      gains: dict[str, float] | None = None) -> dict[str, Any]:  # fmt: skip
+def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False,
+                      report: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Copy a checkpoint (validated) to ``dst``, optionally as float16 weights to halve its size,
-    with attribute ``gains`` set (``Schema.ask``), carrying the metrics of ``report`` (an ``eval``
-    folder of the exported model: same weights and gains) in model.json."""
+    carrying the metrics of ``report`` (an ``eval`` folder of this very checkpoint) in model.json."""
     src = Path(src)
     meta = read_meta(src)
-    source_version = meta.get("version")
-    schema = Schema.from_json(meta["schema"])
-    if gains:
-        schema = schema.with_gains(gains)
-        # The source's weights drawn with the new gains: the model the report must have evaluated.
-        meta = {**meta, "schema": schema.to_json(), "version": model_version(meta["family"], meta["weights_sha256"], schema)}
     if report is not None:
         meta = {**meta, **_report_metrics(Path(report), meta)}
     state = load_state(src / WEIGHTS, meta["weights_sha256"])
@@ -280,7 +264,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False, repo
             d_state = {k: v.float() for k, v in load_state(src / DISCRIMINATOR, meta["discriminator_sha256"]).items()}
             meta = {**meta, "discriminator_sha256": _write_discriminator(d_state, tmp, half)}
         out = {**meta, "weights_sha256": sha, "weights_dtype": "float16" if half else "float32",
-               "version": model_version(meta["family"], sha, schema), "exported_from": source_version}  # fmt: skip
+               "version": f"{meta['family']}-{sha[:12]}", "exported_from": meta.get("version")}  # fmt: skip
         (tmp / META).write_text(json.dumps(out, indent=1, default=str))
         publish(tmp, Path(dst))
         return out

@@ -37,29 +37,15 @@ def register(subparsers) -> None:
     e.add_argument("--out", required=True, help="destination folder (e.g. checkpoints/default)")
     e.add_argument("--half", action="store_true", help="store weights as float16 (served as float32/64)")
     e.add_argument("--report", help="an 'eval' folder of this checkpoint: its metrics go into model.json")
-    e.add_argument("--gain", nargs="+", default=[], metavar="ATTRIBUTE=G",
-                   help="draw these attributes' conditioning G times as strongly (0 < G <= 4), e.g. smile=2")
     e.set_defaults(func=export)
 
 
 def export(args: argparse.Namespace) -> int:
     from engine.checkpoint import export_checkpoint
 
-    meta = export_checkpoint(args.checkpoint, args.out, args.half, args.report, parse_gains(args.gain))
+    meta = export_checkpoint(args.checkpoint, args.out, args.half, args.report)
     print(f"wrote {args.out}: {meta['version']} ({meta['weights_dtype']})")
     return 0
-
-
-def parse_gains(pairs: list[str]) -> dict[str, float]:
-    """``["smile=2", "hat=1.5"]`` -> ``{"smile": 2.0, "hat": 1.5}``; the schema checks names and range."""
-    gains = {}
-    for pair in pairs:
-        name, _, value = pair.partition("=")
-        try:
-            gains[name] = float(value)
-        except ValueError:
-            raise MascotError(f"--gain takes ATTRIBUTE=NUMBER, e.g. smile=2; got '{pair}'") from None
-    return gains
 
 
 def run(args: argparse.Namespace) -> int:

@@ -61,7 +61,7 @@ def latent(seed: int, z_dim: int) -> torch.Tensor:
 def inputs(schema: Schema, z_dim: int, requests: Sequence[Request]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stacked (z, c) for a batch of requests."""
     z = torch.stack([latent(r.seed, z_dim) for r in requests])
-    c = torch.from_numpy(np.stack([schema.ask(r.attrs) for r in requests]))
+    c = torch.from_numpy(np.stack([schema.encode(r.attrs) for r in requests]))
     return z, c
 
 

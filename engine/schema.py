@@ -8,19 +8,12 @@ encoding to the generator's conditioning vector live here, once.
 Encoding: every attribute is a one-hot block (a flag is the two-value block
 ``[no, yes]``), concatenated in schema order. An attribute whose label is unknown (hair
 under a hat) is an all-zero block, so "unknown" never pretends to be a value.
-
-Gain: when a model *draws* a request (``Schema.ask``), each block is scaled by its
-attribute's ``gain`` (1 unless a model was exported with ``--gain``). Attribute dropout
-teaches the generator an all-zero "unknown" block, so a gain above 1 extrapolates from
-"unknown" past the asked value, as classifier-free guidance does, and a faint attribute
-(a smile a few pixels wide) is drawn more clearly. Training data is never scaled.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
@@ -35,7 +28,6 @@ FLAG_ALIASES = {
     "yes": "yes", "y": "yes", "true": "yes", "on": "yes", "1": "yes",
     "no": "no", "n": "no", "false": "no", "off": "no", "0": "no",
 }  # fmt: skip
-MAX_GAIN = 4.0  # past about 3 the generator draws artefacts (docs/model-report.md, session 10)
 COMMON_ALIASES = {"gray": "grey", "silver": "white", "blond": "blonde", "ginger": "red"}
 
 
@@ -61,13 +53,8 @@ class Attribute:
     prior: tuple[float, ...]
     kind: str = "choice"  # "choice" or "flag"
     aliases: Mapping[str, str] = field(default_factory=dict)
-    gain: float = 1.0  # scale of this attribute's block when a model draws it (module docstring)
 
     def __post_init__(self) -> None:
-        if isinstance(self.gain, bool) or not isinstance(self.gain, (int, float)) \
-                or not (math.isfinite(self.gain) and 0 < self.gain <= MAX_GAIN):
-            raise ValueError(f"attribute {self.name!r}: gain must be a number above 0 and at most {MAX_GAIN}, "
-                             f"got {self.gain!r}")  # fmt: skip
         if len(self.values) < 2 or len(set(self.values)) != len(self.values):
             raise ValueError(f"attribute {self.name!r} needs two or more distinct values")
         if len(self.prior) != len(self.values) or min(self.prior) < 0 or sum(self.prior) <= 0:
@@ -248,24 +235,6 @@ class Schema:
     def encode(self, attrs: Mapping[str, str]) -> np.ndarray:
         return self.encode_indices(self.indices(attrs))
 
-    def ask(self, attrs: Mapping[str, str]) -> np.ndarray:
-        """The generator's input for a request: ``encode`` with each block scaled by its gain."""
-        gains = np.repeat([a.gain for a in self.attributes], [len(a.values) for a in self.attributes])
-        return self.encode(attrs) * gains.astype(np.float32)
-
-    @property
-    def gains(self) -> dict[str, float]:
-        """The gains that are not 1, by attribute."""
-        return {a.name: a.gain for a in self.attributes if a.gain != 1.0}
-
-    def with_gains(self, gains: Mapping[str, float]) -> Schema:
-        """This schema with the given attributes' gains replaced (SchemaError for a bad one)."""
-        wanted = {self.attribute(name).name: gain for name, gain in gains.items()}  # unknown names raise
-        try:
-            return replace(self, attributes=tuple(replace(a, gain=wanted.get(a.name, a.gain)) for a in self.attributes))
-        except ValueError as exc:
-            raise SchemaError(str(exc)) from None
-
     def decode(self, vector: np.ndarray) -> dict[str, str]:
         """Attributes from a conditioning vector (argmax per block; all-zero blocks are unset)."""
         vector = np.asarray(vector, dtype=np.float32)
@@ -325,7 +294,7 @@ class Schema:
             "version": 1,
             "attributes": [
                 {"name": a.name, "kind": a.kind, "values": list(a.values), "prior": list(a.prior),
-                 "aliases": dict(a.aliases), **({"gain": a.gain} if a.gain != 1.0 else {})}
+                 "aliases": dict(a.aliases)}
                 for a in self.attributes
             ],
         }  # fmt: skip
@@ -341,7 +310,7 @@ class Schema:
                 Attribute(
                     str(a["name"]), tuple(str(v) for v in a["values"]),
                     tuple(float(p) for p in a["prior"]), str(a.get("kind", "choice")),
-                    {str(k): str(v) for k, v in a.get("aliases", {}).items()}, float(a.get("gain", 1.0)),
+                    {str(k): str(v) for k, v in a.get("aliases", {}).items()},
                 )
                 for a in data["attributes"]
             )  # fmt: skip

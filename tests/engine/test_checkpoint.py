@@ -109,41 +109,6 @@ def test_export_carries_the_metrics_of_its_own_report_only(tiny_checkpoint, tmp_
     assert "evaluates dcgan-other, not this checkpoint" in capsys.readouterr().err
 
 
-def test_export_with_a_gain_draws_the_attribute_more_strongly_under_a_new_version(tiny_checkpoint, tmp_path, capsys):
-    from engine.cli import main
-
-    plain = load_checkpoint(tiny_checkpoint)
-    assert main(["export", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "g"), "--gain", "smile=2"]) == 0
-    gained = load_checkpoint(tmp_path / "g")
-    assert gained.schema.gains == {"smile": 2.0} and gained.version != plain.version
-    req = resolve(plain.schema, {"hair": "blue", "smile": "yes"}, seed=3)
-    assert not np.array_equal(render(gained.G, gained.schema, [req]), render(plain.G, plain.schema, [req]))
-    # The gain is drawn the same way from the stored schema: a second export keeps pixels and version.
-    assert main(["export", "--checkpoint", str(tmp_path / "g"), "--out", str(tmp_path / "g2")]) == 0
-    again = load_checkpoint(tmp_path / "g2")
-    assert again.version == gained.version
-    assert np.array_equal(render(again.G, again.schema, [req]), render(gained.G, gained.schema, [req]))
-    assert main(["export", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "x"), "--gain", "smile"]) == 2
-    assert "--gain takes ATTRIBUTE=NUMBER" in capsys.readouterr().err
-    assert main(["export", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "x"), "--gain", "hat=2"]) == 2
-    assert "unknown attribute 'hat'; known attributes: hair, smile" in capsys.readouterr().err
-    assert not (tmp_path / "x").exists()
-
-
-def test_a_report_on_the_model_without_its_new_gain_is_refused(tiny_checkpoint, tmp_path, capsys):
-    import json
-
-    from engine.cli import main
-
-    report = tmp_path / "eval"
-    report.mkdir()
-    body = {"model_version": load_checkpoint(tiny_checkpoint).version, "metrics": {}}
-    (report / "report.json").write_text(json.dumps(body))
-    args = ["export", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "ship"), "--report", str(report)]
-    assert main([*args, "--gain", "smile=2"]) == 2
-    assert "not this checkpoint" in capsys.readouterr().err
-
-
 def test_a_corrupt_discriminator_is_refused_and_export_carries_it(ckpt_copy, tmp_path):
     from safetensors.torch import load_file
 

@@ -76,41 +76,6 @@ def test_json_round_trip():
     assert again == SCHEMA
 
 
-def test_a_gain_scales_only_its_block_when_asked_and_never_the_training_encoding():
-    gained = SCHEMA.with_gains({"Smile": 2.0})
-    attrs = {"hair": "blue", "style": "pixel-art", "smile": "yes"}
-    assert np.array_equal(gained.encode(attrs), SCHEMA.encode(attrs))
-    asked = gained.ask(attrs)
-    assert asked.tolist() == [0, 0, 1, 0, 0, 1, 0, 2]
-    assert np.array_equal(SCHEMA.ask(attrs), SCHEMA.encode(attrs))
-    assert gained.gains == {"smile": 2.0} and SCHEMA.gains == {}
-    assert gained.interface() == SCHEMA.interface()
-
-
-def test_a_gain_survives_json_and_a_moved_prior_and_is_not_written_when_it_is_one():
-    gained = SCHEMA.with_gains({"smile": 1.5})
-    again = Schema.from_json(gained.to_json())
-    assert again == gained and again.gains == {"smile": 1.5}
-    assert "gain" not in str(SCHEMA.to_json())
-    labels = np.array([[0, 1, 1], [2, 0, 0]])
-    assert gained.with_priors_moved(labels, 0.5).gains == {"smile": 1.5}
-
-
-@pytest.mark.parametrize("gains,match", [({"smiles": 2.0}, "Did you mean 'smile'"), ({"smile": 0.0}, "above 0"),
-                                         ({"smile": 9.0}, "at most 4"), ({"smile": float("nan")}, "gain must be"),
-                                         ({"smile": "lots"}, "got 'lots'")])  # fmt: skip
-def test_a_bad_gain_is_refused_with_what_is_allowed(gains, match):
-    with pytest.raises(SchemaError, match=match):
-        SCHEMA.with_gains(gains)
-
-
-def test_a_stored_gain_out_of_range_is_refused():
-    data = SCHEMA.to_json()
-    data["attributes"][2]["gain"] = -1
-    with pytest.raises(SchemaError, match="gain must be"):
-        Schema.from_json(data)
-
-
 def test_malformed_stored_schema_is_refused():
     with pytest.raises(SchemaError, match="malformed"):
         Schema.from_json({"attributes": [{"name": "hair", "values": ["x"], "prior": [1]}]})
