@@ -327,7 +327,10 @@ class Discriminator(nn.Module):
 
     def judge(self, img: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(real/fake logits of every scale, attribute logits)."""
-        feats = self.features(img)
+        return self.judge_features(self.features(img), c)
+
+    def judge_features(self, feats: list[torch.Tensor], c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``judge`` of images whose ``features`` are already computed."""
         return self._logits(feats, c)[0], self.attr_head(feats)
 
     def judge_matching(self, img: torch.Tensor, c: torch.Tensor,
@@ -376,15 +379,19 @@ class Trainer(GANTrainer):
         z, c_fake = batch.sample_z(n), batch.sample_c(n)
         with batch.amp():
             fake = self.G(z, c_fake)
-        # D step (hinge). The same fakes serve the G step below: G is unchanged until then,
-        # and it saves one generator forward per iteration (the cost that matters on CPU).
-        loss_d, stats_d = self._d_loss(batch, fake.detach(), c_fake)
+            # The fakes and their backbone features serve both steps: G is unchanged until its
+            # own step, and the backbone and the random projections are frozen, so D's update
+            # changes only the heads that read these features. It saves a generator forward
+            # and a backbone forward per iteration.
+            fake_feats = self.D.features(fake)
+        # D step (hinge).
+        loss_d, stats_d = self._d_loss(batch, [f.detach() for f in fake_feats], c_fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
-        # G step: gradients flow through D's heads, the projector and the frozen backbone.
+        # G step: gradients flow through D's updated heads, the projector and the frozen backbone.
         with frozen(self.D), batch.amp():
-            g_fake, cls_fake = self.D.judge(fake, c_fake)
+            g_fake, cls_fake = self.D.judge_features(fake_feats, c_fake)
         aux_g = self.D.aux_loss(cls_fake, c_fake) if self.arch.aux_weight else g_fake.new_zeros(())
         loss_g = -g_fake.float().mean() + self.arch.aux_weight * aux_g
         self.opt_g.zero_grad(set_to_none=True)
@@ -392,15 +399,17 @@ class Trainer(GANTrainer):
         self.opt_g.step()
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **stats_d, "aux_g": aux_g.item()}
 
-    def _d_loss(self, batch: Batch, fake: torch.Tensor, c_fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Hinge on reals and fakes, plus the optional matching-aware and fake-class terms."""
+    def _d_loss(self, batch: Batch, fake_feats: list[torch.Tensor],
+                c_fake: torch.Tensor) -> tuple[torch.Tensor, dict]:  # fmt: skip
+        """Hinge on reals and on the fakes' (detached) features, plus the optional
+        matching-aware and fake-class terms."""
         with batch.amp():
             if self.arch.mismatch_weight:
                 c_wrong, contradicted = mismatched_labels(batch.c, self.D.spans)
                 d_real, d_wrong, cls_real = self.D.judge_matching(batch.real, batch.c, c_wrong)
             else:
                 d_real, cls_real = self.D.judge(batch.real, batch.c)
-            d_fake, cls_fake = self.D.judge(fake, c_fake)
+            d_fake, cls_fake = self.D.judge_features(fake_feats, c_fake)
         d_real, d_fake = d_real.float(), d_fake.float()
         zero = d_real.new_zeros(())
         aux_real = self.D.aux_loss(cls_real, batch.c) if self.arch.aux_weight else zero

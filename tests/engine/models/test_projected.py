@@ -112,6 +112,36 @@ def test_three_steps_train_and_state_round_trips():
         torch.testing.assert_close(v, G2.state_dict()[k], atol=1e-5, rtol=1e-4)
 
 
+def test_g_step_shares_the_fakes_features_but_reads_the_updated_heads():
+    """One backbone pass of the fakes serves both steps; G's gradient must still be the
+    one a fresh pass through the just-updated discriminator gives."""
+    torch.manual_seed(0)
+    arch = Arch(**{**ARCH.__dict__, "diffaugment": ""})  # no random augmentation, so a recomputation is exact
+    G = Generator(arch, C_DIM, R)
+    trainer = Trainer(G, arch, C_DIM, R, Hyper(batch_size=4), CPU)
+    z, c = torch.randn(4, arch.z_dim), one_hot_rows(4)
+    batch = Batch(real=torch.rand(4, 3, R, R) * 2 - 1, c=one_hot_rows(4), sample_c=lambda n: c[:n],
+                  sample_z=lambda n: z[:n])  # fmt: skip
+    G_before, D_before = copy.deepcopy(G), copy.deepcopy(trainer.D)
+    # D as it is right after its update (the G step's forward then moves spectral norm's u on).
+    updated, d_update = {}, trainer.opt_d.step
+    trainer.opt_d.step = lambda: (d_update(), updated.setdefault("D", copy.deepcopy(trainer.D)))
+    torch.manual_seed(1)  # G's training noise is its first random draw, here and below
+    trainer.step(batch)
+
+    def g_grads(D):
+        G_ref = copy.deepcopy(G_before)
+        torch.manual_seed(1)
+        logits, cls = D.judge(G_ref(z, c), c)
+        (-logits.mean() + arch.aux_weight * D.aux_loss(cls, c)).backward()
+        return [p.grad for p in G_ref.parameters()]
+
+    used = [p.grad for p in G.parameters()]
+    for got, want in zip(used, g_grads(updated["D"])):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
+    assert any(not torch.allclose(got, stale, atol=1e-6, rtol=1e-4) for got, stale in zip(used, g_grads(D_before)))
+
+
 def test_freeze_d_keeps_first_head_blocks():
     torch.manual_seed(0)
     G = Generator(ARCH, C_DIM, R)
