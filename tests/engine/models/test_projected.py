@@ -48,7 +48,9 @@ def test_eval_is_per_sample_and_noise_is_constant():
     full = G(z, c)
     torch.testing.assert_close(full, G(z, c), atol=0, rtol=0)
     for i in range(5):
-        torch.testing.assert_close(full[i : i + 1], G(z[i : i + 1], c[i : i + 1]), atol=1e-5, rtol=0)
+        # float32 convolutions round differently by batch size: up to 1.5e-5 here over 40 seeds.
+        # A sample that leaked into another (BN in train mode) would differ by about 0.1.
+        torch.testing.assert_close(full[i : i + 1], G(z[i : i + 1], c[i : i + 1]), atol=1e-4, rtol=0)
     G.train()
     assert (G(z, c) - G(z, c)).abs().max() > 0, "training noise should be random"
 
