@@ -51,11 +51,6 @@ class Arch:
     z_in_norm: bool = True  # z also sets every conditional BN (as BigGAN's latent), so G cannot drop it
     aux_weight: float = 1.0  # AC-GAN auxiliary classifier on the projected features (0 = off)
     aux_channels: int = 64  # width of the classifier's convolutions
-    # G's pull from the classifier rises linearly from 0 to aux_weight over this many kimg
-    # (0: full from the start). From a random G at full weight the classifier's gradient
-    # swamps the adversarial one and G paints colour noise for the first 14 kimg; with a
-    # fifth of the weight heads with eyes and a mouth form by 12 kimg (report, session 11).
-    aux_warmup_kimg: float = 0.0
     # The classifier also has a "fake" class per attribute (layers.py). Off: fine-tuning the
     # shipped model with it lowered attribute precision 0.948 -> 0.917 in 20 kimg (report, session 8).
     aux_fake_class: bool = False
@@ -398,17 +393,11 @@ class Trainer(GANTrainer):
         with frozen(self.D), batch.amp():
             g_fake, cls_fake = self.D.judge_features(fake_feats, c_fake)
         aux_g = self.D.aux_loss(cls_fake, c_fake) if self.arch.aux_weight else g_fake.new_zeros(())
-        loss_g = -g_fake.float().mean() + self.aux_weight_g(batch.kimg) * aux_g
+        loss_g = -g_fake.float().mean() + self.arch.aux_weight * aux_g
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **stats_d, "aux_g": aux_g.item()}
-
-    def aux_weight_g(self, kimg: float) -> float:
-        """The classifier's weight in G's loss after ``kimg`` thousand images (D's is constant)."""
-        if self.arch.aux_warmup_kimg <= 0:
-            return self.arch.aux_weight
-        return self.arch.aux_weight * min(1.0, kimg / self.arch.aux_warmup_kimg)
 
     def _d_loss(self, batch: Batch, fake_feats: list[torch.Tensor],
                 c_fake: torch.Tensor) -> tuple[torch.Tensor, dict]:  # fmt: skip

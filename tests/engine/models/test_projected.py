@@ -1,5 +1,4 @@
 import copy
-import dataclasses
 
 import pytest
 import torch
@@ -143,27 +142,6 @@ def test_g_step_shares_the_fakes_features_but_reads_the_updated_heads():
     for got, want in zip(used, g_grads(updated["D"])):
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
     assert any(not torch.allclose(got, stale, atol=1e-6, rtol=1e-4) for got, stale in zip(used, g_grads(D_before)))
-
-
-def test_classifier_pull_on_g_warms_up_from_zero():
-    def g_grads(arch, kimg):
-        torch.manual_seed(0)
-        G = Generator(arch, C_DIM, R)
-        trainer = Trainer(G, arch, C_DIM, R, Hyper(batch_size=4), CPU)
-        torch.manual_seed(1)
-        trainer.step(dataclasses.replace(make_batch(), kimg=kimg))
-        return trainer, [p.grad.clone() for p in G.parameters()]
-
-    warm = Arch(**{**ARCH.__dict__, "aux_weight": 0.5, "aux_warmup_kimg": 10.0})
-    trainer, at_start = g_grads(warm, 0.0)
-    # The classifier trains only its own head, so without its pull G's gradient is the
-    # adversarial one alone, exactly.
-    _, adversarial_only = g_grads(Arch(**{**ARCH.__dict__, "aux_weight": 0.0}), 0.0)
-    for got, want in zip(at_start, adversarial_only):
-        torch.testing.assert_close(got, want, atol=0, rtol=0)
-    _, later = g_grads(warm, 10.0)
-    assert any(not torch.allclose(a, b) for a, b in zip(later, adversarial_only))
-    assert [trainer.aux_weight_g(k) for k in (0.0, 5.0, 10.0, 40.0)] == [0.0, 0.25, 0.5, 0.5]
 
 
 def test_freeze_d_keeps_first_head_blocks():
