@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -118,7 +119,7 @@ def test_g_step_shares_the_fakes_features_but_reads_the_updated_heads():
     """One backbone pass of the fakes serves both steps; G's gradient must still be the
     one a fresh pass through the just-updated discriminator gives."""
     torch.manual_seed(0)
-    arch = Arch(**{**ARCH.__dict__, "diffaugment": ""})  # no random augmentation, so a recomputation is exact
+    arch = dataclasses.replace(ARCH, diffaugment="")  # no random augmentation, so a recomputation is exact
     G = Generator(arch, C_DIM, R)
     trainer = Trainer(G, arch, C_DIM, R, Hyper(batch_size=4), CPU)
     z, c = torch.randn(4, arch.z_dim), one_hot_rows(4)
@@ -160,7 +161,6 @@ def test_freeze_d_keeps_first_head_blocks():
 
 
 def test_auxiliary_classifier_loss_is_reported_and_can_be_switched_off():
-    import dataclasses
 
     from engine.models.base import Batch, Hyper
     from engine.models.projected import Arch, Generator, Trainer
@@ -179,7 +179,6 @@ def test_auxiliary_classifier_loss_is_reported_and_can_be_switched_off():
 def test_fake_class_head_learns_to_file_fakes_apart_from_reals():
     """With ``aux_fake_class``, D's classifier gets one "fake" logit per attribute and its
     loss on fakes is reported: after a few D steps fakes score higher on it than reals."""
-    import dataclasses
 
     torch.manual_seed(0)
     arch = dataclasses.replace(ARCH, blocks=(3, 2), aux_fake_class=True)
@@ -202,7 +201,6 @@ def test_fake_class_head_learns_to_file_fakes_apart_from_reals():
 def test_matching_aware_discriminator_learns_to_reject_reals_under_a_wrong_label():
     """With ``mismatch_weight`` D also sees real images under a label with one attribute
     changed, as fakes: after a few steps it scores the true label above a wrong one."""
-    import dataclasses
 
     from engine.models.layers import mismatched_labels
 
@@ -236,7 +234,6 @@ def test_matching_aware_discriminator_learns_to_reject_reals_under_a_wrong_label
 
 def test_a_parent_without_fake_logits_loads_into_a_fake_class_discriminator(tiny_checkpoint, tmp_path):
     """The nightly fine-tune and --init-from keep working from a model trained without them."""
-    import dataclasses
     import json
     import shutil
 
