@@ -4,6 +4,7 @@
     ... --count 4 -o out.png          out-0.png .. out-3.png (seeds 42..45)
     ... --grid 8 -o grid.png          one contact sheet of 8 seeds
     ... --grid 8 --rows hair -o g.png rows = every hair colour, columns = the same 8 seeds
+    ... --grid 8 --rows smile style:big-smile -o g.png   the same, with the style held
     ... --interpolate 1 2 --frames 16 -o morph.gif
 """
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out} ({args.frames} frames)")
         return 0
     if args.rows:
-        return write_attribute_grid(ckpt, args, out)
+        return write_attribute_grid(ckpt, args, given, out)
     n = args.grid or args.count
     seeds = [check_seed(args.seed + i) for i in range(n)]
     requests = [resolve(ckpt.schema, given, s, args.truncation) for s in seeds]
@@ -76,16 +77,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_attribute_grid(ckpt, args: argparse.Namespace, out: Path) -> int:
-    """Fixed noise, changing attribute: the picture that shows what one attribute does."""
+def write_attribute_grid(ckpt, args: argparse.Namespace, given: dict[str, str], out: Path) -> int:
+    """Fixed noise, changing attribute: the picture that shows what one attribute does.
+    Attributes asked beside ``--rows`` hold in every cell."""
     from engine.sampling import check_seed
     from engine.train.visuals import sample_grid
 
     if not args.grid:
         raise MascotError("--rows needs --grid N (the number of seeds per row)")
+    row_attribute = ckpt.schema.attribute(args.rows).name
+    if row_attribute in given:
+        raise MascotError(f"--rows {row_attribute} gives every row its own {row_attribute}; "
+                          f"drop {row_attribute}:{given[row_attribute]} or choose other rows")  # fmt: skip
     seeds = [check_seed(args.seed + i) for i in range(args.grid)]
     out.parent.mkdir(parents=True, exist_ok=True)
-    sample_grid(ckpt.G, ckpt.schema, seeds, args.rows, args.device, args.truncation).save(out)
+    sample_grid(ckpt.G, ckpt.schema, seeds, row_attribute, args.device, args.truncation, given).save(out)
     print(f"wrote {out}")
     return 0
 

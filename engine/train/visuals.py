@@ -25,17 +25,18 @@ def grid_attribute(schema: Schema, preferred: str = "") -> str:
 
 
 def sample_grid(G: nn.Module, schema: Schema, seeds: list[int], row_attribute: str,
-                device="cpu", truncation: float = 1.0) -> Image.Image:  # fmt: skip
+                device="cpu", truncation: float = 1.0, fixed: dict[str, str] | None = None) -> Image.Image:  # fmt: skip
     """Rows = values of ``row_attribute``; columns = seeds (same noise and other attributes).
 
     Each column keeps its seed's latent and its sampled other attributes, so a row-to-row
-    change shows what the attribute alone does.
+    change shows what the attribute alone does. ``fixed`` attributes hold in every cell
+    (smile rows of one style, say: a smile is plain in some styles and a few pixels in others).
     """
     values = schema.attribute(row_attribute).values
     requests = []
     for value in values:
         for seed in seeds:
-            base = resolve(schema, {}, seed, truncation).attrs
+            base = resolve(schema, fixed or {}, seed, truncation).attrs
             requests.append(resolve(schema, {**base, row_attribute: value}, seed, truncation))
     was_training = G.training
     G.eval()

@@ -59,3 +59,19 @@ def test_attribute_rows_grid_keeps_the_noise_per_column(tiny_checkpoint, tmp_pat
     assert "--rows needs --grid" in capsys.readouterr().err
     assert main(["generate", "--checkpoint", ck, "--grid", "2", "--rows", "nose", "-o", str(out)]) == 2
     assert "nose" in capsys.readouterr().err
+
+
+def test_attribute_rows_hold_the_attributes_asked_beside_them(tiny_checkpoint, tmp_path, capsys):
+    ck = str(tiny_checkpoint)
+    held, free = tmp_path / "held.png", tmp_path / "free.png"
+    assert main(["generate", "--checkpoint", ck, "--grid", "4", "--rows", "smile", "hair:red", "-o", str(held)]) == 0
+    assert main(["generate", "--checkpoint", ck, "--grid", "4", "--rows", "smile", "-o", str(free)]) == 0
+    ckpt = load_checkpoint(tiny_checkpoint)
+    from engine.train.visuals import LABEL_WIDTH
+
+    cell = np.asarray(Image.open(held))[:32, LABEL_WIDTH:]  # the first row: smile:no
+    asked = [resolve(ckpt.schema, {"hair": "red", "smile": "no"}, s) for s in range(4)]
+    assert np.array_equal(cell, np.concatenate(list(render(ckpt.G, ckpt.schema, asked)), axis=1))
+    assert not np.array_equal(np.asarray(Image.open(held)), np.asarray(Image.open(free)))
+    assert main(["generate", "--checkpoint", ck, "--grid", "4", "--rows", "smile", "smile:yes", "-o", str(held)]) == 2
+    assert "drop smile:yes" in capsys.readouterr().err
