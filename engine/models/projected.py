@@ -59,6 +59,9 @@ class Arch:
     # to read the attributes. Off: at 0.5 a 78-kimg fine-tune of the shipped model left
     # attribute precision flat (0.948 -> 0.944) and cut recall 0.160 -> 0.055 (report, session 9).
     mismatch_weight: float = 0.0
+    # Each attribute's classifier loss divided by its chance level (log K), so a smile pulls
+    # as hard as hair colour (layers.attribute_cross_entropy).
+    aux_balanced: bool = False
     blocks: tuple[int, ...] = ()  # attribute block sizes of c (set by the training loop from the schema)
 
 
@@ -349,7 +352,9 @@ class Discriminator(nn.Module):
         """The classifier's loss for images labelled ``c``; ``fake`` = D's target for fakes
         (the fake class; without one, fakes teach the classifier nothing)."""
         if not self.arch.aux_fake_class:
-            return class_logits.new_zeros(()) if fake else attribute_cross_entropy(class_logits, c, self.spans)
+            if fake:
+                return class_logits.new_zeros(())
+            return attribute_cross_entropy(class_logits, c, self.spans, self.arch.aux_balanced)
         logits, fake_logits = class_logits[:, : self.c_dim], class_logits[:, self.c_dim :]
         return attribute_cross_entropy_fake_class(logits, fake_logits, c, self.spans, fake)
 

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -131,3 +133,15 @@ def test_freeze_first_stops_gradients_of_first_blocks_only():
     blocks = torch.nn.ModuleList([torch.nn.Linear(2, 2) for _ in range(3)])
     freeze_first(blocks, 2)
     assert [all(not p.requires_grad for p in b.parameters()) for b in blocks] == [True, True, False]
+
+
+def test_balanced_attribute_cross_entropy_scores_every_attribute_one_at_chance():
+    # Hair with 9 values, a 6-valued choice and a flag: raw, chance-level logits cost
+    # log 9 + log 6 + log 2; balanced, each attribute costs 1.
+    spans = [(0, 9), (9, 15), (15, 16)]
+    c = torch.zeros(4, 16)
+    c[:, 2], c[:, 10], c[:2, 15] = 1, 1, 1
+    chance = torch.zeros(4, 16)
+    raw = attribute_cross_entropy(chance, c, spans)
+    torch.testing.assert_close(raw, torch.tensor(math.log(9) + math.log(6) + math.log(2)))
+    torch.testing.assert_close(attribute_cross_entropy(chance, c, spans, balanced=True), torch.tensor(3.0))

@@ -176,6 +176,16 @@ def test_auxiliary_classifier_loss_is_reported_and_can_be_switched_off():
         assert (out["aux_d"] > 0) == (weight > 0) and (out["aux_g"] > 0) == (weight > 0)
 
 
+def test_balanced_classifier_loss_weighs_each_attribute_by_its_chance_level():
+    import math
+
+    c = one_hot_rows(4)  # blocks (3, 2): a 3-valued choice and a 2-valued one
+    zero = torch.zeros(4, C_DIM)
+    for balanced, expected in ((False, math.log(3) + math.log(2)), (True, 2.0)):
+        D = Discriminator(dataclasses.replace(ARCH, blocks=(3, 2), aux_balanced=balanced), C_DIM, CPU)
+        torch.testing.assert_close(D.aux_loss(zero, c), torch.tensor(expected))
+
+
 def test_fake_class_head_learns_to_file_fakes_apart_from_reals():
     """With ``aux_fake_class``, D's classifier gets one "fake" logit per attribute and its
     loss on fakes is reported: after a few D steps fakes score higher on it than reals."""
