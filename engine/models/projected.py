@@ -42,6 +42,10 @@ class Arch:
     g_channels: int = 16  # generator channels at 64px; doubles per halving of resolution
     g_max_channels: int = 256
     g_sn: bool = True  # FastGAN spectrally normalises G's convs too
+    # FastGAN squashes G's output with tanh. Off, the output is linear as in StyleGAN2 (and
+    # clamped only when drawn): at lr 8e-4 a tanh G can push its pixels into saturation within
+    # 4 kimg (pre-tanh |x| of 11 on average), where no gradient reaches it again.
+    g_tanh: bool = True
     d_channels: int = 64  # width of each per-scale discriminator head
     proj_channels: int = 32  # CCM output at the finest scale, x2 per scale (Projected GAN's "expand")
     cmap_dim: int = 64  # projection-conditioning dimension
@@ -166,7 +170,8 @@ class Generator(nn.Module):
             if str(res) in self.sle:
                 x = self.sle[str(res)](feats[res // 8], x)
             feats[res] = x
-        return torch.tanh(self.to_rgb(x))
+        rgb = self.to_rgb(x)
+        return torch.tanh(rgb) if self.arch.g_tanh else rgb
 
 
 # ----------------------------------------------------------------------- discriminator

@@ -41,6 +41,22 @@ def test_output_shape_and_range(res):
     assert x.min() >= -1 and x.max() <= 1
 
 
+def test_linear_output_keeps_a_gradient_where_tanh_saturates():
+    """The collapse g_tanh=False avoids: pixels pushed far past +-1 get no gradient through tanh."""
+    z, c = torch.randn(3, ARCH.z_dim), one_hot_rows(3)
+    grads = {}
+    for tanh in (True, False):
+        torch.manual_seed(0)
+        G = Generator(dataclasses.replace(ARCH, g_tanh=tanh), C_DIM, R)
+        with torch.no_grad():
+            G.to_rgb.bias.fill_(6.0)  # every pixel far into saturation
+        x = G(z, c)
+        assert (x.max() <= 1) == tanh
+        x.mean().backward()
+        grads[tanh] = G.to_rgb.bias.grad.abs().max().item()
+    assert grads[True] < 1e-4 < grads[False]
+
+
 def test_eval_is_per_sample_and_noise_is_constant():
     G = warmed(Generator(ARCH, C_DIM, R))
     for noise in [m for m in G.modules() if hasattr(m, "const")]:
