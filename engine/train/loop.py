@@ -26,6 +26,7 @@ import os
 import platform
 import signal
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,9 +172,40 @@ def build_arch(family, cfg: TrainConfig, schema: Schema):
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise MascotError(f"unknown --arch setting(s) {', '.join(unknown)} for {cfg.family}; known: {', '.join(sorted(names))}")
+    hints = typing.get_type_hints(family.Arch)
+    overrides.update({name: typed_arch_value(name, value, hints[name]) for name, value in cfg.arch})
     if "blocks" in names:  # families with per-attribute classifier heads need the block layout
         overrides.setdefault("blocks", tuple(b - a for a, b in schema.blocks()))
     return family.Arch(**overrides)
+
+
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def typed_arch_value(name: str, value: Any, hint: Any) -> Any:
+    """An --arch value as its field's type, or a clear error. Values arrive as Python
+    literals or bare words (``g_tanh=false`` is the word "false"), and a frozen dataclass
+    does not check types: a stray string would silently read as true."""
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in _BOOL_WORDS:
+            return _BOOL_WORDS[word]
+        raise MascotError(f"--arch {name} takes true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise MascotError(f"--arch {name} takes a whole number, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise MascotError(f"--arch {name} takes a number, got {value!r}")
+    if hint is str:
+        return str(value)
+    if isinstance(value, (list, tuple)):  # tuple fields such as per-resolution channel counts
+        return tuple(value)
+    raise MascotError(f"--arch {name} takes a tuple like (1, 2), got {value!r}")
 
 
 def _continued_arch(cfg: TrainConfig) -> dict:

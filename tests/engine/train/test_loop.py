@@ -112,6 +112,8 @@ def test_sigterm_leaves_a_complete_checkpoint(toy_dataset, tmp_path):
         (["--kimg", "0"], "--kimg must be positive"),
         (["--family", "nope"], "unknown model family 'nope'"),
         (["--arch", "bogus=1"], "unknown --arch setting"),
+        (["--arch", "g_ch=wide"], "--arch g_ch takes a whole number, got 'wide'"),
+        (["--arch", "g_leak=0.2.1"], "--arch g_leak takes a number"),
         (["--res", "48"], "power of two"),
         (["--minutes", "-1"], "--minutes must be 0"),
     ],
@@ -120,6 +122,19 @@ def test_bad_flags_are_one_clear_line(toy_dataset, tmp_path, capsys, flags, mess
     args = ["train", "--family", "dcgan", "--data", str(toy_dataset), "--out", str(tmp_path / "r")] + flags
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_arch_values_are_read_as_their_fields_types():
+    from engine.train.loop import typed_arch_value
+
+    assert typed_arch_value("g_tanh", "false", bool) is False  # a bare word, not a truthy string
+    assert typed_arch_value("g_tanh", "Yes", bool) is True
+    assert typed_arch_value("aux_weight", 1, float) == 1.0 and isinstance(typed_arch_value("w", 1, float), float)
+    assert typed_arch_value("blocks", [3, 2], tuple[int, ...]) == (3, 2)
+    with pytest.raises(MascotError, match="takes true or false, got 'maybe'"):
+        typed_arch_value("g_tanh", "maybe", bool)
+    with pytest.raises(MascotError, match="takes a whole number, got True"):
+        typed_arch_value("g_ch", True, int)
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
