@@ -167,13 +167,12 @@ def build_arch(family, cfg: TrainConfig, schema: Schema):
     """The family's Arch: defaults < the run's own (--resume) or the --init-from parent's
     arch (a resumed run or a fine-tune must match what it continues) < --arch."""
     names = {f.name for f in dataclasses.fields(family.Arch)}
-    parent = _continued_arch(cfg)
-    overrides = {**arch_kwargs(parent), **dict(cfg.arch)}
-    unknown = sorted(set(overrides) - names)
+    parent = arch_kwargs(_continued_arch(cfg))
+    unknown = sorted((set(parent) | {name for name, _ in cfg.arch}) - names)
     if unknown:
         raise MascotError(f"unknown --arch setting(s) {', '.join(unknown)} for {cfg.family}; known: {', '.join(sorted(names))}")
     hints = typing.get_type_hints(family.Arch)
-    overrides.update({name: typed_arch_value(name, value, hints[name]) for name, value in cfg.arch})
+    overrides = {**parent, **{name: typed_arch_value(name, value, hints[name]) for name, value in cfg.arch}}
     if "blocks" in names:  # families with per-attribute classifier heads need the block layout
         overrides.setdefault("blocks", tuple(b - a for a, b in schema.blocks()))
     return family.Arch(**overrides)

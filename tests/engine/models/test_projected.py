@@ -1,5 +1,6 @@
 import copy
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -193,8 +194,6 @@ def test_auxiliary_classifier_loss_is_reported_and_can_be_switched_off():
 
 
 def test_balanced_classifier_loss_weighs_each_attribute_by_its_chance_level():
-    import math
-
     c = one_hot_rows(4)  # blocks (3, 2): a 3-valued choice and a 2-valued one
     zero = torch.zeros(4, C_DIM)
     for balanced, expected in ((False, math.log(3) + math.log(2)), (True, 2.0)):
