@@ -22,11 +22,11 @@ import dataclasses
 import numpy as np
 import torch
 
-from engine.checkpoint import arch_kwargs, load_checkpoint, load_discriminator
+from engine.checkpoint import arch_of, load_checkpoint, load_discriminator
 from engine.data.dataset import Dataset
 from engine.metrics.attr_precision import conditioned_requests
 from engine.metrics.evalnet import get_evalnet
-from engine.models.projected import Arch, Discriminator
+from engine.models.projected import Discriminator
 from engine.sampling import Request, render
 
 SELECTION_SEED_STRIDE = 1_000_003  # candidate j of seed s is seed s + j * stride
@@ -81,7 +81,7 @@ def main() -> None:
     net = get_evalnet(ds)
     if ck.meta["family"] != "projected":
         raise SystemExit(f"{args.checkpoint} is a {ck.meta['family']} model; this compares the projected family's head")
-    arch = Arch(**arch_kwargs(ck.meta["arch"]))
+    arch = arch_of(ck.meta)
     # D augments everything it sees in training (DiffAugment); the head is read here on the
     # images themselves, so two runs agree and the head is judged on what G drew.
     arch = dataclasses.replace(arch, diffaugment="")

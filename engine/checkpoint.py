@@ -134,17 +134,19 @@ def read_meta(path: str | Path) -> dict[str, Any]:
 
 
 def build_generator(meta: dict[str, Any]) -> nn.Module:
-    family = get_family(meta["family"])
     try:
-        arch = family.Arch(**arch_kwargs(meta["arch"]))
-        return family.Generator(arch, int(meta["c_dim"]), int(meta["resolution"]))
+        return get_family(meta["family"]).Generator(arch_of(meta), int(meta["c_dim"]), int(meta["resolution"]))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"model.json describes a {meta['family']} network this engine cannot build: {exc}") from None
 
 
-def arch_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    # JSON turns tuples into lists; frozen dataclass fields expect tuples (and hashability).
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+def arch_of(meta: dict[str, Any]) -> Any:
+    """The family's Arch that model.json describes, each value checked against its field's type."""
+    family = get_family(meta["family"])
+    try:
+        return family.Arch(**family.arch_values(meta["arch"], "model.json's arch"))
+    except MascotError as exc:
+        raise CheckpointError(f"model.json describes a {family.name} network this engine cannot build: {exc}") from None
 
 
 def load_state(path: Path, expected_sha: str | None = None) -> dict[str, torch.Tensor]:

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import typing
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 import torch.nn as nn
+
+from engine.errors import MascotError
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,53 @@ class Family:
     Arch: type
     Generator: type
     Trainer: type
+
+    def arch_values(self, values: Mapping[str, Any], source: str) -> dict[str, Any]:
+        """``values`` as this family's Arch fields' types, or a clear error naming ``source``
+        ("--arch", or the model.json they were read from). A frozen dataclass checks
+        neither names nor types, and a stray string "false" would read as true."""
+        if not isinstance(values, Mapping):
+            raise MascotError(f"{source} must be a table of settings, got {type(values).__name__}")
+        hints = typing.get_type_hints(self.Arch)
+        unknown = sorted(set(values) - set(hints))
+        if unknown:
+            raise MascotError(f"unknown {source} setting(s) {', '.join(unknown)} for {self.name}; "
+                              f"known: {', '.join(sorted(hints))}")  # fmt: skip
+        return {name: typed_arch_value(name, value, hints[name], source) for name, value in values.items()}
+
+
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def typed_arch_value(name: str, value: Any, hint: Any, source: str = "--arch") -> Any:
+    """One Arch value as its field's type. Values arrive as JSON, Python literals or bare
+    words (``--arch g_tanh=false`` is the word "false")."""
+    if hint is bool:
+        word = str(value).strip().lower()
+        if isinstance(value, bool) or word in _BOOL_WORDS:
+            return value if isinstance(value, bool) else _BOOL_WORDS[word]
+        raise MascotError(f"{source} {name} takes true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise MascotError(f"{source} {name} takes a whole number, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise MascotError(f"{source} {name} takes a number, got {value!r}")
+    if hint is str:
+        return str(value)
+    # Tuple fields (per-resolution channel counts, attribute block sizes); JSON gives lists.
+    item = typing.get_args(hint)[0] if typing.get_args(hint) else None
+    if isinstance(value, (list, tuple)) and all(_is_a(v, item) for v in value):
+        return tuple(float(v) for v in value) if item is float else tuple(value)
+    raise MascotError(f"{source} {name} takes a tuple like (1, 2), got {value!r}")
+
+
+def _is_a(value: Any, kind: Any) -> bool:
+    if isinstance(value, bool):
+        return kind is None
+    return kind is None or isinstance(value, (int, float) if kind is float else kind)
 
 
 def requires_grad(module: nn.Module, flag: bool) -> None:

@@ -23,7 +23,7 @@ norm reuses its stored singular vectors), which is what the determinism contract
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import torch
 import torch.nn as nn
@@ -189,23 +189,20 @@ def mismatched_labels(c: torch.Tensor, spans: list[tuple[int, int]]) -> tuple[to
 
 
 def attribute_cross_entropy(logits: torch.Tensor, c: torch.Tensor, spans: list[tuple[int, int]],
-                            balanced: bool = False) -> torch.Tensor:  # fmt: skip
-    """Auxiliary-classifier loss (AC-GAN, Odena et al. 2017 §3) summed over attributes.
+                            weights: Sequence[float] | None = None) -> torch.Tensor:  # fmt: skip
+    """Auxiliary-classifier loss (AC-GAN, Odena et al. 2017 §3) summed over attributes,
+    each times its entry of ``weights`` (all 1 when None).
 
     A choice block is one softmax over its values; a one-wide span is an independent
     binary label (sigmoid), MakeGirlsMoe's multi-label head. Each block's loss is averaged
     over the samples whose label is known: an all-zero block is "not visible" (schema.py),
     and teaching D that it means some value would be a lie.
-
-    ``balanced`` divides each attribute's loss by its value at chance (log K; log 2 for a
-    flag), so every attribute pulls alike: summed raw, nine-valued hair (2.2 at chance)
-    outweighs a smile (0.69) threefold.
     """
     logits, c = logits.float(), c.float()
     total = logits.new_zeros(())
-    for start, stop in spans:
+    for j, (start, stop) in enumerate(spans):
         target, logit = c[:, start:stop], logits[:, start:stop]
-        scale = 1 / math.log(max(stop - start, 2)) if balanced else 1.0
+        scale = 1.0 if weights is None else weights[j]
         if stop - start == 1:
             total = total + scale * F.binary_cross_entropy_with_logits(logit, target)
             continue
@@ -214,6 +211,13 @@ def attribute_cross_entropy(logits: torch.Tensor, c: torch.Tensor, spans: list[t
             nll = -(target * F.log_softmax(logit, dim=1)).sum(1)
             total = total + scale * nll[known].mean()
     return total
+
+
+def chance_balanced_weights(spans: list[tuple[int, int]]) -> list[float]:
+    """1 / (each attribute's loss at chance): log K, log 2 for a flag. Summed raw,
+    nine-valued hair (2.2 at chance) outweighs a smile (0.69) threefold; with these
+    weights every attribute pulls alike."""
+    return [1 / math.log(max(stop - start, 2)) for start, stop in spans]
 
 
 def attribute_cross_entropy_fake_class(logits: torch.Tensor, fake_logits: torch.Tensor, c: torch.Tensor,

@@ -31,8 +31,8 @@ from engine.effnet import STAGE_CHANNELS, backbone
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
 from engine.models.diffaugment import diff_augment, parse_policy
 from engine.models.layers import (ConditionalBatchNorm2d, attribute_cross_entropy,
-                                  attribute_cross_entropy_fake_class, attribute_spans, freeze_first,
-                                  mismatched_labels, sn_conv2d, sn_linear)
+                                  attribute_cross_entropy_fake_class, attribute_spans, chance_balanced_weights,
+                                  freeze_first, mismatched_labels, sn_conv2d, sn_linear)
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,13 @@ class Arch:
     # attribute precision flat (0.948 -> 0.944) and cut recall 0.160 -> 0.055 (report, session 9).
     mismatch_weight: float = 0.0
     # Each attribute's classifier loss divided by its chance level (log K), so a smile pulls
-    # as hard as hair colour (layers.attribute_cross_entropy).
+    # as hard as hair colour (layers.chance_balanced_weights). With a linear G output it made
+    # the smile follow (yes 0.12 -> 0.91) and cost hair its shapes (report, session 13).
     aux_balanced: bool = False
+    # Per-attribute multipliers of the classifier loss, in the schema's order (() = all 1;
+    # ``--arch aux_attr_weights=smile:2.2`` names them): one weak attribute can be raised
+    # without lowering the others.
+    aux_attr_weights: tuple[float, ...] = ()
     blocks: tuple[int, ...] = ()  # attribute block sizes of c (set by the training loop from the schema)
 
 
@@ -298,6 +303,15 @@ class AttributeHead(nn.Module):
         return logits if self.fake is None else torch.cat([logits, self.fake(hidden)], dim=1)
 
 
+def classifier_weights(arch: Arch, spans: list[tuple[int, int]]) -> list[float]:
+    """Each attribute's weight in the classifier loss: chance-balanced or 1, times its
+    ``aux_attr_weights`` entry."""
+    if arch.aux_attr_weights and len(arch.aux_attr_weights) != len(spans):
+        raise ValueError(f"aux_attr_weights has {len(arch.aux_attr_weights)} entries for {len(spans)} attributes")
+    base = chance_balanced_weights(spans) if arch.aux_balanced else [1.0] * len(spans)
+    return [w * extra for w, extra in zip(base, arch.aux_attr_weights or [1.0] * len(spans))]
+
+
 class Discriminator(nn.Module):
     """DiffAugment -> resize -> frozen EfficientNet-Lite0 -> CCM/CSM -> per-scale heads.
 
@@ -318,6 +332,7 @@ class Discriminator(nn.Module):
         # AC-GAN head: projection alone taught G nothing about hair colour in 10 kimg on CPU
         # (hair changed 4/255 per pixel); a classifier gives G a direct, per-attribute pull.
         self.spans = attribute_spans(c_dim, arch.blocks)
+        self.aux_weights = classifier_weights(arch, self.spans)
         self.c_dim = c_dim
         n_fake = len(self.spans) if arch.aux_fake_class else 0
         self.attr_head = AttributeHead(self.projector.out_channels, arch.aux_channels, c_dim, n_fake)
@@ -359,7 +374,7 @@ class Discriminator(nn.Module):
         if not self.arch.aux_fake_class:
             if fake:
                 return class_logits.new_zeros(())
-            return attribute_cross_entropy(class_logits, c, self.spans, self.arch.aux_balanced)
+            return attribute_cross_entropy(class_logits, c, self.spans, self.aux_weights)
         logits, fake_logits = class_logits[:, : self.c_dim], class_logits[:, self.c_dim :]
         return attribute_cross_entropy_fake_class(logits, fake_logits, c, self.spans, fake)
 

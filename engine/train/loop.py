@@ -26,7 +26,6 @@ import os
 import platform
 import signal
 import time
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from engine.checkpoint import (arch_kwargs, load_checkpoint, load_discriminator, load_resume, read_meta,
+from engine.checkpoint import (load_checkpoint, load_discriminator, load_resume, read_meta,
                                read_resume_meta, save_generator, save_resume)
 from engine.data.dataset import Dataset
 from engine.errors import MascotError
@@ -166,55 +165,48 @@ class RealImages:
 def build_arch(family, cfg: TrainConfig, schema: Schema):
     """The family's Arch: defaults < the run's own (--resume) or the --init-from parent's
     arch (a resumed run or a fine-tune must match what it continues) < --arch."""
-    names = {f.name for f in dataclasses.fields(family.Arch)}
-    parent = arch_kwargs(_continued_arch(cfg))
-    unknown = sorted((set(parent) | {name for name, _ in cfg.arch}) - names)
-    if unknown:
-        raise MascotError(f"unknown --arch setting(s) {', '.join(unknown)} for {cfg.family}; known: {', '.join(sorted(names))}")
-    hints = typing.get_type_hints(family.Arch)
-    overrides = {**parent, **{name: typed_arch_value(name, value, hints[name]) for name, value in cfg.arch}}
-    if "blocks" in names:  # families with per-attribute classifier heads need the block layout
+    parent, source = _continued_arch(cfg)
+    asked = {name: _named_weights(value, schema) if name == "aux_attr_weights" else value
+             for name, value in dict(cfg.arch).items()}  # fmt: skip
+    overrides = {**family.arch_values(parent, source), **family.arch_values(asked, "--arch")}
+    if "blocks" in {f.name for f in dataclasses.fields(family.Arch)}:  # per-attribute classifier heads
         overrides.setdefault("blocks", tuple(b - a for a, b in schema.blocks()))
     return family.Arch(**overrides)
 
 
-_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+def _named_weights(value: Any, schema: Schema) -> Any:
+    """``smile:2.2,hat:1.5`` as one weight per attribute in the schema's order (1 for the
+    rest); a tuple must already have one per attribute; its type is checked later."""
+    if isinstance(value, (list, tuple)) and len(value) != len(schema.names):
+        raise MascotError(f"--arch aux_attr_weights has {len(value)} entries for {len(schema.names)} "
+                          f"attributes ({', '.join(schema.names)}); or name them, like smile:2")  # fmt: skip
+    if not isinstance(value, str):
+        return value
+    weights = dict.fromkeys(schema.names, 1.0)
+    for item in filter(None, value.replace(" ", "").split(",")):
+        name, _, number = item.partition(":")
+        if name not in weights:
+            raise MascotError(f"--arch aux_attr_weights names '{name}', which is not an attribute; "
+                              f"known: {', '.join(schema.names)}")  # fmt: skip
+        try:
+            weights[name] = float(number)
+            if not weights[name] >= 0:
+                raise ValueError
+        except ValueError:
+            raise MascotError(f"--arch aux_attr_weights takes NAME:WEIGHT pairs (weights 0 or more) like smile:2, got '{item}'") from None
+    return tuple(weights.values())
 
 
-def typed_arch_value(name: str, value: Any, hint: Any) -> Any:
-    """An --arch value as its field's type, or a clear error. Values arrive as Python
-    literals or bare words (``g_tanh=false`` is the word "false"), and a frozen dataclass
-    does not check types: a stray string would silently read as true."""
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        word = str(value).strip().lower()
-        if word in _BOOL_WORDS:
-            return _BOOL_WORDS[word]
-        raise MascotError(f"--arch {name} takes true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise MascotError(f"--arch {name} takes a whole number, got {value!r}")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise MascotError(f"--arch {name} takes a number, got {value!r}")
-    if hint is str:
-        return str(value)
-    if isinstance(value, (list, tuple)):  # tuple fields such as per-resolution channel counts
-        return tuple(value)
-    raise MascotError(f"--arch {name} takes a tuple like (1, 2), got {value!r}")
-
-
-def _continued_arch(cfg: TrainConfig) -> dict:
-    """The arch a run continues: its resume.json's (resume points written since it is
-    recorded there), else the --init-from parent's, else none."""
+def _continued_arch(cfg: TrainConfig) -> tuple[dict, str]:
+    """The arch a run continues and the file it comes from: its resume.json's (resume
+    points written since it is recorded there), else the --init-from parent's, else none."""
     if cfg.resume and (Path(cfg.out) / "resume.json").is_file():
         recorded = read_resume_meta(Path(cfg.out)).get("arch")
         if recorded is not None:
-            return recorded
-    return read_meta(cfg.init_from)["arch"] if cfg.init_from else {}
+            return recorded, f"'{Path(cfg.out) / 'resume.json'}' arch"
+    if cfg.init_from:
+        return read_meta(cfg.init_from)["arch"], f"'{Path(cfg.init_from) / 'model.json'}' arch"
+    return {}, "--arch"
 
 
 def update_ema(G_ema: nn.Module, G: nn.Module, beta: float) -> None:

@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 
 import numpy as np
@@ -34,6 +35,20 @@ def test_mismatched_architecture_is_refused(ckpt_copy):
     meta["arch"]["g_ch"] = 16
     (ckpt_copy / "model.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="do not fit the network"):
+        load_checkpoint(ckpt_copy)
+
+
+@pytest.mark.parametrize("arch,message", [
+    ({"g_ch": "8"}, "model.json's arch g_ch takes a whole number, got '8'"),
+    ({"g_ch": 8.0}, "g_ch takes a whole number, got 8.0"),
+    ({"z_dim": 128, "g_wide": True}, "unknown model.json's arch setting(s) g_wide for dcgan"),
+    ([8, 8], "model.json's arch must be a table of settings, got list"),
+])
+def test_an_arch_value_of_the_wrong_type_is_refused(ckpt_copy, arch, message):
+    meta = json.loads((ckpt_copy / "model.json").read_text())
+    meta["arch"] = {**meta["arch"], **arch} if isinstance(arch, dict) else arch
+    (ckpt_copy / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=re.escape(message)):
         load_checkpoint(ckpt_copy)
 
 

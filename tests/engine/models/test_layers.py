@@ -12,6 +12,7 @@ from engine.models.layers import (
     attribute_cross_entropy,
     attribute_cross_entropy_fake_class,
     attribute_spans,
+    chance_balanced_weights,
     freeze_first,
     mismatched_labels,
     sn_conv2d,
@@ -144,4 +145,8 @@ def test_balanced_attribute_cross_entropy_scores_every_attribute_one_at_chance()
     chance = torch.zeros(4, 16)
     raw = attribute_cross_entropy(chance, c, spans)
     torch.testing.assert_close(raw, torch.tensor(math.log(9) + math.log(6) + math.log(2)))
-    torch.testing.assert_close(attribute_cross_entropy(chance, c, spans, balanced=True), torch.tensor(3.0))
+    balanced = chance_balanced_weights(spans)
+    torch.testing.assert_close(attribute_cross_entropy(chance, c, spans, balanced), torch.tensor(3.0))
+    # Weights multiply each attribute's own term: doubling the flag's adds one more log 2.
+    doubled = attribute_cross_entropy(chance, c, spans, [1.0, 1.0, 2.0])
+    torch.testing.assert_close(doubled, torch.tensor(math.log(9) + math.log(6) + 2 * math.log(2)))

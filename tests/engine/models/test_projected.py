@@ -199,6 +199,12 @@ def test_balanced_classifier_loss_weighs_each_attribute_by_its_chance_level():
     for balanced, expected in ((False, math.log(3) + math.log(2)), (True, 2.0)):
         D = Discriminator(dataclasses.replace(ARCH, blocks=(3, 2), aux_balanced=balanced), C_DIM, CPU)
         torch.testing.assert_close(D.aux_loss(zero, c), torch.tensor(expected))
+    # Per-attribute weights multiply on top: the second attribute three times over.
+    for balanced, expected in ((False, math.log(3) + 3 * math.log(2)), (True, 4.0)):
+        arch = dataclasses.replace(ARCH, blocks=(3, 2), aux_balanced=balanced, aux_attr_weights=(1.0, 3.0))
+        torch.testing.assert_close(Discriminator(arch, C_DIM, CPU).aux_loss(zero, c), torch.tensor(expected))
+    with pytest.raises(ValueError, match="2 entries for 3 attributes"):
+        Discriminator(dataclasses.replace(ARCH, blocks=(3, 1, 1), aux_attr_weights=(1.0, 3.0)), C_DIM, CPU)
 
 
 def test_fake_class_head_learns_to_file_fakes_apart_from_reals():

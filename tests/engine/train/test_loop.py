@@ -1,4 +1,5 @@
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -124,19 +125,6 @@ def test_bad_flags_are_one_clear_line(toy_dataset, tmp_path, capsys, flags, mess
     assert message in capsys.readouterr().err
 
 
-def test_arch_values_are_read_as_their_fields_types():
-    from engine.train.loop import typed_arch_value
-
-    assert typed_arch_value("g_tanh", "false", bool) is False  # a bare word, not a truthy string
-    assert typed_arch_value("g_tanh", "Yes", bool) is True
-    assert typed_arch_value("aux_weight", 1, float) == 1.0 and isinstance(typed_arch_value("w", 1, float), float)
-    assert typed_arch_value("blocks", [3, 2], tuple[int, ...]) == (3, 2)
-    with pytest.raises(MascotError, match="takes true or false, got 'maybe'"):
-        typed_arch_value("g_tanh", "maybe", bool)
-    with pytest.raises(MascotError, match="takes a whole number, got True"):
-        typed_arch_value("g_ch", True, int)
-
-
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -217,3 +205,33 @@ def test_fine_tune_starts_from_the_parents_discriminator(toy_dataset, tmp_path):
     assert d.keys() == saved.keys() and all(torch.equal(d[k], saved[k]) for k in saved)
     fresh = TrainingRun(_cfg(toy_dataset, tmp_path / "fresh", kimg=0.016)).trainer.modules()["D"].state_dict()
     assert not all(torch.equal(fresh[k], saved[k]) for k in saved)  # the test can fail: a new D differs
+
+
+def test_a_parent_arch_of_the_wrong_type_is_refused_before_training(toy_dataset, tmp_path):
+    from engine.train.loop import TrainingRun
+
+    parent = train(_cfg(toy_dataset, tmp_path / "parent", kimg=0.016))
+    meta = json.loads((parent / "model.json").read_text())
+    meta["arch"]["g_ch"] = str(meta["arch"]["g_ch"])  # hand-edited: a string where a number belongs
+    (parent / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(MascotError, match=r"model\.json' arch g_ch takes a whole number"):
+        TrainingRun(_cfg(toy_dataset, tmp_path / "child", kimg=0.016, init_from=str(parent)))
+    assert not (tmp_path / "child").exists()
+
+
+def test_classifier_weights_are_named_by_attribute(toy_dataset):
+    from engine.data.dataset import Dataset
+    from engine.models import get_family
+    from engine.train.loop import build_arch
+
+    schema = Dataset(toy_dataset).schema  # hair, smile
+    projected = get_family("projected")
+    arch = build_arch(projected, _cfg(toy_dataset, "unused", family="projected", arch={"aux_attr_weights": "smile:2.5"}),
+                      schema)  # fmt: skip
+    assert arch.aux_attr_weights == (1.0, 2.5)
+    for value, message in (("smiles:2", "names 'smiles', which is not an attribute; known: hair, smile"),
+                           ("smile:-1", "takes NAME:WEIGHT pairs (weights 0 or more)"),
+                           ((1.0, 2.0, 3.0), "has 3 entries for 2 attributes")):  # fmt: skip
+        with pytest.raises(MascotError, match=re.escape(message)):
+            build_arch(projected, _cfg(toy_dataset, "unused", family="projected", arch={"aux_attr_weights": value}),
+                       schema)  # fmt: skip
