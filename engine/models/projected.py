@@ -28,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.effnet import STAGE_CHANNELS, backbone
+from engine.errors import MascotError
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
 from engine.models.diffaugment import diff_augment, parse_policy
 from engine.models.layers import (ConditionalBatchNorm2d, attribute_cross_entropy,
@@ -307,7 +308,10 @@ def classifier_weights(arch: Arch, spans: list[tuple[int, int]]) -> list[float]:
     """Each attribute's weight in the classifier loss: chance-balanced or 1, times its
     ``aux_attr_weights`` entry."""
     if arch.aux_attr_weights and len(arch.aux_attr_weights) != len(spans):
-        raise ValueError(f"aux_attr_weights has {len(arch.aux_attr_weights)} entries for {len(spans)} attributes")
+        raise MascotError(f"aux_attr_weights has {len(arch.aux_attr_weights)} entries for {len(spans)} attributes")
+    if arch.aux_fake_class and (arch.aux_balanced or arch.aux_attr_weights):
+        raise MascotError("aux_balanced and aux_attr_weights weigh the plain classifier loss; "
+                          "the fake-class one (aux_fake_class) takes neither")  # fmt: skip
     base = chance_balanced_weights(spans) if arch.aux_balanced else [1.0] * len(spans)
     return [w * extra for w, extra in zip(base, arch.aux_attr_weights or [1.0] * len(spans))]
 

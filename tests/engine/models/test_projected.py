@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from engine.errors import MascotError
 from engine.models import get_family
 from engine.models.base import Batch, Hyper
 from engine.models.projected import Arch, Discriminator, Generator, Trainer
@@ -203,8 +204,10 @@ def test_balanced_classifier_loss_weighs_each_attribute_by_its_chance_level():
     for balanced, expected in ((False, math.log(3) + 3 * math.log(2)), (True, 4.0)):
         arch = dataclasses.replace(ARCH, blocks=(3, 2), aux_balanced=balanced, aux_attr_weights=(1.0, 3.0))
         torch.testing.assert_close(Discriminator(arch, C_DIM, CPU).aux_loss(zero, c), torch.tensor(expected))
-    with pytest.raises(ValueError, match="2 entries for 3 attributes"):
+    with pytest.raises(MascotError, match="2 entries for 3 attributes"):
         Discriminator(dataclasses.replace(ARCH, blocks=(3, 1, 1), aux_attr_weights=(1.0, 3.0)), C_DIM, CPU)
+    with pytest.raises(MascotError, match="the fake-class one"):
+        Discriminator(dataclasses.replace(ARCH, blocks=(3, 2), aux_balanced=True, aux_fake_class=True), C_DIM, CPU)
 
 
 def test_fake_class_head_learns_to_file_fakes_apart_from_reals():
