@@ -119,9 +119,11 @@ def typed_arch_value(name: str, value: Any, hint: Any, source: str = "--arch") -
     """One Arch value as its field's type. Values arrive as JSON, Python literals or bare
     words (``--arch g_tanh=false`` is the word "false")."""
     if hint is bool:
+        if isinstance(value, bool):
+            return value
         word = str(value).strip().lower()
-        if isinstance(value, bool) or word in _BOOL_WORDS:
-            return value if isinstance(value, bool) else _BOOL_WORDS[word]
+        if word in _BOOL_WORDS:
+            return _BOOL_WORDS[word]
         raise MascotError(f"{source} {name} takes true or false, got {value!r}")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):

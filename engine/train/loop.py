@@ -176,10 +176,8 @@ def build_arch(family, cfg: TrainConfig, schema: Schema):
 
 def _named_weights(value: Any, schema: Schema) -> Any:
     """``smile:2.2,hat:1.5`` as one weight per attribute in the schema's order (1 for the
-    rest); a tuple must already have one per attribute; its type is checked later."""
-    if isinstance(value, (list, tuple)) and len(value) != len(schema.names):
-        raise MascotError(f"--arch aux_attr_weights has {len(value)} entries for {len(schema.names)} "
-                          f"attributes ({', '.join(schema.names)}); or name them, like smile:2")  # fmt: skip
+    rest); a tuple is left as given (its type is checked by arch_values, its count by the
+    discriminator that uses it)."""
     if not isinstance(value, str):
         return value
     weights = dict.fromkeys(schema.names, 1.0)

@@ -219,10 +219,10 @@ def test_a_parent_arch_of_the_wrong_type_is_refused_before_training(toy_dataset,
     assert not (tmp_path / "child").exists()
 
 
-def test_classifier_weights_are_named_by_attribute(toy_dataset):
+def test_classifier_weights_are_named_by_attribute(toy_dataset, tmp_path):
     from engine.data.dataset import Dataset
     from engine.models import get_family
-    from engine.train.loop import build_arch
+    from engine.train.loop import TrainingRun, build_arch
 
     schema = Dataset(toy_dataset).schema  # hair, smile
     projected = get_family("projected")
@@ -230,8 +230,9 @@ def test_classifier_weights_are_named_by_attribute(toy_dataset):
                       schema)  # fmt: skip
     assert arch.aux_attr_weights == (1.0, 2.5)
     for value, message in (("smiles:2", "names 'smiles', which is not an attribute; known: hair, smile"),
-                           ("smile:-1", "takes NAME:WEIGHT pairs (weights 0 or more)"),
-                           ((1.0, 2.0, 3.0), "has 3 entries for 2 attributes")):  # fmt: skip
+                           ("smile:-1", "takes NAME:WEIGHT pairs (weights 0 or more)")):  # fmt: skip
         with pytest.raises(MascotError, match=re.escape(message)):
             build_arch(projected, _cfg(toy_dataset, "unused", family="projected", arch={"aux_attr_weights": value}),
                        schema)  # fmt: skip
+    with pytest.raises(MascotError, match=re.escape("has 3 entries for 2 attributes")):
+        TrainingRun(_cfg(toy_dataset, tmp_path / "r", family="projected", arch={"aux_attr_weights": (1.0, 2.0, 3.0)}))
