@@ -188,7 +188,7 @@ def _named_weights(value: Any, schema: Schema) -> Any:
                               f"known: {', '.join(schema.names)}")  # fmt: skip
         try:
             weights[name] = float(number)
-            if not weights[name] >= 0:
+            if not 0 <= weights[name] < float("inf"):  # NaN fails too; an infinite weight gives NaN losses
                 raise ValueError
         except ValueError:
             raise MascotError(f"--arch aux_attr_weights takes NAME:WEIGHT pairs (weights 0 or more) like smile:2, got '{item}'") from None

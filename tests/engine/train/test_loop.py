@@ -230,7 +230,8 @@ def test_classifier_weights_are_named_by_attribute(toy_dataset, tmp_path):
                       schema)  # fmt: skip
     assert arch.aux_attr_weights == (1.0, 2.5)
     for value, message in (("smiles:2", "names 'smiles', which is not an attribute; known: hair, smile"),
-                           ("smile:-1", "takes NAME:WEIGHT pairs (weights 0 or more)")):  # fmt: skip
+                           ("smile:-1", "takes NAME:WEIGHT pairs (weights 0 or more)"),
+                           ("smile:inf", "takes NAME:WEIGHT pairs (weights 0 or more)")):  # fmt: skip
         with pytest.raises(MascotError, match=re.escape(message)):
             build_arch(projected, _cfg(toy_dataset, "unused", family="projected", arch={"aux_attr_weights": value}),
                        schema)  # fmt: skip
