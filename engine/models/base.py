@@ -72,8 +72,9 @@ class GANTrainer(abc.ABC):
         self.device = device
 
     @abc.abstractmethod
-    def step(self, batch: Batch) -> dict[str, float]:
-        """One optimisation step (D and/or G); returns scalar losses and stats for logging."""
+    def step(self, batch: Batch) -> dict[str, float | torch.Tensor]:
+        """One optimisation step (D and/or G); returns scalar losses and stats for logging,
+        as floats or 0-d tensors (tensors let the loop read them without a sync per step)."""
 
     @abc.abstractmethod
     def modules(self) -> dict[str, nn.Module]:

@@ -10,7 +10,7 @@ from engine.errors import MascotError
 
 FLAG_TO_FIELD = {
     "family": "family", "data": "data", "out": "out", "res": "resolution", "kimg": "kimg",
-    "minutes": "minutes",
+    "minutes": "minutes", "session_minutes": "session_minutes", "check_every": "check_every",
     "batch": "batch_size", "lr_g": "lr_g", "lr_d": "lr_d", "seed": "seed", "tick_kimg": "tick_kimg",
     "snapshot_kimg": "snapshot_kimg", "device": "device", "precision": "precision",
     "init_from": "init_from", "freeze_d": "freeze_d", "grid_attribute": "grid_attribute",
@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--res", type=int, help="training resolution (default: the data's)")
     p.add_argument("--kimg", type=float, help="length in thousands of real images")
     p.add_argument("--minutes", type=float, help="stop once training has taken this long (all sessions together)")
+    p.add_argument("--session-minutes", type=float, help="stop this session after this long (a GPU lease's chunk)")
+    p.add_argument("--check-every", type=int, help="steps between finite-loss checks (each waits for the GPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the generator and D's heads")
     p.add_argument("--batch", type=int)
     p.add_argument("--lr-g", type=float)
     p.add_argument("--lr-d", type=float)
@@ -68,6 +71,7 @@ def config_from_args(args: argparse.Namespace):
     cfg = TrainConfig().with_overrides(file_values)
     flags = {field: getattr(args, flag) for flag, field in FLAG_TO_FIELD.items()}
     flags["resume"] = args.resume or None
+    flags["compile"] = args.compile or None
     if args.arch:
         flags["arch"] = {**dict(cfg.arch), **parse_arch(args.arch)}
     return cfg.with_overrides(flags)

@@ -17,6 +17,7 @@ class TrainConfig:
     resolution: int = 0  # 0 = the data set's own resolution
     kimg: float = 100.0  # length of the run in thousands of real images shown to D
     minutes: float = 0.0  # wall-clock budget across sessions (0 = none): equal-budget family comparisons
+    session_minutes: float = 0.0  # wall-clock budget of this session alone (0 = none): a GPU lease's chunk
     batch_size: int = 32
     lr_g: float | None = None  # None = the family's paper default
     lr_d: float | None = None
@@ -24,6 +25,8 @@ class TrainConfig:
     mirror: bool = True  # random x-flips of real images (labels are flip-invariant)
     ema_kimg: float = 10.0  # half-life of the generator EMA, in kimg (stylegan2-ada)
     ema_rampup: float = 0.05  # EMA half-life grows with training progress early on
+    check_every: int = 50  # steps between checks that the losses are finite (each check waits for the GPU)
+    compile: bool = False  # torch.compile G and D's trainable heads (pays back only on long GPU runs)
     tick_kimg: float = 4.0  # log line, stats, grid and curves every tick
     snapshot_kimg: float = 20.0  # serving + resume checkpoint every this many kimg
     grid_seeds: int = 8  # columns of the sample grid
@@ -52,6 +55,10 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         if self.kimg <= 0:
             raise MascotError(f"--kimg must be positive, got {self.kimg}")
+        if self.session_minutes < 0:
+            raise MascotError(f"--session-minutes must be 0 (no budget) or positive, got {self.session_minutes}")
+        if self.check_every < 1:
+            raise MascotError(f"--check-every must be at least 1, got {self.check_every}")
         if self.minutes < 0:
             raise MascotError(f"--minutes must be 0 (no budget) or positive, got {self.minutes}")
         if self.batch_size < 2:

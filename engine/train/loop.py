@@ -93,7 +93,13 @@ class RunState:
 
 
 class RealImages:
-    """Training images in memory as uint8 at the training resolution, with their conditioning.
+    """Training images as uint8 at the training resolution, with their conditioning.
+
+    On a GPU the whole set lives on the device (20,000 images at 128px are 1 GB as uint8):
+    a batch is a gather, a flip and a scale there, with no host copy of pixels per step.
+    Indices, flips and label dropout are drawn on the host from one seeded generator (a few
+    hundred bytes per step, sent asynchronously), so a run resumes the same data order on
+    any device.
 
     An optional second set (curated, voted-up mascots) is mixed in: each real image of a
     batch comes from it with probability ``extra_share``, so the original data stays the
@@ -103,26 +109,33 @@ class RealImages:
     def __init__(self, ds: Dataset, resolution: int, device: torch.device, seed: int,
                  extra: Dataset | None = None, extra_share: float = 0.0, cond_dropout: float = 0.0) -> None:  # fmt: skip
         parts = [ds] + ([extra] if extra is not None else [])
-        self.images = torch.cat([self._load(part, resolution) for part in parts])
-        self.cond = torch.from_numpy(np.concatenate([part.conditioning() for part in parts]))
+        self.device = device
+        # NHWC in memory, seen as NCHW: exactly the channels_last layout the GPU convs want.
+        self.images = torch.cat([self._load(part, resolution) for part in parts]).to(device)
+        self.cond = torch.from_numpy(np.concatenate([part.conditioning() for part in parts])).to(device)
         self.n_base = len(ds)
         self.extra_share = extra_share if extra is not None else 0.0
         self.blocks = ds.schema.blocks()
         self.cond_dropout = cond_dropout
-        self.device = device
         self.gen = torch.Generator().manual_seed(seed + 1000 * distributed.rank())
 
     @classmethod
     def _load(cls, ds: Dataset, resolution: int) -> torch.Tensor:
-        images = torch.from_numpy(np.array(ds.images)).permute(0, 3, 1, 2)
+        images = torch.from_numpy(np.array(ds.images))
         if resolution != ds.resolution:
             images = torch.cat([cls._resize(chunk, resolution) for chunk in images.split(512)])
-        return images
+        return images.permute(0, 3, 1, 2)
 
     @staticmethod
     def _resize(chunk: torch.Tensor, resolution: int) -> torch.Tensor:
-        x = F.interpolate(chunk.float(), size=(resolution, resolution), mode="bilinear", antialias=True)
-        return x.round().clamp(0, 255).to(torch.uint8)
+        x = F.interpolate(chunk.permute(0, 3, 1, 2).float(), size=(resolution, resolution), mode="bilinear",
+                          antialias=True)  # fmt: skip
+        return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+    def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        if self.device.type != "cuda":
+            return t
+        return t.pin_memory().to(self.device, non_blocking=True)
 
     def _indices(self, n: int) -> torch.Tensor:
         idx = torch.randint(self.n_base, (n,), generator=self.gen)
@@ -135,17 +148,20 @@ class RealImages:
 
     def batch(self, n: int, mirror: bool) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self._indices(n)
+        flip = torch.rand(n, generator=self.gen) < 0.5 if mirror else torch.zeros(n, dtype=torch.bool)
+        keep = self._keep_mask(n)
+        idx, flip, keep = (self._to_device(t) for t in (idx, flip, keep))
         x = self.images[idx].float() / 127.5 - 1
-        if mirror:
-            flip = torch.rand(n, generator=self.gen) < 0.5
-            x[flip] = x[flip].flip(3)
-        return x.to(self.device), self._drop(self.cond[idx]).to(self.device)
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        layout = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+        return x.contiguous(memory_format=layout), self._apply_keep(self.cond[idx], keep)
 
     def sample_c(self, n: int) -> torch.Tensor:
         # Fakes get conditioning drawn from the real label distribution.
-        return self._drop(self.cond[self._indices(n)]).to(self.device)
+        idx, keep = self._to_device(self._indices(n)), self._to_device(self._keep_mask(n))
+        return self._apply_keep(self.cond[idx], keep)
 
-    def _drop(self, c: torch.Tensor) -> torch.Tensor:
+    def _keep_mask(self, n: int) -> torch.Tensor:
         """Attribute dropout: blank each attribute block ("unknown") with probability p.
 
         With many attributes almost every image has a unique full label, and a projection
@@ -154,12 +170,13 @@ class RealImages:
         and keep z in charge of everything the visible attributes leave open.
         """
         if self.cond_dropout <= 0:
-            return c
-        c = c.clone()
-        keep = torch.rand(len(c), len(self.blocks), generator=self.gen) >= self.cond_dropout
-        for j, (a, b) in enumerate(self.blocks):
-            c[:, a:b] *= keep[:, j : j + 1]
-        return c
+            return torch.ones(n, len(self.blocks), dtype=torch.bool)
+        return torch.rand(n, len(self.blocks), generator=self.gen) >= self.cond_dropout
+
+    def _apply_keep(self, c: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        sizes = [b - a for a, b in self.blocks]
+        widths = torch.tensor(sizes, device=keep.device)
+        return c * keep.repeat_interleave(widths, dim=1, output_size=sum(sizes)).to(c.dtype)
 
 
 def build_arch(family, cfg: TrainConfig, schema: Schema):
@@ -208,11 +225,11 @@ def _continued_arch(cfg: TrainConfig) -> tuple[dict, str]:
 
 
 def update_ema(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
+    # One multi-tensor kernel for all parameters (as timm's ModelEmaV3), not one per tensor:
+    # on a GPU the per-tensor loop was a launch per parameter every step.
     with torch.no_grad():
-        for p_ema, p in zip(G_ema.parameters(), G.parameters()):
-            p_ema.lerp_(p.detach(), 1 - beta)
-        for b_ema, b in zip(G_ema.buffers(), G.buffers()):
-            b_ema.copy_(b)
+        torch._foreach_lerp_(list(G_ema.parameters()), [p.detach() for p in G.parameters()], 1 - beta)
+        torch._foreach_copy_(list(G_ema.buffers()), list(G.buffers()))
 
 
 class TrainingRun:
@@ -258,6 +275,8 @@ class TrainingRun:
         if self.device.type == "cuda":
             for module in (self.G, self.G_ema, *self.trainer.modules().values()):
                 module.to(memory_format=torch.channels_last)
+        if self.cfg.compile:
+            self._compile()
         if self.cfg.resume:
             self._resume()
         elif self.cfg.init_from:
@@ -269,6 +288,17 @@ class TrainingRun:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "grids").mkdir(exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(dataclasses.asdict(self.cfg), indent=1))
+
+    def _compile(self) -> None:
+        """torch.compile what trains (in place: state dict keys stay as they are). The frozen
+        backbone and G_ema run eagerly; compile time is printed, to weigh against the gain."""
+        start = time.time()
+        self.G.compile()
+        for module in self.trainer.modules().values():
+            for child in module.children():
+                child.compile()
+        if distributed.is_main():
+            print(f"torch.compile set up in {time.time() - start:.1f} s (kernels compile on the first steps)", flush=True)
 
     def _modules(self) -> dict[str, nn.Module]:
         return {"G": self.G, "G_ema": self.G_ema, **self.trainer.modules()}
@@ -325,10 +355,13 @@ class TrainingRun:
         tick_start, session_start, tick_nimg = time.time(), time.time() - self.state.seconds, self.state.nimg
         bar = tqdm(total=total, initial=self.state.nimg, unit="img", unit_scale=True, dynamic_ncols=True,
                    disable=not distributed.is_main(), desc=f"{cfg.family} {self.res}px")  # fmt: skip
+        self.session_start = time.time()
         while self.state.nimg < total and not self.stop.requested and not self._over_budget(session_start):
             losses = self._step(batch_per_rank)
             for key, value in losses.items():
-                stats.setdefault(key, []).append(float(value))
+                stats.setdefault(key, []).append(value)
+            if self.state.step % cfg.check_every == 0:
+                self._check_finite(stats)
             bar.update(cfg.batch_size)
             bar.set_postfix(kimg=f"{self.state.nimg / 1000:.1f}", refresh=False)
             if self.state.nimg >= next_tick or self.state.nimg >= total:
@@ -348,7 +381,18 @@ class TrainingRun:
 
     def _over_budget(self, session_start: float) -> bool:
         # session_start is shifted back by earlier sessions' seconds, so a resumed run keeps its budget.
-        return self.cfg.minutes > 0 and time.time() - session_start >= self.cfg.minutes * 60
+        if self.cfg.minutes > 0 and time.time() - session_start >= self.cfg.minutes * 60:
+            return True
+        return self.cfg.session_minutes > 0 and time.time() - self.session_start >= self.cfg.session_minutes * 60
+
+    def _check_finite(self, stats: dict[str, list]) -> None:
+        """Stop on a non-finite loss; one host sync per ``check_every`` steps, not per step."""
+        latest = {k: v[-1] for k, v in stats.items() if v}
+        values = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=self.device) for v in latest.values()])
+        finite = torch.isfinite(values).tolist()
+        bad = [k for k, ok in zip(latest, finite) if not ok]
+        if bad:
+            raise MascotError(f"training diverged at {self.state.nimg / 1000:.1f} kimg: {', '.join(bad)} not finite")
 
     def _step(self, n: int) -> dict[str, float]:
         real, c = self.real.batch(n, self.cfg.mirror)
@@ -358,12 +402,7 @@ class TrainingRun:
             sample_z=lambda k: torch.randn(k, z_dim, device=self.device),
             amp=self.amp, kimg=self.state.nimg / 1000,
         )  # fmt: skip
-        if self.device.type == "cuda":
-            batch.real = batch.real.contiguous(memory_format=torch.channels_last)
         losses = self.trainer.step(batch)
-        bad = [k for k, v in losses.items() if not np.isfinite(v)]
-        if bad:
-            raise MascotError(f"training diverged at {self.state.nimg / 1000:.1f} kimg: {', '.join(bad)} not finite")
         self.state.nimg += self.cfg.batch_size
         self.state.step += 1
         update_ema(self.G_ema, self.G, self._ema_beta())
@@ -386,8 +425,8 @@ class TrainingRun:
             "tick": self.state.tick, "kimg": round(kimg, 3), "seconds": round(self.state.seconds, 1),
             "sec_per_kimg": round(seconds / max(nimg / 1000, 1e-9), 3), "img_per_sec": round(nimg / max(seconds, 1e-9), 2),
             "cpumem_gb": mem[0], "gpumem_gb": mem[1],
-            **{f"loss/{k}" if k.startswith("loss") or k.endswith("loss") else f"stat/{k}": float(np.mean(v))
-               for k, v in stats.items()},
+            **{f"loss/{k}" if k.startswith("loss") or k.endswith("loss") else f"stat/{k}": value
+               for k, value in _means(stats, self.device).items()},
         }  # fmt: skip
         with open(self.out / "stats.jsonl", "a") as fh:
             fh.write(json.dumps(record) + "\n")
@@ -455,6 +494,15 @@ def _tensor_to_bytes(t: torch.Tensor) -> str:
 
 def _bytes_to_tensor(s: str) -> torch.Tensor:
     return torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8).clone()
+
+
+def _means(stats: dict[str, list], device: torch.device) -> dict[str, float]:
+    """Each stat's mean over the tick, read from the device in one transfer."""
+    if not stats:
+        return {}
+    means = torch.stack([torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device) for v in values]).mean()
+                         for values in stats.values()])  # fmt: skip
+    return dict(zip(stats, means.tolist()))
 
 
 def _memory_gb(device: torch.device) -> tuple[float, float]:
