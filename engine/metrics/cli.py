@@ -44,6 +44,7 @@ def register(subparsers) -> None:
     b.add_argument("--data", required=True, help="labelled data set folder")
     b.add_argument("--force", action="store_true", help="retrain even if cached")
     b.add_argument("--epochs", type=int, help="training epochs (default: EvalNetConfig's)")
+    b.add_argument("--device", default="cpu", help="where it trains: cpu, or cuda (seconds instead of minutes)")
     b.set_defaults(func=run_build)
 
 
@@ -102,7 +103,7 @@ def run_build(args: argparse.Namespace) -> int:
 
     config = EvalNetConfig() if args.epochs is None else dataclasses.replace(EvalNetConfig(), epochs=args.epochs)
     start = time.perf_counter()
-    model = get_evalnet(Dataset(args.data), config, rebuild=args.force)
+    model = get_evalnet(Dataset(args.data), config, rebuild=args.force, device=args.device)
     print(f"attribute classifier for {args.data} ({time.perf_counter() - start:.0f} s); held-out accuracy:")
     print(accuracy_lines(model.accuracy))
     return 0
