@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BUILDERS = ("dicebear", "emoji", "folder", "augment", "cluster")
+BUILDERS = ("dicebear", "emoji", "folder", "augment", "cluster", "pack")
 
 
 def register(subparsers) -> None:
