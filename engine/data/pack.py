@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import lzma
+import shutil
 import tarfile
 import time
 from pathlib import Path
@@ -50,12 +51,24 @@ def pack(root: str | Path, out: str | Path) -> Path:
 
 
 def unpack(file: str | Path, out: str | Path) -> Path:
-    from engine.data.dataset import Dataset, fingerprint
+    from engine.atomic import publish, staging_dir
 
     file, out = Path(file), Path(out)
     if not file.is_file():
         raise MascotError(f"no packed data set at '{file}'")
-    out.mkdir(parents=True, exist_ok=True)
+    tmp = staging_dir(out)  # checked before it becomes the data set: a refused pack leaves nothing behind
+    try:
+        _extract_checked(file, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish(tmp, out)
+    return out
+
+
+def _extract_checked(file: Path, out: Path) -> None:
+    from engine.data.dataset import Dataset, fingerprint
+
     try:
         with tarfile.open(file, mode="r:xz") as tar:
             members = tar.getmembers()
@@ -69,7 +82,6 @@ def unpack(file: str | Path, out: str | Path) -> Path:
     ds = Dataset(out)
     if fingerprint(ds.images, ds.labels) != ds.fingerprint:
         raise MascotError(f"'{file}' unpacked to pixels or labels that do not match its card's fingerprint")
-    return out
 
 
 def _run_pack(args: argparse.Namespace) -> int:

@@ -365,14 +365,17 @@ class TrainingRun:
             bar.update(cfg.batch_size)
             bar.set_postfix(kimg=f"{self.state.nimg / 1000:.1f}", refresh=False)
             if self.state.nimg >= next_tick or self.state.nimg >= total:
+                self._check_finite(stats)  # the tick clears stats: check what it would drop
                 self.state.seconds = time.time() - session_start
                 self._tick(stats, time.time() - tick_start, self.state.nimg - tick_nimg)
                 stats, tick_start, tick_nimg = {}, time.time(), self.state.nimg
                 next_tick += cfg.tick_kimg * 1000
             if self.state.nimg >= next_snapshot:
+                self._check_finite(stats)  # never overwrite a good snapshot with diverged weights
                 self.save()
                 next_snapshot += cfg.snapshot_kimg * 1000
         bar.close()
+        self._check_finite(stats)
         self.state.seconds = time.time() - session_start
         self.save()
         if self.stop.requested and distributed.is_main():
@@ -388,6 +391,8 @@ class TrainingRun:
     def _check_finite(self, stats: dict[str, list]) -> None:
         """Stop on a non-finite loss; one host sync per ``check_every`` steps, not per step."""
         latest = {k: v[-1] for k, v in stats.items() if v}
+        if not latest:
+            return
         values = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=self.device) for v in latest.values()])
         finite = torch.isfinite(values).tolist()
         bad = [k for k, ok in zip(latest, finite) if not ok]

@@ -171,3 +171,103 @@ def test_a_part_only_the_parent_discriminator_has_is_reported_unused(ckpt_copy):
     _record_discriminator(ckpt_copy, torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1)))
     shrunk = torch.nn.Sequential(torch.nn.Linear(2, 3))
     assert load_discriminator(ckpt_copy, shrunk) == ([], ["1"])
+
+
+# --- compact resume points ------------------------------------------------------
+
+PROJECTED_TINY = (("g_channels", 16), ("d_channels", 16), ("d_input", 32))
+
+
+def _projected_cfg(data, out, **overrides):
+    from engine.train.config import TrainConfig
+
+    base = dict(family="projected", data=str(data), out=str(out), kimg=0.008, batch_size=4, tick_kimg=1,
+                snapshot_kimg=1, grid_seeds=2, arch=PROJECTED_TINY, seed=0)  # fmt: skip
+    return TrainConfig().with_overrides({**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def projected_run(toy_dataset, tmp_path_factory):
+    """A projected run of two steps: its resume pair holds Adam moments for G and D."""
+    from engine.train.loop import train
+
+    out = tmp_path_factory.mktemp("projected") / "run"
+    train(_projected_cfg(toy_dataset, out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def compact(projected_run, tmp_path_factory):
+    from engine.checkpoint import compact_resume
+
+    return compact_resume(projected_run, tmp_path_factory.mktemp("compact") / "resume")
+
+
+def test_compact_resume_is_smaller_bf16_and_without_optimizer_state(projected_run, compact):
+    from safetensors.torch import load_file
+
+    full, small = load_file(projected_run / "resume.safetensors"), load_file(compact / "resume.safetensors")
+    assert any(k.startswith("opt_") for k in full)  # the test can fail: the full point has them
+    assert not any(k.startswith("opt_") for k in small)
+    assert small.keys() == {k for k in full if not k.startswith("opt_")}
+    assert all(v.dtype == torch.bfloat16 for v in small.values() if v.is_floating_point())
+    assert all(v.dtype == full[k].dtype for k, v in small.items() if not v.is_floating_point())
+    sizes = [(folder / "resume.safetensors").stat().st_size for folder in (compact, projected_run)]
+    assert sizes[0] < sizes[1]
+    meta, full_meta = (json.loads((d / "resume.json").read_text()) for d in (compact, projected_run))
+    assert meta["optimizers"] == {} and "compact" in meta
+    assert meta["state"] == full_meta["state"] and meta["arch"] == full_meta["arch"]
+
+
+def test_compact_weights_are_the_full_ones_rounded_to_bf16(projected_run, compact):
+    from safetensors.torch import load_file
+
+    full, small = load_file(projected_run / "resume.safetensors"), load_file(compact / "resume.safetensors")
+    for key, value in small.items():
+        if value.is_floating_point():
+            assert torch.equal(value, full[key].to(torch.bfloat16)), key
+
+
+def test_a_run_resumes_from_a_compact_point(toy_dataset, projected_run, compact, tmp_path):
+    from safetensors.torch import load_file
+
+    from engine.train.loop import TrainingRun
+
+    run = shutil.copytree(projected_run / "model", tmp_path / "run" / "model").parent
+    for name in ("resume.safetensors", "resume.json"):
+        shutil.copy(compact / name, run / name)
+    saved = json.loads((compact / "resume.json").read_text())["state"]
+
+    resumed = TrainingRun(_projected_cfg(toy_dataset, run, kimg=0.012, resume=True, arch=()))
+    assert resumed.state.nimg == saved["nimg"] == 8
+    assert all(not opt.state for opt in resumed.trainer.optimizers().values())  # the moments start afresh
+    weights = load_file(compact / "resume.safetensors")
+    assert all(torch.equal(v, weights[f"G.{k}"].float()) for k, v in resumed.G.state_dict().items())
+
+    path = resumed.run()
+    assert json.loads((path / "model.json").read_text())["training"]["kimg"] == pytest.approx(0.012)
+    after = json.loads((run / "resume.json").read_text())
+    assert after["state"]["nimg"] == 12 and after["state"]["step"] == saved["step"] + 1
+    assert set(after["optimizers"]) == {"opt_g", "opt_d"}  # a full point again once it has trained
+
+
+def test_saved_optimizer_device_options_give_way_to_the_current_ones():
+    from engine.checkpoint import flatten_optimizer, unflatten_optimizer
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 2)
+    saved_opt = torch.optim.Adam(layer.parameters(), lr=1e-3, betas=(0.0, 0.99), foreach=True)
+    layer(torch.randn(4, 3)).sum().backward()
+    saved_opt.step()
+    tensors, meta = flatten_optimizer("opt", saved_opt)
+    assert meta["param_groups"][0]["foreach"] is True
+
+    here = torch.optim.Adam(layer.parameters(), lr=5.0, foreach=False)
+    unflatten_optimizer("opt", here, tensors, meta)
+    assert here.param_groups[0]["foreach"] is False  # how this machine runs Adam
+    assert here.param_groups[0]["lr"] == 1e-3  # what was trained with
+    assert here.param_groups[0]["betas"] == (0.0, 0.99)
+    saved_state = saved_opt.state_dict()["state"]
+    for idx, slots in here.state_dict()["state"].items():
+        for key, value in slots.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(saved_state[idx][key]))

@@ -237,3 +237,118 @@ def test_classifier_weights_are_named_by_attribute(toy_dataset, tmp_path):
                        schema)  # fmt: skip
     with pytest.raises(MascotError, match=re.escape("has 3 entries for 2 attributes")):
         TrainingRun(_cfg(toy_dataset, tmp_path / "r", family="projected", arch={"aux_attr_weights": (1.0, 2.0, 3.0)}))
+
+
+@pytest.mark.parametrize("setting,value,message", [
+    ("session_minutes", -1, "--session-minutes must be 0"),
+    ("check_every", 0, "--check-every must be at least 1"),
+])  # fmt: skip
+def test_bad_session_budget_or_check_interval_is_refused(toy_dataset, tmp_path, setting, value, message):
+    with pytest.raises(MascotError, match=message):
+        _cfg(toy_dataset, tmp_path / "r", **{setting: value}).validate()
+    _cfg(toy_dataset, tmp_path / "r", **{setting: 1}).validate()  # the smallest allowed value passes
+
+
+def test_session_minutes_stops_this_session_and_a_resumed_one_gets_its_own(toy_dataset, tmp_path):
+    path = train(_cfg(toy_dataset, tmp_path / "run", kimg=100.0, session_minutes=0.001))
+    first = json.loads((tmp_path / "run" / "resume.json").read_text())["state"]["nimg"]
+    assert 0 < first < 2000  # at least one step, far short of --kimg
+    assert 0 < json.loads((path / "model.json").read_text())["training"]["kimg"] < 2
+    load_checkpoint(path)
+    # Unlike --minutes (all sessions together), the next session trains on.
+    train(_cfg(toy_dataset, tmp_path / "run", kimg=100.0, session_minutes=0.001, resume=True))
+    assert json.loads((tmp_path / "run" / "resume.json").read_text())["state"]["nimg"] > first
+
+
+def _distinct_images(out, n=6, resolution=16):
+    """Random pixels and labels: every image differs from every other and from its mirror image."""
+    from engine.data.dataset import Dataset, DatasetWriter
+    from tests.toydata import TOY_SCHEMA
+
+    rng = np.random.default_rng(1)
+    with DatasetWriter(out, resolution=resolution, schema=TOY_SCHEMA, capacity=n) as w:
+        for i in range(n):
+            w.add(rng.integers(0, 256, (resolution, resolution, 3), dtype=np.uint8),
+                  {"hair": ["red", "green", "blue"][i % 3], "smile": ["yes", "no"][i % 2]})  # fmt: skip
+    return Dataset(out)
+
+
+def _match(batch, ds):
+    """For each image of a batch: (index in ds, flipped?), by exact pixels."""
+    pixels = ((batch + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    found = []
+    for img in pixels:
+        plain = [i for i, ref in enumerate(ds.images) if np.array_equal(img, ref)]
+        flipped = [i for i, ref in enumerate(ds.images) if np.array_equal(img, ref[:, ::-1])]
+        assert len(plain) + len(flipped) == 1, "a batch image is not a data set image nor its mirror image"
+        found.append((plain[0], False) if plain else (flipped[0], True))
+    return found
+
+
+def test_real_images_are_held_as_uint8_and_batched_in_minus_one_to_one(tmp_path):
+    from engine.train.loop import RealImages
+
+    ds = _distinct_images(tmp_path / "ds")
+    real = RealImages(ds, 16, torch.device("cpu"), 0)
+    assert real.images.dtype == torch.uint8 and real.images.shape == (6, 3, 16, 16)
+    assert real.images.is_contiguous(memory_format=torch.channels_last)  # NHWC memory seen as NCHW
+    x, c = real.batch(64, mirror=False)
+    assert x.dtype == torch.float32 and x.shape == (64, 3, 16, 16) and c.shape == (64, ds.schema.dim)
+    assert x.min() == -1 and x.max() == 1  # 0 and 255 both occur in random pixels
+    assert RealImages(ds, 32, torch.device("cpu"), 0).batch(2, mirror=False)[0].shape == (2, 3, 32, 32)
+
+
+def test_real_batches_pair_each_image_with_its_own_conditioning(tmp_path):
+    from engine.train.loop import RealImages
+
+    ds = _distinct_images(tmp_path / "ds")
+    x, c = RealImages(ds, 16, torch.device("cpu"), 0, cond_dropout=0.0).batch(32, mirror=True)
+    cond = ds.conditioning()
+    for row, (index, _) in zip(c.numpy(), _match(x, ds)):
+        assert np.array_equal(row, cond[index])
+
+
+def test_mirror_flips_about_half_the_real_images_and_only_when_asked(tmp_path):
+    from engine.train.loop import RealImages
+
+    ds = _distinct_images(tmp_path / "ds")
+    real = RealImages(ds, 16, torch.device("cpu"), 0)
+    flipped = [f for _ in range(4) for _, f in _match(real.batch(32, mirror=True)[0], ds)]
+    assert 0.3 < np.mean(flipped) < 0.7
+    assert not any(f for _, f in _match(real.batch(64, mirror=False)[0], ds))
+
+
+def _diverging_run(data, out, nan_from_step, **kw):
+    """A run whose losses turn NaN from a given step on (as a real divergence's do)."""
+    from engine.train.loop import TrainingRun
+
+    run = TrainingRun(_cfg(data, out, batch_size=4, **kw))
+    real_step = run.trainer.step
+
+    def step(batch):
+        losses = real_step(batch)
+        return {**losses, "loss_g": float("nan")} if run.state.step + 1 >= nan_from_step else losses
+
+    run.trainer.step = step
+    return run
+
+
+def test_divergence_is_reported_within_check_every_steps(toy_dataset, tmp_path):
+    run = _diverging_run(toy_dataset, tmp_path / "run", nan_from_step=3, kimg=1.0, check_every=4)
+    with pytest.raises(MascotError, match="diverged.*loss_g not finite"):
+        run.run()
+    assert 3 <= run.state.step <= 3 + 4 - 1
+
+
+def test_divergence_is_reported_at_once_with_check_every_one(toy_dataset, tmp_path):
+    run = _diverging_run(toy_dataset, tmp_path / "run", nan_from_step=2, kimg=1.0, check_every=1)
+    with pytest.raises(MascotError, match="diverged"):
+        run.run()
+    assert run.state.step == 2
+
+
+def test_divergence_in_the_last_steps_is_still_reported(toy_dataset, tmp_path):
+    # 8 steps in all, checked every 50: the run ends between two checks.
+    run = _diverging_run(toy_dataset, tmp_path / "run", nan_from_step=6, kimg=0.032, check_every=50)
+    with pytest.raises(MascotError, match="diverged"):
+        run.run()
