@@ -12,7 +12,8 @@ import sys
 
 from engine.errors import MascotError
 
-COMMANDS = ("engine.data.cli", "engine.train.cli", "engine.generate", "engine.serve.cli", "engine.metrics.cli")
+COMMANDS = ("engine.data.cli", "engine.train.cli", "engine.generate", "engine.serve.cli", "engine.metrics.cli",
+            "engine.upscale.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BUILDERS = ("dicebear", "emoji", "folder", "augment", "cluster", "pack")
+BUILDERS = ("dicebear", "emoji", "folder", "augment", "cluster", "pack", "pairs")
 
 
 def register(subparsers) -> None:

@@ -56,8 +56,8 @@ def _tile(images: np.ndarray, rows: int, cols: int, labels: list[str]) -> Image.
     return sheet
 
 
-def loss_curves(stats_path: Path, out: Path) -> None:
-    """Plot every numeric series of stats.jsonl against kimg into one PNG."""
+def loss_curves(stats_path: Path, out: Path, x: str = "kimg") -> None:
+    """Plot every numeric series of stats.jsonl against ``x`` (kimg, or steps) into one PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,12 +68,12 @@ def loss_curves(stats_path: Path, out: Path) -> None:
         return
     keys = sorted({k for r in rows for k in r if k.startswith(("loss", "stat"))})
     fig, axes = plt.subplots(len(keys), 1, figsize=(7, 1.8 * len(keys)), sharex=True, squeeze=False)
-    kimg = [r["kimg"] for r in rows]
+    xs = [r[x] for r in rows]
     for ax, key in zip(axes[:, 0], keys):
-        ax.plot(kimg, [r.get(key, float("nan")) for r in rows])
+        ax.plot(xs, [r.get(key, float("nan")) for r in rows])
         ax.set_ylabel(key.split("/", 1)[-1], fontsize=8)
         ax.grid(alpha=0.3)
-    axes[-1, 0].set_xlabel("kimg")
+    axes[-1, 0].set_xlabel(x)
     fig.tight_layout()
     fig.savefig(out, dpi=80)
     plt.close(fig)

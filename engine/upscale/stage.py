@@ -1,0 +1,43 @@
+"""The upscale-and-restore stage as the engine serves it: 128px pictures in, up to 512px out.
+
+Each image goes through the network alone (batch 1, fp32): its pixels then cannot depend
+on which requests it was batched with, so the engine's promise (same request, same bytes)
+holds whatever the generator's batching. A size between the native and the network's
+output is drawn from the network's output with Lanczos.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from engine.upscale.checkpoint import load_upscaler
+from engine.upscale.train import to_tensor, to_uint8
+
+
+class UpscaleStage:
+    def __init__(self, path: str | Path) -> None:
+        self.model, self.meta = load_upscaler(path)
+        self.scale = self.model.arch.scale
+        self.version = f"upscaler-{self.meta['weights_sha256'][:12]}"
+
+    def sizes(self, native: int) -> list[int]:
+        """Output sides offered for a generator drawing ``native`` pixels."""
+        return [native * k for k in (1, 2, 4) if k <= self.scale]
+
+    def apply(self, pixels: np.ndarray, size: int) -> np.ndarray:
+        """uint8 (N, s, s, 3) -> uint8 (N, size, size, 3)."""
+        native = pixels.shape[1]
+        if size == native:
+            return pixels
+        out = []
+        with torch.inference_mode():
+            for image in pixels:
+                big = to_uint8(self.model(to_tensor(image[None])))[0]
+                if big.shape[0] != size:
+                    big = np.asarray(Image.fromarray(big).resize((size, size), Image.LANCZOS))
+                out.append(big)
+        return np.stack(out)
