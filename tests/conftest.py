@@ -34,3 +34,19 @@ def dicebear_small(tmp_path_factory):
     out = tmp_path_factory.mktemp("dicebear") / "small"
     assert main(["data", "dicebear", "--count", "24", "--size", "32", "--seed", "3", "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_upscaler(tmp_path_factory):
+    """A small x4 upscaler with random weights everywhere (its output is not plain bicubic)."""
+    import torch
+
+    from engine.upscale.checkpoint import save_upscaler
+    from engine.upscale.model import Upscaler, UpscalerArch
+
+    torch.manual_seed(0)
+    model = Upscaler(UpscalerArch(channels=16, blocks=1))
+    torch.nn.init.normal_(model.to_pixels.weight, std=0.05)
+    out = tmp_path_factory.mktemp("upscaler") / "upscale"
+    save_upscaler(out, model)
+    return out

@@ -66,6 +66,7 @@ class ServeConfig:
     request_timeout_s: float = 30.0
     cache_size: int = 512
     jobs_dir: str = "runs/jobs"
+    upscaler: str = ""  # the upscale-and-restore stage's folder ("" or missing: native size only)
 
 
 class ApiError(Exception):
@@ -176,6 +177,7 @@ class EngineService:
                                device=cfg.device, on_batch=self.metrics.batch_sizes.observe)  # fmt: skip
         self.cache: LRUCache = LRUCache(maxsize=cfg.cache_size)
         self.jobs: JobRunner | None = None
+        self.upscaler = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=JOB_MAX_BODY, middlewares=[errors_and_metrics])
@@ -198,6 +200,7 @@ class EngineService:
 
     async def _startup(self, app: web.Application) -> None:
         await asyncio.to_thread(self.registry.load_all)
+        self.upscaler = await asyncio.to_thread(_load_upscaler, self.cfg.upscaler)
         self.batcher.start()
         self.jobs = JobRunner(Path(self.cfg.jobs_dir))
         self._publish_versions()
@@ -234,9 +237,10 @@ class EngineService:
                 "name": name, "version": ck.version, "family": ck.meta["family"], "resolution": ck.resolution,
                 "schema": ck.schema.to_json(), "metrics": ck.meta.get("metrics", {}),
                 "training": {k: v for k, v in ck.meta.get("training", {}).items() if k != "config"},
-                "parent": ck.meta.get("parent"),
+                "parent": ck.meta.get("parent"), "sizes": self.sizes(ck),
             })  # fmt: skip
-        return web.json_response({"default": self.registry.default, "models": out})
+        upscaler = {"version": self.upscaler.version, "scale": self.upscaler.scale} if self.upscaler else None
+        return web.json_response({"default": self.registry.default, "models": out, "upscaler": upscaler})
 
     async def reload(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -319,21 +323,38 @@ class EngineService:
         given = self._attributes(ck, body.get("attributes"))
         count = _int_field(body, "count", 1, 1, 8)
         first = _int_field(body, "seed", None, 0, MAX_SEED)
-        trunc, fmt = _truncation(body), _format(body)
+        trunc, fmt, size = _truncation(body), _format(body), self._size(body, ck)
         seeds = [(first + i) % (MAX_SEED + 1) for i in range(count)] if first is not None else \
             [secrets.randbelow(MAX_SEED + 1) for _ in range(count)]  # fmt: skip
         reqs = [resolve(ck.schema, given, s, trunc) for s in seeds]
-        encoded = await self._images(ck, reqs, fmt)
+        encoded = await self._images(ck, reqs, fmt, size)
         images = [
-            {"seed": r.seed, "attributes": r.attrs, "truncation": r.truncation, "format": fmt,
+            {"seed": r.seed, "attributes": r.attrs, "truncation": r.truncation, "format": fmt, "size": size,
              "generation_id": generation_id(ck.version, r), "image": base64.b64encode(data).decode()}
             for r, data in zip(reqs, encoded)
         ]  # fmt: skip
         return web.json_response({"model": body.get("model") or self.registry.default, "version": ck.version,
                                   "images": images})  # fmt: skip
 
-    async def _images(self, ck: Checkpoint, reqs: list[Request], fmt: str) -> list[bytes]:
-        found = {r: self.cache[(ck.version, r, fmt)] for r in reqs if (ck.version, r, fmt) in self.cache}
+    def sizes(self, ck: Checkpoint) -> list[int]:
+        return self.upscaler.sizes(ck.resolution) if self.upscaler else [ck.resolution]
+
+    def _size(self, body: dict, ck: Checkpoint) -> int:
+        """The picture's side: the generator's own, or 2x / 4x through the upscale stage."""
+        offered = self.sizes(ck)
+        size = body.get("size", ck.resolution)
+        if isinstance(size, bool) or not isinstance(size, int) or size not in offered:
+            more = "" if self.upscaler else " (larger sizes need the upscale stage, which this engine has not loaded)"
+            raise ApiError(400, "invalid_size", f"size must be one of {', '.join(map(str, offered))}, "
+                                                f"got {json.dumps(size)}{more}")  # fmt: skip
+        return size
+
+    def _upscaled(self, pixels, size: int):
+        return pixels if self.upscaler is None else self.upscaler.apply(pixels, size)
+
+    async def _images(self, ck: Checkpoint, reqs: list[Request], fmt: str, size: int) -> list[bytes]:
+        key = lambda r: (ck.version, r, fmt, size)  # noqa: E731
+        found = {r: self.cache[key(r)] for r in reqs if key(r) in self.cache}
         missing = list(dict.fromkeys(r for r in reqs if r not in found))
         self.metrics.cache_hits.inc(len(reqs) - len(missing))
         if missing:
@@ -341,15 +362,15 @@ class EngineService:
                 pixels = await asyncio.wait_for(self.batcher.submit(ck, missing), self.cfg.request_timeout_s)
             except asyncio.TimeoutError:
                 raise ApiError(503, "timeout", f"the image took longer than {self.cfg.request_timeout_s:.0f} s; try again") from None
-            blobs = await asyncio.to_thread(lambda: [encode_image(p, fmt) for p in pixels])
+            blobs = await asyncio.to_thread(lambda: [encode_image(p, fmt) for p in self._upscaled(pixels, size)])
             for r, blob in zip(missing, blobs):
-                found[r] = self.cache[(ck.version, r, fmt)] = blob
+                found[r] = self.cache[key(r)] = blob
         return [found[r] for r in reqs]
 
     async def interpolate(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         ck = self._model(body)
-        trunc = _truncation(body)
+        trunc, size = _truncation(body), self._size(body, ck)
         frames = _int_field(body, "frames", 16, 2, 64)
         ends = []
         for key in ("a", "b"):
@@ -361,7 +382,7 @@ class EngineService:
                 raise ApiError(400, "invalid_seed", f"'{key}.seed' is required (0 to {MAX_SEED})")
             ends.append(resolve(ck.schema, self._attributes(ck, end.get("attributes")), check_seed(seed), trunc))
         pixels = await asyncio.to_thread(interpolate, ck.G, ck.schema, ends[0], ends[1], frames, self.cfg.device)
-        gif, pngs = await asyncio.to_thread(_encode_frames, pixels)
+        gif, pngs = await asyncio.to_thread(lambda: _encode_frames(self._upscaled(pixels, size)))
         return web.json_response({
             "version": ck.version, "a": {"seed": ends[0].seed, "attributes": ends[0].attrs},
             "b": {"seed": ends[1].seed, "attributes": ends[1].attrs}, "frames": pngs, "gif": gif,
@@ -416,6 +437,19 @@ def _finetune_spec(body: dict, ck: Checkpoint) -> FinetuneSpec:
         freeze_d=_int_field(body, "freeze_d", 0, 0, 64), batch_size=_int_field(body, "batch", 32, 2, 4096),
         lr_g=body.get("lr_g"), lr_d=body.get("lr_d"), timeout_s=float(timeout),
     )  # fmt: skip
+
+
+def _load_upscaler(path: str):
+    """The upscale stage, or None when none is configured or shipped (a bad one is an error)."""
+    if not path or not (Path(path) / "upscaler.json").is_file():
+        if path:
+            log.info("no upscale stage at %s: serving the generators' own size only", path)
+        return None
+    from engine.upscale.stage import UpscaleStage
+
+    stage = UpscaleStage(path)
+    log.info("upscale stage %s from %s: sizes up to x%d", stage.version, path, stage.scale)
+    return stage
 
 
 def _encode_frames(pixels: np.ndarray) -> tuple[str, list[str]]:

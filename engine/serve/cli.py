@@ -45,6 +45,7 @@ def serve_config(args: argparse.Namespace):
         batch_window_ms=float(eng.get("batch_window_ms", 5)), max_batch=int(eng.get("max_batch", 64)),
         queue_size=int(eng.get("queue_size", 256)), request_timeout_s=float(eng.get("request_timeout_s", 30)),
         cache_size=int(eng.get("cache_size", 512)), jobs_dir=str(Path(paths.get("runs", "runs")) / "jobs"),
+        upscaler=str(root / eng["upscaler"]) if eng.get("upscaler") else "",
     ), args.host or eng.get("host", "127.0.0.1"), args.port or int(eng.get("port", 8700))  # fmt: skip
 
 

@@ -28,16 +28,15 @@ class UpscaleStage:
         """Output sides offered for a generator drawing ``native`` pixels."""
         return [native * k for k in (1, 2, 4) if k <= self.scale]
 
-    def apply(self, pixels: np.ndarray, size: int) -> np.ndarray:
-        """uint8 (N, s, s, 3) -> uint8 (N, size, size, 3)."""
-        native = pixels.shape[1]
-        if size == native:
-            return pixels
-        out = []
+    def apply(self, pixels, size: int) -> list[np.ndarray]:
+        """uint8 images (s, s, 3), a list or a stacked array -> uint8 (size, size, 3) each."""
+        return [self.apply_one(image, size) for image in pixels]
+
+    def apply_one(self, image: np.ndarray, size: int) -> np.ndarray:
+        if size == image.shape[0]:
+            return image
         with torch.inference_mode():
-            for image in pixels:
-                big = to_uint8(self.model(to_tensor(image[None])))[0]
-                if big.shape[0] != size:
-                    big = np.asarray(Image.fromarray(big).resize((size, size), Image.LANCZOS))
-                out.append(big)
-        return np.stack(out)
+            big = to_uint8(self.model(to_tensor(image[None])))[0]
+        if big.shape[0] != size:
+            big = np.asarray(Image.fromarray(big).resize((size, size), Image.LANCZOS))
+        return big

@@ -75,3 +75,30 @@ def test_attribute_rows_hold_the_attributes_asked_beside_them(tiny_checkpoint, t
     assert not np.array_equal(np.asarray(Image.open(held)), np.asarray(Image.open(free)))
     assert main(["generate", "--checkpoint", ck, "--grid", "4", "--rows", "smile", "smile:yes", "-o", str(held)]) == 2
     assert "drop smile:yes" in capsys.readouterr().err
+
+
+def test_size_draws_through_the_upscale_stage(tiny_checkpoint, tiny_upscaler, tmp_path):
+    ck, up = str(tiny_checkpoint), str(tiny_upscaler)
+    for size in (64, 128):
+        out = tmp_path / f"s{size}.png"
+        assert main(["generate", "--checkpoint", ck, "hair:blue", "--seed", "1", "--size", str(size),
+                     "--upscaler", up, "-o", str(out)]) == 0  # fmt: skip
+        assert Image.open(out).size == (size, size)
+    again = tmp_path / "again.png"
+    assert main(["generate", "--checkpoint", ck, "hair:blue", "--seed", "1", "--size", "128", "--upscaler", up,
+                 "-o", str(again)]) == 0  # fmt: skip
+    assert again.read_bytes() == (tmp_path / "s128.png").read_bytes()
+    assert main(["generate", "--checkpoint", ck, "--grid", "3", "--size", "64", "--upscaler", up,
+                 "-o", str(tmp_path / "g.png")]) == 0  # fmt: skip
+    assert Image.open(tmp_path / "g.png").size == (3 * 64, 64)
+
+
+def test_a_size_without_a_stage_or_not_offered_is_clear(tiny_checkpoint, tiny_upscaler, tmp_path, capsys):
+    ck = str(tiny_checkpoint)
+    assert main(["generate", "--checkpoint", ck, "--size", "128", "--upscaler", str(tmp_path / "none"),
+                 "-o", str(tmp_path / "a.png")]) == 2  # fmt: skip
+    assert "needs the upscale stage" in capsys.readouterr().err
+    assert main(["generate", "--checkpoint", ck, "--size", "100", "--upscaler", str(tiny_upscaler),
+                 "-o", str(tmp_path / "b.png")]) == 2  # fmt: skip
+    assert "32, 64, 128" in capsys.readouterr().err
+    assert not (tmp_path / "a.png").exists() and not (tmp_path / "b.png").exists()
