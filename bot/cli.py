@@ -169,7 +169,7 @@ async def serve(cfg: BotConfig, *, web_chat: bool, discord_token: str, schedule:
         if schedule is not None and schedule.enabled:
             nightly = NightlyScheduler(engine, store, schedule, announcer)
         core = Commands(engine, store, await load_catalog(engine), RateLimiter(cfg.rate_limit_per_minute),
-                        maintenance=nightly)  # fmt: skip
+                        maintenance=nightly, image_size=cfg.image_size)  # fmt: skip
         tasks = []
         if web_chat:
             runner = web.AppRunner(make_app(core, cfg, announcer.feed))

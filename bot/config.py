@@ -23,6 +23,7 @@ class BotConfig:
     engine_timeout_s: float = 60.0
     web_admin: bool = True
     sync_commands: bool = True
+    image_size: int = 512  # side of the posted pictures: the largest size the model offers up to this
     store_path: str = "mascotbot.db"
     store_synchronous: str = "FULL"
 
@@ -46,4 +47,6 @@ class BotConfig:
         values = {k: v for k, v in data.items() if k in known}
         if "admins" in values:
             values["admins"] = tuple(str(a) for a in values["admins"])
+        if "image_size" in values:
+            values["image_size"] = int(values["image_size"])
         return replace(cls(**values), **{k: v for k, v in overrides.items() if v is not None})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.core.engine import Catalog, EngineClient, EngineError, ModelInfo
+from bot.core.engine import Catalog, EngineClient, EngineError, Generated, ModelInfo
 from bot.core.limits import RateLimiter
 from bot.core.maintenance import Maintenance, NotConfigured
 from bot.core.reply import Attachment, Caller, Reply, oops
@@ -21,6 +21,7 @@ MAX_COUNT = 4
 MAX_SEED = 2**31 - 1
 PERIODS = ("day", "week", "all")
 UP, DOWN = "👍", "👎"
+IMAGE_SIZE = 512  # [bot] image_size: the side of the pictures the chats post, when the engine can make it
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,11 @@ class Admitted:
 
 class Commands:
     def __init__(self, engine: EngineClient, store: Store, catalog: Catalog, limiter: RateLimiter,
-                 maintenance: Maintenance | None = None) -> None:  # fmt: skip
+                 maintenance: Maintenance | None = None, *,
+                 image_size: int = IMAGE_SIZE) -> None:  # fmt: skip
         self.engine, self.store, self.catalog, self.limiter = engine, store, catalog, limiter
         self.maintenance = maintenance or NotConfigured()
+        self.image_size = image_size
 
     async def refresh(self) -> Catalog:
         """Re-read GET /v1/models (after a reload the version changes; the schema may too)."""
@@ -81,7 +84,7 @@ class Commands:
         ok = admitted or self.admit(caller, attributes, model, count=count, seed=seed)
         if isinstance(ok, Reply):
             return ok
-        return await self._generate(caller, ok.model.name, ok.attributes, ok.attributes, seed=seed, count=count)
+        return await self._generate(caller, ok.model, ok.attributes, ok.attributes, seed=seed, count=count)
 
     async def remix(self, caller: Caller, generation: str, attributes: dict[str, str]) -> Reply:
         """Same seed and model, some attributes changed."""
@@ -92,7 +95,7 @@ class Commands:
         if isinstance(ok, Reply):
             return ok
         wanted = {**base.attributes, **ok.attributes}
-        return await self._generate(caller, base.model, wanted, {**base.requested, **ok.attributes},
+        return await self._generate(caller, ok.model, wanted, {**base.requested, **ok.attributes},
                                     seed=base.seed, truncation=base.truncation)  # fmt: skip
 
     async def reroll(self, caller: Caller, generation: str) -> Reply:
@@ -103,12 +106,14 @@ class Commands:
         ok = self.admit(caller, base.requested, base.model)
         if isinstance(ok, Reply):
             return ok
-        return await self._generate(caller, base.model, ok.attributes, ok.attributes)
+        return await self._generate(caller, ok.model, ok.attributes, ok.attributes)
 
-    async def _generate(self, caller: Caller, model: str, attributes: dict[str, str], requested: dict[str, str], *,
-                        seed: int | None = None, count: int = 1, truncation: float | None = None) -> Reply:  # fmt: skip
+    async def _generate(self, caller: Caller, info: ModelInfo, attributes: dict[str, str],
+                        requested: dict[str, str], *, seed: int | None = None, count: int = 1,
+                        truncation: float | None = None) -> Reply:  # fmt: skip
+        model = info.name
         try:
-            made = await self.engine.generate(attributes, seed=seed, count=count, model=model, truncation=truncation)
+            made = await self._made(info, attributes, seed=seed, count=count, truncation=truncation)
         except EngineError as exc:
             return oops(str(exc))
         files = []
@@ -125,6 +130,21 @@ class Commands:
         text = f"{describe(first.attributes)} · seed {seeds} · {model} {made.version}"
         return Reply(text, tuple(files))
 
+    async def _made(self, info: ModelInfo, attributes: dict[str, str], **kwargs) -> Generated:
+        """POST /v1/generate at the size the model offers that fits ``image_size`` best."""
+        try:
+            size = pick_size(info, self.image_size)
+            return await self.engine.generate(attributes, model=info.name, size=size, **kwargs)
+        except EngineError as exc:
+            if exc.code != "invalid_size":
+                raise
+        # The catalog is read at start-up: an engine restarted without its upscale stage (or with a
+        # model at another resolution) no longer serves the size picked from it. Re-read it once and
+        # ask again; this costs the extra call only when the engine refused a size.
+        fresh = (await self.refresh()).get(info.name)
+        size = pick_size(fresh, self.image_size) if fresh else None
+        return await self.engine.generate(attributes, model=info.name, size=size, **kwargs)
+
     async def morph(self, caller: Caller, seed_a: int, seed_b: int, attributes: dict[str, str] | None = None,
                     *, model: str | None = None, frames: int = 16) -> Reply:  # fmt: skip
         if not 2 <= frames <= 64:
@@ -133,6 +153,8 @@ class Commands:
         if isinstance(ok, Reply):
             return ok
         end = {"attributes": ok.attributes} if ok.attributes else {}
+        # No size: a morph stays at the model's own resolution. Up to 64 frames upscaled to 512 px
+        # would make a GIF of many megabytes (too big for a chat upload) and cost 64 upscale passes.
         try:
             gif = await self.engine.interpolate({"seed": seed_a, **end}, {"seed": seed_b, **end},
                                                 frames=frames, model=ok.model.name)  # fmt: skip
@@ -187,7 +209,9 @@ class Commands:
             for m in catalog.models:
                 metrics = ", ".join(f"{k} {v:.3g}" if isinstance(v, (int, float)) else f"{k} {v}"
                                     for k, v in list(m.metrics.items())[:4])  # fmt: skip
-                lines.append(f"- {m.name}: {m.version} ({m.family}, {m.resolution}px){' · ' + metrics if metrics else ''}")
+                upscaled = f", up to {max(m.sizes)}px" if max(m.sizes) > m.resolution else ""
+                lines.append(f"- {m.name}: {m.version} ({m.family}, {m.resolution}px{upscaled})"
+                             f"{' · ' + metrics if metrics else ''}")  # fmt: skip
         except EngineError as exc:
             lines = [f"Engine: {exc}"]
         runs = self.store.curation_runs(1)
@@ -212,6 +236,14 @@ class Commands:
         self.store.set_guild_settings(caller.guild, channels, model)
         where = ", ".join(f"<#{c}>" for c in sorted(set(channels))) or "every channel"
         return Reply(f"Mascots allowed in {where}; default model: {model or self.catalog.default}.", ephemeral=True)
+
+
+def pick_size(model: ModelInfo, image_size: int) -> int | None:
+    """The largest of ``model``'s sizes that is at most ``image_size``: 512 when the engine has its
+    upscale stage, the generator's own resolution when it has not (128: still a picture, just a smaller
+    one). None, so that the engine serves its default, when every offered size is larger."""
+    fitting = [s for s in model.sizes if 0 < s <= image_size]
+    return max(fitting) if fitting else None
 
 
 def describe(attributes: dict[str, str]) -> str:

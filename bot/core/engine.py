@@ -48,13 +48,23 @@ class ModelInfo:
     attributes: tuple[AttributeSpec, ...]
     metrics: dict[str, Any]
     parent: str | None
+    # The picture sides the engine serves for this model, smallest first: the generator's own
+    # resolution, plus what its upscale stage makes. An engine older than the upscale stage omits
+    # the list; it serves the resolution only.
+    sizes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.sizes:
+            object.__setattr__(self, "sizes", (self.resolution,))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelInfo:
         attrs = tuple(AttributeSpec(a["name"], a.get("kind", "choice"), tuple(a["values"]))
                       for a in data["schema"]["attributes"])  # fmt: skip
-        return cls(data["name"], data["version"], data.get("family", "?"), int(data.get("resolution", 0)), attrs,
-                   dict(data.get("metrics") or {}), data.get("parent"))  # fmt: skip
+        resolution = int(data.get("resolution", 0))
+        sizes = tuple(sorted({int(s) for s in data.get("sizes") or ()})) or (resolution,)
+        return cls(data["name"], data["version"], data.get("family", "?"), resolution, attrs,
+                   dict(data.get("metrics") or {}), data.get("parent"), sizes)  # fmt: skip
 
     def attribute(self, name: str) -> AttributeSpec | None:
         return next((a for a in self.attributes if a.name == name), None)
@@ -66,6 +76,7 @@ class Catalog:
 
     default: str
     models: tuple[ModelInfo, ...]
+    upscaler: dict[str, Any] | None = None  # {"version": ..., "scale": 4}; None: native sizes only
 
     def get(self, name: str | None) -> ModelInfo | None:
         name = name or self.default
@@ -84,6 +95,7 @@ class Image:
     format: str
     engine_id: str
     data: bytes
+    size: int | None = None  # the picture's side in pixels; None from an engine older than the upscale stage
 
 
 @dataclass(frozen=True)
@@ -175,7 +187,8 @@ class EngineClient:
 
     async def models(self) -> Catalog:
         data = await self._call("GET", "/v1/models")
-        return Catalog(data["default"], tuple(ModelInfo.from_json(m) for m in data["models"]))
+        return Catalog(data["default"], tuple(ModelInfo.from_json(m) for m in data["models"]),
+                       data.get("upscaler") or None)  # fmt: skip
 
     async def ready(self) -> bool:
         try:
@@ -185,21 +198,25 @@ class EngineClient:
             return False
 
     async def generate(self, attributes: dict[str, str], *, seed: int | None = None, count: int = 1,
-                       model: str | None = None, truncation: float | None = None) -> Generated:  # fmt: skip
+                       model: str | None = None, truncation: float | None = None,
+                       size: int | None = None) -> Generated:  # fmt: skip
+        """``size``: one of the model's ``sizes``; None sends nothing, so the engine serves its resolution."""
         body: dict[str, Any] = {"attributes": attributes, "count": count, "format": "png"}
-        for key, value in (("seed", seed), ("model", model), ("truncation", truncation)):
+        for key, value in (("seed", seed), ("model", model), ("truncation", truncation), ("size", size)):
             if value is not None:
                 body[key] = value
         data = await self._call("POST", "/v1/generate", body)
         images = tuple(Image(i["seed"], i["attributes"], i["truncation"], i["format"], i["generation_id"],
-                             base64.b64decode(i["image"])) for i in data["images"])  # fmt: skip
+                             base64.b64decode(i["image"]), _int_or_none(i.get("size")))
+                       for i in data["images"])  # fmt: skip
         return Generated(data["model"], data["version"], images)
 
     async def interpolate(self, a: dict[str, Any], b: dict[str, Any], *, frames: int = 16,
-                          model: str | None = None) -> bytes:  # fmt: skip
+                          model: str | None = None, size: int | None = None) -> bytes:  # fmt: skip
         body: dict[str, Any] = {"a": a, "b": b, "frames": frames}
-        if model is not None:
-            body["model"] = model
+        for key, value in (("model", model), ("size", size)):
+            if value is not None:
+                body[key] = value
         data = await self._call("POST", "/v1/interpolate", body)
         return base64.b64decode(data["gif"])
 
@@ -228,6 +245,10 @@ class EngineClient:
         data = await self._call("GET", f"/v1/models/{model}/versions")
         history = tuple(VersionChange.from_json(c) for c in data.get("history") or ())
         return Versions(str(data.get("name", model)), data.get("current"), data.get("previous"), history)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or isinstance(value, bool) else int(value)
 
 
 def _error(status: int, data: Any, retry_after: str | None) -> EngineError:

@@ -36,3 +36,23 @@ async def core(engine_url, store):
     commands = Commands(engine, store, await engine.models(), RateLimiter(0))
     yield commands
     await engine.close()
+
+
+@pytest.fixture
+async def sized_core(store):
+    """``await sized_core(SizedEngine(...), image_size=...)``: a core on that fake engine."""
+    from tests.bot.core.sized_engine import SizedEngine
+
+    started = []
+
+    async def start(fake: SizedEngine, **kwargs) -> Commands:
+        server = TestServer(fake.app())
+        await server.start_server()
+        engine = EngineClient(str(server.make_url("")).rstrip("/"))
+        started.append((server, engine))
+        return Commands(engine, store, await engine.models(), RateLimiter(0), **kwargs)
+
+    yield start
+    for server, engine in started:
+        await engine.close()
+        await server.close()

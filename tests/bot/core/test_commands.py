@@ -1,6 +1,9 @@
+import pytest
+
 from bot.core import text
 from bot.core.limits import RateLimiter
 from bot.core.reply import Caller
+from tests.bot.core.sized_engine import SizedEngine, png_side
 
 ANN = Caller("ann", "web", admin=False)
 
@@ -61,3 +64,95 @@ async def test_typed_commands_parse_like_the_slash_options(core):
     assert "No votes yet" in (await text.run(core, ANN, "/top day")).text
     assert "period must be" in (await text.run(core, ANN, "/top year")).text
     assert "not configured" in (await text.run(core, Caller("root", "web", admin=True), "/retrain")).text
+
+
+# --- picture size: the largest size the model offers up to [bot] image_size ---------------------
+@pytest.mark.parametrize("sizes, image_size, expected", [
+    ([128, 256, 512], 512, 512),  # the engine has its upscale stage: the default 512
+    ([128], 512, 128),  # no upscale stage: the generator's own size, not a refusal
+    ([128, 256], 512, 256),  # an upscaler that stops short of 512: the largest it makes
+    ([128, 256, 512], 300, 256),  # a setting between sizes rounds down
+    ([512, 128, 256], 512, 512),  # the advertised order does not matter
+])  # fmt: skip
+async def test_mascot_asks_for_the_largest_offered_size_up_to_image_size(sized_core, store, sizes, image_size,
+                                                                         expected):  # fmt: skip
+    fake = SizedEngine(sizes=sizes)
+    core = await sized_core(fake, image_size=image_size)
+    reply = await core.mascot(ANN, {"hair": "blue"}, seed=3, count=2)
+    assert not reply.ephemeral, reply.text
+    assert [b["size"] for b in fake.bodies("/v1/generate")] == [expected]
+    assert [png_side(f.data) for f in reply.files] == [expected, expected]
+    assert png_side(store.image(reply.generations[0])[0]) == expected
+
+
+async def test_the_default_is_512(sized_core):
+    fake = SizedEngine(sizes=[128, 256, 512, 1024])
+    core = await sized_core(fake)  # no image_size: the bot's default
+    await core.mascot(ANN, {}, seed=1)
+    assert fake.bodies("/v1/generate")[-1]["size"] == 512
+
+
+async def test_an_engine_without_sizes_still_makes_mascots(sized_core):
+    fake = SizedEngine(sizes=None)  # older than the upscale stage: no "sizes", no image "size"
+    core = await sized_core(fake)
+    assert core.catalog.get(None).sizes == (128,) and core.catalog.upscaler is None
+    reply = await core.mascot(ANN, {"hair": "red"}, seed=1)
+    assert not reply.ephemeral and png_side(reply.files[0].data) == 128
+    # It is asked for its own resolution, which it serves (an older engine ignores the field anyway).
+    assert fake.bodies("/v1/generate")[-1].get("size", 128) == 128
+
+
+async def test_remix_and_reroll_are_posted_at_the_same_size(sized_core):
+    fake = SizedEngine()
+    core = await sized_core(fake)
+    first = (await core.mascot(ANN, {"hair": "red"}, seed=9)).generations[0]
+    remixed = await core.remix(ANN, first, {"hair": "green"})
+    rerolled = await core.reroll(ANN, first)
+    assert [png_side(r.files[0].data) for r in (remixed, rerolled)] == [512, 512]
+    assert [b["size"] for b in fake.bodies("/v1/generate")] == [512, 512, 512]
+
+
+async def test_image_size_below_every_offered_size_leaves_the_size_to_the_engine(sized_core):
+    fake = SizedEngine(sizes=[128, 256, 512])
+    core = await sized_core(fake, image_size=64)
+    reply = await core.mascot(ANN, {}, seed=1)
+    assert "size" not in fake.bodies("/v1/generate")[-1] and png_side(reply.files[0].data) == 128
+
+
+async def test_morph_gifs_stay_at_the_native_size(sized_core):
+    fake = SizedEngine()
+    core = await sized_core(fake)
+    reply = await core.morph(ANN, 1, 2, {"hair": "blue"}, frames=8)
+    assert reply.files and reply.files[0].name == "morph-1-2.gif"
+    (body,) = fake.bodies("/v1/interpolate")
+    assert "size" not in body and body["frames"] == 8
+
+
+async def test_an_engine_restarted_without_its_upscaler_is_asked_again_at_a_size_it_serves(sized_core):
+    fake = SizedEngine(sizes=[128, 256, 512])
+    core = await sized_core(fake)
+    fake.sizes = [128]  # the catalog the bot read at start-up now promises too much
+    reply = await core.mascot(ANN, {}, seed=1)
+    assert not reply.ephemeral, reply.text
+    assert png_side(reply.files[0].data) == 128
+    assert [b["size"] for b in fake.bodies("/v1/generate")] == [512, 128]
+    assert [p for p, _ in fake.requests].count("/v1/models") == 2  # start-up + one refresh, no more
+    assert core.catalog.get(None).sizes == (128,)
+    await core.mascot(ANN, {}, seed=2)  # the refreshed catalog is used from now on: no second refusal
+    assert [b["size"] for b in fake.bodies("/v1/generate")] == [512, 128, 128]
+    assert [p for p, _ in fake.requests].count("/v1/models") == 2
+
+
+async def test_the_catalog_is_not_refetched_per_command(sized_core):
+    fake = SizedEngine()
+    core = await sized_core(fake)
+    for seed in range(3):
+        await core.mascot(ANN, {}, seed=seed)
+    assert [p for p, _ in fake.requests].count("/v1/models") == 1
+
+
+async def test_status_says_how_large_a_model_is_served(sized_core):
+    core = await sized_core(SizedEngine(sizes=[128, 256, 512]))
+    assert "(dcgan, 128px, up to 512px)" in (await core.status(Caller("root", "web", admin=True))).text
+    core = await sized_core(SizedEngine(sizes=None))
+    assert "(dcgan, 128px)" in (await core.status(Caller("root", "web", admin=True))).text

@@ -5,6 +5,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.core.engine import EngineClient, EngineError, Job, VersionChange
+from tests.bot.core.sized_engine import SizedEngine, png_side
 
 
 async def _engine(handler):
@@ -138,3 +139,58 @@ async def test_engine_refusals_of_nightly_calls_are_readable(call, status, code,
     assert str(err.value) == expected and (err.value.status, err.value.code) == (status, code)
     await client.close()
     await server.close()
+
+
+# --- the upscale stage: sizes in GET /v1/models, size in generate and interpolate ---------------
+@pytest.fixture
+async def sized():
+    fake = SizedEngine(sizes=[128, 256, 512])
+    server = TestServer(fake.app())
+    await server.start_server()
+    client = EngineClient(str(server.make_url("")))
+    yield client, fake
+    await client.close()
+    await server.close()
+
+
+async def test_models_read_the_offered_sizes(sized):
+    client, fake = sized
+    fake.sizes = [512, 128, 256]
+    catalog = await client.models()
+    model = catalog.get(None)
+    assert model.sizes == (128, 256, 512) and model.resolution == 128
+    assert catalog.upscaler == {"version": "up-1", "scale": 4}
+
+
+async def test_an_older_engine_without_sizes_serves_its_resolution(sized):
+    client, fake = sized
+    fake.sizes, fake.resolution = None, 64
+    catalog = await client.models()
+    assert catalog.get(None).sizes == (64,) and catalog.upscaler is None
+    made = await client.generate({}, seed=1, size=64)
+    assert made.images[0].size is None and png_side(made.images[0].data) == 64
+
+
+async def test_size_is_sent_only_when_given(sized):
+    client, fake = sized
+    plain = await client.generate({"hair": "red"}, seed=1)
+    large = await client.generate({"hair": "red"}, seed=1, size=512)
+    first, second = fake.bodies("/v1/generate")
+    assert "size" not in first and second["size"] == 512
+    assert (plain.images[0].size, png_side(plain.images[0].data)) == (128, 128)
+    assert (large.images[0].size, png_side(large.images[0].data)) == (512, 512)
+    # The same mascot at another size is the same mascot.
+    assert plain.images[0].engine_id == large.images[0].engine_id
+    await client.interpolate({"seed": 1}, {"seed": 2}, frames=4)
+    await client.interpolate({"seed": 1}, {"seed": 2}, frames=4, size=256)
+    first, second = fake.bodies("/v1/interpolate")
+    assert "size" not in first and second == {"a": {"seed": 1}, "b": {"seed": 2}, "frames": 4, "size": 256}
+
+
+async def test_a_size_the_model_does_not_offer_is_refused_readably(sized):
+    client, fake = sized
+    fake.sizes = [128]
+    with pytest.raises(EngineError) as err:
+        await client.generate({}, size=512)
+    assert (err.value.status, err.value.code) == (400, "invalid_size")
+    assert str(err.value) == "Size must be one of 128, got 512."
