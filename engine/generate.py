@@ -87,15 +87,13 @@ def upscaling(args: argparse.Namespace, native: int):
     """A function that takes uint8 images at ``native`` px to ``--size`` (identity when not asked)."""
     if args.size in (None, native):
         return lambda images: images
+    from engine.upscale.stage import enlarge_with
+
     if not (Path(args.upscaler) / "upscaler.json").is_file():
         raise MascotError(f"--size {args.size} needs the upscale stage, and '{args.upscaler}' has none; "
                           f"leave out --size for {native}px, or train one with 'mascot-engine upscale train'")  # fmt: skip
-    from engine.upscale.stage import UpscaleStage
-
-    stage = UpscaleStage(args.upscaler)
-    if args.size not in stage.sizes(native):
-        raise MascotError(f"--size must be one of {', '.join(map(str, stage.sizes(native)))}, got {args.size}")
-    return lambda images: np.stack(stage.apply(images, args.size))
+    enlarge = enlarge_with(args.upscaler, native, args.size)
+    return lambda images: np.stack([enlarge(image) for image in images])
 
 
 def write_attribute_grid(ckpt, args: argparse.Namespace, given: dict[str, str], out: Path) -> int:

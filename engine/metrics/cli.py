@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--feature-size", type=int, default=160, help="EffLite0 input size (224 = ImageNet, 2x slower)")
     p.add_argument("--option", action="append", default=[], metavar="METRIC.KEY=VALUE",
                    help="metric setting, e.g. geometry_score.repetitions=20")  # fmt: skip
+    p.add_argument("--size", type=int, default=0, help="judge the samples at this side, as posted (default: the model's own)")
+    p.add_argument("--upscaler", default="checkpoints/upscale",
+                   help="how --size is reached: an upscale-stage folder (default), or 'lanczos'")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_eval)
@@ -72,7 +75,7 @@ def run_eval(args: argparse.Namespace) -> int:
           f"metrics {', '.join(metrics)}")  # fmt: skip
     report = evaluate(args.checkpoint, args.data, metrics, samples=args.samples, seed=args.seed, out_dir=args.out,
                       options=parse_options(args.option), feature_size=args.feature_size, device=args.device,
-                      progress=not args.quiet)  # fmt: skip
+                      progress=not args.quiet, size=args.size, upscaler=args.upscaler)  # fmt: skip
     print(f"{report['samples']} samples ({report['fid_name']} = EfficientNet-Lite0 features, not Inception)")
     for name, head in report["headline"].items():
         print(f"  {name:16s} {head['value']:.5g}  ({head['better']} is better, {report['seconds'][name]:.0f} s)")

@@ -31,12 +31,16 @@ class EvalConfig:
     device: str = "cpu"
     cache_dir: str | None = None
     progress: bool = True
+    size: int = 0  # side the samples are judged at: 0 = the model's own; larger = as posted (see upscaler)
+    upscaler: str = "lanczos"  # how samples reach ``size``: an upscale-stage folder, or "lanczos"
 
     def __post_init__(self) -> None:
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or not 10 <= self.samples <= 100000:
             raise MascotError(f"samples must be a whole number from 10 to 100000, got {self.samples!r}")
         if not 32 <= self.feature_size <= 512:
             raise MascotError(f"feature_size must be from 32 to 512 pixels, got {self.feature_size}")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or not 0 <= self.size <= 2048:
+            raise MascotError(f"size must be 0 (the model's own) or a side up to 2048 pixels, got {self.size!r}")
         if self.max_real < 10 or self.batch_size < 1:
             raise MascotError("max_real must be at least 10 and batch_size at least 1")
 
@@ -79,7 +83,19 @@ class EvalContext:
 
         c = self.config
         requests = [resolve(self.checkpoint.schema, {}, c.seed + i, c.truncation) for i in range(c.samples)]
-        return self.render(requests, desc=f"generating {c.samples} samples")
+        return self.posted(self.render(requests, desc=f"generating {c.samples} samples"))
+
+    def posted(self, images: np.ndarray) -> np.ndarray:
+        """The samples at the size users are shown (config.size), the way they reach it."""
+        from engine.upscale.stage import enlarge_with
+
+        size = self.config.size or images.shape[1]
+        if size == images.shape[1]:
+            return images
+        enlarge = enlarge_with(self.config.upscaler, images.shape[1], size)
+        chunks = tqdm(range(len(images)), desc=f"enlarging to {size}px", unit="img",
+                      disable=not self.config.progress, leave=False)  # fmt: skip
+        return np.stack([enlarge(images[i]) for i in chunks])
 
     # --- EfficientNet-Lite0 space ------------------------------------------------
     @_once

@@ -30,7 +30,8 @@ REPORT_VERSION = 1
 def evaluate(checkpoint, data, metrics: Iterable[str] | None = None, samples: int = 2000, seed: int = 0,
              out_dir: str | Path | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
              feature_size: int = 160, device: str = "cpu", cache_dir: str | Path | None = None,
-             evalnet_config=None, progress: bool = True) -> dict[str, Any]:  # fmt: skip
+             evalnet_config=None, progress: bool = True, size: int = 0,
+             upscaler: str = "lanczos") -> dict[str, Any]:  # fmt: skip
     """Run ``metrics`` (default: all) for a checkpoint (folder or loaded Checkpoint) on a data set
     (folder or Dataset). ``options`` overrides metric settings: ``{"geometry_score": {"repetitions": 10}}``.
     Writes report.json, report.md and plots into ``out_dir`` when given; returns the report."""
@@ -40,7 +41,8 @@ def evaluate(checkpoint, data, metrics: Iterable[str] | None = None, samples: in
     names = _check_metric_names(metrics)
     opts = _metric_options(names, options or {})
     config = EvalConfig(samples=samples, seed=seed, feature_size=feature_size, device=device,
-                        cache_dir=str(cache_dir) if cache_dir else None, progress=progress)  # fmt: skip
+                        cache_dir=str(cache_dir) if cache_dir else None, progress=progress, size=size,
+                        upscaler=upscaler)  # fmt: skip
     ckpt = checkpoint if hasattr(checkpoint, "G") else load_checkpoint(checkpoint, device)
     ds = data if isinstance(data, Dataset) else Dataset(data)
     out = Path(out_dir) if out_dir is not None else None
@@ -64,6 +66,8 @@ def evaluate(checkpoint, data, metrics: Iterable[str] | None = None, samples: in
         "samples": config.samples,
         "seed": config.seed,
         "feature_size": config.feature_size,
+        "size": config.size or ckpt.meta.get("resolution"),
+        "enlarged_by": config.upscaler if config.size not in (0, ckpt.meta.get("resolution")) else None,
         "fid_name": EFFL0_NAME,
         "options": {n: _jsonable(vars(o)) for n, o in opts.items()},
         "headline": {n: {"value": _headline(n, results[n]), "better": get_metric(n).better} for n in names},

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from engine.errors import MascotError
 from engine.upscale.checkpoint import load_upscaler
 from engine.upscale.train import to_tensor, to_uint8
 
@@ -40,3 +41,16 @@ class UpscaleStage:
         if big.shape[0] != size:
             big = np.asarray(Image.fromarray(big).resize((size, size), Image.LANCZOS))
         return big
+
+
+def enlarge_with(how: str, native: int, size: int):
+    """A function taking one uint8 image from ``native`` to ``size`` px: through the stage in
+    folder ``how``, or with plain Lanczos when ``how`` is "lanczos" (the baseline it must beat)."""
+    if how == "lanczos":
+        return lambda image: np.asarray(Image.fromarray(image).resize((size, size), Image.LANCZOS))
+    if not (Path(how) / "upscaler.json").is_file():
+        raise MascotError(f"no upscale stage at '{how}': give a folder made by 'mascot-engine upscale train', or 'lanczos'")
+    stage = UpscaleStage(how)
+    if size not in stage.sizes(native):
+        raise MascotError(f"the stage at '{how}' draws {', '.join(map(str, stage.sizes(native)))} px, not {size}")
+    return lambda image: stage.apply_one(image, size)

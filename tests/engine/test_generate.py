@@ -100,5 +100,5 @@ def test_a_size_without_a_stage_or_not_offered_is_clear(tiny_checkpoint, tiny_up
     assert "needs the upscale stage" in capsys.readouterr().err
     assert main(["generate", "--checkpoint", ck, "--size", "100", "--upscaler", str(tiny_upscaler),
                  "-o", str(tmp_path / "b.png")]) == 2  # fmt: skip
-    assert "32, 64, 128" in capsys.readouterr().err
+    assert "32, 64, 128 px, not 100" in capsys.readouterr().err
     assert not (tmp_path / "a.png").exists() and not (tmp_path / "b.png").exists()

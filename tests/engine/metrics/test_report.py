@@ -88,3 +88,24 @@ def test_bad_requests_are_refused_with_what_is_allowed(tiny_checkpoint, toy_data
     assert "nothing to compare" in capsys.readouterr().err
     assert main(["eval", "--checkpoint", str(tmp_path), "--data", str(toy_dataset), "--out", str(tmp_path / "o"),
                  "--option", "oops"]) == 2  # fmt: skip
+
+
+def test_samples_are_judged_at_the_posted_size(tiny_checkpoint, toy_dataset, tiny_upscaler, tmp_path, monkeypatch):
+    from engine.checkpoint import load_checkpoint
+    from engine.data.dataset import Dataset
+    from engine.metrics.context import EvalConfig, EvalContext
+
+    monkeypatch.setenv("MASCOT_CACHE", str(tmp_path / "cache"))
+    small = dict(samples=12, feature_size=64, progress=False)
+    ck, ds = load_checkpoint(tiny_checkpoint), Dataset(toy_dataset)
+    staged = EvalContext(ck, ds, EvalConfig(**small, size=128, upscaler=str(tiny_upscaler)))
+    plain = EvalContext(ck, ds, EvalConfig(**small, size=128))
+    native = EvalContext(ck, ds, EvalConfig(**small))
+    assert staged.gen_images().shape == plain.gen_images().shape == (12, 128, 128, 3)
+    assert native.gen_images().shape == (12, 32, 32, 3)
+    assert (staged.gen_images() != plain.gen_images()).any()  # the stage, not Lanczos
+    report = evaluate(tiny_checkpoint, toy_dataset, metrics=["kid_effl0"], size=64, upscaler=str(tiny_upscaler),
+                      **small)  # fmt: skip
+    assert report["size"] == 64 and report["enlarged_by"] == str(tiny_upscaler)
+    with pytest.raises(MascotError, match="32, 64, 128 px, not 96"):
+        evaluate(tiny_checkpoint, toy_dataset, metrics=["kid_effl0"], size=96, upscaler=str(tiny_upscaler), **small)
