@@ -161,7 +161,8 @@ def encode_image(pixels: np.ndarray, fmt: str) -> bytes:
     if fmt == "webp":
         Image.fromarray(pixels).save(buf, format="WEBP", lossless=True)
     else:
-        Image.fromarray(pixels).save(buf, format="PNG", optimize=False)
+        # Level 1: at 512px the default level costs ~2.5x the time for files ~15 % smaller.
+        Image.fromarray(pixels).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 
