@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     t.add_argument("--batch", type=int, help="crops per step (default 16)")
     t.add_argument("--patch", type=int, help="side of the small crops (default 32)")
     t.add_argument("--lr", type=float, help="Adam learning rate (default 2e-4)")
-    t.add_argument("--perceptual", type=float, help="weight of the EfficientNet-Lite0 feature loss (default 0.1)")
+    t.add_argument("--perceptual", type=float, help="weight of the EfficientNet-Lite0 feature loss (default 0.02)")
     t.add_argument("--channels", type=int, help="width of the network (default 32)")
     t.add_argument("--blocks", type=int, help="residual blocks (default 6)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -27,6 +27,11 @@ def register(subparsers) -> None:
     m.add_argument("--checkpoint", required=True, help="upscaler folder (e.g. checkpoints/upscale)")
     m.add_argument("--pairs", required=True)
     m.add_argument("--images", type=int, default=64)
+    m.add_argument("--generator", help="also judge the stage on this checkpoint's samples (KID, side-by-side grid)")
+    m.add_argument("--real", help="with --generator: real renders to compare against (e.g. drawn at 256 px)")
+    m.add_argument("--samples", type=int, default=1000, help="with --generator: samples for KID")
+    m.add_argument("--size", type=int, default=256, help="with --generator: side KID is measured at")
+    m.add_argument("--grid", help="with --generator: write the side-by-side sheet here (and NAME-512.png)")
     m.set_defaults(func=_measure)
 
 
@@ -44,11 +49,21 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _measure(args: argparse.Namespace) -> int:
-    from engine.upscale.measure import measure
+    from engine.upscale.measure import measure, on_generator, side_by_side
 
     table = measure(args.checkpoint, args.pairs, args.images)
     print(f"{'':18s}{'PSNR dB':>9s}{'feature distance':>18s}   ({args.images} held-out pairs, degraded)")
     for name, row in table.items():
         print(f"{name:18s}{row['psnr_db']:>9.2f}{row['feature_distance']:>18.3f}")
+    if args.generator:
+        if args.real:
+            rows = on_generator(args.checkpoint, args.generator, args.real, args.samples, args.size)
+            print(f"{'':22s}{'KID x1000':>10s}   ({args.samples} samples of {args.generator} at {args.size} px "
+                  f"vs {args.real})")  # fmt: skip
+            for name, row in rows.items():
+                print(f"{name:22s}{row['kid_x1000']:>10.2f}")
+            table = {**table, **rows}
+        if args.grid:
+            print(f"wrote {side_by_side(args.checkpoint, args.generator, args.grid)}")
     print(json.dumps(table))
     return 0
