@@ -55,8 +55,8 @@ def measure(ck: Checkpoint, ds: Dataset, settings: dict[str, Any]) -> dict[str, 
 
     at_base_prior = dataclasses.replace(ck, schema=ds.schema)  # same interface, the data's prior
     report = evaluate(at_base_prior, ds, metrics=METRICS, samples=settings["samples"], seed=settings["seed"],
-                      feature_size=settings["feature_size"], progress=False,
-                      options={"attr_precision": {"per_value": settings["per_value"]}})  # fmt: skip
+                      feature_size=settings["feature_size"], progress=False, size=settings.get("size", 0),
+                      upscaler=settings.get("upscaler", "lanczos"), options={"attr_precision": {"per_value": settings["per_value"]}})  # fmt: skip
     m = report["metrics"]
     return {
         "version": ck.version,

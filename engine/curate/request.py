@@ -5,7 +5,8 @@
       "curated":   [{"seed", "attributes", "version", "truncation"?, "image"? (base64 PNG)}, ...],
       "negatives": [... same shape: down-voted images, for the preference model ...],
       "kimg", "freeze_d", "lr_g", "lr_d", "batch", "extra_share", "timeout_s",
-      "evaluate": true, "eval_samples": 500, "eval_feature_size": 224, "eval_per_value": 16
+      "evaluate": true, "eval_samples": 500, "eval_feature_size": 224, "eval_per_value": 16,
+      "eval_size": 0  (0 = the model's own side; 256 or 512 = as posted, through the upscale stage)
     }
 
 The items are written to ``<job>/curated.json``; the job runs ``curated_set``, the
@@ -18,7 +19,7 @@ import base64
 import binascii
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ class EvalSettings:
     feature_size: int = 224
     per_value: int = 16
     seed: int = 1_000_000  # seeds no user is likely to have voted on
+    size: int = 0  # side the samples are judged at: 0 = the model's own, larger = as posted
+    upscaler: str = "lanczos"  # how they reach it: the engine's upscale stage when it has one
 
 
 def parse_items(body: dict, key: str, required: bool) -> list[dict[str, Any]]:
@@ -83,7 +86,7 @@ def eval_settings(body: dict) -> EvalSettings:
         return value
 
     return EvalSettings(number("eval_samples", 500, 10, 50_000), number("eval_feature_size", 224, 32, 512),
-                        number("eval_per_value", 16, 1, 1000))  # fmt: skip
+                        number("eval_per_value", 16, 1, 1000), size=number("eval_size", 0, 0, 2048))  # fmt: skip
 
 
 def extra_share(body: dict) -> float:
@@ -93,9 +96,16 @@ def extra_share(body: dict) -> float:
     return float(share)
 
 
-def job_input(body: dict, *, champion: Path, versions: Path, data: str) -> dict[str, Any]:
-    """Everything the job's steps read, as the JSON written to ``<job>/curated.json``."""
+def job_input(body: dict, *, champion: Path, versions: Path, data: str, sizes: tuple[int, ...] = (),
+              upscaler: str = "") -> dict[str, Any]:  # fmt: skip
+    """Everything the job's steps read, as the JSON written to ``<job>/curated.json``.
+    ``sizes``: the sides the engine serves this model at; ``upscaler``: its stage's folder."""
     settings = eval_settings(body)
+    if settings.size and sizes and settings.size not in sizes:
+        raise CurationRequestError(f"eval_size must be 0 (the model's own) or one of {', '.join(map(str, sizes))}, "
+                                   f"got {settings.size}")  # fmt: skip
+    if settings.size and upscaler:
+        settings = replace(settings, upscaler=upscaler)
     return {
         "champion": str(champion), "versions": str(versions), "data": data,
         "curated": parse_items(body, "curated", required=True),

@@ -411,7 +411,8 @@ class EngineService:
         name = body.get("model") or self.registry.default
         try:
             inputs = curated.job_input(body, champion=ck.path, versions=VersionStore(dict(self.cfg.models)[name]).root,
-                                       data=spec.data)  # fmt: skip
+                                       data=spec.data, sizes=tuple(self.sizes(ck)),
+                                       upscaler=self.cfg.upscaler if self.upscaler else "")  # fmt: skip
             share = curated.extra_share(body)
         except MascotError as exc:
             raise ApiError(400, "invalid_curation", str(exc)) from None
