@@ -121,6 +121,14 @@ class TrainedEvalNet:
         """Predicted value index per attribute, (N, n_attributes) int."""
         return self._batches(images, lambda x: torch.stack([h.argmax(1) for h in self.net(x)], 1).numpy())
 
+    def probabilities(self, images: np.ndarray) -> list[np.ndarray]:
+        """Softmax per attribute, in schema order: one (N, n_values) float array each (the tagger's confidence)."""
+        sizes = [len(a.values) for a in self.schema.attributes]
+        if len(images) == 0:
+            return [np.zeros((0, k)) for k in sizes]
+        joined = self._batches(images, lambda x: torch.cat([h.softmax(1) for h in self.net(x)], 1).double().numpy())
+        return np.split(joined, np.cumsum(sizes)[:-1], axis=1)
+
 
 # --- training ---------------------------------------------------------------------
 

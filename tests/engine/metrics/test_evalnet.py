@@ -75,3 +75,12 @@ def test_bad_config_and_unlabelled_data_are_refused(tmp_path):
     ds = Dataset(make_toy_dataset(tmp_path / "few", n=6))
     with pytest.raises(MascotError, match="at least 10"):
         E.train_evalnet(ds, FAST, progress=False)
+
+
+def test_probabilities_are_per_attribute_softmaxes_agreeing_with_predict(trained, labelled):
+    images = np.asarray(labelled.images[:20])
+    probs = trained.probabilities(images)
+    assert [p.shape for p in probs] == [(20, 3), (20, 2)]
+    assert all(np.allclose(p.sum(1), 1.0) for p in probs)
+    assert np.array_equal(np.stack([p.argmax(1) for p in probs], 1), trained.predict(images))
+    assert [p.shape for p in trained.probabilities(images[:0])] == [(0, 3), (0, 2)]
