@@ -1,9 +1,13 @@
 """``mascot-engine data folder``: a user's own pictures as a training set.
 
-Every PNG, JPEG and WebP under SRC (recursively) is flattened over the background
-colour, padded with a small margin to a square (never cropped) and resized. Files that
-cannot be read are listed, one line each, and skipped; exact duplicates (the same
-pixels, whatever the file name or format) are kept once.
+Every PNG, JPEG, WebP, GIF, BMP, TIFF and SVG under SRC (recursively) is flattened over
+the background colour, padded with a small margin to a square (never cropped) and
+resized. SVGs are drawn by resvg at the target size; an animated GIF, WebP or a multi-page
+TIFF gives its first frame (and says so). A picture smaller than --size is enlarged and
+reported; one that would need more than 4x is skipped, as a blur is not a mascot. Files
+that cannot be read, and pictures of kinds not read here (HEIC, PSD, ...), are listed by
+name, one line each, and skipped; exact duplicates (the same pixels, whatever the file
+name or format) are kept once.
 
 Labels, in order of preference:
 
@@ -18,6 +22,11 @@ Labels, in order of preference:
 * otherwise the set is unlabelled: attribute ``class`` with placeholder values 0|1 and
   every label unknown, so it trains unconditionally until ``data cluster`` gives it
   real classes.
+
+``--auto-tag`` instead labels every picture with the attribute classifier of a labelled
+set (``--tagger DIR``; see engine/data/autotag.py): its schema, the readings at or above
+``--tag-threshold`` as labels, the rest unknown, and every reading with its confidence in
+DIR/autotags.json (the kept labels also in DIR/autotags.csv).
 """
 
 from __future__ import annotations
@@ -28,13 +37,23 @@ import hashlib
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.errors import MascotError
 
-SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+RASTER = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+VECTOR = (".svg", ".svgz")
+SUFFIXES = RASTER + VECTOR
+# Picture kinds a user may well have that are not read here: refused by name, never silently.
+NOT_READ = {
+    ".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".jxl": "JPEG XL", ".psd": "Photoshop", ".xcf": "GIMP",
+    ".kra": "Krita", ".ico": "icon", ".eps": "EPS", ".ai": "Illustrator", ".pdf": "PDF", ".jp2": "JPEG 2000",
+    ".tga": "TGA", ".dng": "raw", ".cr2": "raw", ".nef": "raw", ".arw": "raw", ".raw": "raw",
+}  # fmt: skip
+MAX_ENLARGE = 4.0  # beyond this a small picture is more blur than mascot: skipped
+CHUNK = 256  # pictures labelled at once (the tagger reads them in batches)
 YES_NO = {"yes": "yes", "y": "yes", "true": "yes", "1": "yes", "no": "no", "n": "no", "false": "no", "0": "no"}
 
 
@@ -47,6 +66,23 @@ class FolderConfig:
     credit: str = ""
 
 
+@dataclass
+class FolderReport:
+    """What happened to every file: skipped (with the reason), duplicates, notes, others ignored."""
+
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    enlarged: list[tuple[str, str]] = field(default_factory=list)
+    first_frames: list[tuple[str, int]] = field(default_factory=list)
+    ignored: Counter = field(default_factory=Counter)  # suffix -> files that are not pictures
+
+    def skip(self, name: str, reason: str) -> None:
+        from tqdm import tqdm
+
+        self.skipped.append((name, reason))
+        tqdm.write(f"skipped {name}: {reason}", file=sys.stderr)
+
+
 @dataclass(frozen=True)
 class Labels:
     """A schema and each file's attributes (keyed by path relative to SRC, posix)."""
@@ -55,15 +91,26 @@ class Labels:
     per_file: dict[str, dict[str, str]]
 
 
-def find_images(src: Path) -> list[Path]:
-    """Every picture under ``src``, sorted so builds are reproducible."""
+def find_images(src: Path, report: FolderReport | None = None) -> list[Path]:
+    """Every picture under ``src``, sorted so builds are reproducible; kinds not read go to ``report``."""
+    report = report if report is not None else FolderReport()
     if not src.exists():
         raise MascotError(f"the folder '{src}' does not exist")
     if not src.is_dir():
         raise MascotError(f"'{src}' is not a folder; give the folder that holds your pictures")
-    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    files = []
+    for path in sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        suffix = path.suffix.lower()
+        if suffix in SUFFIXES:
+            files.append(path)
+        elif suffix in NOT_READ:
+            report.skip(path.relative_to(src).as_posix(), f"{NOT_READ[suffix]} pictures are not read; "
+                        f"convert them to PNG (read: {', '.join(SUFFIXES)})")  # fmt: skip
+        else:
+            report.ignored[suffix or "(no suffix)"] += 1
     if not files:
-        raise MascotError(f"no pictures in '{src}'; allowed kinds: {', '.join(SUFFIXES)} (searched recursively)")
+        refused = f" ({len(report.skipped)} of a kind not read, listed above)" if report.skipped else ""
+        raise MascotError(f"no pictures in '{src}'{refused}; allowed kinds: {', '.join(SUFFIXES)} (searched recursively)")
     return files
 
 
@@ -169,16 +216,54 @@ def unlabelled(files: list[str]) -> Labels:
 
 
 def read_picture(path: Path, size: int):
-    """The decoded picture, or the reason it cannot be read."""
+    """(picture, frames, problem): the decoded picture (an SVG drawn to fit ``size``), how
+    many frames the file has (only the first is used), or the reason it cannot be read."""
+    if path.suffix.lower() in VECTOR:
+        return draw_svg(path, size)
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             image.draft("RGB", (size, size))  # JPEG: decode at reduced scale, much faster
+            image.load()  # the first frame of an animation or a multi-page TIFF
+            return image.copy(), getattr(image, "n_frames", 1), None
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        return None, 0, _reason(exc)
+
+
+def draw_svg(path: Path, size: int):
+    """An SVG drawn by resvg with its long side at twice ``size`` (the resize to ``size`` anti-aliases)."""
+    import io
+
+    import resvg_py
+    from PIL import Image
+
+    try:
+        png = resvg_py.svg_to_bytes(svg_path=str(path), width=2 * size, height=2 * size,
+                                    resources_dir=str(path.parent))  # fmt: skip
+        with Image.open(io.BytesIO(png)) as image:
             image.load()
-            return image.copy(), None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        return None, f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+            return image.copy(), 1, None
+    except (OSError, ValueError, RuntimeError) as exc:
+        return None, 0, f"not a drawable SVG ({_reason(exc)})"
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+
+
+def too_small(image, size: int) -> tuple[str | None, str | None]:
+    """(problem, note): a picture that would be enlarged past MAX_ENLARGE is a problem; one
+    enlarged less is a note (kept, but the user should know it will look soft)."""
+    long_side = max(image.size)
+    if long_side >= size:
+        return None, None
+    factor = size / long_side
+    shape = f"{image.size[0]}x{image.size[1]} px"
+    if factor > MAX_ENLARGE:
+        return (f"too small: {shape} would be enlarged {factor:.1f}x to --size {size} (at most {MAX_ENLARGE:g}x); "
+                f"use --size {int(long_side * MAX_ENLARGE)} or less, or a larger picture"), None  # fmt: skip
+    return None, f"{shape}, enlarged {factor:.1f}x"
 
 
 def content_hash(image) -> str:
@@ -187,59 +272,154 @@ def content_hash(image) -> str:
     return hashlib.sha256(repr(rgba.size).encode() + rgba.tobytes()).hexdigest()
 
 
-def build_folder(src: Path, out: Path, cfg: FolderConfig, tags: Path | None = None) -> dict[str, Any]:
-    """Write the pictures under ``src`` as a data set at ``out``; returns what was kept and skipped."""
+def prepared_pictures(src: Path, paths: list[Path], cfg: FolderConfig, report: FolderReport):
+    """(name, uint8 square image) for every readable, new picture; the rest go to ``report``."""
     from tqdm import tqdm
 
-    from engine.data.dataset import DatasetWriter, Source
-    from engine.data.imageprep import check_size, parse_colour, square_image
+    from engine.data.imageprep import parse_colour, square_image
 
-    size, background = check_size(cfg.size), parse_colour(cfg.background)
-    paths = find_images(src)
-    names = [p.relative_to(src).as_posix() for p in paths]
-    labels = (labels_from_csv(tags, names) if tags else None) or labels_from_subfolders(names) or unlabelled(names)
-    skipped: list[tuple[str, str]] = []
-    duplicates: list[tuple[str, str]] = []
+    background = parse_colour(cfg.background)
     seen: dict[str, str] = {}
-    description = f"pictures from {src}"
-    with DatasetWriter(out, resolution=size, schema=labels.schema, capacity=len(paths),
-                       description=description) as writer:  # fmt: skip
+    for path in tqdm(paths, desc="pictures", unit="img"):
+        name = path.relative_to(src).as_posix()
+        image, frames, problem = read_picture(path, cfg.size)
+        small, note = too_small(image, cfg.size) if image is not None else (None, None)
+        if problem or small:
+            report.skip(name, problem or small)
+            continue
+        digest = content_hash(image)
+        if digest in seen:
+            report.duplicates.append((name, seen[digest]))
+            continue
+        seen[digest] = name
+        if note:
+            report.enlarged.append((name, note))
+        if frames > 1:
+            report.first_frames.append((name, frames))
+        yield name, square_image(image, cfg.size, background, cfg.margin)
+
+
+def build_folder(src: Path, out: Path, cfg: FolderConfig, tags: Path | None = None, tagger=None) -> dict[str, Any]:
+    """Write the pictures under ``src`` as a data set at ``out``; returns what was kept and skipped.
+
+    ``tagger`` (an engine.data.autotag.AutoTagger) labels the pictures instead of ``tags``
+    or the sub-folders."""
+    import numpy as np
+
+    from engine.data.dataset import DatasetWriter, Source
+    from engine.data.imageprep import check_size, parse_colour
+
+    check_size(cfg.size), parse_colour(cfg.background)  # refuse bad settings before any work
+    report = FolderReport()
+    paths = find_images(src, report)
+    names = [p.relative_to(src).as_posix() for p in paths]
+    labels = None if tagger else choose_labels(tags, names)
+    schema = tagger.schema if tagger else labels.schema
+    label_chunk = tagger.label if tagger else (lambda chunk_names, _: [labels.per_file.get(n, {}) for n in chunk_names])
+    kept: list[str] = []
+    rows = []
+    with DatasetWriter(out, resolution=cfg.size, schema=schema, capacity=len(paths),
+                       description=f"pictures from {src}") as writer:  # fmt: skip
         writer.sources = [Source(f"folder {src}", cfg.licence, cfg.credit)]
-        for path, name in zip(tqdm(paths, desc="pictures", unit="img"), names):
-            image, problem = read_picture(path, size)
-            if problem:
-                skipped.append((name, problem))
-                tqdm.write(f"skipped {name}: {problem}", file=sys.stderr)
-                continue
-            digest = content_hash(image)
-            if digest in seen:
-                duplicates.append((name, seen[digest]))
-                continue
-            seen[digest] = name
-            attrs = labels.per_file.get(name, {})
-            writer.add(square_image(image, size, background, cfg.margin), attrs, tags={"file": name, **attrs})
-    return {"count": len(seen), "skipped": skipped, "duplicates": duplicates, "schema": labels.schema}
+        for chunk in chunks(prepared_pictures(src, paths, cfg, report), CHUNK):
+            chunk_names = [name for name, _ in chunk]
+            images = np.stack([image for _, image in chunk])
+            for name, image, attrs in zip(chunk_names, images, label_chunk(chunk_names, images)):
+                writer.add(image, attrs, tags={"file": name, **attrs, **confidences(tagger, name)})
+                rows.append(schema.indices(attrs))
+                kept.append(name)
+        if tagger:
+            schema = writer.schema = tagger.schema_for(np.array(rows).reshape(-1, len(schema.attributes)))
+    if tagger:
+        tagger.write(out, kept)
+    return {"count": len(kept), "skipped": report.skipped, "duplicates": report.duplicates, "schema": schema,
+            "report": report}  # fmt: skip
+
+
+def choose_labels(tags: Path | None, names: list[str]) -> Labels:
+    return (labels_from_csv(tags, names) if tags else None) or labels_from_subfolders(names) or unlabelled(names)
+
+
+def confidences(tagger, name: str) -> dict[str, Any]:
+    if tagger is None:
+        return {}
+    return {"confidence": {a: r.confidence for a, r in tagger.readings[name].items()}}
+
+
+def chunks(items, n: int):
+    """Lists of up to ``n`` consecutive items."""
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("folder", help="your own pictures (PNG/JPEG/WebP, recursive) as a data set",
+    p = subparsers.add_parser("folder", help="your own pictures (PNG/JPEG/WebP/GIF/BMP/TIFF/SVG, recursive) as a data set",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("src", help="folder of pictures, searched recursively")
     p.add_argument("--out", required=True, help="data set folder to write")
     p.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
     p.add_argument("--tags", default=None, help="CSV: a 'file' column, then one column per attribute")
+    p.add_argument("--auto-tag", action="store_true",
+                   help="label the pictures with the attribute classifier of --tagger's data set")  # fmt: skip
+    p.add_argument("--tagger", default=None, metavar="DATA",
+                   help="labelled data set whose classifier tags (default: config.toml [schedule] data)")  # fmt: skip
+    p.add_argument("--tag-threshold", type=float, default=None,
+                   help="confidence below which a reading is stored as unknown (default 0.8)")  # fmt: skip
     p.add_argument("--background", default="#ffffff", help="colour behind transparency and padding")
     p.add_argument("--licence", default=FolderConfig.licence, help="licence of the pictures, for the card")
     p.add_argument("--credit", default="", help="who made the pictures, for the card")
     p.set_defaults(func=_run)
 
 
+def tagger_from_args(args: argparse.Namespace):
+    """The AutoTagger asked for, or None; conflicting or orphaned tagging flags are refused."""
+    if not args.auto_tag:
+        if args.tagger or args.tag_threshold is not None:
+            raise MascotError("--tagger and --tag-threshold only apply with --auto-tag")
+        return None
+    if args.tags:
+        raise MascotError("--auto-tag and --tags both label the pictures; give one of them")
+    from engine.data.autotag import DEFAULT_THRESHOLD, AutoTagger, check_threshold, load_tagger
+
+    threshold = check_threshold(DEFAULT_THRESHOLD if args.tag_threshold is None else args.tag_threshold)
+    model = load_tagger(args.tagger)
+    return AutoTagger(model, threshold, source=f"{args.tagger or 'default'} (fingerprint {model.fingerprint})")
+
+
 def _run(args: argparse.Namespace) -> int:
     cfg = FolderConfig(size=args.size, background=args.background, licence=args.licence, credit=args.credit)
-    result = build_folder(Path(args.src), Path(args.out), cfg, Path(args.tags) if args.tags else None)
+    tagger = tagger_from_args(args)
+    result = build_folder(Path(args.src), Path(args.out), cfg, Path(args.tags) if args.tags else None, tagger)
     print(f"wrote {result['count']} pictures to {args.out} "
-          f"({len(result['duplicates'])} duplicates removed, {len(result['skipped'])} unreadable skipped)")  # fmt: skip
-    for name, original in result["duplicates"]:
-        print(f"  duplicate {name} (same as {original})")
+          f"({len(result['duplicates'])} duplicates removed, {len(result['skipped'])} skipped)")  # fmt: skip
+    print_report(result["report"], cfg.size)
     print("schema:\n" + result["schema"].describe())
+    if tagger:
+        print(f"auto-tags (every reading with its confidence in {Path(args.out) / 'autotags.json'}):")
+        print(tagger.describe())
     return 0
+
+
+def print_report(report: FolderReport, size: int, shown: int = 20) -> None:
+    for name, original in report.duplicates:
+        print(f"  duplicate {name} (same as {original})")
+    if report.first_frames:
+        print(f"{len(report.first_frames)} animated or multi-page pictures: the first frame of each is used")
+        for name, frames in report.first_frames[:shown]:
+            print(f"  {name}: first of {frames} frames")
+    if report.enlarged:
+        print(f"{len(report.enlarged)} pictures are smaller than --size {size} and were enlarged (they will look "
+              f"soft; a smaller --size keeps them sharp):")  # fmt: skip
+        for name, note in report.enlarged[:shown]:
+            print(f"  {name}: {note}")
+        if len(report.enlarged) > shown:
+            print(f"  ... and {len(report.enlarged) - shown} more")
+    if report.ignored:
+        kinds = ", ".join(f"{n} {suffix}" for suffix, n in sorted(report.ignored.items()))
+        print(f"ignored {sum(report.ignored.values())} files that are not pictures ({kinds})")

@@ -115,3 +115,62 @@ def test_bad_input_exits_2_with_a_message(pictures, tmp_path, capsys, argv, mess
     assert main(["data", "folder", *[str(paths.get(a, a)) for a in argv]]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" viewBox="0 0 40 20">'
+       '<rect width="40" height="20" fill="#ff0000"/></svg>')
+
+
+def test_svg_gif_bmp_tiff_are_read_and_other_kinds_refused_by_name(tmp_path, capsys):
+    src = tmp_path / "kinds"
+    src.mkdir()
+    (src / "drawn.svg").write_text(SVG)
+    frames = [Image.new("RGB", (32, 32), c) for c in ((0, 0, 255), (0, 255, 0), (255, 255, 0))]
+    frames[0].save(src / "moving.gif", save_all=True, append_images=frames[1:])
+    _save(src / "old.bmp", Image.new("RGB", (32, 32), (0, 255, 0)))
+    _save(src / "scan.tiff", Image.new("RGB", (32, 32), (255, 0, 255)))
+    (src / "phone.heic").write_bytes(b"not read")
+    (src / "broken.svg").write_text("<svg")
+    (src / "readme.txt").write_text("not a picture")
+    result = build_folder(src, tmp_path / "ds", FolderConfig(size=32, background="#ffffff", margin=0.0))
+    err = capsys.readouterr().err
+    assert result["count"] == 4
+    assert dict(result["skipped"]).keys() == {"phone.heic", "broken.svg"}
+    assert "HEIC pictures are not read" in dict(result["skipped"])["phone.heic"] and "skipped phone.heic" in err
+    assert "not a drawable SVG" in dict(result["skipped"])["broken.svg"]
+    assert result["report"].first_frames == [("moving.gif", 3)]
+    assert result["report"].ignored == {".txt": 1}
+    ds = Dataset(tmp_path / "ds")
+    by_name = {t["file"]: np.asarray(img).astype(int) for t, img in zip(ds.tags(), ds.images)}
+    svg = by_name["drawn.svg"]
+    assert (svg[16, 16] > (230, -1, -1)).all() and svg[16, 16, 1] < 30  # red inside, drawn sharp at 32px
+    assert (svg[2, 16] > 240).all()  # the 2:1 drawing is padded with the background, not stretched
+    assert by_name["moving.gif"][16, 16, 2] > 200 and by_name["moving.gif"][16, 16, 1] < 50  # the first frame
+
+
+def test_small_pictures_are_reported_and_tiny_ones_skipped(tmp_path):
+    _save(tmp_path / "s" / "small.png", Image.new("RGB", (20, 20), (255, 0, 0)))  # 1.6x to 32
+    _save(tmp_path / "s" / "tiny.png", Image.new("RGB", (6, 6), (0, 255, 0)))  # 5.3x: too much
+    _save(tmp_path / "s" / "fine.png", Image.new("RGB", (40, 40), (0, 0, 255)))
+    result = build_folder(tmp_path / "s", tmp_path / "ds", FolderConfig(size=32))
+    assert result["count"] == 2
+    assert result["report"].enlarged == [("small.png", "20x20 px, enlarged 1.6x")]
+    (name, reason), = result["skipped"]
+    assert name == "tiny.png" and "too small: 6x6 px" in reason and "--size 24" in reason
+
+
+def test_cli_prints_enlarged_pictures_and_first_frames(tmp_path, capsys):
+    _save(tmp_path / "c" / "small.png", Image.new("RGB", (20, 20), (255, 0, 0)))
+    frames = [Image.new("RGB", (40, 40), c) for c in ((0, 0, 255), (0, 255, 0))]
+    frames[0].save(tmp_path / "c" / "anim.gif", save_all=True, append_images=frames[1:])
+    assert main(["data", "folder", str(tmp_path / "c"), "--out", str(tmp_path / "ds"), "--size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "small.png: 20x20 px, enlarged 1.6x" in out and "anim.gif: first of 2 frames" in out
+
+
+def test_only_refused_kinds_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "a.heic").write_bytes(b"x")
+    assert main(["data", "folder", str(tmp_path / "h"), "--out", str(tmp_path / "ds")]) == 2
+    err = capsys.readouterr().err
+    assert "HEIC pictures are not read" in err and "1 of a kind not read" in err and ".svg" in err
