@@ -353,15 +353,18 @@ class TrainingRun:
         next_tick = (self.state.tick + 1) * cfg.tick_kimg * 1000
         next_snapshot = self.state.nimg + cfg.snapshot_kimg * 1000
         tick_start, session_start, tick_nimg = time.time(), time.time() - self.state.seconds, self.state.nimg
+        self.session_start, start_nimg, snapped = time.time(), self.state.nimg, False
+        deadline = self._deadline(session_start)
         bar = tqdm(total=total, initial=self.state.nimg, unit="img", unit_scale=True, dynamic_ncols=True,
                    disable=not distributed.is_main(), desc=f"{cfg.family} {self.res}px")  # fmt: skip
-        self.session_start = time.time()
         while self.state.nimg < total and not self.stop.requested and not self._over_budget(session_start):
             losses = self._step(batch_per_rank)
             for key, value in losses.items():
                 stats.setdefault(key, []).append(value)
             if self.state.step % cfg.check_every == 0:
                 self._check_finite(stats)
+            bar.total = reachable_total(self.state.nimg, start_nimg, time.time() - self.session_start,
+                                        None if deadline is None else deadline - time.time(), total)  # fmt: skip
             bar.update(cfg.batch_size)
             bar.set_postfix(kimg=f"{self.state.nimg / 1000:.1f}", refresh=False)
             if self.state.nimg >= next_tick or self.state.nimg >= total:
@@ -370,10 +373,14 @@ class TrainingRun:
                 self._tick(stats, time.time() - tick_start, self.state.nimg - tick_nimg)
                 stats, tick_start, tick_nimg = {}, time.time(), self.state.nimg
                 next_tick += cfg.tick_kimg * 1000
-            if self.state.nimg >= next_snapshot:
+            if self.state.nimg >= next_snapshot or (not snapped and self._past_half_budget(deadline)):
                 self._check_finite(stats)  # never overwrite a good snapshot with diverged weights
+                self.state.seconds = time.time() - session_start
                 self.save()
-                next_snapshot += cfg.snapshot_kimg * 1000
+                snapped = True
+                while next_snapshot <= self.state.nimg:
+                    next_snapshot += cfg.snapshot_kimg * 1000
+        bar.total = bar.n  # stopped by the budget or a request: the bar ends full, not at 7 %
         bar.close()
         self._check_finite(stats)
         self.state.seconds = time.time() - session_start
@@ -387,6 +394,20 @@ class TrainingRun:
         if self.cfg.minutes > 0 and time.time() - session_start >= self.cfg.minutes * 60:
             return True
         return self.cfg.session_minutes > 0 and time.time() - self.session_start >= self.cfg.session_minutes * 60
+
+    def _deadline(self, session_start: float) -> float | None:
+        """When this session's time budget (--minutes, --session-minutes) runs out; None without one."""
+        ends = []
+        if self.cfg.minutes > 0:
+            ends.append(session_start + self.cfg.minutes * 60)
+        if self.cfg.session_minutes > 0:
+            ends.append(self.session_start + self.cfg.session_minutes * 60)
+        return min(ends) if ends else None
+
+    def _past_half_budget(self, deadline: float | None) -> bool:
+        # A run the clock ends before its first --snapshot-kimg still leaves a snapshot midway,
+        # so a killed machine loses at most half of it.
+        return deadline is not None and time.time() >= (self.session_start + deadline) / 2
 
     def _check_finite(self, stats: dict[str, list]) -> None:
         """Stop on a non-finite loss; one host sync per ``check_every`` steps, not per step."""
@@ -491,6 +512,16 @@ class TrainingRun:
 
 def train(cfg: TrainConfig) -> Path:
     return TrainingRun(cfg).run()
+
+
+def reachable_total(nimg: int, start_nimg: int, elapsed: float, remaining: float | None, total: int) -> int:
+    """The images the run will have seen when it stops, for the progress bar's total and ETA:
+    ``total`` (--kimg), or fewer when the time budget (``remaining`` seconds) ends it first at
+    this session's rate so far."""
+    if remaining is None or elapsed <= 0 or nimg <= start_nimg:
+        return total
+    projected = nimg + (nimg - start_nimg) / elapsed * max(0.0, remaining)
+    return int(min(total, max(nimg, projected)))
 
 
 def _tensor_to_bytes(t: torch.Tensor) -> str:

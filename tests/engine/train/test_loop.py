@@ -352,3 +352,40 @@ def test_divergence_in_the_last_steps_is_still_reported(toy_dataset, tmp_path):
     run = _diverging_run(toy_dataset, tmp_path / "run", nan_from_step=6, kimg=0.032, check_every=50)
     with pytest.raises(MascotError, match="diverged"):
         run.run()
+
+
+def test_reachable_total_follows_the_time_budget_when_it_binds():
+    from engine.train.loop import reachable_total
+
+    # 10 images/s, 540 s left of a 10-minute run: 6,000 images, not the 100 kimg asked for.
+    assert reachable_total(600, 0, 60.0, 540.0, 100_000) == 6_000
+    assert reachable_total(600, 0, 60.0, None, 100_000) == 100_000  # no budget: --kimg
+    assert reachable_total(600, 0, 60.0, 1e6, 100_000) == 100_000  # --kimg binds first
+    assert reachable_total(1_600, 1_000, 60.0, 540.0, 100_000) == 7_000  # a resumed session's own rate
+    assert reachable_total(600, 0, 60.0, -5.0, 100_000) == 600  # past the deadline: what it has
+    assert reachable_total(0, 0, 0.0, 540.0, 100_000) == 100_000  # no rate yet
+
+
+def test_a_time_bound_run_ends_its_bar_full_and_snapshots_before_the_end(toy_dataset, tmp_path, monkeypatch):
+    import engine.train.loop as loop
+
+    totals, saves = [], []
+
+    class RecordingBar(loop.tqdm):
+        def update(self, n=1):
+            totals.append(self.total)
+            return super().update(n)
+
+        def close(self):
+            totals.append(("closed", self.n, self.total))
+            return super().close()
+
+    real_save = loop.TrainingRun.save
+    monkeypatch.setattr(loop, "tqdm", RecordingBar)
+    monkeypatch.setattr(loop.TrainingRun, "save", lambda self: (saves.append(self.state.nimg), real_save(self)))
+    train(_cfg(toy_dataset, tmp_path / "run", kimg=1000.0, snapshot_kimg=1000.0, minutes=0.03))
+    during = [t for t in totals if not isinstance(t, tuple)]
+    _, n, total = next(t for t in totals if isinstance(t, tuple))
+    assert n == total < 1_000_000  # the bar ended at 100 %, not at a sliver of --kimg
+    assert during[-1] < 1_000_000  # during the run the total followed the clock
+    assert len(saves) >= 2 and saves[0] <= saves[-1]  # a snapshot midway, then the final save
