@@ -324,7 +324,8 @@ def build_folder(src: Path, out: Path, cfg: FolderConfig, tags: Path | None = No
         for chunk in chunks(prepared_pictures(src, paths, cfg, report), CHUNK):
             chunk_names = [name for name, _ in chunk]
             images = np.stack([image for _, image in chunk])
-            for name, image, attrs in zip(chunk_names, images, label_chunk(chunk_names, images)):
+            attrs_list = label_chunk(chunk_names, strip_margin(images, cfg.margin))
+            for name, image, attrs in zip(chunk_names, images, attrs_list):
                 writer.add(image, attrs, tags={"file": name, **attrs, **confidences(tagger, name)})
                 rows.append(schema.indices(attrs))
                 kept.append(name)
@@ -334,6 +335,13 @@ def build_folder(src: Path, out: Path, cfg: FolderConfig, tags: Path | None = No
         tagger.write(out, kept)
     return {"count": len(kept), "skipped": report.skipped, "duplicates": report.duplicates, "schema": schema,
             "report": report}  # fmt: skip
+
+
+def strip_margin(images, margin: float):
+    """The square images without the border ``square_image`` added: the tagger learnt on
+    pictures that fill the frame, and a white border made it call coloured backgrounds white."""
+    border = int(round(images.shape[1] * margin / (1 + 2 * margin)))
+    return images[:, border : images.shape[1] - border, border : images.shape[2] - border] if border else images
 
 
 def choose_labels(tags: Path | None, names: list[str]) -> Labels:

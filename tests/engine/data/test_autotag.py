@@ -127,3 +127,19 @@ def test_unlabelled_tagger_set_is_refused(folder, tmp_path, capsys):
             str(tmp_path / "unlabelled")]
     assert main(argv) == 2
     assert "has no labels" in capsys.readouterr().err
+
+
+def test_the_tagger_reads_pictures_without_the_padding_border(tmp_path):
+    seen = []
+
+    class Recording(FixedReadings):
+        def probabilities(self, images):
+            seen.append(np.asarray(images))
+            return super().probabilities(images)
+
+    (tmp_path / "bg").mkdir()
+    Image.new("RGB", (40, 40), (0, 0, 255)).save(tmp_path / "bg" / "blue.png")
+    build_folder(tmp_path / "bg", tmp_path / "ds", FolderConfig(size=32, margin=0.1), tagger=AutoTagger(Recording()))
+    stored = np.asarray(Dataset(tmp_path / "ds").images[0])
+    assert (stored[0, 0] == 255).all()  # the data set keeps its white border
+    assert seen[0].shape[1] < 32 and (seen[0][0, 0, 0] == (0, 0, 255)).all()  # the tagger sees only the picture
