@@ -76,14 +76,15 @@ def open_tagger_data(tagger: str | None):
 
 
 def load_tagger(tagger: str | None, device: str = "cpu"):
-    """The trained classifier of the tagger's data set (trained now and cached on first use)."""
+    """(classifier, description): the trained classifier of the tagger's data set (trained
+    now and cached on first use) and which set it is."""
     from engine.metrics.evalnet import accuracy_lines, get_evalnet
 
     ds = open_tagger_data(tagger)
     print(f"tagger: the attribute classifier of {ds.root} (from the cache, or trained once now: minutes on a CPU)")
     model = get_evalnet(ds, device=device)
     print("tagger's held-out accuracy on its own data set:\n" + accuracy_lines(model.accuracy))
-    return model
+    return model, f"{ds.root} (fingerprint {ds.fingerprint})"
 
 
 class AutoTagger:

@@ -396,8 +396,8 @@ def tagger_from_args(args: argparse.Namespace):
     from engine.data.autotag import DEFAULT_THRESHOLD, AutoTagger, check_threshold, load_tagger
 
     threshold = check_threshold(DEFAULT_THRESHOLD if args.tag_threshold is None else args.tag_threshold)
-    model = load_tagger(args.tagger)
-    return AutoTagger(model, threshold, source=f"{args.tagger or 'default'} (fingerprint {model.fingerprint})")
+    model, source = load_tagger(args.tagger)
+    return AutoTagger(model, threshold, source=source)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -100,7 +100,9 @@ def test_cli_auto_tag_uses_the_taggers_classifier(folder, tmp_path, monkeypatch,
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "auto-tags" in out and "hair:" in out and "confident" in out
-    assert json.loads((tmp_path / "ds" / "autotags.json").read_text())["threshold"] == 0.5
+    written = json.loads((tmp_path / "ds" / "autotags.json").read_text())
+    assert written["threshold"] == 0.5 and written["tagger"].startswith(str(toy))
+    assert written["tagger_held_out_accuracy"] == trained.accuracy
 
 
 @pytest.mark.parametrize(
