@@ -53,7 +53,6 @@ def score(truth, tagged_dir: Path) -> list[tuple[str, int, float | None, float, 
 
 def main() -> int:
     from engine.cli import main as engine
-
     from engine.data.dataset import Dataset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,8 +64,9 @@ def main() -> int:
     truth, work = Dataset(args.truth), Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     write_pictures(truth, work / "pictures")
-    code = engine(["data", "folder", str(work / "pictures"), "--out", str(work / "tagged"), "--size",
-                   str(truth.resolution), "--auto-tag", "--tagger", args.tagger, "--tag-threshold", str(args.threshold)])  # fmt: skip
+    code = engine(["data", "folder", str(work / "pictures"), "--out", str(work / "tagged"),
+                   "--size", str(truth.resolution), "--auto-tag", "--tagger", args.tagger,
+                   "--tag-threshold", str(args.threshold)])  # fmt: skip
     if code:
         return code
     fmt = lambda x: "  n/a" if x is None else f"{x:5.3f}"  # noqa: E731

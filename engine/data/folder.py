@@ -110,7 +110,8 @@ def find_images(src: Path, report: FolderReport | None = None) -> list[Path]:
             report.ignored[suffix or "(no suffix)"] += 1
     if not files:
         refused = f" ({len(report.skipped)} of a kind not read, listed above)" if report.skipped else ""
-        raise MascotError(f"no pictures in '{src}'{refused}; allowed kinds: {', '.join(SUFFIXES)} (searched recursively)")
+        raise MascotError(f"no pictures in '{src}'{refused}; allowed kinds: {', '.join(SUFFIXES)} "
+                          "(searched recursively)")  # fmt: skip
     return files
 
 
@@ -367,7 +368,7 @@ def chunks(items, n: int):
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("folder", help="your own pictures (PNG/JPEG/WebP/GIF/BMP/TIFF/SVG, recursive) as a data set",
+    p = subparsers.add_parser("folder", help="your own pictures (PNG/JPEG/WebP/GIF/BMP/TIFF/SVG) as a data set",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("src", help="folder of pictures, searched recursively")
     p.add_argument("--out", required=True, help="data set folder to write")
