@@ -2,7 +2,7 @@
 
 Every PNG, JPEG, WebP, GIF, BMP, TIFF and SVG under SRC (recursively) is flattened over
 the background colour, padded with a small margin to a square (never cropped) and
-resized. SVGs are drawn by resvg at the target size; an animated GIF, WebP or a multi-page
+resized. SVGs are drawn by resvg (at twice --size, then resized); an animated GIF, WebP or a multi-page
 TIFF gives its first frame (and says so). A picture smaller than --size is enlarged and
 reported; one that would need more than 4x is skipped, as a blur is not a mascot. Files
 that cannot be read, and pictures of kinds not read here (HEIC, PSD, ...), are listed by
@@ -24,9 +24,9 @@ Labels, in order of preference:
   real classes.
 
 ``--auto-tag`` instead labels every picture with the attribute classifier of a labelled
-set (``--tagger DIR``; see engine/data/autotag.py): its schema, the readings at or above
+set (``--tagger DATA``; see engine/data/autotag.py): its schema, the readings at or above
 ``--tag-threshold`` as labels, the rest unknown, and every reading with its confidence in
-DIR/autotags.json (the kept labels also in DIR/autotags.csv).
+OUT/autotags.json (the kept labels also in OUT/autotags.csv).
 """
 
 from __future__ import annotations
