@@ -119,6 +119,7 @@ class NightlyRun:
             "kimg": c.kimg, "lr_g": c.lr_g, "lr_d": c.lr_d, "freeze_d": c.freeze_d, "batch": c.batch,
             "extra_share": c.curated_share, "timeout_s": c.timeout_s, "evaluate": True,
             "eval_samples": c.eval_samples, "eval_feature_size": c.eval_feature_size, "eval_per_value": c.eval_per_value,
+            "eval_size": c.eval_size,
         }  # fmt: skip
 
     def _png(self, generation: str) -> bytes | None:

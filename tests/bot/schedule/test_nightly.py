@@ -1,5 +1,6 @@
 import asyncio
 import base64
+from dataclasses import replace
 
 from bot.schedule.config import ScheduleConfig
 from bot.schedule.nightly import LEASE, NightlyRun
@@ -32,6 +33,13 @@ async def test_a_good_challenger_is_promoted_recorded_and_announced(engine, fake
     assert run["status"] == "promoted" and len(run["details"]["curation"]["chosen"]) == 4
     assert run["details"]["verdict"][0].startswith("KID")
     assert store.lease(LEASE) is None
+
+
+async def test_the_gate_judges_at_the_configured_posted_size(engine, fake, store, cfg):
+    seed_votes(store, 4)
+    await NightlyRun(engine, store, replace(cfg, eval_size=512)).run("test")
+    await NightlyRun(engine, store, cfg).run("again")
+    assert fake.requests[0]["eval_size"] == 512 and fake.requests[1]["eval_size"] == 0
 
 
 async def test_retired_versions_travel_as_their_stored_png(engine, fake, store, cfg):
