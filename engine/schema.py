@@ -320,7 +320,14 @@ class Schema:
             raise SchemaError(f"the stored attribute schema is malformed: {exc}") from None
 
 
-def class_schema(n_classes: int, sizes: list[int] | None = None) -> Schema:
-    """The one-attribute schema of a model trained on clusters: ``class: 0..n-1``."""
+def class_schema(n_classes: int, sizes: list[int] | None = None, names: list[str] | None = None) -> Schema:
+    """The one-attribute schema of a model trained on clusters: ``class: 0..n-1``, or readable
+    ``names`` with each class's number kept as an alias (``class:0`` still works)."""
     weights = sizes or [1] * n_classes
-    return Schema((choice("class", {str(i): float(w) for i, w in enumerate(weights)}),))
+    if names is None:
+        return Schema((choice("class", {str(i): float(w) for i, w in enumerate(weights)}),))
+    if len(names) != n_classes or len(set(names)) != n_classes:
+        raise ValueError(f"class names must be {n_classes} distinct names, got {names}")
+    values = {name: float(w) for name, w in zip(names, weights)}
+    return Schema((Attribute("class", tuple(values), tuple(values.values()), "choice",
+                             {str(i): name for i, name in enumerate(names)}),))  # fmt: skip

@@ -165,6 +165,37 @@ def two_level_labels(feats: np.ndarray, cfg: ClusterConfig) -> tuple[np.ndarray,
     return labels, record
 
 
+NAME_SHARE = 0.4  # a label names a class when at least this share of its distinct pictures carry it
+
+
+def class_names(labels: np.ndarray, kinds: list[list[str | None]], own: np.ndarray) -> list[str] | None:
+    """A readable name per class from its distinct pictures' labels, most specific first
+    (emoji: the Unicode subgroup in ``category``, then the group in the tags): the first kind
+    whose most common value covers NAME_SHARE of the class, with the runner-up added when two
+    classes would share a name. None when the pictures carry no such labels (classes keep
+    their numbers): the more general kinds only refine names the first kind makes possible."""
+    from collections import Counter
+
+    if not any(kinds[0][i] for i in own):
+        return None
+    names: list[str] = []
+    for c in range(int(labels.max()) + 1):
+        members = own[labels[own] == c]
+        ranked = ["mixed"]
+        for kind in kinds:
+            counts = Counter(kind[i] for i in members if kind[i]).most_common()
+            if counts and counts[0][1] >= NAME_SHARE * len(members):
+                ranked = [value for value, _ in counts]
+                break
+        name = ranked[0]
+        if name in names and len(ranked) > 1:
+            name = f"{ranked[0]}+{ranked[1]}"
+        if name in names:
+            name = f"{name}-{c}"
+        names.append(name)
+    return names
+
+
 def by_size(labels: np.ndarray) -> np.ndarray:
     """Labels renumbered so class 0 is the largest (ties by first appearance)."""
     sizes = np.bincount(labels)
@@ -210,19 +241,22 @@ def cluster_dataset(src: Path, out: Path, cfg: ClusterConfig) -> dict[str, Any]:
     orig_labels, record = two_level_labels(feats, cfg)
     labels = by_size(orig_labels[np.searchsorted(originals, rep)])
     sizes = np.bincount(labels).tolist()
-    schema = class_schema(len(sizes), sizes)
+    old_labels = [{a.name: a.values[v] for a, v in zip(ds.schema.attributes, row) if v >= 0} for row in ds.labels]
+    own = np.flatnonzero(rep == np.arange(len(rep)))
+    kinds = [[old.get("category") for old in old_labels], [t.get("group") for t in tags]]
+    names = class_names(labels, kinds, own)
+    schema = class_schema(len(sizes), sizes, names)
     description = (f"{ds.card.get('description') or src.name}; {len(sizes)} classes from "
                    f"{cfg.features} features ({'X-means' if cfg.k is None else f'k={cfg.k}'}, {cfg.levels} level(s))")  # fmt: skip
     with DatasetWriter(out, resolution=ds.resolution, schema=schema, capacity=len(ds),
                        description=description) as writer:  # fmt: skip
         writer.sources = [Source(**s) for s in ds.card.get("sources", [])]
         for i in tqdm(range(len(ds)), desc="write", unit="img"):
-            old = {a.name: a.values[v] for a, v in zip(ds.schema.attributes, ds.labels[i]) if v >= 0}
-            writer.add(np.asarray(ds.images[i]), {"class": str(labels[i])},
-                       tags={**tags[i], "original_labels": old})  # fmt: skip
+            writer.add(np.asarray(ds.images[i]), {"class": schema.attributes[0].values[labels[i]]},
+                       tags={**tags[i], "original_labels": old_labels[i]})  # fmt: skip
     write_cluster_sheets(out, ds.images, labels, rep, contact_sheet)
     record.update({"features": cfg.features, "dims": cfg.dims, "k_max": cfg.k_max, "seed": cfg.seed,
-                   "sizes": sizes, "source": str(src)})  # fmt: skip
+                   "sizes": sizes, "names": list(schema.attributes[0].values), "source": str(src)})  # fmt: skip
     (out / "clusters" / "clusters.json").write_text(json.dumps(record, indent=1))
     return record
 
@@ -275,6 +309,6 @@ def _run(args: argparse.Namespace) -> int:
     if runs:
         print(f"X-means k over {len(runs)} seeds: {runs} -> {record['level1']['k']}")
     sizes = record["sizes"]
-    print(f"{len(sizes)} classes, sizes: {', '.join(f'{i}:{n}' for i, n in enumerate(sizes))}")
+    print(f"{len(sizes)} classes, sizes: {', '.join(f'{i} {name}:{n}' for i, (name, n) in enumerate(zip(record['names'], sizes)))}")
     print(f"wrote {out} (sheets in {out / 'clusters'})")
     return 0

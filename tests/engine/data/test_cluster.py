@@ -131,3 +131,29 @@ def test_bad_input_exits_2(tmp_path, capsys, argv, message):
 def test_missing_set_exits_2(tmp_path, capsys):
     assert main(["data", "cluster", str(tmp_path / "nothing")]) == 2
     assert "no data set" in capsys.readouterr().err
+
+
+def test_classes_are_named_after_their_members_categories(tmp_path):
+    # Emoji carry a "category" label (their Unicode subgroup); the classes take readable names
+    # from it and keep their numbers as aliases, so class:0 and class:<name> mean the same.
+    rng = np.random.default_rng(0)
+    schema = Schema((choice("category", ["face-smiling", "animal-mammal", "animal-bird"]),))
+    groups = {"red": "face-smiling", "green": "animal-mammal", "blue": "animal-mammal"}
+    src = tmp_path / "src"
+    with DatasetWriter(src, resolution=16, schema=schema, capacity=30) as w:
+        w.sources = [Source("synthetic", "CC0")]
+        for colour, category in groups.items():
+            for i in range(10):
+                img = np.array(COLOURS[colour]) + rng.normal(0, 6, (16, 16, 3))
+                # one bird among the blue mammals: a class is named by its most common category
+                cat = "animal-bird" if (colour == "blue" and i == 0) else category
+                w.add(np.clip(img, 0, 255).astype(np.uint8), {"category": cat}, tags={"group": colour})
+    assert main(["data", "cluster", str(src), "--features", "rgb", "--k", "3", "--out", str(tmp_path / "o")]) == 0
+    ds = Dataset(tmp_path / "o")
+    cls = ds.schema.attribute("class")
+    assert sorted(cls.values) == ["animal-mammal", "animal-mammal+animal-bird", "face-smiling"]
+    by_group = {t["group"]: cls.values[c] for t, c in zip(ds.tags(), ds.labels[:, 0])}
+    assert by_group["red"] == "face-smiling"
+    assert cls.canonical("0") == cls.values[0] and cls.canonical("face-smiling") == "face-smiling"
+    record = json.loads((tmp_path / "o" / "clusters" / "clusters.json").read_text())
+    assert record["names"] == list(cls.values)
