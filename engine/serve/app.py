@@ -4,6 +4,7 @@
     GET  /v1/models
     POST /v1/generate        {model?, attributes?, seed?, count?, truncation?, format?}
     POST /v1/interpolate     {model?, a: {seed, attributes?}, b: {...}, frames?, truncation?}
+    POST /v1/variations /v1/fuse /v1/render   (engine/serve/creative.py: the creative loop)
     POST /v1/jobs            {kind: "finetune", model?, data, kimg?, freeze_d?, ...}
     GET  /v1/jobs/{id}
     POST /v1/models/{name}/reload   {path?}
@@ -195,6 +196,9 @@ class EngineService:
         app.router.add_post("/v1/models/{name}/promote", self.promote)
         app.router.add_post("/v1/models/{name}/rollback", self.rollback)
         app.router.add_get("/v1/models/{name}/versions", self.versions)
+        from engine.serve.creative import register  # imports this module: bound here, not at the top
+
+        register(self, app)  # /v1/variations, /v1/fuse, /v1/render
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
         return app

@@ -1,0 +1,190 @@
+"""Latent recipes: variations around a mascot and the fusion of two, as pure, repeatable math.
+
+A recipe names a latent without storing it, so any picture of the creative loop can be
+drawn again from its identity (recipe + attributes + truncation + model version):
+
+    {"seed": 42}                                       the seed's own latent (as /v1/generate)
+    {"vary": RECIPE, "index": 2, "strength": 0.3}      variation 2 of RECIPE
+    {"fuse": [RECIPE_A, RECIPE_B], "mix": 0.5}         a child of two recipes
+
+A variation turns the parent's latent toward a noise direction by ``strength``
+(z = sqrt(1 - s^2) z_parent + s n, so the child is still standard normal); the noise is
+seeded by the parent's canonical text and the index, so V2 of the same parent is always
+the same picture and V2 of a variation moves somewhere new. A fusion spherically
+interpolates the two latents; for style-based generators (a mapping network per layer)
+it mixes styles instead: the coarse layers from A, the fine ones from B, the cut set by
+``mix`` (Karras et al. 2019, §3.1). Recipes nest: a variation of a fused child is fine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from engine.errors import MascotError
+from engine.sampling import MAX_SEED, check_seed, latent, to_uint8
+from engine.schema import Schema
+
+MAX_DEPTH = 32  # pick -> V -> pick -> V ... chains; deeper recipes are refused, not recursed into
+MAX_INDEX = 1000
+
+
+class RecipeError(MascotError):
+    """A latent recipe that is malformed; the message shows the allowed shape."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One node of a latent recipe. ``amount`` is the strength of a variation or the mix of a fusion."""
+
+    kind: str  # seed | vary | fuse
+    seed: int = 0
+    parts: tuple[Recipe, ...] = ()
+    index: int = 0
+    amount: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "seed":
+            return {"seed": self.seed}
+        if self.kind == "vary":
+            return {"vary": self.parts[0].to_json(), "index": self.index, "strength": self.amount}
+        return {"fuse": [p.to_json() for p in self.parts], "mix": self.amount}
+
+    @property
+    def key(self) -> str:
+        """Canonical text: equal recipes have equal keys (used for ids, caches and noise seeds)."""
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def root_seed(self) -> int:
+        """The seed the recipe starts from (the first parent's, for a fusion)."""
+        return self.seed if self.kind == "seed" else self.parts[0].root_seed
+
+
+def seed_recipe(seed: int) -> Recipe:
+    return Recipe("seed", seed=check_seed(seed))
+
+
+def vary(parent: Recipe, index: int, strength: float) -> Recipe:
+    return Recipe("vary", parts=(parent,), index=_index(index), amount=_unit("strength", strength))
+
+
+def fuse(a: Recipe, b: Recipe, mix: float = 0.5) -> Recipe:
+    return Recipe("fuse", parts=(a, b), amount=_unit("mix", mix))
+
+
+def _unit(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise RecipeError(f"{name} must be a number from 0 to 1, got {json.dumps(value)}")
+    return round(float(value), 4)  # 4 digits: 0.3 and 0.30000000000000004 are one identity
+
+
+def _index(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INDEX:
+        raise RecipeError(f"a variation index must be a whole number from 1 to {MAX_INDEX}, got {json.dumps(value)}")
+    return value
+
+
+SHAPE = ('a latent recipe is {"seed": N}, {"vary": RECIPE, "index": 1-1000, "strength": 0-1} '
+         'or {"fuse": [RECIPE, RECIPE], "mix": 0-1}')  # fmt: skip
+
+
+def parse(raw: Any, depth: int = 0) -> Recipe:
+    """A recipe from its JSON form (an int is a plain seed); RecipeError names what is allowed."""
+    if depth > MAX_DEPTH:
+        raise RecipeError(f"a latent recipe may nest at most {MAX_DEPTH} levels")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise RecipeError(f"{SHAPE}; got text that is not JSON") from None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = {"seed": raw}
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{SHAPE}; got {json.dumps(raw)[:80]}")
+    if "seed" in raw and len(raw) == 1:
+        seed = raw["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise RecipeError(f"a recipe's seed must be a whole number from 0 to {MAX_SEED}, got {json.dumps(seed)}")
+        return seed_recipe(seed)
+    if "vary" in raw and set(raw) <= {"vary", "index", "strength"}:
+        return vary(parse(raw["vary"], depth + 1), raw.get("index"), raw.get("strength"))
+    if "fuse" in raw and set(raw) <= {"fuse", "mix"}:
+        parts = raw["fuse"]
+        if not isinstance(parts, list) or len(parts) != 2:
+            raise RecipeError(f"{SHAPE}; 'fuse' takes exactly two recipes")
+        return fuse(parse(parts[0], depth + 1), parse(parts[1], depth + 1), raw.get("mix", 0.5))
+    raise RecipeError(f"{SHAPE}; got keys {sorted(raw)}")
+
+
+# --- the math --------------------------------------------------------------------------
+
+def _noise(recipe: Recipe, z_dim: int) -> torch.Tensor:
+    digest = hashlib.sha256(f"{recipe.parts[0].key}#{recipe.index}".encode()).digest()
+    return torch.randn(z_dim, generator=torch.Generator().manual_seed(int.from_bytes(digest[:8], "big") >> 1))
+
+
+def _slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    cos = (a / a.norm(dim=-1, keepdim=True) * b / b.norm(dim=-1, keepdim=True)).sum(-1, keepdim=True).clamp(-1, 1)
+    omega = torch.arccos(cos)
+    if float(omega.abs().max()) < 1e-4:
+        return a + t * (b - a)
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def layer_latents(recipe: Recipe, z_dim: int, layers: int = 1) -> torch.Tensor:
+    """(layers, z_dim): one latent per style layer (``layers`` = 1 for generators without a mapping network)."""
+    if recipe.kind == "seed":
+        return latent(recipe.seed, z_dim).expand(layers, z_dim).clone()
+    if recipe.kind == "vary":
+        parent = layer_latents(recipe.parts[0], z_dim, layers)
+        s = recipe.amount
+        return math.sqrt(1.0 - s * s) * parent + s * _noise(recipe, z_dim)
+    a, b = (layer_latents(p, z_dim, layers) for p in recipe.parts)
+    if layers > 1:
+        cut = layers - round(recipe.amount * layers)  # mix 0: all A; mix 1: all B
+        return torch.cat([a[:cut], b[cut:]])
+    return _slerp(a, b, recipe.amount)
+
+
+def style_layers(G: nn.Module) -> int:
+    """How many per-layer latents ``G`` takes: its mapping network's outputs, else 1."""
+    return int(G.num_ws) if hasattr(G, "mapping") and hasattr(G, "synthesis") and hasattr(G, "num_ws") else 1
+
+
+@torch.no_grad()
+def render(G: nn.Module, schema: Schema, items: Sequence[tuple[Recipe, Mapping[str, str]]], truncation: float = 1.0,
+           device: str | torch.device = "cpu") -> np.ndarray:  # fmt: skip
+    """Pixels (B, H, W, 3) of (recipe, full attributes) pairs. A plain seed recipe draws exactly
+    the picture /v1/generate draws for that seed, so a variation's parent is the one people saw."""
+    layers = style_layers(G)
+    dtype = next(G.parameters()).dtype
+    z = torch.stack([layer_latents(r, G.z_dim, layers) for r, _ in items]).to(device, dtype)
+    c = torch.from_numpy(np.stack([schema.encode(a) for _, a in items])).to(device, dtype)
+    if layers == 1:
+        return to_uint8(G(z[:, 0], c, truncation=truncation))
+    # One mapping pass per distinct layer latent would be cheaper; mixes have at most a few.
+    ws = torch.stack([G.mapping(z[:, i], c, truncation)[:, i] for i in range(layers)], dim=1)
+    return to_uint8(G.synthesis(ws))
+
+
+def fused_attributes(schema: Schema, a: Mapping[str, str], b: Mapping[str, str], chosen: Mapping[str, str],
+                     draw_seed: int) -> tuple[dict[str, str], dict[str, str]]:  # fmt: skip
+    """Each attribute from one parent: ``chosen`` ({"hair": "a"}) where the user fixed it, else a
+    fair coin seeded by ``draw_seed``. Returns (attributes, which parent each came from)."""
+    rng = np.random.default_rng([check_seed(draw_seed), 0x46555345])  # "FUSE": apart from the seed's attribute draw
+    attrs, source = {}, {}
+    for name in schema.names:
+        coin = "a" if rng.random() < 0.5 else "b"  # drawn for every attribute, so fixing one leaves the rest alone
+        pick = chosen.get(name, coin)
+        value = (a if pick == "a" else b).get(name)
+        if value is not None:  # a parent drawn from an unlabelled training row may leave one unset
+            attrs[name], source[name] = value, pick
+    return attrs, source
