@@ -1,23 +1,38 @@
-"""Dynamic micro-batching: requests that arrive within a short window share one forward pass.
+"""Dynamic micro-batching at fixed bucket shapes, on a forward thread of its own.
 
-Each image's latent comes from its own seeded generator (engine.sampling), so batching
-never changes pixels. The queue is bounded: a full queue refuses at once (the service
-answers 429 with Retry-After) instead of letting waits grow without limit. The forward
-pass runs in a worker thread so the event loop keeps accepting requests meanwhile.
+Requests queue; the batcher takes everything waiting (up to the largest bucket) and runs it
+as forward passes of the configured bucket sizes only: 13 waiting with buckets (1, 2, 4, 8)
+run as 8 + 4 + 1, and with buckets (4, 8) as 8 + 4 + a 4 padded with one spare row. A lone
+request starts at once (no window is waited while the queue is idle); under load the
+running forward pass is the window in which the next batch gathers.
+
+The forward pass (engine.serve.forward) gives a request the same bytes alone, in any
+bucket, at any position; running only bucket shapes keeps every shape that serves one that
+the tests check. It runs on one dedicated thread (torch's own threads do the parallel work)
+so it never waits behind image encoding, which runs on the event loop's default pool.
+
+The queue is bounded: a full queue refuses at once (the service answers 429 with
+Retry-After) instead of letting waits grow without limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import weakref
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from engine.checkpoint import Checkpoint
 from engine.errors import MascotError
-from engine.sampling import Request, render
+from engine.sampling import Request
+from engine.serve.forward import serving_forward
+
+DEFAULT_BUCKETS = (1, 2, 4, 8)
 
 
 class QueueFull(MascotError):
@@ -33,15 +48,43 @@ class _Item:
     future: asyncio.Future = field(repr=False)
 
 
+def check_buckets(buckets: Sequence[int]) -> tuple[int, ...]:
+    """Sorted, distinct, positive batch sizes; anything else is a clear error."""
+    if isinstance(buckets, (str, bytes)) or not buckets or not all(
+        isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 1024 for b in buckets
+    ):
+        raise MascotError(f"buckets must be a list of whole numbers from 1 to 1024, like [1, 2, 4, 8]; got {buckets!r}")
+    return tuple(sorted(set(buckets)))
+
+
+def plan(n: int, buckets: Sequence[int]) -> list[int]:
+    """Bucket sizes whose forward passes serve ``n`` images: the largest that fits, repeatedly;
+    a remainder smaller than every bucket is padded up to the smallest."""
+    out = []
+    while n > 0:
+        fits = [b for b in buckets if b <= n]
+        b = fits[-1] if fits else buckets[0]
+        out.append(b)
+        n -= b
+    return out
+
+
 class Batcher:
-    def __init__(self, *, window_ms: float = 5.0, max_batch: int = 64, queue_size: int = 256,
-                 device: str = "cpu", on_batch: Callable[[int], None] | None = None) -> None:  # fmt: skip
+    def __init__(self, *, window_ms: float = 0.0, max_batch: int = 64, buckets: Sequence[int] = DEFAULT_BUCKETS,
+                 queue_size: int = 256, device: str = "cpu", channels_last: bool = False,
+                 on_batch: Callable[[int, int], None] | None = None) -> None:  # fmt: skip
         self.window = window_ms / 1000.0
-        self.max_batch = max_batch
+        usable = [b for b in check_buckets(buckets) if b <= max_batch]
+        self.buckets = tuple(usable) or (1,)
+        self.max_batch = max(self.buckets)
         self.device = device
-        self.on_batch = on_batch or (lambda n: None)
+        self.channels_last = channels_last
+        self.on_batch = on_batch or (lambda images, bucket: None)
+        self.bucket_counts: Counter[int] = Counter()  # forward passes run, by bucket size
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._forwards: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # G -> its serving forward
         self._seconds_per_image = 0.01  # running estimate, for Retry-After
 
     @property
@@ -49,12 +92,15 @@ class Batcher:
         return self._queue.qsize()
 
     def start(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mascot-forward")
         self._task = asyncio.create_task(self._run(), name="batcher")
 
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._pool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, ckpt: Checkpoint, requests: list[Request]) -> list[np.ndarray]:
         """Queue every request (all or none) and wait for their images."""
@@ -66,40 +112,59 @@ class Batcher:
             self._queue.put_nowait(item)
         return list(await asyncio.gather(*(i.future for i in items)))
 
+    def forward_for(self, ckpt: Checkpoint):
+        """The serving forward of this model object, built once (a reload brings a new object)."""
+        fwd = self._forwards.get(ckpt.G)
+        if fwd is None:
+            fwd = self._forwards[ckpt.G] = serving_forward(ckpt.G, ckpt.schema, channels_last=self.channels_last)
+        return fwd
+
+    def _take_waiting(self, batch: list[_Item]) -> None:
+        while len(batch) < self.max_batch and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
-            batch = [first]
-            deadline = time.monotonic() + self.window
-            while len(batch) < self.max_batch:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except asyncio.TimeoutError:
-                    break
+            batch = [await self._queue.get()]
+            self._take_waiting(batch)
+            # A window only pays when requests are arriving together; a lone one starts at once.
+            if self.window > 0 and 1 < len(batch) < self.max_batch:
+                deadline = time.monotonic() + self.window
+                while len(batch) < self.max_batch and (remaining := deadline - time.monotonic()) > 0:
+                    try:
+                        batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                    except asyncio.TimeoutError:
+                        break
+                    self._take_waiting(batch)
             await self._render_groups(batch)
 
     async def _render_groups(self, batch: list[_Item]) -> None:
-        # One forward pass per (model object, truncation): a reload mid-batch keeps both apart.
-        groups: dict[tuple[int, float], list[_Item]] = {}
+        # One group per model object: a reload mid-batch keeps old and new apart.
+        groups: dict[int, list[_Item]] = {}
         for item in batch:
             if not item.future.cancelled():
-                groups.setdefault((id(item.ckpt), item.request.truncation), []).append(item)
+                groups.setdefault(id(item.ckpt), []).append(item)
+        loop = asyncio.get_running_loop()
         for items in groups.values():
-            start = time.monotonic()
-            try:
-                images = await asyncio.to_thread(
-                    render, items[0].ckpt.G, items[0].ckpt.schema, [i.request for i in items], self.device
-                )
-            except Exception as exc:  # a broken model fails its requests, not the batcher
-                for item in items:
+            for bucket in plan(len(items), self.buckets):
+                chunk, items = items[:bucket], items[bucket:]
+                requests = [i.request for i in chunk]
+                requests += [requests[-1]] * (bucket - len(requests))  # padding rows, dropped below
+                start = time.monotonic()
+                try:
+                    images = await loop.run_in_executor(self._pool, self._forward, chunk[0].ckpt, requests)
+                except Exception as exc:  # a broken model fails its requests, not the batcher
+                    for item in chunk:
+                        if not item.future.done():
+                            item.future.set_exception(exc)
+                    continue
+                per_image = (time.monotonic() - start) / len(chunk)
+                self._seconds_per_image = 0.8 * self._seconds_per_image + 0.2 * per_image
+                self.bucket_counts[bucket] += 1
+                self.on_batch(len(chunk), bucket)
+                for item, image in zip(chunk, images):
                     if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            self._seconds_per_image = 0.8 * self._seconds_per_image + 0.2 * (time.monotonic() - start) / len(items)
-            self.on_batch(len(items))
-            for item, image in zip(items, images):
-                if not item.future.done():
-                    item.future.set_result(image)
+                        item.future.set_result(image)
+
+    def _forward(self, ckpt: Checkpoint, requests: list[Request]) -> np.ndarray:
+        return self.forward_for(ckpt)(requests)

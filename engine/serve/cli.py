@@ -21,6 +21,7 @@ def serve_config(args: argparse.Namespace):
     from engine.config import load_config, section
     from engine.errors import MascotError
     from engine.serve.app import ServeConfig
+    from engine.serve.batcher import check_buckets
     from engine.train.loop import pick_device
 
     config = load_config(args.config)
@@ -37,12 +38,24 @@ def serve_config(args: argparse.Namespace):
             models.append((name, path))
     default = eng.get("model", models[0][0]) if not args.model else models[0][0]
     device = str(pick_device(args.device or eng.get("device", "auto")))
-    precision = eng.get("precision", "fp64")
-    if precision not in ("fp64", "fp32"):
-        raise MascotError(f"[engine] precision must be fp64 or fp32, got {precision!r}")
+    precision = eng.get("precision", "auto")
+    if precision == "auto":
+        precision = "bf16" if device.startswith("cuda") else "fp32"
+    if precision not in ("fp64", "fp32", "bf16"):
+        raise MascotError(f"[engine] precision must be auto, fp32, bf16 or fp64, got {precision!r}")
+    buckets = eng.get("buckets_cuda" if device.startswith("cuda") else "buckets", [1, 2, 4, 8])
+    try:
+        buckets = check_buckets(buckets)
+    except MascotError as exc:
+        raise MascotError(f"[engine] {exc}") from None
+    channels_last = eng.get("channels_last", True)
+    if not isinstance(channels_last, bool):
+        raise MascotError(f"[engine] channels_last must be true or false, got {channels_last!r}")
+    channels_last = channels_last and device == "cpu"
     return ServeConfig(
         models=tuple(models), default_model=default, device=device, precision=precision,
-        batch_window_ms=float(eng.get("batch_window_ms", 5)), max_batch=int(eng.get("max_batch", 64)),
+        batch_window_ms=float(eng.get("batch_window_ms", 0)), max_batch=int(eng.get("max_batch", 64)),
+        buckets=buckets, channels_last=channels_last,
         queue_size=int(eng.get("queue_size", 256)), request_timeout_s=float(eng.get("request_timeout_s", 30)),
         cache_size=int(eng.get("cache_size", 512)), jobs_dir=str(Path(paths.get("runs", "runs")) / "jobs"),
         upscaler=str(root / eng["upscaler"]) if eng.get("upscaler") else "",

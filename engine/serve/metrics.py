@@ -15,6 +15,10 @@ class Metrics:
                                  registry=self.registry)  # fmt: skip
         self.batch_sizes = Histogram("mascot_batch_size", "images per forward pass",
                                      buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry)  # fmt: skip
+        self.forwards = Counter("mascot_forwards_total", "forward passes run, by bucket (batch shape)",
+                                ["bucket"], registry=self.registry)  # fmt: skip
+        self.padded_rows = Counter("mascot_padded_rows_total", "spare rows computed to fill a bucket",
+                                   registry=self.registry)  # fmt: skip
         self.queue_depth = Gauge("mascot_queue_depth", "images waiting for a forward pass", registry=self.registry)
         self.cache_hits = Counter("mascot_cache_hits_total", "images served from the LRU cache", registry=self.registry)
         self.model_version = Gauge("mascot_model_info", "the version each model name serves (value 1)",
@@ -23,6 +27,11 @@ class Metrics:
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route, str(status)).inc()
         self.latency.labels(route).observe(seconds)
+
+    def observe_forward(self, images: int, bucket: int) -> None:
+        self.batch_sizes.observe(images)
+        self.forwards.labels(str(bucket)).inc()
+        self.padded_rows.inc(bucket - images)
 
     def set_model_version(self, model: str, version: str) -> None:
         for labels in list(self.model_version._metrics):  # one live version per model name
