@@ -6,6 +6,7 @@ drawn again from its identity (recipe + attributes + truncation + model version)
     {"seed": 42}                                       the seed's own latent (as /v1/generate)
     {"vary": RECIPE, "index": 2, "strength": 0.3}      variation 2 of RECIPE
     {"fuse": [RECIPE_A, RECIPE_B], "mix": 0.5}         a child of two recipes
+    {"z": [0.12, -1.3, ...]}                           a latent given in full (a picture's, from /v1/invert)
 
 A variation turns the parent's latent toward a noise direction by ``strength``
 (z = sqrt(1 - s^2) z_parent + s n, so the child is still standard normal); the noise is
@@ -44,15 +45,18 @@ class RecipeError(MascotError):
 class Recipe:
     """One node of a latent recipe. ``amount`` is the strength of a variation or the mix of a fusion."""
 
-    kind: str  # seed | vary | fuse
+    kind: str  # seed | vary | fuse | z
     seed: int = 0
     parts: tuple[Recipe, ...] = ()
     index: int = 0
     amount: float = 0.0
+    values: tuple[float, ...] = ()  # the latent of a "z" recipe, float32 values
 
     def to_json(self) -> dict[str, Any]:
         if self.kind == "seed":
             return {"seed": self.seed}
+        if self.kind == "z":
+            return {"z": list(self.values)}
         if self.kind == "vary":
             return {"vary": self.parts[0].to_json(), "index": self.index, "strength": self.amount}
         return {"fuse": [p.to_json() for p in self.parts], "mix": self.amount}
@@ -64,8 +68,10 @@ class Recipe:
 
     @property
     def root_seed(self) -> int:
-        """The seed the recipe starts from (the first parent's, for a fusion)."""
-        return self.seed if self.kind == "seed" else self.parts[0].root_seed
+        """The seed the recipe starts from (the first parent's, for a fusion; 0 for a given latent)."""
+        if self.kind in ("seed", "z"):
+            return self.seed
+        return self.parts[0].root_seed
 
 
 def seed_recipe(seed: int) -> Recipe:
@@ -92,8 +98,20 @@ def _index(value: Any) -> int:
     return value
 
 
-SHAPE = ('a latent recipe is {"seed": N}, {"vary": RECIPE, "index": 1-1000, "strength": 0-1} '
-         'or {"fuse": [RECIPE, RECIPE], "mix": 0-1}')  # fmt: skip
+SHAPE = ('a latent recipe is {"seed": N}, {"vary": RECIPE, "index": 1-1000, "strength": 0-1}, '
+         '{"fuse": [RECIPE, RECIPE], "mix": 0-1} or {"z": [the model\'s z_dim numbers]}')  # fmt: skip
+Z_LIMIT = 8.0  # no coordinate of a given latent is larger (a standard normal's is < 6)
+MAX_Z_DIM = 1024
+
+
+def given_latent(values: Any) -> Recipe:
+    """A "z" recipe: finite float32 numbers within +-Z_LIMIT (checked against the model's z_dim when drawn)."""
+    ok = isinstance(values, list) and 1 <= len(values) <= MAX_Z_DIM and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= Z_LIMIT  # False for NaN and inf
+        for v in values)  # fmt: skip
+    if not ok:
+        raise RecipeError(f"'z' must be a list of at most {MAX_Z_DIM} finite numbers within +-{Z_LIMIT:g}")
+    return Recipe("z", values=tuple(float(v) for v in np.asarray(values, dtype=np.float32)))
 
 
 def parse(raw: Any, depth: int = 0) -> Recipe:
@@ -114,6 +132,8 @@ def parse(raw: Any, depth: int = 0) -> Recipe:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
             raise RecipeError(f"a recipe's seed must be a whole number from 0 to {MAX_SEED}, got {json.dumps(seed)}")
         return seed_recipe(seed)
+    if "z" in raw and len(raw) == 1:
+        return given_latent(raw["z"])
     if "vary" in raw and set(raw) <= {"vary", "index", "strength"}:
         return vary(parse(raw["vary"], depth + 1), raw.get("index"), raw.get("strength"))
     if "fuse" in raw and set(raw) <= {"fuse", "mix"}:
@@ -143,6 +163,10 @@ def layer_latents(recipe: Recipe, z_dim: int, layers: int = 1) -> torch.Tensor:
     """(layers, z_dim): one latent per style layer (``layers`` = 1 for generators without a mapping network)."""
     if recipe.kind == "seed":
         return latent(recipe.seed, z_dim).expand(layers, z_dim).clone()
+    if recipe.kind == "z":
+        if len(recipe.values) != z_dim:
+            raise RecipeError(f"the latent has {len(recipe.values)} numbers; this model takes {z_dim}")
+        return torch.tensor(recipe.values, dtype=torch.float32).expand(layers, z_dim).clone()
     if recipe.kind == "vary":
         parent = layer_latents(recipe.parts[0], z_dim, layers)
         s = recipe.amount

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from engine.creative import Z_LIMIT
 from engine.errors import MascotError
 from engine.sampling import inputs, resolve
 from engine.schema import Schema
@@ -30,7 +31,6 @@ from engine.schema import Schema
 MAX_BYTES = 8 * 2**20
 MAX_SIDE = 4096
 FORMATS = ("PNG", "JPEG", "WEBP")
-LATENT_LIMIT = 8.0  # no coordinate of a served latent is larger (a standard normal's is < 6)
 
 
 @dataclass(frozen=True)
@@ -97,18 +97,6 @@ def fit_square(image: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(square.resize((side, side), Image.Resampling.LANCZOS))
 
 
-def check_latent(values, z_dim: int) -> tuple[float, ...]:
-    """A latent sent back by a client: z_dim finite numbers, each within +-LATENT_LIMIT."""
-    if not isinstance(values, list) or len(values) != z_dim:
-        raise MascotError(f"latent must be a list of {z_dim} numbers (as /v1/invert returned it)")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        raise MascotError("latent must hold numbers only")
-    z = np.asarray(values, dtype=np.float64)
-    if not np.isfinite(z).all() or np.abs(z).max() > LATENT_LIMIT:
-        raise MascotError(f"latent values must be finite and within +-{LATENT_LIMIT:g}")
-    return tuple(float(v) for v in z.astype(np.float32))
-
-
 class Inverter:
     """Finds a model's nearest mascot to pictures; one per served model, reused."""
 
@@ -147,7 +135,7 @@ class Inverter:
         z_best, c_best = z[best : best + 1].clone().requires_grad_(True), c[best : best + 1]
         steps, loss = self._refine(z_best, c_best, goal, start)
         loss = float(losses[best]) if steps == 0 else loss
-        latent = z_best.detach()[0].float().clamp(-LATENT_LIMIT, LATENT_LIMIT).numpy().astype(np.float32)
+        latent = z_best.detach()[0].float().clamp(-Z_LIMIT, Z_LIMIT).numpy().astype(np.float32)
         return Inversion(starts[best].attrs, latent, loss, steps, time.monotonic() - start)
 
     def _refine(self, z: torch.Tensor, c: torch.Tensor, goal, start: float) -> tuple[int, float]:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from engine.checkpoint import load_checkpoint
 from engine.errors import MascotError
-from engine.invert import MAX_BYTES, Inverter, InvertConfig, check_latent, fit_square, read_picture
+from engine.invert import MAX_BYTES, Inverter, InvertConfig, fit_square, read_picture
 from engine.sampling import render, resolve
 
 
@@ -57,17 +57,6 @@ def test_fit_square_pads_with_the_border_colour_and_keeps_everything():
     assert out[14:18, 0].min() < 150
 
 
-@pytest.mark.parametrize("bad", ["x", [0.0] * 3, [float("nan")] * 4, [True] * 4, [100.0] * 4, None])
-def test_a_latent_from_a_client_is_checked(bad):
-    with pytest.raises(MascotError, match="latent"):
-        check_latent(bad, 4)
-
-
-def test_a_latent_round_trips_as_float32():
-    z = torch.randn(4).numpy().astype(np.float32)
-    assert np.array_equal(np.asarray(check_latent([float(v) for v in z], 4), np.float32), z)
-
-
 def test_the_search_ends_nearer_than_its_best_start_and_is_repeatable(tiny_checkpoint):
     ck = load_checkpoint(tiny_checkpoint)
     target = render(ck.G, ck.schema, [resolve(ck.schema, {"hair": "blue"}, seed=999)])[0]
@@ -90,3 +79,29 @@ def test_the_time_budget_stops_the_search(tiny_checkpoint):
     out = Inverter(ck.G, ck.schema, ck.resolution, cfg=InvertConfig(steps=2000, candidates=2, budget_s=0.5,
                                                                     feature_size=64))(target)  # fmt: skip
     assert out.steps < 2000 and out.seconds < 30 and np.isfinite(out.distance)
+
+
+def test_a_latent_given_in_full_draws_what_its_seed_draws(tiny_checkpoint):
+    from engine import creative
+    from engine.sampling import latent
+
+    ck = load_checkpoint(tiny_checkpoint)
+    attrs = resolve(ck.schema, {"hair": "green"}, seed=5).attrs
+    z = [float(v) for v in latent(5, ck.G.z_dim).numpy()]
+    by_seed = creative.render(ck.G, ck.schema, [(creative.seed_recipe(5), attrs)])
+    given = creative.parse({"z": z})
+    assert np.array_equal(creative.render(ck.G, ck.schema, [(given, attrs)]), by_seed)
+    assert creative.parse(given.to_json()) == given  # the JSON form is the identity
+    child = creative.vary(given, 1, 0.3)
+    assert not np.array_equal(creative.render(ck.G, ck.schema, [(child, attrs)]), by_seed)
+    with pytest.raises(creative.RecipeError, match="takes"):
+        creative.render(ck.G, ck.schema, [(creative.parse({"z": z[:-1]}), attrs)])
+
+
+@pytest.mark.parametrize("bad", [{"z": [float("nan")]}, {"z": [9.0]}, {"z": "x"}, {"z": [True]}, {"z": []},
+                                 {"z": [0.0], "seed": 1}, {"z": [10**5000]}])  # fmt: skip
+def test_a_given_latent_is_checked(bad):
+    from engine import creative
+
+    with pytest.raises(creative.RecipeError):
+        creative.parse(bad)
