@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
 
 from bot.core.engine import Catalog, EngineClient, EngineError, Generated, ModelInfo
 from bot.core.limits import RateLimiter
 from bot.core.maintenance import Maintenance, NotConfigured
 from bot.core.reply import Attachment, Caller, Reply, oops
 from bot.store import Generation, Ranked, Store
+from bot.store.store import MAX_FAVOURITES
 
 log = logging.getLogger("mascot.bot")
 MAX_COUNT = 4
@@ -22,6 +24,10 @@ MAX_SEED = 2**31 - 1
 PERIODS = ("day", "week", "all")
 UP, DOWN = "👍", "👎"
 IMAGE_SIZE = 512  # [bot] image_size: the side of the pictures the chats post, when the engine can make it
+GRID = 4  # candidates a /mascot without seed or count answers with: pick one, vary one, or re-roll
+GRID_SIZE = 256  # side of each candidate (the picked one is drawn again at image_size)
+VARIATION_STRENGTH = 0.5  # how far V1-V4 move from the parent (0.3 reads as nearly the same picture)
+PARENTS = ("a", "b")
 
 
 @dataclass(frozen=True)
@@ -80,11 +86,13 @@ class Commands:
 
     # --- image commands ----------------------------------------------------------------
     async def mascot(self, caller: Caller, attributes: dict[str, str], *, seed: int | None = None, count: int = 1,
-                     model: str | None = None, admitted: Admitted | None = None) -> Reply:  # fmt: skip
+                     model: str | None = None, admitted: Admitted | None = None, grid: bool = False) -> Reply:  # fmt: skip
+        """``grid``: GRID candidates at GRID_SIZE to pick from (what /mascot without seed or count answers)."""
+        count = GRID if grid else count
         ok = admitted or self.admit(caller, attributes, model, count=count, seed=seed)
         if isinstance(ok, Reply):
             return ok
-        return await self._generate(caller, ok.model, ok.attributes, ok.attributes, seed=seed, count=count)
+        return await self._generate(caller, ok.model, ok.attributes, ok.attributes, seed=seed, count=count, grid=grid)
 
     async def remix(self, caller: Caller, generation: str, attributes: dict[str, str]) -> Reply:
         """Same seed and model, some attributes changed."""
@@ -98,43 +106,50 @@ class Commands:
         return await self._generate(caller, ok.model, wanted, {**base.requested, **ok.attributes},
                                     seed=base.seed, truncation=base.truncation)  # fmt: skip
 
-    async def reroll(self, caller: Caller, generation: str) -> Reply:
-        """What the user asked for, with a fresh seed."""
+    async def reroll(self, caller: Caller, generation: str, *, grid: bool = False) -> Reply:
+        """What the user asked for, with a fresh seed (``grid``: GRID fresh candidates)."""
         base = self.store.generation(generation)
         if base is None:
             return oops("I can't find that mascot any more.")
         ok = self.admit(caller, base.requested, base.model)
         if isinstance(ok, Reply):
             return ok
-        return await self._generate(caller, ok.model, ok.attributes, ok.attributes)
+        return await self._generate(caller, ok.model, ok.attributes, ok.attributes, count=GRID if grid else 1, grid=grid)
 
     async def _generate(self, caller: Caller, info: ModelInfo, attributes: dict[str, str],
                         requested: dict[str, str], *, seed: int | None = None, count: int = 1,
-                        truncation: float | None = None) -> Reply:  # fmt: skip
-        model = info.name
+                        truncation: float | None = None, grid: bool = False) -> Reply:  # fmt: skip
+        call = lambda size: self.engine.generate(attributes, model=info.name, size=size, seed=seed,  # noqa: E731
+                                                 count=count, truncation=truncation)  # fmt: skip
+        return await self._post(caller, info, call, requested, grid=grid)
+
+    async def _post(self, caller: Caller, info: ModelInfo, call: Callable[[int | None], Awaitable[Generated]],
+                    requested: dict[str, str], *, grid: bool = False, title: str = "") -> Reply:  # fmt: skip
+        """Make the images, store each as a generation (votes, stars and buttons find it), and answer."""
         try:
-            made = await self._made(info, attributes, seed=seed, count=count, truncation=truncation)
+            made = await self._sized(info, call, GRID_SIZE if grid else self.image_size)
         except EngineError as exc:
             return oops(str(exc))
         files = []
         for image in made.images:
             row = self.store.add_generation(
-                engine_id=image.engine_id, model=model, version=made.version, seed=image.seed,
+                engine_id=image.engine_id, model=info.name, version=made.version, seed=image.seed,
                 attributes=image.attributes, requested=requested, truncation=image.truncation,
                 requester=caller.user, platform=caller.platform, guild=caller.guild, channel=caller.channel,
-                image=image.data, image_format=image.format,
+                image=image.data, image_format=image.format, latent=_derived(image.latent), size=image.size,
             )  # fmt: skip
             files.append(Attachment(f"mascot-{image.seed}.{image.format}", image.data, row.id))
         first = made.images[0]
         seeds = ", ".join(str(i.seed) for i in made.images)
-        text = f"{describe(first.attributes)} · seed {seeds} · {model} {made.version}"
-        return Reply(text, tuple(files))
+        text = f"{title}{describe(first.attributes)} · seed {seeds} · {info.name} {made.version}"
+        if grid:
+            text += f"\nPick one (1-{len(files)}), ask for variations of one (V1-V{len(files)}), or re-roll."
+        return Reply(text, tuple(files), kind="grid" if grid else "post")
 
-    async def _made(self, info: ModelInfo, attributes: dict[str, str], **kwargs) -> Generated:
-        """POST /v1/generate at the size the model offers that fits ``image_size`` best."""
+    async def _sized(self, info: ModelInfo, call: Callable[[int | None], Awaitable[Generated]], wanted: int) -> Generated:
+        """``call`` at the size the model offers that fits ``wanted`` best."""
         try:
-            size = pick_size(info, self.image_size)
-            return await self.engine.generate(attributes, model=info.name, size=size, **kwargs)
+            return await call(pick_size(info, wanted))
         except EngineError as exc:
             if exc.code != "invalid_size":
                 raise
@@ -142,8 +157,96 @@ class Commands:
         # model at another resolution) no longer serves the size picked from it. Re-read it once and
         # ask again; this costs the extra call only when the engine refused a size.
         fresh = (await self.refresh()).get(info.name)
-        size = pick_size(fresh, self.image_size) if fresh else None
-        return await self.engine.generate(attributes, model=info.name, size=size, **kwargs)
+        return await call(pick_size(fresh, wanted) if fresh else None)
+
+    # --- the creative loop: pick, variations, fuse ---------------------------------------
+    def _base(self, generation: str) -> tuple[Generation, ModelInfo] | Reply:
+        base = self.store.generation(str(generation).strip())
+        if base is None:
+            return oops(f"I can't find mascot '{generation}' any more (the id is the code under an image).")
+        info = self.catalog.get(base.model)
+        if info is None:
+            return oops(f"Mascot {base.id} was made by model '{base.model}', which is not served any more.")
+        return base, info
+
+    async def pick(self, caller: Caller, generation: str) -> Reply:
+        """One candidate alone, drawn again at full size, to vote on and keep."""
+        found = self._base(generation)
+        if isinstance(found, Reply):
+            return found
+        base, info = found
+        call = lambda size: self.engine.render(identity(base), model=info.name, size=size)  # noqa: E731
+        return await self._post(caller, info, call, base.requested, title=f"Picked {base.id}: ")
+
+    async def variations(self, caller: Caller, generation: str, *, strength: float = VARIATION_STRENGTH) -> Reply:
+        """GRID candidates around one mascot: same attributes, the latent moved by ``strength``."""
+        found = self._base(generation)
+        if isinstance(found, Reply):
+            return found
+        base, info = found
+        if not 0 < strength <= 1:
+            return oops("strength must be above 0 and at most 1.")
+        ok = self.admit(caller, {}, base.model, count=GRID)
+        if isinstance(ok, Reply):
+            return ok
+        call = lambda size: self.engine.variations(identity(base), count=GRID, strength=strength,  # noqa: E731
+                                                   model=info.name, size=size)  # fmt: skip
+        return await self._post(caller, info, call, base.requested, grid=True, title=f"Variations of {base.id}: ")
+
+    async def fuse(self, caller: Caller, a: str, b: str, chosen: dict[str, str] | None = None) -> Reply:
+        """One child of two mascots: its latent mixed from both, each attribute from one parent."""
+        parents = [self._base(g) for g in (a, b)]
+        if bad := next((p for p in parents if isinstance(p, Reply)), None):
+            return bad
+        (ga, info), (gb, _) = parents
+        if ga.model != gb.model:
+            return oops(f"Both mascots must come from one model ({ga.id} is {ga.model}, {gb.id} is {gb.model}).")
+        chosen = {k: str(v).lower() for k, v in (chosen or {}).items()}
+        for name, side in chosen.items():
+            if info.attribute(name) is None:
+                return oops(f"'{name}' is not an attribute of {info.name}; known: {', '.join(x.name for x in info.attributes)}.")
+            if side not in PARENTS:
+                return oops(f"{name}:{side} - say which parent {name} comes from: {name}:a or {name}:b.")
+        ok = self.admit(caller, {}, ga.model)
+        if isinstance(ok, Reply):
+            return ok
+        call = lambda size: self.engine.fuse(identity(ga), identity(gb), chosen=chosen, model=info.name, size=size)  # noqa: E731
+        reply = await self._post(caller, info, call, {**gb.requested, **ga.requested}, title=f"Fusion of {ga.id} and {gb.id}: ")
+        if reply.files:
+            child = self.store.generation(reply.files[0].generation)
+            sides = {n: ("a" if child.attributes.get(n) == ga.attributes.get(n) else "b") for n in child.attributes}
+            sources = " ".join(f"{n}←{s}" for n, s in sides.items() if ga.attributes.get(n) != gb.attributes.get(n))
+            reply = Reply(reply.text + (f"\nFrom each parent: {sources}" if sources else ""), reply.files, kind=reply.kind)
+        return reply
+
+    # --- favourites ---------------------------------------------------------------------
+    def star(self, caller: Caller, generation: str, on: bool = True) -> Reply:
+        """⭐ keeps a mascot in the caller's collection (at most MAX_FAVOURITES); ``on=False`` removes it."""
+        if self.store.generation(str(generation).strip()) is None:
+            return oops(f"I can't find mascot '{generation}' any more.")
+        if not on:
+            gone = self.store.remove_favourite(caller.user, generation)
+            return Reply("Removed from your collection." if gone else "That mascot was not in your collection.",
+                         ephemeral=True)  # fmt: skip
+        total = self.store.add_favourite(caller.user, generation)
+        if total is None:
+            return oops(f"Your collection is full ({MAX_FAVOURITES} mascots); remove one with /unstar first.")
+        return Reply(f"⭐ Saved to your collection ({total} of {MAX_FAVOURITES}). /collection shows them.", ephemeral=True)
+
+    def collection(self, caller: Caller) -> Reply:
+        kept = self.store.favourites(caller.user)
+        if not kept:
+            return Reply("Your collection is empty: press ⭐ under a mascot to keep it.", ephemeral=True)
+        return Reply(f"Your collection: {len(kept)} mascot(s), newest first.", self._thumbs(kept), ephemeral=True,
+                     kind="thumbs")  # fmt: skip
+
+    def _thumbs(self, generations: list[Generation]) -> tuple[Attachment, ...]:
+        files = []
+        for g in generations:
+            stored = self.store.image(g.id)
+            if stored is not None:
+                files.append(Attachment(f"mascot-{g.seed}.{stored[1]}", stored[0], g.id))
+        return tuple(files)
 
     async def morph(self, caller: Caller, seed_a: int, seed_b: int, attributes: dict[str, str] | None = None,
                     *, model: str | None = None, frames: int = 16) -> Reply:  # fmt: skip
@@ -162,6 +265,27 @@ class Commands:
             return oops(str(exc))
         return Reply(f"Morphing seed {seed_a} into seed {seed_b}", (Attachment(f"morph-{seed_a}-{seed_b}.gif", gif),))
 
+    async def morph_mascots(self, caller: Caller, a: str, b: str, *, frames: int = 16) -> Reply:
+        """A morph between two posted mascots, each end with its own attributes."""
+        parents = [self._base(g) for g in (a, b)]
+        if bad := next((p for p in parents if isinstance(p, Reply)), None):
+            return bad
+        (ga, info), (gb, _) = parents
+        if ga.model != gb.model:
+            return oops(f"Both mascots must come from one model ({ga.id} is {ga.model}, {gb.id} is {gb.model}).")
+        if not 2 <= frames <= 64:
+            return oops("frames must be from 2 to 64.")
+        ok = self.admit(caller, {}, ga.model)
+        if isinstance(ok, Reply):
+            return ok
+        # /v1/interpolate draws each end from its seed: a variation or a fusion morphs from the seed it grew from.
+        ends = [{"seed": g.seed, "attributes": g.attributes} for g in (ga, gb)]
+        try:
+            gif = await self.engine.interpolate(*ends, frames=frames, model=info.name)
+        except EngineError as exc:
+            return oops(str(exc))
+        return Reply(f"Morphing {ga.id} into {gb.id}", (Attachment(f"morph-{ga.id}-{gb.id}.gif", gif),))
+
     # --- votes and leaderboards -----------------------------------------------------------
     def vote(self, user: str, generation: str, value: int) -> bool:
         """Record a vote; False when the generation is unknown (not one of ours)."""
@@ -173,13 +297,14 @@ class Commands:
     def top(self, caller: Caller, period: str = "week", limit: int = 10) -> Reply:
         if period not in PERIODS:
             return oops(f"period must be one of {', '.join(PERIODS)}.")
-        ranked = self.store.top(period, limit, guild=caller.guild)
+        ranked = self.store.top(period, limit, guild=caller.guild, positive=True)
         title = {"day": "today", "week": "this week", "all": "of all time"}[period]
         if not ranked:
-            return Reply(f"No votes yet {title}. Make a /mascot and vote {UP} or {DOWN}!")
+            return Reply(f"No votes yet {title} (the list shows mascots with more {UP} than {DOWN}). "
+                         f"Make a /mascot and vote {UP} or {DOWN}!")  # fmt: skip
         lines = [f"**Top mascots {title}**"]
         lines += [f"{i}. {_line(r)}" for i, r in enumerate(ranked, 1)]
-        return Reply("\n".join(lines))
+        return Reply("\n".join(lines), self._thumbs([r.generation for r in ranked]), kind="thumbs")
 
     def mystats(self, caller: Caller) -> Reply:
         s = self.store.user_stats(caller.user)
@@ -207,8 +332,7 @@ class Commands:
             catalog = await self.refresh()
             lines = [f"Engine: {len(catalog.models)} model(s), default '{catalog.default}'"]
             for m in catalog.models:
-                metrics = ", ".join(f"{k} {v:.3g}" if isinstance(v, (int, float)) else f"{k} {v}"
-                                    for k, v in list(m.metrics.items())[:4])  # fmt: skip
+                metrics = headline(m.metrics)
                 upscaled = f", up to {max(m.sizes)}px" if max(m.sizes) > m.resolution else ""
                 lines.append(f"- {m.name}: {m.version} ({m.family}, {m.resolution}px{upscaled})"
                              f"{' · ' + metrics if metrics else ''}")  # fmt: skip
@@ -246,6 +370,33 @@ def pick_size(model: ModelInfo, image_size: int) -> int | None:
     return max(fitting) if fitting else None
 
 
+def identity(g: Generation) -> dict[str, Any]:
+    """What the engine needs to draw a stored generation again (or vary it, or fuse it)."""
+    return {"seed": g.seed, "attributes": g.attributes, "latent": g.latent or {"seed": g.seed},
+            "truncation": g.truncation}  # fmt: skip
+
+
+def _derived(latent: dict[str, Any] | None) -> dict[str, Any] | None:
+    # A plain seed's recipe is the seed column itself: stored as NULL, as every row before variations.
+    return latent if latent and set(latent) != {"seed"} else None
+
+
+HEADLINES = (("kid_effl0", "kid_x1000", "KID×1000 {:.1f}"), ("fid_effl0", "fid", "FID {:.1f}"),
+             ("attr_precision", "mean", "attribute precision {:.0%}"),
+             ("memorization", "near_copy_fraction", "near copies {:.1%}"))  # fmt: skip
+
+
+def headline(metrics: dict[str, Any]) -> str:
+    """A model's few numbers people read, rounded: not the raw nested dict of its evaluation."""
+    out = []
+    for name, key, fmt in HEADLINES:
+        value = metrics.get(name)
+        value = value.get(key) if isinstance(value, dict) else value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append(fmt.format(value))
+    return ", ".join(out)
+
+
 def describe(attributes: dict[str, str]) -> str:
     return " ".join(f"{k}:{v}" for k, v in attributes.items())
 
@@ -259,4 +410,4 @@ def link(g: Generation) -> str:
 def _line(r: Ranked) -> str:
     g = r.generation
     who = f"<@{g.requester}>" if g.platform == "discord" else g.requester
-    return f"{r.score:+d} ({UP}{r.up} {DOWN}{r.down}) {describe(g.attributes)} seed {g.seed} by {who}{link(g)}"
+    return f"{r.score:+d} ({UP}{r.up} {DOWN}{r.down}) {describe(g.attributes)} · {g.id} by {who}{link(g)}"

@@ -96,6 +96,8 @@ class Image:
     engine_id: str
     data: bytes
     size: int | None = None  # the picture's side in pixels; None from an engine older than the upscale stage
+    latent: dict[str, Any] | None = None  # the engine's latent recipe (a variation's or a fusion's identity)
+    extra: dict[str, Any] = field(default_factory=dict)  # per-image details: a fusion's "from" {attribute: a|b}
 
 
 @dataclass(frozen=True)
@@ -205,11 +207,25 @@ class EngineClient:
         for key, value in (("seed", seed), ("model", model), ("truncation", truncation), ("size", size)):
             if value is not None:
                 body[key] = value
-        data = await self._call("POST", "/v1/generate", body)
-        images = tuple(Image(i["seed"], i["attributes"], i["truncation"], i["format"], i["generation_id"],
-                             base64.b64decode(i["image"]), _int_or_none(i.get("size")))
-                       for i in data["images"])  # fmt: skip
-        return Generated(data["model"], data["version"], images)
+        return _generated(await self._call("POST", "/v1/generate", body))
+
+    # --- the creative loop: variations, fusion, and drawing a stored identity again ---
+    async def variations(self, parent: dict[str, Any], *, count: int = 4, strength: float = 0.3,
+                         model: str | None = None, size: int | None = None) -> Generated:  # fmt: skip
+        """``parent``: {"seed", "attributes", "latent"?} as a generation was stored."""
+        body = {**_parent(parent), "count": count, "strength": strength, "format": "png"}
+        return _generated(await self._call("POST", "/v1/variations", _with(body, model=model, size=size)))
+
+    async def fuse(self, a: dict[str, Any], b: dict[str, Any], *, chosen: dict[str, str] | None = None,
+                   model: str | None = None, size: int | None = None) -> Generated:  # fmt: skip
+        body = {"a": _parent(a), "b": _parent(b), "format": "png", "from": chosen or {}}
+        return _generated(await self._call("POST", "/v1/fuse", _with(body, model=model, size=size)))
+
+    async def render(self, parent: dict[str, Any], *, model: str | None = None,
+                     size: int | None = None) -> Generated:  # fmt: skip
+        """The picture of a stored identity (seed, attributes, latent, truncation), e.g. at a larger size."""
+        body = {**_parent(parent), "format": "png"}
+        return _generated(await self._call("POST", "/v1/render", _with(body, model=model, size=size)))
 
     async def interpolate(self, a: dict[str, Any], b: dict[str, Any], *, frames: int = 16,
                           model: str | None = None, size: int | None = None) -> bytes:  # fmt: skip
@@ -245,6 +261,26 @@ class EngineClient:
         data = await self._call("GET", f"/v1/models/{model}/versions")
         history = tuple(VersionChange.from_json(c) for c in data.get("history") or ())
         return Versions(str(data.get("name", model)), data.get("current"), data.get("previous"), history)
+
+
+def _generated(data: dict[str, Any]) -> Generated:
+    known = {"seed", "attributes", "truncation", "format", "generation_id", "image", "size", "latent"}
+    images = tuple(Image(i["seed"], i["attributes"], i["truncation"], i["format"], i["generation_id"],
+                         base64.b64decode(i["image"]), _int_or_none(i.get("size")), i.get("latent"),
+                         {k: v for k, v in i.items() if k not in known})
+                   for i in data["images"])  # fmt: skip
+    return Generated(data["model"], data["version"], images)
+
+
+def _parent(g: dict[str, Any]) -> dict[str, Any]:
+    out = {"seed": g["seed"], "attributes": g["attributes"], "latent": g.get("latent") or {"seed": g["seed"]}}
+    if g.get("truncation") is not None:
+        out["truncation"] = g["truncation"]
+    return out
+
+
+def _with(body: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    return {**body, **{k: v for k, v in optional.items() if v is not None}}
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 from bot.core.commands import Commands
 from bot.core.reply import Caller, Reply, oops
 
-HELP = """Commands:
-/mascot [attribute:value ...] [seed:N] [count:1-4] [model:NAME]
-/remix id:GENERATION attribute:value ...   (same seed, changed attributes)
-/reroll id:GENERATION                     (same request, new seed)
-/morph a:SEED b:SEED [attribute:value ...] [frames:2-64]
-/top [day|week|all]    /mystats    /help
+HELP = """Commands (ID is the code under an image):
+/mascot [attribute:value ...] [model:NAME]    4 candidates to pick from
+/mascot [attribute:value ...] seed:N [count:1-4]   exactly those seeds
+/pick ID              that candidate alone, full size, to vote on and keep
+/variations ID        4 variations around it        /reroll ID   4 new seeds
+/remix ID attribute:value ...   (same mascot, changed attributes)
+/fuse ID ID [attribute:a|b ...]   one child of two mascots
+/morph ID ID  or  /morph a:SEED b:SEED [attribute:value ...] [frames:2-64]
+/star ID   /unstar ID   /collection    /top [day|week|all]    /mystats    /help
 admin: /retrain  /rollback [model:NAME]  /status"""
 
 
@@ -58,25 +61,34 @@ async def run(commands: Commands, caller: Caller, line: str) -> Reply:
         return oops(str(exc))
 
 
+ONE_ID = {"pick": "pick", "variations": "variations", "vary": "variations", "reroll": "reroll", "remix": "remix",
+          "star": "star", "unstar": "unstar"}  # fmt: skip
+
+
+def _ids(pairs: dict[str, str], bare: list[str], keys: tuple[str, ...]) -> list[str]:
+    """Generation ids given as key:ID or positionally (``/fuse ID ID`` as ``/fuse a:ID b:ID``)."""
+    named = [pairs.pop(k) for k in keys if k in pairs]
+    return named + bare
+
+
 async def _dispatch(commands: Commands, caller: Caller, name: str, pairs: dict[str, str], bare: list[str]) -> Reply:
-    if name in ("mascot", "remix", "reroll", "morph") and bare:
-        return oops(f"'{bare[0]}' is not of the form name:value (for example hair:blue).")
     if name == "mascot":
-        seed, count, model = _int(pairs, "seed"), _int(pairs, "count") or 1, pairs.pop("model", None)
-        return await commands.mascot(caller, pairs, seed=seed, count=count, model=model)
-    if name == "remix":
-        if "id" not in pairs:
-            return oops("remix needs id:GENERATION (the id under an image).")
-        return await commands.remix(caller, pairs.pop("id"), pairs)
-    if name == "reroll":
-        if "id" not in pairs:
-            return oops("reroll needs id:GENERATION (the id under an image).")
-        return await commands.reroll(caller, pairs.pop("id"))
+        if bare:
+            return oops(f"'{bare[0]}' is not of the form name:value (for example hair:blue).")
+        seed, count, model = _int(pairs, "seed"), _int(pairs, "count"), pairs.pop("model", None)
+        grid = seed is None and count is None  # no seed, no count: candidates to pick from
+        return await commands.mascot(caller, pairs, seed=seed, count=count or 1, model=model, grid=grid)
+    if name in ONE_ID:
+        return await _one_id(commands, caller, ONE_ID[name], pairs, bare)
+    if name == "fuse":
+        ids = _ids(pairs, bare, ("a", "b"))
+        if len(ids) != 2:
+            return oops("fuse needs two mascots: /fuse ID ID (or a:ID b:ID), then hair:a to take hair from the first.")
+        return await commands.fuse(caller, ids[0], ids[1], pairs)
+    if name == "collection":
+        return commands.collection(caller)
     if name == "morph":
-        a, b, frames, model = _int(pairs, "a"), _int(pairs, "b"), _int(pairs, "frames") or 16, pairs.pop("model", None)
-        if a is None or b is None:
-            return oops("morph needs two seeds: /morph a:1 b:2")
-        return await commands.morph(caller, a, b, pairs, model=model, frames=frames)
+        return await _morph(commands, caller, pairs, bare)
     if name == "top":
         return commands.top(caller, pairs.get("period") or (bare[0] if bare else "week"))
     if name == "mystats":
@@ -90,3 +102,36 @@ async def _dispatch(commands: Commands, caller: Caller, name: str, pairs: dict[s
     if name == "help":
         return Reply(HELP, ephemeral=True)
     return oops(f"I don't know /{name}. Type /help for the list.")
+
+
+async def _one_id(commands: Commands, caller: Caller, name: str, pairs: dict[str, str], bare: list[str]) -> Reply:
+    ids = _ids(pairs, bare, ("id",))
+    if len(ids) != 1:
+        return oops(f"{name} takes one mascot: /{name} ID (the id under an image)"
+                    + (" then the changes, like hair:pink." if name == "remix" else "."))  # fmt: skip
+    gen = ids[0]
+    if name == "remix":
+        return await commands.remix(caller, gen, pairs)
+    if pairs:
+        return oops(f"/{name} takes only an id; '{next(iter(pairs))}:' is not one of its options.")
+    if name == "pick":
+        return await commands.pick(caller, gen)
+    if name == "variations":
+        return await commands.variations(caller, gen)
+    if name == "reroll":
+        return await commands.reroll(caller, gen, grid=True)
+    return commands.star(caller, gen, on=name == "star")
+
+
+async def _morph(commands: Commands, caller: Caller, pairs: dict[str, str], bare: list[str]) -> Reply:
+    frames, model = _int(pairs, "frames") or 16, pairs.pop("model", None)
+    ends = [pairs.pop(k) for k in ("a", "b") if k in pairs] + bare
+    if len(ends) != 2:
+        return oops("morph needs two ends: /morph ID ID (two mascots) or /morph a:SEED b:SEED")
+    if all(commands.store.generation(e) is not None for e in ends):
+        return await commands.morph_mascots(caller, ends[0], ends[1], frames=frames)
+    try:
+        a, b = (int(e) for e in ends)
+    except ValueError:
+        return oops(f"morph ends are two mascot ids or two seeds; '{ends[0]}' / '{ends[1]}' are neither.")
+    return await commands.morph(caller, a, b, pairs, model=model, frames=frames)

@@ -83,6 +83,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX votes_created ON votes(created);
     """,
+    # 4: the creative loop. A variation or a fusion is drawn from a latent recipe (engine/creative.py),
+    # not from its seed alone; NULL keeps every earlier row what it was, a plain seed. Favourites: the
+    # mascots a user starred, kept beside the votes.
+    """
+    ALTER TABLE generations ADD COLUMN latent TEXT;
+    ALTER TABLE generations ADD COLUMN size INTEGER;
+    CREATE TABLE favourites (
+        user TEXT NOT NULL,
+        generation TEXT NOT NULL REFERENCES generations(id),
+        created TEXT NOT NULL,
+        PRIMARY KEY (user, generation)
+    );
+    CREATE INDEX favourites_created ON favourites(user, created);
+    """,
 )
 
 

@@ -20,6 +20,7 @@ import sqlite_utils
 from bot.store.migrations import migrate
 
 PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "all": None}
+MAX_FAVOURITES = 150  # per user: a collection, not a second gallery
 
 
 def utcnow() -> datetime:
@@ -47,13 +48,22 @@ class Generation:
     channel: str | None
     message: str | None
     created: str
+    # The engine's latent recipe of a variation or a fusion ({"vary": ...} / {"fuse": ...}); None: the seed's own.
+    latent: dict[str, Any] | None = None
+    size: int | None = None  # side of the stored picture (None: rows from before the creative loop)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Generation:
-        fields = {k: row[k] for k in cls.__dataclass_fields__}
+        fields = {k: row.get(k) for k in cls.__dataclass_fields__}
         fields["attributes"] = json.loads(row["attributes"])
         fields["requested"] = json.loads(row["requested"])
+        fields["latent"] = json.loads(row["latent"]) if row.get("latent") else None
         return cls(**fields)
+
+    @property
+    def derived(self) -> bool:
+        """A variation or a fusion: its seed alone does not draw it."""
+        return self.latent is not None and set(self.latent) != {"seed"}
 
 
 @dataclass(frozen=True)
@@ -106,13 +116,15 @@ class Store:
         self, *, engine_id: str, model: str, version: str, seed: int, attributes: dict[str, str],
         requested: dict[str, str], truncation: float, requester: str, platform: str,
         guild: str | None = None, channel: str | None = None, image: bytes | None = None, image_format: str = "png",
+        latent: dict[str, Any] | None = None, size: int | None = None,
     ) -> Generation:  # fmt: skip
         # The engine's id is deterministic, so two posts of the same picture would collide; each post
         # gets its own id (short: it rides in button custom ids) and keeps the engine's beside it.
         row = dict(id=secrets.token_hex(8), engine_id=engine_id, model=model, version=version, seed=int(seed),
                    attributes=json.dumps(attributes, sort_keys=True), requested=json.dumps(requested, sort_keys=True),
                    truncation=float(truncation), requester=str(requester), platform=platform,
-                   guild=_opt(guild), channel=_opt(channel), message=None, created=self._now())  # fmt: skip
+                   guild=_opt(guild), channel=_opt(channel), message=None, created=self._now(),
+                   latent=json.dumps(latent, sort_keys=True) if latent else None, size=size)  # fmt: skip
         self.db["generations"].insert(row)
         if image is not None:
             self.db["images"].insert(dict(generation=row["id"], format=image_format, data=image))
@@ -134,6 +146,36 @@ class Store:
     def image(self, generation: str) -> tuple[bytes, str] | None:
         rows = list(self.db.query("SELECT data, format FROM images WHERE generation = ?", [generation]))
         return (rows[0]["data"], rows[0]["format"]) if rows else None
+
+    # --- favourites ---------------------------------------------------------------
+    def add_favourite(self, user: str | int, generation: str) -> int | None:
+        """Star a mascot; the collection's size after it, or None when it is full (MAX_FAVOURITES)."""
+        user = str(user)
+        # One statement: the count check and the insert cannot interleave with another star.
+        self.db.execute(
+            "INSERT OR IGNORE INTO favourites (user, generation, created) SELECT ?, ?, ? "
+            "WHERE (SELECT COUNT(*) FROM favourites WHERE user = ?) < ?",
+            [user, generation, self._now(), user, MAX_FAVOURITES],
+        )
+        if not self.is_favourite(user, generation):
+            return None
+        return self.favourite_count(user)
+
+    def remove_favourite(self, user: str | int, generation: str) -> bool:
+        return self.db.execute("DELETE FROM favourites WHERE user = ? AND generation = ?",
+                               [str(user), generation]).rowcount > 0  # fmt: skip
+
+    def is_favourite(self, user: str | int, generation: str) -> bool:
+        return bool(list(self.db.query("SELECT 1 FROM favourites WHERE user = ? AND generation = ?", [str(user), generation])))
+
+    def favourite_count(self, user: str | int) -> int:
+        return next(self.db.query("SELECT COUNT(*) AS n FROM favourites WHERE user = ?", [str(user)]))["n"]
+
+    def favourites(self, user: str | int, limit: int = MAX_FAVOURITES) -> list[Generation]:
+        """A user's starred mascots, newest star first."""
+        rows = self.db.query("SELECT g.* FROM favourites f JOIN generations g ON g.id = f.generation "
+                             "WHERE f.user = ? ORDER BY f.created DESC, f.rowid DESC LIMIT ?", [str(user), limit])  # fmt: skip
+        return [Generation.from_row(r) for r in rows]
 
     # --- votes ------------------------------------------------------------------
     def vote(self, generation: str, user: str | int, value: int) -> None:
@@ -164,8 +206,9 @@ class Store:
         return row["up"], row["down"]
 
     # --- leaderboards -----------------------------------------------------------
-    def top(self, period: str = "all", limit: int = 10, guild: str | None = None, min_voters: int = 1) -> list[Ranked]:
-        """Best-scored generations created within ``period`` (day | week | all)."""
+    def top(self, period: str = "all", limit: int = 10, guild: str | None = None, min_voters: int = 1,
+            positive: bool = False) -> list[Ranked]:  # fmt: skip
+        """Best-scored generations created within ``period`` (day | week | all); ``positive``: score above 0 only."""
         if period not in PERIODS:
             raise ValueError(f"period must be one of {', '.join(PERIODS)}")
         where, args = ["1 = 1"], []
@@ -179,7 +222,7 @@ class Store:
             SELECT g.*, SUM(v.value) AS score, SUM(v.value = 1) AS up, SUM(v.value = -1) AS down
             FROM generations g JOIN votes v ON v.generation = g.id
             WHERE {" AND ".join(where)}
-            GROUP BY g.id HAVING COUNT(v.user) >= ?
+            GROUP BY g.id HAVING COUNT(v.user) >= ? {"AND SUM(v.value) > 0" if positive else ""}
             ORDER BY score DESC, up DESC, g.created ASC LIMIT ?
         """
         rows = self.db.query(sql, args + [min_voters, limit])
@@ -280,12 +323,13 @@ class Store:
         if model is not None:
             where, args = where + " AND g.model = ?", args + [model]
         rows = self.db.query(
-            f"SELECT g.id, g.model, g.version, g.seed, g.attributes, g.truncation, g.created, "
+            f"SELECT g.id, g.model, g.version, g.seed, g.attributes, g.truncation, g.created, g.latent, "
             f"SUM(v.value = 1) AS up, SUM(v.value = -1) AS down, COUNT(DISTINCT v.user) AS voters "
             f"FROM generations g JOIN votes v ON v.generation = g.id WHERE {where} GROUP BY g.id ORDER BY g.created",
             args,
         )  # fmt: skip
-        return [{**r, "attributes": json.loads(r["attributes"])} for r in rows]
+        return [{**r, "attributes": json.loads(r["attributes"]), "latent": json.loads(r["latent"]) if r["latent"] else None}
+                for r in rows]  # fmt: skip
 
     def now_stamp(self) -> str:
         return self._now()
