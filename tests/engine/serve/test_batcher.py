@@ -1,0 +1,138 @@
+"""The batcher's promise: a request gets the same bytes alone, in any bucket, at any position.
+
+Checked on the shipped projected model (the family the service runs batched), whose seeds
+differ visibly, with every bucket size actually formed; and on a dcgan (one sample at a time).
+"""
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.checkpoint import load_checkpoint
+from engine.errors import MascotError
+from engine.sampling import inputs, resolve
+from engine.serve.app import encode_image
+from engine.serve.batcher import Batcher, check_buckets, plan
+from engine.serve.forward import ProjectedForward, RowForward, serving_forward
+
+SHIPPED = Path("checkpoints/default")
+BUCKETS = (1, 2, 4, 8)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    if not (SHIPPED / "model.json").is_file():
+        pytest.skip("the shipped checkpoint is not in this checkout")
+    return load_checkpoint(SHIPPED, "cpu", torch.float32)
+
+
+def test_plan_uses_bucket_shapes_only():
+    assert plan(13, (1, 2, 4, 8)) == [8, 4, 1]
+    assert plan(15, (1, 2, 4, 8)) == [8, 4, 2, 1]
+    assert plan(13, (4, 8)) == [8, 4, 4]  # the last 4 carries 3 spare rows
+    assert plan(20, (8,)) == [8, 8, 8]
+
+
+@pytest.mark.parametrize("bad", [[], [0, 4], [2, "8"], "1,2", [True], [2000]])
+def test_bad_buckets_are_a_clear_error(bad):
+    with pytest.raises(MascotError, match="buckets must be a list of whole numbers"):
+        check_buckets(bad)
+
+
+async def _served(ckpt, requests, channels_last=False, buckets=BUCKETS, **kw):
+    batcher = Batcher(buckets=buckets, channels_last=channels_last, **kw)
+    batcher.start()
+    try:
+        images = await batcher.submit(ckpt, requests)
+    finally:
+        await batcher.stop()
+    return [encode_image(p, "png") for p in images], batcher.bucket_counts
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+async def test_same_bytes_alone_and_in_every_bucket_at_every_position(shipped, channels_last):
+    schema = shipped.schema
+    target = resolve(schema, {}, 42, 0.8)
+    others = [resolve(schema, {"style": "pixel-art"} if s % 2 else {}, s, 1.0) for s in range(100, 110)]
+    (alone,), counts = await _served(shipped, [target], channels_last)
+    assert dict(counts) == {1: 1}
+    # Seeds must differ visibly, or equal bytes would prove nothing.
+    mates, _ = await _served(shipped, others[:2], channels_last)
+    pixels = [np.asarray(_decode(b), dtype=float) for b in (alone, *mates)]
+    assert min(np.abs(a - b).mean() for i, a in enumerate(pixels) for b in pixels[i + 1 :]) > 5
+    for bucket in BUCKETS[1:]:
+        for position in sorted({0, bucket // 2, bucket - 1}):
+            batch = others[:bucket - 1]
+            batch = batch[:position] + [target] + batch[position:]
+            images, counts = await _served(shipped, batch, channels_last)
+            assert dict(counts) == {bucket: 1}, f"a batch of {bucket} did not run as one bucket"
+            assert images[position] == alone, f"bucket {bucket}, position {position}: bytes differ from alone"
+
+
+async def test_padded_bucket_and_a_full_queue_split_into_buckets(shipped):
+    schema = shipped.schema
+    target = resolve(schema, {}, 7)
+    (alone,), _ = await _served(shipped, [target])
+    # Three requests with buckets (4, 8): one forward of 4 with a spare row.
+    images, counts = await _served(shipped, [resolve(schema, {}, 8), target, resolve(schema, {}, 9)], buckets=(4, 8))
+    assert dict(counts) == {4: 1} and images[1] == alone
+    # Fifteen queued at once run as 8 + 4 + 2 + 1, and each image matches its lone self.
+    requests = [resolve(schema, {}, s) for s in range(200, 215)]
+    images, counts = await _served(shipped, requests)
+    assert dict(counts) == {8: 1, 4: 1, 2: 1, 1: 1}
+    for i in (0, 9, 13, 14):
+        (lone,), _ = await _served(shipped, [requests[i]])
+        assert images[i] == lone
+
+
+def test_serving_forward_draws_the_model_itself(shipped):
+    """Folded batch norm and per-sample steps compute the same network as the module."""
+    requests = [resolve(shipped.schema, {}, s, 0.7) for s in range(3)]
+    fast = ProjectedForward(shipped.G, shipped.schema, channels_last=True).pixels(requests)
+    z, c = inputs(shipped.schema, shipped.G.z_dim, requests)
+    with torch.inference_mode():
+        ref = shipped.G(z, c.float(), truncation=0.7)
+    assert (fast - ref).abs().max().item() < 1e-4
+
+
+async def test_other_families_run_one_sample_at_a_time_and_match(tiny_checkpoint):
+    ckpt = load_checkpoint(tiny_checkpoint, "cpu", torch.float32)
+    assert isinstance(serving_forward(ckpt.G, ckpt.schema), RowForward)
+    requests = [resolve(ckpt.schema, {}, s) for s in range(5)]
+    images, counts = await _served(ckpt, requests)
+    assert dict(counts) == {4: 1, 1: 1}
+    (lone,), _ = await _served(ckpt, [requests[2]])
+    assert images[2] == lone
+
+
+async def test_a_lone_request_does_not_wait_the_window(tiny_checkpoint):
+    ckpt = load_checkpoint(tiny_checkpoint, "cpu", torch.float32)
+    start = time.monotonic()
+    await _served(ckpt, [resolve(ckpt.schema, {}, 1)], window_ms=20_000)
+    assert time.monotonic() - start < 10  # the window alone would take 20 s
+
+
+async def test_the_window_gathers_requests_that_arrive_together(tiny_checkpoint):
+    ckpt = load_checkpoint(tiny_checkpoint, "cpu", torch.float32)
+    batcher = Batcher(buckets=(1, 2, 4, 8), window_ms=2_000)
+    batcher.start()
+    try:
+        first = asyncio.ensure_future(batcher.submit(ckpt, [resolve(ckpt.schema, {}, s) for s in range(2)]))
+        await asyncio.sleep(0.05)
+        rest = asyncio.ensure_future(batcher.submit(ckpt, [resolve(ckpt.schema, {}, s) for s in range(2, 8)]))
+        await asyncio.gather(first, rest)
+    finally:
+        await batcher.stop()
+    assert dict(batcher.bucket_counts) == {8: 1}
+
+
+def _decode(png: bytes):
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png)).convert("RGB")
