@@ -48,6 +48,8 @@ def register(subparsers) -> None:
     b.add_argument("--force", action="store_true", help="retrain even if cached")
     b.add_argument("--epochs", type=int, help="training epochs (default: EvalNetConfig's)")
     b.add_argument("--device", default="cpu", help="where it trains: cpu, or cuda (seconds instead of minutes)")
+    b.add_argument("--export", metavar="DIR", help="also ship it as DIR/tagger.{safetensors,json} "
+                   "(e.g. checkpoints/tagger: the engine's picture -> mascot reads attributes with it)")
     b.set_defaults(func=run_build)
 
 
@@ -109,4 +111,8 @@ def run_build(args: argparse.Namespace) -> int:
     model = get_evalnet(Dataset(args.data), config, rebuild=args.force, device=args.device)
     print(f"attribute classifier for {args.data} ({time.perf_counter() - start:.0f} s); held-out accuracy:")
     print(accuracy_lines(model.accuracy))
+    if args.export:
+        from engine.metrics.evalnet import export_tagger
+
+        print(f"wrote {export_tagger(model, args.export, args.data)}")
     return 0

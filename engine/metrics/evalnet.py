@@ -251,6 +251,40 @@ def load_evalnet(stem: Path) -> TrainedEvalNet | None:
     return TrainedEvalNet(net.eval(), schema, config, meta["accuracy"], meta["fingerprint"])
 
 
+TAGGER = "tagger"  # checkpoints/tagger/tagger.{safetensors,json}: the classifier shipped beside the models
+
+
+def export_tagger(model: TrainedEvalNet, folder: str | Path, data: str) -> Path:
+    """The classifier as a shipped model: weights + JSON with their hash and what it was trained on."""
+    from engine.checkpoint import file_sha256
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / TAGGER
+    save_evalnet(model, stem)
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    meta.update(kind="tagger", data=data, weights_sha256=file_sha256(stem.with_suffix(".safetensors")))
+    stem.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    return folder
+
+
+def load_tagger(folder: str | Path) -> TrainedEvalNet:
+    """A shipped classifier, its weights checked against the hash in its JSON; MascotError if unusable."""
+    from engine.checkpoint import file_sha256
+
+    stem = Path(folder) / TAGGER
+    try:
+        expected = json.loads(stem.with_suffix(".json").read_text()).get("weights_sha256")
+    except (OSError, ValueError) as exc:
+        raise MascotError(f"no readable tagger in '{folder}': {exc}") from None
+    if not expected or file_sha256(stem.with_suffix(".safetensors")) != expected:
+        raise MascotError(f"the tagger in '{folder}' does not match the hash in its tagger.json (damaged or replaced)")
+    model = load_evalnet(stem)
+    if model is None:
+        raise MascotError(f"the tagger in '{folder}' could not be read (weights and description disagree)")
+    return model
+
+
 def get_evalnet(ds, config: EvalNetConfig = EvalNetConfig(), cache: str | Path | None = None,
                 rebuild: bool = False, progress: bool = True, device: str = "cpu") -> TrainedEvalNet:  # fmt: skip
     """The data set's EvalNet: from the cache, or trained now (on ``device``) and cached."""

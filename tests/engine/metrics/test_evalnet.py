@@ -84,3 +84,16 @@ def test_probabilities_are_per_attribute_softmaxes_agreeing_with_predict(trained
     assert all(np.allclose(p.sum(1), 1.0) for p in probs)
     assert np.array_equal(np.stack([p.argmax(1) for p in probs], 1), trained.predict(images))
     assert [p.shape for p in trained.probabilities(images[:0])] == [(0, 3), (0, 2)]
+
+
+def test_a_shipped_tagger_loads_as_trained_and_a_changed_one_is_refused(trained, labelled, tmp_path):
+    folder = E.export_tagger(trained, tmp_path / "tagger", data="toy")
+    back = E.load_tagger(folder)
+    images = np.asarray(labelled.images[:8])
+    assert np.array_equal(back.predict(images), trained.predict(images)) and back.schema.names == trained.schema.names
+    weights = folder / "tagger.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(MascotError, match="hash"):
+        E.load_tagger(folder)
+    with pytest.raises(MascotError, match="no readable tagger"):
+        E.load_tagger(tmp_path / "nowhere")
