@@ -238,7 +238,7 @@ class Commands:
         if not kept:
             return Reply("Your collection is empty: press ⭐ under a mascot to keep it.", ephemeral=True)
         return Reply(f"Your collection: {len(kept)} mascot(s), newest first.", self._thumbs(kept), ephemeral=True,
-                     kind="thumbs")  # fmt: skip
+                     kind="collection")  # fmt: skip
 
     def _thumbs(self, generations: list[Generation]) -> tuple[Attachment, ...]:
         files = []

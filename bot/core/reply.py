@@ -29,8 +29,8 @@ class Reply:
     files: tuple[Attachment, ...] = ()
     ephemeral: bool = False  # only the caller sees it (errors, personal stats)
     # What the files are, so a chat can offer the right buttons: "grid" (candidates to pick from,
-    # vary or re-roll), "post" (one mascot to vote on, star, remix, vary), "thumbs" (a collection or
-    # a leaderboard), "" (anything else).
+    # vary or re-roll), "post" (one mascot to vote on, star, remix, vary), "thumbs" (a leaderboard),
+    # "collection" (the caller's starred mascots, to remove from), "" (anything else).
     kind: str = ""
 
     @property

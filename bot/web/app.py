@@ -53,7 +53,16 @@ async def command(request: web.Request) -> web.Response:
     images = [{"generation": f.generation, "url": f"/image/{f.generation}", "name": f.name}
               for f in reply.files if f.generation]  # fmt: skip
     others = [{"name": f.name, "data": f"data:image/gif;base64,{base64.b64encode(f.data).decode()}"} for f in reply.files if not f.generation]
-    return web.json_response({"text": reply.text, "ephemeral": reply.ephemeral, "images": images, "files": others})
+    return web.json_response({"text": reply.text, "ephemeral": reply.ephemeral, "images": images, "files": others,
+                              "kind": reply.kind})  # fmt: skip
+
+
+async def schema(request: web.Request) -> web.Response:
+    """The attribute pickers' choices: every model's attributes and values, from the engine's catalog."""
+    catalog = request.app[CORE].catalog
+    return web.json_response({"default": catalog.default, "models": [
+        {"name": m.name, "attributes": [{"name": a.name, "values": list(a.values)} for a in m.attributes]}
+        for m in catalog.models]})  # fmt: skip
 
 
 async def vote(request: web.Request) -> web.Response:
@@ -127,6 +136,7 @@ def make_app(core: Commands, cfg: BotConfig, feed: AnnouncementFeed | None = Non
     app.router.add_post("/api/command", command)
     app.router.add_post("/api/vote", vote)
     app.router.add_get("/api/top", top)
+    app.router.add_get("/api/schema", schema)
     app.router.add_get("/api/announcements", announcements)
     app.router.add_get("/image/{generation}", image)
     return app
