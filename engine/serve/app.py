@@ -71,6 +71,9 @@ class ServeConfig:
     cache_size: int = 512
     jobs_dir: str = "runs/jobs"
     upscaler: str = ""  # the upscale-and-restore stage's folder ("" or missing: native size only)
+    tagger: str = ""  # the attribute classifier /v1/invert reads pictures with ("" or missing: none)
+    invert_steps: int = 200  # /v1/invert's latent search: Adam steps, and a time limit that stops it sooner
+    invert_budget_s: float = 20.0
 
 
 class ApiError(Exception):
@@ -200,9 +203,12 @@ class EngineService:
         app.router.add_post("/v1/models/{name}/promote", self.promote)
         app.router.add_post("/v1/models/{name}/rollback", self.rollback)
         app.router.add_get("/v1/models/{name}/versions", self.versions)
-        from engine.serve.creative import register  # imports this module: bound here, not at the top
+        from engine.invert import InvertConfig
+        from engine.serve import creative, invert  # they import this module: bound here, not at the top
 
-        register(self, app)  # /v1/variations, /v1/fuse, /v1/render
+        creative.register(self, app)  # /v1/variations, /v1/fuse, /v1/render
+        invert.register(self, app, self.cfg.tagger, InvertConfig(steps=self.cfg.invert_steps,
+                                                                 budget_s=self.cfg.invert_budget_s))  # /v1/invert
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
         return app

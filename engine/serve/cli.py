@@ -59,6 +59,8 @@ def serve_config(args: argparse.Namespace):
         queue_size=int(eng.get("queue_size", 256)), request_timeout_s=float(eng.get("request_timeout_s", 30)),
         cache_size=int(eng.get("cache_size", 512)), jobs_dir=str(Path(paths.get("runs", "runs")) / "jobs"),
         upscaler=str(root / eng["upscaler"]) if eng.get("upscaler") else "",
+        tagger=str(root / eng["tagger"]) if eng.get("tagger") else "",
+        invert_steps=int(eng.get("invert_steps", 200)), invert_budget_s=float(eng.get("invert_budget_s", 20)),
     ), args.host or eng.get("host", "127.0.0.1"), args.port or int(eng.get("port", 8700))  # fmt: skip
 
 

@@ -1,0 +1,108 @@
+"""Picture -> mascot over HTTP.
+
+    POST /v1/invert {image: base64 PNG/JPEG/WebP (a data: URL prefix is fine), model?,
+                     attributes? (kept as given), variations? 0-8 (4), strength? 0-1 (0.3),
+                     truncation?, size?, format?}
+      -> {model, version, read: {what the tagger read}, distance, steps, seconds,
+          images: [the mascot, then its variations]}
+
+Each image carries its ``latent`` recipe ({"z": [...]} for the mascot, a variation of it
+for the others), so /v1/render, /v1/variations and /v1/fuse take it like any mascot's. The
+search (engine/invert.py) takes seconds of CPU: one runs at a time, and a request arriving
+meanwhile is answered 429 at once with Retry-After. A picture already searched (same bytes,
+model version and attributes) answers from memory, so asking twice gives the same mascot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from cachetools import LRUCache
+
+from engine import creative
+from engine.checkpoint import Checkpoint
+from engine.invert import MAX_BYTES, Inversion, Inverter, InvertConfig, read_picture
+from engine.serve.app import ApiError, EngineService, _format, _int_field, _truncation, read_json
+from engine.serve.creative import DEFAULT_STRENGTH, MAX_VARIATIONS, CreativeRoutes
+
+log = logging.getLogger("engine.invert")
+BODY_LIMIT = MAX_BYTES * 4 // 3 + 64 * 1024  # base64 of the largest picture, plus the rest of the body
+
+
+def register(service: EngineService, app: web.Application, tagger: str = "", cfg: InvertConfig = InvertConfig()) -> None:
+    routes = InvertRoutes(service, tagger, cfg)
+    app.router.add_post("/v1/invert", routes.invert)
+
+
+class InvertRoutes:
+    def __init__(self, service: EngineService, tagger: str, cfg: InvertConfig) -> None:
+        self.service, self.tagger_path, self.cfg = service, tagger, cfg
+        self.creative = CreativeRoutes(service)
+        self.inverters: dict[str, Inverter] = {}
+        self.found: LRUCache = LRUCache(maxsize=256)
+        self.busy = asyncio.Lock()
+        self._tagger: Any = None
+
+    async def invert(self, request: web.Request) -> web.Response:
+        body = await read_json(request, limit=BODY_LIMIT)
+        ck = self.service._model(body)
+        trunc, fmt, size = _truncation(body), _format(body), self.service._size(body, ck)
+        count = _int_field(body, "variations", 4, 0, MAX_VARIATIONS)
+        strength = self.creative._unit(body, "strength", DEFAULT_STRENGTH)
+        data = _picture_bytes(body.get("image"))
+        picture = read_picture(data)
+        given = self.service._attributes(ck, body.get("attributes"))
+        found, read = await self._search(ck, picture, data, given)
+        mascot = creative.given_latent([float(v) for v in found.latent])
+        kids = [creative.vary(mascot, i + 1, strength) for i in range(count)]
+        items = [(r, found.attributes) for r in [mascot, *kids]]
+        blobs = await self.creative._draw(ck, items, trunc, fmt, size)
+        images = [self.creative._image(ck, r, a, trunc, fmt, size, b) for (r, a), b in zip(items, blobs)]
+        return self.creative._answer(body, ck, images, read=read, distance=round(found.distance, 4),
+                                     steps=found.steps, seconds=round(found.seconds, 2))  # fmt: skip
+
+    async def _search(self, ck: Checkpoint, picture, data: bytes, given: dict[str, str]) -> tuple[Inversion, dict]:
+        key = (ck.version, hashlib.sha256(data).hexdigest(), tuple(sorted(given.items())))
+        if key in self.found:
+            return self.found[key]
+        if self.busy.locked():
+            raise ApiError(429, "busy", f"another picture is being turned into a mascot; try again in about "
+                                        f"{self.cfg.budget_s:.0f} s", {"Retry-After": str(int(self.cfg.budget_s))})  # fmt: skip
+        async with self.busy:
+            inverter = await asyncio.to_thread(self._inverter, ck)
+            read = await asyncio.to_thread(inverter.read_attributes, picture)
+            found = await asyncio.to_thread(inverter, picture, given)
+        self.found[key] = (found, read)
+        log.info("inverted a picture for %s in %.1f s (%d steps, distance %.3f)", ck.version, found.seconds,
+                 found.steps, found.distance)  # fmt: skip
+        return found, read
+
+    def _inverter(self, ck: Checkpoint) -> Inverter:
+        if ck.version not in self.inverters:
+            self.inverters[ck.version] = Inverter(ck.G, ck.schema, ck.resolution, self._load_tagger(), self.cfg)
+        return self.inverters[ck.version]
+
+    def _load_tagger(self):
+        """The shipped tagger, once; None without one (attributes then come from the search alone)."""
+        if self._tagger is None and self.tagger_path and (Path(self.tagger_path) / "tagger.json").is_file():
+            from engine.metrics.evalnet import load_tagger
+
+            self._tagger = load_tagger(self.tagger_path)
+        return self._tagger
+
+
+def _picture_bytes(raw: Any) -> bytes:
+    if not isinstance(raw, str) or not raw:
+        raise ApiError(400, "invalid_image", "image is required: a PNG, JPEG or WebP file as base64 text")
+    text = raw.split(",", 1)[1] if raw.startswith("data:") else raw
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "invalid_image", "image must be base64 text (of a PNG, JPEG or WebP file)") from None
