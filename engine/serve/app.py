@@ -26,7 +26,7 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +40,23 @@ from engine.checkpoint import Checkpoint
 from engine.errors import MascotError
 from engine.sampling import MAX_SEED, Request, check_seed, check_truncation, interpolate, resolve
 from engine.schema import SchemaError
+from engine.serve.admission import Admission
+from engine.serve.auth import admin_guard
 from engine.serve.batcher import Batcher, QueueFull
 from engine.serve.forward import DTYPES
 from engine.serve.jobs import FinetuneSpec, JobConflict, JobRunner, UnknownJob
 from engine.serve.metrics import Metrics
 from engine.serve.registry import Registry, UnknownModel
+from engine.serve.requests import MAX_BODY, ApiError, error_response, model_name, parse_attributes, path_field
+from engine.serve.requests import format_field as _format
+from engine.serve.requests import int_field as _int_field
+from engine.serve.requests import read_json, shown, text_field
+from engine.serve.requests import truncation as _truncation
 from engine.serve.versions import VersionStore
 
 log = logging.getLogger("mascot.engine")
-MAX_BODY = 64 * 1024
 JOB_MAX_BODY = 64 * 1024 * 1024  # a curated fine-tune carries the stored PNGs of retired versions
 METRICS = web.AppKey("metrics", Metrics)
-FORMATS = ("png", "webp")
 
 
 @dataclass(frozen=True)
@@ -70,20 +75,14 @@ class ServeConfig:
     request_timeout_s: float = 30.0
     cache_size: int = 512
     jobs_dir: str = "runs/jobs"
+    # Reload, promote and jobs read only paths inside these folders (besides the models' own
+    # folders and jobs_dir): a client cannot point the engine at /etc.
+    path_roots: tuple[str, ...] = ("checkpoints", "data", "runs")
+    admin_token: str = field(default="", repr=False)  # ENGINE_ADMIN_TOKEN; "" = admin on loopback only
     upscaler: str = ""  # the upscale-and-restore stage's folder ("" or missing: native size only)
     tagger: str = ""  # the attribute classifier /v1/invert reads pictures with ("" or missing: none)
     invert_steps: int = 200  # /v1/invert's latent search: Adam steps, and a time limit that stops it sooner
     invert_budget_s: float = 20.0
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-
-def error_response(status: int, code: str, message: str, headers: dict | None = None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
 STATUS_OF = {UnknownModel: (404, "unknown_model"), UnknownJob: (404, "unknown_job"), JobConflict: (409, "job_running"),
@@ -117,46 +116,6 @@ async def errors_and_metrics(request: web.Request, handler):
 
 # --- request parsing ---------------------------------------------------------------
 
-async def read_json(request: web.Request, limit: int = MAX_BODY) -> dict[str, Any]:
-    if request.content_length and request.content_length > limit:
-        raise ApiError(413, "body_too_large", f"the request body is larger than {limit} bytes")
-    raw = await request.read()
-    if len(raw) > limit:
-        raise ApiError(413, "body_too_large", f"the request body is larger than {limit} bytes")
-    if not raw:
-        return {}
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "malformed_json", "the body must be a JSON object")
-    return body
-
-
-def _int_field(body: dict, key: str, default: int | None, lo: int, hi: int) -> int | None:
-    value = body.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ApiError(400, f"invalid_{key}", f"{key} must be a whole number from {lo} to {hi}, got {json.dumps(value)}")
-    return value
-
-
-def _truncation(body: dict) -> float:
-    try:
-        return check_truncation(body.get("truncation", 1.0))
-    except MascotError as exc:
-        raise ApiError(400, "invalid_truncation", str(exc)) from None
-
-
-def _format(body: dict) -> str:
-    fmt = str(body.get("format", "png")).lower()
-    if fmt not in FORMATS:
-        raise ApiError(400, "invalid_format", f"format must be one of {', '.join(FORMATS)}, got {json.dumps(body.get('format'))}")
-    return fmt
-
-
 def generation_id(version: str, req: Request, fmt: str = "") -> str:
     """Deterministic id: the same request to the same model version has the same id."""
     key = json.dumps([version, req.seed, sorted(req.attributes), req.truncation])
@@ -187,9 +146,11 @@ class EngineService:
         self.cache: LRUCache = LRUCache(maxsize=cfg.cache_size)
         self.jobs: JobRunner | None = None
         self.upscaler = None
+        self.admission = Admission(cfg.request_timeout_s)
+        self.roots = tuple(cfg.path_roots) + tuple(str(Path(p).parent) for _, p in cfg.models) + (cfg.jobs_dir,)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=JOB_MAX_BODY, middlewares=[errors_and_metrics])
+        app = web.Application(client_max_size=JOB_MAX_BODY, middlewares=[errors_and_metrics, admin_guard(self.cfg.admin_token)])
         app[METRICS] = self.metrics
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
@@ -217,6 +178,7 @@ class EngineService:
         await asyncio.to_thread(self.registry.load_all)
         self.upscaler = await asyncio.to_thread(_load_upscaler, self.cfg.upscaler)
         self.batcher.start()
+        await self._calibrate()
         self.jobs = JobRunner(Path(self.cfg.jobs_dir))
         self._publish_versions()
 
@@ -224,6 +186,19 @@ class EngineService:
         await self.batcher.stop()
         if self.jobs:
             await self.jobs.close()
+
+    async def _calibrate(self) -> None:
+        """Admission's first rate comes from a measured warm-up, not a guess."""
+        ck = self.registry.get(None)
+        images = max(self.cfg.buckets) if self.cfg.buckets else 1
+        seeds = iter(range(MAX_SEED, 0, -1))  # fresh seeds each round: a cached image measures nothing
+
+        async def draw(n: int) -> None:
+            reqs = [resolve(ck.schema, {}, next(seeds)) for _ in range(n)]
+            forward = self.batcher.forward_for(ck)  # beside the queue: the warm-up is not traffic in the metrics
+            await asyncio.to_thread(lambda: [encode_image(p, "png") for p in forward(reqs)])
+
+        await self.admission.calibrate(draw, min(images, self.cfg.max_batch))
 
     def _publish_versions(self) -> None:
         for name in self.registry.names():
@@ -260,8 +235,13 @@ class EngineService:
     async def reload(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         name = request.match_info["name"]
+        path = path_field(body, "path", self.roots, "a checkpoint folder", required=False)
+        if path is not None:
+            # Served from a path, it becomes a version like a promotion, so that a later
+            # promote or rollback knows what was really serving.
+            return web.json_response(await self._adopt_and_switch(name, path, "reload", text_field(body, "reason")))
         try:
-            fresh = await self.registry.reload(name, body.get("path"))
+            fresh = await self.registry.reload(name)
         except UnknownModel:
             raise
         except MascotError as exc:
@@ -277,25 +257,27 @@ class EngineService:
 
     async def promote(self, request: web.Request) -> web.Response:
         body = await read_json(request)
-        name, path = request.match_info["name"], body.get("checkpoint")
-        if not isinstance(path, str) or not path:
-            raise ApiError(400, "invalid_checkpoint", "checkpoint must be the path of a checkpoint folder on the engine")
+        name = request.match_info["name"]
+        path = path_field(body, "checkpoint", self.roots, "a checkpoint folder")
+        return web.json_response(await self._adopt_and_switch(name, path, "promote", text_field(body, "reason")))
+
+    async def _adopt_and_switch(self, name: str, path: Path, action: str, reason: str) -> dict:
         store = self._versions(name)
         try:
             await asyncio.to_thread(store.adopt_live_folder)
             version = await asyncio.to_thread(store.add, path)
         except (MascotError, OSError) as exc:
-            raise ApiError(422, "promote_refused", f"{exc}; the current model keeps serving") from None
-        return web.json_response(await self._switch(name, store, version, "promote", str(body.get("reason", ""))))
+            raise ApiError(422, f"{action}_refused", f"{exc}; the current model keeps serving") from None
+        return await self._switch(name, store, version, action, reason)
 
     async def rollback(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         name = request.match_info["name"]
         store = self._versions(name)
-        target = body.get("version") or await asyncio.to_thread(store.previous)
+        target = text_field(body, "version") or await asyncio.to_thread(store.previous)
         if not target:
             raise ApiError(409, "nothing_to_roll_back", f"model '{name}' has no earlier promoted version to return to")
-        return web.json_response(await self._switch(name, store, str(target), "rollback", str(body.get("reason", ""))))
+        return web.json_response(await self._switch(name, store, target, "rollback", text_field(body, "reason")))
 
     async def _switch(self, name: str, store: VersionStore, version: str, action: str, reason: str) -> dict:
         # Load and validate the version first (the old model serves meanwhile), then repoint the link.
@@ -322,15 +304,10 @@ class EngineService:
 
     # --- images ---
     def _model(self, body: dict) -> Checkpoint:
-        name = body.get("model")
-        if name is not None and not isinstance(name, str):
-            raise ApiError(400, "unknown_model", "model must be a model name (a string)")
-        return self.registry.get(name)
+        return self.registry.get(model_name(body))
 
     def _attributes(self, ck: Checkpoint, raw: Any) -> dict[str, str]:
-        if raw is not None and not isinstance(raw, (str, dict)):
-            raise ApiError(400, "invalid_attributes", "attributes must be text like 'hair:blue smile:yes' or an object")
-        return ck.schema.parse(raw)
+        return parse_attributes(ck.schema, raw)
 
     async def generate(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -373,11 +350,12 @@ class EngineService:
         missing = list(dict.fromkeys(r for r in reqs if r not in found))
         self.metrics.cache_hits.inc(len(reqs) - len(missing))
         if missing:
-            try:
-                pixels = await asyncio.wait_for(self.batcher.submit(ck, missing), self.cfg.request_timeout_s)
-            except asyncio.TimeoutError:
-                raise ApiError(503, "timeout", f"the image took longer than {self.cfg.request_timeout_s:.0f} s; try again") from None
-            blobs = await asyncio.to_thread(lambda: [encode_image(p, fmt) for p in self._upscaled(pixels, size)])
+            with self.admission.admit(len(missing)):  # 429 now rather than a 503 after the timeout
+                try:
+                    pixels = await asyncio.wait_for(self.batcher.submit(ck, missing), self.cfg.request_timeout_s)
+                except asyncio.TimeoutError:
+                    raise ApiError(503, "timeout", f"the image took longer than {self.cfg.request_timeout_s:.0f} s; try again") from None
+                blobs = await asyncio.to_thread(lambda: [encode_image(p, fmt) for p in self._upscaled(pixels, size)])
             for r, blob in zip(missing, blobs):
                 found[r] = self.cache[key(r)] = blob
         return [found[r] for r in reqs]
@@ -409,7 +387,7 @@ class EngineService:
         if body.get("kind", "finetune") != "finetune":
             raise ApiError(400, "invalid_kind", "kind must be 'finetune'")
         ck = self._model(body)
-        spec = _finetune_spec(body, ck)
+        spec = _finetune_spec(body, ck, self.roots)
         files = {}
         if "curated" in body:
             spec, files = self._curated(body, ck, spec)
@@ -438,21 +416,28 @@ class EngineService:
         return web.json_response(self.jobs.get(request.match_info["id"]).public())
 
 
-def _finetune_spec(body: dict, ck: Checkpoint) -> FinetuneSpec:
-    data = body.get("data")
-    if not isinstance(data, str) or not Path(data).is_dir():
-        raise ApiError(400, "invalid_data", f"data must be the path of a data set folder on the engine, got {json.dumps(data)}")
-    kimg = body.get("kimg", 20.0)
-    if isinstance(kimg, bool) or not isinstance(kimg, (int, float)) or not 0 < kimg <= 10_000:
-        raise ApiError(400, "invalid_kimg", f"kimg must be a number from 0 to 10000, got {json.dumps(kimg)}")
-    timeout = body.get("timeout_s", 3600)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 1 <= timeout <= 86_400:
-        raise ApiError(400, "invalid_timeout", f"timeout_s must be from 1 to 86400, got {json.dumps(timeout)}")
+def _finetune_spec(body: dict, ck: Checkpoint, roots: tuple[str, ...]) -> FinetuneSpec:
+    data = path_field(body, "data", roots, "a data set folder")
+    if not data.is_dir():
+        raise ApiError(400, "invalid_data", f"data must be the path of a data set folder on the engine, got {shown(body['data'])}")
+    kimg = _number(body, "kimg", 20.0, 0, 10_000, low_open=True)
+    timeout = _number(body, "timeout_s", 3600, 1, 86_400)
     return FinetuneSpec(
-        data=data, init_from=str(ck.path), family=ck.meta["family"], kimg=float(kimg),
+        data=str(data), init_from=str(ck.path), family=ck.meta["family"], kimg=kimg,
         freeze_d=_int_field(body, "freeze_d", 0, 0, 64), batch_size=_int_field(body, "batch", 32, 2, 4096),
-        lr_g=body.get("lr_g"), lr_d=body.get("lr_d"), timeout_s=float(timeout),
+        lr_g=_number(body, "lr_g", None, 0, 1, low_open=True), lr_d=_number(body, "lr_d", None, 0, 1, low_open=True),
+        timeout_s=timeout,
     )  # fmt: skip
+
+
+def _number(body: dict, key: str, default: float | None, lo: float, hi: float, low_open: bool = False) -> float | None:
+    value = body.get(key, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (lo < value if low_open else lo <= value) \
+            or not value <= hi:  # fmt: skip
+        raise ApiError(400, f"invalid_{key}", f"{key} must be a number from {lo} to {hi}, got {shown(value)}")
+    return float(value)
 
 
 def _load_upscaler(path: str):

@@ -21,6 +21,7 @@ def serve_config(args: argparse.Namespace):
     from engine.config import load_config, section
     from engine.errors import MascotError
     from engine.serve.app import ServeConfig
+    from engine.serve.auth import token_from_env
     from engine.serve.batcher import check_buckets
     from engine.train.loop import pick_device
 
@@ -61,6 +62,8 @@ def serve_config(args: argparse.Namespace):
         upscaler=str(root / eng["upscaler"]) if eng.get("upscaler") else "",
         tagger=str(root / eng["tagger"]) if eng.get("tagger") else "",
         invert_steps=int(eng.get("invert_steps", 200)), invert_budget_s=float(eng.get("invert_budget_s", 20)),
+        path_roots=tuple(str(paths.get(k, k)) for k in ("checkpoints", "data", "runs")),
+        admin_token=token_from_env(),
     ), args.host or eng.get("host", "127.0.0.1"), args.port or int(eng.get("port", 8700))  # fmt: skip
 
 

@@ -111,7 +111,13 @@ class VersionStore:
         """A plain ``checkpoints/<name>`` folder becomes a version, and the live path a symlink."""
         if self.live.is_symlink() or not self.live.is_dir():
             return
-        version = self.add(self.live)
+        try:
+            version = self.add(self.live)
+        except MascotError:
+            # A corrupt live folder cannot be a version, and must not block the switch that
+            # replaces it; it is set aside, not deleted, for someone to look at.
+            os.rename(self.live, self.live.with_name(f".{self.live.name}.unreadable-{int(time.time())}"))
+            return
         retired = self.live.with_name(f".{self.live.name}.adopted-{os.getpid()}")
         os.rename(self.live, retired)
         self._point_at(version)

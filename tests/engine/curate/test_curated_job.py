@@ -11,7 +11,8 @@ from engine.serve.app import EngineService, ServeConfig
 
 @pytest.fixture
 async def client(tiny_checkpoint, tmp_path):
-    cfg = ServeConfig(models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"))
+    cfg = ServeConfig(models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"),
+                      path_roots=(str(tmp_path.parent),))  # pytest's temporary folders
     async with TestClient(TestServer(EngineService(cfg).app())) as c:
         yield c
 

@@ -12,7 +12,8 @@ from engine.serve.app import EngineService, ServeConfig
 
 
 def _service(ckpt, tmp_path, **kw):
-    cfg = ServeConfig(models=(("default", str(ckpt)),), jobs_dir=str(tmp_path / "jobs"), **kw)
+    cfg = ServeConfig(models=(("default", str(ckpt)),), jobs_dir=str(tmp_path / "jobs"),
+                      path_roots=(str(tmp_path.parent),), **kw)  # pytest's temporary folders
     return EngineService(cfg)
 
 

@@ -29,7 +29,7 @@ def live(tiny_checkpoint, tmp_path):
 
 @pytest.fixture
 async def client(live, tmp_path):
-    cfg = ServeConfig(models=(("default", str(live)),), jobs_dir=str(tmp_path / "jobs"))
+    cfg = ServeConfig(models=(("default", str(live)),), jobs_dir=str(tmp_path / "jobs"), path_roots=(str(tmp_path.parent),))
     async with TestClient(TestServer(EngineService(cfg).app())) as c:
         yield c
 
