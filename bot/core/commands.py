@@ -142,8 +142,9 @@ class Commands:
         first = made.images[0]
         seeds = ", ".join(str(i.seed) for i in made.images)
         text = f"{title}{describe(first.attributes)} · seed {seeds} · {info.name} {made.version}"
-        if grid:
-            text += f"\nPick one (1-{len(files)}), ask for variations of one (V1-V{len(files)}), or re-roll."
+        if grid:  # the candidates differ in what was left open: name what was asked, not the first one's draw
+            text = (f"{title}{describe(requested) or 'any look'} · {len(files)} candidates · {info.name} {made.version}"
+                    f"\nPick one (1-{len(files)}), ask for variations of one (V1-V{len(files)}), or re-roll.")
         return Reply(text, tuple(files), kind="grid" if grid else "post")
 
     async def _sized(self, info: ModelInfo, call: Callable[[int | None], Awaitable[Generated]], wanted: int) -> Generated:
