@@ -1,8 +1,10 @@
-"""Persistent buttons under every mascot: 🎲 re-roll and ✏️ remix.
+"""Persistent buttons: under a grid of candidates 1-4 (pick), V1-V4 (variations) and 🎲 re-roll;
+under a posted mascot 🎲 re-roll, ✏️ remix, 🔀 variations and ⭐ (keep in /collection).
 
 They are DynamicItems: the generation id rides in the custom id, and the classes are
-registered in setup_hook, so a button clicked after a restart still finds its mascot
-(the store has it) without any view having been re-created.
+registered in setup_hook (``DYNAMIC``), so a button clicked after a restart still finds
+its mascot (the store has it) without any view having been re-created. Every button that
+draws defers first (Discord allows 3 s); refusals and ⭐ answer ephemerally.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.core.commands import describe
-from bot.core.reply import oops
+from bot.core.reply import Reply, oops
 from bot.core.text import pairs
 from bot.discord.send import answer_deferred, answer_now, defer
 
@@ -35,7 +37,7 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:
         bot: MascotClient = interaction.client  # type: ignore[assignment]
         if await defer(interaction):
             reply = await bot.core.reroll(bot.caller(interaction), self.generation)
-            await answer_deferred(interaction, reply, bot.core.store, post_view)
+            await answer(interaction, reply, bot)
 
 
 class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:remix:(?P<gen>[0-9a-f]{1,40})"):
@@ -75,11 +77,94 @@ class RemixModal(discord.ui.Modal, title="Remix this mascot"):
             return
         if await defer(interaction):
             reply = await bot.core.remix(bot.caller(interaction), self.generation, wanted)
-            await answer_deferred(interaction, reply, bot.core.store, post_view)
+            await answer(interaction, reply, bot)
+
+
+class _LoopButton(discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:base:(?P<gen>[0-9a-f]{1,40})"):
+    """A button whose custom id is ``mascot:<action>:<generation>``; subclasses say what it does
+    (this base is never registered, so its own template never matches a click)."""
+
+    action = ""
+
+    def __init__(self, generation: str, label: str = "", emoji: str | None = None,
+                 style: discord.ButtonStyle = discord.ButtonStyle.secondary, row: int | None = None) -> None:  # fmt: skip
+        super().__init__(discord.ui.Button(label=label or None, emoji=emoji, style=style, row=row,
+                                           custom_id=f"mascot:{self.action}:{generation}"))  # fmt: skip
+        self.generation = generation
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
+        # The label is not in the custom id; discord.py keeps the one on the message.
+        return cls(match["gen"], label=item.label or "", emoji=str(item.emoji) if item.emoji else None)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: MascotClient = interaction.client  # type: ignore[assignment]
+        if await defer(interaction):
+            await answer(interaction, await self.run(bot, interaction), bot)
+
+    async def run(self, bot: MascotClient, interaction: discord.Interaction) -> Reply:
+        raise NotImplementedError
+
+
+class PickButton(_LoopButton, template=r"mascot:pick:(?P<gen>[0-9a-f]{1,40})"):
+    action = "pick"
+
+    async def run(self, bot: MascotClient, interaction: discord.Interaction) -> Reply:
+        return await bot.core.pick(bot.caller(interaction), self.generation)
+
+
+class VaryButton(_LoopButton, template=r"mascot:vary:(?P<gen>[0-9a-f]{1,40})"):
+    action = "vary"
+
+    async def run(self, bot: MascotClient, interaction: discord.Interaction) -> Reply:
+        return await bot.core.variations(bot.caller(interaction), self.generation)
+
+
+class RegridButton(_LoopButton, template=r"mascot:regrid:(?P<gen>[0-9a-f]{1,40})"):
+    """Re-roll under a grid: four new candidates for the same request."""
+
+    action = "regrid"
+
+    async def run(self, bot: MascotClient, interaction: discord.Interaction) -> Reply:
+        return await bot.core.reroll(bot.caller(interaction), self.generation, grid=True)
+
+
+class StarButton(_LoopButton, template=r"mascot:star:(?P<gen>[0-9a-f]{1,40})"):
+    """⭐ toggles: keeps the mascot in the presser's /collection, or takes it out again."""
+
+    action = "star"
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: MascotClient = interaction.client  # type: ignore[assignment]
+        caller = bot.caller(interaction)
+        kept = bot.core.store.is_favourite(caller.user, self.generation)
+        await answer_now(interaction, bot.core.star(caller, self.generation, on=not kept))  # a DB write: well within 3 s
+
+
+DYNAMIC = (RerollButton, RemixButton, PickButton, VaryButton, RegridButton, StarButton)
 
 
 def post_view(generation: str) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(RerollButton(generation))
     view.add_item(RemixButton(generation))
+    view.add_item(VaryButton(generation, label="Variations", emoji="🔀"))
+    view.add_item(StarButton(generation, emoji="⭐"))
     return view
+
+
+def grid_view(generations: tuple[str, ...]) -> discord.ui.View:
+    """1-4 pick a candidate, V1-V4 vary one, 🎲 draws four new ones."""
+    view = discord.ui.View(timeout=None)
+    for i, gen in enumerate(generations, 1):
+        view.add_item(PickButton(gen, label=str(i), style=discord.ButtonStyle.primary, row=0))
+    for i, gen in enumerate(generations, 1):
+        view.add_item(VaryButton(gen, label=f"V{i}", row=1))
+    if generations:
+        view.add_item(RegridButton(generations[0], emoji="🎲", row=2))
+    return view
+
+
+async def answer(interaction: discord.Interaction, reply: Reply, bot: MascotClient) -> None:
+    """A deferred reply with the buttons its kind needs."""
+    await answer_deferred(interaction, reply, bot.core.store, post_view, grid_view)

@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot.config import BotConfig
 from bot.core.commands import Commands
 from bot.core.reply import Caller
-from bot.discord.buttons import RemixButton, RerollButton
+from bot.discord.buttons import DYNAMIC
 from bot.discord.slash import PLAIN, schema_commands
 from bot.discord.votes import Votes
 
@@ -37,7 +37,7 @@ class MascotClient(commands.Bot):
                       admin=user in self.cfg.admins or manager)  # fmt: skip
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(RerollButton, RemixButton)
+        self.add_dynamic_items(*DYNAMIC)  # every button kind, so old messages' buttons work after a restart
         await self.add_cog(Votes(self))
         for command in [*schema_commands(self), *PLAIN]:
             self.tree.add_command(command)

@@ -46,17 +46,29 @@ async def defer(interaction: discord.Interaction, *, ephemeral: bool = False) ->
     return await quietly(interaction.response.defer(thinking=True, ephemeral=ephemeral), "defer")
 
 
+MAX_FILES = 10  # Discord's attachments per message
+
+
+def _files(reply: Reply) -> list[discord.File]:
+    return [discord.File(io.BytesIO(a.data), filename=a.name) for a in reply.files[:MAX_FILES]]
+
+
 async def answer_deferred(interaction: discord.Interaction, reply: Reply, store: Store,
-                          view_for: Callable[[str], discord.ui.View] | None = None) -> None:  # fmt: skip
+                          view_for: Callable[[str], discord.ui.View] | None = None,
+                          grid_for: Callable[[tuple[str, ...]], discord.ui.View] | None = None) -> None:  # fmt: skip
     """Send ``reply`` after a non-ephemeral defer: one message per image, each with 👍 👎 and
-    ``view_for(generation)``'s buttons."""
+    ``view_for(generation)``'s buttons; a grid of candidates as one message with ``grid_for``'s."""
     if reply.ephemeral:
         # The "thinking..." message is public; a refusal should not be, so swap it for an ephemeral one.
         await quietly(interaction.delete_original_response(), "delete thinking message")
-        await quietly(interaction.followup.send(reply.text, ephemeral=True), "ephemeral followup")
+        files = {"files": _files(reply)} if reply.files else {}  # a /collection's thumbnails, seen by its owner alone
+        await quietly(interaction.followup.send(reply.text, ephemeral=True, **files), "ephemeral followup")
         return
     if not reply.files:
         await quietly(interaction.followup.send(reply.text), "followup")
+        return
+    if reply.kind == "grid" and grid_for:
+        await _grid(interaction, reply, store, grid_for)
         return
     for i, att in enumerate(reply.files):
         file = discord.File(io.BytesIO(att.data), filename=att.name)
@@ -75,6 +87,21 @@ async def answer_deferred(interaction: discord.Interaction, reply: Reply, store:
             for emoji in (UP, DOWN):
                 if not await quietly(message.add_reaction(emoji), f"react to {message.id}"):
                     break
+
+
+async def _grid(interaction: discord.Interaction, reply: Reply, store: Store,
+                grid_for: Callable[[tuple[str, ...]], discord.ui.View]) -> None:  # fmt: skip
+    """Four candidates in one message: nobody votes on a candidate, they pick one (which is then voted on)."""
+    try:
+        message = await interaction.followup.send(reply.text, files=_files(reply), view=grid_for(reply.generations),
+                                                  wait=True)  # fmt: skip
+    except discord.NotFound as exc:
+        if exc.code not in GONE:
+            raise
+        log.info("followup: interaction gone (code %s); grid not posted", exc.code)
+        return
+    for generation in reply.generations:
+        store.set_message(generation, message.id, interaction.channel_id)
 
 
 async def answer_text(interaction: discord.Interaction, reply: Reply) -> None:

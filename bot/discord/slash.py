@@ -1,4 +1,4 @@
-"""The slash commands: /mascot /remix /morph /top /mystats /retrain /rollback /status /settings.
+"""The slash commands: /mascot /remix /morph /fuse /collection /top /mystats /retrain /rollback /status /settings.
 
 /mascot, /remix and /morph take the engine's attributes as options, so they are built
 at start-up from GET /v1/models (bot/discord/options.py); the rest are small typed
@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, Literal, Optional
 import discord
 from discord import app_commands
 
-from bot.core.commands import MAX_COUNT, MAX_SEED
+from bot.core.commands import GRID, MAX_COUNT, MAX_SEED
 from bot.core.reply import Reply
-from bot.discord.buttons import post_view
+from bot.core.text import pairs
+from bot.discord.buttons import answer
 from bot.discord.options import Option, attribute_command
 from bot.discord.send import answer_deferred, answer_now, answer_text, defer
 
@@ -39,14 +40,15 @@ MODEL = Option("model", Optional[str], None, "which model draws it (default: thi
 # --- image commands (options from the schema) ------------------------------------------
 async def mascot(interaction: discord.Interaction, attributes: dict[str, str], extras: dict[str, Any]) -> None:
     bot = _bot(interaction)
-    caller, count = bot.caller(interaction), extras.get("count") or 1
+    grid = extras.get("seed") is None and extras.get("count") is None  # candidates to pick from
+    caller, count = bot.caller(interaction), GRID if grid else extras.get("count") or 1
     ok = bot.core.admit(caller, attributes, extras.get("model"), count=count, seed=extras.get("seed"))
     if isinstance(ok, Reply):
         await answer_now(interaction, ok)
         return
     if await defer(interaction):
-        reply = await bot.core.mascot(caller, attributes, seed=extras.get("seed"), count=count, admitted=ok)
-        await answer_deferred(interaction, reply, bot.core.store, post_view)
+        reply = await bot.core.mascot(caller, attributes, seed=extras.get("seed"), count=count, admitted=ok, grid=grid)
+        await answer(interaction, reply, bot)
 
 
 async def remix(interaction: discord.Interaction, attributes: dict[str, str], extras: dict[str, Any]) -> None:
@@ -56,14 +58,22 @@ async def remix(interaction: discord.Interaction, attributes: dict[str, str], ex
         return
     if await defer(interaction):
         reply = await bot.core.remix(bot.caller(interaction), extras["generation"].strip().lower(), attributes)
-        await answer_deferred(interaction, reply, bot.core.store, post_view)
+        await answer(interaction, reply, bot)
 
 
 async def morph(interaction: discord.Interaction, attributes: dict[str, str], extras: dict[str, Any]) -> None:
     bot = _bot(interaction)
+    ids, seeds = (extras.get("mascot_a"), extras.get("mascot_b")), (extras.get("seed_a"), extras.get("seed_b"))
+    if None in ids and None in seeds:
+        await answer_now(interaction, Reply("Morph needs two ends: mascot_a and mascot_b (ids), or seed_a and seed_b.",
+                                            ephemeral=True))  # fmt: skip
+        return
     if await defer(interaction):
-        reply = await bot.core.morph(bot.caller(interaction), extras["seed_a"], extras["seed_b"], attributes,
-                                     model=extras.get("model"), frames=extras.get("frames") or 16)  # fmt: skip
+        frames, caller = extras.get("frames") or 16, bot.caller(interaction)
+        if None not in ids:  # two posted mascots, each with its own attributes
+            reply = await bot.core.morph_mascots(caller, ids[0].strip().lower(), ids[1].strip().lower(), frames=frames)
+        else:
+            reply = await bot.core.morph(caller, seeds[0], seeds[1], attributes, model=extras.get("model"), frames=frames)
         await answer_deferred(interaction, reply, bot.core.store)
 
 
@@ -79,14 +89,39 @@ def schema_commands(bot: MascotClient) -> list[app_commands.Command]:
         attribute_command("remix", "Same mascot (same seed), some attributes changed", model, [
             Option("generation", str, description="the id in a mascot's buttons or /top"),
         ], remix),
-        attribute_command("morph", "An animated morph between two seeds", model, [
-            Option("seed_a", Seed, description="start"), Option("seed_b", Seed, description="end"),
+        attribute_command("morph", "An animated morph between two mascots (their ids) or two seeds", model, [
+            Option("mascot_a", Optional[str], None, "start: a mascot's id"),
+            Option("mascot_b", Optional[str], None, "end: a mascot's id"),
+            Option("seed_a", Optional[Seed], None, "start (instead of mascot_a)"),
+            Option("seed_b", Optional[Seed], None, "end (instead of mascot_b)"),
             Option("frames", Optional[app_commands.Range[int, 2, 64]], None, "length of the loop (2-64)"), MODEL,
         ], morph),
     ]  # fmt: skip
 
 
 # --- plain commands ----------------------------------------------------------------------
+@app_commands.command(description="One child of two mascots: latent mixed, each attribute from one parent")
+@app_commands.describe(a="a mascot's id", b="another mascot's id",
+                       take="which parent an attribute comes from, like hair:a smile:b (else drawn)")  # fmt: skip
+async def fuse(interaction: discord.Interaction, a: str, b: str, take: Optional[str] = None) -> None:
+    bot = _bot(interaction)
+    try:
+        chosen = pairs(take or "")
+    except ValueError as exc:
+        await answer_now(interaction, Reply(str(exc), ephemeral=True))
+        return
+    if await defer(interaction):
+        reply = await bot.core.fuse(bot.caller(interaction), a.strip().lower(), b.strip().lower(), chosen)
+        await answer(interaction, reply, bot)
+
+
+@app_commands.command(description="The mascots you starred (⭐)")
+async def collection(interaction: discord.Interaction) -> None:
+    bot = _bot(interaction)
+    if await defer(interaction, ephemeral=True):
+        await answer_deferred(interaction, bot.core.collection(bot.caller(interaction)), bot.core.store)
+
+
 @app_commands.command(description="The best-voted mascots")
 @app_commands.describe(period="today, this week or ever")
 async def top(interaction: discord.Interaction, period: Literal["day", "week", "all"] = "week") -> None:
@@ -135,4 +170,4 @@ async def settings(interaction: discord.Interaction, default_model: Optional[str
     await answer_now(interaction, reply)
 
 
-PLAIN = (top, mystats, retrain, rollback, status, settings)
+PLAIN = (fuse, collection, top, mystats, retrain, rollback, status, settings)

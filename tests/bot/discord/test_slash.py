@@ -30,7 +30,7 @@ async def test_mascot_defers_then_posts_png_with_votes_and_buttons(discord_bot, 
     custom_ids = [c["custom_id"] for row in followup.json["components"] for c in row["components"]]
     message_id = next(mid for mid, t in h.fake.posted.items() if t == token)
     (gen,) = store.by_message(message_id)
-    assert custom_ids == [f"mascot:reroll:{gen.id}", f"mascot:remix:{gen.id}"]
+    assert custom_ids == [f"mascot:{a}:{gen.id}" for a in ("reroll", "remix", "vary", "star")]
     assert (gen.seed, gen.attributes["hair"], gen.attributes["smile"], gen.requester) == (42, "blue", "yes", "1")
     assert store.image(gen.id)[0] == png
     assert h.fake.reactions(message_id) == [UP, DOWN]
