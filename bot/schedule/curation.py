@@ -42,6 +42,7 @@ class Pick:
     voters: int
     bound: float
     why: str
+    latent: dict[str, Any] | None = None  # a variation's or a fusion's recipe: its seed alone draws another picture
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ def item(pick: Pick, image: bytes | None) -> dict[str, Any]:
     """One curated or negative image as the fine-tune request carries it (``image``: its stored PNG)."""
     out = {"id": pick.generation, "seed": pick.seed, "attributes": pick.attributes, "version": pick.version,
            "truncation": pick.truncation}  # fmt: skip
+    if pick.latent:
+        out["latent"] = pick.latent
     if image is not None:
         out["image"] = base64.b64encode(image).decode()
     return out
@@ -78,7 +81,8 @@ def value_counts(picks: Sequence[Pick]) -> dict[str, dict[str, int]]:
 
 def _pick(row: Mapping[str, Any], bound: float, why: str) -> Pick:
     return Pick(row["id"], row["version"], int(row["seed"]), dict(row["attributes"]), float(row["truncation"]),
-                int(row["up"]), int(row["down"]), int(row["voters"]), round(bound, 4), why)  # fmt: skip
+                int(row["up"]), int(row["down"]), int(row["voters"]), round(bound, 4), why,
+                row.get("latent"))  # fmt: skip
 
 
 def value_caps(sizes: Mapping[str, int], target: int, quota_factor: float) -> dict[str, int]:

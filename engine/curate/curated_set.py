@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from engine import creative
 from engine.checkpoint import Checkpoint, load_checkpoint
 from engine.data.dataset import DatasetWriter, Source
 from engine.errors import MascotError
@@ -65,7 +66,10 @@ def draw(item: dict[str, Any], models: Models) -> Drawn:
     ck = models.get(item["version"])
     if ck is not None:
         req = resolve(ck.schema, ck.schema.parse(item["attributes"]), item["seed"], item["truncation"])
-        pixels = render(ck.G, ck.schema, [req])[0]
+        if item.get("latent"):  # a variation or a fusion: its recipe draws it, not its seed
+            pixels = creative.render(ck.G, ck.schema, [(creative.parse(item["latent"]), req.attrs)], req.truncation)[0]
+        else:
+            pixels = render(ck.G, ck.schema, [req])[0]
         return Drawn(_fit(pixels, res), req.attrs, "regenerated")
     if item.get("image"):
         attrs = schema.sample(schema.parse(item["attributes"]), np.random.default_rng(item["seed"]))

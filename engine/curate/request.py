@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from engine import creative
 from engine.errors import MascotError
 from engine.sampling import MAX_SEED
 
@@ -72,8 +73,14 @@ def _item(key: str, i: int, item: Any) -> dict[str, Any]:
             base64.b64decode(image, validate=True)
         except (binascii.Error, TypeError, ValueError):
             raise CurationRequestError(f"{where}.image must be a base64 PNG") from None
-    return {"seed": seed, "attributes": attrs, "version": version, "truncation": float(truncation), "image": image,
-            "id": str(item.get("id", ""))}  # fmt: skip
+    out = {"seed": seed, "attributes": attrs, "version": version, "truncation": float(truncation), "image": image,
+           "id": str(item.get("id", ""))}  # fmt: skip
+    if item.get("latent") is not None:  # a variation or a fusion (engine/creative.py), drawn from its recipe
+        try:
+            out["latent"] = creative.parse(item["latent"]).to_json()
+        except creative.RecipeError as exc:
+            raise CurationRequestError(f"{where}.latent: {exc}") from None
+    return out
 
 
 def eval_settings(body: dict) -> EvalSettings:

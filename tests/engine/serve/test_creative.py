@@ -144,3 +144,23 @@ def test_fuse_mixes_styles_coarse_from_a_fine_from_b(style_g):
     cut = layers - round(0.5 * layers)
     assert all(torch.equal(z[i], za) for i in range(cut)) and all(torch.equal(z[i], zb) for i in range(cut, layers))
     assert torch.equal(creative.layer_latents(creative.fuse(a, b, 0.0), G.z_dim, layers)[-1], za)
+
+
+# --- the nightly curation draws a voted variation from its recipe ----------------------
+
+async def test_curation_redraws_a_variation_as_served(tiny_checkpoint, tmp_path):
+    from engine.checkpoint import load_checkpoint
+    from engine.curate.curated_set import Models, draw
+    from engine.curate.request import parse_items
+
+    _, body = await _post(tiny_checkpoint, tmp_path, "/v1/variations", {"seed": 11, "count": 2, "strength": 0.6})
+    served = body["images"][1]
+    ck = load_checkpoint(tiny_checkpoint)
+    (item,) = parse_items({"curated": [{"seed": served["seed"], "attributes": served["attributes"],
+                                        "version": ck.version, "latent": served["latent"]}]}, "curated", True)  # fmt: skip
+    drawn = draw(item, Models(ck, tmp_path / "versions"))
+    assert drawn.source == "regenerated" and np.array_equal(drawn.image, _pixels(served["image"]))
+    plain = draw({**item, "latent": None}, Models(ck, tmp_path / "versions"))
+    assert not np.array_equal(plain.image, drawn.image)  # the seed alone would have drawn the parent
+    with pytest.raises(Exception, match="latent"):
+        parse_items({"curated": [{**item, "latent": {"vary": 1}}]}, "curated", True)
