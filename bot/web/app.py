@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import re
+import secrets
 from importlib import resources
 
 from aiohttp import web
@@ -26,6 +28,52 @@ CORE = web.AppKey("core", Commands)
 CONFIG = web.AppKey("config", BotConfig)
 FEED = web.AppKey("announcements", AnnouncementFeed)
 USER = re.compile(r"^[\w.-]{1,32}$")
+ADMIN_TOKEN = web.AppKey("admin_token", str)
+ADMIN_TOKEN_ENV = "WEB_ADMIN_TOKEN"
+MAX_TOP = 100
+
+
+class BadInput(Exception):
+    """A request the chat cannot use: answered 4xx with what was wrong and what is allowed."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+@web.middleware
+async def clean_errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except BadInput as exc:
+        return _error(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+
+
+async def _body(request: web.Request) -> dict:
+    raw = await request.read()
+    try:
+        body = json.loads(raw) if raw else {}
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, too deep, numbers past Python's limits
+        raise BadInput(400, "malformed_json", "the body must be a JSON object, like {\"user\": \"ann\", \"text\": \"/mascot\"}") from None
+    if not isinstance(body, dict):
+        raise BadInput(400, "malformed_json", "the body must be a JSON object, like {\"user\": \"ann\", \"text\": \"/mascot\"}")
+    return body
+
+
+def _is_admin(request: web.Request) -> bool:
+    """Admin commands need web_admin on *and* the WEB_ADMIN_TOKEN as a bearer token; else they are off."""
+    token = request.app[ADMIN_TOKEN]
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return bool(request.app[CONFIG].web_admin and token and scheme.lower() == "bearer"
+                and secrets.compare_digest(given.strip().encode("utf-8", "replace"), token.encode("utf-8")))  # fmt: skip
 
 
 def _page(name: str) -> str:
@@ -33,10 +81,9 @@ def _page(name: str) -> str:
 
 
 def _user(raw: object) -> str:
-    name = str(raw or "").strip()
+    name = raw.strip() if isinstance(raw, str) else ""
     if not USER.match(name):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "a user name is 1-32 letters, digits, '.', '_' or '-'"}),
-                                 content_type="application/json")  # fmt: skip
+        raise BadInput(400, "invalid_user", "user is a name of 1-32 letters, digits, '.', '_' or '-'")
     return name
 
 
@@ -45,11 +92,14 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def command(request: web.Request) -> web.Response:
-    body = await request.json()
-    core, cfg = request.app[CORE], request.app[CONFIG]
+    body = await _body(request)
+    core = request.app[CORE]
     # Web names are prefixed so they never collide with Discord ids in the store.
-    caller = Caller(user=f"web:{_user(body.get('user'))}", platform="web", admin=cfg.web_admin)
-    reply = await text.run(core, caller, str(body.get("text", ""))[:1000])
+    caller = Caller(user=f"web:{_user(body.get('user'))}", platform="web", admin=_is_admin(request))
+    typed = body.get("text", "")
+    if not isinstance(typed, str):
+        raise BadInput(400, "invalid_text", "text is the command as typed, like \"/mascot hair:blue\"")
+    reply = await text.run(core, caller, typed[:1000])
     images = [{"generation": f.generation, "url": f"/image/{f.generation}", "name": f.name}
               for f in reply.files if f.generation]  # fmt: skip
     others = [{"name": f.name, "data": f"data:image/gif;base64,{base64.b64encode(f.data).decode()}"} for f in reply.files if not f.generation]
@@ -66,13 +116,14 @@ async def schema(request: web.Request) -> web.Response:
 
 
 async def vote(request: web.Request) -> web.Response:
-    body = await request.json()
+    body = await _body(request)
     core = request.app[CORE]
-    user, generation, value = _user(body.get("user")), str(body.get("generation", "")), body.get("value")
-    if value not in (1, -1, 0):
-        return web.json_response({"error": "value is 1 (👍), -1 (👎) or 0 (remove)"}, status=400)
-    if core.store.generation(generation) is None:
-        return web.json_response({"error": "no such mascot"}, status=404)
+    user, generation, value = _user(body.get("user")), body.get("generation"), body.get("value")
+    # true == 1 in Python: a bool must not pass as a vote.
+    if isinstance(value, bool) or not isinstance(value, int) or value not in (1, -1, 0):
+        raise BadInput(400, "invalid_value", "value is 1 (👍), -1 (👎) or 0 (remove)")
+    if not isinstance(generation, str) or not generation or core.store.generation(generation) is None:
+        raise BadInput(404, "no_such_mascot", "no such mascot: generation is the id of a mascot made here or on Discord")
     key = f"web:{user}"
     if value == 0:
         core.store.unvote(generation, key)
@@ -94,19 +145,21 @@ async def image(request: web.Request) -> web.Response:
 async def top(request: web.Request) -> web.Response:
     period = request.query.get("period", "week")
     if period not in ("day", "week", "all"):
-        return web.json_response({"error": "period is day, week or all"}, status=400)
-    ranked = request.app[CORE].store.top(period, int(request.query.get("limit", 24)))
+        raise BadInput(400, "invalid_period", "period is day, week or all")
+    limit = request.query.get("limit", "24")
+    if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_TOP):
+        raise BadInput(400, "invalid_limit", f"limit is a whole number from 1 to {MAX_TOP}")
+    ranked = request.app[CORE].store.top(period, int(limit))
     return web.json_response([{"generation": r.generation.id, "url": f"/image/{r.generation.id}", "score": r.score,
                                "up": r.up, "down": r.down, "seed": r.generation.seed,
                                "attributes": r.generation.attributes} for r in ranked])  # fmt: skip
 
 
 async def announcements(request: web.Request) -> web.Response:
-    try:
-        after = int(request.query.get("after", 0))
-    except ValueError:
-        return web.json_response({"error": "after is the id of the last announcement seen (a whole number)"},
-                                 status=400)  # fmt: skip
+    after = request.query.get("after", "0")
+    if not (after.isascii() and after.isdigit() and len(after) <= 18):
+        raise BadInput(400, "invalid_after", "after is the id of the last announcement seen (a whole number)")
+    after = int(after)
     news = request.app[FEED].after(after)
     return web.json_response({"announcements": [a.to_json() for a in news]})
 
@@ -127,9 +180,12 @@ async def gallery(request: web.Request) -> web.Response:
                         content_type="text/html")  # fmt: skip
 
 
-def make_app(core: Commands, cfg: BotConfig, feed: AnnouncementFeed | None = None) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+def make_app(core: Commands, cfg: BotConfig, feed: AnnouncementFeed | None = None,
+             admin_token: str | None = None) -> web.Application:  # fmt: skip
+    """``admin_token`` defaults to $WEB_ADMIN_TOKEN; without one the chat has no admin commands."""
+    app = web.Application(client_max_size=64 * 1024, middlewares=[clean_errors])
     app[CORE], app[CONFIG] = core, cfg
+    app[ADMIN_TOKEN] = (os.environ.get(ADMIN_TOKEN_ENV, "") if admin_token is None else admin_token).strip()
     app[FEED] = feed if feed is not None else AnnouncementFeed()  # none given: nothing to announce
     app.router.add_get("/", index)
     app.router.add_get("/gallery", gallery)

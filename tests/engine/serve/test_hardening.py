@@ -1,0 +1,234 @@
+"""Every input to every engine endpoint gets a 2xx or a clean 4xx, never a 5xx (issue #30).
+
+Property tests generate bodies for each endpoint from the fields it reads, mixing values
+it should accept with any JSON (nulls, wrong types, huge and negative numbers, NaN,
+unicode, nesting) and raw bytes that are not JSON at all. Then the inputs the issue
+names, admin access, paths outside the roots, admission under a burst, and reload by
+path as a version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.serve.app import EngineService, ServeConfig
+from engine.serve.auth import check_admin
+from engine.serve.requests import ApiError
+from tests.engine.serve.live import LiveServer, assert_clean
+
+EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+scalars = (st.none() | st.booleans() | st.integers() | st.integers(-10, 70)
+           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=30))  # fmt: skip
+anything = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)  # fmt: skip
+huge = st.integers(4301, 6000).map(lambda n: "9" * n)  # past Python's int-string limit, as JSON text
+attributes = st.sampled_from(["hair:blue", "hair:blu", "smile:yes hair:red", "{\"hair\": \"red\"}", "{\"hair\": 5}",
+                              "{\"hair\": [1]}", "{", "hat:yes", "", "  ", "hair:", ":"]) | st.text(max_size=40) \
+    | st.dictionaries(st.sampled_from(["hair", "smile", "x", ""]), anything, max_size=3)  # fmt: skip
+common = {"model": st.sampled_from(["default", "nope", ""]) | anything, "truncation": st.floats(0, 1) | anything,
+          "format": st.sampled_from(["png", "webp", "PNG", "gif"]) | anything, "size": st.sampled_from([32, 64]) | anything,
+          "attributes": attributes | anything}  # fmt: skip
+end = st.fixed_dictionaries({}, optional={"seed": st.integers(0, 99) | anything, "attributes": attributes,
+                                          "latent": anything})  # fmt: skip
+latent = st.sampled_from([{"seed": 3}, {"vary": {"seed": 1}, "index": 1, "amount": 0.3}, "seed:3", [], {}]) | anything
+FIELDS = {
+    "/v1/generate": {**common, "seed": st.integers(0, 2**31) | anything, "count": st.integers(0, 9) | anything},
+    "/v1/interpolate": {**common, "a": end | anything, "b": end | anything, "frames": st.integers(0, 70) | anything},
+    "/v1/variations": {**common, "seed": st.integers(0, 99) | anything, "count": st.integers(0, 9) | anything,
+                       "strength": st.floats(0, 1) | anything, "first": st.integers(0, 9) | anything, "latent": latent},
+    "/v1/fuse": {**common, "a": end | anything, "b": end | anything, "mix": st.floats(0, 1) | anything,
+                 "seed": st.integers(0, 99) | anything, "from": st.sampled_from(["hair:a", {"hair": "b"}, "x:y"]) | anything},
+    "/v1/render": {**common, "latent": latent},
+    "/v1/models/default/reload": {"path": st.sampled_from(["/etc", "../..", "checkpoints/x", "\x00", "\ud800"]) | anything},
+    "/v1/models/default/promote": {"checkpoint": st.sampled_from(["/etc", "", "a/../../b"]) | anything,
+                                   "reason": anything},
+    "/v1/models/default/rollback": {"version": anything, "reason": anything},
+    "/v1/jobs": {"data": st.sampled_from(["/etc", "/nope", "data/none"]) | anything, "kimg": anything,
+                 "kind": st.sampled_from(["finetune", "paint"]) | anything, "model": anything, "freeze_d": anything,
+                 "batch": anything, "lr_g": anything, "lr_d": anything, "timeout_s": anything, "curated": anything},
+    "/v1/invert": {"image": st.sampled_from(["", "data:image/png;base64,AAAA", "iVBORw0KGgo="]) | anything,
+                   "variations": st.integers(0, 9) | anything, "model": anything},
+}
+
+
+def _body(route: str):
+    keys = FIELDS[route]
+    as_json = st.fixed_dictionaries({}, optional=keys).map(lambda d: json.dumps(d).encode())
+    # A field's value replaced by a 5,000-digit number, which json.dumps itself cannot write.
+    with_huge = st.tuples(st.sampled_from(sorted(keys)), huge).map(lambda kv: f'{{"{kv[0]}": {kv[1]}}}'.encode())
+    in_attributes = huge.map(lambda n: json.dumps({"attributes": f'{{"hair": {n}}}'}).encode())
+    raw = st.binary(max_size=200) | st.sampled_from([b"", b"null", b"[1]", b'"x"', b"{", b"[" * 5000 + b"]" * 5000,
+                                                     b'{"a": ' * 3000 + b"1" + b"}" * 3000, b"\xff\xfe"])  # fmt: skip
+    return as_json | with_huge | in_attributes | raw | anything.map(lambda v: json.dumps(v).encode())
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_checkpoint, tmp_path_factory):
+    root = tmp_path_factory.mktemp("hardening")
+    live = shutil.copytree(tiny_checkpoint, root / "checkpoints" / "default")
+    cfg = ServeConfig(models=(("default", str(live)),), jobs_dir=str(root / "jobs"), path_roots=(str(root),))
+    with LiveServer(EngineService(cfg).app()) as server:
+        yield server
+
+
+@pytest.mark.parametrize("route", sorted(FIELDS))
+def test_no_body_gets_a_5xx(engine, route):
+    @EXAMPLES
+    @given(body=_body(route))
+    def check(body: bytes) -> None:
+        assert_clean(engine.call("POST", route, body, {"Content-Type": "application/json"}), f"POST {route} {body[:120]!r}")
+
+    check()
+
+
+@EXAMPLES
+@given(path=st.sampled_from(["/v1/jobs/", "/v1/models/", "/v1/nothing/", "/healthz/"]), tail=st.text(max_size=20),
+       method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]))  # fmt: skip
+def test_no_path_or_method_gets_a_5xx(engine, path, tail, method):
+    for suffix in (tail, f"{tail}/versions", f"{tail}/reload"):
+        assert_clean(engine.call(method, path + suffix), f"{method} {path + suffix!r}")
+
+
+# --- the inputs issue #30 names, one by one ---------------------------------------------
+
+NAMED = [
+    ("/v1/generate", b'{"count": null, "seed": 3}', "invalid_count"),
+    ("/v1/generate", b'{"seed": ' + b"7" * 5000 + b"}", "malformed_json"),
+    ("/v1/generate", json.dumps({"attributes": '{"hair": ' + "9" * 5000 + "}"}).encode(), "invalid_attributes"),
+    ("/v1/interpolate", b'{"a": {"seed": 1}, "b": {"seed": 2}, "frames": null}', "invalid_frames"),
+    ("/v1/models/default/reload", b'{"path": 5}', "invalid_path"),
+    ("/v1/generate", b'{"truncation": NaN}', "invalid_truncation"),
+    ("/v1/jobs", b'{"data": "/etc", "kimg": 1}', "path_not_allowed"),
+    ("/v1/models/default/reload", b'{"path": "/etc"}', "path_not_allowed"),
+]
+
+
+@pytest.mark.parametrize("route,body,code", NAMED, ids=[f"{r}-{c}" for r, _, c in NAMED])
+def test_inputs_named_in_the_issue_are_4xx(engine, route, body, code):
+    answer = engine.call("POST", route, body)
+    assert 400 <= answer.status < 500 and answer.json()["error"]["code"] == code, answer.body[:300]
+
+
+# --- admin: a token, or loopback --------------------------------------------------------
+
+def _from_afar(address: str):
+    """Middleware that makes every request look as if it came from ``address``."""
+
+    @web.middleware
+    async def clone(request, handler):
+        return await handler(request.clone(remote=address))
+
+    return clone
+
+
+ADMIN_CALLS = [("POST", "/v1/jobs", {"data": "/etc", "kimg": 1}), ("POST", "/v1/models/default/reload", {}),
+               ("POST", "/v1/models/default/promote", {"checkpoint": "/etc"}),
+               ("POST", "/v1/models/default/rollback", {}), ("GET", "/v1/models/default/versions", None),
+               ("GET", "/v1/jobs/abc", None)]  # fmt: skip
+
+
+@pytest.mark.parametrize("token", ["", "s3cret"])
+async def test_admin_calls_from_afar_need_the_token(tiny_checkpoint, tmp_path, token):
+    cfg = ServeConfig(models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"), admin_token=token)
+    app = EngineService(cfg).app()
+    app.middlewares.insert(0, _from_afar("203.0.113.9"))
+    async with TestClient(TestServer(app)) as c:
+        for method, path, body in ADMIN_CALLS:
+            r = await c.request(method, path, json=body)
+            assert r.status in (401, 403), (path, r.status)
+            assert "error" in await r.json()
+            if token:
+                wrong = await c.request(method, path, json=body, headers={"Authorization": "Bearer nope"})
+                assert wrong.status == 403
+        assert (await c.post("/v1/generate", json={"seed": 1})).status == 200  # images stay open
+        if token:  # the right token is let through to the handler (which then judges the body)
+            r = await c.get("/v1/models/default/versions", headers={"Authorization": f"Bearer {token}"})
+            assert r.status == 200
+            r = await c.post("/v1/jobs", json={"data": "/etc"}, headers={"Authorization": f"Bearer {token}"})
+            assert r.status == 400 and (await r.json())["error"]["code"] == "path_not_allowed"
+
+
+def test_admin_rule():
+    check_admin("", "127.0.0.1", None)
+    check_admin("", "::1", None)
+    for remote in ("10.0.0.2", "0.0.0.0", None, "unix"):
+        with pytest.raises(ApiError) as exc:
+            check_admin("", remote, None)
+        assert exc.value.status == 403
+    with pytest.raises(ApiError) as exc:
+        check_admin("t", "127.0.0.1", None)  # with a token configured, loopback needs it too
+    assert exc.value.status == 401
+    check_admin("t", "10.0.0.2", "Bearer t")
+
+
+# --- admission: 429 at once instead of a 503 after the timeout --------------------------
+
+async def test_a_burst_gets_200s_and_quick_429s_never_a_503(tiny_checkpoint, tmp_path):
+    cfg = ServeConfig(models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"),
+                      request_timeout_s=1.0)  # fmt: skip
+    service = EngineService(cfg)
+    slow = service.batcher.forward_for
+
+    def slowed(ck):  # each forward pass a steady 40 ms, so a 300-burst cannot all fit in 1 s
+        forward = slow(ck)
+        return lambda reqs: (time.sleep(0.04), forward(reqs))[1]
+
+    service.batcher.forward_for = slowed
+    async with TestClient(TestServer(service.app())) as c:
+
+        async def one(seed):
+            start = time.monotonic()
+            r = await c.post("/v1/generate", json={"seed": seed})
+            return r.status, time.monotonic() - start, r.headers.get("Retry-After")
+
+        results = await asyncio.gather(*(one(s) for s in range(300)))
+    statuses = [s for s, _, _ in results]
+    assert set(statuses) <= {200, 429} and statuses.count(200) > 0 and statuses.count(429) > 0, statuses
+    refused = [(t, ra) for s, t, ra in results if s == 429]
+    assert max(t for t, _ in refused) < 1.0
+    assert all(ra and int(ra) >= 1 for _, ra in refused)
+
+
+def test_admission_refuses_what_would_be_late_and_says_when_to_return():
+    from engine.serve.admission import Admission
+
+    now = [0.0]
+    adm = Admission(timeout_s=4.0, seconds_per_image=1.0, clock=lambda: now[0])  # budget 3 s
+    with adm.admit(2):
+        with adm.admit(1):  # 3 images x 1 s: just in time
+            with pytest.raises(ApiError) as exc:
+                with adm.admit(2):  # 5 s > 3 s
+                    pass
+    assert exc.value.status == 429 and exc.value.headers["Retry-After"] == "2"
+    with adm.admit(50):  # an idle engine takes anything
+        pass
+
+
+# --- reload by path is a version ----------------------------------------------------------
+
+async def test_rollback_after_reload_by_path_and_promote_restores_what_served(tiny_checkpoint, tmp_path):
+    from tests.engine.serve.test_versions import _variant
+
+    live = shutil.copytree(tiny_checkpoint, tmp_path / "checkpoints" / "default")
+    reloaded = _variant(live, tmp_path / "reloaded", 0.9)
+    promoted = _variant(live, tmp_path / "promoted", 0.8)
+    cfg = ServeConfig(models=(("default", str(live)),), jobs_dir=str(tmp_path / "jobs"), path_roots=(str(tmp_path),))
+    async with TestClient(TestServer(EngineService(cfg).app())) as c:
+        r = await c.post("/v1/models/default/reload", json={"path": str(tmp_path / "reloaded")})
+        assert r.status == 200 and (await r.json())["version"] == reloaded
+        r = await c.post("/v1/models/default/promote", json={"checkpoint": str(tmp_path / "promoted")})
+        assert r.status == 200 and (await r.json())["previous"] == reloaded
+        r = await c.post("/v1/models/default/rollback", json={})
+        assert r.status == 200 and (await r.json())["version"] == reloaded
+        served = await (await c.post("/v1/generate", json={"seed": 1})).json()
+        assert served["version"] == reloaded
