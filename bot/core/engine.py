@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import difflib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,8 +155,13 @@ class Versions:
 
 
 class EngineClient:
-    def __init__(self, base_url: str, timeout_s: float = 60.0, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 60.0, session: aiohttp.ClientSession | None = None,
+                 admin_token: str | None = None) -> None:  # fmt: skip
         self.base_url = base_url.rstrip("/")
+        # The engine's admin endpoints (reload, jobs, promote, rollback, versions) need the
+        # token it was started with; both read ENGINE_ADMIN_TOKEN from their environment.
+        token = os.environ.get("ENGINE_ADMIN_TOKEN", "") if admin_token is None else admin_token
+        self._headers = {"Authorization": f"Bearer {token.strip()}"} if token.strip() else {}
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session = session
         self._owns_session = session is None
@@ -174,7 +180,8 @@ class EngineClient:
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         session = await self._http()
         try:
-            async with session.request(method, self.base_url + path, json=body, timeout=self.timeout) as resp:
+            async with session.request(method, self.base_url + path, json=body, timeout=self.timeout,
+                                       headers=self._headers) as resp:  # fmt: skip
                 try:
                     data = await resp.json(content_type=None)
                 except (ValueError, aiohttp.ContentTypeError):
