@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.config import BotConfig
 from bot.store import Store
 from bot.store.migrations import MIGRATIONS
-from bot.web.app import make_app
+from bot.web.app import CORE, make_app
 
 
 @pytest.fixture
@@ -115,8 +115,10 @@ async def test_top_lists_only_liked_mascots_with_thumbnails(web, store):
     assert disliked not in top["text"]
 
 
-async def test_status_is_formatted_for_people(web):
-    status = await _command(web, "/status")
+async def test_status_is_formatted_for_people(core):
+    async with TestClient(TestServer(make_app(core, BotConfig(), admin_token="t"))) as c:
+        r = await c.post("/api/command", json={"user": "ann", "text": "/status"}, headers={"Authorization": "Bearer t"})
+        status = await r.json()
     assert "{" not in status["text"] and "Engine: 1 model(s)" in status["text"]
 
 
@@ -143,3 +145,24 @@ def test_an_old_database_keeps_its_rows_through_migration_4(tmp_path):
     assert (g.seed, g.attributes, g.latent, g.derived) == (7, {"hair": "red"}, None, False)
     assert store.votes("g1") == {"u": 1} and store.add_favourite("u", "g1") == 1
     store.close()
+
+
+async def test_the_readme_chat_examples_are_accepted(web):
+    """Every command in README.md's chat block runs (pink -> green: the test model has three hair colours)."""
+    import itertools
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    block = readme.split("In chat (", 1)[1].split("```", 2)[1]
+    # A line is "command  what it does", or several commands apart by two spaces.
+    commands = [part for line in block.splitlines() for part in re.split(r"\s{2,}", line.strip()) if part.startswith("/")]
+    assert len(commands) >= 12 and "/remix <id> hair:pink" in commands and "/morph <id> <id>" in commands
+    made = [i["generation"] for i in (await _command(web, "/mascot"))["images"]]
+    web.server.app[CORE].store.vote(made[0], "someone", 1)  # so /top week has one to show
+    ids = itertools.cycle(made)
+    for command in commands:
+        text = re.sub("<id>", lambda _: next(ids), command.replace("hair:pink", "hair:green"))
+        reply = await _command(web, text)
+        assert not re.search(r"don't know|not of the form|needs|takes one|can't find", reply["text"]), (text, reply)
+        assert reply["images"] or reply["files"] or "collection" in reply["text"] or "Commands" in reply["text"], text
