@@ -44,6 +44,8 @@ async def test_variations_are_the_same_bytes_for_the_same_request(tiny_checkpoin
     parent = first["parent"]["attributes"]
     assert parent["hair"] == "blue" and all(i["attributes"] == parent for i in first["images"])
     assert first["images"][1]["latent"] == {"vary": {"seed": 42}, "index": 2, "strength": 0.3}
+    _, alone = await _post(tiny_checkpoint, tmp_path, "/v1/variations", {**body, "count": 1, "first": 2})
+    assert alone["images"][0]["image"] == first["images"][1]["image"]  # V2 alone is V2 among four
 
 
 async def test_strength_zero_is_the_parent_and_one_is_far(tiny_checkpoint, tmp_path):
