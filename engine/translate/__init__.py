@@ -1,0 +1,1 @@
+"""Unpaired image-to-image translation (CycleGAN) between two data set folders."""
