@@ -186,17 +186,21 @@ def style_layers(G: nn.Module) -> int:
 @torch.no_grad()
 def render(G: nn.Module, schema: Schema, items: Sequence[tuple[Recipe, Mapping[str, str]]], truncation: float = 1.0,
            device: str | torch.device = "cpu") -> np.ndarray:  # fmt: skip
-    """Pixels (B, H, W, 3) of (recipe, full attributes) pairs. A plain seed recipe draws exactly
-    the picture /v1/generate draws for that seed, so a variation's parent is the one people saw."""
+    """Pixels (B, H, W, 3) of (recipe, full attributes) pairs, one sample per forward pass: CPU
+    kernels round differently at other batch sizes, and V2 must be the same bytes alone or among
+    four. A plain seed recipe draws what the generator draws for that seed."""
     layers = style_layers(G)
     dtype = next(G.parameters()).dtype
-    z = torch.stack([layer_latents(r, G.z_dim, layers) for r, _ in items]).to(device, dtype)
-    c = torch.from_numpy(np.stack([schema.encode(a) for _, a in items])).to(device, dtype)
-    if layers == 1:
-        return to_uint8(G(z[:, 0], c, truncation=truncation))
-    # One mapping pass per distinct layer latent would be cheaper; mixes have at most a few.
-    ws = torch.stack([G.mapping(z[:, i], c, truncation)[:, i] for i in range(layers)], dim=1)
-    return to_uint8(G.synthesis(ws))
+    out = []
+    for recipe, attrs in items:
+        z = layer_latents(recipe, G.z_dim, layers)[None].to(device, dtype)
+        c = torch.from_numpy(schema.encode(attrs)[None]).to(device, dtype)
+        if layers == 1:
+            out.append(G(z[:, 0], c, truncation=truncation))
+        else:  # a mapping pass per layer latent: each layer's style from its own latent
+            ws = torch.stack([G.mapping(z[:, i], c, truncation)[:, i] for i in range(layers)], dim=1)
+            out.append(G.synthesis(ws))
+    return to_uint8(torch.cat(out))
 
 
 def fused_attributes(schema: Schema, a: Mapping[str, str], b: Mapping[str, str], chosen: Mapping[str, str],

@@ -79,6 +79,10 @@ class CreativeRoutes:
     # --- drawing ---
     async def _draw(self, ck: Checkpoint, items: list[tuple[creative.Recipe, dict[str, str]]], trunc: float,
                     fmt: str, size: int) -> list[bytes]:  # fmt: skip
+        if all(r.kind == "seed" for r, _ in items):
+            # A plain seed goes the way /v1/generate's does (queue, serving forward, cache): the same bytes.
+            reqs = [Request(r.seed, tuple(a.items()), trunc) for r, a in items]
+            return await self.service._images(ck, reqs, fmt, size)
         svc = self.service
         key = lambda r, a: ("creative", ck.version, r.key, tuple(sorted(a.items())), trunc, fmt, size)  # noqa: E731
         missing = [(r, a) for r, a in items if key(r, a) not in svc.cache]
@@ -87,7 +91,9 @@ class CreativeRoutes:
                 pixels = creative.render(ck.G, ck.schema, missing, trunc, svc.cfg.device)
                 return [encode_image(p, fmt) for p in svc._upscaled(pixels, size)]
 
-            for (r, a), blob in zip(missing, await asyncio.to_thread(work)):
+            with svc.admission.admit(len(missing)):  # a busy engine answers 429 at once, as for /v1/generate
+                blobs = await asyncio.to_thread(work)
+            for (r, a), blob in zip(missing, blobs):
                 svc.cache[key(r, a)] = blob
         return [svc.cache[key(r, a)] for r, a in items]
 
