@@ -81,6 +81,7 @@ class ServeConfig:
     admin_token: str = field(default="", repr=False)  # ENGINE_ADMIN_TOKEN; "" = admin on loopback only
     upscaler: str = ""  # the upscale-and-restore stage's folder ("" or missing: native size only)
     tagger: str = ""  # the attribute classifier /v1/invert reads pictures with ("" or missing: none)
+    translators: tuple[tuple[str, str], ...] = ()  # /v1/invert's styles: (name, CycleGAN folder) pairs
     invert_steps: int = 200  # /v1/invert's latent search: Adam steps, and a time limit that stops it sooner
     invert_budget_s: float = 20.0
 
@@ -169,7 +170,8 @@ class EngineService:
 
         creative.register(self, app)  # /v1/variations, /v1/fuse, /v1/render
         invert.register(self, app, self.cfg.tagger, InvertConfig(steps=self.cfg.invert_steps,
-                                                                 budget_s=self.cfg.invert_budget_s))  # /v1/invert
+                                                                 budget_s=self.cfg.invert_budget_s),
+                        self.cfg.translators)  # /v1/invert
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
         return app

@@ -61,10 +61,22 @@ def serve_config(args: argparse.Namespace):
         cache_size=int(eng.get("cache_size", 512)), jobs_dir=str(Path(paths.get("runs", "runs")) / "jobs"),
         upscaler=str(root / eng["upscaler"]) if eng.get("upscaler") else "",
         tagger=str(root / eng["tagger"]) if eng.get("tagger") else "",
+        translators=translators(eng.get("translators", {}), root),
         invert_steps=int(eng.get("invert_steps", 200)), invert_budget_s=float(eng.get("invert_budget_s", 20)),
         path_roots=tuple(str(paths.get(k, k)) for k in ("checkpoints", "data", "runs")),
         admin_token=token_from_env(),
     ), args.host or eng.get("host", "127.0.0.1"), args.port or int(eng.get("port", 8700))  # fmt: skip
+
+
+def translators(table, root: Path) -> tuple[tuple[str, str], ...]:
+    """[engine] translators = {emoji = "cyclegan-emoji"}: /v1/invert's style names -> folders under checkpoints."""
+    from engine.errors import MascotError
+
+    if not isinstance(table, dict) or not all(isinstance(k, str) and k and isinstance(v, str) and v
+                                              for k, v in table.items()):  # fmt: skip
+        raise MascotError(f"[engine] translators must be a table of style name = folder under [paths] checkpoints "
+                          f'(e.g. {{emoji = "cyclegan-emoji"}}), got {table!r}')  # fmt: skip
+    return tuple((name, str(root / folder)) for name, folder in table.items())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,9 +2,13 @@
 
     POST /v1/invert {image: base64 PNG/JPEG/WebP (a data: URL prefix is fine), model?,
                      attributes? (kept as given), variations? 0-8 (4), strength? 0-1 (0.3),
-                     truncation?, size?, format?}
-      -> {model, version, read: {what the tagger read}, distance, steps, seconds,
+                     truncation?, size?, format?, style?}
+      -> {model, version, read: {what the tagger read}, distance, steps, seconds, style?,
           images: [the mascot, then its variations]}
+
+``style`` names a translator from [engine] translators (a CycleGAN, engine/translate/): the
+picture is carried into the mascots' domain first (an emoji made mascot-like), so the
+search starts from something the generator can draw.
 
 Each image carries its ``latent`` recipe ({"z": [...]} for the mascot, a variation of it
 for the others), so /v1/render, /v1/variations and /v1/fuse take it like any mascot's. The
@@ -28,22 +32,28 @@ from cachetools import LRUCache
 
 from engine import creative
 from engine.checkpoint import Checkpoint
+from engine.errors import MascotError
 from engine.invert import MAX_BYTES, Inversion, Inverter, InvertConfig, read_picture
 from engine.serve.app import ApiError, EngineService, _format, _int_field, _truncation, read_json
 from engine.serve.creative import DEFAULT_STRENGTH, MAX_VARIATIONS, CreativeRoutes
+from engine.serve.requests import shown
 
 log = logging.getLogger("engine.invert")
 BODY_LIMIT = MAX_BYTES * 4 // 3 + 64 * 1024  # base64 of the largest picture, plus the rest of the body
 
 
-def register(service: EngineService, app: web.Application, tagger: str = "", cfg: InvertConfig = InvertConfig()) -> None:
-    routes = InvertRoutes(service, tagger, cfg)
+def register(service: EngineService, app: web.Application, tagger: str = "", cfg: InvertConfig = InvertConfig(),
+             translators: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
+    routes = InvertRoutes(service, tagger, cfg, translators)
     app.router.add_post("/v1/invert", routes.invert)
 
 
 class InvertRoutes:
-    def __init__(self, service: EngineService, tagger: str, cfg: InvertConfig) -> None:
+    def __init__(self, service: EngineService, tagger: str, cfg: InvertConfig,
+                 translators: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
         self.service, self.tagger_path, self.cfg = service, tagger, cfg
+        self.styles = dict(translators)
+        self.translators: dict[str, Any] = {}
         self.creative = CreativeRoutes(service)
         self.inverters: dict[str, Inverter] = {}
         self.found: LRUCache = LRUCache(maxsize=256)
@@ -59,23 +69,47 @@ class InvertRoutes:
         data = _picture_bytes(body.get("image"))
         picture = read_picture(data)
         given = self.service._attributes(ck, body.get("attributes"))
-        found, read = await self._search(ck, picture, data, given)
+        style = self._style(body.get("style"))
+        found, read = await self._search(ck, picture, data, given, style)
         mascot = creative.given_latent([float(v) for v in found.latent])
         kids = [creative.vary(mascot, i + 1, strength) for i in range(count)]
         items = [(r, found.attributes) for r in [mascot, *kids]]
         blobs = await self.creative._draw(ck, items, trunc, fmt, size)
         images = [self.creative._image(ck, r, a, trunc, fmt, size, b) for (r, a), b in zip(items, blobs)]
+        extra = {"style": style} if style else {}
         return self.creative._answer(body, ck, images, read=read, distance=round(found.distance, 4),
-                                     steps=found.steps, seconds=round(found.seconds, 2))  # fmt: skip
+                                     steps=found.steps, seconds=round(found.seconds, 2), **extra)  # fmt: skip
 
-    async def _search(self, ck: Checkpoint, picture, data: bytes, given: dict[str, str]) -> tuple[Inversion, dict]:
-        key = (ck.version, hashlib.sha256(data).hexdigest(), tuple(sorted(given.items())))
+    def _style(self, raw: Any) -> str:
+        if raw is None or raw == "":
+            return ""
+        known = ", ".join(sorted(self.styles)) or "none: no translators are configured ([engine] translators)"
+        if not isinstance(raw, str) or raw not in self.styles:
+            raise ApiError(400, "invalid_style", f"style must be one of the known styles ({known}), got {shown(raw)}")
+        return raw
+
+    def _translator(self, style: str):
+        """The style's translator, loaded once; a configured one that cannot load is the server's fault."""
+        if style not in self.translators:
+            from engine.translate.stage import Translator
+
+            try:
+                self.translators[style] = Translator(self.styles[style])
+            except MascotError as exc:
+                raise ApiError(503, "style_unavailable", f"the {style!r} style cannot be used now: {exc}") from None
+        return self.translators[style]
+
+    async def _search(self, ck: Checkpoint, picture, data: bytes, given: dict[str, str],
+                      style: str = "") -> tuple[Inversion, dict]:  # fmt: skip
+        key = (ck.version, hashlib.sha256(data).hexdigest(), tuple(sorted(given.items())), style)
         if key in self.found:
             return self.found[key]
         if self.busy.locked():
             raise ApiError(429, "busy", f"another picture is being turned into a mascot; try again in about "
                                         f"{self.cfg.budget_s:.0f} s", {"Retry-After": str(int(self.cfg.budget_s))})  # fmt: skip
         async with self.busy:
+            if style:
+                picture = await asyncio.to_thread(lambda: self._translator(style).apply(picture))
             inverter = await asyncio.to_thread(self._inverter, ck)
             read = await asyncio.to_thread(inverter.read_attributes, picture)
             found = await asyncio.to_thread(inverter, picture, given)

@@ -86,3 +86,70 @@ async def test_a_data_url_is_accepted_and_a_second_search_meanwhile_is_told_to_w
         r = await c.post("/v1/invert", json={"image": _b64(PICTURE)})
         assert r.status == 429 and time.monotonic() - started < 0.5 and int(r.headers["Retry-After"]) > 0
         assert (await first).status == 200
+
+
+@pytest.fixture(scope="module")
+def tiny_translator(tmp_path_factory):
+    """An untrained A->B translator at 16 px: enough to see that a style is applied."""
+    import torch
+
+    from engine.translate.checkpoint import save_translator
+    from engine.translate.model import ResnetGenerator, TranslatorArch
+
+    torch.manual_seed(0)
+    arch = TranslatorArch(channels=4, blocks=1, disc_layers=2, resolution=16)
+    out = tmp_path_factory.mktemp("translator") / "cyclegan-emoji"
+    save_translator(out, {"a_to_b": ResnetGenerator(arch), "b_to_a": ResnetGenerator(arch)},
+                    {"a": {"name": "emoji"}, "b": {"name": "mascots"}})  # fmt: skip
+    return out
+
+
+async def test_a_style_translates_the_picture_before_the_search(tiny_checkpoint, tiny_translator, tmp_path,
+                                                                monkeypatch):  # fmt: skip
+    from engine.translate.stage import Translator
+
+    seen = []
+    apply = Translator.apply
+    monkeypatch.setattr(Translator, "apply", lambda self, image: seen.append(image.shape) or apply(self, image))
+    service = _service(tiny_checkpoint, tmp_path, translators=(("emoji", str(tiny_translator)),
+                                                               ("broken", str(tmp_path / "nothing"))))  # fmt: skip
+    async with TestClient(TestServer(service.app())) as c:
+        body = {"image": _b64(PICTURE), "variations": 0, "style": "emoji"}
+        r = await c.post("/v1/invert", json=body)
+        assert r.status == 200, await r.text()
+        styled = await r.json()
+        assert styled["style"] == "emoji" and seen == [(40, 48, 3)]  # the picture, at its own size
+        assert (await (await c.post("/v1/invert", json=body)).json())["images"] == styled["images"]
+        assert len(seen) == 1  # asked again: answered from memory
+        plain = await (await c.post("/v1/invert", json={**body, "style": None})).json()
+        assert "style" not in plain and len(seen) == 1
+        for style in ("cartoon", 3, ["emoji"]):
+            r = await c.post("/v1/invert", json={**body, "style": style})
+            err = (await r.json())["error"]
+            assert r.status == 400 and err["code"] == "invalid_style" and "broken, emoji" in err["message"]
+        r = await c.post("/v1/invert", json={**body, "style": "broken"})
+        err = (await r.json())["error"]
+        assert r.status == 503 and err["code"] == "style_unavailable" and "no translator at" in err["message"]
+
+
+async def test_without_translators_a_style_is_refused_saying_none_are_configured(tiny_checkpoint, tmp_path):
+    async with TestClient(TestServer(_service(tiny_checkpoint, tmp_path).app())) as c:
+        r = await c.post("/v1/invert", json={"image": _b64(PICTURE), "style": "emoji"})
+        assert r.status == 400 and "no translators are configured" in (await r.json())["error"]["message"]
+
+
+def test_config_names_translators_under_the_checkpoints_folder(tmp_path):
+    import argparse
+
+    from engine.errors import MascotError
+    from engine.serve.cli import serve_config
+
+    def cfg(line: str):
+        (tmp_path / "config.toml").write_text(f'[paths]\ncheckpoints = "ck"\n[engine]\n{line}\n')
+        args = argparse.Namespace(config=str(tmp_path / "config.toml"), host=None, port=None, model=None, device="cpu")
+        return serve_config(args)[0]
+
+    assert cfg('translators = {emoji = "cyclegan-emoji"}').translators == (("emoji", "ck/cyclegan-emoji"),)
+    assert cfg("").translators == ()
+    with pytest.raises(MascotError, match="translators must be a table"):
+        cfg('translators = ["cyclegan-emoji"]')
