@@ -206,6 +206,15 @@ class EngineClient:
         except EngineError:
             return False
 
+    async def queue_depth(self) -> int | None:
+        """Images waiting at the engine (what a chat shows while one waits); None when it is not ready."""
+        try:
+            data = await self._call("GET", "/readyz")
+        except EngineError:
+            return None
+        depth = data.get("queue_depth")
+        return depth if isinstance(depth, int) and not isinstance(depth, bool) else None
+
     async def generate(self, attributes: dict[str, str], *, seed: int | None = None, count: int = 1,
                        model: str | None = None, truncation: float | None = None,
                        size: int | None = None) -> Generated:  # fmt: skip

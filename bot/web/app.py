@@ -107,6 +107,11 @@ async def command(request: web.Request) -> web.Response:
                               "kind": reply.kind})  # fmt: skip
 
 
+async def queue(request: web.Request) -> web.Response:
+    """How many images wait at the engine: the chat shows it while a command is being drawn."""
+    return web.json_response({"engine_queue": await request.app[CORE].engine.queue_depth()})
+
+
 async def schema(request: web.Request) -> web.Response:
     """The attribute pickers' choices: every model's attributes and values, from the engine's catalog."""
     catalog = request.app[CORE].catalog
@@ -193,6 +198,7 @@ def make_app(core: Commands, cfg: BotConfig, feed: AnnouncementFeed | None = Non
     app.router.add_post("/api/vote", vote)
     app.router.add_get("/api/top", top)
     app.router.add_get("/api/schema", schema)
+    app.router.add_get("/api/queue", queue)
     app.router.add_get("/api/announcements", announcements)
     app.router.add_get("/image/{generation}", image)
     return app

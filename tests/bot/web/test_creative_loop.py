@@ -166,3 +166,8 @@ async def test_the_readme_chat_examples_are_accepted(web):
         reply = await _command(web, text)
         assert not re.search(r"don't know|not of the form|needs|takes one|can't find", reply["text"]), (text, reply)
         assert reply["images"] or reply["files"] or "collection" in reply["text"] or "Commands" in reply["text"], text
+
+
+async def test_queue_reports_the_engines_waiting_images(web):
+    body = await (await web.get("/api/queue")).json()
+    assert body == {"engine_queue": 0}
