@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 
@@ -80,6 +81,10 @@ def translators(table, root: Path) -> tuple[tuple[str, str], ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Before torch loads its OpenMP runtime: idle OpenMP workers sleep instead of spinning, so
+    # the event loop, the PNG encoders (and a bot on the same cores) get the CPU between
+    # forward passes. With spinning workers on a busy 2-core CPU a forward took 20x longer.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from aiohttp import web
 
     from engine.serve.app import EngineService
