@@ -20,7 +20,17 @@ from engine.serve.batcher import Batcher, check_buckets, plan
 from engine.serve.forward import ProjectedForward, RowForward, serving_forward
 
 SHIPPED = Path("checkpoints/default")
-BUCKETS = (1, 2, 4, 8)
+
+
+def _configured_buckets() -> tuple[int, ...]:
+    """The CPU buckets config.toml serves with (every shape that serves must pass these tests)."""
+    from engine.config import load_config, section
+
+    config = load_config("config.toml") if Path("config.toml").is_file() else {}
+    return check_buckets(section(config, "engine").get("buckets", [1, 2, 4, 8]))
+
+
+BUCKETS = tuple(sorted({1, 2, 4, 8, *_configured_buckets()}))
 
 
 @pytest.fixture(scope="module")
@@ -55,20 +65,33 @@ async def _served(ckpt, requests, channels_last=False, buckets=BUCKETS, **kw):
 
 @pytest.mark.parametrize("channels_last", [False, True])
 async def test_same_bytes_alone_and_in_every_bucket_at_every_position(shipped, channels_last):
+    await _every_bucket(shipped, channels_last)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+async def test_same_bytes_alone_and_in_every_bucket_on_cuda_in_bf16():
+    from engine.config import load_config, section
+
+    config = load_config("config.toml") if Path("config.toml").is_file() else {}
+    buckets = check_buckets(section(config, "engine").get("buckets_cuda", [1, 4, 16, 64]))
+    await _every_bucket(load_checkpoint(SHIPPED, "cuda", torch.bfloat16), False, tuple(sorted({1, *buckets})))
+
+
+async def _every_bucket(shipped, channels_last, buckets=BUCKETS):
     schema = shipped.schema
     target = resolve(schema, {}, 42, 0.8)
-    others = [resolve(schema, {"style": "pixel-art"} if s % 2 else {}, s, 1.0) for s in range(100, 110)]
-    (alone,), counts = await _served(shipped, [target], channels_last)
+    others = [resolve(schema, {"style": "pixel-art"} if s % 2 else {}, s, 1.0) for s in range(100, 100 + max(buckets))]
+    (alone,), counts = await _served(shipped, [target], channels_last, buckets)
     assert dict(counts) == {1: 1}
     # Seeds must differ visibly, or equal bytes would prove nothing.
-    mates, _ = await _served(shipped, others[:2], channels_last)
+    mates, _ = await _served(shipped, others[:2], channels_last, (1,))
     pixels = [np.asarray(_decode(b), dtype=float) for b in (alone, *mates)]
     assert min(np.abs(a - b).mean() for i, a in enumerate(pixels) for b in pixels[i + 1 :]) > 5
-    for bucket in BUCKETS[1:]:
+    for bucket in buckets[1:]:
         for position in sorted({0, bucket // 2, bucket - 1}):
-            batch = others[:bucket - 1]
+            batch = others[: bucket - 1]
             batch = batch[:position] + [target] + batch[position:]
-            images, counts = await _served(shipped, batch, channels_last)
+            images, counts = await _served(shipped, batch, channels_last, buckets)
             assert dict(counts) == {bucket: 1}, f"a batch of {bucket} did not run as one bucket"
             assert images[position] == alone, f"bucket {bucket}, position {position}: bytes differ from alone"
 
@@ -128,6 +151,28 @@ async def test_the_window_gathers_requests_that_arrive_together(tiny_checkpoint)
     finally:
         await batcher.stop()
     assert dict(batcher.bucket_counts) == {8: 1}
+
+
+def test_engine_config_buckets_precision_and_layout(tmp_path):
+    import argparse
+
+    from engine.serve.cli import serve_config
+
+    def cfg(lines: str):
+        (tmp_path / "config.toml").write_text(f"[engine]\n{lines}\n")
+        args = argparse.Namespace(config=str(tmp_path / "config.toml"), host=None, port=None, model=None, device="cpu")
+        return serve_config(args)[0]
+
+    plain = cfg("")
+    assert (plain.precision, plain.buckets, plain.channels_last, plain.batch_window_ms) == ("fp32", (1, 2, 4, 8), True, 0)
+    custom = cfg('precision = "fp64"\nbuckets = [8, 1, 4]\nchannels_last = false')
+    assert (custom.precision, custom.buckets, custom.channels_last) == ("fp64", (1, 4, 8), False)
+    with pytest.raises(MascotError, match=r"\[engine\] buckets must be a list of whole numbers"):
+        cfg("buckets = [0, 4]")
+    with pytest.raises(MascotError, match="precision must be auto, fp32, bf16 or fp64"):
+        cfg('precision = "fp16"')
+    with pytest.raises(MascotError, match="channels_last must be true or false"):
+        cfg('channels_last = "yes"')
 
 
 def _decode(png: bytes):
