@@ -65,9 +65,10 @@ def summarize(latencies: list[float], seconds: float) -> dict:
 
 # --- 1 + 2: raw limit and precision, in this process ----------------------------------
 
-def raw_limits(checkpoint: str, device: str, precisions: list[str], buckets: tuple[int, ...], reps: list[int],
+def raw_limits(checkpoint: str, device: str, precisions: list[str], sizes: list[tuple[int, ...]], reps: list[int],
                channels_last: bool) -> tuple[dict, dict]:  # fmt: skip
-    """Best forward ms per image by bucket (``reps[i]`` timed passes for ``precisions[i]``) + encoding."""
+    """Best forward ms per image at each batch size of ``sizes[i]`` (``reps[i]`` timed passes) for
+    ``precisions[i]``, and PNG encoding; the limit is the best size's forward + encoding."""
     import torch
 
     from engine.checkpoint import load_checkpoint
@@ -76,7 +77,7 @@ def raw_limits(checkpoint: str, device: str, precisions: list[str], buckets: tup
     from engine.serve.forward import DTYPES, serving_forward
 
     limits, images = {}, {}
-    for precision, n_reps in zip(precisions, reps):
+    for precision, buckets, n_reps in zip(precisions, sizes, reps):
         ck = load_checkpoint(checkpoint, device, DTYPES[precision])
         fwd = serving_forward(ck.G, ck.schema, channels_last=channels_last and device == "cpu")
         requests = [resolve(ck.schema, {}, 5_000 + i) for i in range(max(buckets))]
@@ -238,7 +239,10 @@ def main() -> None:
     precisions = list(dict.fromkeys([precision, "fp32", "bf16", "fp64"]))
     # The served precision gets the most passes; the others only need to show whether they are faster.
     reps = [3 if args.quick else 8] + [1 if args.quick else 3] * (len(precisions) - 1)
-    limits, images = raw_limits(args.checkpoint, device, precisions, buckets, reps, channels_last)
+    # The full run also measures the served precision's curve past the buckets, to choose them.
+    curve = buckets if args.quick else tuple(sorted({*buckets, 1, 2, 4, 8, 16, 32} | ({64, 128} if cuda else set())))
+    sizes = [curve] + [buckets] * (len(precisions) - 1)
+    limits, images = raw_limits(args.checkpoint, device, precisions, sizes, reps, channels_last)
     check = precision_check(images, out.with_name(out.stem + "_precision.png"))
 
     cfg = {"models": [["default", str(Path(args.checkpoint).resolve())]], "device": device, "precision": precision,
@@ -262,6 +266,11 @@ def main() -> None:
         print(f"  raw {p}: forward ms/image by bucket {{{fw}}}, encode {lim['encode_ms_per_image']:.2f} ms, "
               f"limit {lim['images_per_s']:.1f} img/s" + (f", max pixel diff vs fp64 {check[p]['max_pixel_diff']}"
                                                           if p in check else ""))  # fmt: skip
+    per_image = own["forward_ms_per_image"]
+    knee = max(b for b, ms in per_image.items() if ms <= 1.05 * min(per_image.values()))
+    suggested = [b for b in per_image if b <= knee and b & (b - 1) == 0]
+    print(f"  suggested buckets for {device} ({precision}: per-image cost within 5 % of its best up to {knee}): "
+          f"{suggested}")  # fmt: skip
     print(f"  fastest precision: {fastest} ({best['images_per_s']:.1f} img/s); "
           f"raw single image (bucket 1 + encode) {own['single_ms']:.1f} ms")  # fmt: skip
     print(f"{'concurrency':<13}{'img/s':>8}{'/limit':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
@@ -276,7 +285,7 @@ def main() -> None:
         print(f"served img/s at c=32 vs baseline: {goals['vs_baseline_c32']:.2f}x")
     result = {"model": f"{meta['family']} {meta['resolution']}px", "device": device, "threads": threads,
               "precision": precision, "buckets": list(buckets), "channels_last": channels_last, "quick": args.quick,
-              "limits": limits, "fastest": fastest, "precision_check": check,
+              "limits": limits, "fastest": fastest, "suggested_buckets": suggested, "precision_check": check,
               "served": {str(c): r for c, r in rows.items()}, "goals": goals,
               "baseline": {"ref": args.baseline, "served": {str(c): r for c, r in base_rows.items()}} if base_rows else None}  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
