@@ -1,15 +1,16 @@
 """Admission control: refuse at once (429 + Retry-After) what could not be served in time.
 
-A request is admitted only when the images already admitted plus its own, at the measured
-rate, finish within its time budget (a share of the request timeout, so an estimate that
-is somewhat off still finishes in time). Otherwise it is answered immediately with 429
-and a Retry-After saying when that much work will have drained, instead of queueing and
-failing with a 503 after the timeout.
+A request is admitted only when the images already admitted plus its own fit the queue
+and their predicted wait is within its time budget (a share of the request timeout, so an
+estimate that is somewhat off still finishes in time). Otherwise it is answered at once
+with 429 and a Retry-After saying when enough of that work will have drained, instead of
+queueing and failing with a 503 after the timeout.
 
-The rate is measured end to end (queue, forward pass, encoding), over windows of at least
-``WINDOW_S`` of busy time, so completions that land together (one batch) are not mistaken
-for slow or instant ones. A warm-up at start-up gives the first burst a measured rate
-rather than a guess.
+The prediction is learned from what happened: every finished request gives a pair (work
+that was ahead of it, in units, and how long it actually waited), and a least-squares line
+through recent pairs gives a fixed latency plus seconds per unit (queue, forward pass,
+upscaling and encoding under the real load). Until enough pairs exist, a warm-up at
+start-up gives the rate.
 """
 
 from __future__ import annotations
@@ -21,60 +22,76 @@ from typing import Awaitable, Callable, Iterator
 
 from engine.serve.requests import ApiError
 
-WINDOW_S = 0.25
-BUDGET_SHARE = 0.75  # of the request timeout: headroom for the estimate being off
+BUDGET_SHARE = 0.5  # of the request timeout: headroom for the estimate being off (waits grow faster than linearly on a busy CPU)
 PESSIMISM = 1.5  # the warm-up runs alone; under load encoding and HTTP share the cores
+FORGET = 0.99  # per finished request: the fit follows the last few hundred
 
 
 class Admission:
-    def __init__(self, timeout_s: float, seconds_per_image: float = 0.25, clock: Callable[[], float] = time.monotonic):
+    """Work is counted in units: one image at the model's own size is 1; a larger size through
+    the upscale stage costs what the warm-up measured, relative to that."""
+
+    def __init__(self, timeout_s: float, capacity: int = 256, seconds_per_unit: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.budget = timeout_s * BUDGET_SHARE
-        self.seconds_per_image = seconds_per_image
-        self.outstanding = 0  # images admitted and not yet finished
+        self.capacity = capacity  # images: the batcher's queue; admitting past it would only meet its refusal
+        self.seconds_per_unit = seconds_per_unit
+        self.latency = 0.0  # the fixed part of a wait, whatever is ahead
+        self.images = 0  # admitted and not yet finished
+        self.units = 0.0
         self.refused = 0
         self._clock = clock
-        self._mark: float | None = None  # start of the current measuring window (None: idle)
-        self._done_in_window = 0
+        self._sums = [0.0] * 5  # weights, x, y, x*x, x*y of (units ahead, seconds waited)
 
-    def predicted_wait(self, images: int) -> float:
-        return (self.outstanding + images) * self.seconds_per_image
+    def predicted_wait(self, units: float) -> float:
+        return self.latency + (self.units + units) * self.seconds_per_unit
 
     @contextmanager
-    def admit(self, images: int) -> Iterator[None]:
-        """Hold ``images`` of capacity for the body of the ``with``; 429 at once if they would be late."""
-        wait = self.predicted_wait(images)
+    def admit(self, images: int, cost: float = 1.0) -> Iterator[None]:
+        """Hold ``images`` (each ``cost`` units) for the body of the ``with``; 429 at once if they would be late."""
+        units = images * cost
+        wait = self.predicted_wait(units)
+        over = self.images + images - self.capacity
         # An idle engine always takes the request: a single slow one is not refused by a guess.
-        if self.outstanding and wait > self.budget:
+        if self.images and (wait > self.budget or over > 0):
             self.refused += 1
-            retry = max(1, math.ceil(wait - self.budget))
+            drain = max(wait - self.budget, over / max(self.images, 1) * self.units * self.seconds_per_unit)
+            retry = max(1, math.ceil(drain))
             raise ApiError(429, "busy",
-                           f"the engine is busy: this request would wait about {wait:.0f} s, longer than its "
-                           f"{self.budget / BUDGET_SHARE:.0f} s limit; try again in {retry} s",
+                           f"the engine is busy ({self.images} images ahead, about {wait:.0f} s of work); "
+                           f"try again in {retry} s",
                            {"Retry-After": str(retry)})  # fmt: skip
-        if self.outstanding == 0:
-            self._mark, self._done_in_window = self._clock(), 0
-        self.outstanding += images
+        ahead = self.units + units
+        self.images += images
+        self.units += units
+        admitted = self._clock()
         try:
             yield
         finally:
-            self.outstanding -= images
-            self._finished(images)
+            self.images -= images
+            self.units -= units
+            self._learn(ahead, self._clock() - admitted)
 
-    def _finished(self, images: int) -> None:
-        now = self._clock()
-        self._done_in_window += images
-        if self._mark is None:
+    def _learn(self, ahead: float, waited: float) -> None:
+        s = self._sums
+        for i, v in enumerate((1.0, ahead, waited, ahead * ahead, ahead * waited)):
+            s[i] = s[i] * FORGET + v
+        n, x, y, xx, xy = s
+        spread = n * xx - x * x
+        if n < 8 or spread <= 1e-9 * n * n * max(xx / n, 1.0):
+            return  # too few pairs, or all with the same work ahead: no line to fit yet
+        slope = (n * xy - x * y) / spread
+        if slope <= 0:
             return
-        elapsed = now - self._mark
-        if elapsed >= WINDOW_S or self.outstanding == 0:
-            if self._done_in_window and elapsed > 0:
-                sample = elapsed / self._done_in_window
-                self.seconds_per_image = 0.7 * self.seconds_per_image + 0.3 * sample
-            self._mark, self._done_in_window = (now if self.outstanding else None), 0
+        self.seconds_per_unit = slope
+        self.latency = max(0.0, (y - slope * x) / n)
 
-    async def calibrate(self, draw: Callable[[int], Awaitable[object]], images: int) -> None:
-        """Time ``draw(images)`` twice (the first pays one-time costs) and take the second as the rate."""
+    async def measure(self, draw: Callable[[int], Awaitable[object]], images: int) -> float:
+        """Seconds per image of ``draw(images)``, timed the second time (the first pays one-time costs)."""
         await draw(images)
         start = self._clock()
         await draw(images)
-        self.seconds_per_image = max(1e-4, (self._clock() - start) / images * PESSIMISM)
+        return max(1e-4, (self._clock() - start) / images)
+
+    def calibrate(self, seconds_per_unit: float) -> None:
+        self.seconds_per_unit = seconds_per_unit * PESSIMISM

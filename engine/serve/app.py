@@ -147,7 +147,8 @@ class EngineService:
         self.cache: LRUCache = LRUCache(maxsize=cfg.cache_size)
         self.jobs: JobRunner | None = None
         self.upscaler = None
-        self.admission = Admission(cfg.request_timeout_s)
+        self.admission = Admission(cfg.request_timeout_s, capacity=cfg.queue_size)
+        self.size_cost: dict[int, float] = {}  # work of one image at a size, in images at the model's own size
         self.roots = tuple(cfg.path_roots) + tuple(str(Path(p).parent) for _, p in cfg.models) + (cfg.jobs_dir,)
 
     def app(self) -> web.Application:
@@ -190,17 +191,22 @@ class EngineService:
             await self.jobs.close()
 
     async def _calibrate(self) -> None:
-        """Admission's first rate comes from a measured warm-up, not a guess."""
+        """Admission's rate comes from a measured warm-up, not a guess, and so does each size's cost."""
         ck = self.registry.get(None)
-        images = max(self.cfg.buckets) if self.cfg.buckets else 1
+        images = min(max(self.cfg.buckets), self.cfg.max_batch)
         seeds = iter(range(MAX_SEED, 0, -1))  # fresh seeds each round: a cached image measures nothing
 
-        async def draw(n: int) -> None:
-            reqs = [resolve(ck.schema, {}, next(seeds)) for _ in range(n)]
-            forward = self.batcher.forward_for(ck)  # beside the queue: the warm-up is not traffic in the metrics
-            await asyncio.to_thread(lambda: [encode_image(p, "png") for p in forward(reqs)])
+        def draw_at(size: int):
+            async def draw(n: int) -> None:
+                reqs = [resolve(ck.schema, {}, next(seeds)) for _ in range(n)]
+                forward = self.batcher.forward_for(ck)  # beside the queue: the warm-up is not traffic in the metrics
+                await asyncio.to_thread(lambda: [encode_image(p, "png") for p in self._upscaled(forward(reqs), size)])
 
-        await self.admission.calibrate(draw, min(images, self.cfg.max_batch))
+            return draw
+
+        seconds = {size: await self.admission.measure(draw_at(size), images) for size in self.sizes(ck)}
+        self.admission.calibrate(seconds[ck.resolution])
+        self.size_cost = {size: s / seconds[ck.resolution] for size, s in seconds.items()}
 
     def _publish_versions(self) -> None:
         for name in self.registry.names():
@@ -352,7 +358,8 @@ class EngineService:
         missing = list(dict.fromkeys(r for r in reqs if r not in found))
         self.metrics.cache_hits.inc(len(reqs) - len(missing))
         if missing:
-            with self.admission.admit(len(missing)):  # 429 now rather than a 503 after the timeout
+            # 429 now rather than a 503 after the timeout
+            with self.admission.admit(len(missing), self.size_cost.get(size, (size / ck.resolution) ** 2)):
                 try:
                     pixels = await asyncio.wait_for(self.batcher.submit(ck, missing), self.cfg.request_timeout_s)
                 except asyncio.TimeoutError:

@@ -203,15 +203,42 @@ def test_admission_refuses_what_would_be_late_and_says_when_to_return():
     from engine.serve.admission import Admission
 
     now = [0.0]
-    adm = Admission(timeout_s=4.0, seconds_per_image=1.0, clock=lambda: now[0])  # budget 3 s
+    adm = Admission(timeout_s=6.0, capacity=10, seconds_per_unit=1.0, clock=lambda: now[0])  # budget 3 s
     with adm.admit(2):
         with adm.admit(1):  # 3 images x 1 s: just in time
             with pytest.raises(ApiError) as exc:
                 with adm.admit(2):  # 5 s > 3 s
                     pass
-    assert exc.value.status == 429 and exc.value.headers["Retry-After"] == "2"
+            assert exc.value.status == 429 and exc.value.headers["Retry-After"] == "2"
+            with pytest.raises(ApiError):
+                with adm.admit(1, cost=4.0):  # one image at a size costing 4: 7 s
+                    pass
     with adm.admit(50):  # an idle engine takes anything
         pass
+    fast = Admission(timeout_s=1000.0, capacity=4, seconds_per_unit=0.5, clock=lambda: now[0])
+    with fast.admit(4):
+        with pytest.raises(ApiError) as exc:
+            with fast.admit(1):  # in time, but past the queue: back when one image has drained
+                pass
+    assert exc.value.headers["Retry-After"] == "1"
+
+
+def test_admission_learns_latency_and_rate_from_finished_requests():
+    from engine.serve.admission import Admission
+
+    now = [0.0]
+    adm = Admission(timeout_s=1000.0, seconds_per_unit=5.0, clock=lambda: now[0])
+    for _ in range(3):  # bursts of 20: a fixed 2 s before the first image, then 0.1 s per image
+        start = now[0]
+        holds = [adm.admit(1) for _ in range(20)]
+        for h in holds:
+            h.__enter__()
+        for k, h in enumerate(holds):
+            now[0] = start + 2.0 + 0.1 * (k + 1)
+            h.__exit__(None, None, None)
+    assert adm.seconds_per_unit == pytest.approx(0.1, rel=0.05)
+    assert adm.latency == pytest.approx(2.0, abs=0.1)
+    assert adm.predicted_wait(10) == pytest.approx(3.0, abs=0.2)
 
 
 # --- reload by path is a version ----------------------------------------------------------
