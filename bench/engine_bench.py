@@ -247,7 +247,7 @@ def main() -> None:
 
     cfg = {"models": [["default", str(Path(args.checkpoint).resolve())]], "device": device, "precision": precision,
            "buckets": list(buckets), "channels_last": channels_last, "batch_window_ms": 0.0, "max_batch": 64,
-           "queue_size": 4096, "cache_size": 1, "jobs_dir": tempfile.mkdtemp(prefix="mascot-bench-jobs-")}  # fmt: skip
+           "queue_size": 4096, "request_timeout_s": 3600, "cache_size": 1, "jobs_dir": tempfile.mkdtemp(prefix="mascot-bench-jobs-")}  # fmt: skip
     rows = served(cfg, threads, str(ROOT), plan, 0)
     base_rows = None
     if args.baseline:
