@@ -144,7 +144,7 @@ def arch_of(meta: dict[str, Any]) -> Any:
     """The family's Arch that model.json describes, each value checked against its field's type."""
     family = get_family(meta["family"])
     try:
-        return family.Arch(**family.arch_values(meta["arch"], "model.json's arch"))
+        return family.Arch(**family.recorded_values(meta["arch"], "model.json's arch"))
     except MascotError as exc:
         raise CheckpointError(f"model.json describes a {family.name} network this engine cannot build: {exc}") from None
 

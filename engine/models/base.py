@@ -19,7 +19,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
 import torch
@@ -98,6 +98,12 @@ class Family:
     Arch: type
     Generator: type
     Trainer: type
+    # A recorded arch (model.json, resume.json) must rebuild the network it was trained as,
+    # whatever today's defaults are. ``unrecorded``: the value of each field that files written
+    # before the field existed were trained with. ``retired``: settings no longer offered,
+    # with the one value under which a recorded arch still builds (the setting switched off).
+    unrecorded: Mapping[str, Any] = field(default_factory=dict)
+    retired: Mapping[str, Any] = field(default_factory=dict)
 
     def arch_values(self, values: Mapping[str, Any], source: str) -> dict[str, Any]:
         """``values`` as this family's Arch fields' types, or a clear error naming ``source``
@@ -111,6 +117,18 @@ class Family:
             raise MascotError(f"unknown {source} setting(s) {', '.join(unknown)} for {self.name}; "
                               f"known: {', '.join(sorted(hints))}")  # fmt: skip
         return {name: typed_arch_value(name, value, hints[name], source) for name, value in values.items()}
+
+    def recorded_values(self, values: Mapping[str, Any], source: str) -> dict[str, Any]:
+        """``arch_values`` of an arch read from a file: fields it predates take the values it
+        was trained with, and a retired setting is accepted only switched off."""
+        if not isinstance(values, Mapping):
+            raise MascotError(f"{source} must be a table of settings, got {type(values).__name__}")
+        kept = dict(values)
+        for name, off in self.retired.items():
+            if name in kept and kept.pop(name) != off:
+                raise MascotError(f"{source} uses {name}={values[name]!r}, a setting this engine no longer "
+                                  f"has (only {name}={off!r} can be built)")  # fmt: skip
+        return self.arch_values({**self.unrecorded, **kept}, source)
 
 
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}

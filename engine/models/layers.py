@@ -13,7 +13,6 @@ Each block is a short class readable on one screen:
   downsampling, optional spectral norm;
 * ``attribute_spans`` / ``attribute_cross_entropy`` — the auxiliary classifier's loss
   (AC-GAN) over a schema's one-hot blocks, skipping unknown (all-zero) blocks;
-  ``attribute_cross_entropy_fake_class`` — the same with an extra "fake" class per block;
 * ``freeze_first`` — FreezeD (Mo et al. 2020): keep the first N discriminator blocks fixed.
 
 Everything here is per-sample in eval mode (batch norm uses running statistics; spectral
@@ -166,28 +165,6 @@ def attribute_spans(c_dim: int, blocks: tuple[int, ...]) -> list[tuple[int, int]
     return [(s, s + b) for s, b in zip(starts, blocks)]
 
 
-def mismatched_labels(c: torch.Tensor, spans: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``c`` with one known attribute of each row set to another value, and which rows changed.
-
-    The "wrong text" negatives of a matching-aware discriminator (GAN-CLS, Reed et al. 2016
-    §4.1): a real image under a label it does not have. A choice block that is all zero is
-    unknown and cannot be contradicted; a one-wide span is a binary label and flips. A row
-    with nothing known is left as it is (``changed`` False).
-    """
-    known = torch.stack([(c[:, a:b].sum(1) > 0) | (b - a == 1) for a, b in spans], dim=1)
-    chosen = torch.rand(known.shape, device=c.device).masked_fill(~known, -1.0).argmax(1)
-    wrong = c.clone()
-    for j, (a, b) in enumerate(spans):
-        rows = known[:, j] & (chosen == j)
-        if b - a == 1:
-            wrong[rows, a] = 1 - c[rows, a]
-            continue
-        value = c[rows, a:b].argmax(1)
-        other = (value + torch.randint(1, b - a, value.shape, device=c.device)) % (b - a)
-        wrong[rows, a:b] = F.one_hot(other, b - a).to(c.dtype)
-    return wrong, known.any(1)
-
-
 def attribute_cross_entropy(logits: torch.Tensor, c: torch.Tensor, spans: list[tuple[int, int]],
                             weights: Sequence[float] | None = None) -> torch.Tensor:  # fmt: skip
     """Auxiliary-classifier loss (AC-GAN, Odena et al. 2017 §3) summed over attributes,
@@ -220,34 +197,3 @@ def chance_balanced_weights(spans: list[tuple[int, int]]) -> list[float]:
     return [1 / math.log(max(stop - start, 2)) for start, stop in spans]
 
 
-def attribute_cross_entropy_fake_class(logits: torch.Tensor, fake_logits: torch.Tensor, c: torch.Tensor,
-                                       spans: list[tuple[int, int]], fake: bool) -> torch.Tensor:  # fmt: skip
-    """Auxiliary-classifier loss with one more class per attribute: "fake" (the K+1
-    classifier of Salimans et al. 2016, per attribute as in Omni-GAN, Zhou et al. 2021).
-
-    A classifier trained on real images alone can be satisfied by features no real image
-    has: on the shipped model, D's head saw a hat on 97 % of hat:yes fakes where EvalNet,
-    trained apart on real images, saw one on 62 %. With a fake class D learns to file such
-    fakes there, so G is only paid for an attribute drawn the way real images show it.
-
-    ``fake_logits`` is (B, len(spans)). ``fake=True`` (D on fakes): every sample's target
-    is the fake class of every choice block. Otherwise (D on reals, G on fakes): the known
-    value, with the fake class in the softmax. One-wide spans (independent binary labels)
-    have no fake class and keep the plain loss.
-    """
-    logits, fake_logits, c = logits.float(), fake_logits.float(), c.float()
-    total = logits.new_zeros(())
-    for j, (start, stop) in enumerate(spans):
-        if stop - start == 1:
-            if not fake:
-                total = total + F.binary_cross_entropy_with_logits(logits[:, start:stop], c[:, start:stop])
-            continue
-        logp = F.log_softmax(torch.cat([logits[:, start:stop], fake_logits[:, j : j + 1]], dim=1), dim=1)
-        if fake:
-            total = total - logp[:, -1].mean()
-            continue
-        target = c[:, start:stop]
-        known = target.sum(1) > 0
-        if known.any():
-            total = total - (target * logp[:, :-1]).sum(1)[known].mean()
-    return total

@@ -32,8 +32,7 @@ from engine.errors import MascotError
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
 from engine.models.diffaugment import diff_augment, parse_policy
 from engine.models.layers import (ConditionalBatchNorm2d, attribute_cross_entropy,
-                                  attribute_cross_entropy_fake_class, attribute_spans, chance_balanced_weights,
-                                  freeze_first, mismatched_labels, sn_conv2d, sn_linear)
+                                  attribute_spans, chance_balanced_weights, freeze_first, sn_conv2d, sn_linear)
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,10 @@ class Arch:
     g_channels: int = 16  # generator channels at 64px; doubles per halving of resolution
     g_max_channels: int = 256
     g_sn: bool = True  # FastGAN spectrally normalises G's convs too
-    # FastGAN squashes G's output with tanh. Off, the output is linear as in StyleGAN2 (and
-    # clamped only when drawn): at lr 8e-4 a tanh G can push its pixels into saturation within
-    # 4 kimg (pre-tanh |x| of 11 on average), where no gradient reaches it again.
-    g_tanh: bool = True
+    # FastGAN squashes G's output with tanh. Off (the default), the output is linear as in
+    # StyleGAN2 and clamped only when drawn: at lr 8e-4 a tanh G can push its pixels into
+    # saturation within a few kimg, where no gradient reaches it again.
+    g_tanh: bool = False
     d_channels: int = 64  # width of each per-scale discriminator head
     proj_channels: int = 32  # CCM output at the finest scale, x2 per scale (Projected GAN's "expand")
     cmap_dim: int = 64  # projection-conditioning dimension
@@ -56,18 +55,10 @@ class Arch:
     z_in_norm: bool = True  # z also sets every conditional BN (as BigGAN's latent), so G cannot drop it
     aux_weight: float = 1.0  # AC-GAN auxiliary classifier on the projected features (0 = off)
     aux_channels: int = 64  # width of the classifier's convolutions
-    # The classifier also has a "fake" class per attribute (layers.py). Off: fine-tuning the
-    # shipped model with it lowered attribute precision 0.948 -> 0.917 in 20 kimg (report, session 8).
-    aux_fake_class: bool = False
-    # Matching-aware D (GAN-CLS, Reed et al. 2016): real images under a label with one
-    # attribute changed count as fakes, at this weight (0 = off), so the projection term has
-    # to read the attributes. Off: at 0.5 a 78-kimg fine-tune of the shipped model left
-    # attribute precision flat (0.948 -> 0.944) and cut recall 0.160 -> 0.055 (report, session 9).
-    mismatch_weight: float = 0.0
-    # Each attribute's classifier loss divided by its chance level (log K), so a smile pulls
-    # as hard as hair colour (layers.chance_balanced_weights). With a linear G output it made
-    # the smile follow (yes 0.12 -> 0.91) and cost hair its shapes (report, session 13).
-    aux_balanced: bool = False
+    # Each attribute's classifier loss divided by its chance level (log K), so a two-valued
+    # smile pulls as hard as nine-valued hair (layers.chance_balanced_weights); summed raw,
+    # the smile barely follows. Needs the linear G output: with tanh it saturates.
+    aux_balanced: bool = True
     # Per-attribute multipliers of the classifier loss, in the schema's order (() = all 1;
     # ``--arch aux_attr_weights=smile:2.2`` names them): one weak attribute can be raised
     # without lowering the others.
@@ -256,14 +247,11 @@ class ScaleHead(nn.Module):
         self.embed = nn.Sequential(nn.Linear(c_dim, cmap_dim), nn.LeakyReLU(0.2), nn.Linear(cmap_dim, cmap_dim))
         self.cmap_dim = cmap_dim
 
-    def forward(self, x: torch.Tensor, *cs: torch.Tensor) -> list[torch.Tensor]:
-        """The patch logits of ``x`` under each label batch in ``cs`` (the trunk runs once)."""
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The patch logits of ``x`` under labels ``c``."""
         for block in self.blocks:
             x = block(x)
         out = self.out(x).float()
-        return [self._project(out, c) for c in cs]
-
-    def _project(self, out: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         cmap = self.embed(c.float())[:, :, None, None]
         logits = out[:, :1] + (out[:, 1:] * cmap).sum(dim=1, keepdim=True) / math.sqrt(self.cmap_dim)
         return logits.flatten(1)
@@ -282,7 +270,7 @@ class AttributeHead(nn.Module):
 
     SCALES = (0, 1)  # strides 4 and 8 of the backbone
 
-    def __init__(self, in_channels: tuple[int, ...], width: int, c_dim: int, n_fake: int = 0) -> None:
+    def __init__(self, in_channels: tuple[int, ...], width: int, c_dim: int) -> None:
         super().__init__()
         self.convs = nn.ModuleList(
             nn.Sequential(nn.Conv2d(in_channels[k], width, 3, padding=1), nn.LeakyReLU(0.2),
@@ -291,17 +279,12 @@ class AttributeHead(nn.Module):
         )  # fmt: skip
         self.out = nn.Sequential(nn.Linear(2 * width * len(self.SCALES), 256), nn.LeakyReLU(0.2),
                                  nn.Linear(256, c_dim))  # fmt: skip
-        # "Fake" logits, one per attribute, beside ``out``'s last layer (so a parent without
-        # them still loads everything else).
-        self.fake = nn.Linear(256, n_fake) if n_fake else None
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        """(B, c_dim) attribute logits, then (B, n_fake) fake logits when there are any."""
+        """(B, c_dim) attribute logits."""
         maps = [conv(feats[k].float()) for conv, k in zip(self.convs, self.SCALES)]
         pooled = [torch.cat([m.mean(dim=(2, 3)), m.amax(dim=(2, 3))], dim=1) for m in maps]
-        hidden = self.out[:-1](torch.cat(pooled, dim=1))
-        logits = self.out[-1](hidden)
-        return logits if self.fake is None else torch.cat([logits, self.fake(hidden)], dim=1)
+        return self.out(torch.cat(pooled, dim=1))
 
 
 def classifier_weights(arch: Arch, spans: list[tuple[int, int]]) -> list[float]:
@@ -309,9 +292,6 @@ def classifier_weights(arch: Arch, spans: list[tuple[int, int]]) -> list[float]:
     ``aux_attr_weights`` entry."""
     if arch.aux_attr_weights and len(arch.aux_attr_weights) != len(spans):
         raise MascotError(f"aux_attr_weights has {len(arch.aux_attr_weights)} entries for {len(spans)} attributes")
-    if arch.aux_fake_class and (arch.aux_balanced or arch.aux_attr_weights):
-        raise MascotError("aux_balanced and aux_attr_weights weigh the plain classifier loss; "
-                          "the fake-class one (aux_fake_class) takes neither")  # fmt: skip
     base = chance_balanced_weights(spans) if arch.aux_balanced else [1.0] * len(spans)
     return [w * extra for w, extra in zip(base, arch.aux_attr_weights or [1.0] * len(spans))]
 
@@ -338,8 +318,7 @@ class Discriminator(nn.Module):
         self.spans = attribute_spans(c_dim, arch.blocks)
         self.aux_weights = classifier_weights(arch, self.spans)
         self.c_dim = c_dim
-        n_fake = len(self.spans) if arch.aux_fake_class else 0
-        self.attr_head = AttributeHead(self.projector.out_channels, arch.aux_channels, c_dim, n_fake)
+        self.attr_head = AttributeHead(self.projector.out_channels, arch.aux_channels, c_dim)
         parse_policy(arch.diffaugment)
 
     def features(self, img: torch.Tensor) -> list[torch.Tensor]:
@@ -358,29 +337,12 @@ class Discriminator(nn.Module):
 
     def judge_features(self, feats: list[torch.Tensor], c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``judge`` of images whose ``features`` are already computed."""
-        return self._logits(feats, c)[0], self.attr_head(feats)
+        logits = torch.cat([head(f, c) for head, f in zip(self.heads, feats)], dim=1)
+        return logits, self.attr_head(feats)
 
-    def judge_matching(self, img: torch.Tensor, c: torch.Tensor,
-                       c_wrong: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-        """``judge`` plus the logits of the same images under ``c_wrong``, for one more
-        projection: the backbone and the heads' trunks run once."""
-        feats = self.features(img)
-        right, wrong = self._logits(feats, c, c_wrong)
-        return right, wrong, self.attr_head(feats)
-
-    def _logits(self, feats: list[torch.Tensor], *cs: torch.Tensor) -> list[torch.Tensor]:
-        per_scale = [head(f, *cs) for head, f in zip(self.heads, feats)]
-        return [torch.cat([scale[k] for scale in per_scale], dim=1) for k in range(len(cs))]
-
-    def aux_loss(self, class_logits: torch.Tensor, c: torch.Tensor, fake: bool = False) -> torch.Tensor:
-        """The classifier's loss for images labelled ``c``; ``fake`` = D's target for fakes
-        (the fake class; without one, fakes teach the classifier nothing)."""
-        if not self.arch.aux_fake_class:
-            if fake:
-                return class_logits.new_zeros(())
-            return attribute_cross_entropy(class_logits, c, self.spans, self.aux_weights)
-        logits, fake_logits = class_logits[:, : self.c_dim], class_logits[:, self.c_dim :]
-        return attribute_cross_entropy_fake_class(logits, fake_logits, c, self.spans, fake)
+    def aux_loss(self, class_logits: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The classifier's loss for images labelled ``c`` (D learns it on reals, G on fakes)."""
+        return attribute_cross_entropy(class_logits, c, self.spans, self.aux_weights)
 
     def freeze_first(self, n: int) -> None:
         """FreezeD: the first ``n`` blocks of every head keep their weights."""
@@ -433,29 +395,15 @@ class Trainer(GANTrainer):
 
     def _d_loss(self, batch: Batch, fake_feats: list[torch.Tensor],
                 c_fake: torch.Tensor) -> tuple[torch.Tensor, dict]:  # fmt: skip
-        """Hinge on reals and on the fakes' (detached) features, plus the optional
-        matching-aware and fake-class terms."""
+        """Hinge on reals and on the fakes' (detached) features, plus the classifier's
+        loss on reals (fakes teach the classifier nothing: only G learns from them)."""
         with batch.amp():
-            if self.arch.mismatch_weight:
-                c_wrong, contradicted = mismatched_labels(batch.c, self.D.spans)
-                d_real, d_wrong, cls_real = self.D.judge_matching(batch.real, batch.c, c_wrong)
-            else:
-                d_real, cls_real = self.D.judge(batch.real, batch.c)
-            d_fake, cls_fake = self.D.judge_features(fake_feats, c_fake)
+            d_real, cls_real = self.D.judge(batch.real, batch.c)
+            d_fake = self.D.judge_features(fake_feats, c_fake)[0]
         d_real, d_fake = d_real.float(), d_fake.float()
-        zero = d_real.new_zeros(())
-        aux_real = self.D.aux_loss(cls_real, batch.c) if self.arch.aux_weight else zero
-        aux_fake = self.D.aux_loss(cls_fake, c_fake, fake=True) if self.arch.aux_weight else zero
-        # Hinge on the contradicted reals only: a row with nothing known still matches its label.
-        wrong = d_wrong.float()[contradicted] if self.arch.mismatch_weight and contradicted.any() else None
-        mismatch = F.relu(1 + wrong).mean() if wrong is not None else zero
-        loss = (F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + self.arch.mismatch_weight * mismatch
-                + self.arch.aux_weight * (aux_real + aux_fake))  # fmt: skip
+        aux_real = self.D.aux_loss(cls_real, batch.c) if self.arch.aux_weight else d_real.new_zeros(())
+        loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + self.arch.aux_weight * aux_real
         stats = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean(), "aux_d": aux_real.detach()}
-        if self.arch.aux_fake_class:
-            stats["aux_d_fake"] = aux_fake.detach()
-        if wrong is not None:
-            stats["d_wrong"] = wrong.detach().mean()
         return loss, stats
 
     def modules(self) -> dict[str, nn.Module]:
@@ -465,4 +413,6 @@ class Trainer(GANTrainer):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
 
-FAMILY = Family("projected", Arch, Generator, Trainer)
+FAMILY = Family("projected", Arch, Generator, Trainer,
+                unrecorded={"g_tanh": True, "aux_balanced": False},
+                retired={"aux_fake_class": False, "mismatch_weight": 0.0})

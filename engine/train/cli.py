@@ -7,6 +7,7 @@ import ast
 from typing import Any
 
 from engine.errors import MascotError
+from engine.train.presets import PRESETS, preset
 
 FLAG_TO_FIELD = {
     "family": "family", "data": "data", "out": "out", "res": "resolution", "kimg": "kimg",
@@ -21,6 +22,8 @@ FLAG_TO_FIELD = {
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a generator family on a data set")
     p.add_argument("--config", help="settings file (default: ./config.toml)")
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="a whole recipe from engine/train/presets.py; other flags override its values")
     p.add_argument("--family", help="dcgan | acgan | yurugan | stylegan2 | projected")
     p.add_argument("--data", help="data set folder")
     p.add_argument("--out", help="run folder (checkpoints, grids, stats)")
@@ -69,6 +72,11 @@ def config_from_args(args: argparse.Namespace):
 
     file_values = section(load_config(args.config), "train")
     cfg = TrainConfig().with_overrides(file_values)
+    if getattr(args, "preset", None):
+        chosen = preset(args.preset)
+        if "arch" in chosen:
+            chosen["arch"] = {**dict(cfg.arch), **chosen["arch"]}
+        cfg = cfg.with_overrides(chosen)
     flags = {field: getattr(args, flag) for flag, field in FLAG_TO_FIELD.items()}
     flags["resume"] = args.resume or None
     flags["compile"] = args.compile or None

@@ -185,7 +185,8 @@ def build_arch(family, cfg: TrainConfig, schema: Schema):
     parent, source = _continued_arch(cfg)
     asked = {name: _named_weights(value, schema) if name == "aux_attr_weights" else value
              for name, value in dict(cfg.arch).items()}  # fmt: skip
-    overrides = {**family.arch_values(parent, source), **family.arch_values(asked, "--arch")}
+    recorded = family.recorded_values(parent, source) if source != "--arch" else {}
+    overrides = {**recorded, **family.arch_values(asked, "--arch")}
     if "blocks" in {f.name for f in dataclasses.fields(family.Arch)}:  # per-attribute classifier heads
         overrides.setdefault("blocks", tuple(b - a for a, b in schema.blocks()))
     return family.Arch(**overrides)
@@ -221,6 +222,8 @@ def _continued_arch(cfg: TrainConfig) -> tuple[dict, str]:
             return recorded, f"'{Path(cfg.out) / 'resume.json'}' arch"
     if cfg.init_from:
         return read_meta(cfg.init_from)["arch"], f"'{Path(cfg.init_from) / 'model.json'}' arch"
+    if cfg.resume and (Path(cfg.out) / "resume.json").is_file():
+        return {}, f"'{Path(cfg.out) / 'resume.json'}' (written before archs were recorded)"
     return {}, "--arch"
 
 

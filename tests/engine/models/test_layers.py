@@ -10,11 +10,9 @@ from engine.models.layers import (
     GBlock,
     SelfAttention,
     attribute_cross_entropy,
-    attribute_cross_entropy_fake_class,
     attribute_spans,
     chance_balanced_weights,
     freeze_first,
-    mismatched_labels,
     sn_conv2d,
     sn_linear,
 )  # fmt: skip
@@ -90,44 +88,6 @@ def test_attribute_cross_entropy_is_per_block_and_skips_unknown():
     # independent binary labels
     bce = attribute_cross_entropy(logits.detach(), c, attribute_spans(5, ()))
     torch.testing.assert_close(bce, F.binary_cross_entropy_with_logits(logits.detach(), c, reduction="none").mean(0).sum())
-
-
-def test_fake_class_loss_targets_the_fake_class_for_fakes_and_the_value_for_reals():
-    spans = [(0, 3), (3, 5)]
-    logits, fake_logits = torch.randn(2, 5), torch.randn(2, 2)
-    c = torch.tensor([[0.0, 1, 0, 0, 0], [1.0, 0, 0, 0, 1]])  # sample 0's flag is unknown
-    # reals / G: the known value among K+1 classes
-    full0 = torch.cat([logits[:, :3], fake_logits[:, :1]], 1)
-    full1 = torch.cat([logits[1:, 3:], fake_logits[1:, 1:]], 1)
-    expected = F.cross_entropy(full0, torch.tensor([1, 0])) + F.cross_entropy(full1, torch.tensor([1]))
-    torch.testing.assert_close(attribute_cross_entropy_fake_class(logits, fake_logits, c, spans, fake=False), expected)
-    # D on fakes: class K of every block, whatever the label (an unknown block is still fake)
-    full1_all = torch.cat([logits[:, 3:], fake_logits[:, 1:]], 1)
-    expected = F.cross_entropy(full0, torch.tensor([3, 3])) + F.cross_entropy(full1_all, torch.tensor([2, 2]))
-    torch.testing.assert_close(attribute_cross_entropy_fake_class(logits, fake_logits, c, spans, fake=True), expected)
-    # with the fake class ruled out, the real-image loss is the plain AC loss
-    ruled_out = torch.full((2, 2), -1e4)
-    torch.testing.assert_close(attribute_cross_entropy_fake_class(logits, ruled_out, c, spans, fake=False),
-                               attribute_cross_entropy(logits, c, spans))  # fmt: skip
-
-
-def test_mismatched_labels_contradict_one_known_attribute_of_each_row():
-    spans = [(0, 3), (3, 5)]
-    c = torch.tensor([[1.0, 0, 0, 0, 1], [0.0, 1, 0, 0, 0], [0.0, 0, 0, 0, 0]] * 50)  # row 1: flag unknown
-    torch.manual_seed(0)
-    wrong, changed = mismatched_labels(c, spans)
-    assert changed.tolist() == [True, True, False] * 50
-    assert torch.equal(wrong[2::3], c[2::3])  # nothing known: left alone
-    for a, b in spans:  # every block is still a one-hot or, where it was unknown, still zero
-        torch.testing.assert_close(wrong[:, a:b].sum(1), c[:, a:b].sum(1))
-    differs = torch.stack([(wrong[:, a:b] != c[:, a:b]).any(1) for a, b in spans], dim=1)
-    assert differs[changed].sum(1).eq(1).all()  # exactly one attribute contradicted
-    assert not differs[1::3, 1].any()  # never the unknown one
-    assert differs[0::3, 0].any() and differs[0::3, 1].any()  # either known one can be chosen
-    # independent binary labels flip
-    bits = torch.tensor([[1.0, 0.0]])
-    wrong, changed = mismatched_labels(bits, attribute_spans(2, ()))
-    assert changed.item() and (wrong != bits).sum() == 1
 
 
 def test_freeze_first_stops_gradients_of_first_blocks_only():

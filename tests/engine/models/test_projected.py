@@ -37,8 +37,10 @@ def test_registered_family():
 
 @pytest.mark.parametrize("res", [32, 64, 128, 256])
 def test_output_shape_and_range(res):
-    G = Generator(ARCH, C_DIM, res)
-    x = G(torch.randn(3, ARCH.z_dim) * 10, one_hot_rows(3))
+    """The default output is linear (clamped only when drawn); FastGAN's tanh stays in [-1, 1]."""
+    z, c = torch.randn(3, ARCH.z_dim) * 10, one_hot_rows(3)
+    assert Generator(ARCH, C_DIM, res)(z, c).shape == (3, 3, res, res)
+    x = Generator(dataclasses.replace(ARCH, g_tanh=True), C_DIM, res)(z, c)
     assert x.shape == (3, 3, res, res)
     assert x.min() >= -1 and x.max() <= 1
 
@@ -206,81 +208,36 @@ def test_balanced_classifier_loss_weighs_each_attribute_by_its_chance_level():
         torch.testing.assert_close(Discriminator(arch, C_DIM, CPU).aux_loss(zero, c), torch.tensor(expected))
     with pytest.raises(MascotError, match="2 entries for 3 attributes"):
         Discriminator(dataclasses.replace(ARCH, blocks=(3, 1, 1), aux_attr_weights=(1.0, 3.0)), C_DIM, CPU)
-    with pytest.raises(MascotError, match="the fake-class one"):
-        Discriminator(dataclasses.replace(ARCH, blocks=(3, 2), aux_balanced=True, aux_fake_class=True), C_DIM, CPU)
 
 
-def test_fake_class_head_learns_to_file_fakes_apart_from_reals():
-    """With ``aux_fake_class``, D's classifier gets one "fake" logit per attribute and its
-    loss on fakes is reported: after a few D steps fakes score higher on it than reals."""
+def test_a_recorded_arch_rebuilds_the_network_it_was_trained_as():
+    """Defaults may change; a model.json or resume.json keeps its network. Fields it predates
+    take the values it was trained with, and a retired setting builds only switched off."""
+    from engine.models import get_family
 
-    torch.manual_seed(0)
-    arch = dataclasses.replace(ARCH, blocks=(3, 2), aux_fake_class=True)
-    G = Generator(arch, C_DIM, R)
-    trainer = Trainer(G, arch, C_DIM, R, Hyper(batch_size=8, lr_d=2e-3), CPU)
-    batch = make_batch(8)
-    first = trainer.step(batch)
-    for _ in range(15):
-        last = trainer.step(batch)
-    assert first["aux_d_fake"] > 0 and last["aux_d_fake"] < first["aux_d_fake"]
-    with torch.no_grad():
-        fakes = G(batch.sample_z(8), batch.c)
-        fake_logit = lambda x: trainer.D.judge(x, batch.c)[1][:, C_DIM:].mean().item()  # noqa: E731
-        assert fake_logit(fakes) > fake_logit(batch.real)
-    plain = Trainer(Generator(ARCH, C_DIM, R), dataclasses.replace(ARCH, blocks=(3, 2)), C_DIM, R,
-                    Hyper(batch_size=8), CPU).step(batch)  # fmt: skip
-    assert "aux_d_fake" not in plain
+    family = get_family("projected")
+    assert Arch().g_tanh is False and Arch().aux_balanced is True  # today's defaults
+    old = family.recorded_values({"z_dim": 32, "aux_fake_class": False, "mismatch_weight": 0.0}, "model.json's arch")
+    arch = Arch(**old)
+    assert arch.z_dim == 32 and arch.g_tanh is True and arch.aux_balanced is False
+    assert Arch(**family.recorded_values({"g_tanh": False}, "model.json's arch")).g_tanh is False
+    with pytest.raises(MascotError, match="mismatch_weight=0.5, a setting this engine no longer has"):
+        family.recorded_values({"mismatch_weight": 0.5}, "model.json's arch")
+    with pytest.raises(MascotError, match="unknown --arch setting"):
+        family.arch_values({"aux_fake_class": False}, "--arch")  # not offered to new runs
 
 
-def test_matching_aware_discriminator_learns_to_reject_reals_under_a_wrong_label():
-    """With ``mismatch_weight`` D also sees real images under a label with one attribute
-    changed, as fakes: after a few steps it scores the true label above a wrong one."""
-
-    from engine.models.layers import mismatched_labels
-
-    torch.manual_seed(0)
-    arch = dataclasses.replace(ARCH, blocks=(3, 2), mismatch_weight=1.0, diffaugment="")
-    G = Generator(arch, C_DIM, R)
-    trainer = Trainer(G, arch, C_DIM, R, Hyper(batch_size=12, lr_d=2e-3), CPU)
-    c = one_hot_rows(12, torch.Generator().manual_seed(1))
-    # The label is plain to see: the choice sets the red channel, the flag the blue one.
-    real = torch.full((12, 3, R, R), -1.0)
-    real[:, 0] = c[:, :3].argmax(1)[:, None, None] - 1.0
-    real[:, 2] = c[:, 4, None, None] * 2 - 1
-    batch = Batch(real=real, c=c, sample_c=lambda n: c[:n], sample_z=lambda n: torch.randn(n, G.z_dim))
-    wrong, _ = mismatched_labels(c, trainer.D.spans)
-
-    def margin() -> float:
-        trainer.D.eval()  # spectral norm's power iteration would move the weights between calls
-        with torch.no_grad():
-            right, against, _ = trainer.D.judge_matching(real, c, wrong)
-            torch.testing.assert_close(right, trainer.D.judge(real, c)[0])
-            return (right - against).mean().item()
-
-    before = margin()
-    stats = [trainer.step(batch) for _ in range(30)]
-    assert "d_wrong" in stats[0] and stats[-1]["d_wrong"] < stats[0]["d_wrong"]
-    assert margin() > before + 0.4  # 0.74 here; without the term it stays at -0.03
-    plain = Trainer(Generator(ARCH, C_DIM, R), dataclasses.replace(ARCH, blocks=(3, 2)), C_DIM, R,
-                    Hyper(batch_size=12), CPU).step(batch)  # fmt: skip
-    assert "d_wrong" not in plain
-
-
-def test_a_parent_without_fake_logits_loads_into_a_fake_class_discriminator(tiny_checkpoint, tmp_path):
-    """The nightly fine-tune and --init-from keep working from a model trained without them."""
+def test_the_shipped_model_and_the_resume_point_keep_their_tanh_output():
     import json
-    import shutil
+    from pathlib import Path
 
-    from engine.checkpoint import _write_discriminator, load_discriminator
+    from engine.checkpoint import arch_of
 
-    old = Discriminator(dataclasses.replace(ARCH, blocks=(3, 2)), C_DIM, CPU)
-    folder = shutil.copytree(tiny_checkpoint, tmp_path / "parent")
-    meta = json.loads((folder / "model.json").read_text())
-    meta["discriminator_sha256"] = _write_discriminator(old.state_dict(), folder, half=False)
-    (folder / "model.json").write_text(json.dumps(meta))
-    new = Discriminator(dataclasses.replace(ARCH, blocks=(3, 2), aux_fake_class=True), C_DIM, CPU)
-    assert load_discriminator(folder, new) == (["attr_head.fake"], [])
-    torch.testing.assert_close(new.attr_head.out[-1].weight, old.attr_head.out[-1].weight)
+    root = Path(__file__).resolve().parents[3] / "checkpoints"
+    shipped = arch_of(json.loads((root / "default" / "model.json").read_text()))
+    resume = json.loads((root / "resume" / "projected-128" / "resume.json").read_text())["arch"]
+    assert shipped.g_tanh is True and shipped.aux_balanced is False
+    assert resume["g_tanh"] is True and resume["aux_balanced"] is False
 
 
 def test_attribute_head_finds_a_small_spot_that_averaging_washes_out():
