@@ -56,28 +56,36 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:r
         if base is None:
             await answer_now(interaction, oops("I can't find that mascot any more."))
             return
-        await interaction.response.send_modal(RemixModal(self.generation, describe(base.attributes)))
+        modal = RemixModal(self.generation, describe(base.attributes))
+        await interaction.response.send_modal(modal)
+        # Not kept in this process's view store: the submit is answered from its custom id
+        # (MascotClient.on_interaction -> submit_remix), the same way before and after a restart.
+        modal.stop()
+
+
+REMIX_FORM = re.compile(r"mascot:remix-form:(?P<gen>[0-9a-f]{1,40})")
 
 
 class RemixModal(discord.ui.Modal, title="Remix this mascot"):
     changes: discord.ui.TextInput = discord.ui.TextInput(label="Attributes to change", placeholder="hair:blue smile:yes",
-                                                         max_length=400)  # fmt: skip
+                                                         max_length=400, custom_id="changes")  # fmt: skip
 
     def __init__(self, generation: str, current: str) -> None:
-        super().__init__(timeout=900)
+        super().__init__(timeout=None, custom_id=f"mascot:remix-form:{generation}")
         self.generation = generation
         self.changes.default = current[:400]
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        bot: MascotClient = interaction.client  # type: ignore[assignment]
-        try:
-            wanted = pairs(self.changes.value)
-        except ValueError as exc:
-            await answer_now(interaction, oops(str(exc)))
-            return
-        if await defer(interaction):
-            reply = await bot.core.remix(bot.caller(interaction), self.generation, wanted)
-            await answer(interaction, reply, bot)
+
+async def submit_remix(interaction: discord.Interaction, generation: str, changes: str) -> None:
+    bot: MascotClient = interaction.client  # type: ignore[assignment]
+    try:
+        wanted = pairs(changes)
+    except ValueError as exc:
+        await answer_now(interaction, oops(str(exc)))
+        return
+    if await defer(interaction):
+        reply = await bot.core.remix(bot.caller(interaction), generation, wanted)
+        await answer(interaction, reply, bot)
 
 
 class _LoopButton(discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:base:(?P<gen>[0-9a-f]{1,40})"):

@@ -80,3 +80,44 @@ def attribute_command(
     callback.__discord_app_commands_param_rename__ = renames  # type: ignore[attr-defined]
     callback.__discord_app_commands_param_autocomplete__ = completes  # type: ignore[attr-defined]
     return app_commands.Command(name=name, description=description, callback=callback)
+
+
+# --- checking what a client sent against what the command takes -------------------------
+# Discord checks option names and types against the commands it has; a client that still
+# shows an older definition (before a re-sync reached it) can send names and types the
+# running code does not take. These are answered with what is allowed, not passed on.
+
+KINDS = {3: "text", 4: "a whole number", 5: "true or false", 6: "a user", 7: "a channel", 8: "a role",
+         9: "a user or role", 10: "a number", 11: "a file"}  # fmt: skip
+PYTHON_TYPES = {3: (str,), 4: (int,), 5: (bool,), 10: (int, float)}
+
+
+def describe_option(param: app_commands.Parameter) -> str:
+    kind = KINDS.get(param.type.value, "a value")
+    if param.choices:
+        kind = "one of " + ", ".join(str(c.value) for c in param.choices[:10]) + (", …" if len(param.choices) > 10 else "")
+    elif param.min_value is not None and param.max_value is not None:
+        kind += f" from {param.min_value} to {param.max_value}"
+    return f"{param.display_name} ({kind}{'' if param.required else ', optional'})"
+
+
+def option_problem(command: app_commands.Command, given: list[dict[str, Any]]) -> str | None:
+    """What is wrong with the options of a slash command interaction, worded for the user; None if nothing."""
+    params = {p.display_name: p for p in command.parameters}
+    allowed = "; ".join(describe_option(p) for p in params.values()) or "no options"
+    names = set()
+    for option in given:
+        name, value = option.get("name"), option.get("value")
+        names.add(name)
+        param = params.get(name)
+        if param is None:
+            return f"/{command.name} has no option '{name}'. It takes: {allowed}."
+        fits = PYTHON_TYPES.get(param.type.value)
+        wrong_value = fits is not None and "value" in option and (
+            not isinstance(value, fits) or (param.type.value != 5 and isinstance(value, bool)))  # fmt: skip
+        if option.get("type") != param.type.value or wrong_value:
+            return f"The option {name} of /{command.name} takes {describe_option(param)}. It takes: {allowed}."
+    missing = [n for n, p in params.items() if p.required and n not in names]
+    if missing:
+        return f"/{command.name} needs {', '.join(missing)}. It takes: {allowed}."
+    return None
