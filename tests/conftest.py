@@ -30,6 +30,9 @@ def tiny_checkpoint(toy_dataset, tmp_path_factory):
 def dicebear_small(tmp_path_factory):
     """24 real DiceBear avatars at 32px (node + npm; the npm cache is shared across runs)."""
     from engine.cli import main
+    from tests.node import require_node
+
+    require_node()
 
     out = tmp_path_factory.mktemp("dicebear") / "small"
     assert main(["data", "dicebear", "--count", "24", "--size", "32", "--seed", "3", "--out", str(out)]) == 0

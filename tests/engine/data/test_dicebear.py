@@ -7,7 +7,6 @@ $MASCOT_CACHE/npm) and are reused by every later run.
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -19,8 +18,9 @@ from engine.data.dicebear import (
 )  # fmt: skip
 from engine.errors import MascotError
 from engine.schema import UNKNOWN
+from tests.node import needs_node
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+pytestmark = needs_node
 
 COUNT, SIZE = 36, 48
 

@@ -13,12 +13,14 @@ from engine.cli import main
 from engine.data import emoji
 from engine.data.dataset import Dataset
 from engine.errors import MascotError
+from tests.node import needs_node, require_node
 
 NOT_CHARACTERS = ("country-flag", "heart", "hand", "hands", "body-parts", "food", "time", "keycap", "family", "person-symbol")
 
 
 @pytest.fixture(scope="module")
 def noto(tmp_path_factory) -> Dataset:
+    require_node()
     out = tmp_path_factory.mktemp("emoji") / "noto"
     assert main(["data", "emoji", "--source", "noto", "--out", str(out), "--size", "16", "--background", "#000000"]) == 0
     return Dataset(out)
@@ -55,6 +57,7 @@ def test_transparency_becomes_the_background(noto):
     assert first[8, 8].max() > 100  # the yellow face in the middle
 
 
+@needs_node
 def test_openmoji_rasterizes_svgs(tmp_path):
     out = tmp_path / "om"
     assert main(["data", "emoji", "--source", "openmoji", "--out", str(out), "--size", "16", "--skin-tones", "none"]) == 0
