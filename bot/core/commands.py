@@ -28,6 +28,7 @@ GRID = 4  # candidates a /mascot without seed or count answers with: pick one, v
 GRID_SIZE = 256  # side of each candidate (the picked one is drawn again at image_size)
 VARIATION_STRENGTH = 0.5  # how far V1-V4 move from the parent (0.3 reads as nearly the same picture)
 PARENTS = ("a", "b")
+MAX_PICTURE_BYTES = 8 * 2**20  # what the engine's /v1/invert accepts
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,22 @@ class Commands:
             sources = " ".join(f"{n}←{s}" for n, s in sides.items() if ga.attributes.get(n) != gb.attributes.get(n))
             reply = Reply(reply.text + (f"\nFrom each parent: {sources}" if sources else ""), reply.files, kind=reply.kind)
         return reply
+
+    async def mascotify(self, caller: Caller, picture: bytes, attributes: dict[str, str] | None = None,
+                        model: str | None = None, style: str | None = None) -> Reply:  # fmt: skip
+        """Picture -> mascot: the model's nearest mascot to an uploaded picture (attributes read from it
+        unless given), beside GRID - 1 variations of it, as candidates to pick from."""
+        if not picture:
+            return oops("Attach a picture (PNG, JPEG or WebP) to turn into a mascot.")
+        if len(picture) > MAX_PICTURE_BYTES:
+            return oops(f"That picture is {len(picture) / 2**20:.1f} MiB; at most {MAX_PICTURE_BYTES // 2**20} MiB, please.")
+        ok = self.admit(caller, attributes or {}, model, count=GRID)
+        if isinstance(ok, Reply):
+            return ok
+        call = lambda size: self.engine.invert(picture, attributes=ok.attributes, variations=GRID - 1,  # noqa: E731
+                                               model=ok.model.name, size=size, style=style)  # fmt: skip
+        return await self._post(caller, ok.model, call, ok.attributes, grid=True,
+                                title="Your picture as a mascot (1) and variations of it: ")  # fmt: skip
 
     # --- favourites ---------------------------------------------------------------------
     def star(self, caller: Caller, generation: str, on: bool = True) -> Reply:

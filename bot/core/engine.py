@@ -243,6 +243,13 @@ class EngineClient:
         body = {**_parent(parent), "format": "png"}
         return _generated(await self._call("POST", "/v1/render", _with(body, model=model, size=size)))
 
+    async def invert(self, picture: bytes, *, attributes: dict[str, str] | None = None, variations: int = 3,
+                     model: str | None = None, size: int | None = None, style: str | None = None) -> Generated:  # fmt: skip
+        """Picture -> mascot: the nearest mascot first, then ``variations`` around it (each with its latent)."""
+        body = {"image": base64.b64encode(picture).decode(), "attributes": attributes or {},
+                "variations": variations, "format": "png"}  # fmt: skip
+        return _generated(await self._call("POST", "/v1/invert", _with(body, model=model, size=size, style=style)))
+
     async def interpolate(self, a: dict[str, Any], b: dict[str, Any], *, frames: int = 16,
                           model: str | None = None, size: int | None = None) -> bytes:  # fmt: skip
         body: dict[str, Any] = {"a": a, "b": b, "frames": frames}

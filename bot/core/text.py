@@ -17,6 +17,7 @@ HELP = """Commands (ID is the code under an image):
 /remix ID attribute:value ...   (same mascot, changed attributes)
 /fuse ID ID [attribute:a|b ...]   one child of two mascots
 /morph ID ID  or  /morph a:SEED b:SEED [attribute:value ...] [frames:2-64]
+/mascotify [attribute:value ...]   your picture as a mascot (the 📷 button here; an attachment on Discord)
 /star ID   /unstar ID   /collection    /top [day|week|all]    /mystats    /help
 admin: /retrain  /rollback [model:NAME]  /status"""
 
@@ -85,6 +86,8 @@ async def _dispatch(commands: Commands, caller: Caller, name: str, pairs: dict[s
         if len(ids) != 2:
             return oops("fuse needs two mascots: /fuse ID ID (or a:ID b:ID), then hair:a to take hair from the first.")
         return await commands.fuse(caller, ids[0], ids[1], pairs)
+    if name == "mascotify":
+        return oops("/mascotify needs a picture: press 📷 and choose one (on Discord, attach it to /mascotify).")
     if name == "collection":
         return commands.collection(caller)
     if name == "morph":

@@ -1,4 +1,4 @@
-"""The slash commands: /mascot /remix /morph /fuse /collection /top /mystats /retrain /rollback /status /settings.
+"""The slash commands: /mascot /remix /morph /fuse /mascotify /collection /top /mystats /retrain /rollback /status /settings.
 
 /mascot, /remix and /morph take the engine's attributes as options, so they are built
 at start-up from GET /v1/models (bot/discord/options.py); the rest are small typed
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional
 import discord
 from discord import app_commands
 
-from bot.core.commands import GRID, MAX_COUNT, MAX_SEED
+from bot.core.commands import GRID, MAX_COUNT, MAX_PICTURE_BYTES, MAX_SEED
 from bot.core.reply import Reply
 from bot.core.text import pairs
 from bot.discord.buttons import answer
@@ -115,6 +115,34 @@ async def fuse(interaction: discord.Interaction, a: str, b: str, take: Optional[
         await answer(interaction, reply, bot)
 
 
+@app_commands.command(description="Your picture as a mascot: the nearest one and three variations to pick from")
+@app_commands.describe(picture="a PNG, JPEG or WebP picture (up to 8 MiB)",
+                       keep="attributes to keep whatever the picture shows, like hair:blue smile:yes")  # fmt: skip
+@app_commands.autocomplete(model=model_autocomplete)
+async def mascotify(interaction: discord.Interaction, picture: discord.Attachment, keep: Optional[str] = None,
+                    model: Optional[str] = None) -> None:  # fmt: skip
+    bot = _bot(interaction)
+    try:
+        wanted = pairs(keep or "")
+    except ValueError as exc:
+        await answer_now(interaction, Reply(str(exc), ephemeral=True))
+        return
+    if picture.size > MAX_PICTURE_BYTES or (picture.content_type or "image/").split("/")[0] != "image":
+        await answer_now(interaction, Reply(f"Attach a PNG, JPEG or WebP picture of at most {MAX_PICTURE_BYTES // 2**20} "
+                                            f"MiB ('{picture.filename}' is {picture.content_type or 'of unknown kind'}, "
+                                            f"{picture.size / 2**20:.1f} MiB).", ephemeral=True))  # fmt: skip
+        return
+    if await defer(interaction):
+        try:
+            data = await picture.read()
+        except discord.HTTPException:
+            await answer_deferred(interaction, Reply("I could not fetch that attachment from Discord; please send it again.",
+                                                     ephemeral=True), bot.core.store)  # fmt: skip
+            return
+        reply = await bot.core.mascotify(bot.caller(interaction), data, wanted, model=model)
+        await answer(interaction, reply, bot)
+
+
 @app_commands.command(description="The mascots you starred (⭐)")
 async def collection(interaction: discord.Interaction) -> None:
     bot = _bot(interaction)
@@ -170,4 +198,4 @@ async def settings(interaction: discord.Interaction, default_model: Optional[str
     await answer_now(interaction, reply)
 
 
-PLAIN = (fuse, collection, top, mystats, retrain, rollback, status, settings)
+PLAIN = (fuse, mascotify, collection, top, mystats, retrain, rollback, status, settings)

@@ -31,6 +31,8 @@ USER = re.compile(r"^[\w.-]{1,32}$")
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 ADMIN_TOKEN_ENV = "WEB_ADMIN_TOKEN"
 MAX_TOP = 100
+MAX_BODY = 64 * 1024
+MAX_PICTURE_BODY = 12 * 2**20  # /api/mascotify: an 8 MiB picture as a base64 data URL, and the rest
 
 
 class BadInput(Exception):
@@ -57,8 +59,12 @@ async def clean_errors(request: web.Request, handler):
         return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
 
 
-async def _body(request: web.Request) -> dict:
+async def _body(request: web.Request, limit: int = MAX_BODY) -> dict:
+    if (request.content_length or 0) > limit:
+        raise BadInput(413, "body_too_large", f"the body is larger than {limit} bytes")
     raw = await request.read()
+    if len(raw) > limit:
+        raise BadInput(413, "body_too_large", f"the body is larger than {limit} bytes")
     try:
         body = json.loads(raw) if raw else {}
     except (ValueError, RecursionError):  # not JSON, not UTF-8, too deep, numbers past Python's limits
@@ -99,12 +105,36 @@ async def command(request: web.Request) -> web.Response:
     typed = body.get("text", "")
     if not isinstance(typed, str):
         raise BadInput(400, "invalid_text", "text is the command as typed, like \"/mascot hair:blue\"")
-    reply = await text.run(core, caller, typed[:1000])
+    return _reply(await text.run(core, caller, typed[:1000]))
+
+
+def _reply(reply) -> web.Response:
     images = [{"generation": f.generation, "url": f"/image/{f.generation}", "name": f.name}
               for f in reply.files if f.generation]  # fmt: skip
     others = [{"name": f.name, "data": f"data:image/gif;base64,{base64.b64encode(f.data).decode()}"} for f in reply.files if not f.generation]
     return web.json_response({"text": reply.text, "ephemeral": reply.ephemeral, "images": images, "files": others,
                               "kind": reply.kind})  # fmt: skip
+
+
+async def mascotify(request: web.Request) -> web.Response:
+    """Picture -> mascot: {"user", "image": a data URL or base64 of a PNG/JPEG/WebP, "text"?: "hair:blue"}."""
+    body = await _body(request, MAX_PICTURE_BODY)
+    caller = Caller(user=f"web:{_user(body.get('user'))}", platform="web", admin=_is_admin(request))
+    raw, typed = body.get("image"), body.get("text", "")
+    if not isinstance(raw, str) or not raw:
+        raise BadInput(400, "invalid_image", "image is the picture as a data URL or base64 text (PNG, JPEG or WebP)")
+    if not isinstance(typed, str):
+        raise BadInput(400, "invalid_text", "text holds the attributes to keep, like \"hair:blue smile:yes\"")
+    try:
+        picture = base64.b64decode(raw.split(",", 1)[1] if raw.startswith("data:") else raw, validate=True)
+    except ValueError:  # binascii.Error included
+        raise BadInput(400, "invalid_image", "image must be base64 text or a data URL of a PNG, JPEG or WebP picture") from None
+    try:
+        wanted = text.pairs(typed[:1000])
+    except ValueError as exc:
+        raise BadInput(400, "invalid_text", str(exc)) from None
+    model = wanted.pop("model", None)
+    return _reply(await request.app[CORE].mascotify(caller, picture, wanted, model=model))
 
 
 async def queue(request: web.Request) -> web.Response:
@@ -188,13 +218,14 @@ async def gallery(request: web.Request) -> web.Response:
 def make_app(core: Commands, cfg: BotConfig, feed: AnnouncementFeed | None = None,
              admin_token: str | None = None) -> web.Application:  # fmt: skip
     """``admin_token`` defaults to $WEB_ADMIN_TOKEN; without one the chat has no admin commands."""
-    app = web.Application(client_max_size=64 * 1024, middlewares=[clean_errors])
+    app = web.Application(client_max_size=MAX_PICTURE_BODY, middlewares=[clean_errors])  # other routes: MAX_BODY
     app[CORE], app[CONFIG] = core, cfg
     app[ADMIN_TOKEN] = (os.environ.get(ADMIN_TOKEN_ENV, "") if admin_token is None else admin_token).strip()
     app[FEED] = feed if feed is not None else AnnouncementFeed()  # none given: nothing to announce
     app.router.add_get("/", index)
     app.router.add_get("/gallery", gallery)
     app.router.add_post("/api/command", command)
+    app.router.add_post("/api/mascotify", mascotify)
     app.router.add_post("/api/vote", vote)
     app.router.add_get("/api/top", top)
     app.router.add_get("/api/schema", schema)

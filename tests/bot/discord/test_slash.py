@@ -131,3 +131,41 @@ async def test_admin_commands_need_an_admin_and_say_not_configured(core):
     assert "Only bot admins" in h.fake.for_token(denied)[-1].content
     assert "not configured" in h.fake.for_token(allowed)[-1].content
     assert "default" in h.fake.for_token(status)[-1].content and h.fake.for_token(status)[-1].ephemeral
+
+
+def _mascotify(h, png: bytes, content_type: str = "image/png", keep: str | None = None) -> str:
+    """A /mascotify interaction with one attachment, as Discord sends it (the file itself comes from the CDN)."""
+    attachment = {"id": "991", "filename": "me.png", "size": len(png), "url": "https://cdn.example/me.png",
+                  "proxy_url": "https://cdn.example/me.png", "content_type": content_type}  # fmt: skip
+    options = [{"name": "picture", "type": 11, "value": "991"}]
+    if keep:
+        options.append({"name": "keep", "type": 3, "value": keep})
+    data = {"id": "77", "name": "mascotify", "type": 1, "options": options, "resolved": {"attachments": {"991": attachment}}}
+
+    async def from_cdn(url: str) -> bytes:
+        assert url == attachment["url"]
+        return png
+
+    h.client.http.get_from_cdn = from_cdn
+    return h._interaction(2, data, 1)
+
+
+async def test_mascotify_defers_then_posts_four_candidates_from_the_attachment(discord_bot, store):
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), (30, 40, 220)).save(buf, format="PNG")
+    token = _mascotify(discord_bot, buf.getvalue(), keep="hair:blue")
+    await discord_bot.settle()
+    calls = discord_bot.fake.for_token(token)
+    assert calls[0].callback_type == 5  # deferred before the search
+    post = next(c for c in calls if c.files)
+    assert len(post.files) == 4 and "picture" in post.content
+    gens = [g for mid in discord_bot.fake.posted for g in store.by_message(mid)]
+    assert len(gens) == 4 and all(g.attributes["hair"] == "blue" for g in gens)
+
+
+async def test_mascotify_refuses_what_is_not_a_picture_at_once(discord_bot, store):
+    token = _mascotify(discord_bot, b"%PDF-1.4", content_type="application/pdf")
+    await discord_bot.settle()
+    (call,) = discord_bot.fake.for_token(token)
+    assert call.callback_type == 4 and call.ephemeral and "PNG, JPEG or WebP" in call.content
+    assert not discord_bot.fake.posted

@@ -97,3 +97,19 @@ async def test_pick_vary_pick_star_and_find_it_in_the_collection(page, store, sh
     assert store.favourites("web:dora") == []
     for name in ("1-grid", "2-variations", "3-picked-and-starred", "4-collection"):
         assert (shots / f"{name}.png").stat().st_size > 5_000
+
+
+async def test_a_picture_chosen_with_the_camera_button_comes_back_as_four_candidates(page, shots, tmp_path):
+    from PIL import Image
+
+    picture = tmp_path / "me.png"
+    Image.new("RGB", (60, 48), (220, 40, 40)).save(picture)
+    await page.locator("select.picker[name=hair]").wait_for(timeout=10_000)
+    await page.select_option("select.picker[name=hair]", "red")
+    await page.set_input_files("#picture", str(picture))
+    grid = await _last(page, "figure.grid", 0)
+    await grid.nth(3).locator("img").wait_for(state="visible", timeout=60_000)
+    assert await grid.count() == 4
+    assert "me.png" in await page.locator(".msg.you").last.inner_text()
+    assert "picture" in await page.locator(".msg.bot").last.inner_text()
+    await page.screenshot(path=str(shots / "mascotify.png"), full_page=True)
