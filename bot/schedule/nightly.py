@@ -5,6 +5,10 @@ second run while one works is refused, and a run that crashed frees the lease wh
 expires, so nothing is held forever. Votes are read as a snapshot (cast at or before the
 run's start), so votes arriving while it works are kept and count next time.
 
+A bot killed mid-run (kill -9) leaves its run "running" in the store; the next process
+that holds the lease (or starts while it is free) records such runs as failed, so the
+history says what happened and the next night runs as usual.
+
 Every outcome is recorded in the store: the curation run (what was chosen and why, the
 job, the evaluation, the verdict) and the model versions (lineage, metrics, promoted or
 rejected and why). The champion keeps serving unless the gate passes.
@@ -59,9 +63,32 @@ class NightlyRun:
                 "busy", f"A retraining run is already in progress (since {held.get('acquired', '?')} UTC)."
             )
         try:
+            self._fail_orphans()  # the lease is ours: no other process is working on a run
             return await self._run(holder, trigger)
         finally:
             self.store.release_lease(LEASE, holder)
+
+    def close_orphans(self) -> int:
+        """At start-up: runs left "running" by a process that is gone, when no live run holds the lease."""
+        holder = f"startup-{secrets.token_hex(4)}"
+        if not self.store.acquire_lease(LEASE, holder, 60):
+            return 0
+        try:
+            return self._fail_orphans()
+        finally:
+            self.store.release_lease(LEASE, holder)
+
+    def _fail_orphans(self) -> int:
+        rows = list(self.store.db.query("SELECT id, details FROM curation_runs WHERE status = 'running'"))
+        for row in rows:
+            try:
+                details = json.loads(row["details"] or "{}")
+            except ValueError:
+                details = {}
+            job = f" (engine job {details['job']})" if details.get("job") else ""
+            self._finish(row["id"], "failed", f"The bot stopped while this run worked{job}; the champion kept "
+                                              "serving.", details)  # fmt: skip
+        return len(rows)
 
     async def _run(self, holder: str, trigger: str) -> Outcome:
         until = self.store.now_stamp()
@@ -72,7 +99,8 @@ class NightlyRun:
         try:
             return await self._work(run, holder, until, details)
         except EngineError as exc:
-            return self._finish(run, "failed", f"The engine could not complete the run: {exc}", details)
+            return self._finish(run, "failed", f"The engine could not complete the run: {exc} "
+                                               "The champion keeps serving.", details)  # fmt: skip
         except Exception as exc:  # a bug must not leave the run 'running' forever; the champion is untouched
             log.exception("nightly run %s crashed", run)
             return self._finish(
@@ -129,7 +157,15 @@ class NightlyRun:
     async def _wait(self, job_id: str, holder: str) -> Job:
         deadline = time.monotonic() + self.cfg.timeout_s + self.backstop_s  # the engine enforces timeout_s
         while True:
-            job = await self.engine.job(job_id)
+            try:
+                job = await self.engine.job(job_id)
+            except EngineError as exc:
+                if exc.status is not None or time.monotonic() > deadline:
+                    raise
+                # Unreachable (restarting after a crash): it reports the job when it is back.
+                self.store.acquire_lease(LEASE, holder, self.cfg.lease_ttl_s)
+                await asyncio.sleep(self.cfg.poll_s)
+                continue
             if job.finished:
                 return job
             if time.monotonic() > deadline:

@@ -67,6 +67,8 @@ class NightlyScheduler:
         self.scheduler.add_job(self._scheduled, trigger_of(self.cfg), id=JOB_ID, replace_existing=True,
                                coalesce=True, misfire_grace_time=self.cfg.misfire_grace_s, max_instances=1)  # fmt: skip
         self.scheduler.start()
+        if self.nightly.close_orphans():
+            log.info("runs left unfinished by an earlier process were recorded as failed")
         if catch_up:
             missed = missed_fire(trigger_of(self.cfg), self._last_run_started(), datetime.now(UTC),
                                  timedelta(seconds=self.cfg.misfire_grace_s))  # fmt: skip

@@ -2,7 +2,10 @@
 
 One training job at a time. A job's record (``RUNS/jobs/<id>/job.json``) is written at
 every state change, so it survives its client disconnecting and the engine restarting:
-a job found "running" at start-up whose process is gone is reported as failed, not lost.
+a job found "running" at start-up is reported as failed, not lost. Its training process
+dies with the engine (Linux: the parent-death signal), and one that survived anyway (a
+kill -9 elsewhere) is stopped at start-up, so it cannot hold the one-job slot forever
+while nobody watches it.
 A job that exits non-zero (crash, NaN losses) or outlives its time budget is failed, with
 the tail of its log as the reason.
 """
@@ -13,6 +16,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -106,8 +110,11 @@ class JobRunner:
                 job = Job(**json.loads(path.read_text()))
             except (ValueError, TypeError):
                 continue
-            if job.state in ("queued", "running") and not _alive(job.pid):
-                job.state, job.error, job.finished = "failed", "the engine stopped while this job ran", time.time()
+            if job.state in ("queued", "running"):
+                stopped = _stop_orphan(job.pid, self.root / job.id)
+                job.state, job.finished = "failed", time.time()
+                job.error = "the engine stopped while this job ran" + (
+                    "; its leftover training process was stopped" if stopped else "")  # fmt: skip
                 self._save(job)
             self.jobs[job.id] = job
 
@@ -148,7 +155,8 @@ class JobRunner:
         job.state, job.started = "running", time.time()
         for step in spec.steps(out):
             with open(log_path, "ab") as log:
-                proc = await asyncio.create_subprocess_exec(*step, stdout=log, stderr=asyncio.subprocess.STDOUT)
+                proc = await asyncio.create_subprocess_exec(*step, stdout=log, stderr=asyncio.subprocess.STDOUT,
+                                                            start_new_session=True, preexec_fn=_die_with_parent)  # fmt: skip
             job.pid = proc.pid
             self._save(job)
             try:
@@ -190,6 +198,31 @@ class JobRunner:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the engine dies (Linux; elsewhere start-up cleans up)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _stop_orphan(pid: int | None, folder: Path) -> bool:
+    """Kill a job's process group left from an earlier engine, if that pid is still one of ours."""
+    if not _alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False  # cannot tell what the pid is now: leave it alone
+    if str(folder) not in cmdline:
+        return False  # the pid was reused by something else
+    try:
+        os.killpg(pid, signal.SIGKILL)  # the job ran in its own session: its group is its pid
+    except OSError:
+        return False
+    return True
 
 
 def _alive(pid: int | None) -> bool:
