@@ -49,7 +49,7 @@ class Arch:
     d_channels: int = 64  # width of each per-scale discriminator head
     proj_channels: int = 32  # CCM output at the finest scale, x2 per scale (Projected GAN's "expand")
     cmap_dim: int = 64  # projection-conditioning dimension
-    d_input: int = 64  # side the backbone sees; images are resized to it (see README/report)
+    d_input: int = 64  # side the backbone sees; images are resized to it (128 costs D about 3x the time)
     diffaugment: str = "color,translation,cutout"
     projection_seed: int = 0  # seed of the fixed random CCM/CSM weights
     z_in_norm: bool = True  # z also sets every conditional BN (as BigGAN's latent), so G cannot drop it

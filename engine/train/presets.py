@@ -6,7 +6,7 @@ starting point that any flag still overrides. Architecture values the family's d
 already hold are not repeated here; a resumed run or a fine-tune keeps the arch it records.
 
 cpu-small  the best known recipe for a small budget without a GPU: 2,000 images at 64px for
-           30 minutes on two CPU cores (docs/model-report.md, "A small CPU budget"). The
+           30 minutes on two CPU cores (docs/model-report.md, "The small-budget recipe"). The
            higher learning rates pay off only with the linear G output and balanced
            classifier losses (the projected family's defaults); hair's classifier loss is put
            back at full weight, which balancing would otherwise lower to 1/log 9.
