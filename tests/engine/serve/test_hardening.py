@@ -77,8 +77,46 @@ def engine(tiny_checkpoint, tmp_path_factory):
     root = tmp_path_factory.mktemp("hardening")
     live = shutil.copytree(tiny_checkpoint, root / "checkpoints" / "default")
     cfg = ServeConfig(models=(("default", str(live)),), jobs_dir=str(root / "jobs"), path_roots=(str(root),))
-    with LiveServer(EngineService(cfg).app()) as server:
+    service = EngineService(cfg)
+    with LiveServer(service.app()) as server:
+        server.service, server.root = service, root
         yield server
+
+
+curated_item = st.fixed_dictionaries({}, optional={"seed": st.integers(0, 99) | anything, "version": st.text(max_size=8) | anything,
+                                                  "attributes": st.dictionaries(st.text(max_size=5), st.text(max_size=5)) | anything,
+                                                  "truncation": anything, "image": st.sampled_from(["iVBORw0KGgo=", "é"]) | anything,
+                                                  "latent": latent, "id": anything}) | anything  # fmt: skip
+curated_job = st.fixed_dictionaries({"data": st.just("DATA")}, optional={
+    "curated": st.lists(curated_item, max_size=3) | anything, "negatives": st.lists(curated_item, max_size=2) | anything,
+    "evaluate": anything, "eval_samples": anything, "eval_feature_size": anything, "eval_per_value": anything,
+    "eval_size": st.sampled_from([0, 32, 64]) | anything, "extra_share": st.floats(0, 1) | anything, "kimg": anything,
+})  # fmt: skip
+
+
+def test_no_curated_job_body_gets_a_5xx(engine, tmp_path_factory):
+    """With a real data folder the body gets as far as the curated-set parsing; a job already
+    running (patched in) keeps any of them from starting a training process."""
+    from engine.serve.jobs import Job
+
+    data = engine.root / "data"
+    data.mkdir(exist_ok=True)
+    jobs = engine.service.jobs
+    jobs.busy = lambda: Job(id="held", spec={}, state="running")
+
+    @EXAMPLES
+    @given(body=curated_job)
+    def check(body: dict) -> None:
+        raw = json.dumps(body).replace('"DATA"', json.dumps(str(data))).encode()
+        answer = engine.call("POST", "/v1/jobs", raw)
+        assert_clean(answer, f"POST /v1/jobs {raw[:200]!r}")
+
+    try:
+        check()
+        valid = {"data": str(data), "curated": [{"seed": 1, "version": "v", "attributes": {"hair": "blue"}}]}
+        assert engine.call("POST", "/v1/jobs", json.dumps(valid).encode()).status == 409  # parsed all the way
+    finally:
+        del jobs.busy
 
 
 @pytest.mark.parametrize("route", sorted(FIELDS))
