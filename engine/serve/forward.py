@@ -6,11 +6,11 @@ convolutions on maps of 8x8 and smaller, round differently at N=1 than at N>=2, 
 at N>=4). A rounded pixel then flips now and then. Two rules keep the promise in fp32:
 
 * every batch-size-sensitive step runs one sample at a time, at a shape that never changes
-  (for the projected generator: the conditioning, its 4x4 and 8x8 stages, and the SLE gates;
-  all tiny, a few per cent of the compute);
-* the rest (the convolutions at 16x16 and up, 99 % of the work, which the same measurement
-  shows are per-sample exact at any N) runs batched, and only at the bucket sizes the service
-  is configured with, so every shape that ever serves is one the determinism test checks.
+  (for the projected generator: the conditioning, its 4x4 and 8x8 stages and the SLE gates,
+  about a sixth of the compute, nearly all of it the two 8x8 convolutions);
+* the rest (the convolutions at 16x16 and up, which the same measurement shows are exact per
+  sample at any N) runs batched, and only at the bucket sizes the service is configured
+  with, so every shape that ever serves is one the determinism test checks.
 
 Eval-mode batch norm is folded into the conditional gain and bias (one small product per
 sample gives every layer's scale and shift), and the fixed noise is added in place.
@@ -84,7 +84,7 @@ class ProjectedForward:
 
     def _norm(self, norm: nn.Module, x: torch.Tensor, aff: torch.Tensor) -> torch.Tensor:
         i, a, b, e = self._spans[id(norm)]
-        s = (self._inv[i] + aff[:, a:b, None, None])
+        s = self._inv[i] + aff[:, a:b, None, None]
         t = aff[:, b:e, None, None] - self._mean[i] * s
         return torch.addcmul(t, x, s)
 
