@@ -22,7 +22,9 @@ from typing import Awaitable, Callable, Iterator
 
 from engine.serve.requests import ApiError
 
-BUDGET_SHARE = 0.5  # of the request timeout: headroom for the estimate being off (waits grow faster than linearly on a busy CPU)
+# Of the request timeout: headroom for the estimate being off (on a busy CPU, waits grow
+# faster than linearly with the work ahead).
+BUDGET_SHARE = 0.5
 PESSIMISM = 1.5  # the warm-up runs alone; under load encoding and HTTP share the cores
 FORGET = 0.99  # per finished request: the fit follows the last few hundred
 

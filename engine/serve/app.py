@@ -38,7 +38,7 @@ from PIL import Image
 
 from engine.checkpoint import Checkpoint
 from engine.errors import MascotError
-from engine.sampling import MAX_SEED, Request, check_seed, check_truncation, interpolate, resolve
+from engine.sampling import MAX_SEED, Request, check_seed, interpolate, resolve
 from engine.schema import SchemaError
 from engine.serve.admission import Admission
 from engine.serve.auth import admin_guard
