@@ -21,7 +21,7 @@ from bot.core.engine import EngineClient
 from bot.core.limits import RateLimiter
 from bot.store import Store
 from bot.web.app import make_app
-from tests.engine.serve.live import LiveServer, assert_clean
+from tests.engine.serve.live import LiveServer, assert_clean, fill
 
 EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -83,6 +83,17 @@ def test_queries_and_paths_never_5xx(chat, path, value, method):
 
     answer = chat.call(method, path + quote(value, safe=""))
     assert_clean(answer, f"{method} {path}{value!r}")
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_every_route_any_body_no_5xx(chat, data):
+    """Every route the chat has, including ones added after this test was written."""
+    method, pattern = data.draw(st.sampled_from(chat.routes))
+    path = fill(pattern, data.draw(st.sampled_from(["abc", chat.generation, "é", "..", "0"])))
+    body = data.draw(_bodies({"user": users, "text": texts, "generation": anything, "value": anything,
+                              "image": anything})) if method == "POST" else None  # fmt: skip
+    assert_clean(chat.call(method, path, body), f"{method} {path} {body!r:.120}")
 
 
 def test_a_valid_vote_still_counts(chat):

@@ -34,6 +34,7 @@ class LiveServer:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="live-server", daemon=True)
         self._runner: web.AppRunner | None = None
+        self.routes: list[tuple[str, str]] = []  # (method, path pattern) of every GET and POST route
 
     def __enter__(self) -> LiveServer:
         self._thread.start()
@@ -47,6 +48,8 @@ class LiveServer:
 
     async def _start(self) -> None:
         app = self.app if isinstance(self.app, web.Application) else await self.app()
+        self.routes = sorted({(r.method, r.resource.canonical) for r in app.router.routes()
+                              if r.resource is not None and r.method in ("GET", "POST")})  # fmt: skip
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
@@ -72,3 +75,10 @@ def assert_clean(answer: Answer, what: str) -> None:
         err = answer.json()["error"]
         assert isinstance(err["code"], str) and err["code"], what
         assert isinstance(err["message"], str) and err["message"], what
+
+
+def fill(pattern: str, value: str) -> str:
+    """A route pattern with each ``{placeholder}`` replaced by ``value``."""
+    import re
+
+    return re.sub(r"\{[^}]+\}", value.replace("\\", "\\\\"), pattern)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from engine.serve.app import EngineService, ServeConfig
 from engine.serve.auth import check_admin
 from engine.serve.requests import ApiError
-from tests.engine.serve.live import LiveServer, assert_clean
+from tests.engine.serve.live import LiveServer, assert_clean, fill
 
 EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -127,6 +127,16 @@ def test_no_body_gets_a_5xx(engine, route):
         assert_clean(engine.call("POST", route, body, {"Content-Type": "application/json"}), f"POST {route} {body[:120]!r}")
 
     check()
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_every_route_any_body_no_5xx(engine, data):
+    """Every route the app has, including ones added after this test was written."""
+    method, pattern = data.draw(st.sampled_from(engine.routes))
+    path = fill(pattern, data.draw(st.sampled_from(["default", "nope", "x y", "é", "..", "0"])))
+    body = data.draw(anything.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=100)) if method == "POST" else None
+    assert_clean(engine.call(method, path, body), f"{method} {path} {body!r:.120}")
 
 
 @EXAMPLES
