@@ -80,6 +80,11 @@ def translators(table, root: Path) -> tuple[tuple[str, str], ...]:
     return tuple((name, str(root / folder)) for name, folder in table.items())
 
 
+# Connections not yet accepted that the kernel holds: a burst of a few hundred clients must not
+# overflow it (aiohttp's default is 128), or the rest wait a second for their SYN retry.
+BACKLOG = 1024
+
+
 def run(args: argparse.Namespace) -> int:
     # Before torch loads its OpenMP runtime: idle OpenMP workers sleep instead of spinning, so
     # the event loop, the PNG encoders (and a bot on the same cores) get the CPU between
@@ -92,5 +97,5 @@ def run(args: argparse.Namespace) -> int:
     cfg, host, port = serve_config(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     service = EngineService(cfg)
-    web.run_app(service.app(), host=host, port=port, print=lambda msg: print(f"mascot-engine: serving {', '.join(n for n, _ in cfg.models)} on http://{host}:{port}"))
+    web.run_app(service.app(), host=host, port=port, backlog=BACKLOG, print=lambda msg: print(f"mascot-engine: serving {', '.join(n for n, _ in cfg.models)} on http://{host}:{port}"))
     return 0

@@ -52,7 +52,7 @@ class LiveServer:
                               if r.resource is not None and r.method in ("GET", "POST")})  # fmt: skip
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
+        site = web.TCPSite(self._runner, self.host, 0, backlog=1024)  # as engine/serve/cli.py serves
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
 

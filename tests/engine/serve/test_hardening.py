@@ -14,6 +14,7 @@ import json
 import shutil
 import time
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -232,14 +233,19 @@ async def test_a_burst_gets_200s_and_quick_429s_never_a_503(tiny_checkpoint, tmp
         return lambda reqs: (time.sleep(0.04), forward(reqs))[1]
 
     service.batcher.forward_for = slowed
-    async with TestClient(TestServer(service.app())) as c:
+    # The engine on a loop of its own, as in production; the 300 clients on this one.
+    with LiveServer(service.app()) as server:
+        url = f"http://127.0.0.1:{server.port}/v1/generate"
+        # Enough connections for all 300 at once (a pooled client would queue them itself).
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as c:
 
-        async def one(seed):
-            start = time.monotonic()
-            r = await c.post("/v1/generate", json={"seed": seed})
-            return r.status, time.monotonic() - start, r.headers.get("Retry-After")
+            async def one(seed):
+                start = time.monotonic()
+                async with c.post(url, json={"seed": seed}) as r:
+                    await r.read()
+                    return r.status, time.monotonic() - start, r.headers.get("Retry-After")
 
-        results = await asyncio.gather(*(one(s) for s in range(300)))
+            results = await asyncio.gather(*(one(s) for s in range(300)))
     statuses = [s for s, _, _ in results]
     assert set(statuses) <= {200, 429} and statuses.count(200) > 0 and statuses.count(429) > 0, statuses
     refused = [(t, ra) for s, t, ra in results if s == 429]
