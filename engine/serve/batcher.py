@@ -84,7 +84,7 @@ class Batcher:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._forwards: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # G -> its serving forward
+        self._forwards: dict[int, object] = {}  # id(checkpoint) -> its serving forward, while it lives
         self._seconds_per_image = 0.01  # running estimate, for Retry-After
 
     @property
@@ -114,9 +114,11 @@ class Batcher:
 
     def forward_for(self, ckpt: Checkpoint):
         """The serving forward of this model object, built once (a reload brings a new object)."""
-        fwd = self._forwards.get(ckpt.G)
+        fwd = self._forwards.get(id(ckpt))
         if fwd is None:
-            fwd = self._forwards[ckpt.G] = serving_forward(ckpt.G, ckpt.schema, channels_last=self.channels_last)
+            fwd = self._forwards[id(ckpt)] = serving_forward(ckpt.G, ckpt.schema, channels_last=self.channels_last)
+            # The forward holds the weights, so it must not outlive the model a reload replaced.
+            weakref.finalize(ckpt, self._forwards.pop, id(ckpt), None)
         return fwd
 
     def _take_waiting(self, batch: list[_Item]) -> None:
@@ -137,6 +139,7 @@ class Batcher:
                         break
                     self._take_waiting(batch)
             await self._render_groups(batch)
+            del batch  # idle, the last batch must not keep its model alive
 
     async def _render_groups(self, batch: list[_Item]) -> None:
         # One group per model object: a reload mid-batch keeps old and new apart.

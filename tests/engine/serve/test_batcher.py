@@ -181,3 +181,20 @@ def _decode(png: bytes):
     from PIL import Image
 
     return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+async def test_a_replaced_model_is_not_kept_alive_by_its_serving_forward(tiny_checkpoint):
+    import gc
+    import weakref
+
+    batcher = Batcher(buckets=(1,))
+    batcher.start()
+    try:
+        ckpt = load_checkpoint(tiny_checkpoint, "cpu", torch.float32)
+        await batcher.submit(ckpt, [resolve(ckpt.schema, {}, 3)])
+        gone = weakref.ref(ckpt.G)
+        del ckpt
+        gc.collect()
+        assert gone() is None and not batcher._forwards
+    finally:
+        await batcher.stop()
