@@ -19,9 +19,9 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse
 
 from engine.checkpoint import load_checkpoint
-from engine.errors import MascotError
-from engine.sampling import check_seed, render, resolve
+from engine.sampling import MAX_SEED, render, resolve
 from engine.serve.app import encode_image, generation_id
+from engine.serve.requests import ApiError, int_field, loads, parse_attributes, shown, truncation
 
 
 class MascotGenerator:
@@ -31,9 +31,12 @@ class MascotGenerator:
         self.ckpt = load_checkpoint(checkpoint, device)
         self.device = device
 
-    def parse(self, body: dict[str, Any]):
-        given = self.ckpt.schema.parse(body.get("attributes"))
-        return resolve(self.ckpt.schema, given, check_seed(body.get("seed", 0)), body.get("truncation", 1.0))
+    def parse(self, body: Any):
+        """A /v1/generate body, read by the same rules as the engine's own (engine/serve/requests.py)."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "malformed_json", f"the body must be a JSON object, got {shown(body)}")
+        given = parse_attributes(self.ckpt.schema, body.get("attributes"))
+        return resolve(self.ckpt.schema, given, int_field(body, "seed", 0, 0, MAX_SEED), truncation(body))
 
     def draw(self, requests: list) -> list[dict[str, Any]]:
         """Render a batch (one forward pass per truncation value), in request order."""
@@ -62,9 +65,13 @@ class MascotDeployment:
 
     async def __call__(self, http: HttpRequest) -> JSONResponse:
         try:
-            req = self.generator.parse(await http.json())
-        except MascotError as exc:
-            return JSONResponse({"error": {"code": "bad_request", "message": str(exc)}}, status_code=400)
+            try:
+                body = loads(await http.body())
+            except ValueError as exc:
+                raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+            req = self.generator.parse(body)
+        except ApiError as exc:
+            return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status)
         image = await self._batched(req)
         return JSONResponse({"version": image.pop("version"), "images": [image]})
 
