@@ -207,6 +207,30 @@ async def test_admin_calls_from_afar_need_the_token(tiny_checkpoint, tmp_path, t
             assert r.status == 400 and (await r.json())["error"]["code"] == "path_not_allowed"
 
 
+def _non_loopback_address() -> str | None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outgoing interface
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_admin_calls_on_a_non_loopback_bind_are_refused_without_the_token(tiny_checkpoint, tmp_path):
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address")
+    cfg = ServeConfig(models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"))
+    with LiveServer(EngineService(cfg).app(), host=address) as server:
+        for method, path, body in ADMIN_CALLS:
+            answer = server.call(method, path, None if body is None else json.dumps(body).encode())
+            assert answer.status == 403 and answer.json()["error"]["code"] == "admin_forbidden", (path, answer.body)
+        assert server.call("POST", "/v1/generate", b'{"seed": 1}').status == 200
+
+
 def test_admin_rule():
     check_admin("", "127.0.0.1", None)
     check_admin("", "::1", None)
