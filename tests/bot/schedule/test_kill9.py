@@ -85,7 +85,7 @@ def _votes(store, version):
 
 
 async def _running_job(url: str, store, previous: str | None = None, seconds: float = 120) -> dict:
-    """The job the current nightly run started, once the engine reports it running with a pid."""
+    """The job the current nightly run started, once the engine reports its training process running."""
     deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession() as s:
         while time.monotonic() < deadline:
@@ -94,10 +94,18 @@ async def _running_job(url: str, store, previous: str | None = None, seconds: fl
             if job_id and job_id != previous:
                 async with s.get(f"{url}/v1/jobs/{job_id}") as r:
                     job = await r.json()
-                if job["state"] == "running" and job["pid"]:
+                if job["state"] == "running" and job["pid"] and _training(job["pid"]):
                     return job
             await asyncio.sleep(0.1)
     raise AssertionError("the nightly job never started running")
+
+
+def _training(pid: int) -> bool:
+    """Whether ``pid`` is the fine-tune itself (not the curation step before it)."""
+    try:
+        return b"train" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:
