@@ -123,12 +123,14 @@ async def test_engine_killed_mid_finetune_fails_the_job_keeps_the_champion_and_t
     engine_proc = EngineProcess(tmp_path, toy_dataset.parent)
     await engine_proc.start()
     engine = EngineClient(engine_proc.url)
+    trainers: list[int] = []
     try:
         champion = (await engine.generate({}, seed=1)).version
         _votes(store, champion)
         cfg = ScheduleConfig(data=str(toy_dataset), min_curated=2, poll_s=0.2, timeout_s=600, kimg=50, batch=8)
         night = asyncio.create_task(NightlyRun(engine, store, cfg).run("test"))
         job = await _running_job(engine_proc.url, store)
+        trainers.append(job["pid"])
 
         engine_proc.kill9()
         deadline = time.monotonic() + 10
@@ -152,6 +154,9 @@ async def test_engine_killed_mid_finetune_fails_the_job_keeps_the_champion_and_t
     finally:
         engine_proc.stop()
         await engine.close()
+        for pid in trainers:  # a failing run must not leave a training process behind
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 async def test_a_run_left_running_by_a_killed_bot_is_recorded_failed_and_the_next_runs(store, engine_url):
