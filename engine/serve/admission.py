@@ -66,13 +66,15 @@ class Admission:
         ahead = self.units + units
         self.images += images
         self.units += units
-        admitted = self._clock()
+        admitted, served = self._clock(), False
         try:
             yield
+            served = True
         finally:
             self.images -= images
             self.units -= units
-            self._learn(ahead, self._clock() - admitted)
+            if served:  # a cancelled or failed request's wait says nothing about the rate
+                self._learn(ahead, self._clock() - admitted)
 
     def _learn(self, ahead: float, waited: float) -> None:
         s = self._sums
