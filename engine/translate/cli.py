@@ -21,6 +21,8 @@ def register(subparsers) -> None:
     t.add_argument("--minutes", type=float, help="stop this session after this long")
     t.add_argument("--batch", type=int, help="pictures per step from each domain (default 1)")
     t.add_argument("--lr", type=float, help="Adam learning rate (default 2e-4)")
+    t.add_argument("--cycle", type=float, help="weight of the cycle-consistency L1, the paper's lambda (default 10)")
+    t.add_argument("--identity", type=float, help="weight of the identity loss, times --cycle (default 0.5)")
     t.add_argument("--holdout", type=int, help="pictures of each folder kept out of training (default 200)")
     t.add_argument("--channels", type=int, help="generator width (default 32)")
     t.add_argument("--blocks", type=int, help="generator residual blocks (default 6)")
@@ -48,7 +50,8 @@ def _train(args: argparse.Namespace) -> int:
     given = (("channels", args.channels), ("blocks", args.blocks), ("resolution", args.res))
     arch = TranslatorArch(**{k: v for k, v in given if v is not None}).validate()
     flags = {"a": args.a, "b": args.b, "out": args.out, "steps": args.steps, "minutes": args.minutes,
-             "batch_size": args.batch, "lr": args.lr, "holdout": args.holdout}  # fmt: skip
+             "batch_size": args.batch, "lr": args.lr, "holdout": args.holdout, "cycle": args.cycle,
+             "identity": args.identity}  # fmt: skip
     cfg = dataclasses.replace(TranslateTrainConfig(arch=arch, resume=args.resume),
                               **{k: v for k, v in flags.items() if v is not None})  # fmt: skip
     print(f"translator: {TranslateRun(cfg).run()}")

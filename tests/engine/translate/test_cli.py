@@ -19,7 +19,7 @@ def trained(domains, tmp_path_factory):
 def test_train_cli_runs_and_resumes(domains, tmp_path, capsys):
     a, b = map(str, domains)
     args = ["translate", "train", "--a", a, "--b", b, "--out", str(tmp_path / "run"), "--res", "16", "--channels", "4",
-            "--blocks", "1", "--holdout", "2", "--batch", "1"]  # fmt: skip
+            "--blocks", "1", "--holdout", "2", "--batch", "1", "--cycle", "5"]  # fmt: skip
     # --res 16 needs a shallower discriminator than the default: refused, saying how many fit.
     assert main([*args, "--steps", "1"]) == 2
     assert "use at most 2" in capsys.readouterr().err
@@ -27,7 +27,7 @@ def test_train_cli_runs_and_resumes(domains, tmp_path, capsys):
     assert main([*args, "--steps", "1"]) == 0
     assert main([*args, "--steps", "2", "--resume"]) == 0
     meta = json.loads((tmp_path / "run" / "model" / "cyclegan.json").read_text())
-    assert meta["training"]["steps"] == 2
+    assert meta["training"]["steps"] == 2 and meta["training"]["config"]["cycle"] == 5
 
 
 @pytest.mark.parametrize("argv, message", [
