@@ -292,7 +292,7 @@ def main() -> None:
     cuda = device.startswith("cuda")
     precision = ("bf16" if cuda else "fp32") if args.precision == "auto" else args.precision
     eng = section(load_config(), "engine")
-    buckets = tuple(eng.get("buckets_cuda" if cuda else "buckets", [1, 4, 16, 64] if cuda else [1, 2, 4, 8]))
+    buckets = tuple(eng.get("buckets_cuda" if cuda else "buckets", [1, 4, 16, 64] if cuda else [1, 2, 4]))
     channels_last = bool(eng.get("channels_last", True)) and not cuda
     threads = torch.get_num_threads()
     n = 48 if args.quick else args.requests

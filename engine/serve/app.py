@@ -69,7 +69,7 @@ class ServeConfig:
     precision: str = "fp32"
     batch_window_ms: float = 0.0  # >0: wait this long for batch-mates, only when requests arrive together
     max_batch: int = 64
-    buckets: tuple[int, ...] = (1, 2, 4, 8)  # the batch shapes forward passes run at
+    buckets: tuple[int, ...] = (1, 2, 4)  # the batch shapes forward passes run at
     channels_last: bool = False
     queue_size: int = 256
     request_timeout_s: float = 30.0

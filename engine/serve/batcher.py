@@ -32,7 +32,7 @@ from engine.errors import MascotError
 from engine.sampling import Request
 from engine.serve.forward import serving_forward
 
-DEFAULT_BUCKETS = (1, 2, 4, 8)
+DEFAULT_BUCKETS = (1, 2, 4)
 
 
 class QueueFull(MascotError):

@@ -45,7 +45,7 @@ def serve_config(args: argparse.Namespace):
         precision = "bf16" if device.startswith("cuda") else "fp32"
     if precision not in ("fp64", "fp32", "bf16"):
         raise MascotError(f"[engine] precision must be auto, fp32, bf16 or fp64, got {precision!r}")
-    buckets = eng.get("buckets_cuda" if device.startswith("cuda") else "buckets", [1, 2, 4, 8])
+    buckets = eng.get("buckets_cuda" if device.startswith("cuda") else "buckets", [1, 2, 4])
     try:
         buckets = check_buckets(buckets)
     except MascotError as exc:

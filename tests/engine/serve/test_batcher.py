@@ -164,7 +164,7 @@ def test_engine_config_buckets_precision_and_layout(tmp_path):
         return serve_config(args)[0]
 
     plain = cfg("")
-    assert (plain.precision, plain.buckets, plain.channels_last, plain.batch_window_ms) == ("fp32", (1, 2, 4, 8), True, 0)
+    assert (plain.precision, plain.buckets, plain.channels_last, plain.batch_window_ms) == ("fp32", (1, 2, 4), True, 0)
     custom = cfg('precision = "fp64"\nbuckets = [8, 1, 4]\nchannels_last = false')
     assert (custom.precision, custom.buckets, custom.channels_last) == ("fp64", (1, 4, 8), False)
     with pytest.raises(MascotError, match=r"\[engine\] buckets must be a list of whole numbers"):
