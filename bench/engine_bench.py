@@ -84,7 +84,7 @@ def raw_limits(checkpoint: str, device: str, precisions: list[str], sizes: list[
     for precision, buckets, n_reps in zip(precisions, sizes, reps):
         ck = load_checkpoint(checkpoint, device, DTYPES[precision])
         fwd = serving_forward(ck.G, ck.schema, channels_last=channels_last and device == "cpu")
-        requests = [resolve(ck.schema, {}, 5_000 + i) for i in range(max(buckets))]
+        requests = [resolve(ck.schema, {}, 5_000 + i) for i in range(max(8, *buckets))]  # 8 for the grid
         per_bucket = {}
         for b in buckets:
             fwd(requests[:b])  # warm-up: the kernels pick their algorithm for this shape
