@@ -3,8 +3,9 @@
 An image is a pure function of (model version, seed, attributes, truncation): the latent
 for a seed comes from its own torch generator, and unset attributes are drawn
 (``Schema.sample``: from a training label row that agrees with the request, or from the
-priors) with a numpy generator seeded by the same seed. So the same request gives the same
-pixels alone or inside any batch, on the CLI, in training grids and in the service.
+priors) with a numpy generator seeded by the same seed. The service keeps "same request, same
+bytes" whatever the batch (engine/serve/forward.py); the CLI and training grids draw the same
+pictures, up to one grey level of fp32 rounding where their batch sizes differ.
 """
 
 from __future__ import annotations
