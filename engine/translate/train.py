@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from tqdm import tqdm
 from engine.checkpoint import CheckpointError, file_sha256, flatten_optimizer, unflatten_optimizer
 from engine.data.dataset import Dataset
 from engine.errors import MascotError
+from engine.step_run import StepRun
 from engine.train.visuals import loss_curves
 from engine.translate.checkpoint import save_translator
 from engine.translate.model import PatchDiscriminator, ResnetGenerator, TranslatorArch
@@ -147,7 +146,9 @@ def lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
     return F.mse_loss(scores, torch.full_like(scores, 1.0 if real else 0.0))
 
 
-class TranslateRun:
+class TranslateRun(StepRun):
+    label = "cyclegan"
+
     def __init__(self, cfg: TranslateTrainConfig) -> None:
         self.cfg = cfg.validate()
         self.out = Path(cfg.out)
@@ -161,7 +162,7 @@ class TranslateRun:
         self.opt_g = torch.optim.Adam([p for g in self.G.values() for p in g.parameters()], lr=cfg.lr, betas=betas)
         self.opt_d = torch.optim.Adam([p for d in self.D.values() for p in d.parameters()], lr=cfg.lr, betas=betas)
         self.pools = {"a": HistoryPool(cfg.pool, self.gen), "b": HistoryPool(cfg.pool, self.gen)}
-        self.step, self.seconds, self.stop = 0, 0.0, False
+        super().__init__()
         if cfg.resume:
             self._resume()
         self.out.mkdir(parents=True, exist_ok=True)
@@ -171,29 +172,6 @@ class TranslateRun:
         half = self.cfg.steps / 2
         return self.cfg.lr * min(1.0, max(0.0, (self.cfg.steps - step) / half))
 
-    def run(self) -> Path:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: setattr(self, "stop", True))
-        start, session = time.time() - self.seconds, time.time()
-        stats: dict[str, list[float]] = {}
-        bar = tqdm(total=self.cfg.steps, initial=self.step, unit="step", desc="cyclegan", dynamic_ncols=True)
-        while self.step < self.cfg.steps and not self.stop:
-            if self.cfg.minutes and time.time() - session > self.cfg.minutes * 60:
-                break
-            for k, v in self._train_step().items():
-                stats.setdefault(k, []).append(v)
-            self.step += 1
-            bar.update(1)
-            if self.step % self.cfg.tick_steps == 0:
-                self.seconds = time.time() - start
-                self._tick(stats)
-                stats = {}
-            if self.step % self.cfg.snapshot_steps == 0:
-                self.save()
-        bar.close()
-        self.seconds = time.time() - start
-        self.save()
-        return self.out / "model"
 
     def _batch(self, domain: Domain) -> torch.Tensor:
         idx = torch.randint(domain.n_train, (self.cfg.batch_size,), generator=self.gen).tolist()

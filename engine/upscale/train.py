@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +30,10 @@ from engine.checkpoint import CheckpointError, file_sha256, flatten_optimizer, u
 from engine.data.dataset import Dataset
 from engine.effnet import backbone
 from engine.errors import MascotError
+from engine.step_run import StepRun
 from engine.train.visuals import loss_curves
 from engine.upscale.checkpoint import save_upscaler
-from engine.upscale.degrade import Degradations, degrade
+from engine.upscale.degrade import degrade
 from engine.upscale.model import Upscaler, UpscalerArch
 
 
@@ -131,7 +130,9 @@ def perceptual_loss(out: torch.Tensor, truth: torch.Tensor, stages: int = 2) -> 
     return sum(F.l1_loss(a, b) for a, b in zip(early_features(out, stages), target))
 
 
-class UpscaleRun:
+class UpscaleRun(StepRun):
+    label = "upscaler"
+
     def __init__(self, cfg: UpscaleTrainConfig) -> None:
         self.cfg = cfg.validate()
         self.out = Path(cfg.out)
@@ -140,34 +141,11 @@ class UpscaleRun:
         self.data = PairBatches(Path(cfg.pairs), cfg, self.gen)
         self.model = Upscaler(cfg.arch)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
-        self.step, self.seconds, self.stop = 0, 0.0, False
+        super().__init__()
         if cfg.resume:
             self._resume()
         self.out.mkdir(parents=True, exist_ok=True)
 
-    def run(self) -> Path:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: setattr(self, "stop", True))
-        start, session = time.time() - self.seconds, time.time()
-        stats: dict[str, list[float]] = {}
-        bar = tqdm(total=self.cfg.steps, initial=self.step, unit="step", desc="upscaler", dynamic_ncols=True)
-        while self.step < self.cfg.steps and not self.stop:
-            if self.cfg.minutes and time.time() - session > self.cfg.minutes * 60:
-                break
-            for k, v in self._train_step().items():
-                stats.setdefault(k, []).append(v)
-            self.step += 1
-            bar.update(1)
-            if self.step % self.cfg.tick_steps == 0:
-                self.seconds = time.time() - start
-                self._tick(stats)
-                stats = {}
-            if self.step % self.cfg.snapshot_steps == 0:
-                self.save()
-        bar.close()
-        self.seconds = time.time() - start
-        self.save()
-        return self.out / "model"
 
     def _train_step(self) -> dict[str, float]:
         self.model.train()
