@@ -133,6 +133,24 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
+def read_kind_meta(path: str | Path, name: str, kind: str, what: str) -> dict[str, Any]:
+    """The JSON ``name`` of a small model's folder (the upscale stage, a translator): an object
+    whose "kind" is ``kind``; CheckpointError with one clear line otherwise."""
+    meta_path = Path(path) / name
+    try:
+        meta = json.loads(meta_path.read_text())
+    except OSError:
+        raise CheckpointError(f"no {what} at '{path}': {name} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"'{meta_path}' is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"'{meta_path}' must hold a JSON object")
+    if meta.get("kind") != kind:
+        raise CheckpointError(f"'{meta_path}' is not a{'n' if kind[0] in 'aeiou' else ''} {kind} checkpoint "
+                              f"(kind {meta.get('kind')!r})")  # fmt: skip
+    return meta
+
+
 def build_generator(meta: dict[str, Any]) -> nn.Module:
     try:
         return get_family(meta["family"]).Generator(arch_of(meta), int(meta["c_dim"]), int(meta["resolution"]))

@@ -14,12 +14,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from engine.atomic import publish, staging_dir
-from engine.checkpoint import CheckpointError, file_sha256
+from engine.checkpoint import CheckpointError, file_sha256, read_kind_meta
 from engine.translate.model import ResnetGenerator, TranslatorArch
 
 WEIGHTS, META = "cyclegan.safetensors", "cyclegan.json"
@@ -42,15 +41,7 @@ def save_translator(out: str | Path, generators: dict[str, ResnetGenerator], dom
 
 def read_translator_meta(path: str | Path) -> dict[str, Any]:
     meta_path = Path(path) / META
-    try:
-        meta = json.loads(meta_path.read_text())
-    except OSError:
-        raise CheckpointError(f"no translator at '{path}': {META} is missing") from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"'{meta_path}' is not valid JSON: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("kind") != KIND:
-        raise CheckpointError(f"'{meta_path}' is not a cyclegan checkpoint (kind {meta.get('kind')!r})"
-                              if isinstance(meta, dict) else f"'{meta_path}' must hold a JSON object")  # fmt: skip
+    meta = read_kind_meta(path, META, KIND, "translator")
     domains = meta.get("domains")
     if not isinstance(domains, dict) or not all(isinstance(domains.get(k), dict) for k in ("a", "b")):
         raise CheckpointError(f"'{meta_path}' must name its two domains under \"domains\": {{\"a\": ..., \"b\": ...}}")

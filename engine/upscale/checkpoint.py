@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from engine.atomic import publish, staging_dir
-from engine.checkpoint import CheckpointError, file_sha256
+from engine.checkpoint import CheckpointError, file_sha256, read_kind_meta
 from engine.upscale.model import Upscaler, UpscalerArch
 
 WEIGHTS, META = "upscaler.safetensors", "upscaler.json"
@@ -35,17 +35,7 @@ def save_upscaler(out: str | Path, model: Upscaler, extra: dict[str, Any] | None
 
 
 def read_upscaler_meta(path: str | Path) -> dict[str, Any]:
-    meta_path = Path(path) / META
-    try:
-        meta = json.loads(meta_path.read_text())
-    except OSError:
-        raise CheckpointError(f"no upscaler at '{path}': {META} is missing") from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"'{meta_path}' is not valid JSON: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("kind") != KIND:
-        raise CheckpointError(f"'{meta_path}' is not an upscaler checkpoint (kind {meta.get('kind')!r})"
-                              if isinstance(meta, dict) else f"'{meta_path}' must hold a JSON object")  # fmt: skip
-    return meta
+    return read_kind_meta(path, META, KIND, "upscaler")
 
 
 def arch_from(meta: dict[str, Any]) -> UpscalerArch:
