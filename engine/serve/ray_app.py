@@ -1,6 +1,6 @@
 """Optional scale-out: the same generator behind Ray Serve, for users who outgrow one GPU.
 
-    pip install "ray[serve]"
+    pip install -e '.[ray]'
     serve run engine.serve.ray_app:app checkpoint=checkpoints/default num_replicas=4
 
 Each replica loads the checkpoint once; ``@serve.batch`` gathers concurrent requests into
