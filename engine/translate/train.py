@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tqdm import tqdm
 
-from engine.checkpoint import CheckpointError, file_sha256, flatten_optimizer, unflatten_optimizer
+from engine.checkpoint import CheckpointError, file_sha256, flatten_optimizer, load_state, unflatten_optimizer
 from engine.data.dataset import Dataset
 from engine.errors import MascotError
 from engine.step_run import StepRun
@@ -264,9 +264,9 @@ class TranslateRun(StepRun):
             raise MascotError(f"'{self.out}' was trained on other data than --a '{self.cfg.a}' and --b "
                               f"'{self.cfg.b}': resume with the same folders, or use another --out")  # fmt: skip
         weights = self.out / "resume.safetensors"
-        if not weights.is_file() or file_sha256(weights) != meta.get("weights_sha256"):
-            raise CheckpointError(f"'{weights}' does not match resume.json: refusing to resume from it")
-        tensors = load_file(weights)
+        if not weights.is_file():
+            raise CheckpointError(f"nothing to resume in '{self.out}': resume.safetensors is missing")
+        tensors = load_state(weights, meta.get("weights_sha256") or "")
         for prefix, nets in (("G", self.G), ("D", self.D)):
             for name, net in nets.items():
                 head = f"{prefix}.{name}."

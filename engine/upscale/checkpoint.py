@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from engine.atomic import publish, staging_dir
-from engine.checkpoint import CheckpointError, file_sha256, read_kind_meta
+from engine.checkpoint import CheckpointError, file_sha256, load_state, read_kind_meta
 from engine.upscale.model import Upscaler, UpscalerArch
 
 WEIGHTS, META = "upscaler.safetensors", "upscaler.json"
@@ -53,12 +52,7 @@ def load_upscaler(path: str | Path, device: str | torch.device = "cpu",
     weights = Path(path) / WEIGHTS
     if not weights.is_file():
         raise CheckpointError(f"no upscaler weights at '{weights}'")
-    if file_sha256(weights) != meta.get("weights_sha256"):
-        raise CheckpointError(f"'{weights}' does not match the hash in {META}: the file is corrupt or was replaced")
-    try:
-        state = load_file(weights)
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"'{weights}' is not a readable safetensors file: {exc}") from None
+    state = load_state(weights, meta.get("weights_sha256") or "")  # no hash in the JSON: refused too
     model = Upscaler(arch_from(meta))
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)

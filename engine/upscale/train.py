@@ -23,10 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tqdm import tqdm
 
-from engine.checkpoint import CheckpointError, file_sha256, flatten_optimizer, unflatten_optimizer
+from engine.checkpoint import CheckpointError, file_sha256, flatten_optimizer, load_state, unflatten_optimizer
 from engine.data.dataset import Dataset
 from engine.effnet import backbone
 from engine.errors import MascotError
@@ -193,9 +193,7 @@ class UpscaleRun(StepRun):
             raise MascotError(f"'{self.out}' was trained with arch {meta.get('arch')}; this run asks for "
                               f"{self.cfg.arch.to_json()}: use another --out")  # fmt: skip
         weights = self.out / "resume.safetensors"
-        if file_sha256(weights) != meta.get("weights_sha256"):
-            raise CheckpointError(f"'{weights}' does not match resume.json: refusing to resume from it")
-        tensors = load_file(weights)
+        tensors = load_state(weights, meta.get("weights_sha256") or "")
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         unflatten_optimizer("opt", self.opt, tensors, meta["optimizer"])
         self.step, self.seconds = int(meta["step"]), float(meta["seconds"])
