@@ -171,6 +171,16 @@ class Commands:
             return oops(f"Mascot {base.id} was made by model '{base.model}', which is not served any more.")
         return base, info
 
+    def _pair(self, a: str, b: str) -> tuple[Generation, Generation, ModelInfo] | Reply:
+        """Two stored mascots of one model (fuse and morph need both ends in the same latent space)."""
+        parents = [self._base(g) for g in (a, b)]
+        if bad := next((p for p in parents if isinstance(p, Reply)), None):
+            return bad
+        (ga, info), (gb, _) = parents
+        if ga.model != gb.model:
+            return oops(f"Both mascots must come from one model ({ga.id} is {ga.model}, {gb.id} is {gb.model}).")
+        return ga, gb, info
+
     async def pick(self, caller: Caller, generation: str) -> Reply:
         """One candidate alone, drawn again at full size, to vote on and keep."""
         found = self._base(generation)
@@ -197,12 +207,10 @@ class Commands:
 
     async def fuse(self, caller: Caller, a: str, b: str, chosen: dict[str, str] | None = None) -> Reply:
         """One child of two mascots: its latent mixed from both, each attribute from one parent."""
-        parents = [self._base(g) for g in (a, b)]
-        if bad := next((p for p in parents if isinstance(p, Reply)), None):
-            return bad
-        (ga, info), (gb, _) = parents
-        if ga.model != gb.model:
-            return oops(f"Both mascots must come from one model ({ga.id} is {ga.model}, {gb.id} is {gb.model}).")
+        found = self._pair(a, b)
+        if isinstance(found, Reply):
+            return found
+        ga, gb, info = found
         chosen = {k: str(v).lower() for k, v in (chosen or {}).items()}
         for name, side in chosen.items():
             if info.attribute(name) is None:
@@ -285,12 +293,10 @@ class Commands:
 
     async def morph_mascots(self, caller: Caller, a: str, b: str, *, frames: int = 16) -> Reply:
         """A morph between two posted mascots, each end with its own attributes."""
-        parents = [self._base(g) for g in (a, b)]
-        if bad := next((p for p in parents if isinstance(p, Reply)), None):
-            return bad
-        (ga, info), (gb, _) = parents
-        if ga.model != gb.model:
-            return oops(f"Both mascots must come from one model ({ga.id} is {ga.model}, {gb.id} is {gb.model}).")
+        found = self._pair(a, b)
+        if isinstance(found, Reply):
+            return found
+        ga, gb, info = found
         if not 2 <= frames <= 64:
             return oops("frames must be from 2 to 64.")
         ok = self.admit(caller, {}, ga.model)
