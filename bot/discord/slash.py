@@ -100,15 +100,22 @@ def schema_commands(bot: MascotClient) -> list[app_commands.Command]:
 
 
 # --- plain commands ----------------------------------------------------------------------
+async def _pairs_or_refuse(interaction: discord.Interaction, text: Optional[str]) -> dict[str, str] | None:
+    """``name:value`` words as a dict; None after answering ephemerally what was malformed."""
+    try:
+        return pairs(text or "")
+    except ValueError as exc:
+        await answer_now(interaction, Reply(str(exc), ephemeral=True))
+        return None
+
+
 @app_commands.command(description="One child of two mascots: latent mixed, each attribute from one parent")
 @app_commands.describe(a="a mascot's id", b="another mascot's id",
                        take="which parent an attribute comes from, like hair:a smile:b (else drawn)")  # fmt: skip
 async def fuse(interaction: discord.Interaction, a: str, b: str, take: Optional[str] = None) -> None:
     bot = _bot(interaction)
-    try:
-        chosen = pairs(take or "")
-    except ValueError as exc:
-        await answer_now(interaction, Reply(str(exc), ephemeral=True))
+    chosen = await _pairs_or_refuse(interaction, take)
+    if chosen is None:
         return
     if await defer(interaction):
         reply = await bot.core.fuse(bot.caller(interaction), a.strip().lower(), b.strip().lower(), chosen)
@@ -122,10 +129,8 @@ async def fuse(interaction: discord.Interaction, a: str, b: str, take: Optional[
 async def mascotify(interaction: discord.Interaction, picture: discord.Attachment, keep: Optional[str] = None,
                     model: Optional[str] = None) -> None:  # fmt: skip
     bot = _bot(interaction)
-    try:
-        wanted = pairs(keep or "")
-    except ValueError as exc:
-        await answer_now(interaction, Reply(str(exc), ephemeral=True))
+    wanted = await _pairs_or_refuse(interaction, keep)
+    if wanted is None:
         return
     if picture.size > MAX_PICTURE_BYTES or (picture.content_type or "image/").split("/")[0] != "image":
         await answer_now(interaction, Reply(f"Attach a PNG, JPEG or WebP picture of at most {MAX_PICTURE_BYTES // 2**20} "
