@@ -59,6 +59,7 @@ class Inversion:
     distance: float  # the loss at the end (lower is nearer)
     steps: int
     seconds: float
+    read: dict[str, str]  # what the tagger read from the picture (before the request's own attributes)
 
 
 def read_picture(data: bytes) -> np.ndarray:
@@ -126,7 +127,8 @@ class Inverter:
         target = _to_tensor(fit_square(picture, self.resolution))
         with torch.no_grad():
             goal = self._describe(target)
-        known = {**self.read_attributes(picture), **(given or {})}
+        read = self.read_attributes(picture)
+        known = {**read, **(given or {})}
         with torch.no_grad():
             starts = [resolve(self.schema, known, self.cfg.seed + i) for i in range(self.cfg.candidates)]
             z, c = inputs(self.schema, self.G.z_dim, starts)
@@ -136,7 +138,7 @@ class Inverter:
         steps, loss = self._refine(z_best, c_best, goal, start)
         loss = float(losses[best]) if steps == 0 else loss
         latent = z_best.detach()[0].float().clamp(-Z_LIMIT, Z_LIMIT).numpy().astype(np.float32)
-        return Inversion(starts[best].attrs, latent, loss, steps, time.monotonic() - start)
+        return Inversion(starts[best].attrs, latent, loss, steps, time.monotonic() - start, read)
 
     def _refine(self, z: torch.Tensor, c: torch.Tensor, goal, start: float) -> tuple[int, float]:
         opt = torch.optim.Adam([z], lr=self.cfg.lr)

@@ -103,7 +103,7 @@ class InvertRoutes:
                       style: str = "") -> tuple[Inversion, dict]:  # fmt: skip
         key = (ck.version, hashlib.sha256(data).hexdigest(), tuple(sorted(given.items())), style)
         if key in self.found:
-            return self.found[key]
+            return self.found[key], self.found[key].read
         if self.busy.locked():
             raise ApiError(429, "busy", f"another picture is being turned into a mascot; try again in about "
                                         f"{self.cfg.budget_s:.0f} s", {"Retry-After": str(int(self.cfg.budget_s))})  # fmt: skip
@@ -111,12 +111,11 @@ class InvertRoutes:
             if style:
                 picture = await asyncio.to_thread(lambda: self._translator(style).apply(picture))
             inverter = await asyncio.to_thread(self._inverter, ck)
-            read = await asyncio.to_thread(inverter.read_attributes, picture)
             found = await asyncio.to_thread(inverter, picture, given)
-        self.found[key] = (found, read)
+        self.found[key] = found
         log.info("inverted a picture for %s in %.1f s (%d steps, distance %.3f)", ck.version, found.seconds,
                  found.steps, found.distance)  # fmt: skip
-        return found, read
+        return found, found.read
 
     def _inverter(self, ck: Checkpoint) -> Inverter:
         if ck.version not in self.inverters:
