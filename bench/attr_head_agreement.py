@@ -35,8 +35,12 @@ SELECTION_SEED_STRIDE = 1_000_003  # candidate j of seed s is seed s + j * strid
 @torch.no_grad()
 def head_logits(D: Discriminator, images: np.ndarray, c: torch.Tensor, batch: int = 64) -> torch.Tensor:
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-    return torch.cat([D.judge(x[s : s + batch], c[s : s + batch])[1][:, : c.shape[1]].float()
-                      for s in range(0, len(x), batch)])  # fmt: skip
+    return torch.cat(
+        [
+            D.judge(x[s : s + batch], c[s : s + batch])[1][:, : c.shape[1]].float()
+            for s in range(0, len(x), batch)
+        ]
+    )
 
 
 def asked_log_prob(logits: torch.Tensor, c: torch.Tensor, spans: list[tuple[int, int]]) -> torch.Tensor:
@@ -49,17 +53,23 @@ def asked_log_prob(logits: torch.Tensor, c: torch.Tensor, spans: list[tuple[int,
 
 
 def judge_value(ck, D, net, schema, i: int, k: int, per_value: int, truncation: float, best_of: int) -> dict:
-    requests = [Request(r.seed, r.attributes, truncation) for r in conditioned_requests(schema, i, k, per_value, 0)]
+    requests = [
+        Request(r.seed, r.attributes, truncation) for r in conditioned_requests(schema, i, k, per_value, 0)
+    ]
     c = torch.from_numpy(np.stack([ck.schema.encode(r.attrs) for r in requests]))
     a, b = D.spans[i]
     images = render(ck.G, ck.schema, requests)
     logits = head_logits(D, images, c)
-    row = {"evalnet": float((net.predict(images)[:, i] == k).mean()),
-           "head": float((logits[:, a:b].argmax(1) == k).float().mean())}  # fmt: skip
+    row = {
+        "evalnet": float((net.predict(images)[:, i] == k).mean()),
+        "head": float((logits[:, a:b].argmax(1) == k).float().mean()),
+    }
     if best_of > 1:
         candidates, scores = [images], [asked_log_prob(logits, c, D.spans)]
         for j in range(1, best_of):
-            shifted = [Request(r.seed + j * SELECTION_SEED_STRIDE, r.attributes, truncation) for r in requests]
+            shifted = [
+                Request(r.seed + j * SELECTION_SEED_STRIDE, r.attributes, truncation) for r in requests
+            ]
             candidates.append(render(ck.G, ck.schema, shifted))
             scores.append(asked_log_prob(head_logits(D, candidates[-1], c), c, D.spans))
         pick = torch.stack(scores).argmax(0).numpy()
@@ -80,7 +90,9 @@ def main() -> None:
     ds = Dataset(args.data)
     net = get_evalnet(ds)
     if ck.meta["family"] != "projected":
-        raise SystemExit(f"{args.checkpoint} is a {ck.meta['family']} model; this compares the projected family's head")
+        raise SystemExit(
+            f"{args.checkpoint} is a {ck.meta['family']} model; this compares the projected family's head"
+        )
     arch = arch_of(ck.meta)
     # D augments everything it sees in training (DiffAugment); the head is read here on the
     # images themselves, so two runs agree and the head is judged on what G drew.
@@ -99,7 +111,10 @@ def main() -> None:
             for k, value in enumerate(attr.values):
                 row = judge_value(ck, D, net, schema, i, k, args.per_value, truncation, args.best_of)
                 rows.append(row)
-                print(f"| {attr.name}:{value} | " + " | ".join(f"{v:.2f}" for v in row.values()) + " |", flush=True)
+                print(
+                    f"| {attr.name}:{value} | " + " | ".join(f"{v:.2f}" for v in row.values()) + " |",
+                    flush=True,
+                )
         means = [np.mean([r[key] for r in rows]) for key in rows[0]]
         print("| **mean** | " + " | ".join(f"**{m:.3f}**" for m in means) + " |")
 

@@ -76,8 +76,10 @@ def main() -> None:
     print(f"features of {n} images in {time.perf_counter() - start:.0f} s", flush=True)
     n_train = int(n * (1 - args.holdout))
     channels = tuple(f.shape[1] for f in feats)
-    heads = {"mean-mlp": MeanMLP(channels, c.shape[1]),
-             "attribute-head": AttributeHead(channels, arch.aux_channels, c.shape[1])}  # fmt: skip
+    heads = {
+        "mean-mlp": MeanMLP(channels, c.shape[1]),
+        "attribute-head": AttributeHead(channels, arch.aux_channels, c.shape[1]),
+    }
     rows = {}
     for name, head in heads.items():
         opt = torch.optim.Adam(head.parameters(), lr=2e-4, betas=(0.0, 0.99))  # D's settings

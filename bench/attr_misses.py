@@ -35,8 +35,10 @@ def misses(ck, ds: Dataset, net, spec: str, per_value: int) -> str:
     missed = [j for j in range(per_value) if pred[j, ai] != vi]
     asked = Counter(requests[j].attrs.get("style", "unset") for j in missed)
     read = Counter(styles[pred[j, si]] for j in missed)
-    return (f"{spec}: {per_value - len(missed)}/{per_value} read as asked; misses by asked style "
-            f"{dict(asked.most_common())}; read as style {dict(read.most_common())}")  # fmt: skip
+    return (
+        f"{spec}: {per_value - len(missed)}/{per_value} read as asked; misses by asked style "
+        f"{dict(asked.most_common())}; read as style {dict(read.most_common())}"
+    )
 
 
 def main() -> None:

@@ -41,13 +41,22 @@ def score(truth, tagged_dir: Path) -> list[tuple[str, int, float | None, float, 
     index = {t["file"]: i for i, t in enumerate(tagged.tags())}
     rows = []
     for a, attr in enumerate(truth.schema.attributes):
-        known = [(f"{i:05d}.png", attr.values[v]) for i, v in enumerate(np.asarray(truth.labels)[:, a]) if v >= 0]
+        known = [
+            (f"{i:05d}.png", attr.values[v]) for i, v in enumerate(np.asarray(truth.labels)[:, a]) if v >= 0
+        ]
         known = [(f, v) for f, v in known if f in index]
         guesses = [(readings[f][attr.name], v) for f, v in known]
         right = [g["value"] == v for g, v in guesses]
         kept = [g["value"] == v for g, v in guesses if g["kept"]]
-        rows.append((attr.name, len(known), float(np.mean(right)) if right else None,
-                     len(kept) / max(1, len(known)), float(np.mean(kept)) if kept else None))  # fmt: skip
+        rows.append(
+            (
+                attr.name,
+                len(known),
+                float(np.mean(right)) if right else None,
+                len(kept) / max(1, len(known)),
+                float(np.mean(kept)) if kept else None,
+            )
+        )
     return rows
 
 
@@ -64,12 +73,25 @@ def main() -> int:
     truth, work = Dataset(args.truth), Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     write_pictures(truth, work / "pictures")
-    code = engine(["data", "folder", str(work / "pictures"), "--out", str(work / "tagged"),
-                   "--size", str(truth.resolution), "--auto-tag", "--tagger", args.tagger,
-                   "--tag-threshold", str(args.threshold)])  # fmt: skip
+    code = engine(
+        [
+            "data",
+            "folder",
+            str(work / "pictures"),
+            "--out",
+            str(work / "tagged"),
+            "--size",
+            str(truth.resolution),
+            "--auto-tag",
+            "--tagger",
+            args.tagger,
+            "--tag-threshold",
+            str(args.threshold),
+        ]
+    )
     if code:
         return code
-    fmt = lambda x: "  n/a" if x is None else f"{x:5.3f}"  # noqa: E731
+    fmt = lambda x: "  n/a" if x is None else f"{x:5.3f}"
     print(f"\n{args.truth} tagged by the classifier of {args.tagger} (threshold {args.threshold:g})")
     print("attribute   known  best-guess acc  kept share  kept acc")
     for name, n, acc, share, kept_acc in score(truth, work / "tagged"):

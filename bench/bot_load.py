@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.core.commands import DOWN, UP, Commands  # noqa: E402
-from bot.core.engine import EngineClient  # noqa: E402
-from bot.core.limits import RateLimiter  # noqa: E402
-from bot.store import Store  # noqa: E402
-from tests.bot.discord.harness import BOT_ID, Harness  # noqa: E402
+from bot.core.commands import DOWN, UP, Commands
+from bot.core.engine import EngineClient
+from bot.core.limits import RateLimiter
+from bot.store import Store
+from tests.bot.discord.harness import BOT_ID, Harness
 
 DEFER_DEADLINE_S = 3.0
 
@@ -113,19 +113,41 @@ async def run_load(core: Commands, interactions: int, reactions: int, seed: int 
         lost = sum(k not in actual for k in expected)
         wrong = sum(k in actual and actual[k] != v for k, v in expected.items())
         extra = sum(k not in expected for k in actual)
-        return Report(interactions, len(messages), defer_s, image_s, wall, reactions, r_wall, len(expected), lost, wrong, extra)
+        return Report(
+            interactions,
+            len(messages),
+            defer_s,
+            image_s,
+            wall,
+            reactions,
+            r_wall,
+            len(expected),
+            lost,
+            wrong,
+            extra,
+        )
     finally:
         await h.close()
 
 
 def tiny_checkpoint(root: Path) -> Path:
-    from tests.toydata import make_toy_dataset  # the same tiny model the tests use
     from engine.train.config import TrainConfig
     from engine.train.loop import train
+    from tests.toydata import make_toy_dataset  # the same tiny model the tests use
 
-    cfg = TrainConfig().with_overrides(dict(
-        family="dcgan", data=str(make_toy_dataset(root / "toy")), out=str(root / "run"), kimg=0.064, batch_size=16,
-        tick_kimg=1, snapshot_kimg=1, grid_seeds=2, arch=(("g_ch", 8), ("d_ch", 8))))  # fmt: skip
+    cfg = TrainConfig().with_overrides(
+        dict(
+            family="dcgan",
+            data=str(make_toy_dataset(root / "toy")),
+            out=str(root / "run"),
+            kimg=0.064,
+            batch_size=16,
+            tick_kimg=1,
+            snapshot_kimg=1,
+            grid_seeds=2,
+            arch=(("g_ch", 8), ("d_ch", 8)),
+        )
+    )
     return Path(train(cfg))
 
 
@@ -152,7 +174,9 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--checkpoint", help="model folder (default: train the tiny test model)")
     parser.add_argument("--interactions", type=int, default=200)
     parser.add_argument("--reactions", type=int, default=2000)

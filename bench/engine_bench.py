@@ -63,14 +63,26 @@ def free_port() -> int:
 
 def summarize(latencies: list[float], seconds: float) -> dict:
     ms = np.array(latencies) * 1000
-    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
-            "p99_ms": float(np.percentile(ms, 99)), "images_per_s": len(latencies) / seconds, "n": len(latencies)}  # fmt: skip
+    return {
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "images_per_s": len(latencies) / seconds,
+        "n": len(latencies),
+    }
 
 
 # --- 1 + 2: raw limit and precision, in this process ----------------------------------
 
-def raw_limits(checkpoint: str, device: str, precisions: list[str], sizes: list[tuple[int, ...]], reps: list[int],
-               channels_last: bool) -> tuple[dict, dict]:  # fmt: skip
+
+def raw_limits(
+    checkpoint: str,
+    device: str,
+    precisions: list[str],
+    sizes: list[tuple[int, ...]],
+    reps: list[int],
+    channels_last: bool,
+) -> tuple[dict, dict]:
     """Best forward ms per image at each batch size of ``sizes[i]`` (``reps[i]`` timed passes) for
     ``precisions[i]``, and PNG encoding; the limit is the best size's forward + encoding."""
     import torch
@@ -106,10 +118,12 @@ def raw_limits(checkpoint: str, device: str, precisions: list[str], sizes: list[
             encode_ms = min(encode_ms, (time.perf_counter() - t) / len(images[precision]) * 1000)
         best_b = min(per_bucket, key=per_bucket.get)
         limits[precision] = {
-            "forward_ms_per_image": per_bucket, "best_bucket": best_b, "encode_ms_per_image": encode_ms,
+            "forward_ms_per_image": per_bucket,
+            "best_bucket": best_b,
+            "encode_ms_per_image": encode_ms,
             "single_ms": per_bucket.get(1, float("nan")) + encode_ms,
             "images_per_s": 1000 / (per_bucket[best_b] + encode_ms),
-        }  # fmt: skip
+        }
     return limits, images, forwards
 
 
@@ -134,10 +148,13 @@ def precision_check(images: dict, out_png: Path) -> dict:
 
 # --- 3: the engine and its load, each in a process of its own --------------------------
 
+
 def start_server(cfg: dict, threads: int, pythonpath: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps(cfg), str(port), str(threads)], cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, json.dumps(cfg), str(port), str(threads)], cwd=ROOT, env=env
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     import urllib.request
@@ -185,8 +202,15 @@ async def _load(url: str, plan: list[tuple[int, int]], seed_base: int, warm_up: 
     return results
 
 
-def served(cfg: dict, threads: int, pythonpath: str, plan: list[tuple[int, int]], seed_base: int,
-           paired: tuple | None = None, limit_now=None) -> tuple[dict, dict | None]:  # fmt: skip
+def served(
+    cfg: dict,
+    threads: int,
+    pythonpath: str,
+    plan: list[tuple[int, int]],
+    seed_base: int,
+    paired: tuple | None = None,
+    limit_now=None,
+) -> tuple[dict, dict | None]:
     """Each level from a fresh load-generator process; with ``limit_now``, the raw limit is measured
     again just before and after each level (the engine idle meanwhile), so a level's ratio does
     not depend on how busy a shared CPU was minutes earlier."""
@@ -196,7 +220,9 @@ def served(cfg: dict, threads: int, pythonpath: str, plan: list[tuple[int, int]]
         for i, (c, n) in enumerate(plan):
             before = limit_now() if limit_now else None
             job = json.dumps([url, [(c, n)], seed_base + 10_000_000 * i, i == 0])
-            client = subprocess.run([sys.executable, __file__, "--load", job], cwd=ROOT, capture_output=True, text=True)
+            client = subprocess.run(
+                [sys.executable, __file__, "--load", job], cwd=ROOT, capture_output=True, text=True
+            )
             if client.returncode:
                 raise SystemExit(f"the load generator failed:\n{client.stderr[-2000:]}")
             rows[c] = json.loads(client.stdout.splitlines()[-1])[str(c)]
@@ -238,7 +264,9 @@ def paired_single(url: str, fwd, schema, n: int) -> dict:
     from engine.serve.app import encode_image
 
     where = urlsplit(url)
-    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=60)  # kept alive, as a bot's session is
+    conn = http.client.HTTPConnection(
+        where.hostname, where.port, timeout=60
+    )  # kept alive, as a bot's session is
     raw, served_ms = [], []
     for i in range(n):
         t = time.perf_counter()
@@ -251,29 +279,49 @@ def paired_single(url: str, fwd, schema, n: int) -> dict:
         served_ms.append(time.perf_counter() - t)
     conn.close()
     raw_ms, http_ms = np.array(raw) * 1000, np.array(served_ms) * 1000
-    return {"raw_p50_ms": float(np.median(raw_ms)), "served_p50_ms": float(np.median(http_ms)),
-            "overhead_p50_ms": float(np.median(http_ms - raw_ms)), "n": n}  # fmt: skip
+    return {
+        "raw_p50_ms": float(np.median(raw_ms)),
+        "served_p50_ms": float(np.median(http_ms)),
+        "overhead_p50_ms": float(np.median(http_ms - raw_ms)),
+        "n": n,
+    }
 
 
 def baseline_tree(ref: str) -> str:
     """The engine package as it was at git ``ref``, unpacked into a temporary folder."""
     folder = tempfile.mkdtemp(prefix="mascot-bench-")
-    archive = subprocess.run(["git", "archive", ref, "engine"], cwd=ROOT, capture_output=True, check=True).stdout
+    archive = subprocess.run(
+        ["git", "archive", ref, "engine"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
     return folder
 
 
 # --- report -----------------------------------------------------------------------------
 
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="checkpoints/default")
     ap.add_argument("--quick", action="store_true", help="fewer requests and repetitions (under a minute)")
-    ap.add_argument("--requests", type=int, default=512, help="requests per concurrency level (at least 2x it)")
+    ap.add_argument(
+        "--requests", type=int, default=512, help="requests per concurrency level (at least 2x it)"
+    )
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    ap.add_argument("--precision", default="auto", help="served precision: auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp64")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads in the engine and the limit (0: torch's default)")
-    ap.add_argument("--baseline", metavar="REF", help="also serve the engine of git REF as it served then (fp64)")
+    ap.add_argument(
+        "--precision",
+        default="auto",
+        help="served precision: auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp64",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads in the engine and the limit (0: torch's default)",
+    )
+    ap.add_argument(
+        "--baseline", metavar="REF", help="also serve the engine of git REF as it served then (fp64)"
+    )
     ap.add_argument("--out", default="bench/engine_bench.json")
     ap.add_argument("--load", help=argparse.SUPPRESS)  # internal: run as the load generator process
     args = ap.parse_args()
@@ -303,17 +351,38 @@ def main() -> None:
     # The served precision gets the most passes; the others only need to show whether they are faster.
     reps = [3 if args.quick else 8] + [1 if args.quick else 3] * (len(precisions) - 1)
     # The full run also measures the served precision's curve past the buckets, to choose them.
-    curve = buckets if args.quick else tuple(sorted({*buckets, 1, 2, 4, 8, 16, 32} | ({64, 128} if cuda else set())))
+    curve = (
+        buckets
+        if args.quick
+        else tuple(sorted({*buckets, 1, 2, 4, 8, 16, 32} | ({64, 128} if cuda else set())))
+    )
     sizes = [curve] + [buckets] * (len(precisions) - 1)
     limits, images, forwards = raw_limits(args.checkpoint, device, precisions, sizes, reps, channels_last)
     check = precision_check(images, out.with_name(out.stem + "_precision.png"))
 
-    cfg = {"models": [["default", str(Path(args.checkpoint).resolve())]], "device": device, "precision": precision,
-           "buckets": list(buckets), "channels_last": channels_last, "batch_window_ms": 0.0, "max_batch": 64,
-           "queue_size": 4096, "request_timeout_s": 3600, "cache_size": 1, "jobs_dir": tempfile.mkdtemp(prefix="mascot-bench-jobs-")}  # fmt: skip
+    cfg = {
+        "models": [["default", str(Path(args.checkpoint).resolve())]],
+        "device": device,
+        "precision": precision,
+        "buckets": list(buckets),
+        "channels_last": channels_last,
+        "batch_window_ms": 0.0,
+        "max_batch": 64,
+        "queue_size": 4096,
+        "request_timeout_s": 3600,
+        "cache_size": 1,
+        "jobs_dir": tempfile.mkdtemp(prefix="mascot-bench-jobs-"),
+    }
     fastest = max(limits, key=lambda p: limits[p]["images_per_s"])
-    rows, pair = served(cfg, threads, str(ROOT), plan, 0, (*forwards[precision], 30 if args.quick else 100),
-                        lambda: limit_now(*forwards[fastest], limits[fastest]))  # fmt: skip
+    rows, pair = served(
+        cfg,
+        threads,
+        str(ROOT),
+        plan,
+        0,
+        (*forwards[precision], 30 if args.quick else 100),
+        lambda: limit_now(*forwards[fastest], limits[fastest]),
+    )
     base_rows = None
     if args.baseline:
         old = {**cfg, "precision": "fp64", "batch_window_ms": 5.0, "max_batch": 32}
@@ -323,41 +392,73 @@ def main() -> None:
 
     meta = read_meta(args.checkpoint)
     own, best = limits[precision], limits[fastest]
-    print(f"engine bench: {meta['family']} {meta['resolution']}px on {device}, {threads} threads, "
-          f"served {precision}, buckets {list(buckets)}, channels_last {channels_last}")  # fmt: skip
+    print(
+        f"engine bench: {meta['family']} {meta['resolution']}px on {device}, {threads} threads, "
+        f"served {precision}, buckets {list(buckets)}, channels_last {channels_last}"
+    )
     for p, lim in limits.items():
         fw = ", ".join(f"{b}: {ms:.2f}" for b, ms in lim["forward_ms_per_image"].items())
-        print(f"  raw {p}: forward ms/image by bucket {{{fw}}}, encode {lim['encode_ms_per_image']:.2f} ms, "
-              f"limit {lim['images_per_s']:.1f} img/s" + (f", max pixel diff vs fp64 {check[p]['max_pixel_diff']}"
-                                                          if p in check else ""))  # fmt: skip
+        print(
+            f"  raw {p}: forward ms/image by bucket {{{fw}}}, encode {lim['encode_ms_per_image']:.2f} ms, "
+            f"limit {lim['images_per_s']:.1f} img/s"
+            + (f", max pixel diff vs fp64 {check[p]['max_pixel_diff']}" if p in check else "")
+        )
     per_image = own["forward_ms_per_image"]
     knee = max(b for b, ms in per_image.items() if ms <= 1.05 * min(per_image.values()))
     suggested = [b for b in per_image if b <= knee and b & (b - 1) == 0]
-    print(f"  suggested buckets for {device} ({precision}: per-image cost within 5 % of its best up to {knee}): "
-          f"{suggested}")  # fmt: skip
-    print(f"  fastest precision: {fastest} ({best['images_per_s']:.1f} img/s); "
-          f"raw single image (bucket 1 + encode) {own['single_ms']:.1f} ms")  # fmt: skip
-    print("/limit: served / the fastest precision's limit measured just before and after the level "
-          "(/limit0: the one measured up front)")
-    print(f"{'concurrency':<13}{'img/s':>8}{'limit':>8}{'/limit':>8}{'/limit0':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    print(
+        f"  suggested buckets for {device} ({precision}: per-image cost within 5 % of its best up to {knee}): "
+        f"{suggested}"
+    )
+    print(
+        f"  fastest precision: {fastest} ({best['images_per_s']:.1f} img/s); "
+        f"raw single image (bucket 1 + encode) {own['single_ms']:.1f} ms"
+    )
+    print(
+        "/limit: served / the fastest precision's limit measured just before and after the level "
+        "(/limit0: the one measured up front)"
+    )
+    print(
+        f"{'concurrency':<13}{'img/s':>8}{'limit':>8}{'/limit':>8}{'/limit0':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+    )
     for c, r in rows.items():
         r["served_over_limit"] = r["images_per_s"] / r["limit_around"]
         r["served_over_limit_upfront"] = r["images_per_s"] / best["images_per_s"]
-        print(f"{c:<13}{r['images_per_s']:>8.1f}{r['limit_around']:>8.1f}{r['served_over_limit']:>8.2f}"
-              f"{r['served_over_limit_upfront']:>8.2f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}")  # fmt: skip
+        print(
+            f"{c:<13}{r['images_per_s']:>8.1f}{r['limit_around']:>8.1f}{r['served_over_limit']:>8.2f}"
+            f"{r['served_over_limit_upfront']:>8.2f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+        )
     goals = {"c1_p50_over_single_ms": rows[1]["p50_ms"] - own["single_ms"], "c1_paired": pair}
-    print(f"c=1 p50 - (raw bucket-1 forward + encode): {goals['c1_p50_over_single_ms']:+.1f} ms as measured apart; "
-          f"in turns: served {pair['served_p50_ms']:.1f} ms vs raw {pair['raw_p50_ms']:.1f} ms, "
-          f"median overhead {pair['overhead_p50_ms']:+.1f} ms (goal <= +3)")  # fmt: skip
+    print(
+        f"c=1 p50 - (raw bucket-1 forward + encode): {goals['c1_p50_over_single_ms']:+.1f} ms as measured apart; "
+        f"in turns: served {pair['served_p50_ms']:.1f} ms vs raw {pair['raw_p50_ms']:.1f} ms, "
+        f"median overhead {pair['overhead_p50_ms']:+.1f} ms (goal <= +3)"
+    )
     if base_rows:
         goals["vs_baseline_c32"] = rows[32]["images_per_s"] / base_rows[32]["images_per_s"]
-        print(f"baseline {args.baseline} (fp64): " + ", ".join(f"c={c} {r['images_per_s']:.1f} img/s" for c, r in base_rows.items()))
+        print(
+            f"baseline {args.baseline} (fp64): "
+            + ", ".join(f"c={c} {r['images_per_s']:.1f} img/s" for c, r in base_rows.items())
+        )
         print(f"served img/s at c=32 vs baseline: {goals['vs_baseline_c32']:.2f}x")
-    result = {"model": f"{meta['family']} {meta['resolution']}px", "device": device, "threads": threads,
-              "precision": precision, "buckets": list(buckets), "channels_last": channels_last, "quick": args.quick,
-              "limits": limits, "fastest": fastest, "suggested_buckets": suggested, "precision_check": check,
-              "served": {str(c): r for c, r in rows.items()}, "goals": goals,
-              "baseline": {"ref": args.baseline, "served": {str(c): r for c, r in base_rows.items()}} if base_rows else None}  # fmt: skip
+    result = {
+        "model": f"{meta['family']} {meta['resolution']}px",
+        "device": device,
+        "threads": threads,
+        "precision": precision,
+        "buckets": list(buckets),
+        "channels_last": channels_last,
+        "quick": args.quick,
+        "limits": limits,
+        "fastest": fastest,
+        "suggested_buckets": suggested,
+        "precision_check": check,
+        "served": {str(c): r for c, r in rows.items()},
+        "goals": goals,
+        "baseline": {"ref": args.baseline, "served": {str(c): r for c, r in base_rows.items()}}
+        if base_rows
+        else None,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")

@@ -100,17 +100,33 @@ def decode(png: bytes) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
-async def vote_round(engine: EngineClient, store: Store, judge: Judge, n: int, voters: int, rng: np.random.Generator,
-                     round_no: int) -> dict:  # fmt: skip
+async def vote_round(
+    engine: EngineClient,
+    store: Store,
+    judge: Judge,
+    n: int,
+    voters: int,
+    rng: np.random.Generator,
+    round_no: int,
+) -> dict:
     """Users ask for ``n`` mascots (prior attributes) and vote on each by their taste."""
     made, liked_votes, total_votes = [], 0, 0
     for start in range(0, n, 8):
         seed = int(rng.integers(0, 2**31 - 8))
         gen = await engine.generate({}, seed=seed, count=min(8, n - start))
         for img in gen.images:
-            g = store.add_generation(engine_id=img.engine_id, model=gen.model, version=gen.version, seed=img.seed,
-                                     attributes=img.attributes, requested={}, truncation=img.truncation,
-                                     requester=f"sim{round_no}", platform="web", image=img.data)  # fmt: skip
+            g = store.add_generation(
+                engine_id=img.engine_id,
+                model=gen.model,
+                version=gen.version,
+                seed=img.seed,
+                attributes=img.attributes,
+                requested={},
+                truncation=img.truncation,
+                requester=f"sim{round_no}",
+                platform="web",
+                image=img.data,
+            )
             made.append((g.id, decode(img.data)))
     probs = judge.like_probability(np.stack([m[1] for m in made]))
     for (gid, _), p in zip(made, probs):
@@ -148,10 +164,20 @@ async def simulate(args: argparse.Namespace) -> list[dict]:
     judge = Judge(args.data, taste)
     runner, url = await start_engine(live, work / "jobs")
     engine, store = EngineClient(url, timeout_s=600), Store(work / "sim.db")
-    cfg = replace(ScheduleConfig(), data=str(Path(args.data).resolve()), min_voters=args.voters, min_curated=4,
-                  kimg=args.kimg, batch=args.batch, eval_samples=args.eval_samples,
-                  eval_feature_size=args.feature_size, eval_per_value=args.per_value, poll_s=2.0,
-                  timeout_s=args.timeout, max_kid_worsening=args.kid_margin)  # fmt: skip
+    cfg = replace(
+        ScheduleConfig(),
+        data=str(Path(args.data).resolve()),
+        min_voters=args.voters,
+        min_curated=4,
+        kimg=args.kimg,
+        batch=args.batch,
+        eval_samples=args.eval_samples,
+        eval_feature_size=args.feature_size,
+        eval_per_value=args.per_value,
+        poll_s=2.0,
+        timeout_s=args.timeout,
+        max_kid_worsening=args.kid_margin,
+    )
     rng = np.random.default_rng(args.seed)
     rows = []
     try:
@@ -169,21 +195,34 @@ async def simulate(args: argparse.Namespace) -> list[dict]:
             if d.get("job") and d.get("job_state") == "succeeded":
                 job = json.loads((work / "jobs" / d["job"] / "job.json").read_text())
                 challenger_rate = judge.taste_rate(job["result"]["checkpoint"], args.taste_samples)
-            rows.append({
-                "round": r, "taste_before": before, "taste_challenger": challenger_rate, **votes,
-                "prior_before": prior_before,
-                "curated": len((d.get("curation") or {}).get("chosen", [])),
-                "negatives": len((d.get("curation") or {}).get("negatives", [])),
-                "kid_champion": (ev.get("champion") or {}).get("kid"), "kid_challenger": (ev.get("challenger") or {}).get("kid"),
-                "ap_champion": (ev.get("champion") or {}).get("attr_precision"),
-                "ap_challenger": (ev.get("challenger") or {}).get("attr_precision"),
-                "preference": ev.get("preference"), "status": outcome.status, "why": outcome.message,
-                "seconds": round(time.time() - t0, 1),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "round": r,
+                    "taste_before": before,
+                    "taste_challenger": challenger_rate,
+                    **votes,
+                    "prior_before": prior_before,
+                    "curated": len((d.get("curation") or {}).get("chosen", [])),
+                    "negatives": len((d.get("curation") or {}).get("negatives", [])),
+                    "kid_champion": (ev.get("champion") or {}).get("kid"),
+                    "kid_challenger": (ev.get("challenger") or {}).get("kid"),
+                    "ap_champion": (ev.get("champion") or {}).get("attr_precision"),
+                    "ap_challenger": (ev.get("challenger") or {}).get("attr_precision"),
+                    "preference": ev.get("preference"),
+                    "status": outcome.status,
+                    "why": outcome.message,
+                    "seconds": round(time.time() - t0, 1),
+                }
+            )
             print(f"round {r}: {outcome.status}: {outcome.message}", flush=True)
             (work / "rounds.json").write_text(json.dumps(rows, indent=1, default=str))
-        rows.append({"round": "final", "taste_before": judge.taste_rate(str(live), args.taste_samples),
-                     "prior_before": judge.prior_share(str(live))})  # fmt: skip
+        rows.append(
+            {
+                "round": "final",
+                "taste_before": judge.taste_rate(str(live), args.taste_samples),
+                "prior_before": judge.prior_share(str(live)),
+            }
+        )
     finally:
         await engine.close()
         store.close()
@@ -200,19 +239,26 @@ def write_report(rows: list[dict], args: argparse.Namespace, out: Path) -> None:
     final = rows[-1]["taste_before"]
     start = rows[0]["taste_before"]
     lines = [
-        "# Feedback simulation: does the nightly loop learn a hidden taste?", "",
-        f"Command: `python bench/feedback_sim.py {' '.join(sys.argv[1:])}`", "",
-        (f"Base model `{args.base}`, base data `{args.data}`; simulated users like {args.taste_attribute} in "
-         f"{{{args.liked}}} (as EvalNet reads the pixels) and dislike blurry pictures. "
-         f"{args.votes} generations a round, {args.voters} voters each, fine-tune {args.kimg} kimg, "
-         f"evaluation on {args.eval_samples} samples at {args.feature_size}px features. CPU only. "
-         "KID and attribute precision are measured with unset attributes drawn from the base data's prior; "
-         "the taste rate and the preference scores with the serving model's own prior, as users see it."), "",
-        ("| round | taste rate (champion) | liked prior share | taste rate (challenger) | up share | "
-         "curated / negatives | KID x1000 champion -> challenger | attr. precision champion -> challenger | "
-         "preference champion -> challenger [gain 95% interval] | outcome |"),
+        "# Feedback simulation: does the nightly loop learn a hidden taste?",
+        "",
+        f"Command: `python bench/feedback_sim.py {' '.join(sys.argv[1:])}`",
+        "",
+        (
+            f"Base model `{args.base}`, base data `{args.data}`; simulated users like {args.taste_attribute} in "
+            f"{{{args.liked}}} (as EvalNet reads the pixels) and dislike blurry pictures. "
+            f"{args.votes} generations a round, {args.voters} voters each, fine-tune {args.kimg} kimg, "
+            f"evaluation on {args.eval_samples} samples at {args.feature_size}px features. CPU only. "
+            "KID and attribute precision are measured with unset attributes drawn from the base data's prior; "
+            "the taste rate and the preference scores with the serving model's own prior, as users see it."
+        ),
+        "",
+        (
+            "| round | taste rate (champion) | liked prior share | taste rate (challenger) | up share | "
+            "curated / negatives | KID x1000 champion -> challenger | attr. precision champion -> challenger | "
+            "preference champion -> challenger [gain 95% interval] | outcome |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
+    ]
     for r in rows[:-1]:
         pref = r.get("preference") or {}
         lines.append(
@@ -222,9 +268,11 @@ def write_report(rows: list[dict], args: argparse.Namespace, out: Path) -> None:
             f"{_f(r['kid_challenger'] and r['kid_challenger'] * 1000, '{:.2f}')} | {_f(r['ap_champion'])} -> "
             f"{_f(r['ap_challenger'])} | {_f(pref.get('champion'))} -> {_f(pref.get('challenger'))} "
             f"[{_f(pref.get('gain_low'))}, {_f(pref.get('gain_high'))}] (held-out acc {_f(pref.get('held_out_accuracy'), '{:.2f}')}) | **{r['status']}** ({r['seconds']} s) |"
-        )  # fmt: skip
-    change = (f"Taste rate of the serving model: {start:.3f} before round 1, {final:.3f} after the last round "
-              f"({(final - start) * 100:+.1f} points).")  # fmt: skip
+        )
+    change = (
+        f"Taste rate of the serving model: {start:.3f} before round 1, {final:.3f} after the last round "
+        f"({(final - start) * 100:+.1f} points)."
+    )
     lines += ["", change, "", "Why each round ended as it did:", ""]
     lines += [f"- round {r['round']}: {r['why']}" for r in rows[:-1]]
     lines += ["", f"![taste rate per round]({out.with_suffix('.png').name})", ""]
@@ -239,7 +287,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rounds = [r for r in rows[:-1]]
+    rounds = list(rows[:-1])
     xs = list(range(len(rows)))
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
     a.plot(xs, [r["taste_before"] for r in rows], "o-", label="serving model")

@@ -24,12 +24,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.checkpoint import load_checkpoint  # noqa: E402
-from engine.data.dataset import Dataset, contact_sheet  # noqa: E402
-from engine.effnet import pooled_features  # noqa: E402
-from engine.invert import Inverter, InvertConfig, fit_square  # noqa: E402
-from engine.metrics.evalnet import load_tagger  # noqa: E402
-from engine.sampling import render, resolve, to_uint8  # noqa: E402
+from engine.checkpoint import load_checkpoint
+from engine.data.dataset import Dataset, contact_sheet
+from engine.effnet import pooled_features
+from engine.invert import InvertConfig, Inverter, fit_square
+from engine.metrics.evalnet import load_tagger
+from engine.sampling import render, resolve, to_uint8
 
 
 def draw(ck, z: np.ndarray, attrs: dict[str, str]) -> np.ndarray:
@@ -40,7 +40,9 @@ def draw(ck, z: np.ndarray, attrs: dict[str, str]) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pictures", required=True, help="a data set folder (its labels, when known, are checked)")
+    ap.add_argument(
+        "--pictures", required=True, help="a data set folder (its labels, when known, are checked)"
+    )
     ap.add_argument("--count", type=int, default=8)
     ap.add_argument("--checkpoint", default="checkpoints/default")
     ap.add_argument("--tagger", default="checkpoints/tagger")
@@ -64,19 +66,35 @@ def main() -> None:
         first = starts_only(picture)
         mascot, start_pic = draw(ck, found.latent, found.attributes), draw(ck, first.latent, first.attributes)
         randoms = render(ck.G, ck.schema, [resolve(ck.schema, found.attributes, 1000 + k) for k in range(8)])
-        feats = pooled_features(np.stack([fit_square(picture, ck.resolution), mascot, start_pic, *randoms])).numpy()
+        feats = pooled_features(
+            np.stack([fit_square(picture, ck.resolution), mascot, start_pic, *randoms])
+        ).numpy()
         dist = np.linalg.norm(feats[1:] - feats[0], axis=1)
         truth = {a.name: a.values[v] for a, v in zip(ds.schema.attributes, ds.labels[i]) if v >= 0}
         shared = [k for k in truth if k in found.attributes]
-        rows.append({"index": int(i), "mascot": float(dist[0]), "best_start": float(dist[1]),
-                     "random_mean": float(dist[2:].mean()), "steps": found.steps, "seconds": seconds,
-                     "labels_matched": (sum(truth[k] == found.attributes[k] for k in shared) / len(shared))
-                     if shared else None})  # fmt: skip
+        rows.append(
+            {
+                "index": int(i),
+                "mascot": float(dist[0]),
+                "best_start": float(dist[1]),
+                "random_mean": float(dist[2:].mean()),
+                "steps": found.steps,
+                "seconds": seconds,
+                "labels_matched": (sum(truth[k] == found.attributes[k] for k in shared) / len(shared))
+                if shared
+                else None,
+            }
+        )
         sheet += [fit_square(picture, ck.resolution), mascot]
-        print(f"picture {i}: distance to mascot {dist[0]:.2f}, best start {dist[1]:.2f}, random {dist[2:].mean():.2f}; "
-              f"{found.steps} steps in {seconds:.1f} s")  # fmt: skip
-    mean = {k: float(np.mean([r[k] for r in rows if r[k] is not None])) for k in
-            ("mascot", "best_start", "random_mean", "seconds", "labels_matched") if any(r[k] is not None for r in rows)}  # fmt: skip
+        print(
+            f"picture {i}: distance to mascot {dist[0]:.2f}, best start {dist[1]:.2f}, random {dist[2:].mean():.2f}; "
+            f"{found.steps} steps in {seconds:.1f} s"
+        )
+    mean = {
+        k: float(np.mean([r[k] for r in rows if r[k] is not None]))
+        for k in ("mascot", "best_start", "random_mean", "seconds", "labels_matched")
+        if any(r[k] is not None for r in rows)
+    }
     print("mean: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()))
     if args.sheet:
         contact_sheet(np.stack(sheet), columns=2).save(args.sheet)

@@ -40,9 +40,19 @@ def pixels(model_dir: Path) -> np.ndarray:
 def continue_run(run_dir: Path, data: str, steps: int, batch: int) -> list[dict]:
     meta = json.loads((run_dir / "resume.json").read_text())
     nimg = meta["state"]["nimg"]
-    cfg = TrainConfig(family=meta["family"], data=data, out=str(run_dir), resume=True, batch_size=batch,
-                      kimg=max(nimg + steps * batch, 1) / 1000, cond_dropout=0.3, device="cpu", tick_kimg=1e6,
-                      snapshot_kimg=1e6, check_every=max(steps, 1))  # fmt: skip
+    cfg = TrainConfig(
+        family=meta["family"],
+        data=data,
+        out=str(run_dir),
+        resume=True,
+        batch_size=batch,
+        kimg=max(nimg + steps * batch, 1) / 1000,
+        cond_dropout=0.3,
+        device="cpu",
+        tick_kimg=1e6,
+        snapshot_kimg=1e6,
+        check_every=max(steps, 1),
+    )
     TrainingRun(cfg).run()
     stats = run_dir / "stats.jsonl"
     return [json.loads(line) for line in stats.read_text().splitlines()][-1:] if stats.is_file() else []
@@ -72,15 +82,28 @@ def main() -> None:
         reseed(other)
         continue_run(start, args.data, 0, args.batch)  # no step: writes the starting EMA generator
         before = pixels(start / "model")
-        last = {name: continue_run(d, args.data, args.steps, args.batch) for name, d in
-                (("exact", exact), ("compact", compact), ("other draws", other))}  # fmt: skip
-        after = {name: pixels(d / "model") for name, d in (("exact", exact), ("compact", compact), ("other", other))}
-    print(f"{args.steps} steps of batch {args.batch} from {args.exact} (mean |pixel| of EMA generator outputs, [0, 2]):")
+        last = {
+            name: continue_run(d, args.data, args.steps, args.batch)
+            for name, d in (("exact", exact), ("compact", compact), ("other draws", other))
+        }
+        after = {
+            name: pixels(d / "model")
+            for name, d in (("exact", exact), ("compact", compact), ("other", other))
+        }
+    print(
+        f"{args.steps} steps of batch {args.batch} from {args.exact} (mean |pixel| of EMA generator outputs, [0, 2]):"
+    )
     print(f"  the exact run moved from the start            {np.abs(after['exact'] - before).mean():.5f}")
-    print(f"  compact resume vs exact                       {np.abs(after['compact'] - after['exact']).mean():.5f}")
-    print(f"  exact with other draws vs exact (noise floor) {np.abs(after['other'] - after['exact']).mean():.5f}")
+    print(
+        f"  compact resume vs exact                       {np.abs(after['compact'] - after['exact']).mean():.5f}"
+    )
+    print(
+        f"  exact with other draws vs exact (noise floor) {np.abs(after['other'] - after['exact']).mean():.5f}"
+    )
     for name, stats in last.items():
-        shown = {k: round(v, 4) for k, v in (stats[0] if stats else {}).items() if k.startswith(("loss/", "stat/"))}
+        shown = {
+            k: round(v, 4) for k, v in (stats[0] if stats else {}).items() if k.startswith(("loss/", "stat/"))
+        }
         print(f"  {name:8s} last tick: {shown}")
 
 

@@ -53,8 +53,15 @@ def step_flops(trainer, step) -> int:
     return counter.get_total_flops()
 
 
-def measure(name: str, res: int, batch: int, steps: int, device: torch.device, compile_: bool = False,
-            peak: float | None = None) -> dict:  # fmt: skip
+def measure(
+    name: str,
+    res: int,
+    batch: int,
+    steps: int,
+    device: torch.device,
+    compile_: bool = False,
+    peak: float | None = None,
+) -> dict:
     family = get_family(name)
     arch = arch_for(family, C_DIM)
     G = family.Generator(arch, C_DIM, res).to(device)
@@ -64,8 +71,13 @@ def measure(name: str, res: int, batch: int, steps: int, device: torch.device, c
             m.to(memory_format=torch.channels_last)
     real = torch.rand(batch, 3, res, res, device=device) * 2 - 1
     c = torch.nn.functional.one_hot(torch.randint(C_DIM, (batch,)), C_DIM).float().to(device)
-    step = Batch(real=real, c=c, sample_c=lambda n: c[:n], sample_z=lambda n: torch.randn(n, G.z_dim, device=device),
-                 amp=amp_factory(device, "auto") if device.type == "cuda" else contextlib.nullcontext)  # fmt: skip
+    step = Batch(
+        real=real,
+        c=c,
+        sample_c=lambda n: c[:n],
+        sample_z=lambda n: torch.randn(n, G.z_dim, device=device),
+        amp=amp_factory(device, "auto") if device.type == "cuda" else contextlib.nullcontext,
+    )
     flops = step_flops(trainer, step)  # also the warm-up: allocations, cudnn autotune
     compile_s = 0.0
     if compile_:
@@ -88,10 +100,18 @@ def measure(name: str, res: int, batch: int, steps: int, device: torch.device, c
     params = sum(p.numel() for p in G.parameters()) / 1e6
     per_step = seconds / steps
     mfu = flops / per_step / (peak * 1e12) if peak else None
-    return {"family": name + ("+compile" if compile_ else ""), "res": res, "batch": batch,
-            "img_per_s": batch * steps / seconds, "sec_per_kimg": seconds / (batch * steps / 1000),
-            "g_params_m": params, "gflop_per_step": flops / 1e9, "tflops": flops / per_step / 1e12, "mfu": mfu,
-            "compile_s": compile_s}  # fmt: skip
+    return {
+        "family": name + ("+compile" if compile_ else ""),
+        "res": res,
+        "batch": batch,
+        "img_per_s": batch * steps / seconds,
+        "sec_per_kimg": seconds / (batch * steps / 1000),
+        "g_params_m": params,
+        "gflop_per_step": flops / 1e9,
+        "tflops": flops / per_step / 1e12,
+        "mfu": mfu,
+        "compile_s": compile_s,
+    }
 
 
 def _sync(device: torch.device) -> None:
@@ -110,10 +130,16 @@ def main() -> None:
     ap.add_argument("--out", default="bench/train_speed.json")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU, {torch.get_num_threads()} threads"
+    )
     peak = args.peak_tflops or peak_tflops(device)
     print(f"training speed on {where}, batch {args.batch}, bf16 peak {peak or 'unknown'} TFLOP/s")
-    print(f"{'family':<19}{'res':>5}{'img/s':>10}{'sec/kimg':>10}{'GFLOP/step':>12}{'MFU':>8}{'compile s':>11}{'G params (M)':>14}")
+    print(
+        f"{'family':<19}{'res':>5}{'img/s':>10}{'sec/kimg':>10}{'GFLOP/step':>12}{'MFU':>8}{'compile s':>11}{'G params (M)':>14}"
+    )
     runs = [(name, False) for name in args.families] + [(name, True) for name in args.compile]
     rows = []
     for name, compiled in runs:
@@ -121,14 +147,22 @@ def main() -> None:
             try:
                 row = measure(name, res, args.batch, args.steps, device, compiled, peak)
             except Exception as error:  # one family failing on a device must not lose the others' rows
-                rows.append({"family": name + ("+compile" if compiled else ""), "res": res,
-                             "error": (str(error).splitlines() or [type(error).__name__])[0]})  # fmt: skip
+                rows.append(
+                    {
+                        "family": name + ("+compile" if compiled else ""),
+                        "res": res,
+                        "error": (str(error).splitlines() or [type(error).__name__])[0],
+                    }
+                )
                 print(f"{rows[-1]['family']:<19}{res:>5}  failed: {rows[-1]['error']}", flush=True)
                 continue
             rows.append(row)
             mfu = f"{row['mfu']:.2%}" if row["mfu"] is not None else "n/a"
-            print(f"{row['family']:<19}{res:>5}{row['img_per_s']:>10.1f}{row['sec_per_kimg']:>10.2f}"
-                  f"{row['gflop_per_step']:>12.1f}{mfu:>8}{row['compile_s']:>11.1f}{row['g_params_m']:>14.2f}", flush=True)
+            print(
+                f"{row['family']:<19}{res:>5}{row['img_per_s']:>10.1f}{row['sec_per_kimg']:>10.2f}"
+                f"{row['gflop_per_step']:>12.1f}{mfu:>8}{row['compile_s']:>11.1f}{row['g_params_m']:>14.2f}",
+                flush=True,
+            )
             # Written after every row: a run stopped at a deadline keeps what it measured.
             write(args.out, {"device": where, "batch": args.batch, "peak_bf16_tflops": peak, "rows": rows})
     print(f"wrote {args.out}")

@@ -26,8 +26,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.upscale.model import Upscaler, UpscalerArch  # noqa: E402
-from engine.upscale.train import to_tensor, to_uint8  # noqa: E402
+from engine.upscale.model import Upscaler, UpscalerArch
+from engine.upscale.train import to_tensor, to_uint8
 
 GOAL_MS = 30.0  # per 512px image in the serving precision
 
@@ -84,9 +84,13 @@ def rows(model: Upscaler, image: np.ndarray, repeat: int) -> dict[str, float]:
     return {
         "stage to 512 (served: fp32, batch 1)": median_ms(lambda: stage.apply_one(image, 512), repeat),
         "stage to 256 (512 then Lanczos)": median_ms(lambda: stage.apply_one(image, 256), repeat),
-        "network fp32 channels_last": median_ms(lambda: infer(cl, x.to(memory_format=torch.channels_last)), repeat),
+        "network fp32 channels_last": median_ms(
+            lambda: infer(cl, x.to(memory_format=torch.channels_last)), repeat
+        ),
         "network bf16": median_ms(lambda: infer(bf16, x.bfloat16()), repeat),
-        "Lanczos 128 -> 512": median_ms(lambda: Image.fromarray(image).resize((512, 512), Image.LANCZOS), repeat),
+        "Lanczos 128 -> 512": median_ms(
+            lambda: Image.fromarray(image).resize((512, 512), Image.LANCZOS), repeat
+        ),
         "PNG encode 128": median_ms(lambda: png(image), repeat),
         "PNG encode 512": median_ms(lambda: png(big), repeat),
     }
@@ -105,11 +109,15 @@ def main() -> None:
     image = generator_picture(args.generator)
     table = rows(model, image, args.repeat)
     params = sum(p.numel() for p in model.parameters())
-    print(f"upscaler: {source}; {params / 1e6:.2f}M parameters; {args.threads} threads; medians of {args.repeat}")
+    print(
+        f"upscaler: {source}; {params / 1e6:.2f}M parameters; {args.threads} threads; medians of {args.repeat}"
+    )
     for name, ms in table.items():
         print(f"  {name:40s} {ms:8.1f} ms")
     served = table["stage to 512 (served: fp32, batch 1)"]
-    print(f"stage at 512: {served:.1f} ms per image (goal <= {GOAL_MS:.0f} ms: {'met' if served <= GOAL_MS else 'NOT met'})")
+    print(
+        f"stage at 512: {served:.1f} ms per image (goal <= {GOAL_MS:.0f} ms: {'met' if served <= GOAL_MS else 'NOT met'})"
+    )
     Path(args.json).write_text(json.dumps({"threads": args.threads, "params": params, "ms": table}, indent=1))
 
 

@@ -31,21 +31,29 @@ def measure(model: str, parents: int, strength: float, per_parent: int = 4) -> d
         seed = 1000 + p
         attrs = resolve(ck.schema, {}, seed).attrs
         parent = creative.seed_recipe(seed)
-        items = [(parent, attrs)] + [(creative.vary(parent, i, strength), attrs) for i in range(1, per_parent + 1)]
+        items = [(parent, attrs)] + [
+            (creative.vary(parent, i, strength), attrs) for i in range(1, per_parent + 1)
+        ]
         items += [(creative.seed_recipe(50_000 + p * per_parent + i), attrs) for i in range(per_parent)]
         pixels = creative.render(ck.G, ck.schema, items)
         others = [resolve(ck.schema, {}, 90_000 + p * per_parent + i) for i in range(per_parent)]
         own = render(ck.G, ck.schema, others)
         f = pooled_features(pixels)
         g = pooled_features(own)
-        d = lambda x: (x - f[0]).norm(dim=1)  # noqa: E731
+        d = lambda x: (x - f[0]).norm(dim=1)
         rows["variation"] += d(f[1 : per_parent + 1]).tolist()
         rows["random_seed_same_attributes"] += d(f[per_parent + 1 :]).tolist()
         rows["random_seed_own_attributes"] += d(g).tolist()
     means = {k: round(sum(v) / len(v), 3) for k, v in rows.items()}
-    return {"model": model, "version": ck.version, "parents": parents, "per_parent": per_parent,
-            "strength": strength, "mean_distance": means,
-            "ratio_variation_to_random": round(means["variation"] / means["random_seed_same_attributes"], 3)}
+    return {
+        "model": model,
+        "version": ck.version,
+        "parents": parents,
+        "per_parent": per_parent,
+        "strength": strength,
+        "mean_distance": means,
+        "ratio_variation_to_random": round(means["variation"] / means["random_seed_same_attributes"], 3),
+    }
 
 
 def main() -> None:

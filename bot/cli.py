@@ -64,8 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = BotConfig.load(args.config, engine_url=args.engine_url, store_path=args.db,
-                         web_host=getattr(args, "host", None), web_port=getattr(args, "port", None))  # fmt: skip
+    cfg = BotConfig.load(
+        args.config,
+        engine_url=args.engine_url,
+        store_path=args.db,
+        web_host=getattr(args, "host", None),
+        web_port=getattr(args, "port", None),
+    )
     try:
         schedule = ScheduleConfig.load(args.config)
     except (ValueError, OSError) as exc:
@@ -90,8 +95,12 @@ async def _run(args: argparse.Namespace, cfg: BotConfig, schedule: ScheduleConfi
         engine_proc, url = await start_engine(Path(args.checkpoint), args.engine_port)
         cfg = replace(cfg, engine_url=url)
     try:
-        await serve(cfg, web_chat=args.command in ("demo", "web"), discord_token=token if args.command != "web" else "",
-                    schedule=schedule)  # fmt: skip
+        await serve(
+            cfg,
+            web_chat=args.command in ("demo", "web"),
+            discord_token=token if args.command != "web" else "",
+            schedule=schedule,
+        )
     finally:
         if engine_proc is not None:
             stop_engine(engine_proc)
@@ -105,7 +114,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def start_engine(checkpoint: Path, port: int = 0, timeout_s: float = 180.0) -> tuple[subprocess.Popen, str]:
+async def start_engine(
+    checkpoint: Path, port: int = 0, timeout_s: float = 180.0
+) -> tuple[subprocess.Popen, str]:
     if not (checkpoint / "model.json").is_file() or not (checkpoint / "model.safetensors").is_file():
         raise Refused(
             f"no model at {checkpoint} (model.json + model.safetensors). Train one first, e.g.\n"
@@ -113,10 +124,20 @@ async def start_engine(checkpoint: Path, port: int = 0, timeout_s: float = 180.0
             f"and copy its checkpoint folder to {checkpoint}, or pass --checkpoint PATH."
         )
     port = port or free_port()
-    cmd = [sys.executable, "-m", "engine.cli", "serve", "--model", f"default={checkpoint}",
-           "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine.cli",
+        "serve",
+        "--model",
+        f"default={checkpoint}",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     # Its own process group, so a Ctrl-C in the terminal reaches the bot first and the bot stops the engine.
-    proc = subprocess.Popen(cmd, start_new_session=True)
+    proc = subprocess.Popen(cmd, start_new_session=True)  # noqa: ASYNC220 (returns at once; polled below)
     url = f"http://127.0.0.1:{port}"
     print(f"mascot-bot: starting the engine on {url} ({checkpoint}) ...", flush=True)
     engine = EngineClient(url, timeout_s=5)
@@ -124,7 +145,9 @@ async def start_engine(checkpoint: Path, port: int = 0, timeout_s: float = 180.0
     try:
         while not await engine.ready():
             if proc.poll() is not None:
-                raise Refused(f"the engine exited with code {proc.returncode} while starting; see its output above")
+                raise Refused(
+                    f"the engine exited with code {proc.returncode} while starting; see its output above"
+                )
             if time.monotonic() > deadline:
                 stop_engine(proc)
                 raise Refused(f"the engine was not ready after {timeout_s:.0f} s")
@@ -159,7 +182,9 @@ async def load_catalog(engine: EngineClient, attempts: int = 30) -> Catalog:
     raise AssertionError("unreachable")
 
 
-async def serve(cfg: BotConfig, *, web_chat: bool, discord_token: str, schedule: ScheduleConfig | None = None) -> None:
+async def serve(
+    cfg: BotConfig, *, web_chat: bool, discord_token: str, schedule: ScheduleConfig | None = None
+) -> None:
     """Run the front-ends until cancelled (Ctrl-C), then close them in reverse order."""
     engine = EngineClient(cfg.engine_url, cfg.engine_timeout_s)
     store = Store(cfg.store_path, synchronous=cfg.store_synchronous)
@@ -168,14 +193,22 @@ async def serve(cfg: BotConfig, *, web_chat: bool, discord_token: str, schedule:
     try:
         if schedule is not None and schedule.enabled:
             nightly = NightlyScheduler(engine, store, schedule, announcer)
-        core = Commands(engine, store, await load_catalog(engine), RateLimiter(cfg.rate_limit_per_minute),
-                        maintenance=nightly, image_size=cfg.image_size)  # fmt: skip
+        core = Commands(
+            engine,
+            store,
+            await load_catalog(engine),
+            RateLimiter(cfg.rate_limit_per_minute),
+            maintenance=nightly,
+            image_size=cfg.image_size,
+        )
         tasks = []
         if web_chat:
             runner = web.AppRunner(make_app(core, cfg, announcer.feed))
             await runner.setup()
             await web.TCPSite(runner, cfg.web_host, cfg.web_port).start()
-            print(f"mascot-bot: web chat on http://{cfg.web_host}:{cfg.web_port}/  (Ctrl-C to stop)", flush=True)
+            print(
+                f"mascot-bot: web chat on http://{cfg.web_host}:{cfg.web_port}/  (Ctrl-C to stop)", flush=True
+            )
         if discord_token:
             from bot.discord.client import make_client  # discord.py is only loaded when Discord is used
 

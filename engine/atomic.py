@@ -21,7 +21,9 @@ def staging_dir(out: Path) -> Path:
         parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".{Path(out).name}.partial-", dir=parent))
     except OSError as exc:
-        raise MascotError(f"cannot write to '{parent}': {exc.strerror}; choose another output folder") from None
+        raise MascotError(
+            f"cannot write to '{parent}': {exc.strerror}; choose another output folder"
+        ) from None
 
 
 def publish(tmp: Path, out: Path) -> None:

@@ -29,9 +29,9 @@ from typing import Any, NamedTuple
 
 import torch
 import torch.nn as nn
-from torch.nn.utils import parametrize
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch.nn.utils import parametrize
 
 from engine.atomic import publish, staging_dir
 from engine.errors import MascotError
@@ -83,9 +83,19 @@ def _contiguous(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> di
     return out
 
 
-def save_generator(out: str | Path, G: nn.Module, *, family: str, arch: Any, c_dim: int, resolution: int,
-                   schema: Schema, extra: dict[str, Any] | None = None, half: bool = False,
-                   D: nn.Module | None = None) -> dict[str, Any]:  # fmt: skip
+def save_generator(
+    out: str | Path,
+    G: nn.Module,
+    *,
+    family: str,
+    arch: Any,
+    c_dim: int,
+    resolution: int,
+    schema: Schema,
+    extra: dict[str, Any] | None = None,
+    half: bool = False,
+    D: nn.Module | None = None,
+) -> dict[str, Any]:
     """Write a serving checkpoint folder atomically (with ``D`` beside it, if given); returns its model.json."""
     out = Path(out)
     tmp = staging_dir(out)
@@ -129,7 +139,9 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"'{path / META}' lacks {', '.join(missing)}")
     if meta["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(f"'{path}' has checkpoint format {meta['format_version']}; this engine reads {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"'{path}' has checkpoint format {meta['format_version']}; this engine reads {FORMAT_VERSION}"
+        )
     return meta
 
 
@@ -146,16 +158,22 @@ def read_kind_meta(path: str | Path, name: str, kind: str, what: str) -> dict[st
     if not isinstance(meta, dict):
         raise CheckpointError(f"'{meta_path}' must hold a JSON object")
     if meta.get("kind") != kind:
-        raise CheckpointError(f"'{meta_path}' is not a{'n' if kind[0] in 'aeiou' else ''} {kind} checkpoint "
-                              f"(kind {meta.get('kind')!r})")  # fmt: skip
+        raise CheckpointError(
+            f"'{meta_path}' is not a{'n' if kind[0] in 'aeiou' else ''} {kind} checkpoint "
+            f"(kind {meta.get('kind')!r})"
+        )
     return meta
 
 
 def build_generator(meta: dict[str, Any]) -> nn.Module:
     try:
-        return get_family(meta["family"]).Generator(arch_of(meta), int(meta["c_dim"]), int(meta["resolution"]))
+        return get_family(meta["family"]).Generator(
+            arch_of(meta), int(meta["c_dim"]), int(meta["resolution"])
+        )
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"model.json describes a {meta['family']} network this engine cannot build: {exc}") from None
+        raise CheckpointError(
+            f"model.json describes a {meta['family']} network this engine cannot build: {exc}"
+        ) from None
 
 
 def arch_of(meta: dict[str, Any]) -> Any:
@@ -164,12 +182,16 @@ def arch_of(meta: dict[str, Any]) -> Any:
     try:
         return family.Arch(**family.recorded_values(meta["arch"], "model.json's arch"))
     except MascotError as exc:
-        raise CheckpointError(f"model.json describes a {family.name} network this engine cannot build: {exc}") from None
+        raise CheckpointError(
+            f"model.json describes a {family.name} network this engine cannot build: {exc}"
+        ) from None
 
 
 def load_state(path: Path, expected_sha: str | None = None) -> dict[str, torch.Tensor]:
     if expected_sha is not None and file_sha256(path) != expected_sha:
-        raise CheckpointError(f"'{path}' does not match the hash in its JSON: the file is corrupt or was replaced")
+        raise CheckpointError(
+            f"'{path}' does not match the hash in its JSON: the file is corrupt or was replaced"
+        )
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError) as exc:
@@ -189,8 +211,12 @@ def bake_parametrizations(module: nn.Module) -> nn.Module:
     return module
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32, bake: bool = True) -> Checkpoint:  # fmt: skip
+def load_checkpoint(
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    bake: bool = True,
+) -> Checkpoint:
     """Rebuild the generator from model.json, fill it from model.safetensors, eval mode.
 
     ``dtype=torch.float64`` serves in double precision: batched and single forward passes
@@ -207,7 +233,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         G.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise CheckpointError(f"weights in '{path}' do not fit the network in its model.json: {first}") from None
+        raise CheckpointError(
+            f"weights in '{path}' do not fit the network in its model.json: {first}"
+        ) from None
     schema = Schema.from_json(meta["schema"])
     if schema.dim != int(meta["c_dim"]):
         raise CheckpointError(f"'{path}': schema size {schema.dim} does not match c_dim {meta['c_dim']}")
@@ -244,12 +272,17 @@ def load_discriminator(path: str | Path, D: nn.Module) -> DiscriminatorFit | Non
     shared = own.keys() & state.keys()
     reshaped = sorted(k for k in shared if own[k].shape != state[k].shape)
     if not shared or reshaped:
-        why = (f"{reshaped[0]} is {tuple(state[reshaped[0]].shape)} there, {tuple(own[reshaped[0]].shape)} here"
-               if reshaped else "no weight in common")  # fmt: skip
+        why = (
+            f"{reshaped[0]} is {tuple(state[reshaped[0]].shape)} there, {tuple(own[reshaped[0]].shape)} here"
+            if reshaped
+            else "no weight in common"
+        )
         raise CheckpointError(f"the discriminator in '{path}' does not fit this run's: {why}")
     D.load_state_dict({k: state[k] for k in shared}, strict=False)  # copy_ casts float16 files to D's dtype
-    return DiscriminatorFit(fresh=_whole_parts(own.keys() - state.keys(), own.keys()),
-                            unused=_whole_parts(state.keys() - own.keys(), state.keys()))  # fmt: skip
+    return DiscriminatorFit(
+        fresh=_whole_parts(own.keys() - state.keys(), own.keys()),
+        unused=_whole_parts(state.keys() - own.keys(), state.keys()),
+    )
 
 
 def _whole_parts(keys: set[str], all_keys: set[str]) -> list[str]:
@@ -266,8 +299,9 @@ def _whole_parts(keys: set[str], all_keys: set[str]) -> list[str]:
     return sorted(parts)
 
 
-def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False,
-                      report: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
+def export_checkpoint(
+    src: str | Path, dst: str | Path, half: bool = False, report: str | Path | None = None
+) -> dict[str, Any]:
     """Copy a checkpoint (validated) to ``dst``, optionally as float16 weights to halve its size,
     carrying the metrics of ``report`` (an ``eval`` folder of this very checkpoint) in model.json."""
     src = Path(src)
@@ -281,10 +315,17 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False,
         save_file(_contiguous(state, torch.float16 if half else torch.float32), tmp / WEIGHTS)
         sha = file_sha256(tmp / WEIGHTS)
         if meta.get("discriminator_sha256"):
-            d_state = {k: v.float() for k, v in load_state(src / DISCRIMINATOR, meta["discriminator_sha256"]).items()}
+            d_state = {
+                k: v.float() for k, v in load_state(src / DISCRIMINATOR, meta["discriminator_sha256"]).items()
+            }
             meta = {**meta, "discriminator_sha256": _write_discriminator(d_state, tmp, half)}
-        out = {**meta, "weights_sha256": sha, "weights_dtype": "float16" if half else "float32",
-               "version": f"{meta['family']}-{sha[:12]}", "exported_from": meta.get("version")}  # fmt: skip
+        out = {
+            **meta,
+            "weights_sha256": sha,
+            "weights_dtype": "float16" if half else "float32",
+            "version": f"{meta['family']}-{sha[:12]}",
+            "exported_from": meta.get("version"),
+        }
         (tmp / META).write_text(json.dumps(out, indent=1, default=str))
         publish(tmp, Path(dst))
         return out
@@ -298,16 +339,23 @@ def _report_metrics(folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
         report = json.loads((folder / "report.json").read_text())
         metrics, evaluated = report["metrics"], report["model_version"]
     except (OSError, ValueError, KeyError, TypeError):
-        raise MascotError(f"'{folder}' holds no readable report.json (made by 'mascot-engine eval')") from None
+        raise MascotError(
+            f"'{folder}' holds no readable report.json (made by 'mascot-engine eval')"
+        ) from None
     if evaluated != meta.get("version"):
-        raise MascotError(f"the report in '{folder}' evaluates {evaluated}, not this checkpoint ({meta.get('version')})")
+        raise MascotError(
+            f"the report in '{folder}' evaluates {evaluated}, not this checkpoint ({meta.get('version')})"
+        )
     keys = ("samples", "seed", "data", "data_fingerprint", "feature_size", "fid_name", "created")
     return {"metrics": metrics, "evaluation": {k: report.get(k) for k in keys}}
 
 
 # --- training resume state ------------------------------------------------------
 
-def flatten_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+
+def flatten_optimizer(
+    name: str, opt: torch.optim.Optimizer
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Optimizer state as flat tensors plus JSON (param groups), so it fits safetensors."""
     state = opt.state_dict()
     tensors = {}
@@ -317,8 +365,9 @@ def flatten_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict[str, 
     return tensors, {"param_groups": state["param_groups"]}
 
 
-def unflatten_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                        meta: dict[str, Any]) -> None:  # fmt: skip
+def unflatten_optimizer(
+    name: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> None:
     prefix = f"{name}.state."
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
@@ -327,16 +376,22 @@ def unflatten_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict[str
             state.setdefault(int(idx), {})[slot] = value
     # How the optimizer runs (fused kernels, foreach) belongs to this device, not to the one
     # that saved it: a point saved on the CPU must still resume with CUDA's fused Adam.
-    groups = [{**saved, **{k: now[k] for k in _DEVICE_OPTIONS if k in now}}
-              for saved, now in zip(meta["param_groups"], opt.param_groups)]  # fmt: skip
+    groups = [
+        {**saved, **{k: now[k] for k in _DEVICE_OPTIONS if k in now}}
+        for saved, now in zip(meta["param_groups"], opt.param_groups)
+    ]
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
 _DEVICE_OPTIONS = ("fused", "foreach", "capturable")
 
 
-def save_resume(run_dir: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
-                meta: dict[str, Any]) -> None:  # fmt: skip
+def save_resume(
+    run_dir: Path,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    meta: dict[str, Any],
+) -> None:
     """Write resume.safetensors + resume.json atomically (one pair, overwritten)."""
     tensors: dict[str, torch.Tensor] = {}
     opt_meta = {}
@@ -365,8 +420,9 @@ def read_resume_meta(run_dir: Path) -> dict[str, Any]:
         raise CheckpointError(f"'{meta_path}' is not valid JSON: {exc}") from None
 
 
-def load_resume(run_dir: Path, modules: dict[str, nn.Module],
-                optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Any]:  # fmt: skip
+def load_resume(
+    run_dir: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer]
+) -> dict[str, Any]:
     """Fill modules and optimizers from a run's resume files; returns resume.json."""
     meta = read_resume_meta(run_dir)
     tensors = load_state(run_dir / "resume.safetensors", meta.get("weights_sha256"))
@@ -376,7 +432,9 @@ def load_resume(run_dir: Path, modules: dict[str, nn.Module],
         try:
             module.load_state_dict(part, strict=True)
         except RuntimeError as exc:
-            raise CheckpointError(f"resume state for {name} does not fit: {str(exc).splitlines()[0]}") from None
+            raise CheckpointError(
+                f"resume state for {name} does not fit: {str(exc).splitlines()[0]}"
+            ) from None
     for name, opt in optimizers.items():
         if name in meta["optimizers"]:  # a compact point has none: the moments start afresh
             unflatten_optimizer(name, opt, tensors, meta["optimizers"][name])
@@ -392,13 +450,20 @@ def compact_resume(src: str | Path, dst: str | Path) -> Path:
     meta = read_resume_meta(src)
     tensors = load_state(src / "resume.safetensors", meta.get("weights_sha256"))
     optimizer_prefixes = tuple(f"{name}." for name in meta.get("optimizers", {}))
-    kept = {k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous()
-            for k, v in tensors.items() if not k.startswith(optimizer_prefixes)}  # fmt: skip
+    kept = {
+        k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous()
+        for k, v in tensors.items()
+        if not k.startswith(optimizer_prefixes)
+    }
     dst.mkdir(parents=True, exist_ok=True)
     tmp_w = dst / ".resume.safetensors.tmp"
     save_file(kept, tmp_w)
-    compact = {**meta, "optimizers": {}, "compact": {"weights": "bfloat16", "optimizer_state": "dropped"},
-               "weights_sha256": file_sha256(tmp_w)}  # fmt: skip
+    compact = {
+        **meta,
+        "optimizers": {},
+        "compact": {"weights": "bfloat16", "optimizer_state": "dropped"},
+        "weights_sha256": file_sha256(tmp_w),
+    }
     tmp_j = dst / ".resume.json.tmp"
     tmp_j.write_text(json.dumps(compact, indent=1, default=str))
     os.replace(tmp_w, dst / "resume.safetensors")

@@ -12,8 +12,15 @@ import sys
 
 from engine.errors import MascotError
 
-COMMANDS = ("engine.data.cli", "engine.train.cli", "engine.generate", "engine.serve.cli", "engine.metrics.cli",
-            "engine.upscale.cli", "engine.translate.cli")
+COMMANDS = (
+    "engine.data.cli",
+    "engine.train.cli",
+    "engine.generate",
+    "engine.serve.cli",
+    "engine.metrics.cli",
+    "engine.upscale.cli",
+    "engine.translate.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

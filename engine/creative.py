@@ -22,8 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,21 +95,32 @@ def _unit(name: str, value: Any) -> float:
 
 def _index(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INDEX:
-        raise RecipeError(f"a variation index must be a whole number from 1 to {MAX_INDEX}, got {json.dumps(value)}")
+        raise RecipeError(
+            f"a variation index must be a whole number from 1 to {MAX_INDEX}, got {json.dumps(value)}"
+        )
     return value
 
 
-SHAPE = ('a latent recipe is {"seed": N}, {"vary": RECIPE, "index": 1-1000, "strength": 0-1}, '
-         '{"fuse": [RECIPE, RECIPE], "mix": 0-1} or {"z": [the model\'s z_dim numbers]}')  # fmt: skip
+SHAPE = (
+    'a latent recipe is {"seed": N}, {"vary": RECIPE, "index": 1-1000, "strength": 0-1}, '
+    '{"fuse": [RECIPE, RECIPE], "mix": 0-1} or {"z": [the model\'s z_dim numbers]}'
+)
 Z_LIMIT = 8.0  # no coordinate of a given latent is larger (a standard normal's is < 6)
 MAX_Z_DIM = 1024
 
 
 def given_latent(values: Any) -> Recipe:
     """A "z" recipe: finite float32 numbers within +-Z_LIMIT (checked against the model's z_dim when drawn)."""
-    ok = isinstance(values, list) and 1 <= len(values) <= MAX_Z_DIM and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= Z_LIMIT  # False for NaN and inf
-        for v in values)  # fmt: skip
+    ok = (
+        isinstance(values, list)
+        and 1 <= len(values) <= MAX_Z_DIM
+        and all(
+            isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and abs(v) <= Z_LIMIT  # False for NaN and inf
+            for v in values
+        )
+    )
     if not ok:
         raise RecipeError(f"'z' must be a list of at most {MAX_Z_DIM} finite numbers within +-{Z_LIMIT:g}")
     return Recipe("z", values=tuple(float(v) for v in np.asarray(values, dtype=np.float32)))
@@ -130,7 +142,9 @@ def parse(raw: Any, depth: int = 0) -> Recipe:
     if "seed" in raw and len(raw) == 1:
         seed = raw["seed"]
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-            raise RecipeError(f"a recipe's seed must be a whole number from 0 to {MAX_SEED}, got {json.dumps(seed)}")
+            raise RecipeError(
+                f"a recipe's seed must be a whole number from 0 to {MAX_SEED}, got {json.dumps(seed)}"
+            )
         return seed_recipe(seed)
     if "z" in raw and len(raw) == 1:
         return given_latent(raw["z"])
@@ -146,13 +160,18 @@ def parse(raw: Any, depth: int = 0) -> Recipe:
 
 # --- the math --------------------------------------------------------------------------
 
+
 def _noise(recipe: Recipe, z_dim: int) -> torch.Tensor:
     digest = hashlib.sha256(f"{recipe.parts[0].key}#{recipe.index}".encode()).digest()
     return torch.randn(z_dim, generator=torch.Generator().manual_seed(int.from_bytes(digest[:8], "big") >> 1))
 
 
 def _slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    cos = (a / a.norm(dim=-1, keepdim=True) * b / b.norm(dim=-1, keepdim=True)).sum(-1, keepdim=True).clamp(-1, 1)
+    cos = (
+        (a / a.norm(dim=-1, keepdim=True) * b / b.norm(dim=-1, keepdim=True))
+        .sum(-1, keepdim=True)
+        .clamp(-1, 1)
+    )
     omega = torch.arccos(cos)
     if float(omega.abs().max()) < 1e-4:
         return a + t * (b - a)
@@ -184,8 +203,13 @@ def style_layers(G: nn.Module) -> int:
 
 
 @torch.no_grad()
-def render(G: nn.Module, schema: Schema, items: Sequence[tuple[Recipe, Mapping[str, str]]], truncation: float = 1.0,
-           device: str | torch.device = "cpu") -> np.ndarray:  # fmt: skip
+def render(
+    G: nn.Module,
+    schema: Schema,
+    items: Sequence[tuple[Recipe, Mapping[str, str]]],
+    truncation: float = 1.0,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
     """Pixels (B, H, W, 3) of (recipe, full attributes) pairs, one sample per forward pass: CPU
     kernels round differently at other batch sizes, and V2 must be the same bytes alone or among
     four. A plain seed recipe draws what the generator draws for that seed."""
@@ -203,14 +227,19 @@ def render(G: nn.Module, schema: Schema, items: Sequence[tuple[Recipe, Mapping[s
     return to_uint8(torch.cat(out))
 
 
-def fused_attributes(schema: Schema, a: Mapping[str, str], b: Mapping[str, str], chosen: Mapping[str, str],
-                     draw_seed: int) -> tuple[dict[str, str], dict[str, str]]:  # fmt: skip
+def fused_attributes(
+    schema: Schema, a: Mapping[str, str], b: Mapping[str, str], chosen: Mapping[str, str], draw_seed: int
+) -> tuple[dict[str, str], dict[str, str]]:
     """Each attribute from one parent: ``chosen`` ({"hair": "a"}) where the user fixed it, else a
     fair coin seeded by ``draw_seed``. Returns (attributes, which parent each came from)."""
-    rng = np.random.default_rng([check_seed(draw_seed), 0x46555345])  # "FUSE": apart from the seed's attribute draw
+    rng = np.random.default_rng(
+        [check_seed(draw_seed), 0x46555345]
+    )  # "FUSE": apart from the seed's attribute draw
     attrs, source = {}, {}
     for name in schema.names:
-        coin = "a" if rng.random() < 0.5 else "b"  # drawn for every attribute, so fixing one leaves the rest alone
+        coin = (
+            "a" if rng.random() < 0.5 else "b"
+        )  # drawn for every attribute, so fixing one leaves the rest alone
         pick = chosen.get(name, coin)
         value = (a if pick == "a" else b).get(name)
         if value is not None:  # a parent drawn from an unlabelled training row may leave one unset

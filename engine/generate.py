@@ -1,12 +1,12 @@
 """``mascot-engine generate``: draw mascots from a checkpoint on the command line.
 
-    mascot-engine generate --checkpoint checkpoints/default hair:blue smile:yes --seed 42 -o out.png
-    ... --count 4 -o out.png          out-0.png .. out-3.png (seeds 42..45)
-    ... --grid 8 -o grid.png          one contact sheet of 8 seeds
-    ... --grid 8 --rows hair -o g.png rows = every hair colour, columns = the same 8 seeds
-    ... --grid 8 --rows smile style:big-smile -o g.png   the same, with the style held
-    ... --interpolate 1 2 --frames 16 -o morph.gif
-    ... --size 512 -o big.png        through the upscale-and-restore stage (checkpoints/upscale)
+mascot-engine generate --checkpoint checkpoints/default hair:blue smile:yes --seed 42 -o out.png
+... --count 4 -o out.png          out-0.png .. out-3.png (seeds 42..45)
+... --grid 8 -o grid.png          one contact sheet of 8 seeds
+... --grid 8 --rows hair -o g.png rows = every hair colour, columns = the same 8 seeds
+... --grid 8 --rows smile style:big-smile -o g.png   the same, with the style held
+... --interpolate 1 2 --frames 16 -o morph.gif
+... --size 512 -o big.png        through the upscale-and-restore stage (checkpoints/upscale)
 """
 
 from __future__ import annotations
@@ -27,12 +27,18 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="first seed (0..2^31-1)")
     p.add_argument("--count", type=int, default=1, help="number of images (consecutive seeds)")
     p.add_argument("--grid", type=int, metavar="N", help="write one grid of N seeds instead of files")
-    p.add_argument("--rows", metavar="ATTRIBUTE", help="with --grid: one row per value of this attribute, same seeds")
+    p.add_argument(
+        "--rows", metavar="ATTRIBUTE", help="with --grid: one row per value of this attribute, same seeds"
+    )
     p.add_argument("--truncation", type=float, default=1.0, help="0..1; lower is safer, less varied")
     p.add_argument("--interpolate", type=int, nargs=2, metavar=("SEED_A", "SEED_B"), help="write a GIF")
     p.add_argument("--frames", type=int, default=16, help="frames of --interpolate")
-    p.add_argument("--size", type=int, help="side in px: the model's own (default), or 2x / 4x through --upscaler")
-    p.add_argument("--upscaler", default="checkpoints/upscale", help="the upscale-and-restore stage used by --size")
+    p.add_argument(
+        "--size", type=int, help="side in px: the model's own (default), or 2x / 4x through --upscaler"
+    )
+    p.add_argument(
+        "--upscaler", default="checkpoints/upscale", help="the upscale-and-restore stage used by --size"
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("-o", "--out", default="out.png", help="output file (PNG, or GIF for --interpolate)")
     p.set_defaults(func=run)
@@ -90,8 +96,10 @@ def upscaling(args: argparse.Namespace, native: int):
     from engine.upscale.stage import enlarge_with
 
     if not (Path(args.upscaler) / "upscaler.json").is_file():
-        raise MascotError(f"--size {args.size} needs the upscale stage, and '{args.upscaler}' has none; "
-                          f"leave out --size for {native}px, or train one with 'mascot-engine upscale train'")  # fmt: skip
+        raise MascotError(
+            f"--size {args.size} needs the upscale stage, and '{args.upscaler}' has none; "
+            f"leave out --size for {native}px, or train one with 'mascot-engine upscale train'"
+        )
     enlarge = enlarge_with(args.upscaler, native, args.size)
     return lambda images: np.stack([enlarge(image) for image in images])
 
@@ -106,8 +114,10 @@ def write_attribute_grid(ckpt, args: argparse.Namespace, given: dict[str, str], 
         raise MascotError("--rows needs --grid N (the number of seeds per row)")
     row_attribute = ckpt.schema.attribute(args.rows).name
     if row_attribute in given:
-        raise MascotError(f"--rows {row_attribute} gives every row its own {row_attribute}; "
-                          f"drop {row_attribute}:{given[row_attribute]} or choose other rows")  # fmt: skip
+        raise MascotError(
+            f"--rows {row_attribute} gives every row its own {row_attribute}; "
+            f"drop {row_attribute}:{given[row_attribute]} or choose other rows"
+        )
     seeds = [check_seed(args.seed + i) for i in range(args.grid)]
     out.parent.mkdir(parents=True, exist_ok=True)
     sample_grid(ckpt.G, ckpt.schema, seeds, row_attribute, args.device, args.truncation, given).save(out)

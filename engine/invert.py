@@ -67,18 +67,26 @@ def read_picture(data: bytes) -> np.ndarray:
     if not data:
         raise MascotError("the picture is empty; send a PNG, JPEG or WebP file")
     if len(data) > MAX_BYTES:
-        raise MascotError(f"the picture is {len(data) / 2**20:.1f} MiB; at most {MAX_BYTES // 2**20} MiB is accepted")
+        raise MascotError(
+            f"the picture is {len(data) / 2**20:.1f} MiB; at most {MAX_BYTES // 2**20} MiB is accepted"
+        )
     try:
         with Image.open(io.BytesIO(data)) as im:
             if im.format not in FORMATS:
-                raise MascotError(f"the picture is {im.format or 'of an unknown kind'}; send PNG, JPEG or WebP")
+                raise MascotError(
+                    f"the picture is {im.format or 'of an unknown kind'}; send PNG, JPEG or WebP"
+                )
             if max(im.size) > MAX_SIDE:
-                raise MascotError(f"the picture is {im.size[0]}x{im.size[1]} px; at most {MAX_SIDE} px a side")
+                raise MascotError(
+                    f"the picture is {im.size[0]}x{im.size[1]} px; at most {MAX_SIDE} px a side"
+                )
             if getattr(im, "is_animated", False):
                 raise MascotError("the picture is animated; send a still PNG, JPEG or WebP")
             return _flatten(im)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise MascotError(f"the file is not a picture this engine can read (PNG, JPEG or WebP): {exc}") from None
+        raise MascotError(
+            f"the file is not a picture this engine can read (PNG, JPEG or WebP): {exc}"
+        ) from None
 
 
 def _flatten(im: Image.Image) -> np.ndarray:
@@ -101,8 +109,9 @@ def fit_square(image: np.ndarray, side: int) -> np.ndarray:
 class Inverter:
     """Finds a model's nearest mascot to pictures; one per served model, reused."""
 
-    def __init__(self, G: nn.Module, schema: Schema, resolution: int, tagger=None,
-                 cfg: InvertConfig = InvertConfig()) -> None:  # fmt: skip
+    def __init__(
+        self, G: nn.Module, schema: Schema, resolution: int, tagger=None, cfg: InvertConfig = InvertConfig()
+    ) -> None:
         from engine.effnet import backbone
 
         self.G, self.schema, self.resolution, self.cfg = G, schema, resolution, cfg.validate()
@@ -165,8 +174,10 @@ class Inverter:
         """Distance of each image to the goal (summed over the batch unless ``per_image``)."""
         feats, thumbs = self._describe(images)
         goal_feats, goal_thumbs = goal
-        feature = sum((f - g).pow(2).mean(dim=(1, 2, 3)) / g.pow(2).mean().clamp_min(1e-6)
-                      for f, g in zip(feats, goal_feats)) / len(feats)  # fmt: skip
+        feature = sum(
+            (f - g).pow(2).mean(dim=(1, 2, 3)) / g.pow(2).mean().clamp_min(1e-6)
+            for f, g in zip(feats, goal_feats)
+        ) / len(feats)
         colour = (thumbs - goal_thumbs).abs().mean(dim=(1, 2, 3))
         prior = (z.float().pow(2).mean(dim=1) - 1).pow(2)
         loss = feature + self.cfg.thumb_weight * colour + self.cfg.prior_weight * prior

@@ -11,8 +11,9 @@ row has no label, exactly as the generator saw them in training.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,9 @@ class LabelJoint:
         if rows.dtype.kind not in "iu" or (rows.size and not UNKNOWN <= rows.min() <= rows.max() < 2**15):
             raise JointError("label rows must hold value indices (whole numbers, -1 for unknown)")
         if rows.ndim != 2 or len(rows) == 0 or weights.shape != (len(rows),):
-            raise JointError(f"label rows must be a non-empty (rows, attributes) table with one weight each, got {rows.shape} and {weights.shape}")
+            raise JointError(
+                f"label rows must be a non-empty (rows, attributes) table with one weight each, got {rows.shape} and {weights.shape}"
+            )
         if not np.all(np.isfinite(weights)) or weights.min() <= 0:
             raise JointError("label row weights must be positive, finite numbers")
         object.__setattr__(self, "rows", rows.astype(np.int16))
@@ -75,7 +78,9 @@ class LabelJoint:
     def check_against(self, value_counts: list[int]) -> None:
         """Refuse a table that does not fit a schema with these value counts per attribute."""
         if self.rows.shape[1] != len(value_counts):
-            raise JointError(f"label rows have {self.rows.shape[1]} attributes, the schema {len(value_counts)}")
+            raise JointError(
+                f"label rows have {self.rows.shape[1]} attributes, the schema {len(value_counts)}"
+            )
         limits = np.asarray(value_counts)
         if (self.rows < UNKNOWN).any() or (self.rows >= limits).any():
             raise JointError("a label row names a value the schema does not have")

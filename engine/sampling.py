@@ -10,8 +10,8 @@ pictures, up to one grey level of fp32 rounding where their batch sizes differ.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -43,7 +43,11 @@ def check_seed(seed: int) -> int:
 
 
 def check_truncation(truncation: float) -> float:
-    if isinstance(truncation, bool) or not isinstance(truncation, (int, float)) or not 0.0 <= truncation <= 1.0:
+    if (
+        isinstance(truncation, bool)
+        or not isinstance(truncation, (int, float))
+        or not 0.0 <= truncation <= 1.0
+    ):
         raise MascotError(f"truncation must be a number from 0 to 1, got {truncation!r}")
     return float(truncation)
 
@@ -73,7 +77,9 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def render(G: nn.Module, schema: Schema, requests: Sequence[Request], device: str | torch.device = "cpu") -> np.ndarray:
+def render(
+    G: nn.Module, schema: Schema, requests: Sequence[Request], device: str | torch.device = "cpu"
+) -> np.ndarray:
     """Draw a batch of requests; one truncation per batch call (group requests by it)."""
     truncs = {r.truncation for r in requests}
     if len(truncs) != 1:
@@ -84,8 +90,9 @@ def render(G: nn.Module, schema: Schema, requests: Sequence[Request], device: st
 
 
 @torch.no_grad()
-def interpolate(G: nn.Module, schema: Schema, a: Request, b: Request, frames: int,
-                device: str | torch.device = "cpu") -> np.ndarray:  # fmt: skip
+def interpolate(
+    G: nn.Module, schema: Schema, a: Request, b: Request, frames: int, device: str | torch.device = "cpu"
+) -> np.ndarray:
     """Frames between two requests: spherical in z, linear in conditioning."""
     (za, zb), (ca, cb) = inputs(schema, G.z_dim, [a, b])
     t = torch.linspace(0, 1, frames)[:, None]

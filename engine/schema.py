@@ -15,8 +15,9 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -25,9 +26,17 @@ from engine.joint import UNKNOWN, JointError, LabelJoint
 
 FLAG_VALUES = ("no", "yes")
 FLAG_ALIASES = {
-    "yes": "yes", "y": "yes", "true": "yes", "on": "yes", "1": "yes",
-    "no": "no", "n": "no", "false": "no", "off": "no", "0": "no",
-}  # fmt: skip
+    "yes": "yes",
+    "y": "yes",
+    "true": "yes",
+    "on": "yes",
+    "1": "yes",
+    "no": "no",
+    "n": "no",
+    "false": "no",
+    "off": "no",
+    "0": "no",
+}
 COMMON_ALIASES = {"gray": "grey", "silver": "white", "blond": "blonde", "ginger": "red"}
 
 
@@ -86,7 +95,7 @@ class Attribute:
 
 def choice(name: str, values: dict[str, float] | list[str], **aliases: str) -> Attribute:
     """A choice attribute; ``values`` maps each value to its prior weight (uniform if a list)."""
-    weights = values if isinstance(values, dict) else {v: 1.0 for v in values}
+    weights = values if isinstance(values, dict) else dict.fromkeys(values, 1.0)
     return Attribute(name, tuple(weights), tuple(weights.values()), "choice", aliases)
 
 
@@ -129,7 +138,9 @@ class Schema:
             if attr.name == key:
                 return attr
         known = ", ".join(self.names)
-        raise SchemaError(f"unknown attribute '{name}'; known attributes: {known}.{_closest(key, self.names)}")
+        raise SchemaError(
+            f"unknown attribute '{name}'; known attributes: {known}.{_closest(key, self.names)}"
+        )
 
     # --- parsing ------------------------------------------------------------
     def parse(self, request: str | Mapping[str, Any] | None) -> dict[str, str]:
@@ -195,7 +206,9 @@ class Schema:
         return full
 
     def _sample_joint(self, given: Mapping[str, str], rng: np.random.Generator) -> dict[str, str]:
-        asked = {i: attr.index(given[attr.name]) for i, attr in enumerate(self.attributes) if attr.name in given}
+        asked = {
+            i: attr.index(given[attr.name]) for i, attr in enumerate(self.attributes) if attr.name in given
+        }
         row = self.joint.draw_row(asked, rng)
         full = {}
         for i, attr in enumerate(self.attributes):
@@ -223,7 +236,7 @@ class Schema:
     def encode_indices(self, labels: np.ndarray) -> np.ndarray:
         """Conditioning vectors ``(..., dim)`` from label rows ``(..., n_attributes)``."""
         labels = np.asarray(labels)
-        out = np.zeros(labels.shape[:-1] + (self.dim,), dtype=np.float32)
+        out = np.zeros((*labels.shape[:-1], self.dim), dtype=np.float32)
         offset = 0
         for i, attr in enumerate(self.attributes):
             idx = labels[..., i]
@@ -293,11 +306,16 @@ class Schema:
         out = {
             "version": 1,
             "attributes": [
-                {"name": a.name, "kind": a.kind, "values": list(a.values), "prior": list(a.prior),
-                 "aliases": dict(a.aliases)}
+                {
+                    "name": a.name,
+                    "kind": a.kind,
+                    "values": list(a.values),
+                    "prior": list(a.prior),
+                    "aliases": dict(a.aliases),
+                }
                 for a in self.attributes
             ],
-        }  # fmt: skip
+        }
         if self.joint is not None:
             out["joint"] = self.joint.to_json()  # last: a long table after the readable part
         return out
@@ -308,12 +326,14 @@ class Schema:
         try:
             attrs = tuple(
                 Attribute(
-                    str(a["name"]), tuple(str(v) for v in a["values"]),
-                    tuple(float(p) for p in a["prior"]), str(a.get("kind", "choice")),
+                    str(a["name"]),
+                    tuple(str(v) for v in a["values"]),
+                    tuple(float(p) for p in a["prior"]),
+                    str(a.get("kind", "choice")),
                     {str(k): str(v) for k, v in a.get("aliases", {}).items()},
                 )
                 for a in data["attributes"]
-            )  # fmt: skip
+            )
             joint = LabelJoint.from_json(data["joint"]) if data.get("joint") is not None else None
             return cls(attrs, joint)
         except (KeyError, TypeError, ValueError) as exc:
@@ -329,5 +349,14 @@ def class_schema(n_classes: int, sizes: list[int] | None = None, names: list[str
     if len(names) != n_classes or len(set(names)) != n_classes:
         raise ValueError(f"class names must be {n_classes} distinct names, got {names}")
     values = {name: float(w) for name, w in zip(names, weights)}
-    return Schema((Attribute("class", tuple(values), tuple(values.values()), "choice",
-                             {str(i): name for i, name in enumerate(names)}),))  # fmt: skip
+    return Schema(
+        (
+            Attribute(
+                "class",
+                tuple(values),
+                tuple(values.values()),
+                "choice",
+                {str(i): name for i, name in enumerate(names)},
+            ),
+        )
+    )

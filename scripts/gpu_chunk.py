@@ -25,10 +25,30 @@ RESUME_PACK = Path(".gpu/resume-projected-128.tar.xz")  # the same pair, xz'd fo
 RUN = Path("runs/chunk")
 # The flagship's recipe on a GPU: batch 256 (4x the H100 run's 64, same lr: a resumed model
 # gets cleaner gradients, not larger steps); the arch comes from the resume point.
-TRAIN_FLAGS = ["--family", "projected", "--res", "128", "--kimg", "100000", "--cond-dropout", "0.3",
-               "--tick-kimg", "64", "--snapshot-kimg", "256", "--check-every", "100"]  # fmt: skip
+TRAIN_FLAGS = [
+    "--family",
+    "projected",
+    "--res",
+    "128",
+    "--kimg",
+    "100000",
+    "--cond-dropout",
+    "0.3",
+    "--tick-kimg",
+    "64",
+    "--snapshot-kimg",
+    "256",
+    "--check-every",
+    "100",
+]
 EVAL_METRICS = ["--metrics", "kid_effl0,fid_effl0,attr_precision,prc", "--quiet"]
-FULL_EVAL = ["--samples", "2000", *EVAL_METRICS, "--option", "attr_precision.per_value=96"]  # the shipping rule's settings
+FULL_EVAL = [
+    "--samples",
+    "2000",
+    *EVAL_METRICS,
+    "--option",
+    "attr_precision.per_value=96",
+]  # the shipping rule's settings
 QUICK_EVAL = ["--samples", "200", "--metrics", "kid_effl0", "--quiet"]  # --quick: a rehearsal on a CPU
 AFTER_TRAINING_S = 150  # export, classifier-free evaluation, grids and packing after the last step
 
@@ -82,13 +102,32 @@ def main() -> int:
     c = Chunk(args.out, args.budget_s)
     c.say(f"chunk: budget {args.budget_s:.0f} s, out {args.out}")
     if shutil.which("nvidia-smi"):
-        subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,clocks.sm", "--format=csv"], stdout=c.log)
-    if not (DATA / "card.json").is_file() and not c.run("unpack", engine("data", "unpack", str(DATA_PACK), "--out", str(DATA)), 90):
+        subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,clocks.sm", "--format=csv"], stdout=c.log
+        )
+    if not (DATA / "card.json").is_file() and not c.run(
+        "unpack", engine("data", "unpack", str(DATA_PACK), "--out", str(DATA)), 90
+    ):
         return 1
     if args.bench:
-        c.run("bench", [sys.executable, "bench/train_speed.py", "--res", "128", "--batch", "256", "--steps", "20",
-                        "--compile", "projected", "--out", str(args.out / "train_speed_h200.json")],
-              min(args.bench_s, c.left() - 300))  # fmt: skip
+        c.run(
+            "bench",
+            [
+                sys.executable,
+                "bench/train_speed.py",
+                "--res",
+                "128",
+                "--batch",
+                "256",
+                "--steps",
+                "20",
+                "--compile",
+                "projected",
+                "--out",
+                str(args.out / "train_speed_h200.json"),
+            ],
+            min(args.bench_s, c.left() - 300),
+        )
     if not args.quick:  # the classifier attribute precision reads; seconds on a GPU
         c.run("classifier", engine("eval-models", "build", "--data", str(DATA), "--device", args.device), 90)
     if not (RUN / "resume.json").is_file():
@@ -101,13 +140,39 @@ def main() -> int:
     tests = None
     if args.device == "cuda":  # the CUDA-only tests, beside training (tiny models: a few percent of the GPU)
         c.say("cuda tests: python -m pytest -q tests/engine/train/test_cuda.py, in the background")
-        tests = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                  "tests/engine/train/test_cuda.py"], stdout=open(args.out / "test_cuda.log", "w"),
-                                 stderr=subprocess.STDOUT)  # fmt: skip
+        tests = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/engine/train/test_cuda.py",
+            ],
+            stdout=open(args.out / "test_cuda.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
     minutes = (c.left() - AFTER_TRAINING_S) / 60
-    trained = c.run("train", engine("train", *TRAIN_FLAGS, "--data", str(DATA), "--out", str(RUN), "--resume",
-                                    "--batch", str(args.batch), "--device", args.device, "--session-minutes", f"{minutes:.2f}"),
-                    minutes * 60 + 60)  # fmt: skip
+    trained = c.run(
+        "train",
+        engine(
+            "train",
+            *TRAIN_FLAGS,
+            "--data",
+            str(DATA),
+            "--out",
+            str(RUN),
+            "--resume",
+            "--batch",
+            str(args.batch),
+            "--device",
+            args.device,
+            "--session-minutes",
+            f"{minutes:.2f}",
+        ),
+        minutes * 60 + 60,
+    )
     if not trained and not (RUN / "model" / "model.json").is_file():
         return 1
     if tests is not None:
@@ -118,18 +183,72 @@ def main() -> int:
             c.say("cuda tests: still running after training, stopped")
     model = args.out / "model"
     c.run("export", engine("export", "--checkpoint", str(RUN / "model"), "--out", str(model), "--half"), 60)
-    c.run("compact", [sys.executable, "-c", "import sys; from engine.checkpoint import compact_resume; "
-                      "compact_resume(sys.argv[1], sys.argv[2])", str(RUN), str(args.out / "resume")], 30)  # fmt: skip
+    c.run(
+        "compact",
+        [
+            sys.executable,
+            "-c",
+            "import sys; from engine.checkpoint import compact_resume; "
+            "compact_resume(sys.argv[1], sys.argv[2])",
+            str(RUN),
+            str(args.out / "resume"),
+        ],
+        30,
+    )
     report = args.out / "report"
-    c.run("eval", engine("eval", "--checkpoint", str(model), "--data", str(DATA), "--out", str(report),
-                         *(QUICK_EVAL if args.quick else FULL_EVAL), "--device", args.device), c.left() - 25)  # fmt: skip
+    c.run(
+        "eval",
+        engine(
+            "eval",
+            "--checkpoint",
+            str(model),
+            "--data",
+            str(DATA),
+            "--out",
+            str(report),
+            *(QUICK_EVAL if args.quick else FULL_EVAL),
+            "--device",
+            args.device,
+        ),
+        c.left() - 25,
+    )
     for rows in ("hair", "style"):
-        c.run(f"grid-{rows}", engine("generate", "--checkpoint", str(model), "--grid", "8", "--rows", rows,
-                                     "-o", str(args.out / "report" / f"grid-{rows}.png")), min(30, c.left() - 15))  # fmt: skip
+        c.run(
+            f"grid-{rows}",
+            engine(
+                "generate",
+                "--checkpoint",
+                str(model),
+                "--grid",
+                "8",
+                "--rows",
+                rows,
+                "-o",
+                str(args.out / "report" / f"grid-{rows}.png"),
+            ),
+            min(30, c.left() - 15),
+        )
     if c.left() > 60 and args.device == "cuda":
-        c.run("serve-bench", [sys.executable, "bench/engine_bench.py", "--checkpoint", str(model), "--device", "cuda",
-                              "--precision", "fp32", "--max-batch", "256", "--requests", "512",
-                              "--out", str(args.out / "engine_bench_h200.json")], c.left() - 20)  # fmt: skip
+        c.run(
+            "serve-bench",
+            [
+                sys.executable,
+                "bench/engine_bench.py",
+                "--checkpoint",
+                str(model),
+                "--device",
+                "cuda",
+                "--precision",
+                "fp32",
+                "--max-batch",
+                "256",
+                "--requests",
+                "512",
+                "--out",
+                str(args.out / "engine_bench_h200.json"),
+            ],
+            c.left() - 20,
+        )
     pack(c, args.out)
     c.say(f"chunk: done, {c.left():.0f} s of the budget left; timings {json.dumps(c.timings)}")
     return 0
@@ -142,9 +261,13 @@ def pack(c: Chunk, out: Path) -> None:
         if (out / "model").is_dir():
             tar.add(out / "model", arcname="model")
     with tarfile.open(out / "report.tar", "w") as tar:
-        for path, name in ((out / "report", "report"), (RUN / "stats.jsonl", "report/stats.jsonl"),
-                           (RUN / "losses.png", "report/losses.png"), (RUN / "grid.png", "report/train-grid.png"),
-                           (Path.home() / ".cache/mascotbot/metrics", "metrics-cache")):  # fmt: skip
+        for path, name in (
+            (out / "report", "report"),
+            (RUN / "stats.jsonl", "report/stats.jsonl"),
+            (RUN / "losses.png", "report/losses.png"),
+            (RUN / "grid.png", "report/train-grid.png"),
+            (Path.home() / ".cache/mascotbot/metrics", "metrics-cache"),
+        ):
             if path.exists():
                 tar.add(path, arcname=name, filter=_no_features)
     for folder in ("model", "report"):
@@ -153,7 +276,9 @@ def pack(c: Chunk, out: Path) -> None:
         for f in (out / "resume").iterdir():
             f.rename(out / f"resume{f.suffix}")
         (out / "resume").rmdir()
-    c.say("packed: " + ", ".join(f"{p.name} {p.stat().st_size / 2**20:.1f} MiB" for p in sorted(out.iterdir())))
+    c.say(
+        "packed: " + ", ".join(f"{p.name} {p.stat().st_size / 2**20:.1f} MiB" for p in sorted(out.iterdir()))
+    )
 
 
 def _no_features(info: tarfile.TarInfo) -> tarfile.TarInfo | None:

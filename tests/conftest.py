@@ -20,9 +20,18 @@ def tiny_checkpoint(toy_dataset, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("run") / "tiny"
     cfg = TrainConfig().with_overrides(
-        dict(family="dcgan", data=str(toy_dataset), out=str(out), kimg=0.064, batch_size=16,
-             tick_kimg=1, snapshot_kimg=1, grid_seeds=2, arch=(("g_ch", 8), ("d_ch", 8)))
-    )  # fmt: skip
+        dict(
+            family="dcgan",
+            data=str(toy_dataset),
+            out=str(out),
+            kimg=0.064,
+            batch_size=16,
+            tick_kimg=1,
+            snapshot_kimg=1,
+            grid_seeds=2,
+            arch=(("g_ch", 8), ("d_ch", 8)),
+        )
+    )
     return train(cfg)
 
 

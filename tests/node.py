@@ -8,8 +8,10 @@ import subprocess
 import pytest
 
 MIN_NODE = 18
-REASON = (f"needs Node.js >= {MIN_NODE} and npm on PATH: `mascot-engine data dicebear` and `data emoji` "
-          "build their data with them (README, Set up)")  # fmt: skip
+REASON = (
+    f"needs Node.js >= {MIN_NODE} and npm on PATH: `mascot-engine data dicebear` and `data emoji` "
+    "build their data with them (README, Set up)"
+)
 
 
 def node_major() -> int | None:

@@ -8,8 +8,9 @@ ephemerally *before* deferring, while the image itself is made after the defer.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from bot.core.engine import Catalog, EngineClient, EngineError, Generated, ModelInfo
 from bot.core.limits import RateLimiter
@@ -40,9 +41,16 @@ class Admitted:
 
 
 class Commands:
-    def __init__(self, engine: EngineClient, store: Store, catalog: Catalog, limiter: RateLimiter,
-                 maintenance: Maintenance | None = None, *,
-                 image_size: int = IMAGE_SIZE) -> None:  # fmt: skip
+    def __init__(
+        self,
+        engine: EngineClient,
+        store: Store,
+        catalog: Catalog,
+        limiter: RateLimiter,
+        maintenance: Maintenance | None = None,
+        *,
+        image_size: int = IMAGE_SIZE,
+    ) -> None:
         self.engine, self.store, self.catalog, self.limiter = engine, store, catalog, limiter
         self.maintenance = maintenance or NotConfigured()
         self.image_size = image_size
@@ -53,25 +61,34 @@ class Commands:
         return self.catalog
 
     # --- checks -----------------------------------------------------------------------
-    def admit(self, caller: Caller, attributes: dict[str, str], model: str | None = None,
-              *, count: int = 1, seed: int | None = None) -> Admitted | Reply:  # fmt: skip
+    def admit(
+        self,
+        caller: Caller,
+        attributes: dict[str, str],
+        model: str | None = None,
+        *,
+        count: int = 1,
+        seed: int | None = None,
+    ) -> Admitted | Reply:
         """Channel, model, attribute values, count, seed and rate limit; a Reply means refused."""
         allowed, guild_model = self._guild(caller)
         if allowed and caller.channel not in allowed and not caller.admin:
             return oops("Mascots are made in " + ", ".join(f"<#{c}>" for c in allowed) + " on this server.")
         info = self.catalog.get(model or guild_model)
         if info is None:
-            return oops(f"'{model or guild_model}' is not a model here; available: {', '.join(self.catalog.names)}.")
+            return oops(
+                f"'{model or guild_model}' is not a model here; available: {', '.join(self.catalog.names)}."
+            )
         canonical = {}
         for name, value in attributes.items():
             spec = info.attribute(name)
             if spec is None:
                 known = ", ".join(a.name for a in info.attributes)
                 return oops(f"'{name}' is not an attribute of {info.name}; known attributes: {known}.")
-            value = str(value).strip().lower()
-            if problem := spec.check(value):
+            text = str(value).strip().lower()
+            if problem := spec.check(text):
                 return oops(problem[:1].upper() + problem[1:])
-            canonical[name] = value
+            canonical[name] = text
         if not 1 <= count <= MAX_COUNT:
             return oops(f"count must be from 1 to {MAX_COUNT}.")
         if seed is not None and not 0 <= seed <= MAX_SEED:
@@ -86,14 +103,25 @@ class Commands:
         return self.store.guild_settings(caller.guild)
 
     # --- image commands ----------------------------------------------------------------
-    async def mascot(self, caller: Caller, attributes: dict[str, str], *, seed: int | None = None, count: int = 1,
-                     model: str | None = None, admitted: Admitted | None = None, grid: bool = False) -> Reply:  # fmt: skip
-        """``grid``: GRID candidates at GRID_SIZE to pick from (what /mascot without seed or count answers)."""
+    async def mascot(
+        self,
+        caller: Caller,
+        attributes: dict[str, str],
+        *,
+        seed: int | None = None,
+        count: int = 1,
+        model: str | None = None,
+        admitted: Admitted | None = None,
+        grid: bool = False,
+    ) -> Reply:
+        """``grid``: GRID candidates at GRID_SIZE to pick from (/mascot without seed or count)."""
         count = GRID if grid else count
         ok = admitted or self.admit(caller, attributes, model, count=count, seed=seed)
         if isinstance(ok, Reply):
             return ok
-        return await self._generate(caller, ok.model, ok.attributes, ok.attributes, seed=seed, count=count, grid=grid)
+        return await self._generate(
+            caller, ok.model, ok.attributes, ok.attributes, seed=seed, count=count, grid=grid
+        )
 
     async def remix(self, caller: Caller, generation: str, attributes: dict[str, str]) -> Reply:
         """Same seed and model, some attributes changed."""
@@ -104,8 +132,14 @@ class Commands:
         if isinstance(ok, Reply):
             return ok
         wanted = {**base.attributes, **ok.attributes}
-        return await self._generate(caller, ok.model, wanted, {**base.requested, **ok.attributes},
-                                    seed=base.seed, truncation=base.truncation)  # fmt: skip
+        return await self._generate(
+            caller,
+            ok.model,
+            wanted,
+            {**base.requested, **ok.attributes},
+            seed=base.seed,
+            truncation=base.truncation,
+        )
 
     async def reroll(self, caller: Caller, generation: str, *, grid: bool = False) -> Reply:
         """What the user asked for, with a fresh seed (``grid``: GRID fresh candidates)."""
@@ -115,17 +149,42 @@ class Commands:
         ok = self.admit(caller, base.requested, base.model)
         if isinstance(ok, Reply):
             return ok
-        return await self._generate(caller, ok.model, ok.attributes, ok.attributes, count=GRID if grid else 1, grid=grid)
+        return await self._generate(
+            caller, ok.model, ok.attributes, ok.attributes, count=GRID if grid else 1, grid=grid
+        )
 
-    async def _generate(self, caller: Caller, info: ModelInfo, attributes: dict[str, str],
-                        requested: dict[str, str], *, seed: int | None = None, count: int = 1,
-                        truncation: float | None = None, grid: bool = False) -> Reply:  # fmt: skip
-        call = lambda size: self.engine.generate(attributes, model=info.name, size=size, seed=seed,  # noqa: E731
-                                                 count=count, truncation=truncation)  # fmt: skip
+    async def _generate(
+        self,
+        caller: Caller,
+        info: ModelInfo,
+        attributes: dict[str, str],
+        requested: dict[str, str],
+        *,
+        seed: int | None = None,
+        count: int = 1,
+        truncation: float | None = None,
+        grid: bool = False,
+    ) -> Reply:
+        call = lambda size: self.engine.generate(
+            attributes,
+            model=info.name,
+            size=size,
+            seed=seed,
+            count=count,
+            truncation=truncation,
+        )
         return await self._post(caller, info, call, requested, grid=grid)
 
-    async def _post(self, caller: Caller, info: ModelInfo, call: Callable[[int | None], Awaitable[Generated]],
-                    requested: dict[str, str], *, grid: bool = False, title: str = "") -> Reply:  # fmt: skip
+    async def _post(
+        self,
+        caller: Caller,
+        info: ModelInfo,
+        call: Callable[[int | None], Awaitable[Generated]],
+        requested: dict[str, str],
+        *,
+        grid: bool = False,
+        title: str = "",
+    ) -> Reply:
         """Make the images, store each as a generation (votes, stars and buttons find it), and answer."""
         try:
             made = await self._sized(info, call, GRID_SIZE if grid else self.image_size)
@@ -134,21 +193,37 @@ class Commands:
         files = []
         for image in made.images:
             row = self.store.add_generation(
-                engine_id=image.engine_id, model=info.name, version=made.version, seed=image.seed,
-                attributes=image.attributes, requested=requested, truncation=image.truncation,
-                requester=caller.user, platform=caller.platform, guild=caller.guild, channel=caller.channel,
-                image=image.data, image_format=image.format, latent=_derived(image.latent), size=image.size,
-            )  # fmt: skip
+                engine_id=image.engine_id,
+                model=info.name,
+                version=made.version,
+                seed=image.seed,
+                attributes=image.attributes,
+                requested=requested,
+                truncation=image.truncation,
+                requester=caller.user,
+                platform=caller.platform,
+                guild=caller.guild,
+                channel=caller.channel,
+                image=image.data,
+                image_format=image.format,
+                latent=_derived(image.latent),
+                size=image.size,
+            )
             files.append(Attachment(f"mascot-{image.seed}.{image.format}", image.data, row.id))
         first = made.images[0]
         seeds = ", ".join(str(i.seed) for i in made.images)
         text = f"{title}{describe(first.attributes)} · seed {seeds} · {info.name} {made.version}"
         if grid:  # the candidates differ in what was left open: name what was asked, not the first one's draw
-            text = (f"{title}{describe(requested) or 'any look'} · {len(files)} candidates · {info.name} {made.version}"
-                    f"\nPick one (1-{len(files)}), ask for variations of one (V1-V{len(files)}), or re-roll.")
+            text = (
+                f"{title}{describe(requested) or 'any look'} · {len(files)} candidates"
+                f" · {info.name} {made.version}"
+                f"\nPick one (1-{len(files)}), ask for variations of one (V1-V{len(files)}), or re-roll."
+            )
         return Reply(text, tuple(files), kind="grid" if grid else "post")
 
-    async def _sized(self, info: ModelInfo, call: Callable[[int | None], Awaitable[Generated]], wanted: int) -> Generated:
+    async def _sized(
+        self, info: ModelInfo, call: Callable[[int | None], Awaitable[Generated]], wanted: int
+    ) -> Generated:
         """``call`` at the size the model offers that fits ``wanted`` best."""
         try:
             return await call(pick_size(info, wanted))
@@ -178,7 +253,9 @@ class Commands:
             return bad
         (ga, info), (gb, _) = parents
         if ga.model != gb.model:
-            return oops(f"Both mascots must come from one model ({ga.id} is {ga.model}, {gb.id} is {gb.model}).")
+            return oops(
+                f"Both mascots must come from one model ({ga.id} is {ga.model}, {gb.id} is {gb.model})."
+            )
         return ga, gb, info
 
     async def pick(self, caller: Caller, generation: str) -> Reply:
@@ -187,10 +264,12 @@ class Commands:
         if isinstance(found, Reply):
             return found
         base, info = found
-        call = lambda size: self.engine.render(identity(base), model=info.name, size=size)  # noqa: E731
+        call = lambda size: self.engine.render(identity(base), model=info.name, size=size)
         return await self._post(caller, info, call, base.requested, title=f"Picked {base.id}: ")
 
-    async def variations(self, caller: Caller, generation: str, *, strength: float = VARIATION_STRENGTH) -> Reply:
+    async def variations(
+        self, caller: Caller, generation: str, *, strength: float = VARIATION_STRENGTH
+    ) -> Reply:
         """GRID candidates around one mascot: same attributes, the latent moved by ``strength``."""
         found = self._base(generation)
         if isinstance(found, Reply):
@@ -201,9 +280,16 @@ class Commands:
         ok = self.admit(caller, {}, base.model, count=GRID)
         if isinstance(ok, Reply):
             return ok
-        call = lambda size: self.engine.variations(identity(base), count=GRID, strength=strength,  # noqa: E731
-                                                   model=info.name, size=size)  # fmt: skip
-        return await self._post(caller, info, call, base.requested, grid=True, title=f"Variations of {base.id}: ")
+        call = lambda size: self.engine.variations(
+            identity(base),
+            count=GRID,
+            strength=strength,
+            model=info.name,
+            size=size,
+        )
+        return await self._post(
+            caller, info, call, base.requested, grid=True, title=f"Variations of {base.id}: "
+        )
 
     async def fuse(self, caller: Caller, a: str, b: str, chosen: dict[str, str] | None = None) -> Reply:
         """One child of two mascots: its latent mixed from both, each attribute from one parent."""
@@ -214,36 +300,72 @@ class Commands:
         chosen = {k: str(v).lower() for k, v in (chosen or {}).items()}
         for name, side in chosen.items():
             if info.attribute(name) is None:
-                return oops(f"'{name}' is not an attribute of {info.name}; known: {', '.join(x.name for x in info.attributes)}.")
+                return oops(
+                    f"'{name}' is not an attribute of {info.name}; "
+                    f"known: {', '.join(x.name for x in info.attributes)}."
+                )
             if side not in PARENTS:
                 return oops(f"{name}:{side} - say which parent {name} comes from: {name}:a or {name}:b.")
         ok = self.admit(caller, {}, ga.model)
         if isinstance(ok, Reply):
             return ok
-        call = lambda size: self.engine.fuse(identity(ga), identity(gb), chosen=chosen, model=info.name, size=size)  # noqa: E731
-        reply = await self._post(caller, info, call, {**gb.requested, **ga.requested}, title=f"Fusion of {ga.id} and {gb.id}: ")
+        call = lambda size: self.engine.fuse(
+            identity(ga), identity(gb), chosen=chosen, model=info.name, size=size
+        )
+        reply = await self._post(
+            caller, info, call, {**gb.requested, **ga.requested}, title=f"Fusion of {ga.id} and {gb.id}: "
+        )
         if reply.files:
             child = self.store.generation(reply.files[0].generation)
-            sides = {n: ("a" if child.attributes.get(n) == ga.attributes.get(n) else "b") for n in child.attributes}
-            sources = " ".join(f"{n}←{s}" for n, s in sides.items() if ga.attributes.get(n) != gb.attributes.get(n))
-            reply = Reply(reply.text + (f"\nFrom each parent: {sources}" if sources else ""), reply.files, kind=reply.kind)
+            sides = {
+                n: ("a" if child.attributes.get(n) == ga.attributes.get(n) else "b") for n in child.attributes
+            }
+            sources = " ".join(
+                f"{n}←{s}" for n, s in sides.items() if ga.attributes.get(n) != gb.attributes.get(n)
+            )
+            reply = Reply(
+                reply.text + (f"\nFrom each parent: {sources}" if sources else ""),
+                reply.files,
+                kind=reply.kind,
+            )
         return reply
 
-    async def mascotify(self, caller: Caller, picture: bytes, attributes: dict[str, str] | None = None,
-                        model: str | None = None, style: str | None = None) -> Reply:  # fmt: skip
+    async def mascotify(
+        self,
+        caller: Caller,
+        picture: bytes,
+        attributes: dict[str, str] | None = None,
+        model: str | None = None,
+        style: str | None = None,
+    ) -> Reply:
         """Picture -> mascot: the model's nearest mascot to an uploaded picture (attributes read from it
         unless given), beside GRID - 1 variations of it, as candidates to pick from."""
         if not picture:
             return oops("Attach a picture (PNG, JPEG or WebP) to turn into a mascot.")
         if len(picture) > MAX_PICTURE_BYTES:
-            return oops(f"That picture is {len(picture) / 2**20:.1f} MiB; at most {MAX_PICTURE_BYTES // 2**20} MiB, please.")
+            return oops(
+                f"That picture is {len(picture) / 2**20:.1f} MiB; "
+                f"at most {MAX_PICTURE_BYTES // 2**20} MiB, please."
+            )
         ok = self.admit(caller, attributes or {}, model, count=GRID)
         if isinstance(ok, Reply):
             return ok
-        call = lambda size: self.engine.invert(picture, attributes=ok.attributes, variations=GRID - 1,  # noqa: E731
-                                               model=ok.model.name, size=size, style=style)  # fmt: skip
-        return await self._post(caller, ok.model, call, ok.attributes, grid=True,
-                                title="Your picture as a mascot (1) and variations of it: ")  # fmt: skip
+        call = lambda size: self.engine.invert(
+            picture,
+            attributes=ok.attributes,
+            variations=GRID - 1,
+            model=ok.model.name,
+            size=size,
+            style=style,
+        )
+        return await self._post(
+            caller,
+            ok.model,
+            call,
+            ok.attributes,
+            grid=True,
+            title="Your picture as a mascot (1) and variations of it: ",
+        )
 
     # --- favourites ---------------------------------------------------------------------
     def star(self, caller: Caller, generation: str, on: bool = True) -> Reply:
@@ -252,19 +374,28 @@ class Commands:
             return oops(f"I can't find mascot '{generation}' any more.")
         if not on:
             gone = self.store.remove_favourite(caller.user, generation)
-            return Reply("Removed from your collection." if gone else "That mascot was not in your collection.",
-                         ephemeral=True)  # fmt: skip
+            return Reply(
+                "Removed from your collection." if gone else "That mascot was not in your collection.",
+                ephemeral=True,
+            )
         total = self.store.add_favourite(caller.user, generation)
         if total is None:
             return oops(f"Your collection is full ({MAX_FAVOURITES} mascots); remove one with /unstar first.")
-        return Reply(f"⭐ Saved to your collection ({total} of {MAX_FAVOURITES}). /collection shows them.", ephemeral=True)
+        return Reply(
+            f"⭐ Saved to your collection ({total} of {MAX_FAVOURITES}). /collection shows them.",
+            ephemeral=True,
+        )
 
     def collection(self, caller: Caller) -> Reply:
         kept = self.store.favourites(caller.user)
         if not kept:
             return Reply("Your collection is empty: press ⭐ under a mascot to keep it.", ephemeral=True)
-        return Reply(f"Your collection: {len(kept)} mascot(s), newest first.", self._thumbs(kept), ephemeral=True,
-                     kind="collection")  # fmt: skip
+        return Reply(
+            f"Your collection: {len(kept)} mascot(s), newest first.",
+            self._thumbs(kept),
+            ephemeral=True,
+            kind="collection",
+        )
 
     def _thumbs(self, generations: list[Generation]) -> tuple[Attachment, ...]:
         files = []
@@ -274,8 +405,16 @@ class Commands:
                 files.append(Attachment(f"mascot-{g.seed}.{stored[1]}", stored[0], g.id))
         return tuple(files)
 
-    async def morph(self, caller: Caller, seed_a: int, seed_b: int, attributes: dict[str, str] | None = None,
-                    *, model: str | None = None, frames: int = 16) -> Reply:  # fmt: skip
+    async def morph(
+        self,
+        caller: Caller,
+        seed_a: int,
+        seed_b: int,
+        attributes: dict[str, str] | None = None,
+        *,
+        model: str | None = None,
+        frames: int = 16,
+    ) -> Reply:
         if not 2 <= frames <= 64:
             return oops("frames must be from 2 to 64.")
         ok = self.admit(caller, attributes or {}, model, seed=max(seed_a, seed_b))
@@ -285,11 +424,14 @@ class Commands:
         # No size: a morph stays at the model's own resolution. Up to 64 frames upscaled to 512 px
         # would make a GIF of many megabytes (too big for a chat upload) and cost 64 upscale passes.
         try:
-            gif = await self.engine.interpolate({"seed": seed_a, **end}, {"seed": seed_b, **end},
-                                                frames=frames, model=ok.model.name)  # fmt: skip
+            gif = await self.engine.interpolate(
+                {"seed": seed_a, **end}, {"seed": seed_b, **end}, frames=frames, model=ok.model.name
+            )
         except EngineError as exc:
             return oops(str(exc))
-        return Reply(f"Morphing seed {seed_a} into seed {seed_b}", (Attachment(f"morph-{seed_a}-{seed_b}.gif", gif),))
+        return Reply(
+            f"Morphing seed {seed_a} into seed {seed_b}", (Attachment(f"morph-{seed_a}-{seed_b}.gif", gif),)
+        )
 
     async def morph_mascots(self, caller: Caller, a: str, b: str, *, frames: int = 16) -> Reply:
         """A morph between two posted mascots, each end with its own attributes."""
@@ -302,7 +444,8 @@ class Commands:
         ok = self.admit(caller, {}, ga.model)
         if isinstance(ok, Reply):
             return ok
-        # /v1/interpolate draws each end from its seed: a variation or a fusion morphs from the seed it grew from.
+        # /v1/interpolate draws each end from its seed: a variation or a fusion morphs from the seed
+        # it grew from.
         ends = [{"seed": g.seed, "attributes": g.attributes} for g in (ga, gb)]
         try:
             gif = await self.engine.interpolate(*ends, frames=frames, model=info.name)
@@ -324,16 +467,20 @@ class Commands:
         ranked = self.store.top(period, limit, guild=caller.guild, positive=True)
         title = {"day": "today", "week": "this week", "all": "of all time"}[period]
         if not ranked:
-            return Reply(f"No votes yet {title} (the list shows mascots with more {UP} than {DOWN}). "
-                         f"Make a /mascot and vote {UP} or {DOWN}!")  # fmt: skip
+            return Reply(
+                f"No votes yet {title} (the list shows mascots with more {UP} than {DOWN}). "
+                f"Make a /mascot and vote {UP} or {DOWN}!"
+            )
         lines = [f"**Top mascots {title}**"]
         lines += [f"{i}. {_line(r)}" for i, r in enumerate(ranked, 1)]
         return Reply("\n".join(lines), self._thumbs([r.generation for r in ranked]), kind="thumbs")
 
     def mystats(self, caller: Caller) -> Reply:
         s = self.store.user_stats(caller.user)
-        lines = [f"You made {s.generations} mascot(s) and cast {s.votes_cast} vote(s).",
-                 f"Your mascots got {s.up_received} {UP} and {s.down_received} {DOWN}."]  # fmt: skip
+        lines = [
+            f"You made {s.generations} mascot(s) and cast {s.votes_cast} vote(s).",
+            f"Your mascots got {s.up_received} {UP} and {s.down_received} {DOWN}.",
+        ]
         if s.best:
             lines.append(f"Your best: {_line(s.best)}")
         return Reply("\n".join(lines), ephemeral=True)
@@ -358,19 +505,30 @@ class Commands:
             for m in catalog.models:
                 metrics = headline(m.metrics)
                 upscaled = f", up to {max(m.sizes)}px" if max(m.sizes) > m.resolution else ""
-                lines.append(f"- {m.name}: {m.version} ({m.family}, {m.resolution}px{upscaled})"
-                             f"{' · ' + metrics if metrics else ''}")  # fmt: skip
+                lines.append(
+                    f"- {m.name}: {m.version} ({m.family}, {m.resolution}px{upscaled})"
+                    f"{' · ' + metrics if metrics else ''}"
+                )
         except EngineError as exc:
             lines = [f"Engine: {exc}"]
         runs = self.store.curation_runs(1)
         if runs:
             r = runs[0]
-            lines.append(f"Last curation run #{r['id']}: {r['status']} ({r['candidates']} candidates, started {r['started'][:16]})")
+            lines.append(
+                f"Last curation run #{r['id']}: {r['status']} "
+                f"({r['candidates']} candidates, started {r['started'][:16]})"
+            )
         lines.append(await self.maintenance.describe())
         return Reply("\n".join(lines), ephemeral=True)
 
-    def configure(self, caller: Caller, *, default_model: str | None = None, allow_channel: str | None = None,
-                  remove_channel: str | None = None) -> Reply:  # fmt: skip
+    def configure(
+        self,
+        caller: Caller,
+        *,
+        default_model: str | None = None,
+        allow_channel: str | None = None,
+        remove_channel: str | None = None,
+    ) -> Reply:
         if not caller.admin:
             return oops("Only bot admins and server managers can change the settings.")
         if caller.guild is None:
@@ -378,12 +536,16 @@ class Commands:
         channels, model = self.store.guild_settings(caller.guild)
         if default_model is not None:
             if self.catalog.get(default_model) is None:
-                return oops(f"'{default_model}' is not a model here; available: {', '.join(self.catalog.names)}.")
+                return oops(
+                    f"'{default_model}' is not a model here; available: {', '.join(self.catalog.names)}."
+                )
             model = default_model
         channels = [c for c in channels if c != remove_channel] + ([allow_channel] if allow_channel else [])
         self.store.set_guild_settings(caller.guild, channels, model)
         where = ", ".join(f"<#{c}>" for c in sorted(set(channels))) or "every channel"
-        return Reply(f"Mascots allowed in {where}; default model: {model or self.catalog.default}.", ephemeral=True)
+        return Reply(
+            f"Mascots allowed in {where}; default model: {model or self.catalog.default}.", ephemeral=True
+        )
 
 
 def pick_size(model: ModelInfo, image_size: int) -> int | None:
@@ -396,8 +558,12 @@ def pick_size(model: ModelInfo, image_size: int) -> int | None:
 
 def identity(g: Generation) -> dict[str, Any]:
     """What the engine needs to draw a stored generation again (or vary it, or fuse it)."""
-    return {"seed": g.seed, "attributes": g.attributes, "latent": g.latent or {"seed": g.seed},
-            "truncation": g.truncation}  # fmt: skip
+    return {
+        "seed": g.seed,
+        "attributes": g.attributes,
+        "latent": g.latent or {"seed": g.seed},
+        "truncation": g.truncation,
+    }
 
 
 def _derived(latent: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -405,9 +571,12 @@ def _derived(latent: dict[str, Any] | None) -> dict[str, Any] | None:
     return latent if latent and set(latent) != {"seed"} else None
 
 
-HEADLINES = (("kid_effl0", "kid_x1000", "KID×1000 {:.1f}"), ("fid_effl0", "fid", "FID {:.1f}"),
-             ("attr_precision", "mean", "attribute precision {:.0%}"),
-             ("memorization", "near_copy_fraction", "near copies {:.1%}"))  # fmt: skip
+HEADLINES = (
+    ("kid_effl0", "kid_x1000", "KID×1000 {:.1f}"),
+    ("fid_effl0", "fid", "FID {:.1f}"),
+    ("attr_precision", "mean", "attribute precision {:.0%}"),
+    ("memorization", "near_copy_fraction", "near copies {:.1%}"),
+)
 
 
 def headline(metrics: dict[str, Any]) -> str:

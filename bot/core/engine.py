@@ -7,7 +7,6 @@ allowed values and the closest match.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import difflib
 import os
@@ -60,12 +59,22 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelInfo:
-        attrs = tuple(AttributeSpec(a["name"], a.get("kind", "choice"), tuple(a["values"]))
-                      for a in data["schema"]["attributes"])  # fmt: skip
+        attrs = tuple(
+            AttributeSpec(a["name"], a.get("kind", "choice"), tuple(a["values"]))
+            for a in data["schema"]["attributes"]
+        )
         resolution = int(data.get("resolution", 0))
         sizes = tuple(sorted({int(s) for s in data.get("sizes") or ()})) or (resolution,)
-        return cls(data["name"], data["version"], data.get("family", "?"), resolution, attrs,
-                   dict(data.get("metrics") or {}), data.get("parent"), sizes)  # fmt: skip
+        return cls(
+            data["name"],
+            data["version"],
+            data.get("family", "?"),
+            resolution,
+            attrs,
+            dict(data.get("metrics") or {}),
+            data.get("parent"),
+            sizes,
+        )
 
     def attribute(self, name: str) -> AttributeSpec | None:
         return next((a for a in self.attributes if a.name == name), None)
@@ -98,7 +107,9 @@ class Image:
     data: bytes
     size: int | None = None  # the picture's side in pixels; None from an engine older than the upscale stage
     latent: dict[str, Any] | None = None  # the engine's latent recipe (a variation's or a fusion's identity)
-    extra: dict[str, Any] = field(default_factory=dict)  # per-image details: a fusion's "from" {attribute: a|b}
+    extra: dict[str, Any] = field(
+        default_factory=dict
+    )  # per-image details: a fusion's "from" {attribute: a|b}
 
 
 @dataclass(frozen=True)
@@ -120,8 +131,13 @@ class Job:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Job:
-        return cls(str(data["id"]), str(data.get("state", "queued")), str(data.get("error") or ""),
-                   dict(data.get("result") or {}), float(data.get("progress") or 0.0))  # fmt: skip
+        return cls(
+            str(data["id"]),
+            str(data.get("state", "queued")),
+            str(data.get("error") or ""),
+            dict(data.get("result") or {}),
+            float(data.get("progress") or 0.0),
+        )
 
     @property
     def finished(self) -> bool:
@@ -140,8 +156,13 @@ class VersionChange:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VersionChange:
-        return cls(str(data.get("action", "?")), str(data["version"]), data.get("previous"),
-                   str(data.get("reason") or ""), data.get("time"))  # fmt: skip
+        return cls(
+            str(data.get("action", "?")),
+            str(data["version"]),
+            data.get("previous"),
+            str(data.get("reason") or ""),
+            data.get("time"),
+        )
 
 
 @dataclass(frozen=True)
@@ -155,8 +176,13 @@ class Versions:
 
 
 class EngineClient:
-    def __init__(self, base_url: str, timeout_s: float = 60.0, session: aiohttp.ClientSession | None = None,
-                 admin_token: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float = 60.0,
+        session: aiohttp.ClientSession | None = None,
+        admin_token: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         # The engine's admin endpoints (reload, jobs, promote, rollback, versions) need the
         # token it was started with; both read ENGINE_ADMIN_TOKEN from their environment.
@@ -180,8 +206,9 @@ class EngineClient:
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         session = await self._http()
         try:
-            async with session.request(method, self.base_url + path, json=body, timeout=self.timeout,
-                                       headers=self._headers) as resp:  # fmt: skip
+            async with session.request(
+                method, self.base_url + path, json=body, timeout=self.timeout, headers=self._headers
+            ) as resp:
                 try:
                     data = await resp.json(content_type=None)
                 except (ValueError, aiohttp.ContentTypeError):
@@ -189,15 +216,22 @@ class EngineClient:
                 if resp.status < 400 and isinstance(data, dict):
                     return data
                 raise _error(resp.status, data, resp.headers.get("Retry-After"))
-        except asyncio.TimeoutError:
-            raise EngineError("The image engine took too long to answer; please try again in a moment.") from None
+        except TimeoutError:
+            raise EngineError(
+                "The image engine took too long to answer; please try again in a moment."
+            ) from None
         except aiohttp.ClientConnectionError:
-            raise EngineError("The image engine is not reachable right now; please try again later.") from None
+            raise EngineError(
+                "The image engine is not reachable right now; please try again later."
+            ) from None
 
     async def models(self) -> Catalog:
         data = await self._call("GET", "/v1/models")
-        return Catalog(data["default"], tuple(ModelInfo.from_json(m) for m in data["models"]),
-                       data.get("upscaler") or None)  # fmt: skip
+        return Catalog(
+            data["default"],
+            tuple(ModelInfo.from_json(m) for m in data["models"]),
+            data.get("upscaler") or None,
+        )
 
     async def ready(self) -> bool:
         try:
@@ -215,9 +249,16 @@ class EngineClient:
         depth = data.get("queue_depth")
         return depth if isinstance(depth, int) and not isinstance(depth, bool) else None
 
-    async def generate(self, attributes: dict[str, str], *, seed: int | None = None, count: int = 1,
-                       model: str | None = None, truncation: float | None = None,
-                       size: int | None = None) -> Generated:  # fmt: skip
+    async def generate(
+        self,
+        attributes: dict[str, str],
+        *,
+        seed: int | None = None,
+        count: int = 1,
+        model: str | None = None,
+        truncation: float | None = None,
+        size: int | None = None,
+    ) -> Generated:
         """``size``: one of the model's ``sizes``; None sends nothing, so the engine serves its resolution."""
         body: dict[str, Any] = {"attributes": attributes, "count": count, "format": "png"}
         for key, value in (("seed", seed), ("model", model), ("truncation", truncation), ("size", size)):
@@ -226,32 +267,68 @@ class EngineClient:
         return _generated(await self._call("POST", "/v1/generate", body))
 
     # --- the creative loop: variations, fusion, and drawing a stored identity again ---
-    async def variations(self, parent: dict[str, Any], *, count: int = 4, strength: float = 0.3,
-                         model: str | None = None, size: int | None = None) -> Generated:  # fmt: skip
+    async def variations(
+        self,
+        parent: dict[str, Any],
+        *,
+        count: int = 4,
+        strength: float = 0.3,
+        model: str | None = None,
+        size: int | None = None,
+    ) -> Generated:
         """``parent``: {"seed", "attributes", "latent"?} as a generation was stored."""
         body = {**_parent(parent), "count": count, "strength": strength, "format": "png"}
         return _generated(await self._call("POST", "/v1/variations", _with(body, model=model, size=size)))
 
-    async def fuse(self, a: dict[str, Any], b: dict[str, Any], *, chosen: dict[str, str] | None = None,
-                   model: str | None = None, size: int | None = None) -> Generated:  # fmt: skip
+    async def fuse(
+        self,
+        a: dict[str, Any],
+        b: dict[str, Any],
+        *,
+        chosen: dict[str, str] | None = None,
+        model: str | None = None,
+        size: int | None = None,
+    ) -> Generated:
         body = {"a": _parent(a), "b": _parent(b), "format": "png", "from": chosen or {}}
         return _generated(await self._call("POST", "/v1/fuse", _with(body, model=model, size=size)))
 
-    async def render(self, parent: dict[str, Any], *, model: str | None = None,
-                     size: int | None = None) -> Generated:  # fmt: skip
+    async def render(
+        self, parent: dict[str, Any], *, model: str | None = None, size: int | None = None
+    ) -> Generated:
         """The picture of a stored identity (seed, attributes, latent, truncation), e.g. at a larger size."""
         body = {**_parent(parent), "format": "png"}
         return _generated(await self._call("POST", "/v1/render", _with(body, model=model, size=size)))
 
-    async def invert(self, picture: bytes, *, attributes: dict[str, str] | None = None, variations: int = 3,
-                     model: str | None = None, size: int | None = None, style: str | None = None) -> Generated:  # fmt: skip
-        """Picture -> mascot: the nearest mascot first, then ``variations`` around it (each with its latent)."""
-        body = {"image": base64.b64encode(picture).decode(), "attributes": attributes or {},
-                "variations": variations, "format": "png"}  # fmt: skip
-        return _generated(await self._call("POST", "/v1/invert", _with(body, model=model, size=size, style=style)))
+    async def invert(
+        self,
+        picture: bytes,
+        *,
+        attributes: dict[str, str] | None = None,
+        variations: int = 3,
+        model: str | None = None,
+        size: int | None = None,
+        style: str | None = None,
+    ) -> Generated:
+        """Picture -> mascot: the nearest mascot, then ``variations`` around it (each with its latent)."""
+        body = {
+            "image": base64.b64encode(picture).decode(),
+            "attributes": attributes or {},
+            "variations": variations,
+            "format": "png",
+        }
+        return _generated(
+            await self._call("POST", "/v1/invert", _with(body, model=model, size=size, style=style))
+        )
 
-    async def interpolate(self, a: dict[str, Any], b: dict[str, Any], *, frames: int = 16,
-                          model: str | None = None, size: int | None = None) -> bytes:  # fmt: skip
+    async def interpolate(
+        self,
+        a: dict[str, Any],
+        b: dict[str, Any],
+        *,
+        frames: int = 16,
+        model: str | None = None,
+        size: int | None = None,
+    ) -> bytes:
         body: dict[str, Any] = {"a": a, "b": b, "frames": frames}
         for key, value in (("model", model), ("size", size)):
             if value is not None:
@@ -288,10 +365,20 @@ class EngineClient:
 
 def _generated(data: dict[str, Any]) -> Generated:
     known = {"seed", "attributes", "truncation", "format", "generation_id", "image", "size", "latent"}
-    images = tuple(Image(i["seed"], i["attributes"], i["truncation"], i["format"], i["generation_id"],
-                         base64.b64decode(i["image"]), _int_or_none(i.get("size")), i.get("latent"),
-                         {k: v for k, v in i.items() if k not in known})
-                   for i in data["images"])  # fmt: skip
+    images = tuple(
+        Image(
+            i["seed"],
+            i["attributes"],
+            i["truncation"],
+            i["format"],
+            i["generation_id"],
+            base64.b64decode(i["image"]),
+            _int_or_none(i.get("size")),
+            i.get("latent"),
+            {k: v for k, v in i.items() if k not in known},
+        )
+        for i in data["images"]
+    )
     return Generated(data["model"], data["version"], images)
 
 
@@ -319,7 +406,9 @@ def _error(status: int, data: Any, retry_after: str | None) -> EngineError:
     if 400 <= status < 500 and message:
         return EngineError(_sentence(message), status, code)
     if status == 503:
-        return EngineError("The image engine is still starting or overloaded; please try again shortly.", status, code)
+        return EngineError(
+            "The image engine is still starting or overloaded; please try again shortly.", status, code
+        )
     return EngineError("The image engine ran into a problem; please try again later.", status, code)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
-from typing import Callable
+from collections.abc import Callable
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, window_s: float = 60.0) -> None:
+    def __init__(
+        self, per_minute: int, clock: Callable[[], float] = time.monotonic, window_s: float = 60.0
+    ) -> None:
         self.per_minute, self.clock, self.window_s = per_minute, clock, window_s
         self._hits: dict[str, deque[float]] = defaultdict(deque)
 

@@ -62,8 +62,15 @@ async def run(commands: Commands, caller: Caller, line: str) -> Reply:
         return oops(str(exc))
 
 
-ONE_ID = {"pick": "pick", "variations": "variations", "vary": "variations", "reroll": "reroll", "remix": "remix",
-          "star": "star", "unstar": "unstar"}  # fmt: skip
+ONE_ID = {
+    "pick": "pick",
+    "variations": "variations",
+    "vary": "variations",
+    "reroll": "reroll",
+    "remix": "remix",
+    "star": "star",
+    "unstar": "unstar",
+}
 
 
 def _ids(pairs: dict[str, str], bare: list[str], keys: tuple[str, ...]) -> list[str]:
@@ -72,7 +79,9 @@ def _ids(pairs: dict[str, str], bare: list[str], keys: tuple[str, ...]) -> list[
     return named + bare
 
 
-async def _dispatch(commands: Commands, caller: Caller, name: str, pairs: dict[str, str], bare: list[str]) -> Reply:
+async def _dispatch(
+    commands: Commands, caller: Caller, name: str, pairs: dict[str, str], bare: list[str]
+) -> Reply:
     if name == "mascot":
         if bare:
             return oops(f"'{bare[0]}' is not of the form name:value (for example hair:blue).")
@@ -84,10 +93,14 @@ async def _dispatch(commands: Commands, caller: Caller, name: str, pairs: dict[s
     if name == "fuse":
         ids = _ids(pairs, bare, ("a", "b"))
         if len(ids) != 2:
-            return oops("fuse needs two mascots: /fuse ID ID (or a:ID b:ID), then hair:a to take hair from the first.")
+            return oops(
+                "fuse needs two mascots: /fuse ID ID (or a:ID b:ID), then hair:a to take hair from the first."
+            )
         return await commands.fuse(caller, ids[0], ids[1], pairs)
     if name == "mascotify":
-        return oops("/mascotify needs a picture: press 📷 and choose one (on Discord, attach it to /mascotify).")
+        return oops(
+            "/mascotify needs a picture: press 📷 and choose one (on Discord, attach it to /mascotify)."
+        )
     if name == "collection":
         return commands.collection(caller)
     if name == "morph":
@@ -107,11 +120,15 @@ async def _dispatch(commands: Commands, caller: Caller, name: str, pairs: dict[s
     return oops(f"I don't know /{name}. Type /help for the list.")
 
 
-async def _one_id(commands: Commands, caller: Caller, name: str, pairs: dict[str, str], bare: list[str]) -> Reply:
+async def _one_id(
+    commands: Commands, caller: Caller, name: str, pairs: dict[str, str], bare: list[str]
+) -> Reply:
     ids = _ids(pairs, bare, ("id",))
     if len(ids) != 1:
-        return oops(f"{name} takes one mascot: /{name} ID (the id under an image)"
-                    + (" then the changes, like hair:pink." if name == "remix" else "."))  # fmt: skip
+        return oops(
+            f"{name} takes one mascot: /{name} ID (the id under an image)"
+            + (" then the changes, like hair:pink." if name == "remix" else ".")
+        )
     gen = ids[0]
     if name == "remix":
         return await commands.remix(caller, gen, pairs)

@@ -23,14 +23,24 @@ if TYPE_CHECKING:
     from bot.discord.client import MascotClient
 
 
-class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:reroll:(?P<gen>[0-9a-f]{1,40})"):
+class RerollButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:reroll:(?P<gen>[0-9a-f]{1,40})"
+):
     def __init__(self, generation: str) -> None:
-        super().__init__(discord.ui.Button(label="Re-roll", emoji="🎲", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"mascot:reroll:{generation}"))  # fmt: skip
+        super().__init__(
+            discord.ui.Button(
+                label="Re-roll",
+                emoji="🎲",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"mascot:reroll:{generation}",
+            )
+        )
         self.generation = generation
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ):
         return cls(match["gen"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -40,14 +50,24 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:
             await answer(interaction, reply, bot)
 
 
-class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:remix:(?P<gen>[0-9a-f]{1,40})"):
+class RemixButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:remix:(?P<gen>[0-9a-f]{1,40})"
+):
     def __init__(self, generation: str) -> None:
-        super().__init__(discord.ui.Button(label="Remix", emoji="✏️", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"mascot:remix:{generation}"))  # fmt: skip
+        super().__init__(
+            discord.ui.Button(
+                label="Remix",
+                emoji="✏️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"mascot:remix:{generation}",
+            )
+        )
         self.generation = generation
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ):
         return cls(match["gen"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -67,8 +87,9 @@ REMIX_FORM = re.compile(r"mascot:remix-form:(?P<gen>[0-9a-f]{1,40})")
 
 
 class RemixModal(discord.ui.Modal, title="Remix this mascot"):
-    changes: discord.ui.TextInput = discord.ui.TextInput(label="Attributes to change", placeholder="hair:blue smile:yes",
-                                                         max_length=400, custom_id="changes")  # fmt: skip
+    changes: discord.ui.TextInput = discord.ui.TextInput(
+        label="Attributes to change", placeholder="hair:blue smile:yes", max_length=400, custom_id="changes"
+    )
 
     def __init__(self, generation: str, current: str) -> None:
         super().__init__(timeout=None, custom_id=f"mascot:remix-form:{generation}")
@@ -94,14 +115,29 @@ class _LoopButton(discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:b
 
     action = ""
 
-    def __init__(self, generation: str, label: str = "", emoji: str | None = None,
-                 style: discord.ButtonStyle = discord.ButtonStyle.secondary, row: int | None = None) -> None:  # fmt: skip
-        super().__init__(discord.ui.Button(label=label or None, emoji=emoji, style=style, row=row,
-                                           custom_id=f"mascot:{self.action}:{generation}"))  # fmt: skip
+    def __init__(
+        self,
+        generation: str,
+        label: str = "",
+        emoji: str | None = None,
+        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+        row: int | None = None,
+    ) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label or None,
+                emoji=emoji,
+                style=style,
+                row=row,
+                custom_id=f"mascot:{self.action}:{generation}",
+            )
+        )
         self.generation = generation
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ):
         # The label is not in the custom id; discord.py keeps the one on the message.
         return cls(match["gen"], label=item.label or "", emoji=str(item.emoji) if item.emoji else None)
 
@@ -146,7 +182,9 @@ class StarButton(_LoopButton, template=r"mascot:star:(?P<gen>[0-9a-f]{1,40})"):
         bot: MascotClient = interaction.client  # type: ignore[assignment]
         caller = bot.caller(interaction)
         kept = bot.core.store.is_favourite(caller.user, self.generation)
-        await answer_now(interaction, bot.core.star(caller, self.generation, on=not kept))  # a DB write: well within 3 s
+        await answer_now(
+            interaction, bot.core.star(caller, self.generation, on=not kept)
+        )  # a DB write: well within 3 s
 
 
 DYNAMIC = (RerollButton, RemixButton, PickButton, VaryButton, RegridButton, StarButton)

@@ -37,8 +37,11 @@ RESYNC_EVERY_S = 60.0  # Discord rate-limits command uploads; one per minute is 
 class MascotTree(discord.app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         data = interaction.data or {}
-        if interaction.type not in (discord.InteractionType.application_command, discord.InteractionType.autocomplete) \
-                or data.get("type", 1) != 1:  # fmt: skip
+        if (
+            interaction.type
+            not in (discord.InteractionType.application_command, discord.InteractionType.autocomplete)
+            or data.get("type", 1) != 1
+        ):
             return True
         command = self.get_command(str(data.get("name", "")))
         options = [o for o in data.get("options") or () if isinstance(o, dict)]
@@ -63,8 +66,13 @@ class MascotClient(commands.Bot):
     def __init__(self, cfg: BotConfig, core: Commands, **kwargs) -> None:
         # Reactions need no privileged intent; message content is never read.
         intents = discord.Intents.default()
-        super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None,
-                         tree_cls=MascotTree, **kwargs)  # fmt: skip
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            tree_cls=MascotTree,
+            **kwargs,
+        )
         self.cfg, self.core = cfg, core
         self.tree.on_error = self.on_app_command_error
         self.resync_task: asyncio.Task | None = None
@@ -79,7 +87,9 @@ class MascotClient(commands.Bot):
 
         async def sync() -> None:
             try:
-                log.info("re-synced %d slash commands after a stale one was used", len(await self.tree.sync()))
+                log.info(
+                    "re-synced %d slash commands after a stale one was used", len(await self.tree.sync())
+                )
             except Exception as exc:  # Discord down or rate-limited: the next stale command tries again
                 log.warning("re-syncing slash commands failed: %s", exc)
                 self._last_resync = -RESYNC_EVERY_S
@@ -94,10 +104,13 @@ class MascotClient(commands.Bot):
 
     def caller(self, interaction: discord.Interaction, *, manager: bool = False) -> Caller:
         user = str(interaction.user.id)
-        return Caller(user=user, platform="discord",
-                      guild=str(interaction.guild_id) if interaction.guild_id else None,
-                      channel=str(interaction.channel_id) if interaction.channel_id else None,
-                      admin=user in self.cfg.admins or manager)  # fmt: skip
+        return Caller(
+            user=user,
+            platform="discord",
+            guild=str(interaction.guild_id) if interaction.guild_id else None,
+            channel=str(interaction.channel_id) if interaction.channel_id else None,
+            admin=user in self.cfg.admins or manager,
+        )
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(*DYNAMIC)  # every button kind, so old messages' buttons work after a restart
@@ -109,14 +122,20 @@ class MascotClient(commands.Bot):
             log.info("synced %d slash commands", len(synced))
 
     async def on_ready(self) -> None:
-        log.info("logged in as %s (%s) on %d guild(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+        log.info(
+            "logged in as %s (%s) on %d guild(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds)
+        )
 
-    async def on_app_command_error(self, interaction: discord.Interaction, error: discord.app_commands.AppCommandError) -> None:
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: discord.app_commands.AppCommandError
+    ) -> None:
         # Transformer errors (a raw payload with a value outside a Range or the choices) are the user's;
         # anything else is ours: log it and say so briefly.
         if isinstance(error, (discord.app_commands.TransformerError, discord.app_commands.CheckFailure)):
             text = str(error)
-        elif isinstance(error, (discord.app_commands.CommandNotFound, discord.app_commands.CommandSignatureMismatch)):
+        elif isinstance(
+            error, (discord.app_commands.CommandNotFound, discord.app_commands.CommandSignatureMismatch)
+        ):
             self.resync()  # what the check above did not catch (a changed subcommand, a race with a reload)
             text = STALE
         else:

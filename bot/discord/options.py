@@ -10,8 +10,9 @@ attribute's own name, because schema names may not be Python identifiers.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
@@ -42,9 +43,12 @@ def value_autocomplete(attr: AttributeSpec):
 
 
 def attribute_command(
-    name: str, description: str, model: ModelInfo, extras: list[Option],
+    name: str,
+    description: str,
+    model: ModelInfo,
+    extras: list[Option],
     handler: Callable[[discord.Interaction, dict[str, str], dict[str, Any]], Awaitable[None]],
-) -> app_commands.Command:  # fmt: skip
+) -> app_commands.Command:
     """A slash command whose options are ``extras`` plus every attribute of ``model``.
 
     ``handler(interaction, attributes, extras)`` gets the attributes the user set, by
@@ -57,18 +61,30 @@ def attribute_command(
         chosen = {attrs[k].name: v for k, v in options.items() if k in attrs and v is not None}
         await handler(interaction, chosen, {k: v for k, v in options.items() if k not in attrs})
 
-    params = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)]
+    params = [
+        inspect.Parameter(
+            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
+        )
+    ]
     descriptions, renames, completes = {}, {}, {}
     for option in extras:
-        params.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=option.default,
-                                        annotation=option.annotation))  # fmt: skip
+        params.append(
+            inspect.Parameter(
+                option.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=option.default,
+                annotation=option.annotation,
+            )
+        )
         descriptions[option.name] = option.description
         if option.autocomplete:
             completes[option.name] = option.autocomplete
     for py, attr in attrs.items():
         fits = len(attr.values) <= MAX_CHOICES
         annotation = Literal[tuple(attr.values)] if fits else str  # type: ignore[valid-type]
-        params.append(inspect.Parameter(py, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+        params.append(
+            inspect.Parameter(py, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        )
         renames[py] = attr.name
         shown = ", ".join(attr.values[:6]) + (", …" if len(attr.values) > 6 else "")
         descriptions[py] = f"{attr.name} ({shown}); unset = drawn from the training data"[:100]
@@ -87,15 +103,28 @@ def attribute_command(
 # shows an older definition (before a re-sync reached it) can send names and types the
 # running code does not take. These are answered with what is allowed, not passed on.
 
-KINDS = {3: "text", 4: "a whole number", 5: "true or false", 6: "a user", 7: "a channel", 8: "a role",
-         9: "a user or role", 10: "a number", 11: "a file"}  # fmt: skip
+KINDS = {
+    3: "text",
+    4: "a whole number",
+    5: "true or false",
+    6: "a user",
+    7: "a channel",
+    8: "a role",
+    9: "a user or role",
+    10: "a number",
+    11: "a file",
+}
 PYTHON_TYPES = {3: (str,), 4: (int,), 5: (bool,), 10: (int, float)}
 
 
 def describe_option(param: app_commands.Parameter) -> str:
     kind = KINDS.get(param.type.value, "a value")
     if param.choices:
-        kind = "one of " + ", ".join(str(c.value) for c in param.choices[:10]) + (", …" if len(param.choices) > 10 else "")
+        kind = (
+            "one of "
+            + ", ".join(str(c.value) for c in param.choices[:10])
+            + (", …" if len(param.choices) > 10 else "")
+        )
     elif param.min_value is not None and param.max_value is not None:
         kind += f" from {param.min_value} to {param.max_value}"
     return f"{param.display_name} ({kind}{'' if param.required else ', optional'})"
@@ -113,10 +142,15 @@ def option_problem(command: app_commands.Command, given: list[dict[str, Any]]) -
         if param is None:
             return f"/{command.name} has no option '{name}'. It takes: {allowed}."
         fits = PYTHON_TYPES.get(param.type.value)
-        wrong_value = fits is not None and "value" in option and (
-            not isinstance(value, fits) or (param.type.value != 5 and isinstance(value, bool)))  # fmt: skip
+        wrong_value = (
+            fits is not None
+            and "value" in option
+            and (not isinstance(value, fits) or (param.type.value != 5 and isinstance(value, bool)))
+        )
         if option.get("type") != param.type.value or wrong_value:
-            return f"The option {name} of /{command.name} takes {describe_option(param)}. It takes: {allowed}."
+            return (
+                f"The option {name} of /{command.name} takes {describe_option(param)}. It takes: {allowed}."
+            )
     missing = [n for n, p in params.items() if p.required and n not in names]
     if missing:
         return f"/{command.name} needs {', '.join(missing)}. It takes: {allowed}."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import discord
 
@@ -53,15 +53,21 @@ def _files(reply: Reply) -> list[discord.File]:
     return [discord.File(io.BytesIO(a.data), filename=a.name) for a in reply.files[:MAX_FILES]]
 
 
-async def answer_deferred(interaction: discord.Interaction, reply: Reply, store: Store,
-                          view_for: Callable[[str], discord.ui.View] | None = None,
-                          grid_for: Callable[[tuple[str, ...]], discord.ui.View] | None = None) -> None:  # fmt: skip
+async def answer_deferred(
+    interaction: discord.Interaction,
+    reply: Reply,
+    store: Store,
+    view_for: Callable[[str], discord.ui.View] | None = None,
+    grid_for: Callable[[tuple[str, ...]], discord.ui.View] | None = None,
+) -> None:
     """Send ``reply`` after a non-ephemeral defer: one message per image, each with 👍 👎 and
     ``view_for(generation)``'s buttons; a grid of candidates as one message with ``grid_for``'s."""
     if reply.ephemeral:
         # The "thinking..." message is public; a refusal should not be, so swap it for an ephemeral one.
         await quietly(interaction.delete_original_response(), "delete thinking message")
-        files = {"files": _files(reply)} if reply.files else {}  # a /collection's thumbnails, seen by its owner alone
+        files = (
+            {"files": _files(reply)} if reply.files else {}
+        )  # a /collection's thumbnails, seen by its owner alone
         await quietly(interaction.followup.send(reply.text, ephemeral=True, **files), "ephemeral followup")
         return
     if not reply.files:
@@ -80,7 +86,9 @@ async def answer_deferred(interaction: discord.Interaction, reply: Reply, store:
         except discord.NotFound as exc:
             if exc.code not in GONE:
                 raise
-            log.info("followup: interaction gone (code %s); %d image(s) not posted", exc.code, len(reply.files) - i)
+            log.info(
+                "followup: interaction gone (code %s); %d image(s) not posted", exc.code, len(reply.files) - i
+            )
             return
         if att.generation:
             store.set_message(att.generation, message.id, interaction.channel_id)
@@ -89,12 +97,17 @@ async def answer_deferred(interaction: discord.Interaction, reply: Reply, store:
                     break
 
 
-async def _grid(interaction: discord.Interaction, reply: Reply, store: Store,
-                grid_for: Callable[[tuple[str, ...]], discord.ui.View]) -> None:  # fmt: skip
+async def _grid(
+    interaction: discord.Interaction,
+    reply: Reply,
+    store: Store,
+    grid_for: Callable[[tuple[str, ...]], discord.ui.View],
+) -> None:
     """Four candidates in one message: nobody votes on a candidate, they pick one (which is then voted on)."""
     try:
-        message = await interaction.followup.send(reply.text, files=_files(reply), view=grid_for(reply.generations),
-                                                  wait=True)  # fmt: skip
+        message = await interaction.followup.send(
+            reply.text, files=_files(reply), view=grid_for(reply.generations), wait=True
+        )
     except discord.NotFound as exc:
         if exc.code not in GONE:
             raise

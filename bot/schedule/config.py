@@ -39,7 +39,9 @@ class ScheduleConfig:
     eval_samples: int = 500
     eval_feature_size: int = 224
     eval_per_value: int = 16
-    eval_size: int = 0  # side the gate judges both models at: 0 = the model's own; 256/512 = as posted (upscale stage)
+    eval_size: int = (
+        0  # side the gate judges both models at: 0 = the model's own; 256/512 = as posted (upscale stage)
+    )
     # gate
     max_kid_worsening: float = 0.10  # challenger KID may be at most 10 % above the champion's
     kid_floor: float = (

@@ -42,7 +42,9 @@ class Pick:
     voters: int
     bound: float
     why: str
-    latent: dict[str, Any] | None = None  # a variation's or a fusion's recipe: its seed alone draws another picture
+    latent: dict[str, Any] | None = (
+        None  # a variation's or a fusion's recipe: its seed alone draws another picture
+    )
 
 
 @dataclass(frozen=True)
@@ -54,16 +56,23 @@ class Curation:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "chosen": [p.__dict__ for p in self.chosen], "negatives": [p.__dict__ for p in self.negatives],
-            "skipped": dict(self.skipped), "caps": dict(self.caps),
+            "chosen": [p.__dict__ for p in self.chosen],
+            "negatives": [p.__dict__ for p in self.negatives],
+            "skipped": dict(self.skipped),
+            "caps": dict(self.caps),
             "chosen_values": value_counts(self.chosen),
-        }  # fmt: skip
+        }
 
 
 def item(pick: Pick, image: bytes | None) -> dict[str, Any]:
     """One curated or negative image as the fine-tune request carries it (``image``: its stored PNG)."""
-    out = {"id": pick.generation, "seed": pick.seed, "attributes": pick.attributes, "version": pick.version,
-           "truncation": pick.truncation}  # fmt: skip
+    out = {
+        "id": pick.generation,
+        "seed": pick.seed,
+        "attributes": pick.attributes,
+        "version": pick.version,
+        "truncation": pick.truncation,
+    }
     if pick.latent:
         out["latent"] = pick.latent
     if image is not None:
@@ -80,9 +89,19 @@ def value_counts(picks: Sequence[Pick]) -> dict[str, dict[str, int]]:
 
 
 def _pick(row: Mapping[str, Any], bound: float, why: str) -> Pick:
-    return Pick(row["id"], row["version"], int(row["seed"]), dict(row["attributes"]), float(row["truncation"]),
-                int(row["up"]), int(row["down"]), int(row["voters"]), round(bound, 4), why,
-                row.get("latent"))  # fmt: skip
+    return Pick(
+        row["id"],
+        row["version"],
+        int(row["seed"]),
+        dict(row["attributes"]),
+        float(row["truncation"]),
+        int(row["up"]),
+        int(row["down"]),
+        int(row["voters"]),
+        round(bound, 4),
+        why,
+        row.get("latent"),
+    )
 
 
 def value_caps(sizes: Mapping[str, int], target: int, quota_factor: float) -> dict[str, int]:
@@ -111,15 +130,18 @@ def curate(snapshot: Sequence[Mapping[str, Any]], cfg: ScheduleConfig, sizes: Ma
             skipped["votes too mixed to call"] += 1
     chosen, caps = _fill_with_quotas(liked, cfg, sizes, skipped)
     disliked.sort(key=lambda t: (-t[0], t[1]["id"]))
-    negatives = tuple(_pick(r, b, f"down-voted by {r['down']} of {r['voters']} (Wilson {b:.2f})")
-                      for b, r in disliked[: cfg.max_negatives])  # fmt: skip
+    negatives = tuple(
+        _pick(r, b, f"down-voted by {r['down']} of {r['voters']} (Wilson {b:.2f})")
+        for b, r in disliked[: cfg.max_negatives]
+    )
     if len(disliked) > cfg.max_negatives:
         skipped["beyond max_negatives"] += len(disliked) - cfg.max_negatives
     return Curation(tuple(chosen), negatives, dict(skipped), caps)
 
 
-def _fill_with_quotas(liked: list, cfg: ScheduleConfig, sizes: Mapping[str, int],
-                      skipped: Counter) -> tuple[list[Pick], dict[str, int]]:  # fmt: skip
+def _fill_with_quotas(
+    liked: list, cfg: ScheduleConfig, sizes: Mapping[str, int], skipped: Counter
+) -> tuple[list[Pick], dict[str, int]]:
     liked.sort(key=lambda t: (-t[0], -int(t[1]["voters"]), t[1]["id"]))  # ties: more voters, then stable
     target = min(cfg.max_curated, len(liked))
     caps = value_caps(sizes, target, cfg.quota_factor)

@@ -37,8 +37,12 @@ def judge(evaluation: Mapping[str, Any] | None, cfg: ScheduleConfig) -> Verdict:
     champ, chall = evaluation.get("champion") or {}, evaluation.get("challenger") or {}
     if chall.get("finite") is False:
         return Verdict(False, ("the challenger's weights are not finite (NaN or inf)",))
-    checks = [_kid(champ, chall, cfg), _attributes(champ, chall, cfg), _diversity(champ, chall, cfg),
-              _preference(evaluation.get("preference") or {}, cfg)]  # fmt: skip
+    checks = [
+        _kid(champ, chall, cfg),
+        _attributes(champ, chall, cfg),
+        _diversity(champ, chall, cfg),
+        _preference(evaluation.get("preference") or {}, cfg),
+    ]
     return Verdict(all(ok for ok, _ in checks), tuple(text for _, text in checks))
 
 
@@ -55,7 +59,8 @@ def _kid(champ: Mapping, chall: Mapping, cfg: ScheduleConfig) -> tuple[bool, str
     change = (new - old) / max(abs(old), cfg.kid_floor) * 100
     return (
         ok,
-        f"KID {old * 1000:.2f} -> {new * 1000:.2f} (x1000, {change:+.0f}%, allowed +{cfg.max_kid_worsening:.0%}): {'ok' if ok else 'too much worse'}",
+        f"KID {old * 1000:.2f} -> {new * 1000:.2f} (x1000, {change:+.0f}%, "
+        f"allowed +{cfg.max_kid_worsening:.0%}): {'ok' if ok else 'too much worse'}",
     )
 
 

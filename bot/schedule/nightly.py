@@ -86,8 +86,12 @@ class NightlyRun:
             except ValueError:
                 details = {}
             job = f" (engine job {details['job']})" if details.get("job") else ""
-            self._finish(row["id"], "failed", f"The bot stopped while this run worked{job}; the champion kept "
-                                              "serving.", details)  # fmt: skip
+            self._finish(
+                row["id"],
+                "failed",
+                f"The bot stopped while this run worked{job}; the champion kept serving.",
+                details,
+            )
         return len(rows)
 
     async def _run(self, holder: str, trigger: str) -> Outcome:
@@ -99,8 +103,12 @@ class NightlyRun:
         try:
             return await self._work(run, holder, until, details)
         except EngineError as exc:
-            return self._finish(run, "failed", f"The engine could not complete the run: {exc} "
-                                               "The champion keeps serving.", details)  # fmt: skip
+            return self._finish(
+                run,
+                "failed",
+                f"The engine could not complete the run: {exc} The champion keeps serving.",
+                details,
+            )
         except Exception as exc:  # a bug must not leave the run 'running' forever; the champion is untouched
             log.exception("nightly run %s crashed", run)
             return self._finish(
@@ -122,16 +130,25 @@ class NightlyRun:
         details.update(curation=curation.summary(), champion=champion.version)
         self.store.db["curation_runs"].update(run, {"candidates": len(curation.chosen)})
         if len(curation.chosen) < self.cfg.min_curated:
-            return self._finish(run, "skipped", f"Only {len(curation.chosen)} mascots qualified (need {self.cfg.min_curated}); "
-                                               "no fine-tune tonight.", details)  # fmt: skip
+            return self._finish(
+                run,
+                "skipped",
+                f"Only {len(curation.chosen)} mascots qualified (need {self.cfg.min_curated}); "
+                "no fine-tune tonight.",
+                details,
+            )
         job = await self.engine.start_finetune(self._job_request(curation, champion.version))
         details["job"] = job.id
         self._save(run, details)
         done = await self._wait(job.id, holder)
         details["job_state"], details["job_error"] = done.state, done.error
         if done.state != "succeeded":
-            return self._finish(run, "failed", f"The fine-tune failed: {done.error or done.state}. "
-                                               "The champion keeps serving.", details)  # fmt: skip
+            return self._finish(
+                run,
+                "failed",
+                f"The fine-tune failed: {done.error or done.state}. The champion keeps serving.",
+                details,
+            )
         return await self._decide(run, champion.version, done.result, details)
 
     def _job_request(self, curation: Curation, champion_version: str) -> dict[str, Any]:
@@ -143,12 +160,23 @@ class NightlyRun:
 
         c = self.cfg
         return {
-            "model": c.model, "data": c.data, "curated": items(curation.chosen), "negatives": items(curation.negatives),
-            "kimg": c.kimg, "lr_g": c.lr_g, "lr_d": c.lr_d, "freeze_d": c.freeze_d, "batch": c.batch,
-            "extra_share": c.curated_share, "timeout_s": c.timeout_s, "evaluate": True,
-            "eval_samples": c.eval_samples, "eval_feature_size": c.eval_feature_size, "eval_per_value": c.eval_per_value,
+            "model": c.model,
+            "data": c.data,
+            "curated": items(curation.chosen),
+            "negatives": items(curation.negatives),
+            "kimg": c.kimg,
+            "lr_g": c.lr_g,
+            "lr_d": c.lr_d,
+            "freeze_d": c.freeze_d,
+            "batch": c.batch,
+            "extra_share": c.curated_share,
+            "timeout_s": c.timeout_s,
+            "evaluate": True,
+            "eval_samples": c.eval_samples,
+            "eval_feature_size": c.eval_feature_size,
+            "eval_per_value": c.eval_per_value,
             "eval_size": c.eval_size,
-        }  # fmt: skip
+        }
 
     def _png(self, generation: str) -> bytes | None:
         found = self.store.image(generation)
@@ -179,12 +207,26 @@ class NightlyRun:
         evaluation = result.get("evaluation") or {}
         challenger = (evaluation.get("challenger") or {}).get("version") or f"unknown-{run}"
         verdict: Verdict = judge(evaluation, self.cfg)
-        details.update(evaluation=evaluation, curated_set=result.get("curation"), verdict=list(verdict.reasons),
-                       challenger=challenger)  # fmt: skip
-        metrics = {"challenger": evaluation.get("challenger"), "champion": evaluation.get("champion"),
-                   "preference": evaluation.get("preference")}  # fmt: skip
-        self.store.record_model_version(challenger, self.cfg.model, "candidate", parent=champion, metrics=metrics,
-                                        reason="evaluating", curation_run=run)  # fmt: skip
+        details.update(
+            evaluation=evaluation,
+            curated_set=result.get("curation"),
+            verdict=list(verdict.reasons),
+            challenger=challenger,
+        )
+        metrics = {
+            "challenger": evaluation.get("challenger"),
+            "champion": evaluation.get("champion"),
+            "preference": evaluation.get("preference"),
+        }
+        self.store.record_model_version(
+            challenger,
+            self.cfg.model,
+            "candidate",
+            parent=champion,
+            metrics=metrics,
+            reason="evaluating",
+            curation_run=run,
+        )
         if not verdict.promote:
             self.store.set_model_status(challenger, "rejected", verdict.summary)
             return self._finish(run, "rejected", f"Kept {champion}: {verdict.summary}.", details)
@@ -195,7 +237,10 @@ class NightlyRun:
             challenger, "serving", f"promoted by curation run {run}: {verdict.summary}"
         )
         self.store.set_model_status(champion, "retired", f"replaced by {challenger} (curation run {run})")
-        message = f"New mascot model {challenger} is live (learned from {len(details['curation']['chosen'])} liked mascots). {verdict.summary}."
+        liked = len(details["curation"]["chosen"])
+        message = (
+            f"New mascot model {challenger} is live (learned from {liked} liked mascots). {verdict.summary}."
+        )
         await self._announce(message)
         return self._finish(run, "promoted", message, details)
 
@@ -216,8 +261,14 @@ class NightlyRun:
 
     def _remember(self, version: str, family: str | None, parent: str | None) -> None:
         if not any(v["version"] == version for v in self.store.model_versions(self.cfg.model)):
-            self.store.record_model_version(version, self.cfg.model, "serving", family=family, parent=parent,
-                                            reason="serving when first seen by the scheduler")  # fmt: skip
+            self.store.record_model_version(
+                version,
+                self.cfg.model,
+                "serving",
+                family=family,
+                parent=parent,
+                reason="serving when first seen by the scheduler",
+            )
 
     async def _announce(self, message: str) -> None:
         try:

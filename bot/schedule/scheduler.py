@@ -64,14 +64,25 @@ class NightlyScheduler:
 
     def start(self, catch_up: bool = True) -> None:
         """Add the cron job (call inside the running event loop) and run once if a run was missed."""
-        self.scheduler.add_job(self._scheduled, trigger_of(self.cfg), id=JOB_ID, replace_existing=True,
-                               coalesce=True, misfire_grace_time=self.cfg.misfire_grace_s, max_instances=1)  # fmt: skip
+        self.scheduler.add_job(
+            self._scheduled,
+            trigger_of(self.cfg),
+            id=JOB_ID,
+            replace_existing=True,
+            coalesce=True,
+            misfire_grace_time=self.cfg.misfire_grace_s,
+            max_instances=1,
+        )
         self.scheduler.start()
         if self.nightly.close_orphans():
             log.info("runs left unfinished by an earlier process were recorded as failed")
         if catch_up:
-            missed = missed_fire(trigger_of(self.cfg), self._last_run_started(), datetime.now(UTC),
-                                 timedelta(seconds=self.cfg.misfire_grace_s))  # fmt: skip
+            missed = missed_fire(
+                trigger_of(self.cfg),
+                self._last_run_started(),
+                datetime.now(UTC),
+                timedelta(seconds=self.cfg.misfire_grace_s),
+            )
             if missed is not None:
                 log.info("the run due at %s was missed; running it now (once)", missed.isoformat())
                 self._spawn("catch-up")
@@ -105,7 +116,10 @@ class NightlyScheduler:
         if held and parse_stamp(held["expires"]) > datetime.now(UTC):
             return f"A retraining run is already in progress (since {held['acquired']} UTC)."
         self._spawn("admin")
-        return "Retraining started: curating voted mascots, then fine-tuning and evaluating. `status` shows how it went."
+        return (
+            "Retraining started: curating voted mascots, then fine-tuning and evaluating. "
+            "`status` shows how it went."
+        )
 
     async def rollback(self, model: str) -> str:
         return (await self.nightly.rollback(model)).message

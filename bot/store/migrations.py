@@ -102,7 +102,9 @@ MIGRATIONS: tuple[str, ...] = (
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Run every migration the database has not seen; returns the resulting version."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)"
+    )
     current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
     for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
         # executescript commits first, so the migration and its version row go in one explicit transaction

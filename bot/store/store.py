@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import sqlite_utils
 
@@ -24,12 +25,12 @@ MAX_FAVOURITES = 150  # per user: a collection, not a second gallery
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def stamp(when: datetime) -> str:
     # One fixed-width format, so comparing strings compares times.
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ class Generation:
     channel: str | None
     message: str | None
     created: str
-    # The engine's latent recipe of a variation or a fusion ({"vary": ...} / {"fuse": ...}); None: the seed's own.
+    # The engine's latent recipe of a variation or a fusion ({"vary": ...} / {"fuse": ...});
+    # None: the seed's own.
     latent: dict[str, Any] | None = None
     size: int | None = None  # side of the stored picture (None: rows from before the creative loop)
 
@@ -87,7 +89,9 @@ class UserStats:
 
 
 class Store:
-    def __init__(self, path: str | Path, clock: Callable[[], datetime] = utcnow, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: str | Path, clock: Callable[[], datetime] = utcnow, synchronous: str = "FULL"
+    ) -> None:
         self.path = str(path)
         self.clock = clock
         if self.path != ":memory:":
@@ -113,18 +117,44 @@ class Store:
 
     # --- generations ------------------------------------------------------------
     def add_generation(
-        self, *, engine_id: str, model: str, version: str, seed: int, attributes: dict[str, str],
-        requested: dict[str, str], truncation: float, requester: str, platform: str,
-        guild: str | None = None, channel: str | None = None, image: bytes | None = None, image_format: str = "png",
-        latent: dict[str, Any] | None = None, size: int | None = None,
-    ) -> Generation:  # fmt: skip
+        self,
+        *,
+        engine_id: str,
+        model: str,
+        version: str,
+        seed: int,
+        attributes: dict[str, str],
+        requested: dict[str, str],
+        truncation: float,
+        requester: str,
+        platform: str,
+        guild: str | None = None,
+        channel: str | None = None,
+        image: bytes | None = None,
+        image_format: str = "png",
+        latent: dict[str, Any] | None = None,
+        size: int | None = None,
+    ) -> Generation:
         # The engine's id is deterministic, so two posts of the same picture would collide; each post
         # gets its own id (short: it rides in button custom ids) and keeps the engine's beside it.
-        row = dict(id=secrets.token_hex(8), engine_id=engine_id, model=model, version=version, seed=int(seed),
-                   attributes=json.dumps(attributes, sort_keys=True), requested=json.dumps(requested, sort_keys=True),
-                   truncation=float(truncation), requester=str(requester), platform=platform,
-                   guild=_opt(guild), channel=_opt(channel), message=None, created=self._now(),
-                   latent=json.dumps(latent, sort_keys=True) if latent else None, size=size)  # fmt: skip
+        row = dict(
+            id=secrets.token_hex(8),
+            engine_id=engine_id,
+            model=model,
+            version=version,
+            seed=int(seed),
+            attributes=json.dumps(attributes, sort_keys=True),
+            requested=json.dumps(requested, sort_keys=True),
+            truncation=float(truncation),
+            requester=str(requester),
+            platform=platform,
+            guild=_opt(guild),
+            channel=_opt(channel),
+            message=None,
+            created=self._now(),
+            latent=json.dumps(latent, sort_keys=True) if latent else None,
+            size=size,
+        )
         self.db["generations"].insert(row)
         if image is not None:
             self.db["images"].insert(dict(generation=row["id"], format=image_format, data=image))
@@ -141,7 +171,10 @@ class Store:
         return Generation.from_row(rows[0]) if rows else None
 
     def by_message(self, message: str | int) -> list[Generation]:
-        return [Generation.from_row(r) for r in self.db.query("SELECT * FROM generations WHERE message = ?", [str(message)])]
+        return [
+            Generation.from_row(r)
+            for r in self.db.query("SELECT * FROM generations WHERE message = ?", [str(message)])
+        ]
 
     def image(self, generation: str) -> tuple[bytes, str] | None:
         rows = list(self.db.query("SELECT data, format FROM images WHERE generation = ?", [generation]))
@@ -162,19 +195,32 @@ class Store:
         return self.favourite_count(user)
 
     def remove_favourite(self, user: str | int, generation: str) -> bool:
-        return self.db.execute("DELETE FROM favourites WHERE user = ? AND generation = ?",
-                               [str(user), generation]).rowcount > 0  # fmt: skip
+        return (
+            self.db.execute(
+                "DELETE FROM favourites WHERE user = ? AND generation = ?", [str(user), generation]
+            ).rowcount
+            > 0
+        )
 
     def is_favourite(self, user: str | int, generation: str) -> bool:
-        return bool(list(self.db.query("SELECT 1 FROM favourites WHERE user = ? AND generation = ?", [str(user), generation])))
+        return bool(
+            list(
+                self.db.query(
+                    "SELECT 1 FROM favourites WHERE user = ? AND generation = ?", [str(user), generation]
+                )
+            )
+        )
 
     def favourite_count(self, user: str | int) -> int:
         return next(self.db.query("SELECT COUNT(*) AS n FROM favourites WHERE user = ?", [str(user)]))["n"]
 
     def favourites(self, user: str | int, limit: int = MAX_FAVOURITES) -> list[Generation]:
         """A user's starred mascots, newest star first."""
-        rows = self.db.query("SELECT g.* FROM favourites f JOIN generations g ON g.id = f.generation "
-                             "WHERE f.user = ? ORDER BY f.created DESC, f.rowid DESC LIMIT ?", [str(user), limit])  # fmt: skip
+        rows = self.db.query(
+            "SELECT g.* FROM favourites f JOIN generations g ON g.id = f.generation "
+            "WHERE f.user = ? ORDER BY f.created DESC, f.rowid DESC LIMIT ?",
+            [str(user), limit],
+        )
         return [Generation.from_row(r) for r in rows]
 
     # --- votes ------------------------------------------------------------------
@@ -193,22 +239,35 @@ class Store:
         switching to 👎 must not delete the 👎)."""
         sql, args = "DELETE FROM votes WHERE generation = ? AND user = ?", [generation, str(user)]
         if value is not None:
-            sql, args = sql + " AND value = ?", args + [value]
+            sql, args = sql + " AND value = ?", [*args, value]
         return self.db.execute(sql, args).rowcount > 0
 
     def votes(self, generation: str) -> dict[str, int]:
-        return {r["user"]: r["value"] for r in self.db.query("SELECT user, value FROM votes WHERE generation = ?", [generation])}
+        return {
+            r["user"]: r["value"]
+            for r in self.db.query("SELECT user, value FROM votes WHERE generation = ?", [generation])
+        }
 
     def tally(self, generation: str) -> tuple[int, int]:
-        row = next(self.db.query(
-            "SELECT COALESCE(SUM(value = 1), 0) AS up, COALESCE(SUM(value = -1), 0) AS down FROM votes WHERE generation = ?",
-            [generation]))  # fmt: skip
+        row = next(
+            self.db.query(
+                "SELECT COALESCE(SUM(value = 1), 0) AS up, COALESCE(SUM(value = -1), 0) AS down "
+                "FROM votes WHERE generation = ?",
+                [generation],
+            )
+        )
         return row["up"], row["down"]
 
     # --- leaderboards -----------------------------------------------------------
-    def top(self, period: str = "all", limit: int = 10, guild: str | None = None, min_voters: int = 1,
-            positive: bool = False) -> list[Ranked]:  # fmt: skip
-        """Best-scored generations created within ``period`` (day | week | all); ``positive``: score above 0 only."""
+    def top(
+        self,
+        period: str = "all",
+        limit: int = 10,
+        guild: str | None = None,
+        min_voters: int = 1,
+        positive: bool = False,
+    ) -> list[Ranked]:
+        """Best-scored generations created within ``period`` (day | week | all); ``positive``: score > 0."""
         if period not in PERIODS:
             raise ValueError(f"period must be one of {', '.join(PERIODS)}")
         where, args = ["1 = 1"], []
@@ -225,21 +284,33 @@ class Store:
             GROUP BY g.id HAVING COUNT(v.user) >= ? {"AND SUM(v.value) > 0" if positive else ""}
             ORDER BY score DESC, up DESC, g.created ASC LIMIT ?
         """
-        rows = self.db.query(sql, args + [min_voters, limit])
+        rows = self.db.query(sql, [*args, min_voters, limit])
         return [Ranked(Generation.from_row(r), r["score"], r["up"], r["down"]) for r in rows]
 
     def user_stats(self, user: str | int) -> UserStats:
         user = str(user)
         made = next(self.db.query("SELECT COUNT(*) AS n FROM generations WHERE requester = ?", [user]))["n"]
         cast = next(self.db.query("SELECT COUNT(*) AS n FROM votes WHERE user = ?", [user]))["n"]
-        got = next(self.db.query(
-            "SELECT COALESCE(SUM(v.value = 1), 0) AS up, COALESCE(SUM(v.value = -1), 0) AS down "
-            "FROM votes v JOIN generations g ON g.id = v.generation WHERE g.requester = ?", [user]))  # fmt: skip
-        best = list(self.db.query(
-            "SELECT g.*, SUM(v.value) AS score, SUM(v.value = 1) AS up, SUM(v.value = -1) AS down "
-            "FROM generations g JOIN votes v ON v.generation = g.id WHERE g.requester = ? "
-            "GROUP BY g.id ORDER BY score DESC, up DESC LIMIT 1", [user]))  # fmt: skip
-        ranked = Ranked(Generation.from_row(best[0]), best[0]["score"], best[0]["up"], best[0]["down"]) if best else None
+        got = next(
+            self.db.query(
+                "SELECT COALESCE(SUM(v.value = 1), 0) AS up, COALESCE(SUM(v.value = -1), 0) AS down "
+                "FROM votes v JOIN generations g ON g.id = v.generation WHERE g.requester = ?",
+                [user],
+            )
+        )
+        best = list(
+            self.db.query(
+                "SELECT g.*, SUM(v.value) AS score, SUM(v.value = 1) AS up, SUM(v.value = -1) AS down "
+                "FROM generations g JOIN votes v ON v.generation = g.id WHERE g.requester = ? "
+                "GROUP BY g.id ORDER BY score DESC, up DESC LIMIT 1",
+                [user],
+            )
+        )
+        ranked = (
+            Ranked(Generation.from_row(best[0]), best[0]["score"], best[0]["up"], best[0]["down"])
+            if best
+            else None
+        )
         return UserStats(user, made, cast, got["up"], got["down"], ranked)
 
     # --- guild settings ----------------------------------------------------------
@@ -249,30 +320,69 @@ class Store:
             return [], None
         return json.loads(rows[0]["allowed_channels"]), rows[0]["default_model"]
 
-    def set_guild_settings(self, guild: str | int, allowed_channels: Iterable[str], default_model: str | None) -> None:
+    def set_guild_settings(
+        self, guild: str | int, allowed_channels: Iterable[str], default_model: str | None
+    ) -> None:
         self.db["guild_settings"].upsert(
-            dict(guild=str(guild), allowed_channels=json.dumps(sorted(set(map(str, allowed_channels)))),
-                 default_model=default_model), pk="guild")  # fmt: skip
+            dict(
+                guild=str(guild),
+                allowed_channels=json.dumps(sorted(set(map(str, allowed_channels)))),
+                default_model=default_model,
+            ),
+            pk="guild",
+        )
 
     # --- curation runs and model versions (written by the nightly scheduler) ------
     def start_curation_run(self, model: str, candidates: int = 0, details: dict | None = None) -> int:
-        return self.db["curation_runs"].insert(
-            dict(model=model, started=self._now(), status="running", candidates=candidates,
-                 details=json.dumps(details or {}))).last_pk  # fmt: skip
+        return (
+            self.db["curation_runs"]
+            .insert(
+                dict(
+                    model=model,
+                    started=self._now(),
+                    status="running",
+                    candidates=candidates,
+                    details=json.dumps(details or {}),
+                )
+            )
+            .last_pk
+        )
 
     def finish_curation_run(self, run: int, status: str, details: dict | None = None) -> None:
-        self.db["curation_runs"].update(run, dict(finished=self._now(), status=status, details=json.dumps(details or {})))
+        self.db["curation_runs"].update(
+            run, dict(finished=self._now(), status=status, details=json.dumps(details or {}))
+        )
 
     def curation_runs(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self.db.query("SELECT * FROM curation_runs ORDER BY id DESC LIMIT ?", [limit])
         return [{**r, "details": json.loads(r["details"])} for r in rows]
 
-    def record_model_version(self, version: str, model: str, status: str, *, family: str | None = None,
-                             parent: str | None = None, metrics: dict | None = None, reason: str = "",
-                             curation_run: int | None = None) -> None:  # fmt: skip
+    def record_model_version(
+        self,
+        version: str,
+        model: str,
+        status: str,
+        *,
+        family: str | None = None,
+        parent: str | None = None,
+        metrics: dict | None = None,
+        reason: str = "",
+        curation_run: int | None = None,
+    ) -> None:
         self.db["model_versions"].upsert(
-            dict(version=version, model=model, family=family, parent=parent, metrics=json.dumps(metrics or {}),
-                 status=status, reason=reason, curation_run=curation_run, created=self._now()), pk="version")  # fmt: skip
+            dict(
+                version=version,
+                model=model,
+                family=family,
+                parent=parent,
+                metrics=json.dumps(metrics or {}),
+                status=status,
+                reason=reason,
+                curation_run=curation_run,
+                created=self._now(),
+            ),
+            pk="version",
+        )
 
     def set_model_status(self, version: str, status: str, reason: str = "") -> None:
         self.db["model_versions"].update(version, dict(status=status, reason=reason))
@@ -284,7 +394,9 @@ class Store:
         rows = self.db.query(sql + " ORDER BY created DESC, rowid DESC", args)
         return [{**r, "metrics": json.loads(r["metrics"])} for r in rows]
 
-    def curation_candidates(self, min_voters: int, since: str | None = None, limit: int = 1000) -> list[Ranked]:
+    def curation_candidates(
+        self, min_voters: int, since: str | None = None, limit: int = 1000
+    ) -> list[Ranked]:
         """Well-liked generations (positive score, enough distinct voters) for the nightly fine-tune."""
         where, args = "", []
         if since:
@@ -292,9 +404,10 @@ class Store:
         rows = self.db.query(
             f"SELECT g.*, SUM(v.value) AS score, SUM(v.value = 1) AS up, SUM(v.value = -1) AS down "
             f"FROM generations g JOIN votes v ON v.generation = g.id {where} GROUP BY g.id "
-            f"HAVING COUNT(v.user) >= ? AND SUM(v.value) > 0 ORDER BY score DESC LIMIT ?", args + [min_voters, limit])  # fmt: skip
+            f"HAVING COUNT(v.user) >= ? AND SUM(v.value) > 0 ORDER BY score DESC LIMIT ?",
+            [*args, min_voters, limit],
+        )
         return [Ranked(Generation.from_row(r), r["score"], r["up"], r["down"]) for r in rows]
-
 
     # --- leases (bot/schedule: one nightly run at a time) ----------------------------
     def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
@@ -303,7 +416,8 @@ class Store:
         cur = self.db.execute(
             "INSERT INTO leases (name, holder, acquired, expires) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, acquired = excluded.acquired, "
-            "expires = excluded.expires WHERE leases.expires < excluded.acquired OR leases.holder = excluded.holder",
+            "expires = excluded.expires "
+            "WHERE leases.expires < excluded.acquired OR leases.holder = excluded.holder",
             [name, holder, stamp(now), stamp(now + timedelta(seconds=ttl_s))],
         )
         return cur.rowcount > 0
@@ -321,15 +435,22 @@ class Store:
         Votes after ``until`` (cast while a run works) are left for the next run."""
         where, args = "v.created <= ?", [until]
         if model is not None:
-            where, args = where + " AND g.model = ?", args + [model]
+            where, args = where + " AND g.model = ?", [*args, model]
         rows = self.db.query(
             f"SELECT g.id, g.model, g.version, g.seed, g.attributes, g.truncation, g.created, g.latent, "
             f"SUM(v.value = 1) AS up, SUM(v.value = -1) AS down, COUNT(DISTINCT v.user) AS voters "
-            f"FROM generations g JOIN votes v ON v.generation = g.id WHERE {where} GROUP BY g.id ORDER BY g.created",
+            "FROM generations g JOIN votes v ON v.generation = g.id "
+            f"WHERE {where} GROUP BY g.id ORDER BY g.created",
             args,
-        )  # fmt: skip
-        return [{**r, "attributes": json.loads(r["attributes"]), "latent": json.loads(r["latent"]) if r["latent"] else None}
-                for r in rows]  # fmt: skip
+        )
+        return [
+            {
+                **r,
+                "attributes": json.loads(r["attributes"]),
+                "latent": json.loads(r["latent"]) if r["latent"] else None,
+            }
+            for r in rows
+        ]
 
     def now_stamp(self) -> str:
         return self._now()

@@ -68,9 +68,13 @@ async def _body(request: web.Request, limit: int = MAX_BODY) -> dict:
     try:
         body = json.loads(raw) if raw else {}
     except (ValueError, RecursionError):  # not JSON, not UTF-8, too deep, numbers past Python's limits
-        raise BadInput(400, "malformed_json", "the body must be a JSON object, like {\"user\": \"ann\", \"text\": \"/mascot\"}") from None
+        raise BadInput(
+            400, "malformed_json", 'the body must be a JSON object, like {"user": "ann", "text": "/mascot"}'
+        ) from None
     if not isinstance(body, dict):
-        raise BadInput(400, "malformed_json", "the body must be a JSON object, like {\"user\": \"ann\", \"text\": \"/mascot\"}")
+        raise BadInput(
+            400, "malformed_json", 'the body must be a JSON object, like {"user": "ann", "text": "/mascot"}'
+        )
     return body
 
 
@@ -78,8 +82,12 @@ def _is_admin(request: web.Request) -> bool:
     """Admin commands need web_admin on *and* the WEB_ADMIN_TOKEN as a bearer token; else they are off."""
     token = request.app[ADMIN_TOKEN]
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return bool(request.app[CONFIG].web_admin and token and scheme.lower() == "bearer"
-                and secrets.compare_digest(given.strip().encode("utf-8", "replace"), token.encode("utf-8")))  # fmt: skip
+    return bool(
+        request.app[CONFIG].web_admin
+        and token
+        and scheme.lower() == "bearer"
+        and secrets.compare_digest(given.strip().encode("utf-8", "replace"), token.encode("utf-8"))
+    )
 
 
 def _page(name: str) -> str:
@@ -104,16 +112,30 @@ async def command(request: web.Request) -> web.Response:
     caller = Caller(user=f"web:{_user(body.get('user'))}", platform="web", admin=_is_admin(request))
     typed = body.get("text", "")
     if not isinstance(typed, str):
-        raise BadInput(400, "invalid_text", "text is the command as typed, like \"/mascot hair:blue\"")
+        raise BadInput(400, "invalid_text", 'text is the command as typed, like "/mascot hair:blue"')
     return _reply(await text.run(core, caller, typed[:1000]))
 
 
 def _reply(reply) -> web.Response:
-    images = [{"generation": f.generation, "url": f"/image/{f.generation}", "name": f.name}
-              for f in reply.files if f.generation]  # fmt: skip
-    others = [{"name": f.name, "data": f"data:image/gif;base64,{base64.b64encode(f.data).decode()}"} for f in reply.files if not f.generation]
-    return web.json_response({"text": reply.text, "ephemeral": reply.ephemeral, "images": images, "files": others,
-                              "kind": reply.kind})  # fmt: skip
+    images = [
+        {"generation": f.generation, "url": f"/image/{f.generation}", "name": f.name}
+        for f in reply.files
+        if f.generation
+    ]
+    others = [
+        {"name": f.name, "data": f"data:image/gif;base64,{base64.b64encode(f.data).decode()}"}
+        for f in reply.files
+        if not f.generation
+    ]
+    return web.json_response(
+        {
+            "text": reply.text,
+            "ephemeral": reply.ephemeral,
+            "images": images,
+            "files": others,
+            "kind": reply.kind,
+        }
+    )
 
 
 async def mascotify(request: web.Request) -> web.Response:
@@ -122,13 +144,17 @@ async def mascotify(request: web.Request) -> web.Response:
     caller = Caller(user=f"web:{_user(body.get('user'))}", platform="web", admin=_is_admin(request))
     raw, typed = body.get("image"), body.get("text", "")
     if not isinstance(raw, str) or not raw:
-        raise BadInput(400, "invalid_image", "image is the picture as a data URL or base64 text (PNG, JPEG or WebP)")
+        raise BadInput(
+            400, "invalid_image", "image is the picture as a data URL or base64 text (PNG, JPEG or WebP)"
+        )
     if not isinstance(typed, str):
-        raise BadInput(400, "invalid_text", "text holds the attributes to keep, like \"hair:blue smile:yes\"")
+        raise BadInput(400, "invalid_text", 'text holds the attributes to keep, like "hair:blue smile:yes"')
     try:
         picture = base64.b64decode(raw.split(",", 1)[1] if raw.startswith("data:") else raw, validate=True)
     except ValueError:  # binascii.Error included
-        raise BadInput(400, "invalid_image", "image must be base64 text or a data URL of a PNG, JPEG or WebP picture") from None
+        raise BadInput(
+            400, "invalid_image", "image must be base64 text or a data URL of a PNG, JPEG or WebP picture"
+        ) from None
     try:
         wanted = text.pairs(typed[:1000])
     except ValueError as exc:
@@ -145,9 +171,18 @@ async def queue(request: web.Request) -> web.Response:
 async def schema(request: web.Request) -> web.Response:
     """The attribute pickers' choices: every model's attributes and values, from the engine's catalog."""
     catalog = request.app[CORE].catalog
-    return web.json_response({"default": catalog.default, "models": [
-        {"name": m.name, "attributes": [{"name": a.name, "values": list(a.values)} for a in m.attributes]}
-        for m in catalog.models]})  # fmt: skip
+    return web.json_response(
+        {
+            "default": catalog.default,
+            "models": [
+                {
+                    "name": m.name,
+                    "attributes": [{"name": a.name, "values": list(a.values)} for a in m.attributes],
+                }
+                for m in catalog.models
+            ],
+        }
+    )
 
 
 async def vote(request: web.Request) -> web.Response:
@@ -158,7 +193,9 @@ async def vote(request: web.Request) -> web.Response:
     if isinstance(value, bool) or not isinstance(value, int) or value not in (1, -1, 0):
         raise BadInput(400, "invalid_value", "value is 1 (👍), -1 (👎) or 0 (remove)")
     if not isinstance(generation, str) or not generation or core.store.generation(generation) is None:
-        raise BadInput(404, "no_such_mascot", "no such mascot: generation is the id of a mascot made here or on Discord")
+        raise BadInput(
+            404, "no_such_mascot", "no such mascot: generation is the id of a mascot made here or on Discord"
+        )
     key = f"web:{user}"
     if value == 0:
         core.store.unvote(generation, key)
@@ -185,9 +222,20 @@ async def top(request: web.Request) -> web.Response:
     if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_TOP):
         raise BadInput(400, "invalid_limit", f"limit is a whole number from 1 to {MAX_TOP}")
     ranked = request.app[CORE].store.top(period, int(limit))
-    return web.json_response([{"generation": r.generation.id, "url": f"/image/{r.generation.id}", "score": r.score,
-                               "up": r.up, "down": r.down, "seed": r.generation.seed,
-                               "attributes": r.generation.attributes} for r in ranked])  # fmt: skip
+    return web.json_response(
+        [
+            {
+                "generation": r.generation.id,
+                "url": f"/image/{r.generation.id}",
+                "score": r.score,
+                "up": r.up,
+                "down": r.down,
+                "seed": r.generation.seed,
+                "attributes": r.generation.attributes,
+            }
+            for r in ranked
+        ]
+    )
 
 
 async def announcements(request: web.Request) -> web.Response:
@@ -204,21 +252,33 @@ async def gallery(request: web.Request) -> web.Response:
     if period not in ("day", "week", "all"):
         period = "all"
     ranked = request.app[CORE].store.top(period, 48)
-    cards = "\n".join(
-        f'<figure class="card"><img src="/image/{r.generation.id}" alt="mascot" width="128" height="128">'
-        f"<figcaption><b>{r.score:+d}</b> {UP}{r.up} {DOWN}{r.down}<br>{html.escape(describe(r.generation.attributes))}"
-        f"<br>seed {r.generation.seed} · <code>{r.generation.id}</code></figcaption></figure>"
-        for r in ranked
-    ) or "<p>No votes yet: make a mascot in the chat and vote on it.</p>"
-    tabs = " · ".join(f'<a href="/gallery?period={p}"{" class=on" if p == period else ""}>{p}</a>' for p in ("day", "week", "all"))
-    return web.Response(text=_page("gallery.html").replace("{{tabs}}", tabs).replace("{{cards}}", cards),
-                        content_type="text/html")  # fmt: skip
+    cards = (
+        "\n".join(
+            f'<figure class="card"><img src="/image/{r.generation.id}" alt="mascot" width="128" height="128">'
+            f"<figcaption><b>{r.score:+d}</b> {UP}{r.up} {DOWN}{r.down}<br>"
+            f"{html.escape(describe(r.generation.attributes))}"
+            f"<br>seed {r.generation.seed} · <code>{r.generation.id}</code></figcaption></figure>"
+            for r in ranked
+        )
+        or "<p>No votes yet: make a mascot in the chat and vote on it.</p>"
+    )
+    tabs = " · ".join(
+        f'<a href="/gallery?period={p}"{" class=on" if p == period else ""}>{p}</a>'
+        for p in ("day", "week", "all")
+    )
+    return web.Response(
+        text=_page("gallery.html").replace("{{tabs}}", tabs).replace("{{cards}}", cards),
+        content_type="text/html",
+    )
 
 
-def make_app(core: Commands, cfg: BotConfig, feed: AnnouncementFeed | None = None,
-             admin_token: str | None = None) -> web.Application:  # fmt: skip
+def make_app(
+    core: Commands, cfg: BotConfig, feed: AnnouncementFeed | None = None, admin_token: str | None = None
+) -> web.Application:
     """``admin_token`` defaults to $WEB_ADMIN_TOKEN; without one the chat has no admin commands."""
-    app = web.Application(client_max_size=MAX_PICTURE_BODY, middlewares=[clean_errors])  # other routes: MAX_BODY
+    app = web.Application(
+        client_max_size=MAX_PICTURE_BODY, middlewares=[clean_errors]
+    )  # other routes: MAX_BODY
     app[CORE], app[CONFIG] = core, cfg
     app[ADMIN_TOKEN] = (os.environ.get(ADMIN_TOKEN_ENV, "") if admin_token is None else admin_token).strip()
     app[FEED] = feed if feed is not None else AnnouncementFeed()  # none given: nothing to announce

@@ -54,9 +54,18 @@ def measure(ck: Checkpoint, ds: Dataset, settings: dict[str, Any]) -> dict[str, 
     from engine.metrics import evaluate
 
     at_base_prior = dataclasses.replace(ck, schema=ds.schema)  # same interface, the data's prior
-    report = evaluate(at_base_prior, ds, metrics=METRICS, samples=settings["samples"], seed=settings["seed"],
-                      feature_size=settings["feature_size"], progress=False, size=settings.get("size", 0),
-                      upscaler=settings.get("upscaler", "lanczos"), options={"attr_precision": {"per_value": settings["per_value"]}})  # fmt: skip
+    report = evaluate(
+        at_base_prior,
+        ds,
+        metrics=METRICS,
+        samples=settings["samples"],
+        seed=settings["seed"],
+        feature_size=settings["feature_size"],
+        progress=False,
+        size=settings.get("size", 0),
+        upscaler=settings.get("upscaler", "lanczos"),
+        options={"attr_precision": {"per_value": settings["per_value"]}},
+    )
     m = report["metrics"]
     return {
         "version": ck.version,
@@ -93,8 +102,13 @@ class Featurizer:
         return np.concatenate([self.net.features(images), sharpness(images)], axis=1)
 
 
-def paired_bootstrap(champion: np.ndarray, challenger: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES,
-                     level: float = 0.95, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:  # fmt: skip
+def paired_bootstrap(
+    champion: np.ndarray,
+    challenger: np.ndarray,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    level: float = 0.95,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float, float]:
     """Mean gain (challenger minus champion) and its percentile bootstrap interval.
 
     Paired: sample i of both models comes from the same seed and attributes, so each resample
@@ -111,19 +125,36 @@ def paired_bootstrap(champion: np.ndarray, challenger: np.ndarray, resamples: in
     return float(diff.mean()), float(low), float(high)
 
 
-def preference_check(champion: Checkpoint, challenger: Checkpoint, voted: Dataset, featurize, n: int,
-                     seed: int) -> dict[str, Any]:  # fmt: skip
+def preference_check(
+    champion: Checkpoint, challenger: Checkpoint, voted: Dataset, featurize, n: int, seed: int
+) -> dict[str, Any]:
     liked = np.array([int(t.get("liked", 0)) for t in voted.tags()])
     try:
         model: PreferenceModel = fit_preference(featurize(np.asarray(voted.images)), liked)
     except MascotError as exc:
-        return {"trusted": False, "why": str(exc), "champion": None, "challenger": None, "gain": None,
-                "gain_low": None, "gain_high": None}  # fmt: skip
+        return {
+            "trusted": False,
+            "why": str(exc),
+            "champion": None,
+            "challenger": None,
+            "gain": None,
+            "gain_low": None,
+            "gain_high": None,
+        }
     old, new = (model.score(featurize(prior_samples(ck, n, seed))) for ck in (champion, challenger))
     gain, low, high = paired_bootstrap(old, new)
-    return {"champion": float(old.mean()), "challenger": float(new.mean()), "gain": gain, "gain_low": low,
-            "gain_high": high, "held_out_accuracy": model.held_out_accuracy, "majority_rate": model.majority_rate,
-            "trusted": model.trusted, "train": model.n_train, "test": model.n_test}  # fmt: skip
+    return {
+        "champion": float(old.mean()),
+        "challenger": float(new.mean()),
+        "gain": gain,
+        "gain_low": low,
+        "gain_high": high,
+        "held_out_accuracy": model.held_out_accuracy,
+        "majority_rate": model.majority_rate,
+        "trusted": model.trusted,
+        "train": model.n_train,
+        "test": model.n_test,
+    }
 
 
 def compare(job: Path) -> dict[str, Any]:
@@ -151,8 +182,9 @@ def compare(job: Path) -> dict[str, Any]:
     n = min(settings["samples"], 256)
     for name, ck in (("champion", champion), ("challenger", challenger)):
         result[name]["diversity"] = diversity(prior_samples(ck, n, settings["seed"]))
-    result["preference"] = preference_check(champion, challenger, Dataset(job / "voted"), Featurizer(ds), n,
-                                            settings["seed"])  # fmt: skip
+    result["preference"] = preference_check(
+        champion, challenger, Dataset(job / "voted"), Featurizer(ds), n, settings["seed"]
+    )
     return _finite_or_none(result)
 
 
@@ -166,8 +198,14 @@ def _finite_or_none(value: Any) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    return run_step(argv, "engine.curate.compare", compare, "evaluation",
-                    lambda r: json.dumps({k: r[k] for k in ("champion", "challenger")}))
+    return run_step(
+        argv,
+        "engine.curate.compare",
+        compare,
+        "evaluation",
+        lambda r: json.dumps({k: r[k] for k in ("champion", "challenger")}),
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -56,7 +56,9 @@ class Models:
                 ck = load_checkpoint(folder) if (folder / "model.json").is_file() else None
             except MascotError:
                 ck = None  # a damaged old version: fall back to the stored PNG
-            self._loaded[version] = ck if ck is not None and ck.schema.interface() == self.champion.schema.interface() else None
+            self._loaded[version] = (
+                ck if ck is not None and ck.schema.interface() == self.champion.schema.interface() else None
+            )
         return self._loaded[version]
 
 
@@ -67,7 +69,9 @@ def draw(item: dict[str, Any], models: Models) -> Drawn:
     if ck is not None:
         req = resolve(ck.schema, ck.schema.parse(item["attributes"]), item["seed"], item["truncation"])
         if item.get("latent"):  # a variation or a fusion: its recipe draws it, not its seed
-            pixels = creative.render(ck.G, ck.schema, [(creative.parse(item["latent"]), req.attrs)], req.truncation)[0]
+            pixels = creative.render(
+                ck.G, ck.schema, [(creative.parse(item["latent"]), req.attrs)], req.truncation
+            )[0]
         else:
             pixels = render(ck.G, ck.schema, [req])[0]
         return Drawn(_fit(pixels, res), req.attrs, "regenerated")
@@ -134,10 +138,11 @@ def build(job: Path) -> dict[str, Any]:
         job / "voted", schema, res, [(d, 1) for d in liked] + [(d, 0) for d in disliked], "voted mascots"
     )
     return {
-        "liked": len(liked), "disliked": len(disliked),
+        "liked": len(liked),
+        "disliked": len(disliked),
         "sources": dict(Counter(d.source for d in liked + disliked)),
         "skipped": skipped_up + skipped_down,
-    }  # fmt: skip
+    }
 
 
 def write_result(job: Path, key: str, result: dict[str, Any]) -> None:
@@ -148,8 +153,13 @@ def write_result(job: Path, key: str, result: dict[str, Any]) -> None:
     tmp.replace(folder / f"{key}.json")
 
 
-def run_step(argv: list[str], module: str, step: Callable[[Path], dict[str, Any]], key: str,
-             summary: Callable[[dict[str, Any]], str]) -> int:  # fmt: skip
+def run_step(
+    argv: list[str],
+    module: str,
+    step: Callable[[Path], dict[str, Any]],
+    key: str,
+    summary: Callable[[dict[str, Any]], str],
+) -> int:
     """A job step's command line: run ``step`` on the job folder, store its result under ``key``,
     print ``summary``; a failure is one line on stderr and exit code 1 (the job reports it)."""
     if len(argv) != 1:
@@ -167,8 +177,14 @@ def run_step(argv: list[str], module: str, step: Callable[[Path], dict[str, Any]
 
 
 def main(argv: list[str]) -> int:
-    return run_step(argv, "engine.curate.curated_set", build, "curation",
-                    lambda r: f"curated set: {r['liked']} liked, {r['disliked']} disliked, {len(r['skipped'])} skipped")
+    return run_step(
+        argv,
+        "engine.curate.curated_set",
+        build,
+        "curation",
+        lambda r: f"curated set: {r['liked']} liked, {r['disliked']} disliked, {len(r['skipped'])} skipped",
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -48,8 +48,10 @@ def parse_items(body: dict, key: str, required: bool) -> list[dict[str, Any]]:
     items = body.get(key, [])
     if not isinstance(items, list) or (required and not items) or len(items) > MAX_ITEMS:
         need = "a non-empty list" if required else "a list"
-        raise CurationRequestError(f"'{key}' must be {need} of at most {MAX_ITEMS} items like "
-                                   '{"seed": 1, "attributes": {"hair": "blue"}, "version": "..."}')  # fmt: skip
+        raise CurationRequestError(
+            f"'{key}' must be {need} of at most {MAX_ITEMS} items like "
+            '{"seed": 1, "attributes": {"hair": "blue"}, "version": "..."}'
+        )
     return [_item(key, i, item) for i, item in enumerate(items)]
 
 
@@ -73,8 +75,14 @@ def _item(key: str, i: int, item: Any) -> dict[str, Any]:
             base64.b64decode(image, validate=True)
         except (binascii.Error, TypeError, ValueError):
             raise CurationRequestError(f"{where}.image must be a base64 PNG") from None
-    out = {"seed": seed, "attributes": attrs, "version": version, "truncation": float(truncation), "image": image,
-           "id": str(item.get("id", ""))}  # fmt: skip
+    out = {
+        "seed": seed,
+        "attributes": attrs,
+        "version": version,
+        "truncation": float(truncation),
+        "image": image,
+        "id": str(item.get("id", "")),
+    }
     if item.get("latent") is not None:  # a variation or a fusion (engine/creative.py), drawn from its recipe
         try:
             out["latent"] = creative.parse(item["latent"]).to_json()
@@ -92,8 +100,12 @@ def eval_settings(body: dict) -> EvalSettings:
             )
         return value
 
-    return EvalSettings(number("eval_samples", 500, 10, 50_000), number("eval_feature_size", 224, 32, 512),
-                        number("eval_per_value", 16, 1, 1000), size=number("eval_size", 0, 0, 2048))  # fmt: skip
+    return EvalSettings(
+        number("eval_samples", 500, 10, 50_000),
+        number("eval_feature_size", 224, 32, 512),
+        number("eval_per_value", 16, 1, 1000),
+        size=number("eval_size", 0, 0, 2048),
+    )
 
 
 def extra_share(body: dict) -> float:
@@ -103,22 +115,28 @@ def extra_share(body: dict) -> float:
     return float(share)
 
 
-def job_input(body: dict, *, champion: Path, versions: Path, data: str, sizes: tuple[int, ...] = (),
-              upscaler: str = "") -> dict[str, Any]:  # fmt: skip
+def job_input(
+    body: dict, *, champion: Path, versions: Path, data: str, sizes: tuple[int, ...] = (), upscaler: str = ""
+) -> dict[str, Any]:
     """Everything the job's steps read, as the JSON written to ``<job>/curated.json``.
     ``sizes``: the sides the engine serves this model at; ``upscaler``: its stage's folder."""
     settings = eval_settings(body)
     if settings.size and sizes and settings.size not in sizes:
-        raise CurationRequestError(f"eval_size must be 0 (the model's own) or one of {', '.join(map(str, sizes))}, "
-                                   f"got {settings.size}")  # fmt: skip
+        raise CurationRequestError(
+            f"eval_size must be 0 (the model's own) or one of {', '.join(map(str, sizes))}, "
+            f"got {settings.size}"
+        )
     if settings.size and upscaler:
         settings = replace(settings, upscaler=upscaler)
     return {
-        "champion": str(champion), "versions": str(versions), "data": data,
+        "champion": str(champion),
+        "versions": str(versions),
+        "data": data,
         "curated": parse_items(body, "curated", required=True),
         "negatives": parse_items(body, "negatives", required=False),
-        "evaluate": bool(body.get("evaluate", True)), "eval": settings.__dict__,
-    }  # fmt: skip
+        "evaluate": bool(body.get("evaluate", True)),
+        "eval": settings.__dict__,
+    }
 
 
 def steps(evaluate: bool) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:

@@ -43,8 +43,11 @@ class Jitter:
     zoom: float
 
     def as_tags(self) -> dict[str, Any]:
-        return {"rotate_deg": round(self.rotate_deg, 3), "shift": [round(s, 4) for s in self.shift],
-                "zoom": round(self.zoom, 4)}  # fmt: skip
+        return {
+            "rotate_deg": round(self.rotate_deg, 3),
+            "shift": [round(s, 4) for s in self.shift],
+            "zoom": round(self.zoom, 4),
+        }
 
 
 def draw_jitter(cfg: AugmentConfig, rng: np.random.Generator) -> Jitter:
@@ -74,9 +77,12 @@ def apply_jitter(image: np.ndarray, jitter: Jitter) -> np.ndarray:
     c = centre - a * tx - b * ty
     f = centre - d * tx - e * ty
     out = Image.fromarray(image).transform(
-        (size, size), Image.Transform.AFFINE, (a, b, c, d, e, f),
-        resample=Image.Resampling.BICUBIC, fillcolor=border_colour(image),
-    )  # fmt: skip
+        (size, size),
+        Image.Transform.AFFINE,
+        (a, b, c, d, e, f),
+        resample=Image.Resampling.BICUBIC,
+        fillcolor=border_colour(image),
+    )
     return np.asarray(out, dtype=np.uint8)
 
 
@@ -87,31 +93,51 @@ def augment_dataset(src: Path, out: Path, cfg: AugmentConfig) -> dict[str, Any]:
     from engine.data.dataset import Dataset, DatasetWriter, Source
 
     if not 1 <= cfg.factor <= MAX_FACTOR:
-        raise MascotError(f"--factor must be a whole number from 1 to {MAX_FACTOR} (the paper uses 5), got {cfg.factor}")
+        raise MascotError(
+            f"--factor must be a whole number from 1 to {MAX_FACTOR} (the paper uses 5), got {cfg.factor}"
+        )
     if src.resolve() == out.resolve():
-        raise MascotError("--out must differ from the input folder; the input is read while the output is written")
+        raise MascotError(
+            "--out must differ from the input folder; the input is read while the output is written"
+        )
     ds = Dataset(src)
     tags = ds.tags()
     rng = np.random.default_rng(cfg.seed)
-    description = f"{ds.card.get('description') or src.name}, augmented x{cfg.factor} (YuruGAN: ±8°, ±5%, 90-110%)"
-    with DatasetWriter(out, resolution=ds.resolution, schema=ds.schema, capacity=len(ds) * cfg.factor,
-                       description=description) as writer:  # fmt: skip
+    description = (
+        f"{ds.card.get('description') or src.name}, augmented x{cfg.factor} (YuruGAN: ±8°, ±5%, 90-110%)"
+    )
+    with DatasetWriter(
+        out,
+        resolution=ds.resolution,
+        schema=ds.schema,
+        capacity=len(ds) * cfg.factor,
+        description=description,
+    ) as writer:
         writer.sources = [Source(**s) for s in ds.card.get("sources", [])]
         for i in tqdm(range(len(ds)), desc="augment", unit="img"):
             original = np.asarray(ds.images[i])
             writer.add(original, ds.labels[i], tags={**tags[i], "augment": {"source": i}})
             for _ in range(cfg.factor - 1):
                 jitter = draw_jitter(cfg, rng)
-                writer.add(apply_jitter(original, jitter), ds.labels[i],
-                           tags={**tags[i], "augment": {"source": i, **jitter.as_tags()}})  # fmt: skip
+                writer.add(
+                    apply_jitter(original, jitter),
+                    ds.labels[i],
+                    tags={**tags[i], "augment": {"source": i, **jitter.as_tags()}},
+                )
     return {"count": len(ds) * cfg.factor, "originals": len(ds)}
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("augment", help="YuruGAN's offline augmentation (rotate, shift, zoom)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = subparsers.add_parser(
+        "augment",
+        help="YuruGAN's offline augmentation (rotate, shift, zoom)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("dir", help="data set folder to augment")
-    p.add_argument("--factor", type=int, default=5, help="images out per image in, originals included (default 5)")
+    p.add_argument(
+        "--factor", type=int, default=5, help="images out per image in, originals included (default 5)"
+    )
     p.add_argument("--out", default=None, help="data set folder to write (default: DIR-aug)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=_run)

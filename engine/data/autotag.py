@@ -71,7 +71,9 @@ def open_tagger_data(tagger: str | None):
         )
     ds = Dataset(path)
     if (np.asarray(ds.labels) < 0).all():
-        raise MascotError(f"'{path}' has no labels, so it cannot teach the tagger; give a labelled set with --tagger")
+        raise MascotError(
+            f"'{path}' has no labels, so it cannot teach the tagger; give a labelled set with --tagger"
+        )
     return ds
 
 
@@ -81,7 +83,9 @@ def load_tagger(tagger: str | None, device: str = "cpu"):
     from engine.metrics.evalnet import accuracy_lines, get_evalnet
 
     ds = open_tagger_data(tagger)
-    print(f"tagger: the attribute classifier of {ds.root} (from the cache, or trained once now: minutes on a CPU)")
+    print(
+        f"tagger: the attribute classifier of {ds.root} (from the cache, or trained once now: minutes on a CPU)"
+    )
     model = get_evalnet(ds, device=device)
     print("tagger's held-out accuracy on its own data set:\n" + accuracy_lines(model.accuracy))
     return model, f"{ds.root} (fingerprint {ds.fingerprint})"
@@ -103,7 +107,9 @@ class AutoTagger:
         probs = self.model.probabilities(images)
         out = []
         for row, name in enumerate(names):
-            readings = {attr.name: self._reading(attr, p[row]) for attr, p in zip(self.schema.attributes, probs)}
+            readings = {
+                attr.name: self._reading(attr, p[row]) for attr, p in zip(self.schema.attributes, probs)
+            }
             self.readings[name] = readings
             out.append({a: r.value for a, r in readings.items() if r.kept})
         return out
@@ -118,14 +124,20 @@ class AutoTagger:
 
     def kept_share(self) -> dict[str, float]:
         n = max(1, len(self.readings))
-        return {a.name: sum(r[a.name].kept for r in self.readings.values()) / n for a in self.schema.attributes}
+        return {
+            a.name: sum(r[a.name].kept for r in self.readings.values()) / n for a in self.schema.attributes
+        }
 
     def summary(self, accuracy: dict[str, Any]) -> dict[str, Any]:
         return {
-            "tagger": self.source, "threshold": self.threshold, "tagger_held_out_accuracy": accuracy,
+            "tagger": self.source,
+            "threshold": self.threshold,
+            "tagger_held_out_accuracy": accuracy,
             "kept_share": self.kept_share(),
-            "files": {name: {a: dataclasses.asdict(r) for a, r in rs.items()} for name, rs in self.readings.items()},
-        }  # fmt: skip
+            "files": {
+                name: {a: dataclasses.asdict(r) for a, r in rs.items()} for name, rs in self.readings.items()
+            },
+        }
 
     def write(self, out: Path, kept_files: list[str]) -> None:
         """autotags.json and autotags.csv beside the data set, each written atomically."""
@@ -148,5 +160,7 @@ class AutoTagger:
 
     def describe(self) -> str:
         share = self.kept_share()
-        return "\n".join(f"  {name}: {share[name]:.0%} confident (>= {self.threshold:g}), the rest unknown"
-                         for name in self.schema.names)  # fmt: skip
+        return "\n".join(
+            f"  {name}: {share[name]:.0%} confident (>= {self.threshold:g}), the rest unknown"
+            for name in self.schema.names
+        )

@@ -56,8 +56,10 @@ def rgb_features(images: np.ndarray) -> np.ndarray:
     """Each image box-downsampled to 16x16 RGB, flattened, in [0, 1]."""
     from PIL import Image
 
-    small = [np.asarray(Image.fromarray(np.asarray(im)).resize((RGB_SIDE, RGB_SIDE), Image.Resampling.BOX))
-             for im in images]  # fmt: skip
+    small = [
+        np.asarray(Image.fromarray(np.asarray(im)).resize((RGB_SIDE, RGB_SIDE), Image.Resampling.BOX))
+        for im in images
+    ]
     return np.stack(small).reshape(len(images), -1).astype(np.float64) / 255.0
 
 
@@ -241,22 +243,39 @@ def cluster_dataset(src: Path, out: Path, cfg: ClusterConfig) -> dict[str, Any]:
     orig_labels, record = two_level_labels(feats, cfg)
     labels = by_size(orig_labels[np.searchsorted(originals, rep)])
     sizes = np.bincount(labels).tolist()
-    old_labels = [{a.name: a.values[v] for a, v in zip(ds.schema.attributes, row) if v >= 0} for row in ds.labels]
+    old_labels = [
+        {a.name: a.values[v] for a, v in zip(ds.schema.attributes, row) if v >= 0} for row in ds.labels
+    ]
     own = np.flatnonzero(rep == np.arange(len(rep)))
     kinds = [[old.get("category") for old in old_labels], [t.get("group") for t in tags]]
     names = class_names(labels, kinds, own)
     schema = class_schema(len(sizes), sizes, names)
-    description = (f"{ds.card.get('description') or src.name}; {len(sizes)} classes from "
-                   f"{cfg.features} features ({'X-means' if cfg.k is None else f'k={cfg.k}'}, {cfg.levels} level(s))")  # fmt: skip
-    with DatasetWriter(out, resolution=ds.resolution, schema=schema, capacity=len(ds),
-                       description=description) as writer:  # fmt: skip
+    description = (
+        f"{ds.card.get('description') or src.name}; {len(sizes)} classes from "
+        f"{cfg.features} features ({'X-means' if cfg.k is None else f'k={cfg.k}'}, {cfg.levels} level(s))"
+    )
+    with DatasetWriter(
+        out, resolution=ds.resolution, schema=schema, capacity=len(ds), description=description
+    ) as writer:
         writer.sources = [Source(**s) for s in ds.card.get("sources", [])]
         for i in tqdm(range(len(ds)), desc="write", unit="img"):
-            writer.add(np.asarray(ds.images[i]), {"class": schema.attributes[0].values[labels[i]]},
-                       tags={**tags[i], "original_labels": old_labels[i]})  # fmt: skip
+            writer.add(
+                np.asarray(ds.images[i]),
+                {"class": schema.attributes[0].values[labels[i]]},
+                tags={**tags[i], "original_labels": old_labels[i]},
+            )
     write_cluster_sheets(out, ds.images, labels, rep, contact_sheet)
-    record.update({"features": cfg.features, "dims": cfg.dims, "k_max": cfg.k_max, "seed": cfg.seed,
-                   "sizes": sizes, "names": list(schema.attributes[0].values), "source": str(src)})  # fmt: skip
+    record.update(
+        {
+            "features": cfg.features,
+            "dims": cfg.dims,
+            "k_max": cfg.k_max,
+            "seed": cfg.seed,
+            "sizes": sizes,
+            "names": list(schema.attributes[0].values),
+            "source": str(src),
+        }
+    )
     (out / "clusters" / "clusters.json").write_text(json.dumps(record, indent=1))
     return record
 
@@ -271,7 +290,9 @@ def validate(cfg: ClusterConfig, src: Path, out: Path) -> None:
     if not 1 <= cfg.dims <= 4096:
         raise MascotError(f"--dims must be from 1 to 4096, got {cfg.dims}")
     if src.resolve() == out.resolve():
-        raise MascotError("--out must differ from the input folder; the input is read while the output is written")
+        raise MascotError(
+            "--out must differ from the input folder; the input is read while the output is written"
+        )
 
 
 def write_cluster_sheets(out: Path, images: np.ndarray, labels: np.ndarray, rep: np.ndarray, sheet) -> None:
@@ -286,14 +307,22 @@ def write_cluster_sheets(out: Path, images: np.ndarray, labels: np.ndarray, rep:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("cluster", help="YuruGAN pseudo-classes: features, X-means, K-means++",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = subparsers.add_parser(
+        "cluster",
+        help="YuruGAN pseudo-classes: features, X-means, K-means++",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("dir", help="data set folder to cluster")
     p.add_argument("--features", default="effnet", help="rgb, edge or effnet (default effnet)")
     p.add_argument("--k", default="auto", help="number of clusters, or auto (X-means, default)")
     p.add_argument("--levels", type=int, default=1, help="2: cluster each cluster again (default 1)")
-    p.add_argument("--kmax", type=int, default=ClusterConfig.k_max, help="most clusters X-means may find per level")
-    p.add_argument("--dims", type=int, default=ClusterConfig.dims, help="principal components kept (default 32)")
+    p.add_argument(
+        "--kmax", type=int, default=ClusterConfig.k_max, help="most clusters X-means may find per level"
+    )
+    p.add_argument(
+        "--dims", type=int, default=ClusterConfig.dims, help="principal components kept (default 32)"
+    )
     p.add_argument("--out", default=None, help="data set folder to write (default: DIR-clustered)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=_run)
@@ -302,13 +331,21 @@ def register(subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     src = Path(args.dir)
     out = Path(args.out) if args.out else src.with_name(src.name + "-clustered")
-    cfg = ClusterConfig(features=args.features, k=parse_k(args.k), levels=args.levels, seed=args.seed,
-                        k_max=args.kmax, dims=args.dims)  # fmt: skip
+    cfg = ClusterConfig(
+        features=args.features,
+        k=parse_k(args.k),
+        levels=args.levels,
+        seed=args.seed,
+        k_max=args.kmax,
+        dims=args.dims,
+    )
     record = cluster_dataset(src, out, cfg)
     runs = record["level1"]["xmeans_runs"]
     if runs:
         print(f"X-means k over {len(runs)} seeds: {runs} -> {record['level1']['k']}")
     sizes = record["sizes"]
-    print(f"{len(sizes)} classes, sizes: {', '.join(f'{i} {name}:{n}' for i, (name, n) in enumerate(zip(record['names'], sizes)))}")
+    print(
+        f"{len(sizes)} classes, sizes: {', '.join(f'{i} {name}:{n}' for i, (name, n) in enumerate(zip(record['names'], sizes)))}"
+    )
     print(f"wrote {out} (sheets in {out / 'clusters'})")
     return 0

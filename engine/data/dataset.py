@@ -18,9 +18,10 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -53,8 +54,9 @@ class DatasetWriter:
             w.sources = [Source(...)]
     """
 
-    def __init__(self, out: str | Path, *, resolution: int, schema: Schema, capacity: int,
-                 description: str = "") -> None:  # fmt: skip
+    def __init__(
+        self, out: str | Path, *, resolution: int, schema: Schema, capacity: int, description: str = ""
+    ) -> None:
         if capacity < 1:
             raise MascotError(f"a data set needs at least one image (asked for {capacity})")
         self.out = Path(out)
@@ -75,7 +77,9 @@ class DatasetWriter:
         if self.count >= len(self._images):
             raise MascotError(f"more images than the {len(self._images)} announced")
         if image.shape != (self.resolution, self.resolution, 3) or image.dtype != np.uint8:
-            raise ValueError(f"image must be uint8 {self.resolution}x{self.resolution}x3, got {image.dtype} {image.shape}")
+            raise ValueError(
+                f"image must be uint8 {self.resolution}x{self.resolution}x3, got {image.dtype} {image.shape}"
+            )
         row = attrs if isinstance(attrs, np.ndarray) else self.schema.indices(attrs)
         self._images[self.count] = image
         self._labels[self.count] = row
@@ -120,8 +124,9 @@ def _trim_npy(path: Path, count: int) -> np.ndarray:
     full = np.load(path, mmap_mode="r")
     if count == len(full):
         return full
-    trimmed = np.lib.format.open_memmap(path.with_suffix(".trim.npy"), mode="w+", dtype=np.uint8,
-                                        shape=(count,) + full.shape[1:])  # fmt: skip
+    trimmed = np.lib.format.open_memmap(
+        path.with_suffix(".trim.npy"), mode="w+", dtype=np.uint8, shape=(count, *full.shape[1:])
+    )
     trimmed[:] = full[:count]
     trimmed.flush()
     del full, trimmed
@@ -139,8 +144,9 @@ def fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
-def build_card(images: np.ndarray, labels: np.ndarray, schema: Schema, sources: Iterable[Source],
-               description: str = "") -> dict[str, Any]:  # fmt: skip
+def build_card(
+    images: np.ndarray, labels: np.ndarray, schema: Schema, sources: Iterable[Source], description: str = ""
+) -> dict[str, Any]:
     counts = {}
     for i, attr in enumerate(schema.attributes):
         column = labels[:, i]
@@ -150,7 +156,7 @@ def build_card(images: np.ndarray, labels: np.ndarray, schema: Schema, sources: 
     return {
         "format_version": FORMAT_VERSION,
         "description": description,
-        "count": int(len(images)),
+        "count": len(images),
         "resolution": int(images.shape[1]),
         "fingerprint": fingerprint(images, labels),
         "attribute_counts": counts,

@@ -27,9 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -67,9 +68,13 @@ SKIN = {
     "dark": ("763900", "614335", "643d19"),
 }
 BACKGROUND = {  # pastel, so a character in any colour stands out
-    "white": "ffffff", "blue": "cfe8ff", "pink": "ffd6e7",
-    "yellow": "fff3c4", "green": "d4f5dc", "purple": "e6dcff",
-}  # fmt: skip
+    "white": "ffffff",
+    "blue": "cfe8ff",
+    "pink": "ffd6e7",
+    "yellow": "fff3c4",
+    "green": "d4f5dc",
+    "purple": "e6dcff",
+}
 
 P_SMILE = 0.6
 P_GLASSES = 0.25
@@ -138,9 +143,10 @@ class StyleSpec:
         glasses can hide eyes in these styles, so only then is a second drawing paid for."""
         out = {}
         hat_on = self.has_hats and (
-            options.get(self.hat_probability) == 100 if self.hat_probability
+            options.get(self.hat_probability) == 100
+            if self.hat_probability
             else options.get(self.hat_option) == list(self.hat_variants)
-        )  # fmt: skip
+        )
         if hat_on:
             out["hairColor"] = far_colour(options["hairColor"][0])
         if self.eyes_option and options[self.glasses_probability] == 100:
@@ -153,7 +159,11 @@ class StyleSpec:
         hair_hex = str(extra.get("hairColor", "")).lower()
         if hair_hex[1:7] and hair_hex[:7] in svg.lower() and visible.get("hairColor", True):
             out["hair"] = colour_name(HAIR, hair_hex)
-        if self.eyes_option and extra.get("eyes") in self.eye_variants and visible.get(self.eyes_option, True):
+        if (
+            self.eyes_option
+            and extra.get("eyes") in self.eye_variants
+            and visible.get(self.eyes_option, True)
+        ):
             out["eyes"] = colour_name(EYES, extra[self.eyes_option])
         if extra.get("mouth") in self.smiling:
             out["smile"] = "yes"
@@ -168,74 +178,158 @@ def _variants(prefix: str, numbers: range | tuple[int, ...], skip: tuple[int, ..
     return tuple(f"{prefix}{i:02d}" for i in numbers if i not in skip)
 
 
-STYLES: dict[str, StyleSpec] = {s.name: s for s in (
-    StyleSpec(
-        "adventurer", "adventurer", "adventurer",
-        hair_variants=_variants("short", range(1, 20), skip=(19,)) + _variants("long", range(1, 27)),  # short19 is bald
-        smiling=_variants("variant", (1, 5, 23, 24, 25, 26, 27, 28, 29, 30)),
-        plain=_variants("variant", (3, 4, 6, 7, 8, 9, 10, 11, 13, 14, 15, 17, 18, 21)),
-        glasses_option="glasses", glasses_variants=_variants("variant", range(1, 6)),
-        glasses_probability="glassesProbability",
-        fixed={"hairProbability": 100, "features": ["blush", "birthmark", "freckles"]},  # no mustache over the mouth
-    ),
-    StyleSpec(
-        "lorelei", "lorelei", "lorelei",
-        hair_variants=_variants("variant", range(1, 49)),
-        smiling=("happy01", "happy02", "happy03", "happy05", "happy06", "happy07", "happy09", "happy12", "happy16"),
-        plain=("happy11", "happy14", "happy17", "happy18") + _variants("sad", range(1, 10)),
-        glasses_option="glasses", glasses_variants=_variants("variant", range(1, 6)),
-        glasses_probability="glassesProbability",
-        eyes_option="eyesColor", eye_variants=_variants("variant", range(1, 25), skip=(1, 3, 15, 19, 22)),
-        fixed={"beardProbability": 0},
-    ),
-    StyleSpec(
-        "avataaars", "avataaars", "avataaars",
-        hair_option="top",
-        hair_variants=("bob", "bun", "curly", "curvy", "dreads", "frida", "fro", "froBand", "longButNotTooLong",
-                       "miaWallace", "shavedSides", "straight02", "straight01", "straightAndStrand", "dreads01",
-                       "dreads02", "frizzle", "shaggy", "shaggyMullet", "shortCurly", "shortFlat", "shortRound",
-                       "shortWaved", "sides", "theCaesar", "theCaesarAndSidePart", "bigHair"),
-        smiling=("default", "smile", "tongue", "twinkle"),
-        plain=("concerned", "disbelief", "grimace", "sad", "screamOpen", "serious"),
-        glasses_option="accessories",
-        glasses_variants=("kurt", "prescription01", "prescription02", "round", "sunglasses", "wayfarers"),
-        glasses_probability="accessoriesProbability",
-        hat_option="top", hat_variants=("hat", "winterHat1", "winterHat02", "winterHat03", "winterHat04"),
-        fixed={"topProbability": 100, "facialHairProbability": 0, "style": ["default"]},
-    ),
-    StyleSpec(
-        "pixel-art", "pixelArt", "pixel-art",
-        hair_variants=_variants("short", range(1, 25)) + _variants("long", range(1, 22)),
-        smiling=("happy07", "happy08", "happy09", "happy10"),
-        plain=_variants("sad", range(1, 11)),
-        glasses_option="glasses",
-        glasses_variants=_variants("light", range(1, 8)) + _variants("dark", range(1, 8)),
-        glasses_probability="glassesProbability",
-        eyes_option="eyesColor", eye_variants=_variants("variant", range(1, 13)),
-        hat_option="hat", hat_variants=_variants("variant", range(1, 11)), hat_probability="hatProbability",
-        fixed={"beardProbability": 0},
-    ),
-    StyleSpec(
-        "big-smile", "bigSmile", "big-smile",
-        hair_variants=("shortHair", "mohawk", "wavyBob", "bowlCutHair", "curlyBob", "straightHair", "braids",
-                       "bunHair", "froBun", "bangs", "halfShavedHead", "curlyShortHair"),  # no shavedHead
-        smiling=("openedSmile", "gapSmile", "teethSmile", "braces", "kawaii"),
-        plain=("unimpressed", "openSad"),
-        # Its one accessory slot also holds masks and crowns; only glasses are ever asked for.
-        glasses_option="accessories", glasses_variants=("glasses", "sunglasses"),
-        glasses_probability="accessoriesProbability",
-    ),
-    StyleSpec(
-        "micah", "micah", "micah",
-        hair_variants=("fonze", "mrT", "dougFunny", "dannyPhantom", "full", "pixie"),  # no bald, no turban
-        smiling=("laughing", "smile", "smirk"),
-        plain=("surprised", "nervous", "sad", "pucker", "frown"),
-        glasses_option="glasses", glasses_variants=("round", "square"), glasses_probability="glassesProbability",
-        skin_option="baseColor",
-        eyes_option="eyesColor", eye_variants=("eyes", "round", "eyesShadow"),
-        fixed={"hairProbability": 100, "facialHairProbability": 0},
-    ),
-)}  # fmt: skip
+STYLES: dict[str, StyleSpec] = {
+    s.name: s
+    for s in (
+        StyleSpec(
+            "adventurer",
+            "adventurer",
+            "adventurer",
+            hair_variants=_variants("short", range(1, 20), skip=(19,))
+            + _variants("long", range(1, 27)),  # short19 is bald
+            smiling=_variants("variant", (1, 5, 23, 24, 25, 26, 27, 28, 29, 30)),
+            plain=_variants("variant", (3, 4, 6, 7, 8, 9, 10, 11, 13, 14, 15, 17, 18, 21)),
+            glasses_option="glasses",
+            glasses_variants=_variants("variant", range(1, 6)),
+            glasses_probability="glassesProbability",
+            fixed={
+                "hairProbability": 100,
+                "features": ["blush", "birthmark", "freckles"],
+            },  # no mustache over the mouth
+        ),
+        StyleSpec(
+            "lorelei",
+            "lorelei",
+            "lorelei",
+            hair_variants=_variants("variant", range(1, 49)),
+            smiling=(
+                "happy01",
+                "happy02",
+                "happy03",
+                "happy05",
+                "happy06",
+                "happy07",
+                "happy09",
+                "happy12",
+                "happy16",
+            ),
+            plain=("happy11", "happy14", "happy17", "happy18", *_variants("sad", range(1, 10))),
+            glasses_option="glasses",
+            glasses_variants=_variants("variant", range(1, 6)),
+            glasses_probability="glassesProbability",
+            eyes_option="eyesColor",
+            eye_variants=_variants("variant", range(1, 25), skip=(1, 3, 15, 19, 22)),
+            fixed={"beardProbability": 0},
+        ),
+        StyleSpec(
+            "avataaars",
+            "avataaars",
+            "avataaars",
+            hair_option="top",
+            hair_variants=(
+                "bob",
+                "bun",
+                "curly",
+                "curvy",
+                "dreads",
+                "frida",
+                "fro",
+                "froBand",
+                "longButNotTooLong",
+                "miaWallace",
+                "shavedSides",
+                "straight02",
+                "straight01",
+                "straightAndStrand",
+                "dreads01",
+                "dreads02",
+                "frizzle",
+                "shaggy",
+                "shaggyMullet",
+                "shortCurly",
+                "shortFlat",
+                "shortRound",
+                "shortWaved",
+                "sides",
+                "theCaesar",
+                "theCaesarAndSidePart",
+                "bigHair",
+            ),
+            smiling=("default", "smile", "tongue", "twinkle"),
+            plain=("concerned", "disbelief", "grimace", "sad", "screamOpen", "serious"),
+            glasses_option="accessories",
+            glasses_variants=("kurt", "prescription01", "prescription02", "round", "sunglasses", "wayfarers"),
+            glasses_probability="accessoriesProbability",
+            hat_option="top",
+            hat_variants=("hat", "winterHat1", "winterHat02", "winterHat03", "winterHat04"),
+            fixed={"topProbability": 100, "facialHairProbability": 0, "style": ["default"]},
+        ),
+        StyleSpec(
+            "pixel-art",
+            "pixelArt",
+            "pixel-art",
+            hair_variants=_variants("short", range(1, 25)) + _variants("long", range(1, 22)),
+            smiling=("happy07", "happy08", "happy09", "happy10"),
+            plain=_variants("sad", range(1, 11)),
+            glasses_option="glasses",
+            glasses_variants=_variants("light", range(1, 8)) + _variants("dark", range(1, 8)),
+            glasses_probability="glassesProbability",
+            eyes_option="eyesColor",
+            eye_variants=_variants("variant", range(1, 13)),
+            hat_option="hat",
+            hat_variants=_variants("variant", range(1, 11)),
+            hat_probability="hatProbability",
+            fixed={"beardProbability": 0},
+        ),
+        StyleSpec(
+            "big-smile",
+            "bigSmile",
+            "big-smile",
+            hair_variants=(
+                "shortHair",
+                "mohawk",
+                "wavyBob",
+                "bowlCutHair",
+                "curlyBob",
+                "straightHair",
+                "braids",
+                "bunHair",
+                "froBun",
+                "bangs",
+                "halfShavedHead",
+                "curlyShortHair",
+            ),  # no shavedHead
+            smiling=("openedSmile", "gapSmile", "teethSmile", "braces", "kawaii"),
+            plain=("unimpressed", "openSad"),
+            # Its one accessory slot also holds masks and crowns; only glasses are ever asked for.
+            glasses_option="accessories",
+            glasses_variants=("glasses", "sunglasses"),
+            glasses_probability="accessoriesProbability",
+        ),
+        StyleSpec(
+            "micah",
+            "micah",
+            "micah",
+            hair_variants=(
+                "fonze",
+                "mrT",
+                "dougFunny",
+                "dannyPhantom",
+                "full",
+                "pixie",
+            ),  # no bald, no turban
+            smiling=("laughing", "smile", "smirk"),
+            plain=("surprised", "nervous", "sad", "pucker", "frown"),
+            glasses_option="glasses",
+            glasses_variants=("round", "square"),
+            glasses_probability="glassesProbability",
+            skin_option="baseColor",
+            eyes_option="eyesColor",
+            eye_variants=("eyes", "round", "eyesShadow"),
+            fixed={"hairProbability": 100, "facialHairProbability": 0},
+        ),
+    )
+}
 
 
 def dicebear_schema(styles: tuple[str, ...] = tuple(STYLES)) -> Schema:
@@ -243,16 +337,18 @@ def dicebear_schema(styles: tuple[str, ...] = tuple(STYLES)) -> Schema:
     # Every style stays a value (one conditioning layout for every DiceBear data set);
     # the styles not drawn get prior 0.
     hat_share = sum(STYLES[s].has_hats for s in styles) / len(styles)
-    return Schema((
-        choice("style", {s: float(s in styles) for s in STYLES}),
-        choice("hair", list(HAIR), blond="blonde", grey="white", gray="white"),
-        choice("eyes", list(EYES)),
-        choice("skin", list(SKIN)),
-        flag("smile", P_SMILE),
-        flag("glasses", P_GLASSES),
-        flag("hat", HAT_RATE * hat_share),
-        choice("background", list(BACKGROUND)),
-    ))  # fmt: skip
+    return Schema(
+        (
+            choice("style", {s: float(s in styles) for s in STYLES}),
+            choice("hair", list(HAIR), blond="blonde", grey="white", gray="white"),
+            choice("eyes", list(EYES)),
+            choice("skin", list(SKIN)),
+            flag("smile", P_SMILE),
+            flag("glasses", P_GLASSES),
+            flag("hat", HAT_RATE * hat_share),
+            choice("background", list(BACKGROUND)),
+        )
+    )
 
 
 DICEBEAR_SCHEMA = dicebear_schema()
@@ -325,9 +421,11 @@ def styles_for(forced: Mapping[str, str], styles: tuple[str, ...]) -> tuple[str,
         ok = [s for s in ok if STYLES[s].eyes_option]
     if not ok:
         wanted = " ".join(f"{k}={v}" for k, v in forced.items())
-        raise MascotError(f"none of the styles {', '.join(styles)} can draw {wanted}; "
-                          f"hats: {', '.join(s for s in STYLES if STYLES[s].has_hats)}; "
-                          f"eye colour: {', '.join(s for s in STYLES if STYLES[s].eyes_option)}")  # fmt: skip
+        raise MascotError(
+            f"none of the styles {', '.join(styles)} can draw {wanted}; "
+            f"hats: {', '.join(s for s in STYLES if STYLES[s].has_hats)}; "
+            f"eye colour: {', '.join(s for s in STYLES if STYLES[s].eyes_option)}"
+        )
     return tuple(ok)
 
 
@@ -367,8 +465,10 @@ def cache_dir() -> Path:
 def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise MascotError(f"the dicebear builder needs Node.js 18+ and npm, but '{name}' is not on PATH; "
-                          "install them (for example 'apt install nodejs npm' or from https://nodejs.org)")  # fmt: skip
+        raise MascotError(
+            f"the dicebear builder needs Node.js 18+ and npm, but '{name}' is not on PATH; "
+            "install them (for example 'apt install nodejs npm' or from https://nodejs.org)"
+        )
     return path
 
 
@@ -388,7 +488,9 @@ def ensure_dicebear(prefix: Path) -> Path:
         prefix.mkdir(parents=True, exist_ok=True)
         lock = open(prefix / ".install.lock", "w")
     except OSError as exc:
-        raise MascotError(f"cannot write the npm cache '{prefix}': {exc.strerror}; set MASCOT_CACHE to a writable folder") from None
+        raise MascotError(
+            f"cannot write the npm cache '{prefix}': {exc.strerror}; set MASCOT_CACHE to a writable folder"
+        ) from None
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two builds at once install only once
         if all(installed_version(prefix, p) == v for p, v in NPM_PACKAGES.items()):
@@ -400,7 +502,9 @@ def ensure_dicebear(prefix: Path) -> Path:
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         except subprocess.TimeoutExpired:
-            raise MascotError("npm install of DiceBear took over 10 minutes; check the network and retry") from None
+            raise MascotError(
+                "npm install of DiceBear took over 10 minutes; check the network and retry"
+            ) from None
         if done.returncode != 0 or installed_version(prefix, "@dicebear/collection") != DICEBEAR_VERSION:
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise MascotError(f"npm could not install DiceBear {DICEBEAR_VERSION} into {prefix}: {tail}")
@@ -415,8 +519,12 @@ class NodeRenderer:
         self._stderr = tempfile.TemporaryFile(mode="w+")
         self._proc = subprocess.Popen(
             [node, str(RENDER_SCRIPT), str(prefix), ",".join(exports)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1 << 20,
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            bufsize=1 << 20,
+        )
         self.meta = self._read()["meta"]
 
     def _read(self) -> Any:
@@ -471,12 +579,20 @@ def sources(prefix: Path, meta: Mapping[str, Any], styles: tuple[str, ...]):
         if coder:
             credit += f"; DiceBear code MIT, {coder.group(1).strip()}"
         version = installed_version(prefix, f"@dicebear/{spec.package}")
-        out.append(Source(f"DiceBear {m['title']} (@dicebear/{spec.package} {version})",
-                          m["license"]["name"], credit, m.get("source", "")))  # fmt: skip
+        out.append(
+            Source(
+                f"DiceBear {m['title']} (@dicebear/{spec.package} {version})",
+                m["license"]["name"],
+                credit,
+                m.get("source", ""),
+            )
+        )
     return out
 
 
-def generate(sampler: Sampler, node: NodeRenderer, pool, size: int) -> Iterator[tuple[np.ndarray, dict, dict]]:
+def generate(
+    sampler: Sampler, node: NodeRenderer, pool, size: int
+) -> Iterator[tuple[np.ndarray, dict, dict]]:
     """(image, labels, extra) for every avatar drawn, in order. Node draws the next batch
     while the pool is still rasterizing the previous one."""
     previous = None
@@ -518,7 +634,9 @@ def parse_styles(names: list[str] | None) -> tuple[str, ...]:
 def check_out(out: Path) -> None:
     # DatasetWriter replaces whatever is at --out; never let that be a folder of other things.
     if out.exists() and not (out / "card.json").is_file() and (not out.is_dir() or any(out.iterdir())):
-        raise MascotError(f"'{out}' exists and is not a data set; refusing to replace it, choose another --out")
+        raise MascotError(
+            f"'{out}' exists and is not a data set; refusing to replace it, choose another --out"
+        )
 
 
 def build(args: argparse.Namespace) -> dict[str, Any]:
@@ -536,10 +654,14 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     check_out(out)
     require_tool("node")
 
-    description = (f"DiceBear {DICEBEAR_VERSION} avatars ({', '.join(styles)}) rasterized with resvg at "
-                   f"{args.size}px, seed {args.seed}; labels read back from the renderer"
-                   + (f"; forced {' '.join(f'{k}={v}' for k, v in forced.items())}" if forced else ""))  # fmt: skip
-    writer = DatasetWriter(out, resolution=args.size, schema=schema, capacity=args.count, description=description)
+    description = (
+        f"DiceBear {DICEBEAR_VERSION} avatars ({', '.join(styles)}) rasterized with resvg at "
+        f"{args.size}px, seed {args.seed}; labels read back from the renderer"
+        + (f"; forced {' '.join(f'{k}={v}' for k, v in forced.items())}" if forced else "")
+    )
+    writer = DatasetWriter(
+        out, resolution=args.size, schema=schema, capacity=args.count, description=description
+    )
     try:
         prefix = ensure_dicebear(cache_dir())
         start = time.perf_counter()
@@ -550,13 +672,22 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     card = writer.close()
     seconds = time.perf_counter() - start
     rejected = attempts - args.count
-    print(f"wrote {args.count} images ({args.size}px) to {out} in {seconds:.1f} s: "
-          f"{args.count / seconds:.1f} images/s" + (f" ({rejected} drawn but not matching --force)" if rejected else ""))  # fmt: skip
+    print(
+        f"wrote {args.count} images ({args.size}px) to {out} in {seconds:.1f} s: "
+        f"{args.count / seconds:.1f} images/s"
+        + (f" ({rejected} drawn but not matching --force)" if rejected else "")
+    )
     return card
 
 
-def _fill(writer, sampler: Sampler, prefix: Path, styles: tuple[str, ...], forced: dict[str, str],
-          args: argparse.Namespace) -> int:  # fmt: skip
+def _fill(
+    writer,
+    sampler: Sampler,
+    prefix: Path,
+    styles: tuple[str, ...],
+    forced: dict[str, str],
+    args: argparse.Namespace,
+) -> int:
     """Draw until ``--count`` avatars carry every forced value; returns how many were drawn."""
     from tqdm import tqdm
 
@@ -573,8 +704,10 @@ def _fill(writer, sampler: Sampler, prefix: Path, styles: tuple[str, ...], force
                         return attempts
                 elif attempts >= 1000 and writer.count < attempts * 0.02:
                     wanted = " ".join(f"{k}={v}" for k, v in forced.items())
-                    raise MascotError(f"fewer than 2% of the avatars drawn show {wanted}; "
-                                      "loosen --force or pick other --styles")  # fmt: skip
+                    raise MascotError(
+                        f"fewer than 2% of the avatars drawn show {wanted}; "
+                        "loosen --force or pick other --styles"
+                    )
     return attempts
 
 
@@ -596,15 +729,18 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     names = ", ".join(STYLES)
     p = subparsers.add_parser(
-        "dicebear", help="attribute-labelled avatars drawn by DiceBear",
+        "dicebear",
+        help="attribute-labelled avatars drawn by DiceBear",
         description=f"Draw attribute-labelled avatars with DiceBear {DICEBEAR_VERSION} (Node) and resvg. "
-                    f"Attributes:\n{DICEBEAR_SCHEMA.describe()}",
+        f"Attributes:\n{DICEBEAR_SCHEMA.describe()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     p.add_argument("--count", type=int, required=True, help="number of images")
     p.add_argument("--size", type=int, default=128, help="image side in pixels, 16 or more (default 128)")
     p.add_argument("--out", required=True, help="data set folder to write")
     p.add_argument("--styles", nargs="+", metavar="STYLE", help=f"styles to use (default all: {names})")
-    p.add_argument("--force", nargs="+", metavar="NAME=VALUE", help="fix attributes, e.g. hair=blue smile=yes")
+    p.add_argument(
+        "--force", nargs="+", metavar="NAME=VALUE", help="fix attributes, e.g. hair=blue smile=yes"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data set)")
     p.set_defaults(func=_run)

@@ -27,15 +27,20 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from engine.errors import MascotError
 
 SKIN_TONES = {
-    "1F3FB": "light", "1F3FC": "medium-light", "1F3FD": "medium", "1F3FE": "medium-dark", "1F3FF": "dark",
-}  # fmt: skip
+    "1F3FB": "light",
+    "1F3FC": "medium-light",
+    "1F3FD": "medium",
+    "1F3FE": "medium-dark",
+    "1F3FF": "dark",
+}
 HAIR = {"1F9B0": "red", "1F9B1": "curly", "1F9B2": "bald", "1F9B3": "white"}
 GENDER = {"2640": "female", "2642": "male"}
 # Unicode emoji subgroups that show a character. Hands, body parts, hearts and the
@@ -106,12 +111,23 @@ def ensure_package(pkg: EmojiPackage) -> Path:
     prefix = cache_root() / "npm-emoji" / pkg.source
     prefix.mkdir(parents=True, exist_ok=True)
     print(f"installing {pkg.package}@{pkg.version} into {prefix} (once) ...", file=sys.stderr)
-    cmd = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--ignore-scripts",
-           "--no-save", f"{pkg.package}@{pkg.version}"]  # fmt: skip
+    cmd = [
+        npm,
+        "install",
+        "--prefix",
+        str(prefix),
+        "--no-audit",
+        "--no-fund",
+        "--ignore-scripts",
+        "--no-save",
+        f"{pkg.package}@{pkg.version}",
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired:
-        raise MascotError(f"npm took more than 15 minutes to install {pkg.package}; check the network") from None
+        raise MascotError(
+            f"npm took more than 15 minutes to install {pkg.package}; check the network"
+        ) from None
     if done.returncode != 0 or installed_version(pkg) != pkg.version:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise MascotError(f"npm could not install {pkg.package}@{pkg.version}: {' '.join(tail)}")
@@ -155,9 +171,12 @@ def noto_emoji(root: Path, skin_tones: str) -> list[Emoji]:
         if not is_character(subgroup):
             continue
         base = {
-            "source": "noto", "name": entry["name"].lower(), "short_names": entry["short_names"],
-            "group": slug(entry["category"]), "subgroup": subgroup,
-        }  # fmt: skip
+            "source": "noto",
+            "name": entry["name"].lower(),
+            "short_names": entry["short_names"],
+            "group": slug(entry["category"]),
+            "subgroup": subgroup,
+        }
         variants = [entry]
         if skin_tones == "all":
             variants += list((entry.get("skin_variations") or {}).values())
@@ -185,11 +204,15 @@ def openmoji_emoji(root: Path, skin_tones: str) -> list[Emoji]:
         if not path.is_file():
             continue
         tags = {
-            "source": "openmoji", "name": entry["annotation"], "unified": entry["hexcode"],
-            "group": entry["group"], "subgroup": subgroup, "author": entry.get("openmoji_author", ""),
+            "source": "openmoji",
+            "name": entry["annotation"],
+            "unified": entry["hexcode"],
+            "group": entry["group"],
+            "subgroup": subgroup,
+            "author": entry.get("openmoji_author", ""),
             "keywords": [t.strip() for t in entry.get("tags", "").split(",") if t.strip()],
             **codepoint_tags(entry["hexcode"]),
-        }  # fmt: skip
+        }
         if entry.get("skintone_base_hexcode") and entry["skintone_base_hexcode"] != entry["hexcode"]:
             tags["variant_of"] = entry["skintone_base_hexcode"]  # clustering labels a variant with its base
         out.append(Emoji(path, subgroup, tags))
@@ -206,17 +229,27 @@ def noto_sources(root: Path, version: str):
     # The README states the licence of each vendor's images on one line each.
     match = re.search(r"Noto images,? are available under the \[([^\]]+)\]\(([^)]+)\)", readme)
     if match is None:
-        raise MascotError(f"cannot find the Noto image licence in {root / 'README.md'}; not building without it")
+        raise MascotError(
+            f"cannot find the Noto image licence in {root / 'README.md'}; not building without it"
+        )
     licence_name, licence_url = match.groups()
     meta_licence = json.loads((root / "package.json").read_text()).get("license", "")
     meta_credit = (root / "LICENSE").read_text(errors="replace")
     copyright_line = next((line for line in meta_credit.splitlines() if "Copyright" in line), "").strip()
     return [
-        Source(f"Noto Emoji images (emoji-datasource-google {version})", _spdx(licence_name),
-               "Google, Noto Emoji", licence_url),
-        Source(f"emoji-data metadata (emoji-datasource-google {version})", meta_licence,
-               copyright_line, "https://github.com/iamcal/emoji-data"),
-    ]  # fmt: skip
+        Source(
+            f"Noto Emoji images (emoji-datasource-google {version})",
+            _spdx(licence_name),
+            "Google, Noto Emoji",
+            licence_url,
+        ),
+        Source(
+            f"emoji-data metadata (emoji-datasource-google {version})",
+            meta_licence,
+            copyright_line,
+            "https://github.com/iamcal/emoji-data",
+        ),
+    ]
 
 
 def openmoji_sources(root: Path, version: str):
@@ -269,11 +302,15 @@ def build_emoji(cfg: EmojiConfig, out: Path) -> dict[str, Any]:
     root = ensure_package(pkg)
     emoji = FINDERS[cfg.source](root, cfg.skin_tones)
     if cfg.source == "noto" and size > 64:
-        print(f"note: Noto images in {pkg.package} are 64 px; they are upscaled to {size} px", file=sys.stderr)
+        print(
+            f"note: Noto images in {pkg.package} are 64 px; they are upscaled to {size} px", file=sys.stderr
+        )
     counts = Counter(e.category for e in emoji)
     schema = Schema((choice("category", dict(sorted(counts.items()))),))
     description = f"character-like emoji from {pkg.package} {pkg.version} ({len(counts)} subgroups)"
-    with DatasetWriter(out, resolution=size, schema=schema, capacity=len(emoji), description=description) as w:
+    with DatasetWriter(
+        out, resolution=size, schema=schema, capacity=len(emoji), description=description
+    ) as w:
         w.sources = SOURCES[cfg.source](root, pkg.version)
         for e in tqdm(emoji, desc=f"emoji {cfg.source}", unit="img"):
             image = square_image(load_emoji_image(e, size), size, background)
@@ -282,8 +319,12 @@ def build_emoji(cfg: EmojiConfig, out: Path) -> dict[str, Any]:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("emoji", help="character-like emoji (Noto or OpenMoji) as an unlabelled set",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = subparsers.add_parser(
+        "emoji",
+        help="character-like emoji (Noto or OpenMoji) as an unlabelled set",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--source", default="noto", help="noto (Apache-2.0) or openmoji (CC BY-SA 4.0)")
     p.add_argument("--out", required=True, help="data set folder to write")
     p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
@@ -293,7 +334,9 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    cfg = EmojiConfig(source=args.source, size=args.size, background=args.background, skin_tones=args.skin_tones)
+    cfg = EmojiConfig(
+        source=args.source, size=args.size, background=args.background, skin_tones=args.skin_tones
+    )
     summary = build_emoji(cfg, Path(args.out))
     print(f"wrote {summary['count']} emoji in {len(summary['categories'])} categories to {args.out}")
     return 0

@@ -48,13 +48,37 @@ VECTOR = (".svg", ".svgz")
 SUFFIXES = RASTER + VECTOR
 # Picture kinds a user may well have that are not read here: refused by name, never silently.
 NOT_READ = {
-    ".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".jxl": "JPEG XL", ".psd": "Photoshop", ".xcf": "GIMP",
-    ".kra": "Krita", ".ico": "icon", ".eps": "EPS", ".ai": "Illustrator", ".pdf": "PDF", ".jp2": "JPEG 2000",
-    ".tga": "TGA", ".dng": "raw", ".cr2": "raw", ".nef": "raw", ".arw": "raw", ".raw": "raw",
-}  # fmt: skip
+    ".heic": "HEIC",
+    ".heif": "HEIF",
+    ".avif": "AVIF",
+    ".jxl": "JPEG XL",
+    ".psd": "Photoshop",
+    ".xcf": "GIMP",
+    ".kra": "Krita",
+    ".ico": "icon",
+    ".eps": "EPS",
+    ".ai": "Illustrator",
+    ".pdf": "PDF",
+    ".jp2": "JPEG 2000",
+    ".tga": "TGA",
+    ".dng": "raw",
+    ".cr2": "raw",
+    ".nef": "raw",
+    ".arw": "raw",
+    ".raw": "raw",
+}
 MAX_ENLARGE = 4.0  # beyond this a small picture is more blur than mascot: skipped
 CHUNK = 256  # pictures labelled at once (the tagger reads them in batches)
-YES_NO = {"yes": "yes", "y": "yes", "true": "yes", "1": "yes", "no": "no", "n": "no", "false": "no", "0": "no"}
+YES_NO = {
+    "yes": "yes",
+    "y": "yes",
+    "true": "yes",
+    "1": "yes",
+    "no": "no",
+    "n": "no",
+    "false": "no",
+    "0": "no",
+}
 
 
 @dataclass(frozen=True)
@@ -104,14 +128,18 @@ def find_images(src: Path, report: FolderReport | None = None) -> list[Path]:
         if suffix in SUFFIXES:
             files.append(path)
         elif suffix in NOT_READ:
-            report.skip(path.relative_to(src).as_posix(), f"{NOT_READ[suffix]} pictures are not read; "
-                        f"convert them to PNG (read: {', '.join(SUFFIXES)})")  # fmt: skip
+            report.skip(
+                path.relative_to(src).as_posix(),
+                f"{NOT_READ[suffix]} pictures are not read; "
+                f"convert them to PNG (read: {', '.join(SUFFIXES)})",
+            )
         else:
             report.ignored[suffix or "(no suffix)"] += 1
     if not files:
         refused = f" ({len(report.skipped)} of a kind not read, listed above)" if report.skipped else ""
-        raise MascotError(f"no pictures in '{src}'{refused}; allowed kinds: {', '.join(SUFFIXES)} "
-                          "(searched recursively)")  # fmt: skip
+        raise MascotError(
+            f"no pictures in '{src}'{refused}; allowed kinds: {', '.join(SUFFIXES)} (searched recursively)"
+        )
     return files
 
 
@@ -142,7 +170,9 @@ def labels_from_csv(path: Path, files: list[str]) -> Labels:
     return Labels(schema, canonical)
 
 
-def match_rows_to_files(path: Path, rows: list[dict[str, str]], files: list[str]) -> dict[str, dict[str, str]]:
+def match_rows_to_files(
+    path: Path, rows: list[dict[str, str]], files: list[str]
+) -> dict[str, dict[str, str]]:
     """Each row's attributes under the picture it names (relative path, or a unique bare name)."""
     by_name = Counter(Path(f).name for f in files)
     known = set(files)
@@ -152,7 +182,10 @@ def match_rows_to_files(path: Path, rows: list[dict[str, str]], files: list[str]
         if key not in known and by_name.get(Path(key).name) == 1:
             key = next(f for f in files if Path(f).name == Path(key).name)
         if key not in known:
-            print(f"note: {path.name} names '{key}', which is not a picture in the folder; ignored", file=sys.stderr)
+            print(
+                f"note: {path.name} names '{key}', which is not a picture in the folder; ignored",
+                file=sys.stderr,
+            )
             continue
         per_file[key] = {tag_value(k): tag_value(v) for k, v in row.items() if v is not None and v.strip()}
     return per_file
@@ -240,8 +273,9 @@ def draw_svg(path: Path, size: int):
     from PIL import Image
 
     try:
-        png = resvg_py.svg_to_bytes(svg_path=str(path), width=2 * size, height=2 * size,
-                                    resources_dir=str(path.parent))  # fmt: skip
+        png = resvg_py.svg_to_bytes(
+            svg_path=str(path), width=2 * size, height=2 * size, resources_dir=str(path.parent)
+        )
         with Image.open(io.BytesIO(png)) as image:
             image.load()
             return image.copy(), 1, None
@@ -262,8 +296,10 @@ def too_small(image, size: int) -> tuple[str | None, str | None]:
     factor = size / long_side
     shape = f"{image.size[0]}x{image.size[1]} px"
     if factor > MAX_ENLARGE:
-        return (f"too small: {shape} would be enlarged {factor:.1f}x to --size {size} (at most {MAX_ENLARGE:g}x); "
-                f"use --size {int(long_side * MAX_ENLARGE)} or less, or a larger picture"), None  # fmt: skip
+        return (
+            f"too small: {shape} would be enlarged {factor:.1f}x to --size {size} (at most {MAX_ENLARGE:g}x); "
+            f"use --size {int(long_side * MAX_ENLARGE)} or less, or a larger picture"
+        ), None
     return None, f"{shape}, enlarged {factor:.1f}x"
 
 
@@ -300,7 +336,9 @@ def prepared_pictures(src: Path, paths: list[Path], cfg: FolderConfig, report: F
         yield name, square_image(image, cfg.size, background, cfg.margin)
 
 
-def build_folder(src: Path, out: Path, cfg: FolderConfig, tags: Path | None = None, tagger=None) -> dict[str, Any]:
+def build_folder(
+    src: Path, out: Path, cfg: FolderConfig, tags: Path | None = None, tagger=None
+) -> dict[str, Any]:
     """Write the pictures under ``src`` as a data set at ``out``; returns what was kept and skipped.
 
     ``tagger`` (an engine.data.autotag.AutoTagger) labels the pictures instead of ``tags``
@@ -316,11 +354,14 @@ def build_folder(src: Path, out: Path, cfg: FolderConfig, tags: Path | None = No
     names = [p.relative_to(src).as_posix() for p in paths]
     labels = None if tagger else choose_labels(tags, names)
     schema = tagger.schema if tagger else labels.schema
-    label_chunk = tagger.label if tagger else (lambda chunk_names, _: [labels.per_file.get(n, {}) for n in chunk_names])
+    label_chunk = (
+        tagger.label if tagger else (lambda chunk_names, _: [labels.per_file.get(n, {}) for n in chunk_names])
+    )
     kept: list[str] = []
     rows = []
-    with DatasetWriter(out, resolution=cfg.size, schema=schema, capacity=len(paths),
-                       description=f"pictures from {src}") as writer:  # fmt: skip
+    with DatasetWriter(
+        out, resolution=cfg.size, schema=schema, capacity=len(paths), description=f"pictures from {src}"
+    ) as writer:
         writer.sources = [Source(f"folder {src}", cfg.licence, cfg.credit)]
         for chunk in chunks(prepared_pictures(src, paths, cfg, report), CHUNK):
             chunk_names = [name for name, _ in chunk]
@@ -334,19 +375,28 @@ def build_folder(src: Path, out: Path, cfg: FolderConfig, tags: Path | None = No
             schema = writer.schema = tagger.schema_for(np.array(rows).reshape(-1, len(schema.attributes)))
     if tagger:
         tagger.write(out, kept)
-    return {"count": len(kept), "skipped": report.skipped, "duplicates": report.duplicates, "schema": schema,
-            "report": report}  # fmt: skip
+    return {
+        "count": len(kept),
+        "skipped": report.skipped,
+        "duplicates": report.duplicates,
+        "schema": schema,
+        "report": report,
+    }
 
 
 def strip_margin(images, margin: float):
     """The square images without the border ``square_image`` added: the tagger learnt on
     pictures that fill the frame, and a white border made it call coloured backgrounds white."""
-    border = int(round(images.shape[1] * margin / (1 + 2 * margin)))
-    return images[:, border : images.shape[1] - border, border : images.shape[2] - border] if border else images
+    border = round(images.shape[1] * margin / (1 + 2 * margin))
+    return (
+        images[:, border : images.shape[1] - border, border : images.shape[2] - border] if border else images
+    )
 
 
 def choose_labels(tags: Path | None, names: list[str]) -> Labels:
-    return (labels_from_csv(tags, names) if tags else None) or labels_from_subfolders(names) or unlabelled(names)
+    return (
+        (labels_from_csv(tags, names) if tags else None) or labels_from_subfolders(names) or unlabelled(names)
+    )
 
 
 def confidences(tagger, name: str) -> dict[str, Any]:
@@ -368,18 +418,33 @@ def chunks(items, n: int):
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("folder", help="your own pictures (PNG/JPEG/WebP/GIF/BMP/TIFF/SVG) as a data set",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = subparsers.add_parser(
+        "folder",
+        help="your own pictures (PNG/JPEG/WebP/GIF/BMP/TIFF/SVG) as a data set",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("src", help="folder of pictures, searched recursively")
     p.add_argument("--out", required=True, help="data set folder to write")
     p.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
     p.add_argument("--tags", default=None, help="CSV: a 'file' column, then one column per attribute")
-    p.add_argument("--auto-tag", action="store_true",
-                   help="label the pictures with the attribute classifier of --tagger's data set")  # fmt: skip
-    p.add_argument("--tagger", default=None, metavar="DATA",
-                   help="labelled data set whose classifier tags (default: config.toml [schedule] data)")  # fmt: skip
-    p.add_argument("--tag-threshold", type=float, default=None,
-                   help="confidence below which a reading is stored as unknown (default 0.8)")  # fmt: skip
+    p.add_argument(
+        "--auto-tag",
+        action="store_true",
+        help="label the pictures with the attribute classifier of --tagger's data set",
+    )
+    p.add_argument(
+        "--tagger",
+        default=None,
+        metavar="DATA",
+        help="labelled data set whose classifier tags (default: config.toml [schedule] data)",
+    )
+    p.add_argument(
+        "--tag-threshold",
+        type=float,
+        default=None,
+        help="confidence below which a reading is stored as unknown (default 0.8)",
+    )
     p.add_argument("--background", default="#ffffff", help="colour behind transparency and padding")
     p.add_argument("--licence", default=FolderConfig.licence, help="licence of the pictures, for the card")
     p.add_argument("--credit", default="", help="who made the pictures, for the card")
@@ -405,8 +470,10 @@ def _run(args: argparse.Namespace) -> int:
     cfg = FolderConfig(size=args.size, background=args.background, licence=args.licence, credit=args.credit)
     tagger = tagger_from_args(args)
     result = build_folder(Path(args.src), Path(args.out), cfg, Path(args.tags) if args.tags else None, tagger)
-    print(f"wrote {result['count']} pictures to {args.out} "
-          f"({len(result['duplicates'])} duplicates removed, {len(result['skipped'])} skipped)")  # fmt: skip
+    print(
+        f"wrote {result['count']} pictures to {args.out} "
+        f"({len(result['duplicates'])} duplicates removed, {len(result['skipped'])} skipped)"
+    )
     print_report(result["report"], cfg.size)
     print("schema:\n" + result["schema"].describe())
     if tagger:
@@ -423,8 +490,10 @@ def print_report(report: FolderReport, size: int, shown: int = 20) -> None:
         for name, frames in report.first_frames[:shown]:
             print(f"  {name}: first of {frames} frames")
     if report.enlarged:
-        print(f"{len(report.enlarged)} pictures are smaller than --size {size} and were enlarged (they will look "
-              f"soft; a smaller --size keeps them sharp):")  # fmt: skip
+        print(
+            f"{len(report.enlarged)} pictures are smaller than --size {size} and were enlarged (they will look "
+            f"soft; a smaller --size keeps them sharp):"
+        )
         for name, note in report.enlarged[:shown]:
             print(f"  {name}: {note}")
         if len(report.enlarged) > shown:

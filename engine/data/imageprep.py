@@ -31,13 +31,11 @@ def parse_colour(text: str) -> RGB:
 
 def flatten_alpha(image: Image.Image, background: RGB) -> Image.Image:
     """An RGB image: any transparency (RGBA, LA, palette with transparency) composited over ``background``."""
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info
-    )
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     if not has_alpha:
         return image.convert("RGB")
     rgba = image.convert("RGBA")
-    canvas = Image.new("RGBA", rgba.size, background + (255,))
+    canvas = Image.new("RGBA", rgba.size, (*background, 255))
     return Image.alpha_composite(canvas, rgba).convert("RGB")
 
 
@@ -45,7 +43,7 @@ def pad_to_square(image: Image.Image, background: RGB, margin: float = 0.0) -> I
     """Centre ``image`` on a square canvas of ``background``, ``margin`` (fraction of the long side) each side."""
     width, height = image.size
     side = max(width, height)
-    border = int(round(side * margin))
+    border = round(side * margin)
     canvas = Image.new("RGB", (side + 2 * border, side + 2 * border), background)
     canvas.paste(image, (border + (side - width) // 2, border + (side - height) // 2))
     return canvas

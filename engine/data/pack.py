@@ -74,8 +74,10 @@ def _extract_checked(file: Path, out: Path) -> None:
             members = tar.getmembers()
             names = sorted(m.name for m in members)
             if names != sorted(PACKED) or not all(m.isfile() for m in members):
-                raise MascotError(f"'{file}' is not a packed data set: it holds {', '.join(names)}; "
-                                  f"expected {', '.join(PACKED)}")  # fmt: skip
+                raise MascotError(
+                    f"'{file}' is not a packed data set: it holds {', '.join(names)}; "
+                    f"expected {', '.join(PACKED)}"
+                )
             tar.extractall(out, filter="data")
     except (tarfile.TarError, lzma.LZMAError, EOFError) as exc:
         raise MascotError(f"'{file}' is not a readable packed data set: {exc}") from None
@@ -87,7 +89,9 @@ def _extract_checked(file: Path, out: Path) -> None:
 def _run_pack(args: argparse.Namespace) -> int:
     start = time.time()
     out = pack(args.dir, args.out)
-    print(f"packed {args.dir} into {out} ({out.stat().st_size / 2**20:.1f} MiB) in {time.time() - start:.0f} s")
+    print(
+        f"packed {args.dir} into {out} ({out.stat().st_size / 2**20:.1f} MiB) in {time.time() - start:.0f} s"
+    )
     return 0
 
 

@@ -25,7 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="folder to write (lr/ and hr/ data sets inside)")
     p.add_argument("--lr", type=int, default=128, help="small side in pixels (default 128, the generator's)")
     p.add_argument("--hr", type=int, default=512, help="large side in pixels (default 512)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1: other avatars than the GAN's seed 7)")
+    p.add_argument(
+        "--seed", type=int, default=1, help="random seed (default 1: other avatars than the GAN's seed 7)"
+    )
     p.set_defaults(func=_run)
 
 
@@ -38,12 +40,19 @@ def build(count: int, out: str | Path, lr: int = 128, hr: int = 512, seed: int =
     out = Path(out)
     for side, size in (("lr", lr), ("hr", hr)):
         if not (out / side / "card.json").is_file():
-            dicebear.build(argparse.Namespace(count=count, size=size, out=str(out / side), styles=None, force=None,
-                                              seed=seed))  # fmt: skip
+            dicebear.build(
+                argparse.Namespace(
+                    count=count, size=size, out=str(out / side), styles=None, force=None, seed=seed
+                )
+            )
     small, large = Dataset(out / "lr"), Dataset(out / "hr")
     if len(small) != len(large) or not np.array_equal(small.labels, large.labels):
-        raise MascotError(f"'{out}': the two sides are not the same avatars; delete the folder and build it again")
-    (out / "pairs.json").write_text(json.dumps({"count": len(small), "lr": lr, "hr": hr, "seed": seed}, indent=1))
+        raise MascotError(
+            f"'{out}': the two sides are not the same avatars; delete the folder and build it again"
+        )
+    (out / "pairs.json").write_text(
+        json.dumps({"count": len(small), "lr": lr, "hr": hr, "seed": seed}, indent=1)
+    )
     return out
 
 

@@ -90,8 +90,13 @@ def bic(x: np.ndarray, result: KMeansResult) -> float:
     params = (k - 1) + m * k + 1
     sizes = np.bincount(result.labels, minlength=k).astype(np.float64)
     sizes = sizes[sizes > 0]
-    log_l = sizes * np.log(sizes) - sizes * np.log(r) - sizes * 0.5 * np.log(2 * np.pi) \
-        - sizes * m * 0.5 * np.log(sigma) - (sizes - k) * 0.5
+    log_l = (
+        sizes * np.log(sizes)
+        - sizes * np.log(r)
+        - sizes * 0.5 * np.log(2 * np.pi)
+        - sizes * m * 0.5 * np.log(sigma)
+        - (sizes - k) * 0.5
+    )
     return float((log_l - params * 0.5 * np.log(r)).sum())
 
 
@@ -125,12 +130,15 @@ def xmeans(x: np.ndarray, k_min: int, k_max: int, rng: np.random.Generator) -> K
     return result
 
 
-def estimate_k(x: np.ndarray, k_min: int, k_max: int, seed: int = 0, runs: int = 10,
-               progress: bool = False) -> tuple[int, list[int]]:  # fmt: skip
+def estimate_k(
+    x: np.ndarray, k_min: int, k_max: int, seed: int = 0, runs: int = 10, progress: bool = False
+) -> tuple[int, list[int]]:
     """The rounded mean of X-means' k over ``runs`` seeds, and the k of each run."""
     from tqdm import tqdm
 
     streams = np.random.SeedSequence(seed).spawn(runs)
-    ks = [xmeans(x, k_min, k_max, np.random.default_rng(s)).k
-          for s in tqdm(streams, desc="x-means", unit="run", disable=not progress)]  # fmt: skip
+    ks = [
+        xmeans(x, k_min, k_max, np.random.default_rng(s)).k
+        for s in tqdm(streams, desc="x-means", unit="run", disable=not progress)
+    ]
     return int(np.floor(np.mean(ks) + 0.5)), ks

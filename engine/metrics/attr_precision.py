@@ -49,8 +49,9 @@ def conditioned_requests(schema: Schema, attr_i: int, value_i: int, n: int, seed
     return [resolve(schema, {attr.name: attr.values[value_i]}, seed + j) for j in range(n)]
 
 
-def precision_table(schema: Schema, predictions: dict[tuple[int, int], np.ndarray],
-                    accuracy: dict[str, float | None]) -> dict:  # fmt: skip
+def precision_table(
+    schema: Schema, predictions: dict[tuple[int, int], np.ndarray], accuracy: dict[str, float | None]
+) -> dict:
     """Per value, per attribute and overall precision from EvalNet's predictions."""
     per_attribute, all_values = {}, []
     for i, attr in enumerate(schema.attributes):
@@ -58,8 +59,12 @@ def precision_table(schema: Schema, predictions: dict[tuple[int, int], np.ndarra
             continue  # never visible in the held-out data: the classifier cannot be trusted on it
         values = {v: float((predictions[(i, k)][:, i] == k).mean()) for k, v in enumerate(attr.values)}
         all_values += values.values()
-        per_attribute[attr.name] = {"mean": float(np.mean(list(values.values()))), "chance": 1 / len(attr.values),
-                                    "classifier_accuracy": accuracy[attr.name], "values": values}  # fmt: skip
+        per_attribute[attr.name] = {
+            "mean": float(np.mean(list(values.values()))),
+            "chance": 1 / len(attr.values),
+            "classifier_accuracy": accuracy[attr.name],
+            "values": values,
+        }
     if not per_attribute:
         raise MascotError("attr_precision found no attribute the classifier could learn (no visible labels)")
     return {
@@ -70,8 +75,13 @@ def precision_table(schema: Schema, predictions: dict[tuple[int, int], np.ndarra
     }
 
 
-@register_metric("attr_precision", options=AttrPrecisionOptions, headline="mean", better="higher",
-                 description="precision of each attribute value, judged by EvalNet (MakeGirlsMoe Table 2)")  # fmt: skip
+@register_metric(
+    "attr_precision",
+    options=AttrPrecisionOptions,
+    headline="mean",
+    better="higher",
+    description="precision of each attribute value, judged by EvalNet (MakeGirlsMoe Table 2)",
+)
 def attr_precision(ctx, opts: AttrPrecisionOptions) -> dict:
     schema = ctx.checkpoint.schema
     check_same_schema(schema, ctx.dataset.schema)
@@ -79,10 +89,16 @@ def attr_precision(ctx, opts: AttrPrecisionOptions) -> dict:
     # The data's label table, not the checkpoint's: every model is asked the same things.
     asker = ctx.dataset.schema
     jobs = [(i, k) for i, attr in enumerate(schema.attributes) for k in range(len(attr.values))]
-    requests = [r for i, k in jobs for r in conditioned_requests(asker, i, k, opts.per_value, ctx.config.seed)]
+    requests = [
+        r for i, k in jobs for r in conditioned_requests(asker, i, k, opts.per_value, ctx.config.seed)
+    ]
     images = ctx.render(requests, desc="attr_precision samples")
     pred = net.predict(images)
     predictions = {job: pred[n * opts.per_value : (n + 1) * opts.per_value] for n, job in enumerate(jobs)}
     table = precision_table(schema, predictions, net.accuracy)
-    return {**table, "per_value": opts.per_value, "images": len(requests),
-            "classifier": {"held_out_accuracy": net.accuracy, "input_size": net.config.size}}  # fmt: skip
+    return {
+        **table,
+        "per_value": opts.per_value,
+        "images": len(requests),
+        "classifier": {"held_out_accuracy": net.accuracy, "input_size": net.config.size},
+    }

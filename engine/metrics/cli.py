@@ -1,9 +1,9 @@
 """``mascot-engine eval``, ``compare`` and ``eval-models build``.
 
-    mascot-engine eval --checkpoint runs/x/model --data data/dicebear-2k-64 --out reports/x
-    mascot-engine eval ... --metrics kid_effl0,attr_precision --samples 500 --option geometry_score.repetitions=20
-    mascot-engine compare runs/a/model reports/b --out compare.md
-    mascot-engine eval-models build --data data/dicebear-2k-64
+mascot-engine eval --checkpoint runs/x/model --data data/dicebear-2k-64 --out reports/x
+mascot-engine eval ... --metrics kid_effl0,attr_precision --samples 500 --option geometry_score.repetitions=20
+mascot-engine compare runs/a/model reports/b --out compare.md
+mascot-engine eval-models build --data data/dicebear-2k-64
 """
 
 from __future__ import annotations
@@ -26,12 +26,27 @@ def register(subparsers) -> None:
     p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated (default: all)")
     p.add_argument("--samples", type=int, default=2000, help="generated samples, fixed per report")
     p.add_argument("--seed", type=int, default=0, help="first seed of the generated samples")
-    p.add_argument("--feature-size", type=int, default=160, help="EffLite0 input size (224 = ImageNet, 2x slower)")
-    p.add_argument("--option", action="append", default=[], metavar="METRIC.KEY=VALUE",
-                   help="metric setting, e.g. geometry_score.repetitions=20")  # fmt: skip
-    p.add_argument("--size", type=int, default=0, help="judge the samples at this side, as posted (default: the model's own)")
-    p.add_argument("--upscaler", default="checkpoints/upscale",
-                   help="how --size is reached: an upscale-stage folder (default), or 'lanczos'")
+    p.add_argument(
+        "--feature-size", type=int, default=160, help="EffLite0 input size (224 = ImageNet, 2x slower)"
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="METRIC.KEY=VALUE",
+        help="metric setting, e.g. geometry_score.repetitions=20",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=0,
+        help="judge the samples at this side, as posted (default: the model's own)",
+    )
+    p.add_argument(
+        "--upscaler",
+        default="checkpoints/upscale",
+        help="how --size is reached: an upscale-stage folder (default), or 'lanczos'",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_eval)
@@ -47,9 +62,15 @@ def register(subparsers) -> None:
     b.add_argument("--data", required=True, help="labelled data set folder")
     b.add_argument("--force", action="store_true", help="retrain even if cached")
     b.add_argument("--epochs", type=int, help="training epochs (default: EvalNetConfig's)")
-    b.add_argument("--device", default="cpu", help="where it trains: cpu, or cuda (seconds instead of minutes)")
-    b.add_argument("--export", metavar="DIR", help="also ship it as DIR/tagger.{safetensors,json} "
-                   "(e.g. checkpoints/tagger: the engine's picture -> mascot reads attributes with it)")
+    b.add_argument(
+        "--device", default="cpu", help="where it trains: cpu, or cuda (seconds instead of minutes)"
+    )
+    b.add_argument(
+        "--export",
+        metavar="DIR",
+        help="also ship it as DIR/tagger.{safetensors,json} "
+        "(e.g. checkpoints/tagger: the engine's picture -> mascot reads attributes with it)",
+    )
     b.set_defaults(func=run_build)
 
 
@@ -60,7 +81,9 @@ def parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
         key, sep, raw = item.partition("=")
         metric, dot, field = key.strip().partition(".")
         if not sep or not dot or not metric or not field:
-            raise MascotError(f"--option takes METRIC.KEY=VALUE (e.g. geometry_score.repetitions=20), got '{item}'")
+            raise MascotError(
+                f"--option takes METRIC.KEY=VALUE (e.g. geometry_score.repetitions=20), got '{item}'"
+            )
         try:
             value = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
@@ -73,14 +96,29 @@ def run_eval(args: argparse.Namespace) -> int:
     from engine.metrics.report import evaluate
 
     metrics = [m for m in args.metrics.split(",") if m.strip()]
-    print(f"evaluating {args.checkpoint} on {args.data}: {args.samples} samples, seed {args.seed}, "
-          f"metrics {', '.join(metrics)}")  # fmt: skip
-    report = evaluate(args.checkpoint, args.data, metrics, samples=args.samples, seed=args.seed, out_dir=args.out,
-                      options=parse_options(args.option), feature_size=args.feature_size, device=args.device,
-                      progress=not args.quiet, size=args.size, upscaler=args.upscaler)  # fmt: skip
+    print(
+        f"evaluating {args.checkpoint} on {args.data}: {args.samples} samples, seed {args.seed}, "
+        f"metrics {', '.join(metrics)}"
+    )
+    report = evaluate(
+        args.checkpoint,
+        args.data,
+        metrics,
+        samples=args.samples,
+        seed=args.seed,
+        out_dir=args.out,
+        options=parse_options(args.option),
+        feature_size=args.feature_size,
+        device=args.device,
+        progress=not args.quiet,
+        size=args.size,
+        upscaler=args.upscaler,
+    )
     print(f"{report['samples']} samples ({report['fid_name']} = EfficientNet-Lite0 features, not Inception)")
     for name, head in report["headline"].items():
-        print(f"  {name:16s} {head['value']:.5g}  ({head['better']} is better, {report['seconds'][name]:.0f} s)")
+        print(
+            f"  {name:16s} {head['value']:.5g}  ({head['better']} is better, {report['seconds'][name]:.0f} s)"
+        )
     print(f"total {report['seconds']['total']:.0f} s; wrote {Path(args.out) / 'report.md'}")
     return 0
 
@@ -106,7 +144,9 @@ def run_build(args: argparse.Namespace) -> int:
     from engine.data.dataset import Dataset
     from engine.metrics.evalnet import EvalNetConfig, accuracy_lines, get_evalnet
 
-    config = EvalNetConfig() if args.epochs is None else dataclasses.replace(EvalNetConfig(), epochs=args.epochs)
+    config = (
+        EvalNetConfig() if args.epochs is None else dataclasses.replace(EvalNetConfig(), epochs=args.epochs)
+    )
     start = time.perf_counter()
     model = get_evalnet(Dataset(args.data), config, rebuild=args.force, device=args.device)
     print(f"attribute classifier for {args.data} ({time.perf_counter() - start:.0f} s); held-out accuracy:")

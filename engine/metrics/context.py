@@ -9,9 +9,9 @@ checkpoints evaluated with the same seed see the same latents and attributes.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -35,12 +35,18 @@ class EvalConfig:
     upscaler: str = "lanczos"  # how samples reach ``size``: an upscale-stage folder, or "lanczos"
 
     def __post_init__(self) -> None:
-        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or not 10 <= self.samples <= 100000:
+        if (
+            isinstance(self.samples, bool)
+            or not isinstance(self.samples, int)
+            or not 10 <= self.samples <= 100000
+        ):
             raise MascotError(f"samples must be a whole number from 10 to 100000, got {self.samples!r}")
         if not 32 <= self.feature_size <= 512:
             raise MascotError(f"feature_size must be from 32 to 512 pixels, got {self.feature_size}")
         if isinstance(self.size, bool) or not isinstance(self.size, int) or not 0 <= self.size <= 2048:
-            raise MascotError(f"size must be 0 (the model's own) or a side up to 2048 pixels, got {self.size!r}")
+            raise MascotError(
+                f"size must be 0 (the model's own) or a side up to 2048 pixels, got {self.size!r}"
+            )
         if self.max_real < 10 or self.batch_size < 1:
             raise MascotError("max_real must be at least 10 and batch_size at least 1")
 
@@ -59,8 +65,9 @@ def _once(method):
 
 
 class EvalContext:
-    def __init__(self, checkpoint, dataset, config: EvalConfig, out_dir: Path | None = None,
-                 evalnet_config=None) -> None:  # fmt: skip
+    def __init__(
+        self, checkpoint, dataset, config: EvalConfig, out_dir: Path | None = None, evalnet_config=None
+    ) -> None:
         self._memo: dict = {}
         self.checkpoint = checkpoint
         self.dataset = dataset
@@ -73,8 +80,13 @@ class EvalContext:
         from engine.sampling import render
 
         G, schema, bs = self.checkpoint.G, self.checkpoint.schema, self.config.batch_size
-        chunks = tqdm(range(0, len(requests), bs), desc=desc, unit="batch", disable=not self.config.progress,
-                      leave=False)  # fmt: skip
+        chunks = tqdm(
+            range(0, len(requests), bs),
+            desc=desc,
+            unit="batch",
+            disable=not self.config.progress,
+            leave=False,
+        )
         return np.concatenate([render(G, schema, requests[s : s + bs], self.config.device) for s in chunks])
 
     @_once
@@ -93,8 +105,13 @@ class EvalContext:
         if size == images.shape[1]:
             return images
         enlarge = enlarge_with(self.config.upscaler, images.shape[1], size)
-        chunks = tqdm(range(len(images)), desc=f"enlarging to {size}px", unit="img",
-                      disable=not self.config.progress, leave=False)  # fmt: skip
+        chunks = tqdm(
+            range(len(images)),
+            desc=f"enlarging to {size}px",
+            unit="img",
+            disable=not self.config.progress,
+            leave=False,
+        )
         return np.stack([enlarge(images[i]) for i in chunks])
 
     # --- EfficientNet-Lite0 space ------------------------------------------------
@@ -105,28 +122,49 @@ class EvalContext:
     @_once
     def real_effl0(self) -> np.ndarray:
         c = self.config
-        return F.cached_real_effl0(self.dataset, size=c.feature_size, max_real=c.max_real, batch_size=c.batch_size,
-                                   device=c.device, cache=c.cache_dir, progress=c.progress)  # fmt: skip
+        return F.cached_real_effl0(
+            self.dataset,
+            size=c.feature_size,
+            max_real=c.max_real,
+            batch_size=c.batch_size,
+            device=c.device,
+            cache=c.cache_dir,
+            progress=c.progress,
+        )
 
     @_once
     def gen_effl0(self) -> np.ndarray:
         c = self.config
-        return F.effl0_features(self.gen_images(), c.feature_size, c.batch_size, c.device,
-                                "generated EffLite0 features", c.progress)  # fmt: skip
+        return F.effl0_features(
+            self.gen_images(),
+            c.feature_size,
+            c.batch_size,
+            c.device,
+            "generated EffLite0 features",
+            c.progress,
+        )
 
     # --- EvalNet (domain features and attribute classifier) ----------------------
     @_once
     def evalnet(self):
         from engine.metrics.evalnet import EvalNetConfig, get_evalnet
 
-        return get_evalnet(self.dataset, self.evalnet_config or EvalNetConfig(), self.config.cache_dir,
-                           progress=self.config.progress)  # fmt: skip
+        return get_evalnet(
+            self.dataset,
+            self.evalnet_config or EvalNetConfig(),
+            self.config.cache_dir,
+            progress=self.config.progress,
+        )
 
     @_once
     def real_domain(self) -> np.ndarray:
         net, idx = self.evalnet(), self.real_indices()
-        return np.concatenate([net.features(np.asarray(self.dataset.images[idx[s : s + 1024]]))
-                               for s in range(0, len(idx), 1024)])  # fmt: skip
+        return np.concatenate(
+            [
+                net.features(np.asarray(self.dataset.images[idx[s : s + 1024]]))
+                for s in range(0, len(idx), 1024)
+            ]
+        )
 
     @_once
     def gen_domain(self) -> np.ndarray:

@@ -68,7 +68,9 @@ class EvalNetConfig:
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 class EvalNet(nn.Module):
@@ -126,7 +128,9 @@ class TrainedEvalNet:
         sizes = [len(a.values) for a in self.schema.attributes]
         if len(images) == 0:
             return [np.zeros((0, k)) for k in sizes]
-        joined = self._batches(images, lambda x: torch.cat([h.softmax(1) for h in self.net(x)], 1).double().numpy())
+        joined = self._batches(
+            images, lambda x: torch.cat([h.softmax(1) for h in self.net(x)], 1).double().numpy()
+        )
         return np.split(joined, np.cumsum(sizes)[:-1], axis=1)
 
 
@@ -136,7 +140,7 @@ class TrainedEvalNet:
 def split_indices(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A fixed (train, held-out) split of range(n)."""
     perm = np.random.default_rng(seed).permutation(n)
-    n_val = max(1, int(round(n * holdout)))
+    n_val = max(1, round(n * holdout))
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
@@ -151,12 +155,17 @@ def _random_shift(x: torch.Tensor, gen: torch.Generator, pad: int) -> torch.Tens
 
 def _loss(logits: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
     # Unknown labels (-1: hair under a hat) carry no signal: ignore_index drops them.
-    terms = [F.cross_entropy(lg, labels[:, i], ignore_index=UNKNOWN) for i, lg in enumerate(logits)
-             if (labels[:, i] != UNKNOWN).any()]  # fmt: skip
+    terms = [
+        F.cross_entropy(lg, labels[:, i], ignore_index=UNKNOWN)
+        for i, lg in enumerate(logits)
+        if (labels[:, i] != UNKNOWN).any()
+    ]
     return torch.stack(terms).sum() if terms else logits[0].sum() * 0
 
 
-def held_out_accuracy(model: TrainedEvalNet, images: np.ndarray, labels: np.ndarray) -> dict[str, float | None]:
+def held_out_accuracy(
+    model: TrainedEvalNet, images: np.ndarray, labels: np.ndarray
+) -> dict[str, float | None]:
     pred = model.predict(images)
     acc: dict[str, float | None] = {}
     for i, attr in enumerate(model.schema.attributes):
@@ -165,15 +174,18 @@ def held_out_accuracy(model: TrainedEvalNet, images: np.ndarray, labels: np.ndar
     return acc
 
 
-def train_evalnet(ds, config: EvalNetConfig = EvalNetConfig(), progress: bool = True,
-                  device: str = "cpu") -> TrainedEvalNet:  # fmt: skip
+def train_evalnet(
+    ds, config: EvalNetConfig = EvalNetConfig(), progress: bool = True, device: str = "cpu"
+) -> TrainedEvalNet:
     """Train on the data set's labelled images (train split), measure on the held-out split.
 
     ``device`` only changes where it trains (a GPU: seconds instead of a CPU quarter-hour);
     the draws come from one CPU generator, and the trained net is returned on the CPU."""
     labels_all = np.asarray(ds.labels, dtype=np.int64)
     if len(ds) < 10:
-        raise MascotError(f"the attribute classifier needs at least 10 labelled images; '{ds.root}' has {len(ds)}")
+        raise MascotError(
+            f"the attribute classifier needs at least 10 labelled images; '{ds.root}' has {len(ds)}"
+        )
     if (labels_all == UNKNOWN).all():
         raise MascotError(f"'{ds.root}' has no known labels, so no attribute classifier can be trained on it")
     torch.manual_seed(config.seed)
@@ -187,7 +199,9 @@ def train_evalnet(ds, config: EvalNetConfig = EvalNetConfig(), progress: bool = 
     steps_per_epoch = max(1, len(train_idx) // config.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch)
     gen = torch.Generator().manual_seed(config.seed)
-    bar = tqdm(total=config.epochs * steps_per_epoch, desc="attribute classifier", unit="step", disable=not progress)
+    bar = tqdm(
+        total=config.epochs * steps_per_epoch, desc="attribute classifier", unit="step", disable=not progress
+    )
     net.train()
     for _ in range(config.epochs):
         order = torch.randperm(len(train_idx), generator=gen)
@@ -229,8 +243,13 @@ def save_evalnet(model: TrainedEvalNet, stem: Path) -> None:
     try:
         state = {k: v.detach().contiguous().clone() for k, v in model.net.state_dict().items()}
         save_file(state, tmp / "w.safetensors")
-        meta = {"config": dataclasses.asdict(model.config), "schema": model.schema.to_json(),
-                "accuracy": model.accuracy, "fingerprint": model.fingerprint, "created": time.time()}  # fmt: skip
+        meta = {
+            "config": dataclasses.asdict(model.config),
+            "schema": model.schema.to_json(),
+            "accuracy": model.accuracy,
+            "fingerprint": model.fingerprint,
+            "created": time.time(),
+        }
         (tmp / "m.json").write_text(json.dumps(meta, indent=1))
         os.replace(tmp / "w.safetensors", stem.with_suffix(".safetensors"))
         os.replace(tmp / "m.json", stem.with_suffix(".json"))  # written last: its presence means complete
@@ -278,15 +297,23 @@ def load_tagger(folder: str | Path) -> TrainedEvalNet:
     except (OSError, ValueError) as exc:
         raise MascotError(f"no readable tagger in '{folder}': {exc}") from None
     if not expected or file_sha256(stem.with_suffix(".safetensors")) != expected:
-        raise MascotError(f"the tagger in '{folder}' does not match the hash in its tagger.json (damaged or replaced)")
+        raise MascotError(
+            f"the tagger in '{folder}' does not match the hash in its tagger.json (damaged or replaced)"
+        )
     model = load_evalnet(stem)
     if model is None:
         raise MascotError(f"the tagger in '{folder}' could not be read (weights and description disagree)")
     return model
 
 
-def get_evalnet(ds, config: EvalNetConfig = EvalNetConfig(), cache: str | Path | None = None,
-                rebuild: bool = False, progress: bool = True, device: str = "cpu") -> TrainedEvalNet:  # fmt: skip
+def get_evalnet(
+    ds,
+    config: EvalNetConfig = EvalNetConfig(),
+    cache: str | Path | None = None,
+    rebuild: bool = False,
+    progress: bool = True,
+    device: str = "cpu",
+) -> TrainedEvalNet:
     """The data set's EvalNet: from the cache, or trained now (on ``device``) and cached."""
     stem = _cache_stem(ds.fingerprint, config, cache)
     model = None if rebuild else load_evalnet(stem)

@@ -42,7 +42,9 @@ def cache_dir(override: str | Path | None = None) -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise MascotError(f"cannot create the metrics cache '{root}': {exc.strerror}; set MASCOT_CACHE") from None
+        raise MascotError(
+            f"cannot create the metrics cache '{root}': {exc.strerror}; set MASCOT_CACHE"
+        ) from None
     return root
 
 
@@ -91,9 +93,15 @@ def resize_to_tensor(images_uint8: np.ndarray, size: int, device: str = "cpu") -
 
 
 @torch.no_grad()
-def effl0_features(images_uint8: np.ndarray, size: int = 224, batch_size: int = 64, device: str = "cpu",
-                   desc: str = "EffLite0 features", progress: bool = True,
-                   indices: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+def effl0_features(
+    images_uint8: np.ndarray,
+    size: int = 224,
+    batch_size: int = 64,
+    device: str = "cpu",
+    desc: str = "EffLite0 features",
+    progress: bool = True,
+    indices: np.ndarray | None = None,
+) -> np.ndarray:
     """Pooled 1280-d EfficientNet-Lite0 features (float64, for stable covariances).
 
     ``indices`` picks rows of a memory-mapped array chunk by chunk, so a large data set
@@ -118,8 +126,16 @@ def real_subset(n_images: int, max_real: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_images, max_real, replace=False))
 
 
-def cached_real_effl0(ds, *, size: int, max_real: int, batch_size: int = 64, device: str = "cpu",
-                      cache: str | Path | None = None, progress: bool = True) -> np.ndarray:  # fmt: skip
+def cached_real_effl0(
+    ds,
+    *,
+    size: int,
+    max_real: int,
+    batch_size: int = 64,
+    device: str = "cpu",
+    cache: str | Path | None = None,
+    progress: bool = True,
+) -> np.ndarray:
     """EffLite0 features of the data set's real images, from the cache when possible."""
     key = settings_hash({"net": "effl0-pooled", "size": size, "max_real": max_real, "v": 1})
     path = cache_dir(cache) / f"real-effl0-{ds.fingerprint}-{key}.npy"

@@ -48,10 +48,18 @@ def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
 
 
 @register_metric(
-    "fid_effl0", options=FIDOptions, headline="fid", better="lower",
+    "fid_effl0",
+    options=FIDOptions,
+    headline="fid",
+    better="lower",
     description=f"{EFFL0_NAME}: Fréchet distance on EfficientNet-Lite0 features (not Inception FID)",
-)  # fmt: skip
+)
 def fid_effl0(ctx, opts: FIDOptions) -> dict:
     real, fake = ctx.real_effl0(), ctx.gen_effl0()
-    return {"fid": fid_from_features(real, fake), "name": EFFL0_NAME, "image_size": ctx.config.feature_size,
-            "real": len(real), "generated": len(fake)}  # fmt: skip
+    return {
+        "fid": fid_from_features(real, fake),
+        "name": EFFL0_NAME,
+        "image_size": ctx.config.feature_size,
+        "real": len(real),
+        "generated": len(fake),
+    }

@@ -80,14 +80,19 @@ def witness_rlt(points: np.ndarray, rng: np.random.Generator, opts: GSOptions) -
         max_alpha_square=alpha_max, limit_dimension=2
     )
     tree.persistence(homology_coeff_field=2)
-    return relative_living_times(np.asarray(tree.persistence_intervals_in_dimension(1)).reshape(-1, 2),
-                                 alpha_max, opts.i_max)  # fmt: skip
+    return relative_living_times(
+        np.asarray(tree.persistence_intervals_in_dimension(1)).reshape(-1, 2), alpha_max, opts.i_max
+    )
 
 
-def mean_rlt(points: np.ndarray, opts: GSOptions, seed: int = 0, desc: str = "MRLT", progress: bool = False) -> np.ndarray:
+def mean_rlt(
+    points: np.ndarray, opts: GSOptions, seed: int = 0, desc: str = "MRLT", progress: bool = False
+) -> np.ndarray:
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or len(points) <= opts.landmarks:
-        raise MascotError(f"the Geometry Score needs more than {opts.landmarks} points (L_0); got {len(points)}")
+        raise MascotError(
+            f"the Geometry Score needs more than {opts.landmarks} points (L_0); got {len(points)}"
+        )
     rng = np.random.default_rng(seed)
     reps = tqdm(range(opts.repetitions), desc=desc, unit="rep", disable=not progress, leave=False)
     return np.mean([witness_rlt(points, rng, opts) for _ in reps], axis=0)
@@ -119,8 +124,13 @@ def plot_mrlt(mrlt_real: np.ndarray, mrlt_fake: np.ndarray, path: Path, score: f
     plt.close(fig)
 
 
-@register_metric("geometry_score", options=GSOptions, headline="gs", better="lower",
-                 description="Geometry Score (witness complexes, 1-d holes) in EfficientNet-Lite0 space")  # fmt: skip
+@register_metric(
+    "geometry_score",
+    options=GSOptions,
+    headline="gs",
+    better="lower",
+    description="Geometry Score (witness complexes, 1-d holes) in EfficientNet-Lite0 space",
+)
 def geometry_score_metric(ctx, opts: GSOptions) -> dict:
     real, fake = ctx.real_effl0(), ctx.gen_effl0()
     check_features(real, fake, minimum=opts.landmarks + 1)
@@ -132,10 +142,17 @@ def geometry_score_metric(ctx, opts: GSOptions) -> dict:
     mrlt_real = mean_rlt(real, opts, ctx.config.seed, "MRLT real", show)
     mrlt_fake = mean_rlt(fake, opts, ctx.config.seed + 1, "MRLT generated", show)
     score = geometry_score(mrlt_real, mrlt_fake)
-    out = {"gs": score, "points": n, "landmarks": opts.landmarks, "repetitions": opts.repetitions,
-           "gamma": opts.gamma if opts.gamma is not None else n / 5000 / 128, "i_max": opts.i_max,
-           "feature_space": "EfficientNet-Lite0 pooled",
-           "mrlt_real": _trim(mrlt_real), "mrlt_generated": _trim(mrlt_fake)}  # fmt: skip
+    out = {
+        "gs": score,
+        "points": n,
+        "landmarks": opts.landmarks,
+        "repetitions": opts.repetitions,
+        "gamma": opts.gamma if opts.gamma is not None else n / 5000 / 128,
+        "i_max": opts.i_max,
+        "feature_space": "EfficientNet-Lite0 pooled",
+        "mrlt_real": _trim(mrlt_real),
+        "mrlt_generated": _trim(mrlt_fake),
+    }
     if ctx.out_dir is not None:
         plot_mrlt(mrlt_real, mrlt_fake, ctx.out_dir / "mrlt.png", score)
         out["plot"] = "mrlt.png"

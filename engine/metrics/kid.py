@@ -23,8 +23,9 @@ class KIDOptions:
     max_subset_size: int = 1000
 
 
-def kernel_distance(real: np.ndarray, fake: np.ndarray, num_subsets: int = 100, max_subset_size: int = 1000,
-                    seed: int = 0) -> float:  # fmt: skip
+def kernel_distance(
+    real: np.ndarray, fake: np.ndarray, num_subsets: int = 100, max_subset_size: int = 1000, seed: int = 0
+) -> float:
     """Unbiased MMD^2 (cubic polynomial kernel) averaged over ``num_subsets`` subsets."""
     check_features(real, fake, minimum=2)
     d = real.shape[1]
@@ -45,17 +46,30 @@ def check_features(real: np.ndarray, fake: np.ndarray, minimum: int) -> None:
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
         raise MascotError(f"feature sets must be (N, D) with one D; got {real.shape} and {fake.shape}")
     if min(len(real), len(fake)) < minimum:
-        raise MascotError(f"this metric needs at least {minimum} real and {minimum} generated samples; "
-                          f"got {len(real)} real and {len(fake)} generated")  # fmt: skip
+        raise MascotError(
+            f"this metric needs at least {minimum} real and {minimum} generated samples; "
+            f"got {len(real)} real and {len(fake)} generated"
+        )
 
 
-@register_metric("kid_effl0", options=KIDOptions, headline="kid", better="lower",
-                 description=f"KID on EfficientNet-Lite0 pooled features ({EFFL0_NAME} space)")  # fmt: skip
+@register_metric(
+    "kid_effl0",
+    options=KIDOptions,
+    headline="kid",
+    better="lower",
+    description=f"KID on EfficientNet-Lite0 pooled features ({EFFL0_NAME} space)",
+)
 def kid_effl0(ctx, opts: KIDOptions) -> dict:
     real, fake = ctx.real_effl0(), ctx.gen_effl0()
     kid = kernel_distance(real, fake, opts.num_subsets, opts.max_subset_size, ctx.config.seed)
-    return {"kid": kid, "kid_x1000": kid * 1000, "feature_space": "EfficientNet-Lite0 pooled (1280-d)",
-            "image_size": ctx.config.feature_size, "real": len(real), "generated": len(fake)}  # fmt: skip
+    return {
+        "kid": kid,
+        "kid_x1000": kid * 1000,
+        "feature_space": "EfficientNet-Lite0 pooled (1280-d)",
+        "image_size": ctx.config.feature_size,
+        "real": len(real),
+        "generated": len(fake),
+    }
 
 
 DEAD_SPREAD = 1e-3  # a dimension whose real spread is below this share of the median is dead
@@ -78,11 +92,19 @@ def standardise_by(real: np.ndarray, fake: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 @register_metric(
-    "kid_domain", options=KIDOptions, headline="kid", better="lower",
+    "kid_domain",
+    options=KIDOptions,
+    headline="kid",
+    better="lower",
     description="KID on EvalNet's penultimate features (trained on the labelled data; unseen by any D)",
-)  # fmt: skip
+)
 def kid_domain(ctx, opts: KIDOptions) -> dict:
     real, fake = standardise_by(ctx.real_domain(), ctx.gen_domain())
     kid = kernel_distance(real, fake, opts.num_subsets, opts.max_subset_size, ctx.config.seed)
-    return {"kid": kid, "kid_x1000": kid * 1000, "feature_space": f"EvalNet penultimate ({real.shape[1]}-d)",
-            "real": len(real), "generated": len(fake)}  # fmt: skip
+    return {
+        "kid": kid,
+        "kid_x1000": kid * 1000,
+        "feature_space": f"EvalNet penultimate ({real.shape[1]}-d)",
+        "real": len(real),
+        "generated": len(fake),
+    }

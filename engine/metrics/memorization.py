@@ -86,8 +86,13 @@ def _fit(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
 
 
-@register_metric("memorization", options=MemorizationOptions, headline="near_copy_fraction", better="lower",
-                 description="nearest training images of generated samples (EfficientNet-Lite0 space)")  # fmt: skip
+@register_metric(
+    "memorization",
+    options=MemorizationOptions,
+    headline="near_copy_fraction",
+    better="lower",
+    description="nearest training images of generated samples (EfficientNet-Lite0 space)",
+)
 def memorization(ctx, opts: MemorizationOptions) -> dict:
     train, fake = ctx.real_effl0(), ctx.gen_effl0()
     out = {**memorization_stats(train, fake, opts.copy_ratio), "train": len(train), "generated": len(fake)}
@@ -95,8 +100,12 @@ def memorization(ctx, opts: MemorizationOptions) -> dict:
         rows = min(opts.grid_rows, len(fake))
         idx, _ = nearest_train(train, fake[:rows], opts.grid_neighbours)
         real_rows = ctx.real_indices()  # feature row -> data set row
-        nearest_grid(ctx.gen_images()[:rows], _RowView(ctx.dataset.images, real_rows), idx,
-                     ctx.out_dir / "memorization.png")  # fmt: skip
+        nearest_grid(
+            ctx.gen_images()[:rows],
+            _RowView(ctx.dataset.images, real_rows),
+            idx,
+            ctx.out_dir / "memorization.png",
+        )
         out["plot"] = "memorization.png"
     return out
 
@@ -106,7 +115,7 @@ class _RowView:
 
     def __init__(self, images, rows: np.ndarray) -> None:
         self.images, self.rows = images, rows
-        self.shape = (len(rows),) + tuple(images.shape[1:])
+        self.shape = (len(rows), *tuple(images.shape[1:]))
 
     def __getitem__(self, i: int) -> np.ndarray:
         return np.asarray(self.images[self.rows[i]])

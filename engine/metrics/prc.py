@@ -61,11 +61,18 @@ def _subsample(x: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 @register_metric(
-    "prc", options=PRCOptions, headline="precision", better="higher",
+    "prc",
+    options=PRCOptions,
+    headline="precision",
+    better="higher",
     description="precision/recall (k-NN manifolds), density and coverage in EfficientNet-Lite0 space",
-)  # fmt: skip
+)
 def prc(ctx, opts: PRCOptions) -> dict:
     real = _subsample(ctx.real_effl0(), opts.max_points, ctx.config.seed)
     fake = _subsample(ctx.gen_effl0(), opts.max_points, ctx.config.seed)
-    return {**precision_recall_coverage(real, fake, opts.nearest_k), "nearest_k": opts.nearest_k,
-            "real": len(real), "generated": len(fake)}  # fmt: skip
+    return {
+        **precision_recall_coverage(real, fake, opts.nearest_k),
+        "nearest_k": opts.nearest_k,
+        "real": len(real),
+        "generated": len(fake),
+    }

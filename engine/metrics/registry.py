@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from engine.errors import MascotError
 
 # One module per metric; importing a module registers its metrics.
 METRIC_MODULES = ("kid", "fid", "attr_precision", "prc", "geometry_score", "memorization")
 # What a report runs unless told otherwise: everything.
-DEFAULT_METRICS = ("kid_effl0", "fid_effl0", "kid_domain", "attr_precision", "prc", "geometry_score", "memorization")
+DEFAULT_METRICS = (
+    "kid_effl0",
+    "fid_effl0",
+    "kid_domain",
+    "attr_precision",
+    "prc",
+    "geometry_score",
+    "memorization",
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,9 @@ def make_options(metric: Metric, overrides: dict[str, Any] | None) -> Any:
     unknown = [k for k in overrides if k not in fields]
     if unknown:
         allowed = ", ".join(fields) or "(none)"
-        raise MascotError(f"metric '{metric.name}' has no option {', '.join(unknown)}; its options: {allowed}")
+        raise MascotError(
+            f"metric '{metric.name}' has no option {', '.join(unknown)}; its options: {allowed}"
+        )
     try:
         return metric.options(**overrides)
     except (TypeError, ValueError) as exc:

@@ -16,8 +16,9 @@ import json
 import math
 import platform
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from engine.errors import MascotError
 from engine.metrics.context import EvalConfig, EvalContext
@@ -27,11 +28,22 @@ from engine.metrics.registry import DEFAULT_METRICS, all_metrics, get_metric, ma
 REPORT_VERSION = 1
 
 
-def evaluate(checkpoint, data, metrics: Iterable[str] | None = None, samples: int = 2000, seed: int = 0,
-             out_dir: str | Path | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
-             feature_size: int = 160, device: str = "cpu", cache_dir: str | Path | None = None,
-             evalnet_config=None, progress: bool = True, size: int = 0,
-             upscaler: str = "lanczos") -> dict[str, Any]:  # fmt: skip
+def evaluate(
+    checkpoint,
+    data,
+    metrics: Iterable[str] | None = None,
+    samples: int = 2000,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    feature_size: int = 160,
+    device: str = "cpu",
+    cache_dir: str | Path | None = None,
+    evalnet_config=None,
+    progress: bool = True,
+    size: int = 0,
+    upscaler: str = "lanczos",
+) -> dict[str, Any]:
     """Run ``metrics`` (default: all) for a checkpoint (folder or loaded Checkpoint) on a data set
     (folder or Dataset). ``options`` overrides metric settings: ``{"geometry_score": {"repetitions": 10}}``.
     Writes report.json, report.md and plots into ``out_dir`` when given; returns the report."""
@@ -40,9 +52,16 @@ def evaluate(checkpoint, data, metrics: Iterable[str] | None = None, samples: in
 
     names = _check_metric_names(metrics)
     opts = _metric_options(names, options or {})
-    config = EvalConfig(samples=samples, seed=seed, feature_size=feature_size, device=device,
-                        cache_dir=str(cache_dir) if cache_dir else None, progress=progress, size=size,
-                        upscaler=upscaler)  # fmt: skip
+    config = EvalConfig(
+        samples=samples,
+        seed=seed,
+        feature_size=feature_size,
+        device=device,
+        cache_dir=str(cache_dir) if cache_dir else None,
+        progress=progress,
+        size=size,
+        upscaler=upscaler,
+    )
     ckpt = checkpoint if hasattr(checkpoint, "G") else load_checkpoint(checkpoint, device)
     ds = data if isinstance(data, Dataset) else Dataset(data)
     out = Path(out_dir) if out_dir is not None else None
@@ -96,7 +115,9 @@ def _check_metric_names(metrics: Iterable[str] | None) -> list[str]:
 def _metric_options(names: list[str], options: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     stray = [k for k in options if k not in names]
     if stray:
-        raise MascotError(f"options given for metrics not being run: {', '.join(stray)}; running: {', '.join(names)}")
+        raise MascotError(
+            f"options given for metrics not being run: {', '.join(stray)}; running: {', '.join(names)}"
+        )
     return {n: make_options(get_metric(n), options.get(n)) for n in names}
 
 
@@ -144,7 +165,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     ]
     for name, head in report["headline"].items():
         key = get_metric(name).headline if name in all_metrics() else "value"
-        lines.append(f"| {name}.{key} | {_fmt(head['value'])} | {head['better']} | {report['seconds'].get(name, '')} |")
+        lines.append(
+            f"| {name}.{key} | {_fmt(head['value'])} | {head['better']} | {report['seconds'].get(name, '')} |"
+        )
     for name, result in m.items():
         lines += ["", f"## {name}", ""]
         lines += _detail_lines(name, result)
@@ -154,7 +177,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
 def _detail_lines(name: str, result: Mapping[str, Any]) -> list[str]:
     if name == "attr_precision":
         return _attr_lines(result)
-    lines = [f"- {k}: {_fmt(v)}" for k, v in result.items() if not isinstance(v, (list, dict)) and k != "plot"]
+    lines = [
+        f"- {k}: {_fmt(v)}" for k, v in result.items() if not isinstance(v, (list, dict)) and k != "plot"
+    ]
     if "plot" in result:
         lines += ["", f"![{name}]({result['plot']})"]
     return lines
@@ -170,7 +195,9 @@ def _attr_lines(result: Mapping[str, Any]) -> list[str]:
     ]
     for attr, row in result["per_attribute"].items():
         values = ", ".join(f"{v} {p:.2f}" for v, p in row["values"].items())
-        lines.append(f"| {attr} | {row['mean']:.3f} | {row['chance']:.3f} | {_fmt(row['classifier_accuracy'])} | {values} |")
+        lines.append(
+            f"| {attr} | {row['mean']:.3f} | {row['chance']:.3f} | {_fmt(row['classifier_accuracy'])} | {values} |"
+        )
     return lines
 
 
@@ -180,18 +207,26 @@ def _attr_lines(result: Mapping[str, Any]) -> list[str]:
 def load_results(path: str | Path) -> tuple[str, dict[str, Any], int | None]:
     """(label, metrics, samples) from a report folder/file or a checkpoint's model.json."""
     p = Path(path)
-    for candidate in ([p / "report.json", p / "model.json"] if p.is_dir() else [p]):
+    for candidate in [p / "report.json", p / "model.json"] if p.is_dir() else [p]:
         if candidate.is_file():
             try:
                 data = json.loads(candidate.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise MascotError(f"'{candidate}' is not valid JSON: {exc}") from None
             if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
-                raise MascotError(f"'{candidate}' carries no metrics (expected a report.json or a model.json)")
+                raise MascotError(
+                    f"'{candidate}' carries no metrics (expected a report.json or a model.json)"
+                )
             label = data.get("model_version") or data.get("version") or p.name
-            samples = data.get("samples") or (data.get("evaluation") or {}).get("samples") or data["metrics"].get("samples")
+            samples = (
+                data.get("samples")
+                or (data.get("evaluation") or {}).get("samples")
+                or data["metrics"].get("samples")
+            )
             return str(label), data["metrics"], samples
-    raise MascotError(f"nothing to compare at '{path}': give a report folder, a report.json or a checkpoint folder")
+    raise MascotError(
+        f"nothing to compare at '{path}': give a report folder, a report.json or a checkpoint folder"
+    )
 
 
 def _rows(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -220,15 +255,21 @@ def compare_markdown(paths: list[str | Path]) -> str:
     tables = [_rows(metrics) for _, metrics, _ in columns]
     keys = list(dict.fromkeys(k for t in tables for k in t))
     known = all_metrics()
-    lines = ["| | " + " | ".join(label for label, _, _ in columns) + " |", "|---" * (len(columns) + 1) + "|",
-             "| samples | " + " | ".join(_fmt(s) for _, _, s in columns) + " |"]  # fmt: skip
+    lines = [
+        "| | " + " | ".join(label for label, _, _ in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+        "| samples | " + " | ".join(_fmt(s) for _, _, s in columns) + " |",
+    ]
     for key in keys:
         values = [t.get(key) for t in tables]
         best = _best(key, values, known)
         cells = [f"**{_fmt(v)}**" if i == best else _fmt(v) for i, v in enumerate(values)]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     if len({s for _, _, s in columns if s is not None}) > 1:
-        lines += ["", "Warning: the columns used different sample counts; KID/FID are not directly comparable."]
+        lines += [
+            "",
+            "Warning: the columns used different sample counts; KID/FID are not directly comparable.",
+        ]
     return "\n".join(lines) + "\n"
 
 

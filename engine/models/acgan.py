@@ -56,9 +56,12 @@ class SRResBlock(nn.Module):
     def __init__(self, ch: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(ch, ch, 3, 1, 1), nn.BatchNorm2d(ch), nn.PReLU(ch),
-            nn.Conv2d(ch, ch, 3, 1, 1), nn.BatchNorm2d(ch),
-        )  # fmt: skip
+            nn.Conv2d(ch, ch, 3, 1, 1),
+            nn.BatchNorm2d(ch),
+            nn.PReLU(ch),
+            nn.Conv2d(ch, ch, 3, 1, 1),
+            nn.BatchNorm2d(ch),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -80,7 +83,9 @@ class Generator(nn.Module):
     @staticmethod
     def _upsample(ch: int) -> nn.Sequential:
         # Sub-pixel conv (Shi et al. 2016): 4x the channels, then rearranged into 2x2 pixels.
-        return nn.Sequential(nn.Conv2d(ch, 4 * ch, 3, 1, 1), nn.PixelShuffle(2), nn.BatchNorm2d(ch), nn.ReLU())
+        return nn.Sequential(
+            nn.Conv2d(ch, 4 * ch, 3, 1, 1), nn.PixelShuffle(2), nn.BatchNorm2d(ch), nn.ReLU()
+        )
 
     def forward(self, z: torch.Tensor, c: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
         h = self.dense(torch.cat([z * truncation, c.to(z.dtype)], dim=1))
@@ -138,8 +143,9 @@ def dragan_penalty(D: Discriminator, real: torch.Tensor) -> torch.Tensor:
 class Trainer(GANTrainer):
     """One D step and one G step per batch (App. C.3; DRAGAN needs no extra D steps)."""
 
-    def __init__(self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper,
-                 device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper, device: torch.device
+    ) -> None:
         super().__init__(G, arch, c_dim, resolution, hyper, device)
         self.D = Discriminator(arch, c_dim, resolution).to(device)
         freeze_first(self.D.blocks, hyper.freeze_d_layers)
@@ -201,7 +207,9 @@ class Trainer(GANTrainer):
             gp = dragan_penalty(self.D, real)
         adv_real, adv_fake = adv_real.float(), adv_fake.float()
         loss_adv = F.softplus(-adv_real).mean() + F.softplus(adv_fake).mean()
-        loss_cls = attribute_cross_entropy(cls_real, c, self.spans) + attribute_cross_entropy(cls_fake, c_fake, self.spans)
+        loss_cls = attribute_cross_entropy(cls_real, c, self.spans) + attribute_cross_entropy(
+            cls_fake, c_fake, self.spans
+        )
         loss_d = loss_cls + self.lambda_adv * loss_adv + self.arch.lambda_gp * gp
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -217,9 +225,16 @@ class Trainer(GANTrainer):
         self.opt_g.step()
 
         self.kimg += n / 1000
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "d_cls": loss_cls.item(),
-                "g_cls": g_cls.item(), "gp": gp.item(), "d_real": adv_real.mean().item(),
-                "d_fake": adv_fake.mean().item(), "lr_scale": scale}  # fmt: skip
+        return {
+            "loss_d": loss_d.item(),
+            "loss_g": loss_g.item(),
+            "d_cls": loss_cls.item(),
+            "g_cls": g_cls.item(),
+            "gp": gp.item(),
+            "d_real": adv_real.mean().item(),
+            "d_fake": adv_fake.mean().item(),
+            "lr_scale": scale,
+        }
 
     def modules(self) -> dict[str, nn.Module]:
         return {"D": self.D}

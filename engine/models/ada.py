@@ -266,7 +266,9 @@ class AdaController:
     1000), so it can go from 0 to 1 in ``speed_kimg`` thousand images (500k in the paper).
     """
 
-    def __init__(self, target: float = 0.6, interval: int = 4, speed_kimg: float = 500.0, p: float = 0.0) -> None:
+    def __init__(
+        self, target: float = 0.6, interval: int = 4, speed_kimg: float = 500.0, p: float = 0.0
+    ) -> None:
         self.target, self.interval, self.speed_kimg, self.p = target, interval, speed_kimg, p
         self._signs, self._count, self._steps = 0.0, 0, 0
         self.rt = 0.0
@@ -286,8 +288,13 @@ class AdaController:
 
     def state(self) -> dict[str, float]:
         """Scalars for an exact resume, the half-filled 4-step window included."""
-        return {"ada_p": self.p, "ada_rt": self.rt, "ada_signs": self._signs, "ada_count": float(self._count),
-                "ada_steps": float(self._steps)}  # fmt: skip
+        return {
+            "ada_p": self.p,
+            "ada_rt": self.rt,
+            "ada_signs": self._signs,
+            "ada_count": float(self._count),
+            "ada_steps": float(self._steps),
+        }
 
     def load_state(self, state: dict[str, float]) -> None:
         self.p, self.rt = float(state.get("ada_p", 0.0)), float(state.get("ada_rt", 0.0))

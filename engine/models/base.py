@@ -19,8 +19,9 @@ from __future__ import annotations
 import abc
 import contextlib
 import typing
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -62,8 +63,9 @@ class Batch:
 class GANTrainer(abc.ABC):
     """Owns D, both optimizers and the losses of one family."""
 
-    def __init__(self, G: nn.Module, arch, c_dim: int, resolution: int, hyper: Hyper,
-                 device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self, G: nn.Module, arch, c_dim: int, resolution: int, hyper: Hyper, device: torch.device
+    ) -> None:
         self.G = G
         self.arch = arch
         self.c_dim = c_dim
@@ -88,8 +90,8 @@ class GANTrainer(abc.ABC):
         """Scalars to resume with (ADA's p, an lr scheduler's step...)."""
         return {}
 
-    def load_extra_state(self, state: dict[str, float]) -> None:
-        pass
+    def load_extra_state(self, state: dict[str, float]) -> None:  # noqa: B027 (optional hook)
+        """Restore what ``extra_state`` saved; families with no extra state keep this no-op."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,10 @@ class Family:
         hints = typing.get_type_hints(self.Arch)
         unknown = sorted(set(values) - set(hints))
         if unknown:
-            raise MascotError(f"unknown {source} setting(s) {', '.join(unknown)} for {self.name}; "
-                              f"known: {', '.join(sorted(hints))}")  # fmt: skip
+            raise MascotError(
+                f"unknown {source} setting(s) {', '.join(unknown)} for {self.name}; "
+                f"known: {', '.join(sorted(hints))}"
+            )
         return {name: typed_arch_value(name, value, hints[name], source) for name, value in values.items()}
 
     def recorded_values(self, values: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -126,12 +130,23 @@ class Family:
         kept = dict(values)
         for name, off in self.retired.items():
             if name in kept and kept.pop(name) != off:
-                raise MascotError(f"{source} uses {name}={values[name]!r}, a setting this engine no longer "
-                                  f"has (only {name}={off!r} can be built)")  # fmt: skip
+                raise MascotError(
+                    f"{source} uses {name}={values[name]!r}, a setting this engine no longer "
+                    f"has (only {name}={off!r} can be built)"
+                )
         return self.arch_values({**self.unrecorded, **kept}, source)
 
 
-_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+_BOOL_WORDS = {
+    "true": True,
+    "yes": True,
+    "on": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "off": False,
+    "0": False,
+}
 
 
 def typed_arch_value(name: str, value: Any, hint: Any, source: str = "--arch") -> Any:

@@ -55,13 +55,21 @@ class Generator(nn.Module):
     def __init__(self, arch: Arch = Arch(), c_dim: int = 1, resolution: int = 64) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.resolution = arch.z_dim, c_dim, resolution
-        ch = lambda r: _channels(arch.g_ch, resolution, r, arch.max_ch)  # noqa: E731
-        act = lambda: nn.LeakyReLU(arch.g_leak) if arch.g_leak else nn.ReLU()  # noqa: E731
+        ch = lambda r: _channels(arch.g_ch, resolution, r, arch.max_ch)
+        act = lambda: nn.LeakyReLU(arch.g_leak) if arch.g_leak else nn.ReLU()
         # (z, c) as a 1x1 map -> 4x4 (a 4x4 transposed conv is a dense layer, DCGAN §3).
-        layers = [nn.ConvTranspose2d(arch.z_dim + c_dim, ch(4), 4, 1, 0, bias=False), nn.BatchNorm2d(ch(4)), act()]
+        layers = [
+            nn.ConvTranspose2d(arch.z_dim + c_dim, ch(4), 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ch(4)),
+            act(),
+        ]
         r = 4
         while r < resolution // 2:
-            layers += [nn.ConvTranspose2d(ch(r), ch(2 * r), 4, 2, 1, bias=False), nn.BatchNorm2d(ch(2 * r)), act()]
+            layers += [
+                nn.ConvTranspose2d(ch(r), ch(2 * r), 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ch(2 * r)),
+                act(),
+            ]
             r *= 2
         for _ in range(arch.extra_layers):
             layers += [nn.Conv2d(ch(r), ch(r), 3, 1, 1, bias=False), nn.BatchNorm2d(ch(r)), act()]
@@ -79,7 +87,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, arch: Arch, c_dim: int, resolution: int) -> None:
         super().__init__()
-        ch = lambda r: _channels(arch.d_ch, resolution, r, arch.max_ch)  # noqa: E731
+        ch = lambda r: _channels(arch.d_ch, resolution, r, arch.max_ch)
         sizes = [resolution // 2**i for i in range((resolution // 4).bit_length() - 1)]  # R, R/2, .., 8
         self.label_at = len(sizes) // 2  # the middle layer receives the label maps
         blocks = []
@@ -108,8 +116,9 @@ class Discriminator(nn.Module):
 class Trainer(GANTrainer):
     """One D step then one G step per batch (Goodfellow et al. 2014, Alg. 1 with k=1)."""
 
-    def __init__(self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper,
-                 device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper, device: torch.device
+    ) -> None:
         super().__init__(G, arch, c_dim, resolution, hyper, device)
         self.D = Discriminator(arch, c_dim, resolution).to(device)
         freeze_first(self.D.blocks, hyper.freeze_d_layers)
@@ -140,8 +149,12 @@ class Trainer(GANTrainer):
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
-                "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}  # fmt: skip
+        return {
+            "loss_d": loss_d.item(),
+            "loss_g": loss_g.item(),
+            "d_real": d_real.mean().item(),
+            "d_fake": d_fake.mean().item(),
+        }
 
     def modules(self) -> dict[str, nn.Module]:
         return {"D": self.D}

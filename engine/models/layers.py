@@ -22,7 +22,7 @@ norm reuses its stored singular vectors), which is what the determinism contract
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn as nn
@@ -30,8 +30,15 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 
-def sn_conv2d(cin: int, cout: int, kernel: int = 3, stride: int = 1, padding: int | None = None,
-              sn: bool = True, bias: bool = True) -> nn.Module:  # fmt: skip
+def sn_conv2d(
+    cin: int,
+    cout: int,
+    kernel: int = 3,
+    stride: int = 1,
+    padding: int | None = None,
+    sn: bool = True,
+    bias: bool = True,
+) -> nn.Module:
     """A conv layer, "same" padded by default, spectrally normalised when ``sn``."""
     conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2 if padding is None else padding, bias=bias)
     return spectral_norm(conv) if sn else conv
@@ -52,8 +59,9 @@ class ConditionalBatchNorm2d(nn.Module):
     The gain is centred on 1 so an untrained layer starts as plain BN.
     """
 
-    def __init__(self, num_features: int, cond_dim: int, sn: bool = False, eps: float = 1e-5,
-                 momentum: float = 0.1) -> None:  # fmt: skip
+    def __init__(
+        self, num_features: int, cond_dim: int, sn: bool = False, eps: float = 1e-5, momentum: float = 0.1
+    ) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(num_features, eps=eps, momentum=momentum, affine=False)
         self.gain = sn_linear(cond_dim, num_features, sn=sn, bias=False)
@@ -83,7 +91,7 @@ class SelfAttention(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
+        b, _, h, w = x.shape
         theta = self.theta(x).flatten(2)  # (B, C/8, HW)
         phi = F.max_pool2d(self.phi(x), 2).flatten(2)  # (B, C/8, HW/4)
         g = F.max_pool2d(self.g(x), 2).flatten(2)  # (B, C/2, HW/4)
@@ -121,8 +129,15 @@ class DBlock(nn.Module):
     ``leak`` > 0 gives LeakyReLU, as in MakeGirlsMoe's discriminator.
     """
 
-    def __init__(self, cin: int, cout: int, sn: bool = True, downsample: bool = True,
-                 preactivation: bool = True, leak: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        sn: bool = True,
+        downsample: bool = True,
+        preactivation: bool = True,
+        leak: float = 0.0,
+    ) -> None:
         super().__init__()
         self.downsample, self.preactivation, self.leak = downsample, preactivation, leak
         self.conv1 = sn_conv2d(cin, cout, 3, sn=sn)
@@ -165,8 +180,12 @@ def attribute_spans(c_dim: int, blocks: tuple[int, ...]) -> list[tuple[int, int]
     return [(s, s + b) for s, b in zip(starts, blocks)]
 
 
-def attribute_cross_entropy(logits: torch.Tensor, c: torch.Tensor, spans: list[tuple[int, int]],
-                            weights: Sequence[float] | None = None) -> torch.Tensor:  # fmt: skip
+def attribute_cross_entropy(
+    logits: torch.Tensor,
+    c: torch.Tensor,
+    spans: list[tuple[int, int]],
+    weights: Sequence[float] | None = None,
+) -> torch.Tensor:
     """Auxiliary-classifier loss (AC-GAN, Odena et al. 2017 §3) summed over attributes,
     each times its entry of ``weights`` (all 1 when None).
 
@@ -195,5 +214,3 @@ def chance_balanced_weights(spans: list[tuple[int, int]]) -> list[float]:
     nine-valued hair (2.2 at chance) outweighs a smile (0.69) threefold; with these
     weights every attribute pulls alike."""
     return [1 / math.log(max(stop - start, 2)) for start, stop in spans]
-
-

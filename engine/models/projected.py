@@ -31,8 +31,15 @@ from engine.effnet import STAGE_CHANNELS, backbone
 from engine.errors import MascotError
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
 from engine.models.diffaugment import diff_augment, parse_policy
-from engine.models.layers import (ConditionalBatchNorm2d, attribute_cross_entropy,
-                                  attribute_spans, chance_balanced_weights, freeze_first, sn_conv2d, sn_linear)
+from engine.models.layers import (
+    ConditionalBatchNorm2d,
+    attribute_cross_entropy,
+    attribute_spans,
+    chance_balanced_weights,
+    freeze_first,
+    sn_conv2d,
+    sn_linear,
+)
 
 
 @dataclass(frozen=True)
@@ -147,10 +154,13 @@ class Generator(nn.Module):
             cin, cout = g_channels(arch, res // 2), g_channels(arch, res)
             self.blocks[str(res)] = UpBlock(cin, cout, res, norm_dim, big=i % 2 == 0, sn=arch.g_sn)
         # SLE from res/8 into every res >= 32 (FastGAN: 8->128, 16->256, 32->512).
-        self.sle = nn.ModuleDict({
-            str(res): SLE(g_channels(arch, res // 8), g_channels(arch, res), arch.g_sn)
-            for res in self.resolutions if res >= 32
-        })  # fmt: skip
+        self.sle = nn.ModuleDict(
+            {
+                str(res): SLE(g_channels(arch, res // 8), g_channels(arch, res), arch.g_sn)
+                for res in self.resolutions
+                if res >= 32
+            }
+        )
         self.to_rgb = sn_conv2d(g_channels(arch, resolution), 3, 3, sn=arch.g_sn)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
@@ -211,8 +221,12 @@ class RandomProjector(nn.Module):
         mixed = [self._conv(f, f"ccm{i}") for i, f in enumerate(feats)]
         out = [mixed[-1]]
         for i in range(len(mixed) - 1, 0, -1):
-            up = F.interpolate(self._conv(out[0], f"csm{i}"), size=mixed[i - 1].shape[2:], mode="bilinear",
-                               align_corners=False)  # fmt: skip
+            up = F.interpolate(
+                self._conv(out[0], f"csm{i}"),
+                size=mixed[i - 1].shape[2:],
+                mode="bilinear",
+                align_corners=False,
+            )
             out.insert(0, mixed[i - 1] + up)
         return out
 
@@ -244,7 +258,9 @@ class ScaleHead(nn.Module):
             cin, size = width, size // 2
         self.blocks.append(nn.Sequential(sn_conv2d(cin, width, 3), nn.LeakyReLU(0.2)))
         self.out = sn_conv2d(width, 1 + cmap_dim, 1)
-        self.embed = nn.Sequential(nn.Linear(c_dim, cmap_dim), nn.LeakyReLU(0.2), nn.Linear(cmap_dim, cmap_dim))
+        self.embed = nn.Sequential(
+            nn.Linear(c_dim, cmap_dim), nn.LeakyReLU(0.2), nn.Linear(cmap_dim, cmap_dim)
+        )
         self.cmap_dim = cmap_dim
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -273,12 +289,17 @@ class AttributeHead(nn.Module):
     def __init__(self, in_channels: tuple[int, ...], width: int, c_dim: int) -> None:
         super().__init__()
         self.convs = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(in_channels[k], width, 3, padding=1), nn.LeakyReLU(0.2),
-                          nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2))
+            nn.Sequential(
+                nn.Conv2d(in_channels[k], width, 3, padding=1),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(width, width, 3, padding=1),
+                nn.LeakyReLU(0.2),
+            )
             for k in self.SCALES
-        )  # fmt: skip
-        self.out = nn.Sequential(nn.Linear(2 * width * len(self.SCALES), 256), nn.LeakyReLU(0.2),
-                                 nn.Linear(256, c_dim))  # fmt: skip
+        )
+        self.out = nn.Sequential(
+            nn.Linear(2 * width * len(self.SCALES), 256), nn.LeakyReLU(0.2), nn.Linear(256, c_dim)
+        )
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
         """(B, c_dim) attribute logits."""
@@ -291,7 +312,9 @@ def classifier_weights(arch: Arch, spans: list[tuple[int, int]]) -> list[float]:
     """Each attribute's weight in the classifier loss: chance-balanced or 1, times its
     ``aux_attr_weights`` entry."""
     if arch.aux_attr_weights and len(arch.aux_attr_weights) != len(spans):
-        raise MascotError(f"aux_attr_weights has {len(arch.aux_attr_weights)} entries for {len(spans)} attributes")
+        raise MascotError(
+            f"aux_attr_weights has {len(arch.aux_attr_weights)} entries for {len(spans)} attributes"
+        )
     base = chance_balanced_weights(spans) if arch.aux_balanced else [1.0] * len(spans)
     return [w * extra for w, extra in zip(base, arch.aux_attr_weights or [1.0] * len(spans))]
 
@@ -354,8 +377,9 @@ class Discriminator(nn.Module):
 
 
 class Trainer(GANTrainer):
-    def __init__(self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper,
-                 device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper, device: torch.device
+    ) -> None:
         super().__init__(G, arch, c_dim, resolution, hyper, device)
         self.D = Discriminator(arch, c_dim, device).to(device)
         self.D.freeze_first(hyper.freeze_d_layers)
@@ -393,8 +417,9 @@ class Trainer(GANTrainer):
         # them only once per log interval.
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats_d, "aux_g": aux_g.detach()}
 
-    def _d_loss(self, batch: Batch, fake_feats: list[torch.Tensor],
-                c_fake: torch.Tensor) -> tuple[torch.Tensor, dict]:  # fmt: skip
+    def _d_loss(
+        self, batch: Batch, fake_feats: list[torch.Tensor], c_fake: torch.Tensor
+    ) -> tuple[torch.Tensor, dict]:
         """Hinge on reals and on the fakes' (detached) features, plus the classifier's
         loss on reals (fakes teach the classifier nothing: only G learns from them)."""
         with batch.amp():
@@ -403,7 +428,11 @@ class Trainer(GANTrainer):
         d_real, d_fake = d_real.float(), d_fake.float()
         aux_real = self.D.aux_loss(cls_real, batch.c) if self.arch.aux_weight else d_real.new_zeros(())
         loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + self.arch.aux_weight * aux_real
-        stats = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean(), "aux_d": aux_real.detach()}
+        stats = {
+            "d_real": d_real.detach().mean(),
+            "d_fake": d_fake.detach().mean(),
+            "aux_d": aux_real.detach(),
+        }
         return loss, stats
 
     def modules(self) -> dict[str, nn.Module]:
@@ -413,6 +442,11 @@ class Trainer(GANTrainer):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
 
-FAMILY = Family("projected", Arch, Generator, Trainer,
-                unrecorded={"g_tanh": True, "aux_balanced": False},
-                retired={"aux_fake_class": False, "mismatch_weight": 0.0})
+FAMILY = Family(
+    "projected",
+    Arch,
+    Generator,
+    Trainer,
+    unrecorded={"g_tanh": True, "aux_balanced": False},
+    retired={"aux_fake_class": False, "mismatch_weight": 0.0},
+)

@@ -17,6 +17,7 @@ instead of zero padding) and 2x downsampling is a depthwise [1,3,3,1] blur with 
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -62,7 +63,9 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 class FC(nn.Module):
     """Equalised-learning-rate linear layer (ProGAN): weights N(0,1)/lr_mul, scaled at run time."""
 
-    def __init__(self, fin: int, fout: int, act: bool = False, bias_init: float = 0.0, lr_mul: float = 1.0) -> None:
+    def __init__(
+        self, fin: int, fout: int, act: bool = False, bias_init: float = 0.0, lr_mul: float = 1.0
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(fout, fin) / lr_mul)
         self.bias = nn.Parameter(torch.full((fout,), float(bias_init)))
@@ -76,7 +79,9 @@ class FC(nn.Module):
 class Conv(nn.Module):
     """Equalised-lr conv for D; ``down`` blurs with [1,3,3,1] then strides by 2."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, act: bool = True, bias: bool = True, down: bool = False) -> None:
+    def __init__(
+        self, cin: int, cout: int, kernel: int, act: bool = True, bias: bool = True, down: bool = False
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
@@ -101,8 +106,9 @@ def upsample(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
-                     fused: bool = True) -> torch.Tensor:  # fmt: skip
+def modulated_conv2d(
+    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool, fused: bool = True
+) -> torch.Tensor:
     """StyleGAN2 §2.2: scale input channels by the style, then normalise each output
     channel's expected std to 1 (demodulation).
 
@@ -114,14 +120,18 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     cout, _, k, _ = weight.shape
     # sum_{i,kk} (w[o,i,kk] s[i])^2 = s^2 @ sum_kk w^2: the demodulation coefficients
     # without materialising a (B, O, I, k, k) tensor.
-    dcoefs = (styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8).rsqrt() if demodulate else None  # (B, O)
+    dcoefs = (
+        (styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8).rsqrt() if demodulate else None
+    )  # (B, O)
     if not fused:
         x = F.conv2d(x * styles.view(b, cin, 1, 1).to(x.dtype), weight.to(x.dtype), padding=k // 2)
         return x * dcoefs.view(b, cout, 1, 1).to(x.dtype) if demodulate else x
     wts = weight.unsqueeze(0) * styles.view(b, 1, cin, 1, 1)  # (B, O, I, k, k)
     if demodulate:
         wts = wts * dcoefs.view(b, cout, 1, 1, 1)
-    x = F.conv2d(x.reshape(1, b * cin, h, w), wts.reshape(b * cout, cin, k, k).to(x.dtype), padding=k // 2, groups=b)
+    x = F.conv2d(
+        x.reshape(1, b * cin, h, w), wts.reshape(b * cout, cin, k, k).to(x.dtype), padding=k // 2, groups=b
+    )
     return x.view(b, cout, h, w)
 
 
@@ -134,7 +144,7 @@ class MappingNetwork(nn.Module):
         self.num_ws = num_ws
         self.embed = FC(c_dim, arch.w_dim)
         dims = [arch.z_dim + arch.w_dim] + [arch.w_dim] * arch.mapping_layers
-        self.layers = nn.Sequential(*[FC(a, b, act=True, lr_mul=0.01) for a, b in zip(dims[:-1], dims[1:])])
+        self.layers = nn.Sequential(*[FC(a, b, act=True, lr_mul=0.01) for a, b in itertools.pairwise(dims)])
         self.register_buffer("w_avg", torch.zeros(arch.w_dim))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
@@ -178,7 +188,9 @@ class ToRGB(nn.Module):
         self.gain = 1 / math.sqrt(cin)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        x = modulated_conv2d(x, self.weight, self.affine(w) * self.gain, demodulate=False, fused=not self.training)
+        x = modulated_conv2d(
+            x, self.weight, self.affine(w) * self.gain, demodulate=False, fused=not self.training
+        )
         return x + self.bias.to(x.dtype).view(1, -1, 1, 1)
 
 
@@ -192,8 +204,12 @@ class SynthesisBlock(nn.Module):
             self.const = nn.Parameter(torch.randn(cout, 4, 4))
             self.convs = nn.ModuleList([SynthesisLayer(cout, cout, w_dim, res, up=False)])
         else:
-            self.convs = nn.ModuleList([SynthesisLayer(cin, cout, w_dim, res, up=True),
-                                        SynthesisLayer(cout, cout, w_dim, res, up=False)])  # fmt: skip
+            self.convs = nn.ModuleList(
+                [
+                    SynthesisLayer(cin, cout, w_dim, res, up=True),
+                    SynthesisLayer(cout, cout, w_dim, res, up=False),
+                ]
+            )
         self.torgb = ToRGB(cout, w_dim)
 
     @property
@@ -276,7 +292,9 @@ class Discriminator(nn.Module):
         self.cmap_dim = arch.cmap_dim or ch
         # Projection conditioning (stylegan2-ada's D mapping): c -> normalised cmap.
         self.c_embed = FC(c_dim, self.cmap_dim)
-        self.c_map = nn.Sequential(FC(self.cmap_dim, self.cmap_dim, act=True), FC(self.cmap_dim, self.cmap_dim, act=True))
+        self.c_map = nn.Sequential(
+            FC(self.cmap_dim, self.cmap_dim, act=True), FC(self.cmap_dim, self.cmap_dim, act=True)
+        )
         self.conv = Conv(ch + 1, ch, 3)
         self.fc = FC(ch * 16, ch, act=True)
         self.out = FC(ch, self.cmap_dim)
@@ -298,8 +316,9 @@ class Trainer(GANTrainer):
     G_REG_INTERVAL, D_REG_INTERVAL = 4, 16
     PL_DECAY, PL_BATCH_SHRINK = 0.01, 2
 
-    def __init__(self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper,
-                 device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper, device: torch.device
+    ) -> None:
         super().__init__(G, arch, c_dim, resolution, hyper, device)
         self.D = Discriminator(arch, c_dim, resolution).to(device)
         for block in [self.D.from_rgb, *self.D.blocks][: hyper.freeze_d_layers]:  # FreezeD
@@ -316,7 +335,9 @@ class Trainer(GANTrainer):
     def _adam(module: nn.Module, lr: float | None, reg_interval: int) -> torch.optim.Adam:
         # Lazy regularisation (StyleGAN2 §3.1): compensate lr and betas for the skipped steps.
         ratio = reg_interval / (reg_interval + 1)
-        return torch.optim.Adam(module.parameters(), lr=(lr or 0.0025) * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
+        return torch.optim.Adam(
+            module.parameters(), lr=(lr or 0.0025) * ratio, betas=(0.0, 0.99**ratio), eps=1e-8
+        )
 
     def _run_G(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ws = self.G.mapping(z, c)
@@ -357,8 +378,14 @@ class Trainer(GANTrainer):
         self.ada.accumulate(d_real)
         if self.r1_gamma > 0 and self.n_steps % self.D_REG_INTERVAL == 0:
             stats["r1"] = self._r1_step(batch)
-        stats.update(loss_d=loss_d.item(), d_real=d_real.mean().item(), d_fake=d_fake.mean().item(),
-                     ada_p=self.ada.p, ada_rt=self.ada.rt, pl_mean=self.pl_mean)  # fmt: skip
+        stats.update(
+            loss_d=loss_d.item(),
+            d_real=d_real.mean().item(),
+            d_fake=d_fake.mean().item(),
+            ada_p=self.ada.p,
+            ada_rt=self.ada.rt,
+            pl_mean=self.pl_mean,
+        )
         return stats
 
     @staticmethod

@@ -28,10 +28,20 @@ import torch.nn.functional as F
 
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
 from engine.models.layers import (
-    DBlock, GBlock, SelfAttention, attribute_cross_entropy, attribute_spans, freeze_first, sn_conv2d, sn_linear,
-)  # fmt: skip
+    DBlock,
+    GBlock,
+    SelfAttention,
+    attribute_cross_entropy,
+    attribute_spans,
+    freeze_first,
+    sn_conv2d,
+    sn_linear,
+)
 
-TTUR_LR = (2e-5, 5e-4)  # (G, D), §II-C2: "the learning rate of the discriminator was set to 5e-4 ... generator 2e-5"
+TTUR_LR = (
+    2e-5,
+    5e-4,
+)  # (G, D), §II-C2: "the learning rate of the discriminator was set to 5e-4 ... generator 2e-5"
 EQUAL_LR = (2e-4, 2e-4)
 
 
@@ -45,7 +55,9 @@ class Arch:
     attn_res: int = 32  # feature resolution of the self-attention block in G and D; 0: none
     blocks: tuple[int, ...] = ()  # attribute block sizes for the AC head; () = independent binary labels
     lambda_cls: float = 1.0  # weight of the auxiliary classifier loss
-    d_steps: int = 2  # §II-C2: "the number of updates of the discriminator was set to twice that of the generator"
+    d_steps: int = (
+        2  # §II-C2: "the number of updates of the discriminator was set to twice that of the generator"
+    )
     ttur: bool = False  # §II-C2's two time-scale rates (lr_D 5e-4, lr_G 2e-5) instead of 2e-4 for both
 
 
@@ -65,9 +77,11 @@ class Generator(nn.Module):
         self.stem = sn_linear(self.chunks[0], ch[0] * 16)
         self.blocks = nn.ModuleList(
             GBlock(ch[i], ch[i + 1], arch.shared_dim + self.chunks[i + 1]) for i in range(n)
-        )  # fmt: skip
+        )
         res = [4 * 2 ** (i + 1) for i in range(n)]
-        self.attn = nn.ModuleDict({str(i): SelfAttention(ch[i + 1]) for i in range(n) if res[i] == arch.attn_res})
+        self.attn = nn.ModuleDict(
+            {str(i): SelfAttention(ch[i + 1]) for i in range(n) if res[i] == arch.attn_res}
+        )
         self.out = nn.Sequential(nn.BatchNorm2d(ch[-1]), nn.ReLU(), sn_conv2d(ch[-1], 3, 3), nn.Tanh())
 
     def forward(self, z: torch.Tensor, c: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
@@ -110,8 +124,9 @@ class Discriminator(nn.Module):
 class Trainer(GANTrainer):
     """``d_steps`` hinge D updates, each on its own slice of the real batch, then one G update."""
 
-    def __init__(self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper,
-                 device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper, device: torch.device
+    ) -> None:
         super().__init__(G, arch, c_dim, resolution, hyper, device)
         self.D = Discriminator(arch, c_dim, resolution).to(device)
         freeze_first(self.D.blocks, hyper.freeze_d_layers)
@@ -132,7 +147,9 @@ class Trainer(GANTrainer):
         adv_real, adv_fake = adv_real.float(), adv_fake.float()
         hinge = F.relu(1 - adv_real).mean() + F.relu(1 + adv_fake).mean()
         # AC-GAN (Odena et al. §3): D learns to classify both real and generated samples.
-        cls = attribute_cross_entropy(cls_real, c, self.spans) + attribute_cross_entropy(cls_fake, c_fake, self.spans)
+        cls = attribute_cross_entropy(cls_real, c, self.spans) + attribute_cross_entropy(
+            cls_fake, c_fake, self.spans
+        )
         loss = hinge + self.arch.lambda_cls * cls
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Awaitable, Callable, Iterator
 
 from engine.serve.requests import ApiError
 
@@ -33,8 +33,13 @@ class Admission:
     """Work is counted in units: one image at the model's own size is 1; a larger size through
     the upscale stage costs what the warm-up measured, relative to that."""
 
-    def __init__(self, timeout_s: float, capacity: int = 256, seconds_per_unit: float = 0.25,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        timeout_s: float,
+        capacity: int = 256,
+        seconds_per_unit: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.budget = timeout_s * BUDGET_SHARE
         self.capacity = capacity  # images: the batcher's queue; admitting past it would only meet its refusal
         self.seconds_per_unit = seconds_per_unit
@@ -59,10 +64,13 @@ class Admission:
             self.refused += 1
             drain = max(wait - self.budget, over / max(self.images, 1) * self.units * self.seconds_per_unit)
             retry = max(1, math.ceil(drain))
-            raise ApiError(429, "busy",
-                           f"the engine is busy ({self.images} images ahead, about {wait:.0f} s of work); "
-                           f"try again in {retry} s",
-                           {"Retry-After": str(retry)})  # fmt: skip
+            raise ApiError(
+                429,
+                "busy",
+                f"the engine is busy ({self.images} images ahead, about {wait:.0f} s of work); "
+                f"try again in {retry} s",
+                {"Retry-After": str(retry)},
+            )
         ahead = self.units + units
         self.images += images
         self.units += units

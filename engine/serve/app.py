@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from aiohttp import web
 from cachetools import LRUCache
 from PIL import Image
@@ -47,10 +46,19 @@ from engine.serve.forward import DTYPES
 from engine.serve.jobs import FinetuneSpec, JobConflict, JobRunner, UnknownJob
 from engine.serve.metrics import Metrics
 from engine.serve.registry import Registry, UnknownModel
-from engine.serve.requests import MAX_BODY, ApiError, error_response, model_name, parse_attributes, path_field
+from engine.serve.requests import (
+    MAX_BODY,
+    ApiError,
+    error_response,
+    model_name,
+    parse_attributes,
+    path_field,
+    read_json,
+    shown,
+    text_field,
+)
 from engine.serve.requests import format_field as _format
 from engine.serve.requests import int_field as _int_field
-from engine.serve.requests import read_json, shown, text_field
 from engine.serve.requests import truncation as _truncation
 from engine.serve.versions import VersionStore
 
@@ -86,8 +94,12 @@ class ServeConfig:
     invert_budget_s: float = 20.0
 
 
-STATUS_OF = {UnknownModel: (404, "unknown_model"), UnknownJob: (404, "unknown_job"), JobConflict: (409, "job_running"),
-             SchemaError: (400, "invalid_attributes")}  # fmt: skip
+STATUS_OF = {
+    UnknownModel: (404, "unknown_model"),
+    UnknownJob: (404, "unknown_job"),
+    JobConflict: (409, "job_running"),
+    SchemaError: (400, "invalid_attributes"),
+}
 
 
 @web.middleware
@@ -117,6 +129,7 @@ async def errors_and_metrics(request: web.Request, handler):
 
 # --- request parsing ---------------------------------------------------------------
 
+
 def generation_id(version: str, req: Request, fmt: str = "") -> str:
     """Deterministic id: the same request to the same model version has the same id."""
     key = json.dumps([version, req.seed, sorted(req.attributes), req.truncation])
@@ -135,24 +148,37 @@ def encode_image(pixels: np.ndarray, fmt: str) -> bytes:
 
 # --- the service -------------------------------------------------------------------
 
+
 class EngineService:
     def __init__(self, cfg: ServeConfig) -> None:
         self.cfg = cfg
         dtype = DTYPES[cfg.precision]
         self.registry = Registry({n: Path(p) for n, p in cfg.models}, cfg.default_model, cfg.device, dtype)
         self.metrics = Metrics()
-        self.batcher = Batcher(window_ms=cfg.batch_window_ms, max_batch=cfg.max_batch, buckets=cfg.buckets,
-                               queue_size=cfg.queue_size, device=cfg.device, channels_last=cfg.channels_last,
-                               on_batch=self.metrics.observe_forward)  # fmt: skip
+        self.batcher = Batcher(
+            window_ms=cfg.batch_window_ms,
+            max_batch=cfg.max_batch,
+            buckets=cfg.buckets,
+            queue_size=cfg.queue_size,
+            device=cfg.device,
+            channels_last=cfg.channels_last,
+            on_batch=self.metrics.observe_forward,
+        )
         self.cache: LRUCache = LRUCache(maxsize=cfg.cache_size)
         self.jobs: JobRunner | None = None
         self.upscaler = None
         self.admission = Admission(cfg.request_timeout_s, capacity=cfg.queue_size)
-        self.size_cost: dict[int, float] = {}  # work of one image at a size, in images at the model's own size
-        self.roots = tuple(cfg.path_roots) + tuple(str(Path(p).parent) for _, p in cfg.models) + (cfg.jobs_dir,)
+        self.size_cost: dict[
+            int, float
+        ] = {}  # work of one image at a size, in images at the model's own size
+        self.roots = (
+            tuple(cfg.path_roots) + tuple(str(Path(p).parent) for _, p in cfg.models) + (cfg.jobs_dir,)
+        )
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=JOB_MAX_BODY, middlewares=[errors_and_metrics, admin_guard(self.cfg.admin_token)])
+        app = web.Application(
+            client_max_size=JOB_MAX_BODY, middlewares=[errors_and_metrics, admin_guard(self.cfg.admin_token)]
+        )
         app[METRICS] = self.metrics
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
@@ -170,9 +196,13 @@ class EngineService:
         from engine.serve import creative, invert  # they import this module: bound here, not at the top
 
         creative.register(self, app)  # /v1/variations, /v1/fuse, /v1/render
-        invert.register(self, app, self.cfg.tagger, InvertConfig(steps=self.cfg.invert_steps,
-                                                                 budget_s=self.cfg.invert_budget_s),
-                        self.cfg.translators)  # /v1/invert
+        invert.register(
+            self,
+            app,
+            self.cfg.tagger,
+            InvertConfig(steps=self.cfg.invert_steps, budget_s=self.cfg.invert_budget_s),
+            self.cfg.translators,
+        )  # /v1/invert
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
         return app
@@ -199,8 +229,12 @@ class EngineService:
         def draw_at(size: int):
             async def draw(n: int) -> None:
                 reqs = [resolve(ck.schema, {}, next(seeds)) for _ in range(n)]
-                forward = self.batcher.forward_for(ck)  # beside the queue: the warm-up is not traffic in the metrics
-                await asyncio.to_thread(lambda: [encode_image(p, "png") for p in self._upscaled(forward(reqs), size)])
+                forward = self.batcher.forward_for(
+                    ck
+                )  # beside the queue: the warm-up is not traffic in the metrics
+                await asyncio.to_thread(
+                    lambda: [encode_image(p, "png") for p in self._upscaled(forward(reqs), size)]
+                )
 
             return draw
 
@@ -219,7 +253,9 @@ class EngineService:
     async def readyz(self, request: web.Request) -> web.Response:
         if not self.registry.ready:
             return error_response(503, "not_ready", "models are still loading")
-        return web.json_response({"ok": True, "models": self.registry.names(), "queue_depth": self.batcher.depth})
+        return web.json_response(
+            {"ok": True, "models": self.registry.names(), "queue_depth": self.batcher.depth}
+        )
 
     async def prometheus(self, request: web.Request) -> web.Response:
         self.metrics.queue_depth.set(self.batcher.depth)
@@ -231,12 +267,19 @@ class EngineService:
         out = []
         for name in self.registry.names():
             ck = self.registry.get(name)
-            out.append({
-                "name": name, "version": ck.version, "family": ck.meta["family"], "resolution": ck.resolution,
-                "schema": ck.schema.to_json(), "metrics": ck.meta.get("metrics", {}),
-                "training": {k: v for k, v in ck.meta.get("training", {}).items() if k != "config"},
-                "parent": ck.meta.get("parent"), "sizes": self.sizes(ck),
-            })  # fmt: skip
+            out.append(
+                {
+                    "name": name,
+                    "version": ck.version,
+                    "family": ck.meta["family"],
+                    "resolution": ck.resolution,
+                    "schema": ck.schema.to_json(),
+                    "metrics": ck.meta.get("metrics", {}),
+                    "training": {k: v for k, v in ck.meta.get("training", {}).items() if k != "config"},
+                    "parent": ck.meta.get("parent"),
+                    "sizes": self.sizes(ck),
+                }
+            )
         upscaler = {"version": self.upscaler.version, "scale": self.upscaler.scale} if self.upscaler else None
         return web.json_response({"default": self.registry.default, "models": out, "upscaler": upscaler})
 
@@ -247,7 +290,9 @@ class EngineService:
         if path is not None:
             # Served from a path, it becomes a version like a promotion, so that a later
             # promote or rollback knows what was really serving.
-            return web.json_response(await self._adopt_and_switch(name, path, "reload", text_field(body, "reason")))
+            return web.json_response(
+                await self._adopt_and_switch(name, path, "reload", text_field(body, "reason"))
+            )
         try:
             fresh = await self.registry.reload(name)
         except UnknownModel:
@@ -267,7 +312,9 @@ class EngineService:
         body = await read_json(request)
         name = request.match_info["name"]
         path = path_field(body, "checkpoint", self.roots, "a checkpoint folder")
-        return web.json_response(await self._adopt_and_switch(name, path, "promote", text_field(body, "reason")))
+        return web.json_response(
+            await self._adopt_and_switch(name, path, "promote", text_field(body, "reason"))
+        )
 
     async def _adopt_and_switch(self, name: str, path: Path, action: str, reason: str) -> dict:
         store = self._versions(name)
@@ -284,8 +331,12 @@ class EngineService:
         store = self._versions(name)
         target = text_field(body, "version") or await asyncio.to_thread(store.previous)
         if not target:
-            raise ApiError(409, "nothing_to_roll_back", f"model '{name}' has no earlier promoted version to return to")
-        return web.json_response(await self._switch(name, store, target, "rollback", text_field(body, "reason")))
+            raise ApiError(
+                409, "nothing_to_roll_back", f"model '{name}' has no earlier promoted version to return to"
+            )
+        return web.json_response(
+            await self._switch(name, store, target, "rollback", text_field(body, "reason"))
+        )
 
     async def _switch(self, name: str, store: VersionStore, version: str, action: str, reason: str) -> dict:
         # Load and validate the version first (the old model serves meanwhile), then repoint the link.
@@ -307,8 +358,14 @@ class EngineService:
         name = request.match_info["name"]
         store = self._versions(name)
         history = await asyncio.to_thread(store.history)
-        return web.json_response({"name": name, "current": store.current(), "previous": store.previous(),
-                                  "history": [c.to_json() for c in history]})  # fmt: skip
+        return web.json_response(
+            {
+                "name": name,
+                "current": store.current(),
+                "previous": store.previous(),
+                "history": [c.to_json() for c in history],
+            }
+        )
 
     # --- images ---
     def _model(self, body: dict) -> Checkpoint:
@@ -324,17 +381,28 @@ class EngineService:
         count = _int_field(body, "count", 1, 1, 8)
         first = _int_field(body, "seed", None, 0, MAX_SEED)
         trunc, fmt, size = _truncation(body), _format(body), self._size(body, ck)
-        seeds = [(first + i) % (MAX_SEED + 1) for i in range(count)] if first is not None else \
-            [secrets.randbelow(MAX_SEED + 1) for _ in range(count)]  # fmt: skip
+        seeds = (
+            [(first + i) % (MAX_SEED + 1) for i in range(count)]
+            if first is not None
+            else [secrets.randbelow(MAX_SEED + 1) for _ in range(count)]
+        )
         reqs = [resolve(ck.schema, given, s, trunc) for s in seeds]
         encoded = await self._images(ck, reqs, fmt, size)
         images = [
-            {"seed": r.seed, "attributes": r.attrs, "truncation": r.truncation, "format": fmt, "size": size,
-             "generation_id": generation_id(ck.version, r), "image": base64.b64encode(data).decode()}
+            {
+                "seed": r.seed,
+                "attributes": r.attrs,
+                "truncation": r.truncation,
+                "format": fmt,
+                "size": size,
+                "generation_id": generation_id(ck.version, r),
+                "image": base64.b64encode(data).decode(),
+            }
             for r, data in zip(reqs, encoded)
-        ]  # fmt: skip
-        return web.json_response({"model": body.get("model") or self.registry.default, "version": ck.version,
-                                  "images": images})  # fmt: skip
+        ]
+        return web.json_response(
+            {"model": body.get("model") or self.registry.default, "version": ck.version, "images": images}
+        )
 
     def sizes(self, ck: Checkpoint) -> list[int]:
         return self.upscaler.sizes(ck.resolution) if self.upscaler else [ck.resolution]
@@ -344,16 +412,23 @@ class EngineService:
         offered = self.sizes(ck)
         size = body.get("size", ck.resolution)
         if isinstance(size, bool) or not isinstance(size, int) or size not in offered:
-            more = "" if self.upscaler else " (larger sizes need the upscale stage, which this engine has not loaded)"
-            raise ApiError(400, "invalid_size", f"size must be one of {', '.join(map(str, offered))}, "
-                                                f"got {json.dumps(size)}{more}")  # fmt: skip
+            more = (
+                ""
+                if self.upscaler
+                else " (larger sizes need the upscale stage, which this engine has not loaded)"
+            )
+            raise ApiError(
+                400,
+                "invalid_size",
+                f"size must be one of {', '.join(map(str, offered))}, got {json.dumps(size)}{more}",
+            )
         return size
 
     def _upscaled(self, pixels, size: int):
         return pixels if self.upscaler is None else self.upscaler.apply(pixels, size)
 
     async def _images(self, ck: Checkpoint, reqs: list[Request], fmt: str, size: int) -> list[bytes]:
-        key = lambda r: (ck.version, r, fmt, size)  # noqa: E731
+        key = lambda r: (ck.version, r, fmt, size)
         found = {r: self.cache[key(r)] for r in reqs if key(r) in self.cache}
         missing = list(dict.fromkeys(r for r in reqs if r not in found))
         self.metrics.cache_hits.inc(len(reqs) - len(missing))
@@ -361,10 +436,18 @@ class EngineService:
             # 429 now rather than a 503 after the timeout
             with self.admission.admit(len(missing), self.size_cost.get(size, (size / ck.resolution) ** 2)):
                 try:
-                    pixels = await asyncio.wait_for(self.batcher.submit(ck, missing), self.cfg.request_timeout_s)
-                except asyncio.TimeoutError:
-                    raise ApiError(503, "timeout", f"the image took longer than {self.cfg.request_timeout_s:.0f} s; try again") from None
-                blobs = await asyncio.to_thread(lambda: [encode_image(p, fmt) for p in self._upscaled(pixels, size)])
+                    pixels = await asyncio.wait_for(
+                        self.batcher.submit(ck, missing), self.cfg.request_timeout_s
+                    )
+                except TimeoutError:
+                    raise ApiError(
+                        503,
+                        "timeout",
+                        f"the image took longer than {self.cfg.request_timeout_s:.0f} s; try again",
+                    ) from None
+                blobs = await asyncio.to_thread(
+                    lambda: [encode_image(p, fmt) for p in self._upscaled(pixels, size)]
+                )
             for r, blob in zip(missing, blobs):
                 found[r] = self.cache[key(r)] = blob
         return [found[r] for r in reqs]
@@ -378,17 +461,30 @@ class EngineService:
         for key in ("a", "b"):
             end = body.get(key)
             if not isinstance(end, dict):
-                raise ApiError(400, "invalid_endpoint", f"'{key}' must be an object like {{\"seed\": 1, \"attributes\": \"hair:blue\"}}")
+                raise ApiError(
+                    400,
+                    "invalid_endpoint",
+                    f'\'{key}\' must be an object like {{"seed": 1, "attributes": "hair:blue"}}',
+                )
             seed = _int_field(end, "seed", None, 0, MAX_SEED)
             if seed is None:
                 raise ApiError(400, "invalid_seed", f"'{key}.seed' is required (0 to {MAX_SEED})")
-            ends.append(resolve(ck.schema, self._attributes(ck, end.get("attributes")), check_seed(seed), trunc))
-        pixels = await asyncio.to_thread(interpolate, ck.G, ck.schema, ends[0], ends[1], frames, self.cfg.device)
+            ends.append(
+                resolve(ck.schema, self._attributes(ck, end.get("attributes")), check_seed(seed), trunc)
+            )
+        pixels = await asyncio.to_thread(
+            interpolate, ck.G, ck.schema, ends[0], ends[1], frames, self.cfg.device
+        )
         gif, pngs = await asyncio.to_thread(lambda: _encode_frames(self._upscaled(pixels, size)))
-        return web.json_response({
-            "version": ck.version, "a": {"seed": ends[0].seed, "attributes": ends[0].attrs},
-            "b": {"seed": ends[1].seed, "attributes": ends[1].attrs}, "frames": pngs, "gif": gif,
-        })  # fmt: skip
+        return web.json_response(
+            {
+                "version": ck.version,
+                "a": {"seed": ends[0].seed, "attributes": ends[0].attrs},
+                "b": {"seed": ends[1].seed, "attributes": ends[1].attrs},
+                "frames": pngs,
+                "gif": gif,
+            }
+        )
 
     # --- jobs ---
     async def start_job(self, request: web.Request) -> web.Response:
@@ -403,7 +499,9 @@ class EngineService:
         job = self.jobs.start(spec, files)
         return web.json_response(job.public(), status=202)
 
-    def _curated(self, body: dict, ck: Checkpoint, spec: FinetuneSpec) -> tuple[FinetuneSpec, dict[str, bytes]]:
+    def _curated(
+        self, body: dict, ck: Checkpoint, spec: FinetuneSpec
+    ) -> tuple[FinetuneSpec, dict[str, bytes]]:
         """A vote-driven fine-tune: curated set -> fine-tune on base + curated -> evaluation."""
         from dataclasses import replace
 
@@ -411,9 +509,14 @@ class EngineService:
 
         name = body.get("model") or self.registry.default
         try:
-            inputs = curated.job_input(body, champion=ck.path, versions=VersionStore(dict(self.cfg.models)[name]).root,
-                                       data=spec.data, sizes=tuple(self.sizes(ck)),
-                                       upscaler=self.cfg.upscaler if self.upscaler else "")  # fmt: skip
+            inputs = curated.job_input(
+                body,
+                champion=ck.path,
+                versions=VersionStore(dict(self.cfg.models)[name]).root,
+                data=spec.data,
+                sizes=tuple(self.sizes(ck)),
+                upscaler=self.cfg.upscaler if self.upscaler else "",
+            )
             share = curated.extra_share(body)
         except MascotError as exc:
             raise ApiError(400, "invalid_curation", str(exc)) from None
@@ -428,23 +531,38 @@ class EngineService:
 def _finetune_spec(body: dict, ck: Checkpoint, roots: tuple[str, ...]) -> FinetuneSpec:
     data = path_field(body, "data", roots, "a data set folder")
     if not data.is_dir():
-        raise ApiError(400, "invalid_data", f"data must be the path of a data set folder on the engine, got {shown(body['data'])}")
+        raise ApiError(
+            400,
+            "invalid_data",
+            f"data must be the path of a data set folder on the engine, got {shown(body['data'])}",
+        )
     kimg = _number(body, "kimg", 20.0, 0, 10_000, low_open=True)
     timeout = _number(body, "timeout_s", 3600, 1, 86_400)
     return FinetuneSpec(
-        data=str(data), init_from=str(ck.path), family=ck.meta["family"], kimg=kimg,
-        freeze_d=_int_field(body, "freeze_d", 0, 0, 64), batch_size=_int_field(body, "batch", 32, 2, 4096),
-        lr_g=_number(body, "lr_g", None, 0, 1, low_open=True), lr_d=_number(body, "lr_d", None, 0, 1, low_open=True),
+        data=str(data),
+        init_from=str(ck.path),
+        family=ck.meta["family"],
+        kimg=kimg,
+        freeze_d=_int_field(body, "freeze_d", 0, 0, 64),
+        batch_size=_int_field(body, "batch", 32, 2, 4096),
+        lr_g=_number(body, "lr_g", None, 0, 1, low_open=True),
+        lr_d=_number(body, "lr_d", None, 0, 1, low_open=True),
         timeout_s=timeout,
-    )  # fmt: skip
+    )
 
 
-def _number(body: dict, key: str, default: float | None, lo: float, hi: float, low_open: bool = False) -> float | None:
+def _number(
+    body: dict, key: str, default: float | None, lo: float, hi: float, low_open: bool = False
+) -> float | None:
     value = body.get(key, default)
     if value is None and default is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (lo < value if low_open else lo <= value) \
-            or not value <= hi:  # fmt: skip
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (lo < value if low_open else lo <= value)
+        or not value <= hi
+    ):
         raise ApiError(400, f"invalid_{key}", f"{key} must be a number from {lo} to {hi}, got {shown(value)}")
     return float(value)
 

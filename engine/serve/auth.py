@@ -18,10 +18,16 @@ from aiohttp import web
 from engine.serve.requests import ApiError
 
 TOKEN_ENV = "ENGINE_ADMIN_TOKEN"
-ADMIN_ROUTES = frozenset({
-    "/v1/jobs", "/v1/jobs/{id}", "/v1/models/{name}/reload", "/v1/models/{name}/promote",
-    "/v1/models/{name}/rollback", "/v1/models/{name}/versions",
-})  # fmt: skip
+ADMIN_ROUTES = frozenset(
+    {
+        "/v1/jobs",
+        "/v1/jobs/{id}",
+        "/v1/models/{name}/reload",
+        "/v1/models/{name}/promote",
+        "/v1/models/{name}/rollback",
+        "/v1/models/{name}/versions",
+    }
+)
 
 
 def token_from_env() -> str:
@@ -42,15 +48,24 @@ def check_admin(token: str, remote: str | None, authorization: str | None) -> No
     if not token:
         if is_loopback(remote):
             return
-        raise ApiError(403, "admin_forbidden",
-                       f"admin endpoints answer only on loopback while {TOKEN_ENV} is not set on the engine; "
-                       f"set it and send 'Authorization: Bearer <token>'")  # fmt: skip
+        raise ApiError(
+            403,
+            "admin_forbidden",
+            f"admin endpoints answer only on loopback while {TOKEN_ENV} is not set on the engine; "
+            f"set it and send 'Authorization: Bearer <token>'",
+        )
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
-        raise ApiError(401, "admin_token_required", "this admin endpoint needs 'Authorization: Bearer <token>'",
-                       {"WWW-Authenticate": 'Bearer realm="mascot-engine"'})  # fmt: skip
+        raise ApiError(
+            401,
+            "admin_token_required",
+            "this admin endpoint needs 'Authorization: Bearer <token>'",
+            {"WWW-Authenticate": 'Bearer realm="mascot-engine"'},
+        )
     if not secrets.compare_digest(given.strip().encode("utf-8", "replace"), token.encode("utf-8")):
-        raise ApiError(403, "admin_token_wrong", "the admin token does not match the engine's ENGINE_ADMIN_TOKEN")
+        raise ApiError(
+            403, "admin_token_wrong", "the admin token does not match the engine's ENGINE_ADMIN_TOKEN"
+        )
 
 
 def admin_guard(token: str):

@@ -21,9 +21,9 @@ import asyncio
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -50,10 +50,14 @@ class _Item:
 
 def check_buckets(buckets: Sequence[int]) -> tuple[int, ...]:
     """Sorted, distinct, positive batch sizes; anything else is a clear error."""
-    if isinstance(buckets, (str, bytes)) or not buckets or not all(
-        isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 1024 for b in buckets
+    if (
+        isinstance(buckets, (str, bytes))
+        or not buckets
+        or not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 1024 for b in buckets)
     ):
-        raise MascotError(f"buckets must be a list of whole numbers from 1 to 1024, like [1, 2, 4, 8]; got {buckets!r}")
+        raise MascotError(
+            f"buckets must be a list of whole numbers from 1 to 1024, like [1, 2, 4, 8]; got {buckets!r}"
+        )
     return tuple(sorted(set(buckets)))
 
 
@@ -70,9 +74,17 @@ def plan(n: int, buckets: Sequence[int]) -> list[int]:
 
 
 class Batcher:
-    def __init__(self, *, window_ms: float = 0.0, max_batch: int = 64, buckets: Sequence[int] = DEFAULT_BUCKETS,
-                 queue_size: int = 256, device: str = "cpu", channels_last: bool = False,
-                 on_batch: Callable[[int, int], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        window_ms: float = 0.0,
+        max_batch: int = 64,
+        buckets: Sequence[int] = DEFAULT_BUCKETS,
+        queue_size: int = 256,
+        device: str = "cpu",
+        channels_last: bool = False,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> None:
         self.window = window_ms / 1000.0
         usable = [b for b in check_buckets(buckets) if b <= max_batch]
         self.buckets = tuple(usable) or (1,)
@@ -116,7 +128,9 @@ class Batcher:
         """The serving forward of this model object, built once (a reload brings a new object)."""
         fwd = self._forwards.get(id(ckpt))
         if fwd is None:
-            fwd = self._forwards[id(ckpt)] = serving_forward(ckpt.G, ckpt.schema, channels_last=self.channels_last)
+            fwd = self._forwards[id(ckpt)] = serving_forward(
+                ckpt.G, ckpt.schema, channels_last=self.channels_last
+            )
             # The forward holds the weights, so it must not outlive the model a reload replaced.
             weakref.finalize(ckpt, self._forwards.pop, id(ckpt), None)
         return fwd
@@ -135,7 +149,7 @@ class Batcher:
                 while len(batch) < self.max_batch and (remaining := deadline - time.monotonic()) > 0:
                     try:
                         batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         break
                     self._take_waiting(batch)
             await self._render_groups(batch)

@@ -54,29 +54,44 @@ def serve_config(args: argparse.Namespace):
     if not isinstance(channels_last, bool):
         raise MascotError(f"[engine] channels_last must be true or false, got {channels_last!r}")
     channels_last = channels_last and device == "cpu"
-    return ServeConfig(
-        models=tuple(models), default_model=default, device=device, precision=precision,
-        batch_window_ms=float(eng.get("batch_window_ms", 0)), max_batch=int(eng.get("max_batch", 64)),
-        buckets=buckets, channels_last=channels_last,
-        queue_size=int(eng.get("queue_size", 256)), request_timeout_s=float(eng.get("request_timeout_s", 30)),
-        cache_size=int(eng.get("cache_size", 512)), jobs_dir=str(Path(paths.get("runs", "runs")) / "jobs"),
-        upscaler=str(root / eng["upscaler"]) if eng.get("upscaler") else "",
-        tagger=str(root / eng["tagger"]) if eng.get("tagger") else "",
-        translators=translators(eng.get("translators", {}), root),
-        invert_steps=int(eng.get("invert_steps", 200)), invert_budget_s=float(eng.get("invert_budget_s", 20)),
-        path_roots=tuple(str(paths.get(k, k)) for k in ("checkpoints", "data", "runs")),
-        admin_token=token_from_env(),
-    ), args.host or eng.get("host", "127.0.0.1"), args.port or int(eng.get("port", 8700))  # fmt: skip
+    return (
+        ServeConfig(
+            models=tuple(models),
+            default_model=default,
+            device=device,
+            precision=precision,
+            batch_window_ms=float(eng.get("batch_window_ms", 0)),
+            max_batch=int(eng.get("max_batch", 64)),
+            buckets=buckets,
+            channels_last=channels_last,
+            queue_size=int(eng.get("queue_size", 256)),
+            request_timeout_s=float(eng.get("request_timeout_s", 30)),
+            cache_size=int(eng.get("cache_size", 512)),
+            jobs_dir=str(Path(paths.get("runs", "runs")) / "jobs"),
+            upscaler=str(root / eng["upscaler"]) if eng.get("upscaler") else "",
+            tagger=str(root / eng["tagger"]) if eng.get("tagger") else "",
+            translators=translators(eng.get("translators", {}), root),
+            invert_steps=int(eng.get("invert_steps", 200)),
+            invert_budget_s=float(eng.get("invert_budget_s", 20)),
+            path_roots=tuple(str(paths.get(k, k)) for k in ("checkpoints", "data", "runs")),
+            admin_token=token_from_env(),
+        ),
+        args.host or eng.get("host", "127.0.0.1"),
+        args.port or int(eng.get("port", 8700)),
+    )
 
 
 def translators(table, root: Path) -> tuple[tuple[str, str], ...]:
     """[engine] translators = {emoji = "cyclegan-emoji"}: /v1/invert's style names -> folders under checkpoints."""
     from engine.errors import MascotError
 
-    if not isinstance(table, dict) or not all(isinstance(k, str) and k and isinstance(v, str) and v
-                                              for k, v in table.items()):  # fmt: skip
-        raise MascotError(f"[engine] translators must be a table of style name = folder under [paths] checkpoints "
-                          f'(e.g. {{emoji = "cyclegan-emoji"}}), got {table!r}')  # fmt: skip
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) and v for k, v in table.items()
+    ):
+        raise MascotError(
+            f"[engine] translators must be a table of style name = folder under [paths] checkpoints "
+            f'(e.g. {{emoji = "cyclegan-emoji"}}), got {table!r}'
+        )
     return tuple((name, str(root / folder)) for name, folder in table.items())
 
 
@@ -97,5 +112,13 @@ def run(args: argparse.Namespace) -> int:
     cfg, host, port = serve_config(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     service = EngineService(cfg)
-    web.run_app(service.app(), host=host, port=port, backlog=BACKLOG, print=lambda msg: print(f"mascot-engine: serving {', '.join(n for n, _ in cfg.models)} on http://{host}:{port}"))
+    web.run_app(
+        service.app(),
+        host=host,
+        port=port,
+        backlog=BACKLOG,
+        print=lambda msg: print(
+            f"mascot-engine: serving {', '.join(n for n, _ in cfg.models)} on http://{host}:{port}"
+        ),
+    )
     return 0

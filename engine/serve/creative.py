@@ -26,7 +26,16 @@ from aiohttp import web
 from engine import creative
 from engine.checkpoint import Checkpoint
 from engine.sampling import MAX_SEED, Request, resolve
-from engine.serve.app import ApiError, EngineService, _format, _int_field, _truncation, encode_image, generation_id, read_json
+from engine.serve.app import (
+    ApiError,
+    EngineService,
+    _format,
+    _int_field,
+    _truncation,
+    encode_image,
+    generation_id,
+    read_json,
+)
 
 DEFAULT_STRENGTH = 0.3  # near enough to read as the same mascot (see tests/engine/serve/test_creative.py)
 MAX_VARIATIONS = 8
@@ -58,13 +67,17 @@ class CreativeRoutes:
         except creative.RecipeError as exc:
             raise ApiError(400, "invalid_latent", f"{where}: {exc}") from None
 
-    def _parent(self, ck: Checkpoint, body: dict, trunc: float, where: str) -> tuple[creative.Recipe, dict[str, str]]:
+    def _parent(
+        self, ck: Checkpoint, body: dict, trunc: float, where: str
+    ) -> tuple[creative.Recipe, dict[str, str]]:
         """(recipe, full attributes) of a parent: its seed draws the attributes it left unset."""
         seed = _int_field(body, "seed", None, 0, MAX_SEED)
         if "latent" in body:
             recipe = self._recipe(body["latent"], f"{where}latent")
         elif seed is None:
-            raise ApiError(400, "invalid_seed", f"{where}seed is required (0 to {MAX_SEED}), or a latent recipe")
+            raise ApiError(
+                400, "invalid_seed", f"{where}seed is required (0 to {MAX_SEED}), or a latent recipe"
+            )
         else:
             recipe = creative.seed_recipe(seed)
         given = self.service._attributes(ck, body.get("attributes"))
@@ -73,20 +86,29 @@ class CreativeRoutes:
     def _unit(self, body: dict, key: str, default: float) -> float:
         value = body.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise ApiError(400, f"invalid_{key}", f"{key} must be a number from 0 to 1, got {json.dumps(value)}")
+            raise ApiError(
+                400, f"invalid_{key}", f"{key} must be a number from 0 to 1, got {json.dumps(value)}"
+            )
         return float(value)
 
     # --- drawing ---
-    async def _draw(self, ck: Checkpoint, items: list[tuple[creative.Recipe, dict[str, str]]], trunc: float,
-                    fmt: str, size: int) -> list[bytes]:  # fmt: skip
+    async def _draw(
+        self,
+        ck: Checkpoint,
+        items: list[tuple[creative.Recipe, dict[str, str]]],
+        trunc: float,
+        fmt: str,
+        size: int,
+    ) -> list[bytes]:
         if all(r.kind == "seed" for r, _ in items):
             # A plain seed goes the way /v1/generate's does (queue, serving forward, cache): the same bytes.
             reqs = [Request(r.seed, tuple(a.items()), trunc) for r, a in items]
             return await self.service._images(ck, reqs, fmt, size)
         svc = self.service
-        key = lambda r, a: ("creative", ck.version, r.key, tuple(sorted(a.items())), trunc, fmt, size)  # noqa: E731
+        key = lambda r, a: ("creative", ck.version, r.key, tuple(sorted(a.items())), trunc, fmt, size)
         missing = [(r, a) for r, a in items if key(r, a) not in svc.cache]
         if missing:
+
             def work() -> list[bytes]:
                 pixels = creative.render(ck.G, ck.schema, missing, trunc, svc.cfg.device)
                 return [encode_image(p, fmt) for p in svc._upscaled(pixels, size)]
@@ -97,15 +119,38 @@ class CreativeRoutes:
                 svc.cache[key(r, a)] = blob
         return [svc.cache[key(r, a)] for r, a in items]
 
-    def _image(self, ck: Checkpoint, recipe: creative.Recipe, attrs: dict[str, str], trunc: float, fmt: str,
-               size: int, data: bytes, **extra: Any) -> dict[str, Any]:  # fmt: skip
-        return {"seed": recipe.root_seed, "latent": recipe.to_json(), "attributes": attrs, "truncation": trunc,
-                "format": fmt, "size": size, "generation_id": creative_id(ck.version, recipe, attrs, trunc),
-                **extra, "image": base64.b64encode(data).decode()}  # fmt: skip
+    def _image(
+        self,
+        ck: Checkpoint,
+        recipe: creative.Recipe,
+        attrs: dict[str, str],
+        trunc: float,
+        fmt: str,
+        size: int,
+        data: bytes,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        return {
+            "seed": recipe.root_seed,
+            "latent": recipe.to_json(),
+            "attributes": attrs,
+            "truncation": trunc,
+            "format": fmt,
+            "size": size,
+            "generation_id": creative_id(ck.version, recipe, attrs, trunc),
+            **extra,
+            "image": base64.b64encode(data).decode(),
+        }
 
     def _answer(self, body: dict, ck: Checkpoint, images: list[dict], **extra: Any) -> web.Response:
-        return web.json_response({"model": body.get("model") or self.service.registry.default,
-                                  "version": ck.version, **extra, "images": images})  # fmt: skip
+        return web.json_response(
+            {
+                "model": body.get("model") or self.service.registry.default,
+                "version": ck.version,
+                **extra,
+                "images": images,
+            }
+        )
 
     # --- endpoints ---
     async def variations(self, request: web.Request) -> web.Response:
@@ -118,8 +163,10 @@ class CreativeRoutes:
         parent, attrs = self._parent(ck, body, trunc, "")
         kids = [creative.vary(parent, first + i, strength) for i in range(count)]
         blobs = await self._draw(ck, [(k, attrs) for k in kids], trunc, fmt, size)
-        images = [self._image(ck, k, attrs, trunc, fmt, size, b, variation=k.index, strength=k.amount)
-                  for k, b in zip(kids, blobs)]  # fmt: skip
+        images = [
+            self._image(ck, k, attrs, trunc, fmt, size, b, variation=k.index, strength=k.amount)
+            for k, b in zip(kids, blobs)
+        ]
         return self._answer(body, ck, images, parent={"latent": parent.to_json(), "attributes": attrs})
 
     async def fuse(self, request: web.Request) -> web.Response:
@@ -130,7 +177,11 @@ class CreativeRoutes:
         for key in ("a", "b"):
             end = body.get(key)
             if not isinstance(end, dict):
-                raise ApiError(400, "invalid_parent", f"'{key}' must be an object like {{\"seed\": 1, \"attributes\": \"hair:blue\"}}")
+                raise ApiError(
+                    400,
+                    "invalid_parent",
+                    f'\'{key}\' must be an object like {{"seed": 1, "attributes": "hair:blue"}}',
+                )
             parents.append(self._parent(ck, end, trunc, f"{key}."))
         (ra, aa), (rb, ab) = parents
         mix = self._unit(body, "mix", 0.5)
@@ -139,8 +190,10 @@ class CreativeRoutes:
             draw = int.from_bytes(hashlib.sha256(f"{ra.key}|{rb.key}".encode()).digest()[:4], "big") >> 1
         attrs, source = creative.fused_attributes(ck.schema, aa, ab, self._chosen(ck, body.get("from")), draw)
         child = creative.fuse(ra, rb, mix)
-        blob, = await self._draw(ck, [(child, attrs)], trunc, fmt, size)
-        image = self._image(ck, child, attrs, trunc, fmt, size, blob, **{"from": source, "draw": draw, "mix": child.amount})
+        (blob,) = await self._draw(ck, [(child, attrs)], trunc, fmt, size)
+        image = self._image(
+            ck, child, attrs, trunc, fmt, size, blob, **{"from": source, "draw": draw, "mix": child.amount}
+        )
         return self._answer(body, ck, [image])
 
     def _chosen(self, ck: Checkpoint, raw: Any) -> dict[str, str]:
@@ -150,13 +203,21 @@ class CreativeRoutes:
         if isinstance(raw, str):
             raw = dict(w.partition(":")[::2] for w in raw.split())
         if not isinstance(raw, dict):
-            raise ApiError(400, "invalid_from", "from must be an object like {\"hair\": \"a\"} or text like 'hair:a'")
+            raise ApiError(
+                400, "invalid_from", 'from must be an object like {"hair": "a"} or text like \'hair:a\''
+            )
         chosen = {}
         for name, side in raw.items():
             if name not in ck.schema.names:
-                raise ApiError(400, "invalid_from", f"'{name}' is not an attribute; known: {', '.join(ck.schema.names)}")
+                raise ApiError(
+                    400, "invalid_from", f"'{name}' is not an attribute; known: {', '.join(ck.schema.names)}"
+                )
             if side not in ("a", "b"):
-                raise ApiError(400, "invalid_from", f"from.{name} must be 'a' or 'b' (the parent it comes from), got {json.dumps(side)}")
+                raise ApiError(
+                    400,
+                    "invalid_from",
+                    f"from.{name} must be 'a' or 'b' (the parent it comes from), got {json.dumps(side)}",
+                )
             chosen[name] = side
         return chosen
 
@@ -167,5 +228,5 @@ class CreativeRoutes:
         if "latent" not in body:
             raise ApiError(400, "invalid_latent", f"latent is required: {creative.SHAPE}")
         recipe, attrs = self._parent(ck, body, trunc, "")
-        blob, = await self._draw(ck, [(recipe, attrs)], trunc, fmt, size)
+        (blob,) = await self._draw(ck, [(recipe, attrs)], trunc, fmt, size)
         return self._answer(body, ck, [self._image(ck, recipe, attrs, trunc, fmt, size, blob)])

@@ -20,7 +20,7 @@ Other model families run one sample at a time: slower, but exact by the same arg
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -43,8 +43,14 @@ class RowForward:
     @torch.inference_mode()
     def __call__(self, requests: Sequence[Request]) -> np.ndarray:
         z, c = inputs(self.schema, self.G.z_dim, requests)
-        out = [self.G(z[i : i + 1].to(self.device, self.dtype), c[i : i + 1].to(self.device, self.dtype),
-                      truncation=r.truncation) for i, r in enumerate(requests)]  # fmt: skip
+        out = [
+            self.G(
+                z[i : i + 1].to(self.device, self.dtype),
+                c[i : i + 1].to(self.device, self.dtype),
+                truncation=r.truncation,
+            )
+            for i, r in enumerate(requests)
+        ]
         return to_uint8(torch.cat(out))
 
 
@@ -74,8 +80,10 @@ class ProjectedForward:
         self._affine = torch.cat(weights).to(self.dtype)
         self._noise = {
             id(noise): (noise.weight.double() * noise.const.double()).to(self.dtype)
-            for res in G.resolutions for noise in G.blocks[str(res)].noises if hasattr(noise, "const")
-        }  # fmt: skip
+            for res in G.resolutions
+            for noise in G.blocks[str(res)].noises
+            if hasattr(noise, "const")
+        }
         if channels_last:
             for res in G.resolutions:
                 if res > row_max_res:

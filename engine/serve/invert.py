@@ -33,7 +33,7 @@ from cachetools import LRUCache
 from engine import creative
 from engine.checkpoint import Checkpoint
 from engine.errors import MascotError
-from engine.invert import MAX_BYTES, Inversion, Inverter, InvertConfig, read_picture
+from engine.invert import MAX_BYTES, Inversion, InvertConfig, Inverter, read_picture
 from engine.serve.app import ApiError, EngineService, _format, _int_field, _truncation, read_json
 from engine.serve.creative import DEFAULT_STRENGTH, MAX_VARIATIONS, CreativeRoutes
 from engine.serve.requests import shown
@@ -42,15 +42,25 @@ log = logging.getLogger("engine.invert")
 BODY_LIMIT = MAX_BYTES * 4 // 3 + 64 * 1024  # base64 of the largest picture, plus the rest of the body
 
 
-def register(service: EngineService, app: web.Application, tagger: str = "", cfg: InvertConfig = InvertConfig(),
-             translators: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
+def register(
+    service: EngineService,
+    app: web.Application,
+    tagger: str = "",
+    cfg: InvertConfig = InvertConfig(),
+    translators: tuple[tuple[str, str], ...] = (),
+) -> None:
     routes = InvertRoutes(service, tagger, cfg, translators)
     app.router.add_post("/v1/invert", routes.invert)
 
 
 class InvertRoutes:
-    def __init__(self, service: EngineService, tagger: str, cfg: InvertConfig,
-                 translators: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        service: EngineService,
+        tagger: str,
+        cfg: InvertConfig,
+        translators: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.service, self.tagger_path, self.cfg = service, tagger, cfg
         self.styles = dict(translators)
         self.translators: dict[str, Any] = {}
@@ -77,15 +87,25 @@ class InvertRoutes:
         blobs = await self.creative._draw(ck, items, trunc, fmt, size)
         images = [self.creative._image(ck, r, a, trunc, fmt, size, b) for (r, a), b in zip(items, blobs)]
         extra = {"style": style} if style else {}
-        return self.creative._answer(body, ck, images, read=read, distance=round(found.distance, 4),
-                                     steps=found.steps, seconds=round(found.seconds, 2), **extra)  # fmt: skip
+        return self.creative._answer(
+            body,
+            ck,
+            images,
+            read=read,
+            distance=round(found.distance, 4),
+            steps=found.steps,
+            seconds=round(found.seconds, 2),
+            **extra,
+        )
 
     def _style(self, raw: Any) -> str:
         if raw is None or raw == "":
             return ""
         known = ", ".join(sorted(self.styles)) or "none: no translators are configured ([engine] translators)"
         if not isinstance(raw, str) or raw not in self.styles:
-            raise ApiError(400, "invalid_style", f"style must be one of the known styles ({known}), got {shown(raw)}")
+            raise ApiError(
+                400, "invalid_style", f"style must be one of the known styles ({known}), got {shown(raw)}"
+            )
         return raw
 
     def _translator(self, style: str):
@@ -96,30 +116,45 @@ class InvertRoutes:
             try:
                 self.translators[style] = Translator(self.styles[style])
             except MascotError as exc:
-                raise ApiError(503, "style_unavailable", f"the {style!r} style cannot be used now: {exc}") from None
+                raise ApiError(
+                    503, "style_unavailable", f"the {style!r} style cannot be used now: {exc}"
+                ) from None
         return self.translators[style]
 
-    async def _search(self, ck: Checkpoint, picture, data: bytes, given: dict[str, str],
-                      style: str = "") -> tuple[Inversion, dict]:  # fmt: skip
+    async def _search(
+        self, ck: Checkpoint, picture, data: bytes, given: dict[str, str], style: str = ""
+    ) -> tuple[Inversion, dict]:
         key = (ck.version, hashlib.sha256(data).hexdigest(), tuple(sorted(given.items())), style)
         if key in self.found:
             return self.found[key], self.found[key].read
         if self.busy.locked():
-            raise ApiError(429, "busy", f"another picture is being turned into a mascot; try again in about "
-                                        f"{self.cfg.budget_s:.0f} s", {"Retry-After": str(int(self.cfg.budget_s))})  # fmt: skip
+            raise ApiError(
+                429,
+                "busy",
+                f"another picture is being turned into a mascot; try again in about "
+                f"{self.cfg.budget_s:.0f} s",
+                {"Retry-After": str(int(self.cfg.budget_s))},
+            )
         async with self.busy:
             if style:
                 picture = await asyncio.to_thread(lambda: self._translator(style).apply(picture))
             inverter = await asyncio.to_thread(self._inverter, ck)
             found = await asyncio.to_thread(inverter, picture, given)
         self.found[key] = found
-        log.info("inverted a picture for %s in %.1f s (%d steps, distance %.3f)", ck.version, found.seconds,
-                 found.steps, found.distance)  # fmt: skip
+        log.info(
+            "inverted a picture for %s in %.1f s (%d steps, distance %.3f)",
+            ck.version,
+            found.seconds,
+            found.steps,
+            found.distance,
+        )
         return found, found.read
 
     def _inverter(self, ck: Checkpoint) -> Inverter:
         if ck.version not in self.inverters:
-            self.inverters[ck.version] = Inverter(ck.G, ck.schema, ck.resolution, self._load_tagger(), self.cfg)
+            self.inverters[ck.version] = Inverter(
+                ck.G, ck.schema, ck.resolution, self._load_tagger(), self.cfg
+            )
         return self.inverters[ck.version]
 
     def _load_tagger(self):
@@ -138,4 +173,6 @@ def _picture_bytes(raw: Any) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(400, "invalid_image", "image must be base64 text (of a PNG, JPEG or WebP file)") from None
+        raise ApiError(
+            400, "invalid_image", "image must be base64 text (of a PNG, JPEG or WebP file)"
+        ) from None

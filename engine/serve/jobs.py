@@ -48,7 +48,9 @@ class FinetuneSpec:
     batch_size: int = 32
     timeout_s: float = 3600.0
     extra_args: tuple[str, ...] = ()
-    extra_data: str = ""  # a second data set mixed into real batches (e.g. curated mascots); "{job}" = the job folder
+    extra_data: str = (
+        ""  # a second data set mixed into real batches (e.g. curated mascots); "{job}" = the job folder
+    )
     extra_share: float = 0.25
     # Commands run before and after training, each in its own child process, in order;
     # "{job}" in an argument is the job folder. A step failing fails the job.
@@ -56,17 +58,41 @@ class FinetuneSpec:
     after: tuple[tuple[str, ...], ...] = ()
 
     def command(self, out: Path) -> list[str]:
-        cmd = [sys.executable, "-m", "engine.cli", "train", "--family", self.family, "--data", self.data,
-               "--init-from", self.init_from, "--out", str(out), "--kimg", str(self.kimg),
-               "--freeze-d", str(self.freeze_d), "--batch", str(self.batch_size),
-               "--tick-kimg", str(max(self.kimg / 10, 0.01)), "--snapshot-kimg", str(self.kimg)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "train",
+            "--family",
+            self.family,
+            "--data",
+            self.data,
+            "--init-from",
+            self.init_from,
+            "--out",
+            str(out),
+            "--kimg",
+            str(self.kimg),
+            "--freeze-d",
+            str(self.freeze_d),
+            "--batch",
+            str(self.batch_size),
+            "--tick-kimg",
+            str(max(self.kimg / 10, 0.01)),
+            "--snapshot-kimg",
+            str(self.kimg),
+        ]
         if self.lr_g is not None:
             cmd += ["--lr-g", str(self.lr_g)]
         if self.lr_d is not None:
             cmd += ["--lr-d", str(self.lr_d)]
         if self.extra_data:
-            cmd += ["--extra-data", self.extra_data.replace("{job}", str(out.parent)),
-                    "--extra-share", str(self.extra_share)]  # fmt: skip
+            cmd += [
+                "--extra-data",
+                self.extra_data.replace("{job}", str(out.parent)),
+                "--extra-share",
+                str(self.extra_share),
+            ]
         return cmd + list(self.extra_args)
 
     def steps(self, out: Path) -> list[list[str]]:
@@ -114,7 +140,8 @@ class JobRunner:
                 stopped = _stop_orphan(job.pid, self.root / job.id)
                 job.state, job.finished = "failed", time.time()
                 job.error = "the engine stopped while this job ran" + (
-                    "; its leftover training process was stopped" if stopped else "")  # fmt: skip
+                    "; its leftover training process was stopped" if stopped else ""
+                )
                 self._save(job)
             self.jobs[job.id] = job
 
@@ -155,13 +182,18 @@ class JobRunner:
         job.state, job.started = "running", time.time()
         for step in spec.steps(out):
             with open(log_path, "ab") as log:
-                proc = await asyncio.create_subprocess_exec(*step, stdout=log, stderr=asyncio.subprocess.STDOUT,
-                                                            start_new_session=True, preexec_fn=_die_with_parent)  # fmt: skip
+                proc = await asyncio.create_subprocess_exec(
+                    *step,
+                    stdout=log,
+                    stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
             job.pid = proc.pid
             self._save(job)
             try:
                 code = await self._wait(proc, job, spec, out, deadline)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 proc.kill()
                 await proc.wait()
                 self._finish(job, "failed", f"ran past its budget of {spec.timeout_s:.0f} s and was stopped")
@@ -174,7 +206,11 @@ class JobRunner:
                 self._finish(job, "failed", f"exited with code {code}: {_tail(log_path)}")
                 return
         if (out / "model" / "model.json").exists():
-            job.result = {"checkpoint": str(out / "model"), "run": str(out), **_step_results(self.root / job.id)}
+            job.result = {
+                "checkpoint": str(out / "model"),
+                "run": str(out),
+                **_step_results(self.root / job.id),
+            }
             self._finish(job, "succeeded", "")
         else:
             self._finish(job, "failed", f"training wrote no checkpoint: {_tail(log_path)}")
@@ -183,7 +219,7 @@ class JobRunner:
         while True:
             try:
                 return await asyncio.wait_for(proc.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if time.monotonic() > deadline:
                     raise
                 job.progress = _progress(out / "stats.jsonl", spec.kimg)

@@ -2,27 +2,59 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("mascot_requests_total", "HTTP requests by route and status",
-                                ["route", "status"], registry=self.registry)  # fmt: skip
-        self.latency = Histogram("mascot_request_seconds", "HTTP request latency by route", ["route"],
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-                                 registry=self.registry)  # fmt: skip
-        self.batch_sizes = Histogram("mascot_batch_size", "images per forward pass",
-                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry)  # fmt: skip
-        self.forwards = Counter("mascot_forwards_total", "forward passes run, by bucket (batch shape)",
-                                ["bucket"], registry=self.registry)  # fmt: skip
-        self.padded_rows = Counter("mascot_padded_rows_total", "spare rows computed to fill a bucket",
-                                   registry=self.registry)  # fmt: skip
-        self.queue_depth = Gauge("mascot_queue_depth", "images waiting for a forward pass", registry=self.registry)
-        self.cache_hits = Counter("mascot_cache_hits_total", "images served from the LRU cache", registry=self.registry)
-        self.model_version = Gauge("mascot_model_info", "the version each model name serves (value 1)",
-                                   ["model", "version"], registry=self.registry)  # fmt: skip
+        self.requests = Counter(
+            "mascot_requests_total",
+            "HTTP requests by route and status",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "mascot_request_seconds",
+            "HTTP request latency by route",
+            ["route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.batch_sizes = Histogram(
+            "mascot_batch_size",
+            "images per forward pass",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
+        self.forwards = Counter(
+            "mascot_forwards_total",
+            "forward passes run, by bucket (batch shape)",
+            ["bucket"],
+            registry=self.registry,
+        )
+        self.padded_rows = Counter(
+            "mascot_padded_rows_total", "spare rows computed to fill a bucket", registry=self.registry
+        )
+        self.queue_depth = Gauge(
+            "mascot_queue_depth", "images waiting for a forward pass", registry=self.registry
+        )
+        self.cache_hits = Counter(
+            "mascot_cache_hits_total", "images served from the LRU cache", registry=self.registry
+        )
+        self.model_version = Gauge(
+            "mascot_model_info",
+            "the version each model name serves (value 1)",
+            ["model", "version"],
+            registry=self.registry,
+        )
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route, str(status)).inc()

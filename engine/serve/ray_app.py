@@ -49,9 +49,13 @@ class MascotGenerator:
         return out
 
     def _payload(self, req, pixels) -> dict[str, Any]:
-        return {"seed": req.seed, "attributes": req.attrs, "version": self.ckpt.version,
-                "generation_id": generation_id(self.ckpt.version, req),
-                "image": base64.b64encode(encode_image(pixels, "png")).decode()}  # fmt: skip
+        return {
+            "seed": req.seed,
+            "attributes": req.attrs,
+            "version": self.ckpt.version,
+            "generation_id": generation_id(self.ckpt.version, req),
+            "image": base64.b64encode(encode_image(pixels, "png")).decode(),
+        }
 
 
 @serve.deployment
@@ -79,5 +83,6 @@ class MascotDeployment:
 def app(args: dict[str, str]) -> serve.Application:
     """Ray Serve application builder: ``serve run engine.serve.ray_app:app checkpoint=...``."""
     replicas = int(args.get("num_replicas", 1))
-    return MascotDeployment.options(num_replicas=replicas).bind(args.get("checkpoint", "checkpoints/default"),
-                                                               args.get("device", "cpu"))  # fmt: skip
+    return MascotDeployment.options(num_replicas=replicas).bind(
+        args.get("checkpoint", "checkpoints/default"), args.get("device", "cpu")
+    )

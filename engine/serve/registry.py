@@ -22,10 +22,13 @@ class UnknownModel(MascotError):
 
 
 class Registry:
-    def __init__(self, paths: dict[str, Path], default: str, device: str = "cpu",
-                 dtype: torch.dtype = torch.float64) -> None:  # fmt: skip
+    def __init__(
+        self, paths: dict[str, Path], default: str, device: str = "cpu", dtype: torch.dtype = torch.float64
+    ) -> None:
         if default not in paths:
-            raise MascotError(f"the default model '{default}' is not among the models to load: {', '.join(paths)}")
+            raise MascotError(
+                f"the default model '{default}' is not among the models to load: {', '.join(paths)}"
+            )
         self.paths = dict(paths)
         self.default = default
         self.device = device

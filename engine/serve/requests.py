@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from aiohttp import web
 
@@ -82,7 +83,11 @@ def int_field(body: dict, key: str, default: int | None, lo: int, hi: int, where
     if value is None and default is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ApiError(400, f"invalid_{key}", f"{where}{key} must be a whole number from {lo} to {hi}, got {shown(value)}")
+        raise ApiError(
+            400,
+            f"invalid_{key}",
+            f"{where}{key} must be a whole number from {lo} to {hi}, got {shown(value)}",
+        )
     return value
 
 
@@ -93,13 +98,17 @@ def truncation(body: dict) -> float:
     try:
         return check_truncation(value)
     except MascotError:
-        raise ApiError(400, "invalid_truncation", f"truncation must be a number from 0 to 1, got {shown(value)}") from None
+        raise ApiError(
+            400, "invalid_truncation", f"truncation must be a number from 0 to 1, got {shown(value)}"
+        ) from None
 
 
 def format_field(body: dict) -> str:
     value = body.get("format", "png")
     if not isinstance(value, str) or value.lower() not in FORMATS:
-        raise ApiError(400, "invalid_format", f"format must be one of {', '.join(FORMATS)}, got {shown(value)}")
+        raise ApiError(
+            400, "invalid_format", f"format must be one of {', '.join(FORMATS)}, got {shown(value)}"
+        )
     return value.lower()
 
 
@@ -124,33 +133,44 @@ def parse_attributes(schema, raw: Any) -> dict[str, str]:
     from engine.schema import SchemaError
 
     if raw is not None and not isinstance(raw, (str, dict)):
-        raise ApiError(400, "invalid_attributes", "attributes must be text like 'hair:blue smile:yes' or an object")
+        raise ApiError(
+            400, "invalid_attributes", "attributes must be text like 'hair:blue smile:yes' or an object"
+        )
     if isinstance(raw, str) and raw.strip().startswith("{"):
         try:
             raw = loads(raw.strip())  # parsed here so a number past Python's limits is a clear refusal
         except ValueError as exc:
             raise ApiError(400, "invalid_attributes", f"attributes are not valid JSON: {exc}") from None
         if not isinstance(raw, dict):
-            raise ApiError(400, "invalid_attributes", "attributes must be text like 'hair:blue smile:yes' or an object")
+            raise ApiError(
+                400, "invalid_attributes", "attributes must be text like 'hair:blue smile:yes' or an object"
+            )
     try:
         return schema.parse(raw)
     except SchemaError as exc:
         raise ApiError(400, "invalid_attributes", str(exc)) from None
     except (ValueError, TypeError, RecursionError):  # a value the schema cannot even print back
-        raise ApiError(400, "invalid_attributes",
-                       "each attribute needs a single value (text, a whole number or true/false), "
-                       "like {\"hair\": \"blue\"}") from None  # fmt: skip
+        raise ApiError(
+            400,
+            "invalid_attributes",
+            'each attribute needs a single value (text, a whole number or true/false), like {"hair": "blue"}',
+        ) from None
 
 
 # --- paths ---------------------------------------------------------------------
 
-def path_field(body: dict, key: str, roots: Iterable[str | Path], what: str, *, required: bool = True) -> Path | None:
+
+def path_field(
+    body: dict, key: str, roots: Iterable[str | Path], what: str, *, required: bool = True
+) -> Path | None:
     """A path the client names, allowed only inside one of ``roots`` (after resolving links and ..)."""
     raw = body.get(key)
     if raw is None and not required:
         return None
     if not isinstance(raw, str) or not raw or len(raw) > 4096:
-        raise ApiError(400, f"invalid_{key}", f"{key} must be the path of {what} on the engine, got {shown(raw)}")
+        raise ApiError(
+            400, f"invalid_{key}", f"{key} must be the path of {what} on the engine, got {shown(raw)}"
+        )
     try:
         raw.encode("utf-8")  # lone surrogates cannot name a file
         if "\x00" in raw:
@@ -160,7 +180,10 @@ def path_field(body: dict, key: str, roots: Iterable[str | Path], what: str, *, 
         raise ApiError(400, f"invalid_{key}", f"{key} is not a usable path: {shown(raw)}") from None
     allowed = [Path(r).expanduser().resolve() for r in roots]
     if not any(resolved == root or resolved.is_relative_to(root) for root in allowed):
-        raise ApiError(400, "path_not_allowed",
-                       f"{key} must be inside one of the engine's folders ({', '.join(map(str, allowed))}); "
-                       f"got {shown(raw)}")  # fmt: skip
+        raise ApiError(
+            400,
+            "path_not_allowed",
+            f"{key} must be inside one of the engine's folders ({', '.join(map(str, allowed))}); "
+            f"got {shown(raw)}",
+        )
     return resolved

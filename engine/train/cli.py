@@ -10,28 +10,53 @@ from engine.errors import MascotError
 from engine.train.presets import PRESETS, preset
 
 FLAG_TO_FIELD = {
-    "family": "family", "data": "data", "out": "out", "res": "resolution", "kimg": "kimg",
-    "minutes": "minutes", "session_minutes": "session_minutes", "check_every": "check_every",
-    "batch": "batch_size", "lr_g": "lr_g", "lr_d": "lr_d", "seed": "seed", "tick_kimg": "tick_kimg",
-    "snapshot_kimg": "snapshot_kimg", "device": "device", "precision": "precision",
-    "init_from": "init_from", "freeze_d": "freeze_d", "grid_attribute": "grid_attribute",
-    "extra_data": "extra_data", "extra_share": "extra_share", "cond_dropout": "cond_dropout",
-}  # fmt: skip
+    "family": "family",
+    "data": "data",
+    "out": "out",
+    "res": "resolution",
+    "kimg": "kimg",
+    "minutes": "minutes",
+    "session_minutes": "session_minutes",
+    "check_every": "check_every",
+    "batch": "batch_size",
+    "lr_g": "lr_g",
+    "lr_d": "lr_d",
+    "seed": "seed",
+    "tick_kimg": "tick_kimg",
+    "snapshot_kimg": "snapshot_kimg",
+    "device": "device",
+    "precision": "precision",
+    "init_from": "init_from",
+    "freeze_d": "freeze_d",
+    "grid_attribute": "grid_attribute",
+    "extra_data": "extra_data",
+    "extra_share": "extra_share",
+    "cond_dropout": "cond_dropout",
+}
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a generator family on a data set")
     p.add_argument("--config", help="settings file (default: ./config.toml)")
-    p.add_argument("--preset", choices=sorted(PRESETS),
-                   help="a whole recipe from engine/train/presets.py; other flags override its values")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="a whole recipe from engine/train/presets.py; other flags override its values",
+    )
     p.add_argument("--family", help="dcgan | acgan | yurugan | stylegan2 | projected")
     p.add_argument("--data", help="data set folder")
     p.add_argument("--out", help="run folder (checkpoints, grids, stats)")
     p.add_argument("--res", type=int, help="training resolution (default: the data's)")
     p.add_argument("--kimg", type=float, help="length in thousands of real images")
-    p.add_argument("--minutes", type=float, help="stop once training has taken this long (all sessions together)")
-    p.add_argument("--session-minutes", type=float, help="stop this session after this long (a GPU lease's chunk)")
-    p.add_argument("--check-every", type=int, help="steps between finite-loss checks (each waits for the GPU)")
+    p.add_argument(
+        "--minutes", type=float, help="stop once training has taken this long (all sessions together)"
+    )
+    p.add_argument(
+        "--session-minutes", type=float, help="stop this session after this long (a GPU lease's chunk)"
+    )
+    p.add_argument(
+        "--check-every", type=int, help="steps between finite-loss checks (each waits for the GPU)"
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the generator and D's heads")
     p.add_argument("--batch", type=int)
     p.add_argument("--lr-g", type=float)
@@ -43,9 +68,13 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
     p.add_argument("--init-from", help="start from this checkpoint's generator (fine-tuning)")
     p.add_argument("--freeze-d", type=int, help="FreezeD: discriminator blocks kept fixed")
-    p.add_argument("--cond-dropout", type=float, help="probability of blanking each attribute of a training label")
+    p.add_argument(
+        "--cond-dropout", type=float, help="probability of blanking each attribute of a training label"
+    )
     p.add_argument("--extra-data", help="second data set mixed into real batches (curated mascots)")
-    p.add_argument("--extra-share", type=float, help="share of real images drawn from --extra-data (default 0.25)")
+    p.add_argument(
+        "--extra-share", type=float, help="share of real images drawn from --extra-data (default 0.25)"
+    )
     p.add_argument("--grid-attribute", help="attribute whose values are the sample grid's rows")
     p.add_argument("--arch", action="append", default=[], metavar="KEY=VALUE", help="architecture override")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")

@@ -46,7 +46,9 @@ class TrainConfig:
         known = {f.name for f in fields(self)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise MascotError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise MascotError(
+                f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         clean = {k: v for k, v in values.items() if v is not None}
         if isinstance(clean.get("arch"), dict):
             clean["arch"] = tuple(sorted(clean["arch"].items()))
@@ -56,7 +58,9 @@ class TrainConfig:
         if self.kimg <= 0:
             raise MascotError(f"--kimg must be positive, got {self.kimg}")
         if self.session_minutes < 0:
-            raise MascotError(f"--session-minutes must be 0 (no budget) or positive, got {self.session_minutes}")
+            raise MascotError(
+                f"--session-minutes must be 0 (no budget) or positive, got {self.session_minutes}"
+            )
         if self.check_every < 1:
             raise MascotError(f"--check-every must be at least 1, got {self.check_every}")
         if self.minutes < 0:

@@ -36,8 +36,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from engine.checkpoint import (load_checkpoint, load_discriminator, load_resume, read_meta,
-                               read_resume_meta, save_generator, save_resume)
+from engine.checkpoint import (
+    load_checkpoint,
+    load_discriminator,
+    load_resume,
+    read_meta,
+    read_resume_meta,
+    save_generator,
+    save_resume,
+)
 from engine.data.dataset import Dataset
 from engine.errors import MascotError
 from engine.models import get_family
@@ -106,8 +113,16 @@ class RealImages:
     anchor however many curated images there are.
     """
 
-    def __init__(self, ds: Dataset, resolution: int, device: torch.device, seed: int,
-                 extra: Dataset | None = None, extra_share: float = 0.0, cond_dropout: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ds: Dataset,
+        resolution: int,
+        device: torch.device,
+        seed: int,
+        extra: Dataset | None = None,
+        extra_share: float = 0.0,
+        cond_dropout: float = 0.0,
+    ) -> None:
         parts = [ds] + ([extra] if extra is not None else [])
         self.device = device
         # NHWC in memory, seen as NCHW: exactly the channels_last layout the GPU convs want.
@@ -128,8 +143,9 @@ class RealImages:
 
     @staticmethod
     def _resize(chunk: torch.Tensor, resolution: int) -> torch.Tensor:
-        x = F.interpolate(chunk.permute(0, 3, 1, 2).float(), size=(resolution, resolution), mode="bilinear",
-                          antialias=True)  # fmt: skip
+        x = F.interpolate(
+            chunk.permute(0, 3, 1, 2).float(), size=(resolution, resolution), mode="bilinear", antialias=True
+        )
         return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
@@ -183,8 +199,10 @@ def build_arch(family, cfg: TrainConfig, schema: Schema):
     """The family's Arch: defaults < the run's own (--resume) or the --init-from parent's
     arch (a resumed run or a fine-tune must match what it continues) < --arch."""
     parent, source = _continued_arch(cfg)
-    asked = {name: _named_weights(value, schema) if name == "aux_attr_weights" else value
-             for name, value in dict(cfg.arch).items()}  # fmt: skip
+    asked = {
+        name: _named_weights(value, schema) if name == "aux_attr_weights" else value
+        for name, value in dict(cfg.arch).items()
+    }
     recorded = family.recorded_values(parent, source) if source != "--arch" else {}
     overrides = {**recorded, **family.arch_values(asked, "--arch")}
     if "blocks" in {f.name for f in dataclasses.fields(family.Arch)}:  # per-attribute classifier heads
@@ -202,14 +220,19 @@ def _named_weights(value: Any, schema: Schema) -> Any:
     for item in filter(None, value.replace(" ", "").split(",")):
         name, _, number = item.partition(":")
         if name not in weights:
-            raise MascotError(f"--arch aux_attr_weights names '{name}', which is not an attribute; "
-                              f"known: {', '.join(schema.names)}")  # fmt: skip
+            raise MascotError(
+                f"--arch aux_attr_weights names '{name}', which is not an attribute; "
+                f"known: {', '.join(schema.names)}"
+            )
         try:
             weights[name] = float(number)
             if not 0 <= weights[name] < float("inf"):  # NaN fails too; an infinite weight gives NaN losses
                 raise ValueError
         except ValueError:
-            raise MascotError(f"--arch aux_attr_weights takes NAME:WEIGHT pairs (weights 0 or more) like smile:2, got '{item}'") from None
+            raise MascotError(
+                "--arch aux_attr_weights takes NAME:WEIGHT pairs (weights 0 or more) like smile:2, "
+                f"got '{item}'"
+            ) from None
     return tuple(weights.values())
 
 
@@ -245,19 +268,27 @@ class TrainingRun:
         self.out = Path(cfg.out)
         self.ds = Dataset(cfg.data)
         self.schema = self.ds.schema
-        self.res = cfg.resolution or (read_meta(cfg.init_from)["resolution"] if cfg.init_from else self.ds.resolution)
+        self.res = cfg.resolution or (
+            read_meta(cfg.init_from)["resolution"] if cfg.init_from else self.ds.resolution
+        )
         self.family = get_family(cfg.family)
         self.arch = build_arch(self.family, cfg, self.schema)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         self.G = self.family.Generator(self.arch, self.schema.dim, self.res).to(self.device)
-        hyper = Hyper(batch_size=cfg.batch_size, lr_g=cfg.lr_g, lr_d=cfg.lr_d, total_kimg=cfg.kimg,
-                      freeze_d_layers=cfg.freeze_d)  # fmt: skip
+        hyper = Hyper(
+            batch_size=cfg.batch_size,
+            lr_g=cfg.lr_g,
+            lr_d=cfg.lr_d,
+            total_kimg=cfg.kimg,
+            freeze_d_layers=cfg.freeze_d,
+        )
         self.trainer = self.family.Trainer(self.G, self.arch, self.schema.dim, self.res, hyper, self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.extra = self._extra_data()
-        self.real = RealImages(self.ds, self.res, self.device, cfg.seed, self.extra, cfg.extra_share,
-                               cfg.cond_dropout)  # fmt: skip
+        self.real = RealImages(
+            self.ds, self.res, self.device, cfg.seed, self.extra, cfg.extra_share, cfg.cond_dropout
+        )
         self.state = RunState()
         self.parent: str | None = None
         self.base_schema = self.schema  # whose prior this run starts from: the data's, or --init-from's
@@ -271,7 +302,9 @@ class TrainingRun:
             return None
         extra = Dataset(self.cfg.extra_data)
         if extra.schema.interface() != self.schema.interface():
-            raise MascotError(f"--extra-data {self.cfg.extra_data} has a different attribute schema from --data")
+            raise MascotError(
+                f"--extra-data {self.cfg.extra_data} has a different attribute schema from --data"
+            )
         return extra
 
     def _prepare(self) -> None:
@@ -301,7 +334,10 @@ class TrainingRun:
             for child in module.children():
                 child.compile()
         if distributed.is_main():
-            print(f"torch.compile set up in {time.time() - start:.1f} s (kernels compile on the first steps)", flush=True)
+            print(
+                f"torch.compile set up in {time.time() - start:.1f} s (kernels compile on the first steps)",
+                flush=True,
+            )
 
     def _modules(self) -> dict[str, nn.Module]:
         return {"G": self.G, "G_ema": self.G_ema, **self.trainer.modules()}
@@ -337,7 +373,9 @@ class TrainingRun:
         if fit is not None and distributed.is_main():
             print(f"discriminator from {path}: fine-tuning against a critic that knows the data", flush=True)
             if fit.fresh:
-                print(f"  not in the parent's discriminator, starting fresh: {', '.join(fit.fresh)}", flush=True)
+                print(
+                    f"  not in the parent's discriminator, starting fresh: {', '.join(fit.fresh)}", flush=True
+                )
             if fit.unused:
                 print(f"  in the parent's discriminator, no longer used: {', '.join(fit.unused)}", flush=True)
         self.parent = champion.version
@@ -358,16 +396,28 @@ class TrainingRun:
         tick_start, session_start, tick_nimg = time.time(), time.time() - self.state.seconds, self.state.nimg
         self.session_start, start_nimg, snapped = time.time(), self.state.nimg, False
         deadline = self._deadline(session_start)
-        bar = tqdm(total=total, initial=self.state.nimg, unit="img", unit_scale=True, dynamic_ncols=True,
-                   disable=not distributed.is_main(), desc=f"{cfg.family} {self.res}px")  # fmt: skip
+        bar = tqdm(
+            total=total,
+            initial=self.state.nimg,
+            unit="img",
+            unit_scale=True,
+            dynamic_ncols=True,
+            disable=not distributed.is_main(),
+            desc=f"{cfg.family} {self.res}px",
+        )
         while self.state.nimg < total and not self.stop.requested and not self._over_budget(session_start):
             losses = self._step(batch_per_rank)
             for key, value in losses.items():
                 stats.setdefault(key, []).append(value)
             if self.state.step % cfg.check_every == 0:
                 self._check_finite(stats)
-            bar.total = reachable_total(self.state.nimg, start_nimg, time.time() - self.session_start,
-                                        None if deadline is None else deadline - time.time(), total)  # fmt: skip
+            bar.total = reachable_total(
+                self.state.nimg,
+                start_nimg,
+                time.time() - self.session_start,
+                None if deadline is None else deadline - time.time(),
+                total,
+            )
             bar.update(cfg.batch_size)
             bar.set_postfix(kimg=f"{self.state.nimg / 1000:.1f}", refresh=False)
             if self.state.nimg >= next_tick or self.state.nimg >= total:
@@ -396,7 +446,9 @@ class TrainingRun:
         # session_start is shifted back by earlier sessions' seconds, so a resumed run keeps its budget.
         if self.cfg.minutes > 0 and time.time() - session_start >= self.cfg.minutes * 60:
             return True
-        return self.cfg.session_minutes > 0 and time.time() - self.session_start >= self.cfg.session_minutes * 60
+        return (
+            self.cfg.session_minutes > 0 and time.time() - self.session_start >= self.cfg.session_minutes * 60
+        )
 
     def _deadline(self, session_start: float) -> float | None:
         """When this session's time budget (--minutes, --session-minutes) runs out; None without one."""
@@ -417,20 +469,27 @@ class TrainingRun:
         latest = {k: v[-1] for k, v in stats.items() if v}
         if not latest:
             return
-        values = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=self.device) for v in latest.values()])
+        values = torch.stack(
+            [torch.as_tensor(v, dtype=torch.float32, device=self.device) for v in latest.values()]
+        )
         finite = torch.isfinite(values).tolist()
         bad = [k for k, ok in zip(latest, finite) if not ok]
         if bad:
-            raise MascotError(f"training diverged at {self.state.nimg / 1000:.1f} kimg: {', '.join(bad)} not finite")
+            raise MascotError(
+                f"training diverged at {self.state.nimg / 1000:.1f} kimg: {', '.join(bad)} not finite"
+            )
 
     def _step(self, n: int) -> dict[str, float]:
         real, c = self.real.batch(n, self.cfg.mirror)
         z_dim = self.G.z_dim
         batch = Batch(
-            real=real, c=c, sample_c=self.real.sample_c,
+            real=real,
+            c=c,
+            sample_c=self.real.sample_c,
             sample_z=lambda k: torch.randn(k, z_dim, device=self.device),
-            amp=self.amp, kimg=self.state.nimg / 1000,
-        )  # fmt: skip
+            amp=self.amp,
+            kimg=self.state.nimg / 1000,
+        )
         losses = self.trainer.step(batch)
         self.state.nimg += self.cfg.batch_size
         self.state.step += 1
@@ -451,12 +510,18 @@ class TrainingRun:
         kimg = self.state.nimg / 1000
         mem = _memory_gb(self.device)
         record = {
-            "tick": self.state.tick, "kimg": round(kimg, 3), "seconds": round(self.state.seconds, 1),
-            "sec_per_kimg": round(seconds / max(nimg / 1000, 1e-9), 3), "img_per_sec": round(nimg / max(seconds, 1e-9), 2),
-            "cpumem_gb": mem[0], "gpumem_gb": mem[1],
-            **{f"loss/{k}" if k.startswith("loss") or k.endswith("loss") else f"stat/{k}": value
-               for k, value in _means(stats, self.device).items()},
-        }  # fmt: skip
+            "tick": self.state.tick,
+            "kimg": round(kimg, 3),
+            "seconds": round(self.state.seconds, 1),
+            "sec_per_kimg": round(seconds / max(nimg / 1000, 1e-9), 3),
+            "img_per_sec": round(nimg / max(seconds, 1e-9), 2),
+            "cpumem_gb": mem[0],
+            "gpumem_gb": mem[1],
+            **{
+                f"loss/{k}" if k.startswith("loss") or k.endswith("loss") else f"stat/{k}": value
+                for k, value in _means(stats, self.device).items()
+            },
+        }
         with open(self.out / "stats.jsonl", "a") as fh:
             fh.write(json.dumps(record) + "\n")
         shown = " ".join(f"{k.split('/', 1)[1]} {v:.3f}" for k, v in record.items() if "/" in k)
@@ -498,18 +563,35 @@ class TrainingRun:
             "config": dataclasses.asdict(self.cfg),
         }
         save_generator(
-            self.out / "model", self.G_ema, family=self.cfg.family, arch=self.arch, c_dim=self.schema.dim,
-            resolution=self.res, schema=self.serving_schema(), D=self.trainer.modules()["D"],
-            extra={"training": summary, "data_fingerprint": self.ds.fingerprint, "parent": self.parent,
-                   "data_sources": self.ds.card.get("sources", []), "metrics": {}},
-        )  # fmt: skip
+            self.out / "model",
+            self.G_ema,
+            family=self.cfg.family,
+            arch=self.arch,
+            c_dim=self.schema.dim,
+            resolution=self.res,
+            schema=self.serving_schema(),
+            D=self.trainer.modules()["D"],
+            extra={
+                "training": summary,
+                "data_fingerprint": self.ds.fingerprint,
+                "parent": self.parent,
+                "data_sources": self.ds.card.get("sources", []),
+                "metrics": {},
+            },
+        )
         meta = {
-            "family": self.cfg.family, "arch": dataclasses.asdict(self.arch), "data_fingerprint": self.ds.fingerprint,
+            "family": self.cfg.family,
+            "arch": dataclasses.asdict(self.arch),
+            "data_fingerprint": self.ds.fingerprint,
             "parent": self.parent,
             "base_schema": self.base_schema.to_json(),
-            "state": dataclasses.asdict(self.state), "extra": self.trainer.extra_state(),
-            "rng": {"torch": _tensor_to_bytes(torch.get_rng_state()), "data": _tensor_to_bytes(self.real.gen.get_state())},
-        }  # fmt: skip
+            "state": dataclasses.asdict(self.state),
+            "extra": self.trainer.extra_state(),
+            "rng": {
+                "torch": _tensor_to_bytes(torch.get_rng_state()),
+                "data": _tensor_to_bytes(self.real.gen.get_state()),
+            },
+        }
         save_resume(self.out, self._modules(), self.trainer.optimizers(), meta)
 
 
@@ -539,8 +621,12 @@ def _means(stats: dict[str, list], device: torch.device) -> dict[str, float]:
     """Each stat's mean over the tick, read from the device in one transfer."""
     if not stats:
         return {}
-    means = torch.stack([torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device) for v in values]).mean()
-                         for values in stats.values()])  # fmt: skip
+    means = torch.stack(
+        [
+            torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device) for v in values]).mean()
+            for values in stats.values()
+        ]
+    )
     return dict(zip(stats, means.tolist()))
 
 
@@ -569,4 +655,6 @@ def _hms(seconds: float) -> str:
 
 def summary_of(meta: dict[str, Any]) -> str:
     t = meta.get("training", {})
-    return f"{meta['family']} {meta['resolution']}px, {t.get('kimg', '?')} kimg in {_hms(t.get('seconds', 0))}"
+    return (
+        f"{meta['family']} {meta['resolution']}px, {t.get('kimg', '?')} kimg in {_hms(t.get('seconds', 0))}"
+    )

@@ -22,14 +22,28 @@ from engine.errors import MascotError
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu-small": dict(
-        family="projected", resolution=64, kimg=300.0, minutes=30.0, batch_size=32, cond_dropout=0.3,
-        lr_g=8e-4, lr_d=8e-4, tick_kimg=4.0, snapshot_kimg=8.0, arch={"aux_attr_weights": "hair:2.2"},
+        family="projected",
+        resolution=64,
+        kimg=300.0,
+        minutes=30.0,
+        batch_size=32,
+        cond_dropout=0.3,
+        lr_g=8e-4,
+        lr_d=8e-4,
+        tick_kimg=4.0,
+        snapshot_kimg=8.0,
+        arch={"aux_attr_weights": "hair:2.2"},
     ),
     "gpu-128": dict(
-        family="projected", resolution=128, kimg=5000.0, batch_size=64, cond_dropout=0.3,
-        tick_kimg=40.0, snapshot_kimg=200.0,
+        family="projected",
+        resolution=128,
+        kimg=5000.0,
+        batch_size=64,
+        cond_dropout=0.3,
+        tick_kimg=40.0,
+        snapshot_kimg=200.0,
     ),
-}  # fmt: skip
+}
 
 
 def preset(name: str) -> dict[str, Any]:

@@ -24,8 +24,15 @@ def grid_attribute(schema: Schema, preferred: str = "") -> str:
     return max(schema.attributes, key=lambda a: len(a.values)).name
 
 
-def sample_grid(G: nn.Module, schema: Schema, seeds: list[int], row_attribute: str,
-                device="cpu", truncation: float = 1.0, fixed: dict[str, str] | None = None) -> Image.Image:  # fmt: skip
+def sample_grid(
+    G: nn.Module,
+    schema: Schema,
+    seeds: list[int],
+    row_attribute: str,
+    device="cpu",
+    truncation: float = 1.0,
+    fixed: dict[str, str] | None = None,
+) -> Image.Image:
     """Rows = values of ``row_attribute``; columns = seeds (same noise and other attributes).
 
     Each column keeps its seed's latent and its sampled other attributes, so a row-to-row
@@ -40,7 +47,9 @@ def sample_grid(G: nn.Module, schema: Schema, seeds: list[int], row_attribute: s
             requests.append(resolve(schema, {**base, row_attribute: value}, seed, truncation))
     was_training = G.training
     G.eval()
-    images = np.concatenate([render(G, schema, requests[i : i + 64], device) for i in range(0, len(requests), 64)])
+    images = np.concatenate(
+        [render(G, schema, requests[i : i + 64], device) for i in range(0, len(requests), 64)]
+    )
     G.train(was_training)
     return _tile(images, len(values), len(seeds), [f"{row_attribute}:\n{v}" for v in values])
 

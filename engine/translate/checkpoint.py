@@ -25,15 +25,28 @@ KIND = "cyclegan"
 DIRECTIONS = ("a_to_b", "b_to_a")
 
 
-def save_translator(out: str | Path, generators: dict[str, ResnetGenerator], domains: dict[str, dict],
-                    extra: dict[str, Any] | None = None) -> None:  # fmt: skip
+def save_translator(
+    out: str | Path,
+    generators: dict[str, ResnetGenerator],
+    domains: dict[str, dict],
+    extra: dict[str, Any] | None = None,
+) -> None:
     tmp = staging_dir(Path(out))
     arch = generators["a_to_b"].arch
-    tensors = {f"{d}.{k}": v.detach().float().contiguous() for d in DIRECTIONS
-               for k, v in generators[d].state_dict().items()}  # fmt: skip
+    tensors = {
+        f"{d}.{k}": v.detach().float().contiguous()
+        for d in DIRECTIONS
+        for k, v in generators[d].state_dict().items()
+    }
     save_file(tensors, tmp / WEIGHTS)
-    meta = {"kind": KIND, "format_version": 1, "arch": arch.to_json(), "domains": domains,
-            "weights_sha256": file_sha256(tmp / WEIGHTS), **(extra or {})}  # fmt: skip
+    meta = {
+        "kind": KIND,
+        "format_version": 1,
+        "arch": arch.to_json(),
+        "domains": domains,
+        "weights_sha256": file_sha256(tmp / WEIGHTS),
+        **(extra or {}),
+    }
     (tmp / META).write_text(json.dumps(meta, indent=1, default=str))
     publish(tmp, Path(out))
 
@@ -43,14 +56,20 @@ def read_translator_meta(path: str | Path) -> dict[str, Any]:
     meta = read_kind_meta(path, META, KIND, "translator")
     domains = meta.get("domains")
     if not isinstance(domains, dict) or not all(isinstance(domains.get(k), dict) for k in ("a", "b")):
-        raise CheckpointError(f"'{meta_path}' must name its two domains under \"domains\": {{\"a\": ..., \"b\": ...}}")
+        raise CheckpointError(
+            f'\'{meta_path}\' must name its two domains under "domains": {{"a": ..., "b": ...}}'
+        )
     return meta
 
 
 def arch_from(meta: dict[str, Any]) -> TranslatorArch:
     fields = [f.name for f in dataclasses.fields(TranslatorArch)]
     arch = meta.get("arch")
-    if not isinstance(arch, dict) or set(arch) != set(fields) or not all(type(v) is int for v in arch.values()):
+    if (
+        not isinstance(arch, dict)
+        or set(arch) != set(fields)
+        or not all(type(v) is int for v in arch.values())
+    ):
         raise CheckpointError(f"translator arch must be whole numbers for {', '.join(fields)}, got {arch!r}")
     return TranslatorArch(**arch).validate()
 
@@ -66,8 +85,9 @@ def load_translator(path: str | Path) -> tuple[dict[str, ResnetGenerator], dict[
     for d in DIRECTIONS:
         model = ResnetGenerator(arch)
         try:
-            model.load_state_dict({k[len(d) + 1 :]: v.float() for k, v in state.items() if k.startswith(d + ".")},
-                                  strict=True)  # fmt: skip
+            model.load_state_dict(
+                {k[len(d) + 1 :]: v.float() for k, v in state.items() if k.startswith(d + ".")}, strict=True
+            )
         except RuntimeError as exc:
             raise CheckpointError(f"'{weights}' does not fit its arch: {str(exc).splitlines()[0]}") from None
         out[d] = model.eval().requires_grad_(False)

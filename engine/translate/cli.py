@@ -16,12 +16,17 @@ def register(subparsers) -> None:
     t.add_argument("--b", required=True, help="target domain: a data set folder (e.g. data/tag-seen-2k-64)")
     t.add_argument("--out", default="runs/cyclegan", help="run folder (model/, resume.*, stats, PNGs)")
     t.add_argument("--res", type=int, help="side pictures are translated at (default 64)")
-    t.add_argument("--steps", type=int, help="train until this many steps in all; the LR decays over the second half "
-                                             "(default 4000)")  # fmt: skip
+    t.add_argument(
+        "--steps",
+        type=int,
+        help="train until this many steps in all; the LR decays over the second half (default 4000)",
+    )
     t.add_argument("--minutes", type=float, help="stop this session after this long")
     t.add_argument("--batch", type=int, help="pictures per step from each domain (default 1)")
     t.add_argument("--lr", type=float, help="Adam learning rate (default 2e-4)")
-    t.add_argument("--cycle", type=float, help="weight of the cycle-consistency L1, the paper's lambda (default 10)")
+    t.add_argument(
+        "--cycle", type=float, help="weight of the cycle-consistency L1, the paper's lambda (default 10)"
+    )
     t.add_argument("--identity", type=float, help="weight of the identity loss, times --cycle (default 0.5)")
     t.add_argument("--holdout", type=int, help="pictures of each folder kept out of training (default 200)")
     t.add_argument("--channels", type=int, help="generator width (default 32)")
@@ -49,11 +54,22 @@ def _train(args: argparse.Namespace) -> int:
 
     given = (("channels", args.channels), ("blocks", args.blocks), ("resolution", args.res))
     arch = TranslatorArch(**{k: v for k, v in given if v is not None}).validate()
-    flags = {"a": args.a, "b": args.b, "out": args.out, "steps": args.steps, "minutes": args.minutes,
-             "batch_size": args.batch, "lr": args.lr, "holdout": args.holdout, "cycle": args.cycle,
-             "identity": args.identity}  # fmt: skip
-    cfg = dataclasses.replace(TranslateTrainConfig(arch=arch, resume=args.resume),
-                              **{k: v for k, v in flags.items() if v is not None})  # fmt: skip
+    flags = {
+        "a": args.a,
+        "b": args.b,
+        "out": args.out,
+        "steps": args.steps,
+        "minutes": args.minutes,
+        "batch_size": args.batch,
+        "lr": args.lr,
+        "holdout": args.holdout,
+        "cycle": args.cycle,
+        "identity": args.identity,
+    }
+    cfg = dataclasses.replace(
+        TranslateTrainConfig(arch=arch, resume=args.resume),
+        **{k: v for k, v in flags.items() if v is not None},
+    )
     print(f"translator: {TranslateRun(cfg).run()}")
     return 0
 
@@ -63,12 +79,18 @@ def _measure(args: argparse.Namespace) -> int:
 
     row = measure(args.checkpoint, args.a, args.b, args.images, feature_size=args.feature_size)
     d = row["domains"]
-    print(f"{row['images']['a']} held-out {d['a']} pictures vs {row['images']['b']} held-out {d['b']}, "
-          f"after {row['steps']} steps")  # fmt: skip
-    print(f"  KID x1000 to {d['b']}:  {d['a']}->{d['b']} {row['kid_x1000']['a_to_b']:.2f}   "
-          f"{d['a']} untranslated {row['kid_x1000']['a_untranslated']:.2f}")  # fmt: skip
-    print(f"  cycle error (mean |x - round trip|, 0-1):  A->B->A {row['cycle_l1']['a_to_b_to_a']:.4f}   "
-          f"B->A->B {row['cycle_l1']['b_to_a_to_b']:.4f}")  # fmt: skip
+    print(
+        f"{row['images']['a']} held-out {d['a']} pictures vs {row['images']['b']} held-out {d['b']}, "
+        f"after {row['steps']} steps"
+    )
+    print(
+        f"  KID x1000 to {d['b']}:  {d['a']}->{d['b']} {row['kid_x1000']['a_to_b']:.2f}   "
+        f"{d['a']} untranslated {row['kid_x1000']['a_untranslated']:.2f}"
+    )
+    print(
+        f"  cycle error (mean |x - round trip|, 0-1):  A->B->A {row['cycle_l1']['a_to_b_to_a']:.4f}   "
+        f"B->A->B {row['cycle_l1']['b_to_a_to_b']:.4f}"
+    )
     if args.sheet:
         print(f"wrote {sheet(args.checkpoint, args.sheet, args.a)}")
     print(json.dumps(row))

@@ -32,13 +32,16 @@ def translate_images(model: torch.nn.Module, images: np.ndarray, batch: int = 16
     was_training = model.training
     model.eval()
     with torch.inference_mode():
-        out = np.concatenate([to_uint8(model(to_tensor(images[s : s + batch]))) for s in range(0, len(images), batch)])
+        out = np.concatenate(
+            [to_uint8(model(to_tensor(images[s : s + batch]))) for s in range(0, len(images), batch)]
+        )
     model.train(was_training)
     return out
 
 
-def round_trips(forward: torch.nn.Module, back: torch.nn.Module,
-                images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def round_trips(
+    forward: torch.nn.Module, back: torch.nn.Module, images: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(inputs, translated, translated back), uint8 each."""
     there = translate_images(forward, images)
     return images, there, translate_images(back, there)
@@ -83,8 +86,14 @@ def _open(checkpoint: str | Path, a: str | None, b: str | None, holdout: int | N
     return models, meta, Domain(str(a), res, holdout, "--a"), Domain(str(b), res, holdout, "--b")
 
 
-def measure(checkpoint: str | Path, a: str | None = None, b: str | None = None, n: int = 200,
-            holdout: int | None = None, feature_size: int = 224) -> dict:  # fmt: skip
+def measure(
+    checkpoint: str | Path,
+    a: str | None = None,
+    b: str | None = None,
+    n: int = 200,
+    holdout: int | None = None,
+    feature_size: int = 224,
+) -> dict:
     """KID of A->B and of untranslated A against B, and both cycle errors, on held-out pictures
     (default folders and held-out count: the ones the checkpoint was trained with)."""
     from engine.translate.train import to_uint8
@@ -95,20 +104,30 @@ def measure(checkpoint: str | Path, a: str | None = None, b: str | None = None, 
     real_a, real_b = to_uint8(dom_a.held_out(n)), to_uint8(dom_b.held_out(n))
     _, a_to_b, a_back = round_trips(models["a_to_b"], models["b_to_a"], real_a)
     _, _, b_back = round_trips(models["b_to_a"], models["a_to_b"], real_b)
-    feats = {k: pooled_features(v, size=feature_size).numpy().astype(np.float64)
-             for k, v in (("b", real_b), ("a", real_a), ("a_to_b", a_to_b))}  # fmt: skip
+    feats = {
+        k: pooled_features(v, size=feature_size).numpy().astype(np.float64)
+        for k, v in (("b", real_b), ("a", real_a), ("a_to_b", a_to_b))
+    }
     return {
         "domains": {"a": meta["domains"]["a"].get("name"), "b": meta["domains"]["b"].get("name")},
         "images": {"a": len(real_a), "b": len(real_b)},
-        "kid_x1000": {"a_to_b": kernel_distance(feats["b"], feats["a_to_b"]) * 1000,
-                      "a_untranslated": kernel_distance(feats["b"], feats["a"]) * 1000},
+        "kid_x1000": {
+            "a_to_b": kernel_distance(feats["b"], feats["a_to_b"]) * 1000,
+            "a_untranslated": kernel_distance(feats["b"], feats["a"]) * 1000,
+        },
         "cycle_l1": {"a_to_b_to_a": cycle_error(real_a, a_back), "b_to_a_to_b": cycle_error(real_b, b_back)},
         "steps": meta.get("training", {}).get("steps"),
-    }  # fmt: skip
+    }
 
 
-def sheet(checkpoint: str | Path, out: str | Path, a: str | None = None, n: int = 16, columns: int = 4,
-          cell: int = 128) -> Path:  # fmt: skip
+def sheet(
+    checkpoint: str | Path,
+    out: str | Path,
+    a: str | None = None,
+    n: int = 16,
+    columns: int = 4,
+    cell: int = 128,
+) -> Path:
     """Held-out A pictures as A | A->B | A->B->A triplets, ``columns`` to a row."""
     from engine.translate.train import to_uint8
 

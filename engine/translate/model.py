@@ -31,15 +31,23 @@ class TranslatorArch:
 
     def validate(self) -> TranslatorArch:
         if not (4 <= self.channels <= 128 and 1 <= self.blocks <= 16):
-            raise MascotError(f"translator channels must be 4..128 and blocks 1..16, got {self.channels}, {self.blocks}")
+            raise MascotError(
+                f"translator channels must be 4..128 and blocks 1..16, got {self.channels}, {self.blocks}"
+            )
         if not (4 <= self.disc_channels <= 128 and 1 <= self.disc_layers <= 4):
-            raise MascotError(f"discriminator channels must be 4..128 and layers 1..4, got {self.disc_channels}, "
-                              f"{self.disc_layers}")  # fmt: skip
+            raise MascotError(
+                f"discriminator channels must be 4..128 and layers 1..4, got {self.disc_channels}, "
+                f"{self.disc_layers}"
+            )
         if not 16 <= self.resolution <= 256 or self.resolution % 4:
-            raise MascotError(f"translator resolution must be 16..256 and a multiple of 4, got {self.resolution}")
+            raise MascotError(
+                f"translator resolution must be 16..256 and a multiple of 4, got {self.resolution}"
+            )
         if self.resolution >> self.disc_layers < 4:  # the last two 4x4 convolutions need a 4 px map
-            raise MascotError(f"{self.disc_layers} discriminator layers halve {self.resolution} px below 4 px: "
-                              f"use at most {(self.resolution // 4).bit_length() - 1}")  # fmt: skip
+            raise MascotError(
+                f"{self.disc_layers} discriminator layers halve {self.resolution} px below 4 px: "
+                f"use at most {(self.resolution // 4).bit_length() - 1}"
+            )
         return self
 
     def to_json(self) -> dict:
@@ -54,9 +62,14 @@ class ResnetBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(channels), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(channels),
-        )  # fmt: skip
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            _norm(channels),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            _norm(channels),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -74,8 +87,12 @@ class ResnetGenerator(nn.Module):
             layers += [nn.Conv2d(c * k, c * 2 * k, 3, stride=2, padding=1), _norm(c * 2 * k), nn.ReLU(True)]
         layers += [ResnetBlock(4 * c) for _ in range(arch.blocks)]
         for k in (4, 2):
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c * k, c * k // 2, 3, padding=1),
-                       _norm(c * k // 2), nn.ReLU(True)]  # fmt: skip
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c * k, c * k // 2, 3, padding=1),
+                _norm(c * k // 2),
+                nn.ReLU(True),
+            ]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, 3, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         init_weights(self)
@@ -98,8 +115,12 @@ class PatchDiscriminator(nn.Module):
             layers += [nn.Conv2d(width, nxt, 4, stride=2, padding=1), _norm(nxt), nn.LeakyReLU(0.2, True)]
             width = nxt
         nxt = c * min(2**arch.disc_layers, 8)
-        layers += [nn.Conv2d(width, nxt, 4, stride=1, padding=1), _norm(nxt), nn.LeakyReLU(0.2, True),
-                   nn.Conv2d(nxt, 1, 4, stride=1, padding=1)]  # fmt: skip
+        layers += [
+            nn.Conv2d(width, nxt, 4, stride=1, padding=1),
+            _norm(nxt),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(nxt, 1, 4, stride=1, padding=1),
+        ]
         self.net = nn.Sequential(*layers)
         init_weights(self)
 

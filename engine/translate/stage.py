@@ -23,13 +23,23 @@ class Translator:
         models, self.meta = load_translator(path)
         self.model = models["a_to_b"]
         self.side = self.model.arch.resolution
-        self.source, self.target = self.meta["domains"]["a"].get("name"), self.meta["domains"]["b"].get("name")
+        self.source, self.target = (
+            self.meta["domains"]["a"].get("name"),
+            self.meta["domains"]["b"].get("name"),
+        )
         self.version = f"cyclegan-{self.meta['weights_sha256'][:12]}"
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) -> uint8 (H, W, 3), translated A->B."""
-        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
-            raise MascotError(f"a translator takes a uint8 (H, W, 3) picture, got {getattr(image, 'shape', type(image))}")
+        if not (
+            isinstance(image, np.ndarray)
+            and image.dtype == np.uint8
+            and image.ndim == 3
+            and image.shape[2] == 3
+        ):
+            raise MascotError(
+                f"a translator takes a uint8 (H, W, 3) picture, got {getattr(image, 'shape', type(image))}"
+            )
         h, w = image.shape[:2]
         square = fit_square(image)
         with torch.inference_mode():

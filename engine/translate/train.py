@@ -58,7 +58,9 @@ class TranslateTrainConfig:
 
     def validate(self) -> TranslateTrainConfig:
         if not self.a or not self.b:
-            raise MascotError("--a and --b are required: two data set folders (e.g. --a data/emoji --b data/tag-seen-2k-64)")
+            raise MascotError(
+                "--a and --b are required: two data set folders (e.g. --a data/emoji --b data/tag-seen-2k-64)"
+            )
         if Path(self.a).resolve() == Path(self.b).resolve():
             raise MascotError(f"--a and --b are the same folder ('{self.a}'); a translator needs two domains")
         if self.batch_size < 1 or self.steps < 1 or self.lr <= 0 or self.minutes < 0:
@@ -79,8 +81,10 @@ class Domain:
     def __init__(self, path: str, resolution: int, holdout: int, flag: str) -> None:
         self.path, self.data, self.resolution = path, Dataset(path), resolution
         if len(self.data) <= holdout:
-            raise MascotError(f"{flag} '{path}' has {len(self.data)} pictures; at least {holdout + 1} are needed "
-                              f"({holdout} are held out for measuring: lower --holdout)")  # fmt: skip
+            raise MascotError(
+                f"{flag} '{path}' has {len(self.data)} pictures; at least {holdout + 1} are needed "
+                f"({holdout} are held out for measuring: lower --holdout)"
+            )
         # Held out by a fixed shuffle, not the folder's tail: data sets are written in order
         # (the emoji set ends with 200 skin-tone variants of a few people), and a tail would
         # measure on a handful of subjects.
@@ -98,8 +102,13 @@ class Domain:
         return self.tensors(self.held_idx[:n])
 
     def describe(self) -> dict:
-        return {"name": Path(self.path).name, "path": self.path, "fingerprint": self.data.fingerprint,
-                "count": len(self.data), "resolution": self.data.resolution}  # fmt: skip
+        return {
+            "name": Path(self.path).name,
+            "path": self.path,
+            "fingerprint": self.data.fingerprint,
+            "count": len(self.data),
+            "resolution": self.data.resolution,
+        }
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -114,7 +123,9 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 def resize(x: torch.Tensor, side: int) -> torch.Tensor:
     if x.shape[-1] == side and x.shape[-2] == side:
         return x
-    return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True).clamp(-1, 1)
+    return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True).clamp(
+        -1, 1
+    )
 
 
 class HistoryPool:
@@ -159,8 +170,12 @@ class TranslateRun(StepRun):
         self.G = {"a_to_b": ResnetGenerator(cfg.arch), "b_to_a": ResnetGenerator(cfg.arch)}
         self.D = {"a": PatchDiscriminator(cfg.arch), "b": PatchDiscriminator(cfg.arch)}
         betas = (0.5, 0.999)
-        self.opt_g = torch.optim.Adam([p for g in self.G.values() for p in g.parameters()], lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam([p for d in self.D.values() for p in d.parameters()], lr=cfg.lr, betas=betas)
+        self.opt_g = torch.optim.Adam(
+            [p for g in self.G.values() for p in g.parameters()], lr=cfg.lr, betas=betas
+        )
+        self.opt_d = torch.optim.Adam(
+            [p for d in self.D.values() for p in d.parameters()], lr=cfg.lr, betas=betas
+        )
         self.pools = {"a": HistoryPool(cfg.pool, self.gen), "b": HistoryPool(cfg.pool, self.gen)}
         super().__init__()
         if cfg.resume:
@@ -171,7 +186,6 @@ class TranslateRun(StepRun):
         """Constant for the first half of the run, then linearly down to zero at ``steps``."""
         half = self.cfg.steps / 2
         return self.cfg.lr * min(1.0, max(0.0, (self.cfg.steps - step) / half))
-
 
     def _batch(self, domain: Domain) -> torch.Tensor:
         idx = torch.randint(domain.n_train, (self.cfg.batch_size,), generator=self.gen).tolist()
@@ -199,7 +213,9 @@ class TranslateRun(StepRun):
             idt = F.l1_loss(G["a_to_b"](real_b), real_b) + F.l1_loss(G["b_to_a"](real_a), real_a)
         loss_g = adv + cfg.cycle * cyc + cfg.identity * cfg.cycle * idt
         if not torch.isfinite(loss_g):
-            raise MascotError(f"cyclegan training diverged at step {self.step}: generator loss {loss_g.item()}")
+            raise MascotError(
+                f"cyclegan training diverged at step {self.step}: generator loss {loss_g.item()}"
+            )
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -212,24 +228,41 @@ class TranslateRun(StepRun):
         self.opt_d.zero_grad(set_to_none=True)
         (loss_da + loss_db).backward()
         self.opt_d.step()
-        return {"g_adv": adv.item() / 2, "cycle": cyc.item() / 2, "identity": idt.item() / 2,
-                "d_a": loss_da.item(), "d_b": loss_db.item(), "lr": lr}  # fmt: skip
+        return {
+            "g_adv": adv.item() / 2,
+            "cycle": cyc.item() / 2,
+            "identity": idt.item() / 2,
+            "d_a": loss_da.item(),
+            "d_b": loss_db.item(),
+            "lr": lr,
+        }
 
     def _tick(self, stats: dict[str, list[float]]) -> None:
-        record = {"step": self.step, "seconds": round(self.seconds, 1), "lr": stats.pop("lr", [0.0])[-1],
-                  **{f"loss/{k}": float(np.mean(v)) for k, v in stats.items()}}  # fmt: skip
+        record = {
+            "step": self.step,
+            "seconds": round(self.seconds, 1),
+            "lr": stats.pop("lr", [0.0])[-1],
+            **{f"loss/{k}": float(np.mean(v)) for k, v in stats.items()},
+        }
         with open(self.out / "stats.jsonl", "a") as fh:
             fh.write(json.dumps(record) + "\n")
         loss_curves(self.out / "stats.jsonl", self.out / "losses.png", x="step")
         self._samples()
-        tqdm.write(f"step {self.step:<7d} " + " ".join(f"{k[5:]} {v:.4f}" for k, v in record.items() if "/" in k))
+        tqdm.write(
+            f"step {self.step:<7d} " + " ".join(f"{k[5:]} {v:.4f}" for k, v in record.items() if "/" in k)
+        )
 
     def domains(self) -> dict[str, dict]:
         return {"a": self.a.describe(), "b": self.b.describe()}
 
     def save(self) -> None:
-        extra = {"training": {"steps": self.step, "seconds": round(self.seconds, 1),
-                              "config": dataclasses.asdict(self.cfg)}}  # fmt: skip
+        extra = {
+            "training": {
+                "steps": self.step,
+                "seconds": round(self.seconds, 1),
+                "config": dataclasses.asdict(self.cfg),
+            }
+        }
         save_translator(self.out / "model", self.G, self.domains(), extra)
         tensors: dict[str, torch.Tensor] = {}
         for prefix, nets in (("G", self.G), ("D", self.D)):
@@ -242,11 +275,16 @@ class TranslateRun(StepRun):
             if pool.images:
                 tensors[f"pool.{name}"] = torch.stack(pool.images).contiguous()
         save_file(tensors, self.out / ".resume.safetensors.tmp")
-        meta = {"step": self.step, "seconds": self.seconds, "arch": self.cfg.arch.to_json(),
-                "domains": {k: v["fingerprint"] for k, v in self.domains().items()},
-                "optimizers": {"opt_g": groups_g, "opt_d": groups_d},
-                "rng": self.gen.get_state().tolist(), "torch_rng": torch.get_rng_state().tolist(),
-                "weights_sha256": file_sha256(self.out / ".resume.safetensors.tmp")}  # fmt: skip
+        meta = {
+            "step": self.step,
+            "seconds": self.seconds,
+            "arch": self.cfg.arch.to_json(),
+            "domains": {k: v["fingerprint"] for k, v in self.domains().items()},
+            "optimizers": {"opt_g": groups_g, "opt_d": groups_d},
+            "rng": self.gen.get_state().tolist(),
+            "torch_rng": torch.get_rng_state().tolist(),
+            "weights_sha256": file_sha256(self.out / ".resume.safetensors.tmp"),
+        }
         (self.out / ".resume.json.tmp").write_text(json.dumps(meta))
         (self.out / ".resume.safetensors.tmp").replace(self.out / "resume.safetensors")
         (self.out / ".resume.json.tmp").replace(self.out / "resume.json")
@@ -258,11 +296,15 @@ class TranslateRun(StepRun):
         except (OSError, json.JSONDecodeError) as exc:
             raise CheckpointError(f"nothing to resume in '{self.out}': {exc}") from None
         if meta.get("arch") != self.cfg.arch.to_json():
-            raise MascotError(f"'{self.out}' was trained with arch {meta.get('arch')}; this run asks for "
-                              f"{self.cfg.arch.to_json()}: use another --out")  # fmt: skip
+            raise MascotError(
+                f"'{self.out}' was trained with arch {meta.get('arch')}; this run asks for "
+                f"{self.cfg.arch.to_json()}: use another --out"
+            )
         if meta.get("domains") != {k: v["fingerprint"] for k, v in self.domains().items()}:
-            raise MascotError(f"'{self.out}' was trained on other data than --a '{self.cfg.a}' and --b "
-                              f"'{self.cfg.b}': resume with the same folders, or use another --out")  # fmt: skip
+            raise MascotError(
+                f"'{self.out}' was trained on other data than --a '{self.cfg.a}' and --b "
+                f"'{self.cfg.b}': resume with the same folders, or use another --out"
+            )
         weights = self.out / "resume.safetensors"
         if not weights.is_file():
             raise CheckpointError(f"nothing to resume in '{self.out}': resume.safetensors is missing")

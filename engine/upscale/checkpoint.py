@@ -23,12 +23,20 @@ WEIGHTS, META = "upscaler.safetensors", "upscaler.json"
 KIND = "upscaler"
 
 
-def save_upscaler(out: str | Path, model: Upscaler, extra: dict[str, Any] | None = None, half: bool = False) -> None:
+def save_upscaler(
+    out: str | Path, model: Upscaler, extra: dict[str, Any] | None = None, half: bool = False
+) -> None:
     tmp = staging_dir(Path(out))
     dtype = torch.float16 if half else torch.float32
     save_file({k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()}, tmp / WEIGHTS)
-    meta = {"kind": KIND, "format_version": 1, "arch": model.arch.to_json(), "weights_sha256": file_sha256(tmp / WEIGHTS),
-            "weights_dtype": str(dtype).removeprefix("torch."), **(extra or {})}  # fmt: skip
+    meta = {
+        "kind": KIND,
+        "format_version": 1,
+        "arch": model.arch.to_json(),
+        "weights_sha256": file_sha256(tmp / WEIGHTS),
+        "weights_dtype": str(dtype).removeprefix("torch."),
+        **(extra or {}),
+    }
     (tmp / META).write_text(json.dumps(meta, indent=1, default=str))
     publish(tmp, Path(out))
 
@@ -40,13 +48,18 @@ def read_upscaler_meta(path: str | Path) -> dict[str, Any]:
 def arch_from(meta: dict[str, Any]) -> UpscalerArch:
     fields = {f.name: f.type for f in dataclasses.fields(UpscalerArch)}
     arch = meta.get("arch")
-    if not isinstance(arch, dict) or set(arch) != set(fields) or not all(type(v) is int for v in arch.values()):
+    if (
+        not isinstance(arch, dict)
+        or set(arch) != set(fields)
+        or not all(type(v) is int for v in arch.values())
+    ):
         raise CheckpointError(f"upscaler arch must be whole numbers for {', '.join(fields)}, got {arch!r}")
     return UpscalerArch(**arch).validate()
 
 
-def load_upscaler(path: str | Path, device: str | torch.device = "cpu",
-                  dtype: torch.dtype = torch.float32) -> tuple[Upscaler, dict[str, Any]]:  # fmt: skip
+def load_upscaler(
+    path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> tuple[Upscaler, dict[str, Any]]:
     """The model in eval mode on ``device`` in ``dtype``, and its JSON."""
     meta = read_upscaler_meta(path)
     weights = Path(path) / WEIGHTS

@@ -18,7 +18,9 @@ def register(subparsers) -> None:
     t.add_argument("--batch", type=int, help="crops per step (default 16)")
     t.add_argument("--patch", type=int, help="side of the small crops (default 32)")
     t.add_argument("--lr", type=float, help="Adam learning rate (default 2e-4)")
-    t.add_argument("--perceptual", type=float, help="weight of the EfficientNet-Lite0 feature loss (default 0.02)")
+    t.add_argument(
+        "--perceptual", type=float, help="weight of the EfficientNet-Lite0 feature loss (default 0.02)"
+    )
     t.add_argument("--channels", type=int, help="width of the network (default 32)")
     t.add_argument("--blocks", type=int, help="residual blocks (default 6)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -27,7 +29,9 @@ def register(subparsers) -> None:
     m.add_argument("--checkpoint", required=True, help="upscaler folder (e.g. checkpoints/upscale)")
     m.add_argument("--pairs", required=True)
     m.add_argument("--images", type=int, default=64)
-    m.add_argument("--generator", help="also judge the stage on this checkpoint's samples (KID, side-by-side grid)")
+    m.add_argument(
+        "--generator", help="also judge the stage on this checkpoint's samples (KID, side-by-side grid)"
+    )
     m.add_argument("--real", help="with --generator: real renders to compare against (e.g. drawn at 256 px)")
     m.add_argument("--samples", type=int, default=1000, help="with --generator: samples for KID")
     m.add_argument("--size", type=int, default=256, help="with --generator: side KID is measured at")
@@ -39,11 +43,22 @@ def _train(args: argparse.Namespace) -> int:
     from engine.upscale.model import UpscalerArch
     from engine.upscale.train import UpscaleRun, UpscaleTrainConfig
 
-    arch = UpscalerArch(**{k: v for k, v in (("channels", args.channels), ("blocks", args.blocks)) if v is not None})
-    flags = {"pairs": args.pairs, "out": args.out, "steps": args.steps, "minutes": args.minutes,
-             "batch_size": args.batch, "patch": args.patch, "lr": args.lr, "perceptual": args.perceptual}  # fmt: skip
-    cfg = dataclasses.replace(UpscaleTrainConfig(arch=arch, resume=args.resume),
-                              **{k: v for k, v in flags.items() if v is not None})  # fmt: skip
+    arch = UpscalerArch(
+        **{k: v for k, v in (("channels", args.channels), ("blocks", args.blocks)) if v is not None}
+    )
+    flags = {
+        "pairs": args.pairs,
+        "out": args.out,
+        "steps": args.steps,
+        "minutes": args.minutes,
+        "batch_size": args.batch,
+        "patch": args.patch,
+        "lr": args.lr,
+        "perceptual": args.perceptual,
+    }
+    cfg = dataclasses.replace(
+        UpscaleTrainConfig(arch=arch, resume=args.resume), **{k: v for k, v in flags.items() if v is not None}
+    )
     print(f"upscaler: {UpscaleRun(cfg).run()}")
     return 0
 
@@ -58,8 +73,10 @@ def _measure(args: argparse.Namespace) -> int:
     if args.generator:
         if args.real:
             rows = on_generator(args.checkpoint, args.generator, args.real, args.samples, args.size)
-            print(f"{'':22s}{'KID x1000':>10s}   ({args.samples} samples of {args.generator} at {args.size} px "
-                  f"vs {args.real})")  # fmt: skip
+            print(
+                f"{'':22s}{'KID x1000':>10s}   ({args.samples} samples of {args.generator} at {args.size} px "
+                f"vs {args.real})"
+            )
             for name, row in rows.items():
                 print(f"{name:22s}{row['kid_x1000']:>10.2f}")
             table = {**table, **rows}

@@ -81,7 +81,9 @@ def colour_blotches(shape: torch.Size, amplitude: torch.Tensor, gen: torch.Gener
     b, c, h, w = shape
     coarse = torch.randn(b, c, 8, 8, generator=gen)
     field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)
-    return field / field.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-6) * amplitude[:, None, None, None]
+    return (
+        field / field.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-6) * amplitude[:, None, None, None]
+    )
 
 
 def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:

@@ -23,7 +23,9 @@ from engine.errors import MascotError
 HOLDOUT_SEED = 12345  # the held-out pairs' degradations are the same at every measurement
 
 
-def held_out(small: Dataset, large: Dataset, n: int, holdout: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def held_out(
+    small: Dataset, large: Dataset, n: int, holdout: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(clean small, degraded small, clean large) uint8 images of the first n held-out pairs."""
     from engine.upscale.degrade import degrade
     from engine.upscale.train import to_tensor, to_uint8
@@ -57,11 +59,14 @@ def upscale_images(model: torch.nn.Module, images: np.ndarray, batch: int = 8) -
     from engine.upscale.train import to_tensor, to_uint8
 
     with torch.inference_mode():
-        return np.concatenate([to_uint8(model(to_tensor(images[s : s + batch]))) for s in range(0, len(images), batch)])
+        return np.concatenate(
+            [to_uint8(model(to_tensor(images[s : s + batch]))) for s in range(0, len(images), batch)]
+        )
 
 
-def measure(checkpoint: str | Path, pairs: str | Path, n: int = 64,
-            holdout: int | None = None) -> dict[str, dict[str, float]]:  # fmt: skip
+def measure(
+    checkpoint: str | Path, pairs: str | Path, n: int = 64, holdout: int | None = None
+) -> dict[str, dict[str, float]]:
     """Scores on the last ``holdout`` pairs (default: the number the checkpoint held out in training)."""
     from engine.upscale.checkpoint import load_upscaler
     from engine.upscale.train import open_pairs
@@ -71,18 +76,31 @@ def measure(checkpoint: str | Path, pairs: str | Path, n: int = 64,
     if holdout is None:
         holdout = int(meta.get("training", {}).get("config", {}).get("holdout", 64))
     if not 1 <= holdout <= len(small):
-        raise MascotError(f"'{pairs}' has {len(small)} pairs, fewer than the {holdout} held out to measure on; "
-                          "measure on the pairs the upscaler was trained with")  # fmt: skip
+        raise MascotError(
+            f"'{pairs}' has {len(small)} pairs, fewer than the {holdout} held out to measure on; "
+            "measure on the pairs the upscaler was trained with"
+        )
     _, degraded, truth = held_out(small, large, n, holdout)
     size = truth.shape[1]
-    ways = {"input (nearest)": nearest(degraded, size), "Lanczos": lanczos(degraded, size),
-            "upscaler": upscale_images(model, degraded)}  # fmt: skip
-    return {name: {"psnr_db": psnr(img, truth), "feature_distance": feature_distance(img, truth)}
-            for name, img in ways.items()}  # fmt: skip
+    ways = {
+        "input (nearest)": nearest(degraded, size),
+        "Lanczos": lanczos(degraded, size),
+        "upscaler": upscale_images(model, degraded),
+    }
+    return {
+        name: {"psnr_db": psnr(img, truth), "feature_distance": feature_distance(img, truth)}
+        for name, img in ways.items()
+    }
 
 
-def on_generator(stage: str | Path, generator: str | Path, real: str | Path, samples: int = 1000, size: int = 256,
-                 feature_size: int = 256) -> dict[str, dict]:  # fmt: skip
+def on_generator(
+    stage: str | Path,
+    generator: str | Path,
+    real: str | Path,
+    samples: int = 1000,
+    size: int = 256,
+    feature_size: int = 256,
+) -> dict[str, dict]:
     """KID (EfficientNet-Lite0) of the generator's samples against real renders at ``size``,
     enlarged by Lanczos and by the stage: what the stage changes in what users are shown."""
     from engine.metrics.report import evaluate
@@ -91,11 +109,17 @@ def on_generator(stage: str | Path, generator: str | Path, real: str | Path, sam
     rows = {}
     for name, how in (("generator + Lanczos", "lanczos"), ("generator + upscaler", str(stage))):
         report = evaluate(generator, real, upscaler=how, **common)
-        rows[name] = {"kid_x1000": report["metrics"]["kid_effl0"]["kid_x1000"], "size": size, "samples": samples}
+        rows[name] = {
+            "kid_x1000": report["metrics"]["kid_effl0"]["kid_x1000"],
+            "size": size,
+            "samples": samples,
+        }
     return rows
 
 
-def side_by_side(stage: str | Path, generator: str | Path, out: str | Path, n: int = 16, cell: int = 256) -> Path:
+def side_by_side(
+    stage: str | Path, generator: str | Path, out: str | Path, n: int = 16, cell: int = 256
+) -> Path:
     """``n`` generator samples, each as a pair: Lanczos from 128 | the stage's restoration,
     at ``cell`` px per picture, four pairs per row; and a second sheet of the first four
     pairs at full size (``out`` with -512 before the suffix)."""
@@ -107,7 +131,9 @@ def side_by_side(stage: str | Path, generator: str | Path, out: str | Path, n: i
     ck, up = load_checkpoint(generator), UpscaleStage(stage)
     size = ck.resolution * up.scale
     native = render(ck.G, ck.schema, [resolve(ck.schema, {}, seed) for seed in range(1, n + 1)])
-    pairs = np.stack([img for small in native for img in (lanczos(small[None], size)[0], up.apply_one(small, size))])
+    pairs = np.stack(
+        [img for small in native for img in (lanczos(small[None], size)[0], up.apply_one(small, size))]
+    )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     contact_sheet(lanczos(pairs, cell) if cell != size else pairs, columns=8).save(out)

@@ -29,9 +29,13 @@ class UpscalerArch:
 
     def validate(self) -> UpscalerArch:
         if self.scale not in (2, 4) or self.unshuffle not in (1, 2):
-            raise MascotError(f"upscaler scale must be 2 or 4 and unshuffle 1 or 2, got {self.scale}, {self.unshuffle}")
+            raise MascotError(
+                f"upscaler scale must be 2 or 4 and unshuffle 1 or 2, got {self.scale}, {self.unshuffle}"
+            )
         if not (4 <= self.channels <= 256 and 1 <= self.blocks <= 32):
-            raise MascotError(f"upscaler channels must be 4..256 and blocks 1..32, got {self.channels}, {self.blocks}")
+            raise MascotError(
+                f"upscaler channels must be 4..256 and blocks 1..32, got {self.channels}, {self.blocks}"
+            )
         return self
 
     def to_json(self) -> dict:

@@ -49,8 +49,12 @@ def enlarge_with(how: str, native: int, size: int):
     if how == "lanczos":
         return lambda image: np.asarray(Image.fromarray(image).resize((size, size), Image.LANCZOS))
     if not (Path(how) / "upscaler.json").is_file():
-        raise MascotError(f"no upscale stage at '{how}': give a folder made by 'mascot-engine upscale train', or 'lanczos'")
+        raise MascotError(
+            f"no upscale stage at '{how}': give a folder made by 'mascot-engine upscale train', or 'lanczos'"
+        )
     stage = UpscaleStage(how)
     if size not in stage.sizes(native):
-        raise MascotError(f"the stage at '{how}' draws {', '.join(map(str, stage.sizes(native)))} px, not {size}")
+        raise MascotError(
+            f"the stage at '{how}' draws {', '.join(map(str, stage.sizes(native)))} px, not {size}"
+        )
     return lambda image: stage.apply_one(image, size)

@@ -60,9 +60,13 @@ class UpscaleTrainConfig:
         if not self.pairs:
             raise MascotError("--pairs is required: a folder made by 'mascot-engine data pairs'")
         if not 8 <= self.patch <= 512 or self.patch % (2 * self.arch.unshuffle):
-            raise MascotError(f"--patch must be 8..512 and a multiple of {2 * self.arch.unshuffle}, got {self.patch}")
+            raise MascotError(
+                f"--patch must be 8..512 and a multiple of {2 * self.arch.unshuffle}, got {self.patch}"
+            )
         if self.batch_size < 1 or self.steps < 1 or self.lr <= 0 or self.perceptual < 0 or self.minutes < 0:
-            raise MascotError("--batch and --steps must be at least 1, --lr positive, --perceptual and --minutes >= 0")
+            raise MascotError(
+                "--batch and --steps must be at least 1, --lr positive, --perceptual and --minutes >= 0"
+            )
         return self
 
 
@@ -83,12 +87,16 @@ class PairBatches:
         idx = torch.randint(self.n_train, (n,), generator=self.gen).tolist()
         small = to_tensor(np.stack([self.small.images[i] for i in idx]))
         small = degrade(small, self.gen)
-        top, left = (torch.randint(self.small.resolution - cfg.patch + 1, (2, n), generator=self.gen)).tolist()
+        top, left = (
+            torch.randint(self.small.resolution - cfg.patch + 1, (2, n), generator=self.gen)
+        ).tolist()
         flips = (torch.rand(n, generator=self.gen) < 0.5).tolist()
         xs, ys = [], []
         for k, i in enumerate(idx):
             x = small[k, :, top[k] : top[k] + cfg.patch, left[k] : left[k] + cfg.patch]
-            big = self.large.images[i][top[k] * s : (top[k] + cfg.patch) * s, left[k] * s : (left[k] + cfg.patch) * s]
+            big = self.large.images[i][
+                top[k] * s : (top[k] + cfg.patch) * s, left[k] * s : (left[k] + cfg.patch) * s
+            ]
             y = to_tensor(np.ascontiguousarray(big)[None])[0]
             xs.append(x.flip(2) if flips[k] else x)
             ys.append(y.flip(2) if flips[k] else y)
@@ -97,7 +105,9 @@ class PairBatches:
 
 def open_pairs(pairs: Path) -> tuple[Dataset, Dataset]:
     if not (Path(pairs) / "pairs.json").is_file():
-        raise MascotError(f"'{pairs}' is not a pairs folder (no pairs.json): make one with 'mascot-engine data pairs'")
+        raise MascotError(
+            f"'{pairs}' is not a pairs folder (no pairs.json): make one with 'mascot-engine data pairs'"
+        )
     return Dataset(Path(pairs) / "lr"), Dataset(Path(pairs) / "hr")
 
 
@@ -146,7 +156,6 @@ class UpscaleRun(StepRun):
             self._resume()
         self.out.mkdir(parents=True, exist_ok=True)
 
-
     def _train_step(self) -> dict[str, float]:
         self.model.train()
         small, large = self.data.next()
@@ -162,23 +171,40 @@ class UpscaleRun(StepRun):
         return {"loss": loss.item(), "l1": l1.item(), "perceptual": feat.item()}
 
     def _tick(self, stats: dict[str, list[float]]) -> None:
-        record = {"step": self.step, "seconds": round(self.seconds, 1),
-                  **{f"loss/{k}": float(np.mean(v)) for k, v in stats.items()}}  # fmt: skip
+        record = {
+            "step": self.step,
+            "seconds": round(self.seconds, 1),
+            **{f"loss/{k}": float(np.mean(v)) for k, v in stats.items()},
+        }
         with open(self.out / "stats.jsonl", "a") as fh:
             fh.write(json.dumps(record) + "\n")
         loss_curves(self.out / "stats.jsonl", self.out / "losses.png", x="step")
-        tqdm.write(f"step {self.step:<7d} " + " ".join(f"{k[5:]} {v:.4f}" for k, v in record.items() if "/" in k))
+        tqdm.write(
+            f"step {self.step:<7d} " + " ".join(f"{k[5:]} {v:.4f}" for k, v in record.items() if "/" in k)
+        )
 
     def save(self) -> None:
-        extra = {"training": {"steps": self.step, "seconds": round(self.seconds, 1), "pairs": self.cfg.pairs,
-                              "config": dataclasses.asdict(self.cfg)}}  # fmt: skip
+        extra = {
+            "training": {
+                "steps": self.step,
+                "seconds": round(self.seconds, 1),
+                "pairs": self.cfg.pairs,
+                "config": dataclasses.asdict(self.cfg),
+            }
+        }
         save_upscaler(self.out / "model", self.model, extra)
         flat, groups = flatten_optimizer("opt", self.opt)
         tensors = {**{f"model.{k}": v.contiguous() for k, v in self.model.state_dict().items()}, **flat}
         save_file(tensors, self.out / ".resume.safetensors.tmp")
-        meta = {"step": self.step, "seconds": self.seconds, "arch": self.cfg.arch.to_json(), "optimizer": groups,
-                "rng": self.gen.get_state().tolist(), "torch_rng": torch.get_rng_state().tolist(),
-                "weights_sha256": file_sha256(self.out / ".resume.safetensors.tmp")}  # fmt: skip
+        meta = {
+            "step": self.step,
+            "seconds": self.seconds,
+            "arch": self.cfg.arch.to_json(),
+            "optimizer": groups,
+            "rng": self.gen.get_state().tolist(),
+            "torch_rng": torch.get_rng_state().tolist(),
+            "weights_sha256": file_sha256(self.out / ".resume.safetensors.tmp"),
+        }
         (self.out / ".resume.json.tmp").write_text(json.dumps(meta))
         (self.out / ".resume.safetensors.tmp").replace(self.out / "resume.safetensors")
         (self.out / ".resume.json.tmp").replace(self.out / "resume.json")
@@ -190,8 +216,10 @@ class UpscaleRun(StepRun):
         except (OSError, json.JSONDecodeError) as exc:
             raise CheckpointError(f"nothing to resume in '{self.out}': {exc}") from None
         if meta.get("arch") != self.cfg.arch.to_json():
-            raise MascotError(f"'{self.out}' was trained with arch {meta.get('arch')}; this run asks for "
-                              f"{self.cfg.arch.to_json()}: use another --out")  # fmt: skip
+            raise MascotError(
+                f"'{self.out}' was trained with arch {meta.get('arch')}; this run asks for "
+                f"{self.cfg.arch.to_json()}: use another --out"
+            )
         weights = self.out / "resume.safetensors"
         tensors = load_state(weights, meta.get("weights_sha256") or "")
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
@@ -208,6 +236,8 @@ class UpscaleRun(StepRun):
         with torch.no_grad():
             out = to_uint8(self.model.eval()(to_tensor(degraded)))
         size = large.shape[1]
-        nearest = np.stack([np.asarray(Image.fromarray(img).resize((size, size), Image.NEAREST)) for img in degraded])
+        nearest = np.stack(
+            [np.asarray(Image.fromarray(img).resize((size, size), Image.NEAREST)) for img in degraded]
+        )
         rows = [np.concatenate(list(col), axis=1) for col in (nearest, lanczos(degraded, size), out, large)]
         Image.fromarray(np.concatenate(rows, axis=0)).save(self.out / "samples.png")

@@ -16,9 +16,14 @@ async def engine_url(tiny_checkpoint, tmp_path):
     # Tests may import the engine to *start* one; the bot package itself never does.
     from engine.serve.app import EngineService, ServeConfig
 
-    service = EngineService(ServeConfig(models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"),
-                                      path_roots=(str(tmp_path.parent),),  # pytest's temporary folders
-                                      invert_steps=5))  # picture -> mascot: a short search is enough here
+    service = EngineService(
+        ServeConfig(
+            models=(("default", str(tiny_checkpoint)),),
+            jobs_dir=str(tmp_path / "jobs"),
+            path_roots=(str(tmp_path.parent),),  # pytest's temporary folders
+            invert_steps=5,
+        )
+    )  # picture -> mascot: a short search is enough here
     server = TestServer(service.app())
     await server.start_server()
     yield str(server.make_url("")).rstrip("/")

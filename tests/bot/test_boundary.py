@@ -24,8 +24,11 @@ def imported_roots(path: Path) -> set[str]:
 
 
 def crossings(package: str, forbidden: tuple[str, ...]) -> list[str]:
-    return sorted(f"{path.relative_to(ROOT)}: {name}" for path in (ROOT / package).rglob("*.py")
-                  for name in imported_roots(path) & set(forbidden))  # fmt: skip
+    return sorted(
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in (ROOT / package).rglob("*.py")
+        for name in imported_roots(path) & set(forbidden)
+    )
 
 
 def test_no_bot_file_imports_torch_or_the_engine():
@@ -37,20 +40,26 @@ def test_no_engine_file_imports_discord_or_the_bot():
 
 
 def loaded_after(imports: str, forbidden: tuple[str, ...]) -> subprocess.CompletedProcess:
-    code = (f"import sys, {imports}; "
-            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r}); "
-            "print(bad); sys.exit(1 if bad else 0)")  # fmt: skip
+    code = (
+        f"import sys, {imports}; "
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r}); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
 
 
 def test_the_bot_never_loads_torch_or_the_engine():
     # torch and the engine only: a library may load numpy by itself where it happens to be installed
-    out = loaded_after("bot.cli, bot.discord.client, bot.web.app, bot.store, bot.core.text, bot.schedule.scheduler",
-                       ("torch", "engine"))  # fmt: skip
+    out = loaded_after(
+        "bot.cli, bot.discord.client, bot.web.app, bot.store, bot.core.text, bot.schedule.scheduler",
+        ("torch", "engine"),
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_the_engine_never_loads_discord_or_the_bot():
-    out = loaded_after("engine.cli, engine.serve.app, engine.serve.cli, engine.train.loop, engine.curate.compare",
-                       ENGINE_MUST_NOT)  # fmt: skip
+    out = loaded_after(
+        "engine.cli, engine.serve.app, engine.serve.cli, engine.train.loop, engine.curate.compare",
+        ENGINE_MUST_NOT,
+    )
     assert out.returncode == 0, out.stdout + out.stderr

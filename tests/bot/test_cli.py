@@ -18,9 +18,23 @@ def test_demo_starts_engine_and_web_chat_and_ctrl_c_stops_both(tiny_checkpoint, 
     port = free_port()
     env = {**os.environ, "DISCORD_TOKEN": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "demo", "--checkpoint", str(tiny_checkpoint), "--port", str(port),
-         "--db", str(tmp_path / "demo.db")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "demo",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--port",
+            str(port),
+            "--db",
+            str(tmp_path / "demo.db"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     lines = []
     try:
         deadline = time.monotonic() + 120
@@ -30,12 +44,17 @@ def test_demo_starts_engine_and_web_chat_and_ctrl_c_stops_both(tiny_checkpoint, 
             if "web chat on" in line or proc.poll() is not None:
                 break
         assert f"web chat on http://127.0.0.1:{port}/" in lines[-1], "".join(lines)
-        engine_url = next(l for l in lines if "starting the engine on" in l).split(" on ")[1].split()[0]
+        engine_url = (
+            next(line for line in lines if "starting the engine on" in line).split(" on ")[1].split()[0]
+        )
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/").read().decode()
         assert "mascotbot" in page
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/command", method="POST",
-                                     data=json.dumps({"user": "dee", "text": "/mascot hair:red seed:1"}).encode(),
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/command",
+            method="POST",
+            data=json.dumps({"user": "dee", "text": "/mascot hair:red seed:1"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         reply = json.loads(urllib.request.urlopen(req).read())
         assert reply["images"] and "hair:red" in reply["text"]
     finally:
@@ -85,7 +104,10 @@ async def test_announcements_reach_discord_the_web_feed_and_the_log(capsys):
     await announcer("New mascot model v2 is live.")  # no Discord client yet: feed and log only
     announcer.client = _Client(channel := _Channel())
     await announcer("Rolled default back from v2 to v1.")
-    assert [a.message for a in feed.after(0)] == ["New mascot model v2 is live.", "Rolled default back from v2 to v1."]
+    assert [a.message for a in feed.after(0)] == [
+        "New mascot model v2 is live.",
+        "Rolled default back from v2 to v1.",
+    ]
     assert channel.sent == ["Rolled default back from v2 to v1."]
     assert "mascot-bot: New mascot model v2 is live." in capsys.readouterr().out
 

@@ -38,12 +38,15 @@ def test_mismatched_architecture_is_refused(ckpt_copy):
         load_checkpoint(ckpt_copy)
 
 
-@pytest.mark.parametrize("arch,message", [
-    ({"g_ch": "8"}, "model.json's arch g_ch takes a whole number, got '8'"),
-    ({"g_ch": 8.0}, "g_ch takes a whole number, got 8.0"),
-    ({"z_dim": 128, "g_wide": True}, "unknown model.json's arch setting(s) g_wide for dcgan"),
-    ([8, 8], "model.json's arch must be a table of settings, got list"),
-])
+@pytest.mark.parametrize(
+    "arch,message",
+    [
+        ({"g_ch": "8"}, "model.json's arch g_ch takes a whole number, got '8'"),
+        ({"g_ch": 8.0}, "g_ch takes a whole number, got 8.0"),
+        ({"z_dim": 128, "g_wide": True}, "unknown model.json's arch setting(s) g_wide for dcgan"),
+        ([8, 8], "model.json's arch must be a table of settings, got list"),
+    ],
+)
 def test_an_arch_value_of_the_wrong_type_is_refused(ckpt_copy, arch, message):
     meta = json.loads((ckpt_copy / "model.json").read_text())
     meta["arch"] = {**meta["arch"], **arch} if isinstance(arch, dict) else arch
@@ -78,13 +81,25 @@ def test_half_precision_round_trip(tiny_checkpoint, tmp_path):
     from engine.models import get_family
 
     arch = get_family("dcgan").Arch(**meta["arch"])
-    save_generator(tmp_path / "half", ckpt.G, family="dcgan", arch=arch, c_dim=meta["c_dim"],
-                   resolution=meta["resolution"], schema=ckpt.schema, half=True)  # fmt: skip
+    save_generator(
+        tmp_path / "half",
+        ckpt.G,
+        family="dcgan",
+        arch=arch,
+        c_dim=meta["c_dim"],
+        resolution=meta["resolution"],
+        schema=ckpt.schema,
+        half=True,
+    )
     half = load_checkpoint(tmp_path / "half")
-    assert (tmp_path / "half" / "model.safetensors").stat().st_size < (tiny_checkpoint / "model.safetensors").stat().st_size
+    assert (tmp_path / "half" / "model.safetensors").stat().st_size < (
+        tiny_checkpoint / "model.safetensors"
+    ).stat().st_size
     assert next(half.G.parameters()).dtype == torch.float32  # served in float32
     reqs = [resolve(ckpt.schema, {}, 5)]
-    diff = np.abs(render(ckpt.G, ckpt.schema, reqs).astype(int) - render(half.G, half.schema, reqs).astype(int))
+    diff = np.abs(
+        render(ckpt.G, ckpt.schema, reqs).astype(int) - render(half.G, half.schema, reqs).astype(int)
+    )
     assert diff.max() <= 3
 
 
@@ -96,7 +111,9 @@ def test_no_pickle_anywhere_in_the_folder(tiny_checkpoint):
 def test_export_half_is_loadable_and_readable_by_others(tiny_checkpoint, tmp_path):
     from engine.cli import main
 
-    assert main(["export", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "ship"), "--half"]) == 0
+    assert (
+        main(["export", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "ship"), "--half"]) == 0
+    )
     shipped = load_checkpoint(tmp_path / "ship")
     assert shipped.meta["weights_dtype"] == "float16"
     assert shipped.meta["exported_from"] == load_checkpoint(tiny_checkpoint).version
@@ -114,7 +131,15 @@ def test_export_carries_the_metrics_of_its_own_report_only(tiny_checkpoint, tmp_
     report.mkdir()
     body = {"model_version": version, "samples": 64, "metrics": {"kid_effl0": {"kid": 0.0123}}}
     (report / "report.json").write_text(json.dumps(body))
-    args = ["export", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "ship"), "--report", str(report)]
+    args = [
+        "export",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--out",
+        str(tmp_path / "ship"),
+        "--report",
+        str(report),
+    ]
     assert main(args) == 0
     meta = json.loads((tmp_path / "ship" / "model.json").read_text())
     assert meta["metrics"]["kid_effl0"]["kid"] == 0.0123 and meta["evaluation"]["samples"] == 64
@@ -133,14 +158,18 @@ def test_a_corrupt_discriminator_is_refused_and_export_carries_it(ckpt_copy, tmp
     assert meta["discriminator_sha256"]
     out = export_checkpoint(ckpt_copy, tmp_path / "half", half=True)
     half = load_file(tmp_path / "half" / "discriminator.safetensors")
-    assert out["discriminator_sha256"] and all(v.dtype == torch.float16 for v in half.values() if v.is_floating_point())
+    assert out["discriminator_sha256"] and all(
+        v.dtype == torch.float16 for v in half.values() if v.is_floating_point()
+    )
     with pytest.raises(CheckpointError, match="does not fit"):
         load_discriminator(ckpt_copy, torch.nn.Linear(1, 1))
     path = ckpt_copy / "discriminator.safetensors"
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(CheckpointError, match="does not match the hash"):
         load_discriminator(ckpt_copy, torch.nn.Linear(1, 1))
-    (ckpt_copy / "model.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "discriminator_sha256"}))
+    (ckpt_copy / "model.json").write_text(
+        json.dumps({k: v for k, v in meta.items() if k != "discriminator_sha256"})
+    )
     assert load_discriminator(ckpt_copy, torch.nn.Linear(1, 1)) is None  # none recorded: a fresh D
 
 
@@ -181,8 +210,18 @@ PROJECTED_TINY = (("g_channels", 16), ("d_channels", 16), ("d_input", 32))
 def _projected_cfg(data, out, **overrides):
     from engine.train.config import TrainConfig
 
-    base = dict(family="projected", data=str(data), out=str(out), kimg=0.008, batch_size=4, tick_kimg=1,
-                snapshot_kimg=1, grid_seeds=2, arch=PROJECTED_TINY, seed=0)  # fmt: skip
+    base = dict(
+        family="projected",
+        data=str(data),
+        out=str(out),
+        kimg=0.008,
+        batch_size=4,
+        tick_kimg=1,
+        snapshot_kimg=1,
+        grid_seeds=2,
+        arch=PROJECTED_TINY,
+        seed=0,
+    )
     return TrainConfig().with_overrides({**base, **overrides})
 
 

@@ -8,8 +8,22 @@ from engine.sampling import render, resolve
 
 def test_one_image(tiny_checkpoint, tmp_path):
     out = tmp_path / "out.png"
-    assert main(["generate", "--checkpoint", str(tiny_checkpoint), "hair:blue", "smile:yes", "--seed", "42",
-                 "-o", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "--checkpoint",
+                str(tiny_checkpoint),
+                "hair:blue",
+                "smile:yes",
+                "--seed",
+                "42",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert Image.open(out).size == (32, 32)
 
 
@@ -34,8 +48,23 @@ def test_count_grid_and_interpolation(tiny_checkpoint, tmp_path):
     assert sorted(p.name for p in tmp_path.glob("m-*.png")) == ["m-0.png", "m-1.png", "m-2.png"]
     assert main(["generate", "--checkpoint", ck, "--grid", "4", "-o", str(tmp_path / "g.png")]) == 0
     assert Image.open(tmp_path / "g.png").size == (4 * 32, 32)
-    assert main(["generate", "--checkpoint", ck, "--interpolate", "1", "2", "--frames", "5",
-                 "-o", str(tmp_path / "a.gif")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "--checkpoint",
+                ck,
+                "--interpolate",
+                "1",
+                "2",
+                "--frames",
+                "5",
+                "-o",
+                str(tmp_path / "a.gif"),
+            ]
+        )
+        == 0
+    )
     assert Image.open(tmp_path / "a.gif").n_frames == 8  # 5 there, 3 back
 
 
@@ -64,7 +93,10 @@ def test_attribute_rows_grid_keeps_the_noise_per_column(tiny_checkpoint, tmp_pat
 def test_attribute_rows_hold_the_attributes_asked_beside_them(tiny_checkpoint, tmp_path, capsys):
     ck = str(tiny_checkpoint)
     held, free = tmp_path / "held.png", tmp_path / "free.png"
-    assert main(["generate", "--checkpoint", ck, "--grid", "4", "--rows", "smile", "hair:red", "-o", str(held)]) == 0
+    assert (
+        main(["generate", "--checkpoint", ck, "--grid", "4", "--rows", "smile", "hair:red", "-o", str(held)])
+        == 0
+    )
     assert main(["generate", "--checkpoint", ck, "--grid", "4", "--rows", "smile", "-o", str(free)]) == 0
     ckpt = load_checkpoint(tiny_checkpoint)
     from engine.train.visuals import LABEL_WIDTH
@@ -73,7 +105,10 @@ def test_attribute_rows_hold_the_attributes_asked_beside_them(tiny_checkpoint, t
     asked = [resolve(ckpt.schema, {"hair": "red", "smile": "no"}, s) for s in range(4)]
     assert np.array_equal(cell, np.concatenate(list(render(ckpt.G, ckpt.schema, asked)), axis=1))
     assert not np.array_equal(np.asarray(Image.open(held)), np.asarray(Image.open(free)))
-    assert main(["generate", "--checkpoint", ck, "--grid", "4", "--rows", "smile", "smile:yes", "-o", str(held)]) == 2
+    assert (
+        main(["generate", "--checkpoint", ck, "--grid", "4", "--rows", "smile", "smile:yes", "-o", str(held)])
+        == 2
+    )
     assert "drop smile:yes" in capsys.readouterr().err
 
 
@@ -81,24 +116,102 @@ def test_size_draws_through_the_upscale_stage(tiny_checkpoint, tiny_upscaler, tm
     ck, up = str(tiny_checkpoint), str(tiny_upscaler)
     for size in (64, 128):
         out = tmp_path / f"s{size}.png"
-        assert main(["generate", "--checkpoint", ck, "hair:blue", "--seed", "1", "--size", str(size),
-                     "--upscaler", up, "-o", str(out)]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "generate",
+                    "--checkpoint",
+                    ck,
+                    "hair:blue",
+                    "--seed",
+                    "1",
+                    "--size",
+                    str(size),
+                    "--upscaler",
+                    up,
+                    "-o",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         assert Image.open(out).size == (size, size)
     again = tmp_path / "again.png"
-    assert main(["generate", "--checkpoint", ck, "hair:blue", "--seed", "1", "--size", "128", "--upscaler", up,
-                 "-o", str(again)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "--checkpoint",
+                ck,
+                "hair:blue",
+                "--seed",
+                "1",
+                "--size",
+                "128",
+                "--upscaler",
+                up,
+                "-o",
+                str(again),
+            ]
+        )
+        == 0
+    )
     assert again.read_bytes() == (tmp_path / "s128.png").read_bytes()
-    assert main(["generate", "--checkpoint", ck, "--grid", "3", "--size", "64", "--upscaler", up,
-                 "-o", str(tmp_path / "g.png")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "--checkpoint",
+                ck,
+                "--grid",
+                "3",
+                "--size",
+                "64",
+                "--upscaler",
+                up,
+                "-o",
+                str(tmp_path / "g.png"),
+            ]
+        )
+        == 0
+    )
     assert Image.open(tmp_path / "g.png").size == (3 * 64, 64)
 
 
 def test_a_size_without_a_stage_or_not_offered_is_clear(tiny_checkpoint, tiny_upscaler, tmp_path, capsys):
     ck = str(tiny_checkpoint)
-    assert main(["generate", "--checkpoint", ck, "--size", "128", "--upscaler", str(tmp_path / "none"),
-                 "-o", str(tmp_path / "a.png")]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "--checkpoint",
+                ck,
+                "--size",
+                "128",
+                "--upscaler",
+                str(tmp_path / "none"),
+                "-o",
+                str(tmp_path / "a.png"),
+            ]
+        )
+        == 2
+    )
     assert "needs the upscale stage" in capsys.readouterr().err
-    assert main(["generate", "--checkpoint", ck, "--size", "100", "--upscaler", str(tiny_upscaler),
-                 "-o", str(tmp_path / "b.png")]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "--checkpoint",
+                ck,
+                "--size",
+                "100",
+                "--upscaler",
+                str(tiny_upscaler),
+                "-o",
+                str(tmp_path / "b.png"),
+            ]
+        )
+        == 2
+    )
     assert "32, 64, 128 px, not 100" in capsys.readouterr().err
     assert not (tmp_path / "a.png").exists() and not (tmp_path / "b.png").exists()

@@ -4,12 +4,11 @@ import io
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from engine.checkpoint import load_checkpoint
 from engine.errors import MascotError
-from engine.invert import MAX_BYTES, Inverter, InvertConfig, fit_square, read_picture
+from engine.invert import MAX_BYTES, InvertConfig, Inverter, fit_square, read_picture
 from engine.sampling import render, resolve
 
 
@@ -23,7 +22,9 @@ def test_still_pictures_are_read_and_transparency_lies_on_white():
     rgba = Image.new("RGBA", (20, 10), (255, 0, 0, 0))
     rgba.putpixel((3, 3), (0, 0, 255, 255))
     out = read_picture(_encoded(rgba, "PNG"))
-    assert out.shape == (10, 20, 3) and tuple(out[0, 0]) == (255, 255, 255) and tuple(out[3, 3]) == (0, 0, 255)
+    assert (
+        out.shape == (10, 20, 3) and tuple(out[0, 0]) == (255, 255, 255) and tuple(out[3, 3]) == (0, 0, 255)
+    )
     assert read_picture(_encoded(Image.new("RGB", (8, 8), "green"), "JPEG")).shape == (8, 8, 3)
     assert read_picture(_encoded(Image.new("RGB", (8, 8), "green"), "WEBP")).shape == (8, 8, 3)
 
@@ -37,10 +38,24 @@ def test_still_pictures_are_read_and_transparency_lies_on_white():
         (_encoded(Image.new("RGB", (8, 8)), "BMP"), "BMP"),
         (_encoded(Image.new("RGB", (5000, 4)), "PNG"), "at most 4096"),
         (b"\x89PNG" + bytes(MAX_BYTES), "MiB"),
-        (_encoded(Image.new("RGB", (8, 8), "red"), "WEBP", save_all=True,
-                  append_images=[Image.new("RGB", (8, 8), "blue")]), "animated"),  # fmt: skip
-        (_encoded(Image.new("RGB", (8, 8), "red"), "PNG", save_all=True,
-                  append_images=[Image.new("RGB", (8, 8), "blue")]), "animated"),  # fmt: skip
+        (
+            _encoded(
+                Image.new("RGB", (8, 8), "red"),
+                "WEBP",
+                save_all=True,
+                append_images=[Image.new("RGB", (8, 8), "blue")],
+            ),
+            "animated",
+        ),
+        (
+            _encoded(
+                Image.new("RGB", (8, 8), "red"),
+                "PNG",
+                save_all=True,
+                append_images=[Image.new("RGB", (8, 8), "blue")],
+            ),
+            "animated",
+        ),
     ],
 )
 def test_what_is_not_a_still_picture_is_refused_by_name(data, says):
@@ -76,8 +91,12 @@ def test_the_search_ends_nearer_than_its_best_start_and_is_repeatable(tiny_check
 def test_the_time_budget_stops_the_search(tiny_checkpoint):
     ck = load_checkpoint(tiny_checkpoint)
     target = np.full((40, 40, 3), 128, np.uint8)
-    out = Inverter(ck.G, ck.schema, ck.resolution, cfg=InvertConfig(steps=2000, candidates=2, budget_s=0.5,
-                                                                    feature_size=64))(target)  # fmt: skip
+    out = Inverter(
+        ck.G,
+        ck.schema,
+        ck.resolution,
+        cfg=InvertConfig(steps=2000, candidates=2, budget_s=0.5, feature_size=64),
+    )(target)
     assert out.steps < 2000 and out.seconds < 30 and np.isfinite(out.distance)
 
 
@@ -98,8 +117,18 @@ def test_a_latent_given_in_full_draws_what_its_seed_draws(tiny_checkpoint):
         creative.render(ck.G, ck.schema, [(creative.parse({"z": z[:-1]}), attrs)])
 
 
-@pytest.mark.parametrize("bad", [{"z": [float("nan")]}, {"z": [9.0]}, {"z": "x"}, {"z": [True]}, {"z": []},
-                                 {"z": [0.0], "seed": 1}, {"z": [10**5000]}])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"z": [float("nan")]},
+        {"z": [9.0]},
+        {"z": "x"},
+        {"z": [True]},
+        {"z": []},
+        {"z": [0.0], "seed": 1},
+        {"z": [10**5000]},
+    ],
+)
 def test_a_given_latent_is_checked(bad):
     from engine import creative
 

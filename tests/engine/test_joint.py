@@ -45,8 +45,21 @@ def test_json_round_trip_is_compact_and_exact_for_counts():
     assert again.weights == pytest.approx(joint.weights)
 
 
-@pytest.mark.parametrize("bad", [{}, {"0.1": 1, "0.1.1": 1}, {"0.x": 1}, {"0.1": -1}, {"0.1": float("nan")},
-                                 {"0.1": "many"}, {"0.99999": 1}, {"0.-2": 1}, [1, 2], "0.1"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {},
+        {"0.1": 1, "0.1.1": 1},
+        {"0.x": 1},
+        {"0.1": -1},
+        {"0.1": float("nan")},
+        {"0.1": "many"},
+        {"0.99999": 1},
+        {"0.-2": 1},
+        [1, 2],
+        "0.1",
+    ],
+)
 def test_a_malformed_table_is_refused(bad):
     with pytest.raises(JointError):
         LabelJoint.from_json(bad)

@@ -109,8 +109,14 @@ def test_text_round_trip(attrs):
 
 
 @settings(max_examples=300)
-@given(st.one_of(st.text(), st.dictionaries(st.text(), st.one_of(st.text(), st.integers(), st.booleans(),
-                                                                      st.none(), st.floats()))))
+@given(
+    st.one_of(
+        st.text(),
+        st.dictionaries(
+            st.text(), st.one_of(st.text(), st.integers(), st.booleans(), st.none(), st.floats())
+        ),
+    )
+)
 def test_junk_only_ever_raises_schema_error(junk):
     try:
         SCHEMA.parse(junk)
@@ -122,7 +128,9 @@ def test_moved_prior_mixes_in_the_label_frequencies_and_keeps_the_interface():
     schema = Schema((choice("hair", ["red", "blue"]), flag("smile", 0.5)))
     labels = np.array([[1, UNKNOWN], [1, UNKNOWN], [1, UNKNOWN], [0, UNKNOWN]])  # 3/4 blue; smile unknown
     moved = schema.with_priors_moved(labels, 0.25)
-    assert moved.attribute("hair").prior == pytest.approx((0.75 * 0.5 + 0.25 * 0.25, 0.75 * 0.5 + 0.25 * 0.75))
+    assert moved.attribute("hair").prior == pytest.approx(
+        (0.75 * 0.5 + 0.25 * 0.25, 0.75 * 0.5 + 0.25 * 0.75)
+    )
     assert moved.attribute("smile").prior == schema.attribute("smile").prior  # no known label: unchanged
     assert moved != schema and moved.interface() == schema.interface()
     assert Schema.from_json(moved.to_json()) == moved

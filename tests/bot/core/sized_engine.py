@@ -18,8 +18,12 @@ from typing import Any
 
 from aiohttp import web
 
-SCHEMA = {"attributes": [{"name": "hair", "kind": "choice", "values": ["red", "green", "blue"]},
-                         {"name": "smile", "kind": "flag", "values": ["no", "yes"]}]}  # fmt: skip
+SCHEMA = {
+    "attributes": [
+        {"name": "hair", "kind": "choice", "values": ["red", "green", "blue"]},
+        {"name": "smile", "kind": "flag", "values": ["no", "yes"]},
+    ]
+}
 
 
 def png(side: int) -> bytes:
@@ -59,8 +63,15 @@ class SizedEngine:
 
     async def models(self, request: web.Request) -> web.Response:
         self.requests.append((request.path, None))
-        model = {"name": "default", "version": "v1", "family": "dcgan", "resolution": self.resolution,
-                 "schema": SCHEMA, "metrics": {}, "parent": None}  # fmt: skip
+        model = {
+            "name": "default",
+            "version": "v1",
+            "family": "dcgan",
+            "resolution": self.resolution,
+            "schema": SCHEMA,
+            "metrics": {},
+            "parent": None,
+        }
         reply: dict[str, Any] = {"default": "default", "models": [model]}
         if self.sizes is not None:
             model["sizes"] = list(self.sizes)
@@ -83,9 +94,14 @@ class SizedEngine:
         size, seed = self._size(body), body.get("seed", 7)
         images = []
         for s in range(seed, seed + body.get("count", 1)):
-            image = {"seed": s, "attributes": {"hair": "red", "smile": "no", **body["attributes"]},
-                     "truncation": body.get("truncation", 1.0), "format": "png", "generation_id": f"g{s}",
-                     "image": base64.b64encode(png(size)).decode()}  # fmt: skip
+            image = {
+                "seed": s,
+                "attributes": {"hair": "red", "smile": "no", **body["attributes"]},
+                "truncation": body.get("truncation", 1.0),
+                "format": "png",
+                "generation_id": f"g{s}",
+                "image": base64.b64encode(png(size)).decode(),
+            }
             if self.sizes is not None:
                 image["size"] = size
             images.append(image)
@@ -95,5 +111,6 @@ class SizedEngine:
         body = await request.json()
         self.requests.append((request.path, body))
         self._size(body)
-        return web.json_response({"model": "default", "version": "v1",
-                                  "gif": base64.b64encode(b"GIF89a fake").decode()})  # fmt: skip
+        return web.json_response(
+            {"model": "default", "version": "v1", "gif": base64.b64encode(b"GIF89a fake").decode()}
+        )

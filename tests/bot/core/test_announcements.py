@@ -5,9 +5,11 @@ def test_keeps_the_latest_with_ids_and_utc_times():
     feed = AnnouncementFeed(keep=3, clock=lambda: 1_700_000_000.0)
     for i in range(5):
         feed.add(f"message {i}")
-    assert feed.after(0) == [Announcement(3, "2023-11-14T22:13:20Z", "message 2"),
-                             Announcement(4, "2023-11-14T22:13:20Z", "message 3"),
-                             Announcement(5, "2023-11-14T22:13:20Z", "message 4")]  # fmt: skip
+    assert feed.after(0) == [
+        Announcement(3, "2023-11-14T22:13:20Z", "message 2"),
+        Announcement(4, "2023-11-14T22:13:20Z", "message 3"),
+        Announcement(5, "2023-11-14T22:13:20Z", "message 4"),
+    ]
     assert [a.id for a in feed.after(4)] == [5] and feed.after(5) == []
     assert feed.after(4)[0].to_json() == {"id": 5, "time": "2023-11-14T22:13:20Z", "message": "message 4"}
 

@@ -46,13 +46,20 @@ async def test_rate_limit_per_user():
 
 async def test_guild_settings_restrict_channels_and_pick_the_model(core):
     admin = Caller("boss", "discord", guild="g", channel="c1", admin=True)
-    assert "Mascots allowed in <#c1>" in core.configure(admin, allow_channel="c1", default_model="default").text
+    assert (
+        "Mascots allowed in <#c1>" in core.configure(admin, allow_channel="c1", default_model="default").text
+    )
     elsewhere = Caller("ann", "discord", guild="g", channel="c2")
     refused = await core.mascot(elsewhere, {})
     assert refused.ephemeral and "<#c1>" in refused.text
     assert (await core.mascot(Caller("ann", "discord", guild="g", channel="c1"), {}, seed=1)).files
-    assert (await core.mascot(Caller("ann", "discord", channel="dm"), {}, seed=1)).files  # DMs are not a server
-    assert core.configure(elsewhere, allow_channel="c2").ephemeral and "Only bot admins" in core.configure(elsewhere).text
+    assert (
+        await core.mascot(Caller("ann", "discord", channel="dm"), {}, seed=1)
+    ).files  # DMs are not a server
+    assert (
+        core.configure(elsewhere, allow_channel="c2").ephemeral
+        and "Only bot admins" in core.configure(elsewhere).text
+    )
 
 
 async def test_typed_commands_parse_like_the_slash_options(core):
@@ -67,15 +74,19 @@ async def test_typed_commands_parse_like_the_slash_options(core):
 
 
 # --- picture size: the largest size the model offers up to [bot] image_size ---------------------
-@pytest.mark.parametrize("sizes, image_size, expected", [
-    ([128, 256, 512], 512, 512),  # the engine has its upscale stage: the default 512
-    ([128], 512, 128),  # no upscale stage: the generator's own size, not a refusal
-    ([128, 256], 512, 256),  # an upscaler that stops short of 512: the largest it makes
-    ([128, 256, 512], 300, 256),  # a setting between sizes rounds down
-    ([512, 128, 256], 512, 512),  # the advertised order does not matter
-])  # fmt: skip
-async def test_mascot_asks_for_the_largest_offered_size_up_to_image_size(sized_core, store, sizes, image_size,
-                                                                         expected):  # fmt: skip
+@pytest.mark.parametrize(
+    "sizes, image_size, expected",
+    [
+        ([128, 256, 512], 512, 512),  # the engine has its upscale stage: the default 512
+        ([128], 512, 128),  # no upscale stage: the generator's own size, not a refusal
+        ([128, 256], 512, 256),  # an upscaler that stops short of 512: the largest it makes
+        ([128, 256, 512], 300, 256),  # a setting between sizes rounds down
+        ([512, 128, 256], 512, 512),  # the advertised order does not matter
+    ],
+)
+async def test_mascot_asks_for_the_largest_offered_size_up_to_image_size(
+    sized_core, store, sizes, image_size, expected
+):
     fake = SizedEngine(sizes=sizes)
     core = await sized_core(fake, image_size=image_size)
     reply = await core.mascot(ANN, {"hair": "blue"}, seed=3, count=2)

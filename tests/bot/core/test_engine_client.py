@@ -16,17 +16,41 @@ async def _engine(handler):
     return server
 
 
-@pytest.mark.parametrize("status, body, headers, expected", [
-    (400, {"error": {"code": "invalid_attributes", "message": "'blu' is not a value of 'hair'; allowed: red, blue. Did you mean 'blue'?"}},
-     {}, "'blu' is not a value of 'hair'; allowed: red, blue. Did you mean 'blue'?"),
-    (404, {"error": {"code": "unknown_model", "message": "unknown model 'x'; available: default"}}, {},
-     "Unknown model 'x'; available: default."),
-    (429, {"error": {"code": "busy", "message": "queue full"}}, {"Retry-After": "2"},
-     "The image engine is busy; please try again in about 2 s."),
-    (500, {"error": {"code": "internal", "message": "traceback..."}}, {},
-     "The image engine ran into a problem; please try again later."),
-    (502, "not json", {}, "The image engine ran into a problem; please try again later."),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "status, body, headers, expected",
+    [
+        (
+            400,
+            {
+                "error": {
+                    "code": "invalid_attributes",
+                    "message": "'blu' is not a value of 'hair'; allowed: red, blue. Did you mean 'blue'?",
+                }
+            },
+            {},
+            "'blu' is not a value of 'hair'; allowed: red, blue. Did you mean 'blue'?",
+        ),
+        (
+            404,
+            {"error": {"code": "unknown_model", "message": "unknown model 'x'; available: default"}},
+            {},
+            "Unknown model 'x'; available: default.",
+        ),
+        (
+            429,
+            {"error": {"code": "busy", "message": "queue full"}},
+            {"Retry-After": "2"},
+            "The image engine is busy; please try again in about 2 s.",
+        ),
+        (
+            500,
+            {"error": {"code": "internal", "message": "traceback..."}},
+            {},
+            "The image engine ran into a problem; please try again later.",
+        ),
+        (502, "not json", {}, "The image engine ran into a problem; please try again later."),
+    ],
+)
 async def test_errors_become_one_friendly_sentence(status, body, headers, expected):
     async def handler(request):
         if isinstance(body, str):
@@ -65,17 +89,43 @@ async def recorded():
     """An engine that answers the nightly loop's calls and records (method, path, body) of each."""
     seen = []
     answers = {
-        ("POST", "/v1/jobs"): {"id": "j1", "state": "queued", "spec": {}, "result": {}, "error": "", "progress": 0.0},
-        ("GET", "/v1/jobs/j1"): {"id": "j1", "state": "succeeded", "error": "", "progress": 1.0,
-                                 "result": {"checkpoint": "/jobs/j1/run/model", "evaluation": {"samples": 8}}},
-        ("POST", "/v1/models/default/promote"): {"name": "default", "version": "v2", "previous": "v1",
-                                                 "action": "promote"},
-        ("POST", "/v1/models/default/rollback"): {"name": "default", "version": "v1", "previous": "v2",
-                                                  "action": "rollback"},
-        ("GET", "/v1/models/default/versions"): {"name": "default", "current": "v1", "previous": None, "history": [
-            {"action": "promote", "version": "v2", "previous": "v1", "reason": "run 3", "time": 10.0},
-            {"action": "rollback", "version": "v1", "previous": "v2", "reason": "admin", "time": 20.0}]},
-    }  # fmt: skip
+        ("POST", "/v1/jobs"): {
+            "id": "j1",
+            "state": "queued",
+            "spec": {},
+            "result": {},
+            "error": "",
+            "progress": 0.0,
+        },
+        ("GET", "/v1/jobs/j1"): {
+            "id": "j1",
+            "state": "succeeded",
+            "error": "",
+            "progress": 1.0,
+            "result": {"checkpoint": "/jobs/j1/run/model", "evaluation": {"samples": 8}},
+        },
+        ("POST", "/v1/models/default/promote"): {
+            "name": "default",
+            "version": "v2",
+            "previous": "v1",
+            "action": "promote",
+        },
+        ("POST", "/v1/models/default/rollback"): {
+            "name": "default",
+            "version": "v1",
+            "previous": "v2",
+            "action": "rollback",
+        },
+        ("GET", "/v1/models/default/versions"): {
+            "name": "default",
+            "current": "v1",
+            "previous": None,
+            "history": [
+                {"action": "promote", "version": "v2", "previous": "v1", "reason": "run 3", "time": 10.0},
+                {"action": "rollback", "version": "v1", "previous": "v2", "reason": "admin", "time": 20.0},
+            ],
+        },
+    }
 
     async def handler(request):
         body = await request.json() if request.can_read_body else None
@@ -105,29 +155,56 @@ async def test_promote_rollback_and_versions(recorded):
     client, seen = recorded
     promoted = await client.promote("default", "/jobs/j1/run/model", "curation run 3: better")
     assert promoted == VersionChange("promote", "v2", "v1")
-    assert seen[-1] == ("POST", "/v1/models/default/promote",
-                        {"checkpoint": "/jobs/j1/run/model", "reason": "curation run 3: better"})  # fmt: skip
+    assert seen[-1] == (
+        "POST",
+        "/v1/models/default/promote",
+        {"checkpoint": "/jobs/j1/run/model", "reason": "curation run 3: better"},
+    )
     rolled = await client.rollback("default", "admin rollback")
     assert (rolled.action, rolled.version, rolled.previous) == ("rollback", "v1", "v2")
     assert seen[-1] == ("POST", "/v1/models/default/rollback", {"reason": "admin rollback"})
     versions = await client.versions("default")
     assert (versions.model, versions.current, versions.previous) == ("default", "v1", None)
-    assert versions.history == (VersionChange("promote", "v2", "v1", "run 3", 10.0),
-                                VersionChange("rollback", "v1", "v2", "admin", 20.0))  # fmt: skip
+    assert versions.history == (
+        VersionChange("promote", "v2", "v1", "run 3", 10.0),
+        VersionChange("rollback", "v1", "v2", "admin", 20.0),
+    )
 
 
-@pytest.mark.parametrize("call, status, code, message, expected", [
-    (lambda c: c.rollback("default", "admin"), 409, "nothing_to_roll_back",
-     "model 'default' has no earlier promoted version to return to",
-     "Model 'default' has no earlier promoted version to return to."),
-    (lambda c: c.promote("default", "/nope", "run 1"), 422, "promote_refused",
-     "no checkpoint at /nope; the current model keeps serving", "No checkpoint at /nope; the current model keeps serving."),
-    (lambda c: c.start_finetune({"curated": []}), 400, "invalid_job", "curated must list at least one image",
-     "Curated must list at least one image."),
-    (lambda c: c.job("gone"), 404, "unknown_job", "no job 'gone'", "No job 'gone'."),
-    (lambda c: c.versions("x"), 404, "unknown_model", "unknown model 'x'; available: default",
-     "Unknown model 'x'; available: default."),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "call, status, code, message, expected",
+    [
+        (
+            lambda c: c.rollback("default", "admin"),
+            409,
+            "nothing_to_roll_back",
+            "model 'default' has no earlier promoted version to return to",
+            "Model 'default' has no earlier promoted version to return to.",
+        ),
+        (
+            lambda c: c.promote("default", "/nope", "run 1"),
+            422,
+            "promote_refused",
+            "no checkpoint at /nope; the current model keeps serving",
+            "No checkpoint at /nope; the current model keeps serving.",
+        ),
+        (
+            lambda c: c.start_finetune({"curated": []}),
+            400,
+            "invalid_job",
+            "curated must list at least one image",
+            "Curated must list at least one image.",
+        ),
+        (lambda c: c.job("gone"), 404, "unknown_job", "no job 'gone'", "No job 'gone'."),
+        (
+            lambda c: c.versions("x"),
+            404,
+            "unknown_model",
+            "unknown model 'x'; available: default",
+            "Unknown model 'x'; available: default.",
+        ),
+    ],
+)
 async def test_engine_refusals_of_nightly_calls_are_readable(call, status, code, message, expected):
     async def handler(request):
         return web.json_response({"error": {"code": code, "message": message}}, status=status)

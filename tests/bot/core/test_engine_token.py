@@ -12,7 +12,9 @@ from bot.core.engine import EngineClient, EngineError
 async def locked_engine(tiny_checkpoint, tmp_path):
     from engine.serve.app import EngineService, ServeConfig
 
-    cfg = ServeConfig(models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"), admin_token="s3cret")
+    cfg = ServeConfig(
+        models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"), admin_token="s3cret"
+    )
     server = TestServer(EngineService(cfg).app())
     await server.start_server()
     yield str(server.make_url("")).rstrip("/")

@@ -24,7 +24,12 @@ from bot.config import BotConfig
 from bot.core.commands import Commands
 from bot.discord.client import MascotClient
 
-BOT_ID, APP_ID, GUILD, CHANNEL = 900_000_000_000_000_001, 900_000_000_000_000_002, 800_000_000_000_000_001, 700_000_000_000_000_001
+BOT_ID, APP_ID, GUILD, CHANNEL = (
+    900_000_000_000_000_001,
+    900_000_000_000_000_002,
+    800_000_000_000_000_001,
+    700_000_000_000_000_001,
+)
 _ids = itertools.count(1_000_000_000_000_000_000)
 
 
@@ -33,20 +38,51 @@ def snowflake() -> int:
 
 
 def user(uid: int, name: str | None = None, bot: bool = False) -> dict[str, Any]:
-    return {"id": str(uid), "username": name or f"user{uid % 10000}", "discriminator": "0", "avatar": None,
-            "global_name": name, "bot": bot}  # fmt: skip
+    return {
+        "id": str(uid),
+        "username": name or f"user{uid % 10000}",
+        "discriminator": "0",
+        "avatar": None,
+        "global_name": name,
+        "bot": bot,
+    }
 
 
 def member(uid: int, permissions: int = 0) -> dict[str, Any]:
-    return {"user": user(uid), "roles": [], "joined_at": "2024-01-01T00:00:00+00:00", "deaf": False, "mute": False,
-            "flags": 0, "permissions": str(permissions), "avatar": None}  # fmt: skip
+    return {
+        "user": user(uid),
+        "roles": [],
+        "joined_at": "2024-01-01T00:00:00+00:00",
+        "deaf": False,
+        "mute": False,
+        "flags": 0,
+        "permissions": str(permissions),
+        "avatar": None,
+    }
 
 
-def message(mid: int, channel: int, content: str = "", author: int = BOT_ID, components: list | None = None) -> dict[str, Any]:
-    return {"id": str(mid), "channel_id": str(channel), "type": 0, "content": content, "author": user(author, "mascotbot", True),
-            "attachments": [], "embeds": [], "mentions": [], "mention_roles": [], "pinned": False,
-            "mention_everyone": False, "tts": False, "timestamp": "2024-01-01T00:00:00+00:00",
-            "edited_timestamp": None, "flags": 0, "components": components or [], "application_id": str(APP_ID)}  # fmt: skip
+def message(
+    mid: int, channel: int, content: str = "", author: int = BOT_ID, components: list | None = None
+) -> dict[str, Any]:
+    return {
+        "id": str(mid),
+        "channel_id": str(channel),
+        "type": 0,
+        "content": content,
+        "author": user(author, "mascotbot", True),
+        "attachments": [],
+        "embeds": [],
+        "mentions": [],
+        "mention_roles": [],
+        "pinned": False,
+        "mention_everyone": False,
+        "tts": False,
+        "timestamp": "2024-01-01T00:00:00+00:00",
+        "edited_timestamp": None,
+        "flags": 0,
+        "components": components or [],
+        "application_id": str(APP_ID),
+    }
 
 
 @dataclass
@@ -60,7 +96,9 @@ class Call:
 
     @property
     def callback_type(self) -> int | None:
-        return self.json.get("type") if self.path.endswith("/callback") and isinstance(self.json, dict) else None
+        return (
+            self.json.get("type") if self.path.endswith("/callback") and isinstance(self.json, dict) else None
+        )
 
     @property
     def ephemeral(self) -> bool:
@@ -102,7 +140,9 @@ class FakeDiscord:
         fake = self
 
         class Adapter(AsyncWebhookAdapter):
-            async def request(self, route, session=None, *, payload=None, multipart=None, files=None, params=None, **_):
+            async def request(
+                self, route, session=None, *, payload=None, multipart=None, files=None, params=None, **_
+            ):
                 token = route.webhook_token
                 body = payload
                 if multipart:
@@ -110,10 +150,14 @@ class FakeDiscord:
                 fake._record(route.method, route.url, body, _files(files), token)
                 if route.url.endswith("/callback"):
                     return {"interaction": {"id": str(route.webhook_id), "type": 2}}
-                if route.method == "POST" and "/webhooks/" in route.url:  # followup: Discord returns the message
+                if (
+                    route.method == "POST" and "/webhooks/" in route.url
+                ):  # followup: Discord returns the message
                     mid = snowflake()
                     fake.posted[mid] = token
-                    return message(mid, fake.channel_of.get(token, CHANNEL), (body or {}).get("content") or "")
+                    return message(
+                        mid, fake.channel_of.get(token, CHANNEL), (body or {}).get("content") or ""
+                    )
                 return None
 
         return Adapter()
@@ -125,8 +169,11 @@ class FakeDiscord:
     def reactions(self, message_id: int) -> list[str]:
         import urllib.parse
 
-        return [urllib.parse.unquote(c.path.split("/reactions/")[1].split("/")[0]) for c in self.calls
-                if c.method == "PUT" and f"/messages/{message_id}/reactions/" in c.path]  # fmt: skip
+        return [
+            urllib.parse.unquote(c.path.split("/reactions/")[1].split("/")[0])
+            for c in self.calls
+            if c.method == "PUT" and f"/messages/{message_id}/reactions/" in c.path
+        ]
 
 
 def _files(files) -> list[tuple[str, bytes]]:
@@ -166,20 +213,43 @@ class Harness:
             await self.client.close()
 
     # --- gateway events ---
-    def _interaction(self, itype: int, data: dict, uid: int, guild: bool = True, msg: dict | None = None,
-                     permissions: int = 0) -> str:  # fmt: skip
+    def _interaction(
+        self,
+        itype: int,
+        data: dict,
+        uid: int,
+        guild: bool = True,
+        msg: dict | None = None,
+        permissions: int = 0,
+    ) -> str:
         iid = snowflake()
         token = f"tok{iid}"
         channel = CHANNEL if guild else 600_000_000_000_000_000 + uid % 1000
         payload: dict[str, Any] = {
-            "id": str(iid), "application_id": str(APP_ID), "type": itype, "data": data, "token": token,
-            "version": 1, "channel_id": str(channel), "app_permissions": "0", "locale": "en-US",
-            "entitlements": [], "authorizing_integration_owners": {"0": str(GUILD)} if guild else {"1": str(uid)},
-            "context": 0 if guild else 1, "attachment_size_limit": 8 * 1024 * 1024,
-        }  # fmt: skip
+            "id": str(iid),
+            "application_id": str(APP_ID),
+            "type": itype,
+            "data": data,
+            "token": token,
+            "version": 1,
+            "channel_id": str(channel),
+            "app_permissions": "0",
+            "locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(GUILD)} if guild else {"1": str(uid)},
+            "context": 0 if guild else 1,
+            "attachment_size_limit": 8 * 1024 * 1024,
+        }
         if guild:
-            payload["channel"] = {"id": str(channel), "type": 0, "name": "mascots", "position": 0, "nsfw": False,
-                                  "permission_overwrites": [], "guild_id": str(GUILD)}  # fmt: skip
+            payload["channel"] = {
+                "id": str(channel),
+                "type": 0,
+                "name": "mascots",
+                "position": 0,
+                "nsfw": False,
+                "permission_overwrites": [],
+                "guild_id": str(GUILD),
+            }
         if guild:
             payload.update(guild_id=str(GUILD), guild_locale="en-US", member=member(uid, permissions))
         else:
@@ -190,11 +260,25 @@ class Harness:
         self.client._connection.parse_interaction_create(payload)
         return token
 
-    def slash(self, name: str, options: dict[str, Any] | None = None, uid: int = 1, guild: bool = True,
-              permissions: int = 0) -> str:  # fmt: skip
-        opts = [{"name": k, "type": 4 if isinstance(v, int) else 3, "value": v} for k, v in (options or {}).items()]
-        return self._interaction(2, {"id": str(snowflake()), "name": name, "type": 1, "options": opts}, uid, guild,
-                                 permissions=permissions)  # fmt: skip
+    def slash(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        uid: int = 1,
+        guild: bool = True,
+        permissions: int = 0,
+    ) -> str:
+        opts = [
+            {"name": k, "type": 4 if isinstance(v, int) else 3, "value": v}
+            for k, v in (options or {}).items()
+        ]
+        return self._interaction(
+            2,
+            {"id": str(snowflake()), "name": name, "type": 1, "options": opts},
+            uid,
+            guild,
+            permissions=permissions,
+        )
 
     def autocomplete(self, name: str, focused: str, current: str, uid: int = 1) -> str:
         opts = [{"name": focused, "type": 3, "value": current, "focused": True}]
@@ -202,16 +286,28 @@ class Harness:
 
     def click(self, custom_id: str, message_id: int, uid: int = 1) -> str:
         row = [{"type": 1, "components": [{"type": 2, "style": 2, "label": "x", "custom_id": custom_id}]}]
-        return self._interaction(3, {"custom_id": custom_id, "component_type": 2}, uid,
-                                 msg=message(message_id, CHANNEL, components=row))  # fmt: skip
+        return self._interaction(
+            3,
+            {"custom_id": custom_id, "component_type": 2},
+            uid,
+            msg=message(message_id, CHANNEL, components=row),
+        )
 
     def submit_modal(self, custom_id: str, fields: dict[str, str], uid: int = 1) -> str:
-        rows = [{"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]} for k, v in fields.items()]
+        rows = [
+            {"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]} for k, v in fields.items()
+        ]
         return self._interaction(5, {"custom_id": custom_id, "components": rows}, uid)
 
     def react(self, message_id: int, uid: int, emoji: str, add: bool = True, guild: bool = True) -> None:
-        data: dict[str, Any] = {"user_id": str(uid), "channel_id": str(CHANNEL), "message_id": str(message_id),
-                                "emoji": {"id": None, "name": emoji}, "burst": False, "type": 0}  # fmt: skip
+        data: dict[str, Any] = {
+            "user_id": str(uid),
+            "channel_id": str(CHANNEL),
+            "message_id": str(message_id),
+            "emoji": {"id": None, "name": emoji},
+            "burst": False,
+            "type": 0,
+        }
         if guild:
             data["guild_id"] = str(GUILD)
             if add:
@@ -223,8 +319,12 @@ class Harness:
         """Wait until every task the client started (commands, buttons, listeners) has finished."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            busy = [t for t in asyncio.all_tasks() if not t.done() and (t.get_name() or "").startswith(
-                ("discord.py:", "CommandTree", "discord-ui"))]  # fmt: skip
+            busy = [
+                t
+                for t in asyncio.all_tasks()
+                if not t.done()
+                and (t.get_name() or "").startswith(("discord.py:", "CommandTree", "discord-ui"))
+            ]
             if not busy:
                 return
             await asyncio.sleep(0.01)

@@ -42,7 +42,11 @@ async def test_remix_button_opens_a_modal_whose_submit_keeps_the_seed(after_rest
     await h.settle()
     new_mid = next(m for m, t in h.fake.posted.items() if t == submit)
     (new,) = store.by_message(new_mid)
-    assert (new.seed, new.attributes["hair"], new.attributes["smile"]) == (gen.seed, "red", gen.attributes["smile"])
+    assert (new.seed, new.attributes["hair"], new.attributes["smile"]) == (
+        gen.seed,
+        "red",
+        gen.attributes["smile"],
+    )
 
 
 async def test_button_for_an_unknown_generation_answers_ephemerally(after_restart):

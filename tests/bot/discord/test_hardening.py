@@ -41,18 +41,29 @@ async def test_an_unknown_command_is_answered_and_starts_one_resync(h):
 
 
 async def test_a_removed_subcommand_shape_is_answered_as_stale(h):
-    token = h._interaction(2, {"id": str(snowflake()), "name": "top", "type": 1,
-                               "options": [{"name": "old", "type": 1, "options": []}]}, 1)  # fmt: skip
+    token = h._interaction(
+        2,
+        {
+            "id": str(snowflake()),
+            "name": "top",
+            "type": 1,
+            "options": [{"name": "old", "type": 1, "options": []}],
+        },
+        1,
+    )
     await _settled_resync(h)
     (call,) = h.fake.for_token(token)
     assert call.ephemeral and ("has changed" in call.content or "no option" in call.content)
 
 
-@pytest.mark.parametrize("options,words", [
-    ({"seed": "abc"}, "seed (a whole number from 0 to"),  # a string where an integer is expected
-    ({"count": 2.5}, "count (a whole number from 1 to"),
-    ({"bogus": "x"}, "has no option 'bogus'"),  # an unknown option is not silently ignored
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "options,words",
+    [
+        ({"seed": "abc"}, "seed (a whole number from 0 to"),  # a string where an integer is expected
+        ({"count": 2.5}, "count (a whole number from 1 to"),
+        ({"bogus": "x"}, "has no option 'bogus'"),  # an unknown option is not silently ignored
+    ],
+)
 async def test_wrong_and_unknown_options_answer_with_what_is_allowed(h, store, options, words):
     before = store.db["generations"].count
     token = h.slash("mascot", options)
@@ -99,8 +110,15 @@ async def test_a_remix_form_opened_before_a_restart_is_answered_after_it(h, stor
 
 
 def _react_as(h: Harness, message_id: int, uid: int, emoji: str, *, bot: bool, add: bool = True) -> None:
-    data = {"user_id": str(uid), "channel_id": str(CHANNEL), "message_id": str(message_id), "guild_id": str(GUILD),
-            "emoji": {"id": None, "name": emoji}, "burst": False, "type": 0}  # fmt: skip
+    data = {
+        "user_id": str(uid),
+        "channel_id": str(CHANNEL),
+        "message_id": str(message_id),
+        "guild_id": str(GUILD),
+        "emoji": {"id": None, "name": emoji},
+        "burst": False,
+        "type": 0,
+    }
     if add:
         data["member"] = member(uid)
         data["member"]["user"]["bot"] = bot
@@ -118,8 +136,20 @@ async def test_reactions_of_bot_accounts_are_not_votes(h, store, cached_guild):
         from discord import Guild
 
         state = h.client._connection
-        state._add_guild(Guild(data={"id": str(GUILD), "name": "g", "roles": [], "emojis": [], "stickers": [],
-                                     "features": [], "member_count": 2}, state=state))  # fmt: skip
+        state._add_guild(
+            Guild(
+                data={
+                    "id": str(GUILD),
+                    "name": "g",
+                    "roles": [],
+                    "emojis": [],
+                    "stickers": [],
+                    "features": [],
+                    "member_count": 2,
+                },
+                state=state,
+            )
+        )
     _react_as(h, mid, 77, UP, bot=True)
     _react_as(h, mid, 78, UP, bot=False)
     await h.settle()

@@ -1,4 +1,5 @@
-"""The creative loop on Discord: a grid with 1-4 / V1-V4 / 🎲, persistent across a restart; ⭐ and /collection."""
+"""The creative loop on Discord: a grid with 1-4 / V1-V4 / 🎲, persistent across a restart;
+⭐ and /collection."""
 
 import pytest
 
@@ -16,13 +17,18 @@ async def grid(core, store):
     calls = h.fake.for_token(token)
     assert calls[0].callback_type == 5  # deferred before drawing
     (post,) = calls[1:]
-    assert len(post.files) == 4 and h.fake.reactions(next(m for m, t in h.fake.posted.items() if t == token)) == []
+    assert (
+        len(post.files) == 4
+        and h.fake.reactions(next(m for m, t in h.fake.posted.items() if t == token)) == []
+    )
     ids = [c["custom_id"] for row in post.json["components"] for c in row["components"]]
     mid = next(m for m, t in h.fake.posted.items() if t == token)
     gens = store.by_message(mid)
     by_id = {g.id: g for g in gens}
     order = [i.split(":")[2] for i in ids[:4]]
-    assert ids == [f"mascot:pick:{g}" for g in order] + [f"mascot:vary:{g}" for g in order] + [f"mascot:regrid:{order[0]}"]
+    assert ids == [f"mascot:pick:{g}" for g in order] + [f"mascot:vary:{g}" for g in order] + [
+        f"mascot:regrid:{order[0]}"
+    ]
     await h.restart()
     yield h, mid, [by_id[g] for g in order]
     await h.close()
@@ -76,7 +82,9 @@ async def test_regrid_and_fuse(grid, store):
     await h.settle()
     (child,) = store.by_message(_posted(h, token))
     assert child.latent["fuse"] == [{"seed": gens[0].seed}, {"seed": gens[1].seed}]
-    assert all(child.attributes[n] in (gens[0].attributes[n], gens[1].attributes[n]) for n in child.attributes)
+    assert all(
+        child.attributes[n] in (gens[0].attributes[n], gens[1].attributes[n]) for n in child.attributes
+    )
     bad = h.slash("fuse", {"a": gens[0].id, "b": "deadbeef"})
     await h.settle()
     assert any(c.ephemeral and "can't find" in c.content for c in h.fake.for_token(bad))

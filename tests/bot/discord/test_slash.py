@@ -24,14 +24,19 @@ async def test_mascot_defers_then_posts_png_with_votes_and_buttons(discord_bot, 
     assert calls[0].callback_type == 5  # deferred "thinking"
     followup = calls[1]
     assert followup.method == "POST" and "/webhooks/" in followup.path
-    (name, png), = followup.files
+    ((name, png),) = followup.files
     assert name == "mascot-42.png" and Image.open(io.BytesIO(png)).size == (32, 32)
     assert "hair:blue" in followup.content and "seed 42" in followup.content
     custom_ids = [c["custom_id"] for row in followup.json["components"] for c in row["components"]]
     message_id = next(mid for mid, t in h.fake.posted.items() if t == token)
     (gen,) = store.by_message(message_id)
     assert custom_ids == [f"mascot:{a}:{gen.id}" for a in ("reroll", "remix", "vary", "star")]
-    assert (gen.seed, gen.attributes["hair"], gen.attributes["smile"], gen.requester) == (42, "blue", "yes", "1")
+    assert (gen.seed, gen.attributes["hair"], gen.attributes["smile"], gen.requester) == (
+        42,
+        "blue",
+        "yes",
+        "1",
+    )
     assert store.image(gen.id)[0] == png
     assert h.fake.reactions(message_id) == [UP, DOWN]
 
@@ -103,7 +108,9 @@ async def test_autocomplete_is_served_for_models(discord_bot):
     token = discord_bot.autocomplete("mascot", "model", "def")
     await discord_bot.settle()
     (call,) = discord_bot.fake.for_token(token)
-    assert call.callback_type == 8 and call.json["data"]["choices"] == [{"name": "default", "value": "default"}]
+    assert call.callback_type == 8 and call.json["data"]["choices"] == [
+        {"name": "default", "value": "default"}
+    ]
 
 
 async def test_top_and_mystats(discord_bot, store):
@@ -118,7 +125,9 @@ async def test_top_and_mystats(discord_bot, store):
     (top_call,) = discord_bot.fake.for_token(top)
     assert "+1" in top_call.content and "hair:red" in top_call.content and "<@7>" in top_call.content
     (stats_call,) = discord_bot.fake.for_token(stats)
-    assert stats_call.ephemeral and "You made 1 mascot" in stats_call.content and f"1 {UP}" in stats_call.content
+    assert (
+        stats_call.ephemeral and "You made 1 mascot" in stats_call.content and f"1 {UP}" in stats_call.content
+    )
 
 
 async def test_admin_commands_need_an_admin_and_say_not_configured(core):
@@ -134,13 +143,25 @@ async def test_admin_commands_need_an_admin_and_say_not_configured(core):
 
 
 def _mascotify(h, png: bytes, content_type: str = "image/png", keep: str | None = None) -> str:
-    """A /mascotify interaction with one attachment, as Discord sends it (the file itself comes from the CDN)."""
-    attachment = {"id": "991", "filename": "me.png", "size": len(png), "url": "https://cdn.example/me.png",
-                  "proxy_url": "https://cdn.example/me.png", "content_type": content_type}  # fmt: skip
+    """A /mascotify interaction with one attachment, as Discord sends it (the file comes from the CDN)."""
+    attachment = {
+        "id": "991",
+        "filename": "me.png",
+        "size": len(png),
+        "url": "https://cdn.example/me.png",
+        "proxy_url": "https://cdn.example/me.png",
+        "content_type": content_type,
+    }
     options = [{"name": "picture", "type": 11, "value": "991"}]
     if keep:
         options.append({"name": "keep", "type": 3, "value": keep})
-    data = {"id": "77", "name": "mascotify", "type": 1, "options": options, "resolved": {"attachments": {"991": attachment}}}
+    data = {
+        "id": "77",
+        "name": "mascotify",
+        "type": 1,
+        "options": options,
+        "resolved": {"attachments": {"991": attachment}},
+    }
 
     async def from_cdn(url: str) -> bytes:
         assert url == attachment["url"]

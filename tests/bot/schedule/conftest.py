@@ -19,21 +19,42 @@ from bot.core.engine import EngineClient
 from bot.schedule.config import ScheduleConfig
 from bot.store import Store
 
-SCHEMA = {"attributes": [{"name": "hair", "kind": "choice", "values": ["red", "green", "blue"]},
-                         {"name": "smile", "kind": "flag", "values": ["no", "yes"]}]}  # fmt: skip
+SCHEMA = {
+    "attributes": [
+        {"name": "hair", "kind": "choice", "values": ["red", "green", "blue"]},
+        {"name": "smile", "kind": "flag", "values": ["no", "yes"]},
+    ]
+}
 
 
-def evaluation(kid=(0.010, 0.0105), attr=(0.80, 0.80), pref=(0.40, 0.55), trusted=True, diversity=(0.3, 0.3),
-               ci=None):  # fmt: skip
+def evaluation(
+    kid=(0.010, 0.0105), attr=(0.80, 0.80), pref=(0.40, 0.55), trusted=True, diversity=(0.3, 0.3), ci=None
+):
     """An engine's evaluation.json; ``ci``: the preference gain's interval (default: the gain +- 0.02)."""
     gain = pref[1] - pref[0]
     low, high = ci or (gain - 0.02, gain + 0.02)
     return {
         "champion": {"version": "v1", "kid": kid[0], "attr_precision": attr[0], "diversity": diversity[0]},
-        "challenger": {"version": "v2", "kid": kid[1], "attr_precision": attr[1], "diversity": diversity[1], "finite": True},
-        "preference": {"champion": pref[0], "challenger": pref[1], "gain": gain, "gain_low": low, "gain_high": high,
-                       "trusted": trusted, "held_out_accuracy": 0.8, "majority_rate": 0.5, "train": 30, "test": 10},
-    }  # fmt: skip
+        "challenger": {
+            "version": "v2",
+            "kid": kid[1],
+            "attr_precision": attr[1],
+            "diversity": diversity[1],
+            "finite": True,
+        },
+        "preference": {
+            "champion": pref[0],
+            "challenger": pref[1],
+            "gain": gain,
+            "gain_low": low,
+            "gain_high": high,
+            "trusted": trusted,
+            "held_out_accuracy": 0.8,
+            "majority_rate": 0.5,
+            "train": 30,
+            "test": 10,
+        },
+    }
 
 
 @dataclass
@@ -42,8 +63,12 @@ class FakeEngine:
 
     current: str = "v1"
     history: list[str] = field(default_factory=list)
-    outcome: dict[str, Any] = field(default_factory=lambda: {"state": "succeeded", "result": {
-        "checkpoint": "/jobs/x/run/model", "evaluation": evaluation()}})  # fmt: skip
+    outcome: dict[str, Any] = field(
+        default_factory=lambda: {
+            "state": "succeeded",
+            "result": {"checkpoint": "/jobs/x/run/model", "evaluation": evaluation()},
+        }
+    )
     job_seconds: float = 0.0
     requests: list[dict] = field(default_factory=list)
     on_job_start: Any = None
@@ -58,9 +83,22 @@ class FakeEngine:
         return app
 
     async def models(self, request):
-        return web.json_response({"default": "default", "models": [
-            {"name": "default", "version": self.current, "family": "dcgan", "resolution": 32, "schema": SCHEMA,
-             "metrics": {}, "parent": None}]})  # fmt: skip
+        return web.json_response(
+            {
+                "default": "default",
+                "models": [
+                    {
+                        "name": "default",
+                        "version": self.current,
+                        "family": "dcgan",
+                        "resolution": 32,
+                        "schema": SCHEMA,
+                        "metrics": {},
+                        "parent": None,
+                    }
+                ],
+            }
+        )
 
     async def start(self, request):
         self.requests.append(await request.json())
@@ -78,13 +116,27 @@ class FakeEngine:
         body = await request.json()
         previous, self.current = self.current, "v2"
         self.history.append(previous)
-        return web.json_response({"name": "default", "version": self.current, "previous": previous, "action": "promote",
-                                  "checkpoint": body["checkpoint"]})  # fmt: skip
+        return web.json_response(
+            {
+                "name": "default",
+                "version": self.current,
+                "previous": previous,
+                "action": "promote",
+                "checkpoint": body["checkpoint"],
+            }
+        )
 
     async def rollback(self, request):
         if not self.history:
-            return web.json_response({"error": {"code": "nothing_to_roll_back",
-                                                "message": "model 'default' has no earlier promoted version"}}, status=409)  # fmt: skip
+            return web.json_response(
+                {
+                    "error": {
+                        "code": "nothing_to_roll_back",
+                        "message": "model 'default' has no earlier promoted version",
+                    }
+                },
+                status=409,
+            )
         previous, self.current = self.current, self.history.pop()
         return web.json_response(
             {"name": "default", "version": self.current, "previous": previous, "action": "rollback"}
@@ -117,9 +169,18 @@ def seed_votes(
     """``n`` generations, each with ``up`` likes and ``down`` dislikes from distinct users."""
     ids = []
     for i in range(n):
-        g = store.add_generation(engine_id=f"e{i}", model="default", version=version, seed=i + 100 * len(hair) + up,
-                                 attributes={"hair": hair, "smile": "yes"}, requested={}, truncation=1.0,
-                                 requester="u0", platform="web", image=b"\x89PNG fake")  # fmt: skip
+        g = store.add_generation(
+            engine_id=f"e{i}",
+            model="default",
+            version=version,
+            seed=i + 100 * len(hair) + up,
+            attributes={"hair": hair, "smile": "yes"},
+            requested={},
+            truncation=1.0,
+            requester="u0",
+            platform="web",
+            image=b"\x89PNG fake",
+        )
         for u in range(up):
             store.vote(g.id, f"up{u}", 1)
         for u in range(down):

@@ -32,8 +32,16 @@ def _save_broken(src, dst, damage):
         for p in ck.G.parameters():
             damage(p)
     m = ck.meta
-    save_generator(dst, ck.G, family=m["family"], arch=m["arch"], c_dim=m["c_dim"], resolution=m["resolution"],
-                   schema=ck.schema, extra={"parent": ck.version})  # fmt: skip
+    save_generator(
+        dst,
+        ck.G,
+        family=m["family"],
+        arch=m["arch"],
+        c_dim=m["c_dim"],
+        resolution=m["resolution"],
+        schema=ck.schema,
+        extra={"parent": ck.version},
+    )
 
 
 def _job(tmp_path, tiny_checkpoint, toy_dataset):
@@ -44,8 +52,14 @@ def _job(tmp_path, tiny_checkpoint, toy_dataset):
     tiny_checkpoint = champion
     version = load_checkpoint(champion).version
     item = lambda s, hair: {"seed": s, "attributes": {"hair": hair}, "version": version, "truncation": 1.0}
-    job = make_job(tmp_path, tiny_checkpoint, toy_dataset, [item(s, "blue") for s in range(12)],
-                   [item(s, "red") for s in range(12, 24)], samples=16)  # fmt: skip
+    job = make_job(
+        tmp_path,
+        tiny_checkpoint,
+        toy_dataset,
+        [item(s, "blue") for s in range(12)],
+        [item(s, "red") for s in range(12, 24)],
+        samples=16,
+    )
     build(job)
     return job
 

@@ -7,8 +7,16 @@ SIZES = {"hair": 3, "smile": 2}
 
 
 def row(i, up, down, hair="blue", smile="yes"):
-    return {"id": f"g{i}", "version": "v1", "seed": i, "attributes": {"hair": hair, "smile": smile},
-            "truncation": 1.0, "up": up, "down": down, "voters": up + down}  # fmt: skip
+    return {
+        "id": f"g{i}",
+        "version": "v1",
+        "seed": i,
+        "attributes": {"hair": hair, "smile": smile},
+        "truncation": 1.0,
+        "up": up,
+        "down": down,
+        "voters": up + down,
+    }
 
 
 def test_wilson_bound_rewards_evidence_not_just_the_ratio():

@@ -35,8 +35,10 @@ def test_a_preference_gain_within_its_noise_is_rejected():
     # The mean rose, but the interval straddles zero: sampling noise could explain the rise.
     v = judge(evaluation(pref=(0.512, 0.540), ci=(-0.004, 0.060)), CFG)
     assert not v.promote
-    assert v.reasons[3] == ("preference 0.512 -> 0.540 (gain +0.028, 95% CI -0.004..+0.060): "
-                            "not clearly improved (needs CI above +0.000)")  # fmt: skip
+    assert v.reasons[3] == (
+        "preference 0.512 -> 0.540 (gain +0.028, 95% CI -0.004..+0.060): "
+        "not clearly improved (needs CI above +0.000)"
+    )
 
 
 def test_a_preference_gain_clearly_above_zero_is_promoted():
@@ -47,7 +49,9 @@ def test_a_preference_gain_clearly_above_zero_is_promoted():
 
 def test_min_preference_gain_is_compared_with_the_lower_bound():
     strict = ScheduleConfig(min_preference_gain=0.02)
-    assert not judge(evaluation(pref=(0.50, 0.55), ci=(0.015, 0.085)), strict).promote  # mean +0.05, low +0.015
+    assert not judge(
+        evaluation(pref=(0.50, 0.55), ci=(0.015, 0.085)), strict
+    ).promote  # mean +0.05, low +0.015
     assert judge(evaluation(pref=(0.50, 0.55), ci=(0.025, 0.075)), strict).promote
 
 

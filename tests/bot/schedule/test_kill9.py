@@ -42,17 +42,31 @@ class EngineProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = root / "config.toml"
         self.config.write_text(
-            f'[paths]\ncheckpoints = "{root / "checkpoints"}"\ndata = "{data_root}"\nruns = "{root / "runs"}"\n'
+            f'[paths]\ncheckpoints = "{root / "checkpoints"}"\ndata = "{data_root}"\n'
+            f'runs = "{root / "runs"}"\n'
             f'[engine]\nmodels = ["default"]\ndevice = "cpu"\nupscaler = ""\nbuckets = [1]\n'
-        )  # fmt: skip
+        )
         self.proc: subprocess.Popen | None = None
 
     async def start(self) -> None:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         env.pop("ENGINE_ADMIN_TOKEN", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--config", str(self.config),
-                                      "--port", str(self.port)], cwd=REPO, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "engine.cli",
+                "serve",
+                "--config",
+                str(self.config),
+                "--port",
+                str(self.port),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         async with aiohttp.ClientSession() as s:
             for _ in range(600):
                 try:
@@ -77,9 +91,17 @@ class EngineProcess:
 
 def _votes(store, version):
     for i in range(3):
-        g = store.add_generation(engine_id=f"e{i}", model="default", version=version, seed=i,
-                                 attributes={"hair": "blue", "smile": "yes"}, requested={}, truncation=1.0,
-                                 requester="u", platform="web")  # fmt: skip
+        g = store.add_generation(
+            engine_id=f"e{i}",
+            model="default",
+            version=version,
+            seed=i,
+            attributes={"hair": "blue", "smile": "yes"},
+            requested={},
+            truncation=1.0,
+            requester="u",
+            platform="web",
+        )
         for u in range(3):
             store.vote(g.id, f"u{u}", 1)
 
@@ -127,7 +149,9 @@ async def test_engine_killed_mid_finetune_fails_the_job_keeps_the_champion_and_t
     try:
         champion = (await engine.generate({}, seed=1)).version
         _votes(store, champion)
-        cfg = ScheduleConfig(data=str(toy_dataset), min_curated=2, poll_s=0.2, timeout_s=600, kimg=50, batch=8)
+        cfg = ScheduleConfig(
+            data=str(toy_dataset), min_curated=2, poll_s=0.2, timeout_s=600, kimg=50, batch=8
+        )
         night = asyncio.create_task(NightlyRun(engine, store, cfg).run("test"))
         job = await _running_job(engine_proc.url, store)
         trainers.append(job["pid"])
@@ -142,13 +166,19 @@ async def test_engine_killed_mid_finetune_fails_the_job_keeps_the_champion_and_t
 
         await engine_proc.start()
         out = await asyncio.wait_for(night, 60)  # the engine, back, reports the job failed
-        assert out.status == "failed" and "engine stopped" in out.message and "champion keeps serving" in out.message
+        assert (
+            out.status == "failed"
+            and "engine stopped" in out.message
+            and "champion keeps serving" in out.message
+        )
         after = await engine.job(job["id"])
         assert after.state == "failed" and "engine stopped" in after.error
         assert (await engine.generate({}, seed=1)).version == champion
 
         night = asyncio.create_task(NightlyRun(engine, store, cfg).run("test"))
-        accepted = await _running_job(engine_proc.url, store, previous=job["id"])  # not refused as "a job is still running"
+        accepted = await _running_job(
+            engine_proc.url, store, previous=job["id"]
+        )  # not refused as "a job is still running"
         assert accepted["id"] != job["id"]
         night.cancel()
     finally:

@@ -16,9 +16,18 @@ async def real(engine_url):
 
 def _votes(store, version, n=3, image=None):
     for i in range(n):
-        g = store.add_generation(engine_id=f"e{i}", model="default", version=version, seed=i,
-                                 attributes={"hair": "blue", "smile": "yes"}, requested={}, truncation=1.0,
-                                 requester="u", platform="web", image=image)  # fmt: skip
+        g = store.add_generation(
+            engine_id=f"e{i}",
+            model="default",
+            version=version,
+            seed=i,
+            attributes={"hair": "blue", "smile": "yes"},
+            requested={},
+            truncation=1.0,
+            requester="u",
+            platform="web",
+            image=image,
+        )
         for u in range(3):
             store.vote(g.id, f"u{u}", 1)
 
@@ -49,12 +58,17 @@ async def test_a_job_past_its_budget_is_stopped_and_recorded(real, store, toy_da
 async def test_bad_curation_requests_are_refused_by_the_engine(real, toy_dataset):
     from bot.core.engine import EngineError
 
-    with pytest.raises(EngineError, match="(?i)curated"):
+    with pytest.raises(EngineError, match=r"(?i)curated"):
         await real.start_finetune({"data": str(toy_dataset), "curated": []})
-    with pytest.raises(EngineError, match="(?i)extra_share"):
-        await real.start_finetune({"data": str(toy_dataset), "extra_share": 0.9,
-                                   "curated": [{"seed": 1, "attributes": {}, "version": "v"}]})  # fmt: skip
-    with pytest.raises(EngineError, match="(?i)seed"):
+    with pytest.raises(EngineError, match=r"(?i)extra_share"):
+        await real.start_finetune(
+            {
+                "data": str(toy_dataset),
+                "extra_share": 0.9,
+                "curated": [{"seed": 1, "attributes": {}, "version": "v"}],
+            }
+        )
+    with pytest.raises(EngineError, match=r"(?i)seed"):
         await real.start_finetune(
             {"data": str(toy_dataset), "curated": [{"seed": -1, "attributes": {}, "version": "v"}]}
         )

@@ -1,7 +1,7 @@
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from bot.store.migrations import MIGRATIONS
 
 class Clock:
     def __init__(self):
-        self.now = datetime(2025, 1, 10, 12, tzinfo=timezone.utc)
+        self.now = datetime(2025, 1, 10, 12, tzinfo=UTC)
 
     def __call__(self):
         return self.now
@@ -30,9 +30,19 @@ def db(tmp_path, clock):
 
 
 def _gen(store, seed=1, requester="u1", guild="g1", **attrs):
-    return store.add_generation(engine_id=f"e{seed}", model="default", version="v1", seed=seed,
-                                attributes=attrs or {"hair": "red"}, requested={}, truncation=1.0,
-                                requester=requester, platform="discord", guild=guild, image=b"png")  # fmt: skip
+    return store.add_generation(
+        engine_id=f"e{seed}",
+        model="default",
+        version="v1",
+        seed=seed,
+        attributes=attrs or {"hair": "red"},
+        requested={},
+        truncation=1.0,
+        requester=requester,
+        platform="discord",
+        guild=guild,
+        image=b"png",
+    )
 
 
 def test_wal_mode_and_schema_version(db, tmp_path):
@@ -40,7 +50,9 @@ def test_wal_mode_and_schema_version(db, tmp_path):
     assert db.schema_version == len(MIGRATIONS)
     db.close()
     again = Store(tmp_path / "t.db")  # reopening runs nothing twice
-    assert [r[0] for r in again.db.execute("SELECT version FROM schema_version")] == list(range(1, len(MIGRATIONS) + 1))
+    assert [r[0] for r in again.db.execute("SELECT version FROM schema_version")] == list(
+        range(1, len(MIGRATIONS) + 1)
+    )
 
 
 def test_an_old_database_is_migrated_in_place(tmp_path):
@@ -69,9 +81,11 @@ def test_one_vote_per_user_changing_replaces_removing_deletes(db):
 
 def test_writes_survive_a_killed_process(tmp_path):
     path = tmp_path / "crash.db"
-    code = (f"import os; from bot.store import Store; s = Store({str(path)!r}); "
-            "g = s.add_generation(engine_id='e', model='m', version='v', seed=1, attributes={}, requested={}, "
-            "truncation=1.0, requester='u', platform='web'); s.vote(g.id, 'x', 1); os._exit(9)")  # fmt: skip
+    code = (
+        f"import os; from bot.store import Store; s = Store({str(path)!r}); "
+        "g = s.add_generation(engine_id='e', model='m', version='v', seed=1, attributes={}, requested={}, "
+        "truncation=1.0, requester='u', platform='web'); s.vote(g.id, 'x', 1); os._exit(9)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 9
     store = Store(path)
     (row,) = store.db.query("SELECT user, value FROM votes")
@@ -123,10 +137,16 @@ def test_messages_images_curation_runs_and_model_versions(db):
     assert [r.generation.id for r in db.curation_candidates(min_voters=3)] == [g.id]
     assert db.curation_candidates(min_voters=4) == []
     run = db.start_curation_run("default", candidates=1)
-    db.record_model_version("v2", "default", "candidate", family="dcgan", parent="v1", metrics={"kid": 0.1},
-                            curation_run=run)  # fmt: skip
+    db.record_model_version(
+        "v2", "default", "candidate", family="dcgan", parent="v1", metrics={"kid": 0.1}, curation_run=run
+    )
     db.set_model_status("v2", "rejected", "KID got worse (0.10 > 0.08)")
     db.finish_curation_run(run, "rejected", {"kid": 0.1})
     (v,) = db.model_versions("default")
-    assert (v["status"], v["reason"], v["parent"], v["metrics"]) == ("rejected", "KID got worse (0.10 > 0.08)", "v1", {"kid": 0.1})
+    assert (v["status"], v["reason"], v["parent"], v["metrics"]) == (
+        "rejected",
+        "KID got worse (0.10 > 0.08)",
+        "v1",
+        {"kid": 0.1},
+    )
     assert db.curation_runs()[0]["status"] == "rejected"

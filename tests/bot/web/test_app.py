@@ -81,7 +81,9 @@ async def test_announcements_are_served_after_the_last_one_seen(web, feed):
     feed.add("Rolled default back from v2 to v1.")
     body = await (await web.get("/api/announcements?after=0")).json()
     assert [(a["id"], a["message"]) for a in body["announcements"]] == [
-        (1, "New mascot model v2 is live."), (2, "Rolled default back from v2 to v1.")]  # fmt: skip
+        (1, "New mascot model v2 is live."),
+        (2, "Rolled default back from v2 to v1."),
+    ]
     assert body["announcements"][0]["time"].endswith("Z")
     later = await (await web.get("/api/announcements?after=1")).json()
     assert [a["id"] for a in later["announcements"]] == [2]

@@ -10,8 +10,15 @@ from bot.core.announcements import AnnouncementFeed
 from bot.web.app import make_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
@@ -52,7 +59,12 @@ async def test_type_a_command_see_the_image_vote_and_find_it_in_sqlite(page, sto
     assert (await page.locator(".vote-up").inner_text()).strip() == "👍 1"
     assert store.votes(generation) == {"web:carol": 1}
     gen = store.generation(generation)
-    assert (gen.seed, gen.attributes["hair"], gen.requester, gen.platform) == (77, "green", "web:carol", "web")
+    assert (gen.seed, gen.attributes["hair"], gen.requester, gen.platform) == (
+        77,
+        "green",
+        "web:carol",
+        "web",
+    )
 
     await page.click(".vote-down")  # changing replaces
     await page.locator(".vote-down.on").wait_for(timeout=10_000)

@@ -1,4 +1,5 @@
-"""The creative loop clicked through in a real headless Chromium: Make 4 -> Pick -> V2 -> Pick -> ⭐ -> collection.
+"""The creative loop clicked through in a real headless Chromium:
+Make 4 -> Pick -> V2 -> Pick -> ⭐ -> collection.
 
 Screenshots of each step go to $MASCOT_SCREENSHOTS when set (docs/), else to the test's tmp folder.
 """
@@ -14,8 +15,15 @@ from bot.config import BotConfig
 from bot.web.app import make_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
@@ -44,7 +52,9 @@ def shots(tmp_path):
 
 async def _last(page, selector, count_before):
     """The newest bot message's figures once one more bot message than before has arrived."""
-    await page.wait_for_function(f"document.querySelectorAll('.msg.bot').length > {count_before}", timeout=30_000)
+    await page.wait_for_function(
+        f"document.querySelectorAll('.msg.bot').length > {count_before}", timeout=30_000
+    )
     return page.locator(".msg.bot").last.locator(selector)
 
 
@@ -64,7 +74,10 @@ async def test_pick_vary_pick_star_and_find_it_in_the_collection(page, store, sh
     post = await _last(page, "figure.post", 1)
     await post.locator("img").wait_for(state="visible", timeout=30_000)
     # The caption sits under the picture, not beside it.
-    img_box, cap_box = await post.locator("img").bounding_box(), await post.locator("figcaption").bounding_box()
+    img_box, cap_box = (
+        await post.locator("img").bounding_box(),
+        await post.locator("figcaption").bounding_box(),
+    )
     assert cap_box["y"] >= img_box["y"] + img_box["height"] - 1
     picked = await post.get_attribute("data-generation")
 
@@ -93,7 +106,9 @@ async def test_pick_vary_pick_star_and_find_it_in_the_collection(page, store, sh
     await page.screenshot(path=str(shots / "4-collection.png"), full_page=True)
 
     await kept.first.locator("button.star").click()  # ⭐ again removes it
-    await page.wait_for_function("!document.querySelector('figure.collection button.star.on')", timeout=10_000)
+    await page.wait_for_function(
+        "!document.querySelector('figure.collection button.star.on')", timeout=10_000
+    )
     assert store.favourites("web:dora") == []
     for name in ("1-grid", "2-variations", "3-picked-and-starred", "4-collection"):
         assert (shots / f"{name}.png").stat().st_size > 5_000

@@ -38,7 +38,9 @@ async def test_mascot_answers_four_candidates_to_pick_and_vary(web, store):
     assert picked["kind"] == "post" and len(picked["images"]) == 1
     post = store.generation(picked["images"][0]["generation"])
     assert (post.seed, post.attributes, post.latent) == (gens[1].seed, gens[1].attributes, None)
-    assert await _png(web, picked["images"][0]["url"]) == await _png(web, grid["images"][1]["url"])  # no upscaler here
+    assert await _png(web, picked["images"][0]["url"]) == await _png(
+        web, grid["images"][1]["url"]
+    )  # no upscaler here
 
     varied = await _command(web, f"/variations {post.id}")
     assert varied["kind"] == "grid" and len(varied["images"]) == 4
@@ -48,14 +50,18 @@ async def test_mascot_answers_four_candidates_to_pick_and_vary(web, store):
     pngs = {await _png(web, i["url"]) for i in varied["images"]}
     assert len(pngs) == 4 and await _png(web, picked["images"][0]["url"]) not in pngs
 
-    again = await _command(web, f"/pick {kids[1].id}")  # a picked variation is drawn from its recipe, not its seed
+    again = await _command(
+        web, f"/pick {kids[1].id}"
+    )  # a picked variation is drawn from its recipe, not its seed
     assert store.generation(again["images"][0]["generation"]).latent == kids[1].latent
     assert await _png(web, again["images"][0]["url"]) == await _png(web, varied["images"][1]["url"])
     deeper = await _command(web, f"/variations {again['images'][0]['generation']}")
     assert store.generation(deeper["images"][0]["generation"]).latent["vary"] == kids[1].latent
 
     rerolled = await _command(web, f"/reroll {ids[0]}")
-    assert rerolled["kind"] == "grid" and not {store.generation(i["generation"]).seed for i in rerolled["images"]} & {g.seed for g in gens}
+    assert rerolled["kind"] == "grid" and not {
+        store.generation(i["generation"]).seed for i in rerolled["images"]
+    } & {g.seed for g in gens}
 
 
 async def test_fuse_takes_each_attribute_from_a_parent(web, store):
@@ -88,8 +94,20 @@ async def test_star_collection_and_unstar(web, store):
 
 
 def test_the_collection_holds_at_most_150(store):
-    rows = [store.add_generation(engine_id="e", model="m", version="v", seed=i, attributes={}, requested={},
-                                 truncation=1.0, requester="u", platform="web") for i in range(151)]  # fmt: skip
+    rows = [
+        store.add_generation(
+            engine_id="e",
+            model="m",
+            version="v",
+            seed=i,
+            attributes={},
+            requested={},
+            truncation=1.0,
+            requester="u",
+            platform="web",
+        )
+        for i in range(151)
+    ]
     assert [store.add_favourite("u", r.id) for r in rows[:150]][-1] == 150
     assert store.add_favourite("u", rows[150].id) is None and store.favourite_count("u") == 150
     assert store.add_favourite("u", rows[3].id) == 150  # starring again is not an error
@@ -117,7 +135,9 @@ async def test_top_lists_only_liked_mascots_with_thumbnails(web, store):
 
 async def test_status_is_formatted_for_people(core):
     async with TestClient(TestServer(make_app(core, BotConfig(), admin_token="t"))) as c:
-        r = await c.post("/api/command", json={"user": "ann", "text": "/status"}, headers={"Authorization": "Bearer t"})
+        r = await c.post(
+            "/api/command", json={"user": "ann", "text": "/status"}, headers={"Authorization": "Bearer t"}
+        )
         status = await r.json()
     assert "{" not in status["text"] and "Engine: 1 model(s)" in status["text"]
 
@@ -133,10 +153,14 @@ def test_an_old_database_keeps_its_rows_through_migration_4(tmp_path):
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)")
     for version, script in enumerate(MIGRATIONS[:3], start=1):
-        conn.executescript(f"BEGIN;\n{script}\nINSERT INTO schema_version VALUES ({version}, 'then');\nCOMMIT;")
-    conn.execute("INSERT INTO generations (id, engine_id, model, version, seed, attributes, requested, truncation, "
-                 "requester, platform, created) VALUES ('g1', 'e', 'm', 'v', 7, '{\"hair\": \"red\"}', '{}', 1.0, "
-                 "'u', 'web', '2026-01-01')")  # fmt: skip
+        conn.executescript(
+            f"BEGIN;\n{script}\nINSERT INTO schema_version VALUES ({version}, 'then');\nCOMMIT;"
+        )
+    conn.execute(
+        "INSERT INTO generations (id, engine_id, model, version, seed, attributes, requested, truncation, "
+        "requester, platform, created) VALUES ('g1', 'e', 'm', 'v', 7, '{\"hair\": \"red\"}', '{}', 1.0, "
+        "'u', 'web', '2026-01-01')"
+    )
     conn.execute("INSERT INTO votes VALUES ('g1', 'u', 1, '2026-01-01')")
     conn.close()
     store = Store(path)
@@ -156,7 +180,12 @@ async def test_the_readme_chat_examples_are_accepted(web):
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     block = readme.split("In chat (", 1)[1].split("```", 2)[1]
     # A line is "command  what it does", or several commands apart by two spaces.
-    commands = [part for line in block.splitlines() for part in re.split(r"\s{2,}", line.strip()) if part.startswith("/")]
+    commands = [
+        part
+        for line in block.splitlines()
+        for part in re.split(r"\s{2,}", line.strip())
+        if part.startswith("/")
+    ]
     assert len(commands) >= 12 and "/remix <id> hair:pink" in commands and "/morph <id> <id>" in commands
     made = [i["generation"] for i in (await _command(web, "/mascot"))["images"]]
     web.server.app[CORE].store.vote(made[0], "someone", 1)  # so /top week has one to show
@@ -164,8 +193,13 @@ async def test_the_readme_chat_examples_are_accepted(web):
     for command in commands:
         text = re.sub("<id>", lambda _: next(ids), command.replace("hair:pink", "hair:green"))
         reply = await _command(web, text)
-        assert not re.search(r"don't know|not of the form|needs|takes one|can't find", reply["text"]), (text, reply)
-        assert reply["images"] or reply["files"] or "collection" in reply["text"] or "Commands" in reply["text"], text
+        assert not re.search(r"don't know|not of the form|needs|takes one|can't find", reply["text"]), (
+            text,
+            reply,
+        )
+        assert (
+            reply["images"] or reply["files"] or "collection" in reply["text"] or "Commands" in reply["text"]
+        ), text
 
 
 async def test_queue_reports_the_engines_waiting_images(web):

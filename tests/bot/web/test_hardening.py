@@ -26,17 +26,36 @@ from tests.engine.serve.live import LiveServer, assert_clean, fill
 EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
-anything = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                        | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)  # fmt: skip
+anything = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
 users = st.sampled_from(["ann", "bob.b", "x" * 33, "", " ", "a/b"]) | anything
-texts = st.sampled_from(["/mascot hair:blue seed:1 count:1", "/top", "/help", "/status", "/retrain", "/vote",
-                         "/mascot seed:99999999999999999999999", "/mascot hair:" + "b" * 500, "👍", ""]) \
-    | st.text(max_size=60) | anything  # fmt: skip
+texts = (
+    st.sampled_from(
+        [
+            "/mascot hair:blue seed:1 count:1",
+            "/top",
+            "/help",
+            "/status",
+            "/retrain",
+            "/vote",
+            "/mascot seed:99999999999999999999999",
+            "/mascot hair:" + "b" * 500,
+            "👍",
+            "",
+        ]
+    )
+    | st.text(max_size=60)
+    | anything
+)
 
 
 def _bodies(fields: dict):
-    raw = st.binary(max_size=120) | st.sampled_from([b"", b"[1]", b'"x"', b"null", b"{", b"[" * 3000 + b"]" * 3000,
-                                                     b'{"value": ' + b"1" * 5000 + b"}"])  # fmt: skip
+    raw = st.binary(max_size=120) | st.sampled_from(
+        [b"", b"[1]", b'"x"', b"null", b"{", b"[" * 3000 + b"]" * 3000, b'{"value": ' + b"1" * 5000 + b"}"]
+    )
     return st.fixed_dictionaries({}, optional=fields).map(lambda d: json.dumps(d).encode()) | raw
 
 
@@ -46,7 +65,9 @@ def chat(tiny_checkpoint, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("web-hardening")
     live = shutil.copytree(tiny_checkpoint, root / "checkpoints" / "default")
-    engine = LiveServer(EngineService(ServeConfig(models=(("default", str(live)),), jobs_dir=str(root / "jobs"))).app())
+    engine = LiveServer(
+        EngineService(ServeConfig(models=(("default", str(live)),), jobs_dir=str(root / "jobs"))).app()
+    )
     store = Store(root / "bot.db")
 
     async def app():
@@ -55,7 +76,9 @@ def chat(tiny_checkpoint, tmp_path_factory):
         return make_app(core, BotConfig(), admin_token="")
 
     with engine, LiveServer(app) as web:
-        made = web.call("POST", "/api/command", json.dumps({"user": "ann", "text": "/mascot seed:3 count:1"}).encode())
+        made = web.call(
+            "POST", "/api/command", json.dumps({"user": "ann", "text": "/mascot seed:3 count:1"}).encode()
+        )
         web.generation = made.json()["images"][0]["generation"]
         yield web
     store.close()
@@ -68,16 +91,35 @@ def test_command_never_5xx(chat, body):
 
 
 @EXAMPLES
-@given(body=_bodies({"user": users, "generation": st.sampled_from(["nope", ""]) | anything,
-                     "value": st.sampled_from([1, -1, 0, True, 2, "1", 1.0]) | anything}))  # fmt: skip
+@given(
+    body=_bodies(
+        {
+            "user": users,
+            "generation": st.sampled_from(["nope", ""]) | anything,
+            "value": st.sampled_from([1, -1, 0, True, 2, "1", 1.0]) | anything,
+        }
+    )
+)
 def test_vote_never_5xx(chat, body):
     assert_clean(chat.call("POST", "/api/vote", body), f"/api/vote {body[:120]!r}")
 
 
 @EXAMPLES
-@given(path=st.sampled_from(["/api/top?limit=", "/api/top?period=", "/api/announcements?after=", "/image/",
-                             "/gallery?period=", "/api/schema?", "/api/nothing/"]),
-       value=st.text(max_size=30) | st.integers().map(str), method=st.sampled_from(["GET", "POST"]))  # fmt: skip
+@given(
+    path=st.sampled_from(
+        [
+            "/api/top?limit=",
+            "/api/top?period=",
+            "/api/announcements?after=",
+            "/image/",
+            "/gallery?period=",
+            "/api/schema?",
+            "/api/nothing/",
+        ]
+    ),
+    value=st.text(max_size=30) | st.integers().map(str),
+    method=st.sampled_from(["GET", "POST"]),
+)
 def test_queries_and_paths_never_5xx(chat, path, value, method):
     from urllib.parse import quote
 
@@ -91,8 +133,15 @@ def test_every_route_any_body_no_5xx(chat, data):
     """Every route the chat has, including ones added after this test was written."""
     method, pattern = data.draw(st.sampled_from(chat.routes))
     path = fill(pattern, data.draw(st.sampled_from(["abc", chat.generation, "é", "..", "0"])))
-    body = data.draw(_bodies({"user": users, "text": texts, "generation": anything, "value": anything,
-                              "image": anything})) if method == "POST" else None  # fmt: skip
+    body = (
+        data.draw(
+            _bodies(
+                {"user": users, "text": texts, "generation": anything, "value": anything, "image": anything}
+            )
+        )
+        if method == "POST"
+        else None
+    )
     assert_clean(chat.call(method, path, body), f"{method} {path} {body!r:.120}")
 
 
@@ -122,15 +171,22 @@ def test_inputs_named_in_the_issue(chat, method, path, body, status, code):
 
 
 def test_a_vote_of_true_is_refused_not_echoed(chat):
-    answer = chat.call("POST", "/api/vote", json.dumps({"user": "cy", "generation": chat.generation,
-                                                        "value": True}).encode())  # fmt: skip
+    answer = chat.call(
+        "POST", "/api/vote", json.dumps({"user": "cy", "generation": chat.generation, "value": True}).encode()
+    )
     assert answer.status == 400 and answer.json()["error"]["code"] == "invalid_value"
 
 
-@pytest.mark.parametrize("configured,sent,allowed", [
-    ("", None, False), ("", "Bearer x", False),  # no token configured: admin is off
-    ("t0k", None, False), ("t0k", "Bearer nope", False), ("t0k", "Bearer t0k", True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "configured,sent,allowed",
+    [
+        ("", None, False),
+        ("", "Bearer x", False),  # no token configured: admin is off
+        ("t0k", None, False),
+        ("t0k", "Bearer nope", False),
+        ("t0k", "Bearer t0k", True),
+    ],
+)
 async def test_web_admin_needs_its_own_token(core, configured, sent, allowed):
     app = make_app(core, BotConfig(web_admin=True), admin_token=configured)
     async with TestClient(TestServer(app)) as c:

@@ -34,11 +34,15 @@ async def test_a_picture_becomes_four_candidates_that_pick_and_vary_like_any(web
     gens = [store.generation(i["generation"]) for i in grid["images"]]
     assert "z" in gens[0].latent and all(g.attributes["hair"] == "blue" for g in gens)
     assert [g.latent["index"] for g in gens[1:]] == [1, 2, 3]
-    picked = await (await web.post("/api/command", json={"user": "ann", "text": f"/pick {gens[0].id}"})).json()
+    picked = await (
+        await web.post("/api/command", json={"user": "ann", "text": f"/pick {gens[0].id}"})
+    ).json()
     assert picked["kind"] == "post"
     first = await (await web.get(grid["images"][0]["url"])).read()
     assert await (await web.get(picked["images"][0]["url"])).read() == first  # drawn again from its latent
-    varied = await (await web.post("/api/command", json={"user": "ann", "text": f"/variations {gens[0].id}"})).json()
+    varied = await (
+        await web.post("/api/command", json={"user": "ann", "text": f"/variations {gens[0].id}"})
+    ).json()
     assert varied["kind"] == "grid" and len(varied["images"]) == 4
 
 
@@ -59,9 +63,16 @@ async def test_unusable_uploads_are_a_clear_4xx(web, body, status, code):
 
 
 async def test_a_file_that_is_no_picture_is_answered_with_the_engines_reason(web):
-    r = await web.post("/api/mascotify", json={"user": "ann", "image": base64.b64encode(b"GIF89a nope").decode()})
+    r = await web.post(
+        "/api/mascotify", json={"user": "ann", "image": base64.b64encode(b"GIF89a nope").decode()}
+    )
     reply = await r.json()
-    assert r.status == 200 and reply["ephemeral"] and not reply["images"] and "PNG, JPEG or WebP" in reply["text"]
+    assert (
+        r.status == 200
+        and reply["ephemeral"]
+        and not reply["images"]
+        and "PNG, JPEG or WebP" in reply["text"]
+    )
 
 
 async def test_other_routes_keep_their_small_body_limit(web):

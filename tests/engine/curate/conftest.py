@@ -32,13 +32,26 @@ def drawn(checkpoint: Path, seed: int, attrs: dict) -> np.ndarray:
     return render(ck.G, ck.schema, [resolve(ck.schema, attrs, seed)])[0]
 
 
-def make_job(tmp_path: Path, champion: Path, data: Path, curated: list, negatives: list, versions: Path | None = None,
-             samples: int = 20) -> Path:  # fmt: skip
+def make_job(
+    tmp_path: Path,
+    champion: Path,
+    data: Path,
+    curated: list,
+    negatives: list,
+    versions: Path | None = None,
+    samples: int = 20,
+) -> Path:
     job = tmp_path / "job"
     job.mkdir()
-    spec = {"champion": str(champion), "versions": str(versions or tmp_path / "versions"), "data": str(data),
-            "curated": curated, "negatives": negatives, "evaluate": True,
-            "eval": {"samples": samples, "feature_size": 32, "per_value": 2, "seed": 1000}}  # fmt: skip
+    spec = {
+        "champion": str(champion),
+        "versions": str(versions or tmp_path / "versions"),
+        "data": str(data),
+        "curated": curated,
+        "negatives": negatives,
+        "evaluate": True,
+        "eval": {"samples": samples, "feature_size": 32, "per_value": 2, "seed": 1000},
+    }
     (job / "curated.json").write_text(json.dumps(spec))
     return job
 

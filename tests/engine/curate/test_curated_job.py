@@ -11,8 +11,11 @@ from engine.serve.app import EngineService, ServeConfig
 
 @pytest.fixture
 async def client(tiny_checkpoint, tmp_path):
-    cfg = ServeConfig(models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"),
-                      path_roots=(str(tmp_path.parent),))  # pytest's temporary folders
+    cfg = ServeConfig(
+        models=(("default", str(tiny_checkpoint)),),
+        jobs_dir=str(tmp_path / "jobs"),
+        path_roots=(str(tmp_path.parent),),
+    )  # pytest's temporary folders
     async with TestClient(TestServer(EngineService(cfg).app())) as c:
         yield c
 
@@ -23,9 +26,18 @@ async def test_a_curated_job_trains_on_the_curated_set_and_reports_an_evaluation
 ):
     version = load_checkpoint(tiny_checkpoint).version
     item = lambda s, hair: {"seed": s, "attributes": {"hair": hair}, "version": version}
-    body = {"data": str(toy_dataset), "kimg": 0.016, "batch": 8, "freeze_d": 1, "extra_share": 0.25,
-            "curated": [item(s, "blue") for s in range(12)], "negatives": [item(s, "red") for s in range(12, 24)],
-            "eval_samples": 16, "eval_feature_size": 32, "eval_per_value": 2}  # fmt: skip
+    body = {
+        "data": str(toy_dataset),
+        "kimg": 0.016,
+        "batch": 8,
+        "freeze_d": 1,
+        "extra_share": 0.25,
+        "curated": [item(s, "blue") for s in range(12)],
+        "negatives": [item(s, "red") for s in range(12, 24)],
+        "eval_samples": 16,
+        "eval_feature_size": 32,
+        "eval_per_value": 2,
+    }
     r = await client.post("/v1/jobs", json=body)
     assert r.status == 202, await r.text()
     job = await r.json()

@@ -9,8 +9,14 @@ from tests.engine.curate.conftest import drawn, make_job, png_b64
 
 
 def _item(seed, version, hair="blue", image=None):
-    return {"id": f"g{seed}", "seed": seed, "attributes": {"hair": hair, "smile": "yes"}, "version": version,
-            "truncation": 1.0, "image": image}  # fmt: skip
+    return {
+        "id": f"g{seed}",
+        "seed": seed,
+        "attributes": {"hair": hair, "smile": "yes"},
+        "version": version,
+        "truncation": 1.0,
+        "image": image,
+    }
 
 
 def test_champion_items_are_redrawn_exactly_and_retired_ones_come_from_their_png(

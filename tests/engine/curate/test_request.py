@@ -8,8 +8,14 @@ ITEM = {"seed": 1, "attributes": {"hair": "red"}, "version": "dcgan-abc"}
 
 
 def _input(**body):
-    return job_input({"curated": [ITEM], **body}, champion=Path("c"), versions=Path("v"), data="d",
-                     sizes=(128, 256, 512), upscaler="checkpoints/upscale")  # fmt: skip
+    return job_input(
+        {"curated": [ITEM], **body},
+        champion=Path("c"),
+        versions=Path("v"),
+        data="d",
+        sizes=(128, 256, 512),
+        upscaler="checkpoints/upscale",
+    )
 
 
 def test_the_gate_judges_at_the_model_s_own_size_unless_asked():

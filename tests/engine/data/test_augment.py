@@ -29,7 +29,22 @@ def small_set(tmp_path: Path) -> Path:
 
 
 def test_factor_multiplies_count_keeps_labels_tags_and_originals(small_set, tmp_path):
-    assert main(["data", "augment", str(small_set), "--factor", "5", "--out", str(tmp_path / "aug"), "--seed", "3"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "augment",
+                str(small_set),
+                "--factor",
+                "5",
+                "--out",
+                str(tmp_path / "aug"),
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     src, aug = Dataset(small_set), Dataset(tmp_path / "aug")
     assert len(aug) == 15
     assert aug.labels[:, 0].tolist() == [0] * 5 + [1] * 5 + [-1] * 5
@@ -44,7 +59,9 @@ def test_factor_multiplies_count_keeps_labels_tags_and_originals(small_set, tmp_
 
 def test_same_seed_same_pixels(small_set, tmp_path):
     for name in ("a", "b"):
-        main(["data", "augment", str(small_set), "--factor", "3", "--out", str(tmp_path / name), "--seed", "7"])
+        main(
+            ["data", "augment", str(small_set), "--factor", "3", "--out", str(tmp_path / name), "--seed", "7"]
+        )
     assert Dataset(tmp_path / "a").fingerprint == Dataset(tmp_path / "b").fingerprint
 
 
@@ -72,10 +89,13 @@ def test_shift_moves_the_content():
     assert cols.min() == 14 and cols.max() == 25
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--factor", "0"], "--factor"),
-    (["--factor", "1000"], "--factor"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--factor", "0"], "--factor"),
+        (["--factor", "1000"], "--factor"),
+    ],
+)
 def test_bad_input_exits_2(small_set, tmp_path, capsys, argv, message):
     assert main(["data", "augment", str(small_set), *argv, "--out", str(tmp_path / "o")]) == 2
     assert message in capsys.readouterr().err

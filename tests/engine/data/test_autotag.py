@@ -66,16 +66,25 @@ def test_readings_below_the_threshold_are_unknown_and_every_confidence_is_writte
     assert tags["threshold"] == 0.8 and tags["kept_share"] == {"hair": pytest.approx(1 / 3), "smile": 1.0}
     assert tags["files"]["1.png"]["hair"] == {"value": "red", "confidence": 0.4, "kept": False}
     rows = list(csv.reader((tmp_path / "ds" / "autotags.csv").open()))
-    assert rows == [["file", "hair", "smile"], ["0.png", "red", "yes"], ["1.png", "", "yes"], ["2.png", "", "yes"]]
+    assert rows == [
+        ["file", "hair", "smile"],
+        ["0.png", "red", "yes"],
+        ["1.png", "", "yes"],
+        ["2.png", "", "yes"],
+    ]
 
 
 def test_threshold_zero_keeps_every_reading(folder, tmp_path):
-    build_folder(folder, tmp_path / "ds", FolderConfig(size=32), tagger=AutoTagger(FixedReadings(), threshold=0.0))
+    build_folder(
+        folder, tmp_path / "ds", FolderConfig(size=32), tagger=AutoTagger(FixedReadings(), threshold=0.0)
+    )
     assert (Dataset(tmp_path / "ds").labels >= 0).all()
 
 
 def test_a_trained_classifier_tags_pictures_it_can_read(tmp_path):
-    trained = E.train_evalnet(Dataset(make_toy_dataset(tmp_path / "toy", n=150, seed=3)), FAST, progress=False)
+    trained = E.train_evalnet(
+        Dataset(make_toy_dataset(tmp_path / "toy", n=150, seed=3)), FAST, progress=False
+    )
     src = tmp_path / "mine"
     src.mkdir()
     truth = {}
@@ -95,8 +104,20 @@ def test_cli_auto_tag_uses_the_taggers_classifier(folder, tmp_path, monkeypatch,
     toy = make_toy_dataset(tmp_path / "toy", n=150, seed=3)
     trained = E.train_evalnet(Dataset(toy), FAST, progress=False)
     monkeypatch.setattr(E, "get_evalnet", lambda ds, **kw: trained)
-    argv = ["data", "folder", str(folder), "--out", str(tmp_path / "ds"), "--size", "32", "--auto-tag",
-            "--tagger", str(toy), "--tag-threshold", "0.5"]
+    argv = [
+        "data",
+        "folder",
+        str(folder),
+        "--out",
+        str(tmp_path / "ds"),
+        "--size",
+        "32",
+        "--auto-tag",
+        "--tagger",
+        str(toy),
+        "--tag-threshold",
+        "0.5",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "auto-tags" in out and "hair:" in out and "confident" in out
@@ -125,8 +146,16 @@ def test_bad_tagging_flags_exit_2_with_a_message(folder, tmp_path, monkeypatch, 
 
 def test_unlabelled_tagger_set_is_refused(folder, tmp_path, capsys):
     build_folder(folder, tmp_path / "unlabelled", FolderConfig(size=32))
-    argv = ["data", "folder", str(folder), "--out", str(tmp_path / "ds"), "--auto-tag", "--tagger",
-            str(tmp_path / "unlabelled")]
+    argv = [
+        "data",
+        "folder",
+        str(folder),
+        "--out",
+        str(tmp_path / "ds"),
+        "--auto-tag",
+        "--tagger",
+        str(tmp_path / "unlabelled"),
+    ]
     assert main(argv) == 2
     assert "has no labels" in capsys.readouterr().err
 
@@ -141,7 +170,11 @@ def test_the_tagger_reads_pictures_without_the_padding_border(tmp_path):
 
     (tmp_path / "bg").mkdir()
     Image.new("RGB", (40, 40), (0, 0, 255)).save(tmp_path / "bg" / "blue.png")
-    build_folder(tmp_path / "bg", tmp_path / "ds", FolderConfig(size=32, margin=0.1), tagger=AutoTagger(Recording()))
+    build_folder(
+        tmp_path / "bg", tmp_path / "ds", FolderConfig(size=32, margin=0.1), tagger=AutoTagger(Recording())
+    )
     stored = np.asarray(Dataset(tmp_path / "ds").images[0])
     assert (stored[0, 0] == 255).all()  # the data set keeps its white border
-    assert seen[0].shape[1] < 32 and (seen[0][0, 0, 0] == (0, 0, 255)).all()  # the tagger sees only the picture
+    assert (
+        seen[0].shape[1] < 32 and (seen[0][0, 0, 0] == (0, 0, 255)).all()
+    )  # the tagger sees only the picture

@@ -27,8 +27,11 @@ def _write_groups(out: Path, per_group: int = 10, shades: int = 1, seed: int = 0
                 base = np.clip(np.array(rgb) * (1.0 - 0.45 * shade), 0, 255)
                 for i in range(per_group):
                     img = base + rng.normal(0, 6, (16, 16, 3))
-                    w.add(np.clip(img, 0, 255).astype(np.uint8), {"colour": name},
-                          tags={"group": f"{name}{shade}", "i": i})  # fmt: skip
+                    w.add(
+                        np.clip(img, 0, 255).astype(np.uint8),
+                        {"colour": name},
+                        tags={"group": f"{name}{shade}", "i": i},
+                    )
     return out
 
 
@@ -46,7 +49,11 @@ def test_auto_finds_three_colour_groups(tmp_path, capsys):
     truth = [t["group"] for t in ds.tags()]
     assert _pure(ds.labels[:, 0], truth) and len(set(ds.labels[:, 0])) == 3
     assert [t["original_labels"]["colour"] for t in ds.tags()] == [g[:-1] for g in truth]
-    assert sorted(p.name for p in (out / "clusters").glob("class_*.png")) == ["class_0.png", "class_1.png", "class_2.png"]
+    assert sorted(p.name for p in (out / "clusters").glob("class_*.png")) == [
+        "class_0.png",
+        "class_1.png",
+        "class_2.png",
+    ]
     record = json.loads((out / "clusters" / "clusters.json").read_text())
     assert record["level1"]["xmeans_runs"] == [3] * 10 and record["sizes"] == [10, 10, 10]
     assert "3 classes" in capsys.readouterr().out
@@ -54,7 +61,10 @@ def test_auto_finds_three_colour_groups(tmp_path, capsys):
 
 def test_fixed_k_and_class_prior_from_sizes(tmp_path):
     src = _write_groups(tmp_path / "src")
-    assert main(["data", "cluster", str(src), "--features", "rgb", "--k", "3", "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(["data", "cluster", str(src), "--features", "rgb", "--k", "3", "--out", str(tmp_path / "o")])
+        == 0
+    )
     ds = Dataset(tmp_path / "o")
     assert _pure(ds.labels[:, 0], [t["group"] for t in ds.tags()])
     assert ds.schema.attribute("class").prior == pytest.approx((1 / 3,) * 3)
@@ -62,7 +72,19 @@ def test_fixed_k_and_class_prior_from_sizes(tmp_path):
 
 def test_two_levels_split_each_colour_into_its_shades(tmp_path):
     src = _write_groups(tmp_path / "src", per_group=8, shades=2)
-    argv = ["data", "cluster", str(src), "--features", "rgb", "--k", "3", "--levels", "2", "--out", str(tmp_path / "o")]
+    argv = [
+        "data",
+        "cluster",
+        str(src),
+        "--features",
+        "rgb",
+        "--k",
+        "3",
+        "--levels",
+        "2",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert main(argv) == 0
     ds = Dataset(tmp_path / "o")
     assert len(set(ds.labels[:, 0])) == 6
@@ -72,7 +94,19 @@ def test_two_levels_split_each_colour_into_its_shades(tmp_path):
 def test_augmented_copies_take_their_originals_class(tmp_path):
     src = _write_groups(tmp_path / "src")
     main(["data", "augment", str(src), "--factor", "3", "--out", str(tmp_path / "aug")])
-    main(["data", "cluster", str(tmp_path / "aug"), "--features", "rgb", "--k", "3", "--out", str(tmp_path / "o")])
+    main(
+        [
+            "data",
+            "cluster",
+            str(tmp_path / "aug"),
+            "--features",
+            "rgb",
+            "--k",
+            "3",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     ds = Dataset(tmp_path / "o")
     labels = ds.labels[:, 0]
     assert len(ds) == 90 and all(labels[i] == labels[i - i % 3] for i in range(90))
@@ -92,7 +126,10 @@ def test_representatives_follow_augment_source_and_variant_of():
 
 def test_effnet_features_separate_colour_groups(tmp_path):
     src = _write_groups(tmp_path / "src", per_group=6)
-    assert main(["data", "cluster", str(src), "--features", "effnet", "--k", "3", "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(["data", "cluster", str(src), "--features", "effnet", "--k", "3", "--out", str(tmp_path / "o")])
+        == 0
+    )
     ds = Dataset(tmp_path / "o")
     assert _pure(ds.labels[:, 0], [t["group"] for t in ds.tags()])
 
@@ -114,13 +151,16 @@ def test_xmeans_estimates_k_of_gaussian_blobs():
     assert estimate_k(one_blob, 1, 20, seed=0)[0] == 1
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--features", "sift"], "unknown --features"),
-    (["--k", "1"], "--k must be"),
-    (["--k", "lots"], "--k must be"),
-    (["--k", "99"], "more than the 30 distinct"),
-    (["--levels", "3"], "--levels"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--features", "sift"], "unknown --features"),
+        (["--k", "1"], "--k must be"),
+        (["--k", "lots"], "--k must be"),
+        (["--k", "99"], "more than the 30 distinct"),
+        (["--levels", "3"], "--levels"),
+    ],
+)
 def test_bad_input_exits_2(tmp_path, capsys, argv, message):
     src = _write_groups(tmp_path / "src")
     assert main(["data", "cluster", str(src), "--features", "rgb", *argv, "--out", str(tmp_path / "o")]) == 2
@@ -148,7 +188,10 @@ def test_classes_are_named_after_their_members_categories(tmp_path):
                 # one bird among the blue mammals: a class is named by its most common category
                 cat = "animal-bird" if (colour == "blue" and i == 0) else category
                 w.add(np.clip(img, 0, 255).astype(np.uint8), {"category": cat}, tags={"group": colour})
-    assert main(["data", "cluster", str(src), "--features", "rgb", "--k", "3", "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(["data", "cluster", str(src), "--features", "rgb", "--k", "3", "--out", str(tmp_path / "o")])
+        == 0
+    )
     ds = Dataset(tmp_path / "o")
     cls = ds.schema.attribute("class")
     assert sorted(cls.values) == ["animal-mammal", "animal-mammal+animal-bird", "face-smiling"]

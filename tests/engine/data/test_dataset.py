@@ -43,10 +43,9 @@ def test_fingerprint_depends_on_content_only(tmp_path):
 def test_failure_leaves_no_data_set_and_keeps_the_old_one(tmp_path):
     out = tmp_path / "ds"
     _write(out)
-    with pytest.raises(RuntimeError):
-        with DatasetWriter(out, resolution=8, schema=SCHEMA, capacity=3) as w:
-            w.add(np.zeros((8, 8, 3), np.uint8), {})
-            raise RuntimeError("crash mid-build")
+    with pytest.raises(RuntimeError), DatasetWriter(out, resolution=8, schema=SCHEMA, capacity=3) as w:
+        w.add(np.zeros((8, 8, 3), np.uint8), {})
+        raise RuntimeError("crash mid-build")
     assert len(Dataset(out)) == 5  # the previous complete data set is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["ds"]  # no partial folder left behind
 

@@ -14,8 +14,16 @@ import pytest
 from engine.cli import main
 from engine.data.dataset import Dataset
 from engine.data.dicebear import (
-    DICEBEAR_SCHEMA, EYES, HAIR, STYLES, colour_name, dicebear_schema, far_colour, rasterize, styles_for,
-)  # fmt: skip
+    DICEBEAR_SCHEMA,
+    EYES,
+    HAIR,
+    STYLES,
+    colour_name,
+    dicebear_schema,
+    far_colour,
+    rasterize,
+    styles_for,
+)
 from engine.errors import MascotError
 from engine.schema import UNKNOWN
 from tests.node import needs_node
@@ -66,7 +74,9 @@ def test_build_writes_every_image_with_valid_labels(built):
 
 
 def test_unknown_only_where_the_part_cannot_be_seen(built):
-    for style, hair, eyes, hat, glasses in zip(*(values(built, n) for n in ("style", "hair", "eyes", "hat", "glasses"))):
+    for style, hair, eyes, hat, glasses in zip(
+        *(values(built, n) for n in ("style", "hair", "eyes", "hat", "glasses"))
+    ):
         if hair is None:
             assert hat == "yes", "hair may only be hidden by a hat"
         if STYLES[style].eyes_option is None:
@@ -139,8 +149,10 @@ def test_styles_that_cannot_draw_a_forced_value_are_left_out():
 
 
 def _scene(hair: str, hat_height: int) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100"><rect x="20" y="20" width="60" height="40" '
-            f'fill="#{hair}"/><rect x="10" y="10" width="80" height="{hat_height}" fill="#333333"/></svg>')  # fmt: skip
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100"><rect x="20" y="20" width="60" height="40" '
+        f'fill="#{hair}"/><rect x="10" y="10" width="80" height="{hat_height}" fill="#333333"/></svg>'
+    )
 
 
 @pytest.mark.parametrize("hat_height, shows", [(60, False), (40, True), (0, True)])
@@ -186,7 +198,7 @@ def test_colour_helpers():
         (["--force", "style=micah", "--styles", "lorelei"], "is not among --styles lorelei"),
         (["--force", "style=robot"], "allowed: adventurer, lorelei"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_exits_2_with_one_clear_line(tmp_path, capsys, args, message):
     # argparse keeps the last --count / --size, so the bad one given after the good one wins
     argv = ["data", "dicebear", "--count", "4", "--size", "32", "--out", str(tmp_path / "out"), *args]

@@ -15,14 +15,41 @@ from engine.data.dataset import Dataset
 from engine.errors import MascotError
 from tests.node import needs_node, require_node
 
-NOT_CHARACTERS = ("country-flag", "heart", "hand", "hands", "body-parts", "food", "time", "keycap", "family", "person-symbol")
+NOT_CHARACTERS = (
+    "country-flag",
+    "heart",
+    "hand",
+    "hands",
+    "body-parts",
+    "food",
+    "time",
+    "keycap",
+    "family",
+    "person-symbol",
+)
 
 
 @pytest.fixture(scope="module")
 def noto(tmp_path_factory) -> Dataset:
     require_node()
     out = tmp_path_factory.mktemp("emoji") / "noto"
-    assert main(["data", "emoji", "--source", "noto", "--out", str(out), "--size", "16", "--background", "#000000"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "emoji",
+                "--source",
+                "noto",
+                "--out",
+                str(out),
+                "--size",
+                "16",
+                "--background",
+                "#000000",
+            ]
+        )
+        == 0
+    )
     return Dataset(out)
 
 
@@ -60,7 +87,23 @@ def test_transparency_becomes_the_background(noto):
 @needs_node
 def test_openmoji_rasterizes_svgs(tmp_path):
     out = tmp_path / "om"
-    assert main(["data", "emoji", "--source", "openmoji", "--out", str(out), "--size", "16", "--skin-tones", "none"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "emoji",
+                "--source",
+                "openmoji",
+                "--out",
+                str(out),
+                "--size",
+                "16",
+                "--skin-tones",
+                "none",
+            ]
+        )
+        == 0
+    )
     ds = Dataset(out)
     assert 300 < len(ds) < 1000
     assert not any("skin_tone" in t for t in ds.tags())
@@ -87,12 +130,15 @@ def test_codepoint_tags():
     assert emoji.codepoint_tags("1F646-200D-2640-FE0F") == {"gender": "female"}
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--source", "twemoji"], "unknown emoji source"),
-    (["--size", "0"], "--size"),
-    (["--skin-tones", "some"], "--skin-tones"),
-    (["--background", "nope"], "not a colour"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--source", "twemoji"], "unknown emoji source"),
+        (["--size", "0"], "--size"),
+        (["--skin-tones", "some"], "--skin-tones"),
+        (["--background", "nope"], "not a colour"),
+    ],
+)
 def test_bad_input_exits_2(tmp_path, capsys, argv, message):
     assert main(["data", "emoji", "--out", str(tmp_path / "o"), *argv]) == 2
     assert message in capsys.readouterr().err

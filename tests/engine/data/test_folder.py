@@ -110,15 +110,23 @@ def test_tags_csv_builds_the_schema(pictures, tmp_path, capsys):
 def test_bad_input_exits_2_with_a_message(pictures, tmp_path, capsys, argv, message):
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad.csv").write_text("name,hair\na.png,red\n")
-    paths = {"MISSING": tmp_path / "nope", "EMPTY": tmp_path / "empty", "PICS": pictures, "OUT": tmp_path / "out",
-             "NOTAGS": tmp_path / "none.csv", "BADTAGS": tmp_path / "bad.csv"}
+    paths = {
+        "MISSING": tmp_path / "nope",
+        "EMPTY": tmp_path / "empty",
+        "PICS": pictures,
+        "OUT": tmp_path / "out",
+        "NOTAGS": tmp_path / "none.csv",
+        "BADTAGS": tmp_path / "bad.csv",
+    }
     assert main(["data", "folder", *[str(paths.get(a, a)) for a in argv]]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
-SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" viewBox="0 0 40 20">'
-       '<rect width="40" height="20" fill="#ff0000"/></svg>')
+SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" viewBox="0 0 40 20">'
+    '<rect width="40" height="20" fill="#ff0000"/></svg>'
+)
 
 
 def test_svg_gif_bmp_tiff_are_read_and_other_kinds_refused_by_name(tmp_path, capsys):
@@ -136,7 +144,9 @@ def test_svg_gif_bmp_tiff_are_read_and_other_kinds_refused_by_name(tmp_path, cap
     err = capsys.readouterr().err
     assert result["count"] == 4
     assert dict(result["skipped"]).keys() == {"phone.heic", "broken.svg"}
-    assert "HEIC pictures are not read" in dict(result["skipped"])["phone.heic"] and "skipped phone.heic" in err
+    assert (
+        "HEIC pictures are not read" in dict(result["skipped"])["phone.heic"] and "skipped phone.heic" in err
+    )
     assert "not a drawable SVG" in dict(result["skipped"])["broken.svg"]
     assert result["report"].first_frames == [("moving.gif", 3)]
     assert result["report"].ignored == {".txt": 1}
@@ -155,7 +165,7 @@ def test_small_pictures_are_reported_and_tiny_ones_skipped(tmp_path):
     result = build_folder(tmp_path / "s", tmp_path / "ds", FolderConfig(size=32))
     assert result["count"] == 2
     assert result["report"].enlarged == [("small.png", "20x20 px, enlarged 1.6x")]
-    (name, reason), = result["skipped"]
+    ((name, reason),) = result["skipped"]
     assert name == "tiny.png" and "too small: 6x6 px" in reason and "--size 24" in reason
 
 

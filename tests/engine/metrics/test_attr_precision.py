@@ -10,8 +10,13 @@ from engine.schema import Schema, choice
 from tests.engine.metrics.conftest import ToyGenerator, fake_checkpoint
 from tests.toydata import TOY_SCHEMA, make_toy_dataset
 
-RUN = dict(metrics=["attr_precision"], samples=10, options={"attr_precision": {"per_value": 24}}, progress=False,
-           evalnet_config=EvalNetConfig(size=16, epochs=5, batch_size=32))  # fmt: skip
+RUN = dict(
+    metrics=["attr_precision"],
+    samples=10,
+    options={"attr_precision": {"per_value": 24}},
+    progress=False,
+    evalnet_config=EvalNetConfig(size=16, epochs=5, batch_size=32),
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +29,9 @@ def results(labelled, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MASCOT_CACHE", str(tmp_path_factory.mktemp("cache")))  # both runs share one classifier
         obey = evaluate(fake_checkpoint(ToyGenerator("obey")), labelled, **RUN)["metrics"]["attr_precision"]
-        ignore = evaluate(fake_checkpoint(ToyGenerator("ignore")), labelled, **RUN)["metrics"]["attr_precision"]
+        ignore = evaluate(fake_checkpoint(ToyGenerator("ignore")), labelled, **RUN)["metrics"][
+            "attr_precision"
+        ]
     return obey, ignore
 
 
@@ -53,7 +60,10 @@ def test_other_attributes_come_from_rows_that_have_the_fixed_value():
     labels = np.array([[0, -1], [1, 1], [2, 0], [-1, 1]], np.int16)
     reqs = conditioned_requests(TOY_SCHEMA.with_joint(labels), attr_i=1, value_i=1, n=60, seed=0)
     assert {r.attrs["smile"] for r in reqs} == {"yes"}
-    assert {r.attrs.get("hair") for r in reqs} == {"green", None}  # rows 1 and 3: never blue, where smile is no
+    assert {r.attrs.get("hair") for r in reqs} == {
+        "green",
+        None,
+    }  # rows 1 and 3: never blue, where smile is no
     assert [r.seed for r in reqs] == list(range(60))
 
 

@@ -65,7 +65,10 @@ def test_cache_is_used_and_a_corrupt_cache_is_rebuilt(labelled, metrics_cache, m
     assert again.accuracy == first.accuracy
     stem.with_suffix(".safetensors").write_bytes(b"garbage")
     rebuilt = E.get_evalnet(labelled, quick, progress=False)
-    assert E.load_evalnet(stem) is not None and rebuilt.features(np.asarray(labelled.images[:2])).shape == (2, 128)
+    assert E.load_evalnet(stem) is not None and rebuilt.features(np.asarray(labelled.images[:2])).shape == (
+        2,
+        128,
+    )
     assert not list(metrics_cache.glob(".*"))  # no temp files left behind
 
 
@@ -90,7 +93,10 @@ def test_a_shipped_tagger_loads_as_trained_and_a_changed_one_is_refused(trained,
     folder = E.export_tagger(trained, tmp_path / "tagger", data="toy")
     back = E.load_tagger(folder)
     images = np.asarray(labelled.images[:8])
-    assert np.array_equal(back.predict(images), trained.predict(images)) and back.schema.names == trained.schema.names
+    assert (
+        np.array_equal(back.predict(images), trained.predict(images))
+        and back.schema.names == trained.schema.names
+    )
     weights = folder / "tagger.safetensors"
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
     with pytest.raises(MascotError, match="hash"):

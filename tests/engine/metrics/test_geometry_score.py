@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from engine.errors import MascotError
-from engine.metrics.geometry_score import GSOptions, geometry_score, mean_rlt, plot_mrlt, relative_living_times
+from engine.metrics.geometry_score import (
+    GSOptions,
+    geometry_score,
+    mean_rlt,
+    plot_mrlt,
+    relative_living_times,
+)
 
 # γ fixed at 5 % of the largest landmark distance: for a few hundred 2-D points the
 # paper's N-scaled γ (1/128 · N/5000) stops the filtration before small rings close.

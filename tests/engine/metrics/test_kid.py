@@ -38,14 +38,20 @@ def test_kid_of_a_real_set_against_its_other_half_is_near_zero(halves, real_feat
 
 
 def test_kid_grows_with_blur(halves, real_features):
-    kids = [kernel_distance(real_features, effl0_features(box_blur(halves[1], r), SIZE, progress=False), 50, 80)
-            for r in (0, 1, 3)]  # fmt: skip
+    kids = [
+        kernel_distance(real_features, effl0_features(box_blur(halves[1], r), SIZE, progress=False), 50, 80)
+        for r in (0, 1, 3)
+    ]
     assert kids[0] < kids[1] < kids[2]
 
 
 def test_kid_grows_with_colour_shift(halves, real_features):
-    kids = [kernel_distance(real_features, effl0_features(colour_shift(halves[1], s), SIZE, progress=False), 50, 80)
-            for s in (0, 40, 100)]  # fmt: skip
+    kids = [
+        kernel_distance(
+            real_features, effl0_features(colour_shift(halves[1], s), SIZE, progress=False), 50, 80
+        )
+        for s in (0, 40, 100)
+    ]
     assert kids[0] < kids[1] < kids[2]
     assert kids[2] > 10 * abs(kids[0])
 

@@ -10,8 +10,13 @@ from engine.metrics.evalnet import EvalNetConfig
 from engine.metrics.registry import DEFAULT_METRICS
 from engine.metrics.report import compare_markdown
 
-SMALL = dict(samples=48, feature_size=64, progress=False, evalnet_config=EvalNetConfig(size=16, epochs=3),
-             options={"geometry_score": {"landmarks": 16, "repetitions": 3}, "attr_precision": {"per_value": 4}})  # fmt: skip
+SMALL = dict(
+    samples=48,
+    feature_size=64,
+    progress=False,
+    evalnet_config=EvalNetConfig(size=16, epochs=3),
+    options={"geometry_score": {"landmarks": 16, "repetitions": 3}, "attr_precision": {"per_value": 4}},
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +45,9 @@ def test_markdown_names_the_fid_honestly_and_prints_the_sample_count(report_dir)
     assert "| hair |" in md  # the attribute precision table
 
 
-def test_real_features_are_cached_atomically_and_reused(tiny_checkpoint, toy_dataset, metrics_cache, monkeypatch):
+def test_real_features_are_cached_atomically_and_reused(
+    tiny_checkpoint, toy_dataset, metrics_cache, monkeypatch
+):
     from engine.data.dataset import Dataset
 
     ds = Dataset(toy_dataset)
@@ -55,9 +62,28 @@ def test_real_features_are_cached_atomically_and_reused(tiny_checkpoint, toy_dat
 def test_cli_eval_and_compare(tiny_checkpoint, toy_dataset, report_dir, tmp_path, capsys):
     ckpt = tiny_checkpoint  # the run's model/ folder
     out = tmp_path / "cli"
-    code = main(["eval", "--checkpoint", str(ckpt), "--data", str(toy_dataset), "--out", str(out), "--quiet",
-                 "--metrics", "kid_effl0,prc", "--samples", "20", "--feature-size", "64", "--seed", "5",
-                 "--option", "prc.nearest_k=3"])  # fmt: skip
+    code = main(
+        [
+            "eval",
+            "--checkpoint",
+            str(ckpt),
+            "--data",
+            str(toy_dataset),
+            "--out",
+            str(out),
+            "--quiet",
+            "--metrics",
+            "kid_effl0,prc",
+            "--samples",
+            "20",
+            "--feature-size",
+            "64",
+            "--seed",
+            "5",
+            "--option",
+            "prc.nearest_k=3",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "20 samples" in printed and "kid_effl0" in printed
@@ -72,7 +98,9 @@ def test_cli_eval_and_compare(tiny_checkpoint, toy_dataset, report_dir, tmp_path
 def test_compare_reads_metrics_stored_in_a_checkpoint(tmp_path):
     for name, kid in (("a", 0.5), ("b", 0.2)):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "model.json").write_text(json.dumps({"version": name, "metrics": {"kid_effl0": {"kid": kid}}}))
+        (tmp_path / name / "model.json").write_text(
+            json.dumps({"version": name, "metrics": {"kid_effl0": {"kid": kid}}})
+        )
     table = compare_markdown([tmp_path / "a", tmp_path / "b"])
     assert "| kid_effl0.kid | 0.5 | **0.2** |" in table  # lower is better: b wins
 
@@ -81,16 +109,34 @@ def test_bad_requests_are_refused_with_what_is_allowed(tiny_checkpoint, toy_data
     with pytest.raises(MascotError, match="known metrics: kid_effl0"):
         evaluate(tiny_checkpoint, toy_dataset, metrics=["inception_fid"], progress=False)
     with pytest.raises(MascotError, match="its options: landmarks"):
-        evaluate(tiny_checkpoint, toy_dataset, metrics=["geometry_score"], options={"geometry_score": {"L0": 3}})
+        evaluate(
+            tiny_checkpoint, toy_dataset, metrics=["geometry_score"], options={"geometry_score": {"L0": 3}}
+        )
     with pytest.raises(MascotError, match="samples must be"):
         evaluate(tiny_checkpoint, toy_dataset, samples=1)
     assert main(["compare", str(tmp_path / "nothing")]) == 2
     assert "nothing to compare" in capsys.readouterr().err
-    assert main(["eval", "--checkpoint", str(tmp_path), "--data", str(toy_dataset), "--out", str(tmp_path / "o"),
-                 "--option", "oops"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(tmp_path),
+                "--data",
+                str(toy_dataset),
+                "--out",
+                str(tmp_path / "o"),
+                "--option",
+                "oops",
+            ]
+        )
+        == 2
+    )
 
 
-def test_samples_are_judged_at_the_posted_size(tiny_checkpoint, toy_dataset, tiny_upscaler, tmp_path, monkeypatch):
+def test_samples_are_judged_at_the_posted_size(
+    tiny_checkpoint, toy_dataset, tiny_upscaler, tmp_path, monkeypatch
+):
     from engine.checkpoint import load_checkpoint
     from engine.data.dataset import Dataset
     from engine.metrics.context import EvalConfig, EvalContext
@@ -104,8 +150,11 @@ def test_samples_are_judged_at_the_posted_size(tiny_checkpoint, toy_dataset, tin
     assert staged.gen_images().shape == plain.gen_images().shape == (12, 128, 128, 3)
     assert native.gen_images().shape == (12, 32, 32, 3)
     assert (staged.gen_images() != plain.gen_images()).any()  # the stage, not Lanczos
-    report = evaluate(tiny_checkpoint, toy_dataset, metrics=["kid_effl0"], size=64, upscaler=str(tiny_upscaler),
-                      **small)  # fmt: skip
+    report = evaluate(
+        tiny_checkpoint, toy_dataset, metrics=["kid_effl0"], size=64, upscaler=str(tiny_upscaler), **small
+    )
     assert report["size"] == 64 and report["enlarged_by"] == str(tiny_upscaler)
     with pytest.raises(MascotError, match="32, 64, 128 px, not 96"):
-        evaluate(tiny_checkpoint, toy_dataset, metrics=["kid_effl0"], size=96, upscaler=str(tiny_upscaler), **small)
+        evaluate(
+            tiny_checkpoint, toy_dataset, metrics=["kid_effl0"], size=96, upscaler=str(tiny_upscaler), **small
+        )

@@ -16,8 +16,12 @@ def one_hot_rows(n: int, gen: torch.Generator | None = None) -> torch.Tensor:
 
 def make_batch(z_dim: int, res: int, n: int = 4) -> Batch:
     gen = torch.Generator().manual_seed(0)
-    return Batch(real=torch.rand(n, 3, res, res, generator=gen) * 2 - 1, c=one_hot_rows(n, gen),
-                 sample_c=one_hot_rows, sample_z=lambda k: torch.randn(k, z_dim))  # fmt: skip
+    return Batch(
+        real=torch.rand(n, 3, res, res, generator=gen) * 2 - 1,
+        c=one_hot_rows(n, gen),
+        sample_c=one_hot_rows,
+        sample_z=lambda k: torch.randn(k, z_dim),
+    )
 
 
 def warmed(G: torch.nn.Module) -> torch.nn.Module:

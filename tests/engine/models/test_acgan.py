@@ -18,7 +18,9 @@ def make_batch(n: int = 4) -> Batch:
 
 
 def make_trainer(**hyper) -> Trainer:
-    return Trainer(Generator(ARCH, C_DIM, R), ARCH, C_DIM, R, Hyper(batch_size=4, **hyper), torch.device("cpu"))
+    return Trainer(
+        Generator(ARCH, C_DIM, R), ARCH, C_DIM, R, Hyper(batch_size=4, **hyper), torch.device("cpu")
+    )
 
 
 def test_output_shape_and_range():
@@ -95,12 +97,19 @@ def test_trainer_steps_update_generator_and_round_trip():
         stats = trainer.step(make_batch())
     assert {"loss_d", "loss_g", "gp", "d_cls", "d_real", "d_fake"} <= stats.keys()
     assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
-    assert any(not torch.equal(before[k], v) for k, v in trainer.G.state_dict().items() if v.is_floating_point())
+    assert any(
+        not torch.equal(before[k], v) for k, v in trainer.G.state_dict().items() if v.is_floating_point()
+    )
     assert trainer.extra_state()["kimg"] == pytest.approx(0.012)
 
     saved = copy.deepcopy(  # what a checkpoint holds (deep copies: no tensors shared)
-        {"G": trainer.G.state_dict(), "D": trainer.modules()["D"].state_dict(), "extra": trainer.extra_state(),
-         **{k: opt.state_dict() for k, opt in trainer.optimizers().items()}})  # fmt: skip
+        {
+            "G": trainer.G.state_dict(),
+            "D": trainer.modules()["D"].state_dict(),
+            "extra": trainer.extra_state(),
+            **{k: opt.state_dict() for k, opt in trainer.optimizers().items()},
+        }
+    )
     fresh = make_trainer()
     fresh.G.load_state_dict(saved["G"])
     fresh.D.load_state_dict(saved["D"])

@@ -113,8 +113,9 @@ def test_reflect_sample_matches_grid_sample_to_second_order():
     from engine.models.ada import reflect_sample
 
     def reference(x, grid):
-        return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="reflection",
-                                               align_corners=False)  # fmt: skip
+        return torch.nn.functional.grid_sample(
+            x, grid, mode="bilinear", padding_mode="reflection", align_corners=False
+        )
 
     weight = torch.rand(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
     torch.manual_seed(0)

@@ -14,8 +14,12 @@ ARCH = Arch(g_ch=16, d_ch=16, max_ch=64)
 
 def make_batch(n: int = 4, z_dim: int = ARCH.z_dim) -> Batch:
     gen = torch.Generator().manual_seed(0)
-    return Batch(real=torch.rand(n, 3, R, R, generator=gen) * 2 - 1, c=one_hot_rows(n, gen),
-                 sample_c=one_hot_rows, sample_z=lambda k: torch.randn(k, z_dim))  # fmt: skip
+    return Batch(
+        real=torch.rand(n, 3, R, R, generator=gen) * 2 - 1,
+        c=one_hot_rows(n, gen),
+        sample_c=one_hot_rows,
+        sample_z=lambda k: torch.randn(k, z_dim),
+    )
 
 
 def test_output_shape_and_range():
@@ -73,8 +77,13 @@ def test_trainer_steps_update_generator_and_round_trip():
     # resume: a fresh trainer filled from the saved state continues identically
     fresh = Trainer(Generator(ARCH, C_DIM, R), ARCH, C_DIM, R, Hyper(batch_size=4), torch.device("cpu"))
     saved = copy.deepcopy(  # what a checkpoint holds (deep copies: no tensors shared)
-        {"G": G.state_dict(), "D": trainer.modules()["D"].state_dict(), "extra": trainer.extra_state(),
-         **{k: opt.state_dict() for k, opt in trainer.optimizers().items()}})  # fmt: skip
+        {
+            "G": G.state_dict(),
+            "D": trainer.modules()["D"].state_dict(),
+            "extra": trainer.extra_state(),
+            **{k: opt.state_dict() for k, opt in trainer.optimizers().items()},
+        }
+    )
     fresh.G.load_state_dict(saved["G"])
     fresh.D.load_state_dict(saved["D"])
     for k, opt in fresh.optimizers().items():

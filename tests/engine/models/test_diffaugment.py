@@ -33,7 +33,9 @@ def test_translation_is_an_integer_shift_with_zero_fill():
     y = rand_translation(x, ratio=0.25)
     shifts = set()
     for i in range(x.shape[0]):
-        found = [(ty, tx) for ty in range(-2, 3) for tx in range(-2, 3) if torch.equal(_shift(x[i], ty, tx), y[i])]
+        found = [
+            (ty, tx) for ty in range(-2, 3) for tx in range(-2, 3) if torch.equal(_shift(x[i], ty, tx), y[i])
+        ]
         assert found, f"sample {i} is not a shift of its input"
         shifts.add(found[0])
     assert len(shifts) > 1, "every sample got the same shift: parameters are not per sample"
@@ -49,7 +51,9 @@ def test_cutout_zeros_one_square_per_sample():
     assert (counts > 0).all() and (counts <= 64).all()
     for m in zeroed:
         rows, cols = m.any(1).nonzero().flatten(), m.any(0).nonzero().flatten()
-        assert m[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all(), "cut region is not a rectangle"
+        assert m[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all(), (
+            "cut region is not a rectangle"
+        )
     assert len({tuple(m.flatten().tolist()) for m in zeroed}) > 1, "every sample got the same cut"
 
 

@@ -15,7 +15,7 @@ from engine.models.layers import (
     freeze_first,
     sn_conv2d,
     sn_linear,
-)  # fmt: skip
+)
 
 
 def test_spectral_norm_bounds_the_largest_singular_value():
@@ -77,7 +77,9 @@ def test_attribute_cross_entropy_is_per_block_and_skips_unknown():
     spans = [(0, 3), (3, 5)]
     logits = torch.randn(2, 5)
     c = torch.tensor([[0.0, 1, 0, 0, 0], [1.0, 0, 0, 0, 1]])  # sample 0's flag is unknown
-    expected = F.cross_entropy(logits[:, :3], torch.tensor([1, 0])) + F.cross_entropy(logits[1:, 3:], torch.tensor([1]))
+    expected = F.cross_entropy(logits[:, :3], torch.tensor([1, 0])) + F.cross_entropy(
+        logits[1:, 3:], torch.tensor([1])
+    )
     torch.testing.assert_close(attribute_cross_entropy(logits, c, spans), expected)
     # the unknown block's logits get no gradient
     logits.requires_grad_(True)
@@ -87,7 +89,9 @@ def test_attribute_cross_entropy_is_per_block_and_skips_unknown():
     assert attribute_cross_entropy(torch.randn(2, 5), torch.zeros(2, 5), spans).item() == 0.0
     # independent binary labels
     bce = attribute_cross_entropy(logits.detach(), c, attribute_spans(5, ()))
-    torch.testing.assert_close(bce, F.binary_cross_entropy_with_logits(logits.detach(), c, reduction="none").mean(0).sum())
+    torch.testing.assert_close(
+        bce, F.binary_cross_entropy_with_logits(logits.detach(), c, reduction="none").mean(0).sum()
+    )
 
 
 def test_freeze_first_stops_gradients_of_first_blocks_only():

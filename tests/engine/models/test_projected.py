@@ -13,8 +13,16 @@ from tests.engine.models import familykit
 from tests.engine.models.familykit import one_hot_rows, warmed
 
 R, C_DIM = 32, 5
-ARCH = Arch(z_dim=16, c_embed_dim=8, g_channels=8, g_max_channels=32, d_channels=16, proj_channels=8,
-            cmap_dim=8, d_input=32)  # fmt: skip
+ARCH = Arch(
+    z_dim=16,
+    c_embed_dim=8,
+    g_channels=8,
+    g_max_channels=32,
+    d_channels=16,
+    proj_channels=8,
+    cmap_dim=8,
+    d_input=32,
+)
 CPU = torch.device("cpu")
 
 
@@ -111,7 +119,9 @@ def test_three_steps_train_and_state_round_trips():
     for _ in range(3):
         stats = trainer.step(make_batch())
         assert stats.keys() >= {"loss_d", "loss_g", "d_real", "d_fake"}
-        assert all(torch.as_tensor(v).ndim == 0 and torch.isfinite(torch.as_tensor(v)) for v in stats.values())
+        assert all(
+            torch.as_tensor(v).ndim == 0 and torch.isfinite(torch.as_tensor(v)) for v in stats.values()
+        )
     changed = [k for k, v in G.state_dict().items() if not torch.equal(v, before[k])]
     assert any("blocks" in k and "weight" in k for k in changed)
     assert any(not torch.equal(v, d_before[k]) for k, v in trainer.D.state_dict().items() if "heads" in k)
@@ -143,8 +153,12 @@ def test_g_step_shares_the_fakes_features_but_reads_the_updated_heads():
     G = Generator(arch, C_DIM, R)
     trainer = Trainer(G, arch, C_DIM, R, Hyper(batch_size=4), CPU)
     z, c = torch.randn(4, arch.z_dim), one_hot_rows(4)
-    batch = Batch(real=torch.rand(4, 3, R, R) * 2 - 1, c=one_hot_rows(4), sample_c=lambda n: c[:n],
-                  sample_z=lambda n: z[:n])  # fmt: skip
+    batch = Batch(
+        real=torch.rand(4, 3, R, R) * 2 - 1,
+        c=one_hot_rows(4),
+        sample_c=lambda n: c[:n],
+        sample_z=lambda n: z[:n],
+    )
     G_before, D_before = copy.deepcopy(G), copy.deepcopy(trainer.D)
     # D as it is right after its update (the G step's forward then moves spectral norm's u on).
     updated, d_update = {}, trainer.opt_d.step
@@ -162,7 +176,9 @@ def test_g_step_shares_the_fakes_features_but_reads_the_updated_heads():
     used = [p.grad for p in G.parameters()]
     for got, want in zip(used, g_grads(updated["D"])):
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
-    assert any(not torch.allclose(got, stale, atol=1e-6, rtol=1e-4) for got, stale in zip(used, g_grads(D_before)))
+    assert any(
+        not torch.allclose(got, stale, atol=1e-6, rtol=1e-4) for got, stale in zip(used, g_grads(D_before))
+    )
 
 
 def test_freeze_d_keeps_first_head_blocks():
@@ -173,11 +189,11 @@ def test_freeze_d_keeps_first_head_blocks():
     last = [copy.deepcopy(h.out.state_dict()) for h in trainer.D.heads]
     for _ in range(2):
         trainer.step(make_batch())
-    for h, f, l in zip(trainer.D.heads, first, last):
+    for h, f, end in zip(trainer.D.heads, first, last):
         for k, v in h.blocks[0].state_dict().items():
             if "original" in k or k.endswith("bias"):
                 torch.testing.assert_close(v, f[k], atol=0, rtol=0)
-        assert any(not torch.equal(v, l[k]) for k, v in h.out.state_dict().items())
+        assert any(not torch.equal(v, end[k]) for k, v in h.out.state_dict().items())
 
 
 def test_auxiliary_classifier_loss_is_reported_and_can_be_switched_off():
@@ -187,12 +203,22 @@ def test_auxiliary_classifier_loss_is_reported_and_can_be_switched_off():
 
     torch.manual_seed(0)
     for weight in (1.0, 0.0):
-        arch = dataclasses.replace(Arch(g_channels=16, d_channels=16, d_input=32), aux_weight=weight, blocks=(3, 2))
+        arch = dataclasses.replace(
+            Arch(g_channels=16, d_channels=16, d_input=32), aux_weight=weight, blocks=(3, 2)
+        )
         G = Generator(arch, 5, 32)
         trainer = Trainer(G, arch, 5, 32, Hyper(batch_size=4), torch.device("cpu"))
-        c = torch.tensor([[1, 0, 0, 0, 1], [0, 1, 0, 1, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 0]], dtype=torch.float32)
-        out = trainer.step(Batch(real=torch.rand(4, 3, 32, 32) * 2 - 1, c=c, sample_c=lambda n: c[:n],
-                                 sample_z=lambda n: torch.randn(n, G.z_dim)))  # fmt: skip
+        c = torch.tensor(
+            [[1, 0, 0, 0, 1], [0, 1, 0, 1, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 0]], dtype=torch.float32
+        )
+        out = trainer.step(
+            Batch(
+                real=torch.rand(4, 3, 32, 32) * 2 - 1,
+                c=c,
+                sample_c=lambda n, c=c: c[:n],
+                sample_z=lambda n, z_dim=G.z_dim: torch.randn(n, z_dim),
+            )
+        )
         assert (out["aux_d"] > 0) == (weight > 0) and (out["aux_g"] > 0) == (weight > 0)
 
 
@@ -206,7 +232,7 @@ def test_balanced_classifier_loss_weighs_each_attribute_by_its_chance_level():
     for balanced, expected in ((False, math.log(3) + 3 * math.log(2)), (True, 4.0)):
         arch = dataclasses.replace(ARCH, blocks=(3, 2), aux_balanced=balanced, aux_attr_weights=(1.0, 3.0))
         torch.testing.assert_close(Discriminator(arch, C_DIM, CPU).aux_loss(zero, c), torch.tensor(expected))
-    with pytest.raises(MascotError, match="2 entries for 3 attributes"):
+    with pytest.raises(MascotError, match=r"2 entries for 3 attributes"):
         Discriminator(dataclasses.replace(ARCH, blocks=(3, 1, 1), aux_attr_weights=(1.0, 3.0)), C_DIM, CPU)
 
 
@@ -217,13 +243,15 @@ def test_a_recorded_arch_rebuilds_the_network_it_was_trained_as():
 
     family = get_family("projected")
     assert Arch().g_tanh is False and Arch().aux_balanced is True  # today's defaults
-    old = family.recorded_values({"z_dim": 32, "aux_fake_class": False, "mismatch_weight": 0.0}, "model.json's arch")
+    old = family.recorded_values(
+        {"z_dim": 32, "aux_fake_class": False, "mismatch_weight": 0.0}, "model.json's arch"
+    )
     arch = Arch(**old)
     assert arch.z_dim == 32 and arch.g_tanh is True and arch.aux_balanced is False
     assert Arch(**family.recorded_values({"g_tanh": False}, "model.json's arch")).g_tanh is False
-    with pytest.raises(MascotError, match="mismatch_weight=0.5, a setting this engine no longer has"):
+    with pytest.raises(MascotError, match=r"mismatch_weight=0.5, a setting this engine no longer has"):
         family.recorded_values({"mismatch_weight": 0.5}, "model.json's arch")
-    with pytest.raises(MascotError, match="unknown --arch setting"):
+    with pytest.raises(MascotError, match=r"unknown --arch setting"):
         family.arch_values({"aux_fake_class": False}, "--arch")  # not offered to new runs
 
 

@@ -56,8 +56,9 @@ def test_modulated_conv_matches_per_sample_conv(fused):
     for i in range(3):
         wi = w * s[i].view(1, 4, 1, 1)
         wi = wi / wi.square().sum(dim=(1, 2, 3), keepdim=True).sqrt()
-        torch.testing.assert_close(out[i : i + 1], torch.nn.functional.conv2d(x[i : i + 1], wi, padding=1),
-                                   atol=1e-5, rtol=1e-4)  # fmt: skip
+        torch.testing.assert_close(
+            out[i : i + 1], torch.nn.functional.conv2d(x[i : i + 1], wi, padding=1), atol=1e-5, rtol=1e-4
+        )
 
 
 def test_eval_is_per_sample_and_noise_is_constant():

@@ -19,7 +19,9 @@ def make_batch(n: int = 4) -> Batch:
 
 
 def make_trainer(arch: Arch = ARCH, **hyper) -> Trainer:
-    return Trainer(Generator(arch, C_DIM, R), arch, C_DIM, R, Hyper(batch_size=4, **hyper), torch.device("cpu"))
+    return Trainer(
+        Generator(arch, C_DIM, R), arch, C_DIM, R, Hyper(batch_size=4, **hyper), torch.device("cpu")
+    )
 
 
 def test_output_shape_and_range():
@@ -74,7 +76,7 @@ def test_two_d_steps_per_g_step_on_halves_of_the_batch():
     trainer.step(make_batch(8))
     hook.remove()
     assert seen == [4, 4, 4, 4, 8]  # (real, fake) x 2 D steps on halves, then G's fakes
-    steps = lambda opt: max(s["step"].item() for s in opt.state.values())  # noqa: E731
+    steps = lambda opt: max(s["step"].item() for s in opt.state.values())
     assert steps(trainer.opt_d) == 2 and steps(trainer.opt_g) == 1
 
 
@@ -93,11 +95,18 @@ def test_trainer_steps_update_generator_and_round_trip():
         stats = trainer.step(make_batch())
     assert {"loss_d", "loss_g", "d_cls", "g_cls", "d_real", "d_fake"} <= stats.keys()
     assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
-    assert any(not torch.equal(before[k], v) for k, v in trainer.G.state_dict().items() if v.is_floating_point())
+    assert any(
+        not torch.equal(before[k], v) for k, v in trainer.G.state_dict().items() if v.is_floating_point()
+    )
 
     saved = copy.deepcopy(  # what a checkpoint holds (deep copies: no tensors shared)
-        {"G": trainer.G.state_dict(), "D": trainer.modules()["D"].state_dict(), "extra": trainer.extra_state(),
-         **{k: opt.state_dict() for k, opt in trainer.optimizers().items()}})  # fmt: skip
+        {
+            "G": trainer.G.state_dict(),
+            "D": trainer.modules()["D"].state_dict(),
+            "extra": trainer.extra_state(),
+            **{k: opt.state_dict() for k, opt in trainer.optimizers().items()},
+        }
+    )
     fresh = make_trainer()
     fresh.G.load_state_dict(saved["G"])
     fresh.D.load_state_dict(saved["D"])

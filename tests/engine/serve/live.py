@@ -10,8 +10,9 @@ import asyncio
 import http.client
 import json
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -28,7 +29,9 @@ class Answer:
 
 
 class LiveServer:
-    def __init__(self, app: web.Application | Callable[[], Awaitable[web.Application]], host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, app: web.Application | Callable[[], Awaitable[web.Application]], host: str = "127.0.0.1"
+    ) -> None:
         """``app``, or a coroutine function making it on the server's loop (for apps holding client sessions)."""
         self.app, self.host, self.port = app, host, 0
         self.loop = asyncio.new_event_loop()
@@ -48,16 +51,27 @@ class LiveServer:
 
     async def _start(self) -> None:
         app = self.app if isinstance(self.app, web.Application) else await self.app()
-        self.routes = sorted({(r.method, r.resource.canonical) for r in app.router.routes()
-                              if r.resource is not None and r.method in ("GET", "POST")})  # fmt: skip
+        self.routes = sorted(
+            {
+                (r.method, r.resource.canonical)
+                for r in app.router.routes()
+                if r.resource is not None and r.method in ("GET", "POST")
+            }
+        )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0, backlog=1024)  # as engine/serve/cli.py serves
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
 
-    def call(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-             timeout: float = 60) -> Answer:  # fmt: skip
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> Answer:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             # Unicode in a path is sent percent-encoded, as a browser would.

@@ -12,8 +12,12 @@ from engine.serve.app import EngineService, ServeConfig
 
 
 def _service(ckpt, tmp_path, **kw):
-    cfg = ServeConfig(models=(("default", str(ckpt)),), jobs_dir=str(tmp_path / "jobs"),
-                      path_roots=(str(tmp_path.parent),), **kw)  # pytest's temporary folders
+    cfg = ServeConfig(
+        models=(("default", str(ckpt)),),
+        jobs_dir=str(tmp_path / "jobs"),
+        path_roots=(str(tmp_path.parent),),
+        **kw,
+    )  # pytest's temporary folders
     return EngineService(cfg)
 
 
@@ -56,7 +60,7 @@ async def test_concurrent_requests_are_byte_identical_to_a_lone_request(tiny_che
         assert max(s.value for s in sizes if s.name.endswith("_sum")) == 32
     batched = next(b for b in bodies if b["images"][0]["seed"] == 42)["images"][0]["image"]
     async with TestClient(TestServer(_service(tiny_checkpoint, tmp_path).app())) as c:
-        alone = (await (await c.post("/v1/generate", json={"attributes": "hair:green", "seed": 42})).json())
+        alone = await (await c.post("/v1/generate", json={"attributes": "hair:green", "seed": 42})).json()
     assert alone["images"][0]["image"] == batched
 
 
@@ -97,7 +101,9 @@ async def test_malformed_and_oversized_bodies(client):
 async def test_full_queue_answers_429_with_retry_after(tiny_checkpoint, tmp_path):
     service = _service(tiny_checkpoint, tmp_path, queue_size=4, batch_window_ms=300, max_batch=4)
     async with TestClient(TestServer(service.app())) as c:
-        rs = await asyncio.gather(*(c.post("/v1/generate", json={"seed": s, "count": 4}) for s in range(0, 40, 4)))
+        rs = await asyncio.gather(
+            *(c.post("/v1/generate", json={"seed": s, "count": 4}) for s in range(0, 40, 4))
+        )
         statuses = [r.status for r in rs]
         assert 429 in statuses and 200 in statuses
         busy = next(r for r in rs if r.status == 429)
@@ -105,8 +111,14 @@ async def test_full_queue_answers_429_with_retry_after(tiny_checkpoint, tmp_path
 
 
 async def test_interpolate_returns_frames_and_gif(client):
-    r = await client.post("/v1/interpolate", json={"a": {"seed": 1, "attributes": "hair:red"},
-                                                   "b": {"seed": 2, "attributes": "hair:blue"}, "frames": 4})  # fmt: skip
+    r = await client.post(
+        "/v1/interpolate",
+        json={
+            "a": {"seed": 1, "attributes": "hair:red"},
+            "b": {"seed": 2, "attributes": "hair:blue"},
+            "frames": 4,
+        },
+    )
     body = await r.json()
     assert r.status == 200 and len(body["frames"]) == 4
     assert Image.open(io.BytesIO(base64.b64decode(body["gif"]))).n_frames == 6

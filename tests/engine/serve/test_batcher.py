@@ -80,7 +80,10 @@ async def test_same_bytes_alone_and_in_every_bucket_on_cuda_in_bf16():
 async def _every_bucket(shipped, channels_last, buckets=BUCKETS):
     schema = shipped.schema
     target = resolve(schema, {}, 42, 0.8)
-    others = [resolve(schema, {"style": "pixel-art"} if s % 2 else {}, s, 1.0) for s in range(100, 100 + max(buckets))]
+    others = [
+        resolve(schema, {"style": "pixel-art"} if s % 2 else {}, s, 1.0)
+        for s in range(100, 100 + max(buckets))
+    ]
     (alone,), counts = await _served(shipped, [target], channels_last, buckets)
     assert dict(counts) == {1: 1}
     # Seeds must differ visibly, or equal bytes would prove nothing.
@@ -90,7 +93,7 @@ async def _every_bucket(shipped, channels_last, buckets=BUCKETS):
     for bucket in buckets[1:]:
         for position in sorted({0, bucket // 2, bucket - 1}):
             batch = others[: bucket - 1]
-            batch = batch[:position] + [target] + batch[position:]
+            batch = [*batch[:position], target, *batch[position:]]
             images, counts = await _served(shipped, batch, channels_last, buckets)
             assert dict(counts) == {bucket: 1}, f"a batch of {bucket} did not run as one bucket"
             assert images[position] == alone, f"bucket {bucket}, position {position}: bytes differ from alone"
@@ -101,7 +104,9 @@ async def test_padded_bucket_and_a_full_queue_split_into_buckets(shipped):
     target = resolve(schema, {}, 7)
     (alone,), _ = await _served(shipped, [target])
     # Three requests with buckets (4, 8): one forward of 4 with a spare row.
-    images, counts = await _served(shipped, [resolve(schema, {}, 8), target, resolve(schema, {}, 9)], buckets=(4, 8))
+    images, counts = await _served(
+        shipped, [resolve(schema, {}, 8), target, resolve(schema, {}, 9)], buckets=(4, 8)
+    )
     assert dict(counts) == {4: 1} and images[1] == alone
     # Fifteen queued at once run as 8 + 4 + 2 + 1, and each image matches its lone self.
     requests = [resolve(schema, {}, s) for s in range(200, 215)]
@@ -160,11 +165,18 @@ def test_engine_config_buckets_precision_and_layout(tmp_path):
 
     def cfg(lines: str):
         (tmp_path / "config.toml").write_text(f"[engine]\n{lines}\n")
-        args = argparse.Namespace(config=str(tmp_path / "config.toml"), host=None, port=None, model=None, device="cpu")
+        args = argparse.Namespace(
+            config=str(tmp_path / "config.toml"), host=None, port=None, model=None, device="cpu"
+        )
         return serve_config(args)[0]
 
     plain = cfg("")
-    assert (plain.precision, plain.buckets, plain.channels_last, plain.batch_window_ms) == ("fp32", (1, 2, 4), True, 0)
+    assert (plain.precision, plain.buckets, plain.channels_last, plain.batch_window_ms) == (
+        "fp32",
+        (1, 2, 4),
+        True,
+        0,
+    )
     custom = cfg('precision = "fp64"\nbuckets = [8, 1, 4]\nchannels_last = false')
     assert (custom.precision, custom.buckets, custom.channels_last) == ("fp64", (1, 4, 8), False)
     with pytest.raises(MascotError, match=r"\[engine\] buckets must be a list of whole numbers"):
@@ -205,8 +217,13 @@ async def test_over_http_a_count_of_8_is_one_bucket_of_8_with_the_bytes_of_8_lon
 
     from engine.serve.app import EngineService, ServeConfig
 
-    cfg = ServeConfig(models=(("default", str(SHIPPED)),), jobs_dir=str(tmp_path / "jobs"), cache_size=1,
-                      buckets=(1, 2, 4, 8), channels_last=True)  # fmt: skip
+    cfg = ServeConfig(
+        models=(("default", str(SHIPPED)),),
+        jobs_dir=str(tmp_path / "jobs"),
+        cache_size=1,
+        buckets=(1, 2, 4, 8),
+        channels_last=True,
+    )
     service = EngineService(cfg)
     async with TestClient(TestServer(service.app())) as c:
         together = (await (await c.post("/v1/generate", json={"seed": 40, "count": 8})).json())["images"]

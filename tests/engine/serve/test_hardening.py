@@ -28,37 +28,108 @@ from tests.engine.serve.live import LiveServer, assert_clean, fill
 
 EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
-scalars = (st.none() | st.booleans() | st.integers() | st.integers(-10, 70)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=30))  # fmt: skip
-anything = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                        | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)  # fmt: skip
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-10, 70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30)
+)
+anything = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
 huge = st.integers(4301, 6000).map(lambda n: "9" * n)  # past Python's int-string limit, as JSON text
-attributes = st.sampled_from(["hair:blue", "hair:blu", "smile:yes hair:red", "{\"hair\": \"red\"}", "{\"hair\": 5}",
-                              "{\"hair\": [1]}", "{", "hat:yes", "", "  ", "hair:", ":"]) | st.text(max_size=40) \
-    | st.dictionaries(st.sampled_from(["hair", "smile", "x", ""]), anything, max_size=3)  # fmt: skip
-common = {"model": st.sampled_from(["default", "nope", ""]) | anything, "truncation": st.floats(0, 1) | anything,
-          "format": st.sampled_from(["png", "webp", "PNG", "gif"]) | anything, "size": st.sampled_from([32, 64]) | anything,
-          "attributes": attributes | anything}  # fmt: skip
-end = st.fixed_dictionaries({}, optional={"seed": st.integers(0, 99) | anything, "attributes": attributes,
-                                          "latent": anything})  # fmt: skip
-latent = st.sampled_from([{"seed": 3}, {"vary": {"seed": 1}, "index": 1, "amount": 0.3}, "seed:3", [], {}]) | anything
+attributes = (
+    st.sampled_from(
+        [
+            "hair:blue",
+            "hair:blu",
+            "smile:yes hair:red",
+            '{"hair": "red"}',
+            '{"hair": 5}',
+            '{"hair": [1]}',
+            "{",
+            "hat:yes",
+            "",
+            "  ",
+            "hair:",
+            ":",
+        ]
+    )
+    | st.text(max_size=40)
+    | st.dictionaries(st.sampled_from(["hair", "smile", "x", ""]), anything, max_size=3)
+)
+common = {
+    "model": st.sampled_from(["default", "nope", ""]) | anything,
+    "truncation": st.floats(0, 1) | anything,
+    "format": st.sampled_from(["png", "webp", "PNG", "gif"]) | anything,
+    "size": st.sampled_from([32, 64]) | anything,
+    "attributes": attributes | anything,
+}
+end = st.fixed_dictionaries(
+    {}, optional={"seed": st.integers(0, 99) | anything, "attributes": attributes, "latent": anything}
+)
+latent = (
+    st.sampled_from([{"seed": 3}, {"vary": {"seed": 1}, "index": 1, "amount": 0.3}, "seed:3", [], {}])
+    | anything
+)
 FIELDS = {
-    "/v1/generate": {**common, "seed": st.integers(0, 2**31) | anything, "count": st.integers(0, 9) | anything},
-    "/v1/interpolate": {**common, "a": end | anything, "b": end | anything, "frames": st.integers(0, 70) | anything},
-    "/v1/variations": {**common, "seed": st.integers(0, 99) | anything, "count": st.integers(0, 9) | anything,
-                       "strength": st.floats(0, 1) | anything, "first": st.integers(0, 9) | anything, "latent": latent},
-    "/v1/fuse": {**common, "a": end | anything, "b": end | anything, "mix": st.floats(0, 1) | anything,
-                 "seed": st.integers(0, 99) | anything, "from": st.sampled_from(["hair:a", {"hair": "b"}, "x:y"]) | anything},
+    "/v1/generate": {
+        **common,
+        "seed": st.integers(0, 2**31) | anything,
+        "count": st.integers(0, 9) | anything,
+    },
+    "/v1/interpolate": {
+        **common,
+        "a": end | anything,
+        "b": end | anything,
+        "frames": st.integers(0, 70) | anything,
+    },
+    "/v1/variations": {
+        **common,
+        "seed": st.integers(0, 99) | anything,
+        "count": st.integers(0, 9) | anything,
+        "strength": st.floats(0, 1) | anything,
+        "first": st.integers(0, 9) | anything,
+        "latent": latent,
+    },
+    "/v1/fuse": {
+        **common,
+        "a": end | anything,
+        "b": end | anything,
+        "mix": st.floats(0, 1) | anything,
+        "seed": st.integers(0, 99) | anything,
+        "from": st.sampled_from(["hair:a", {"hair": "b"}, "x:y"]) | anything,
+    },
     "/v1/render": {**common, "latent": latent},
-    "/v1/models/default/reload": {"path": st.sampled_from(["/etc", "../..", "checkpoints/x", "\x00", "\ud800"]) | anything},
-    "/v1/models/default/promote": {"checkpoint": st.sampled_from(["/etc", "", "a/../../b"]) | anything,
-                                   "reason": anything},
+    "/v1/models/default/reload": {
+        "path": st.sampled_from(["/etc", "../..", "checkpoints/x", "\x00", "\ud800"]) | anything
+    },
+    "/v1/models/default/promote": {
+        "checkpoint": st.sampled_from(["/etc", "", "a/../../b"]) | anything,
+        "reason": anything,
+    },
     "/v1/models/default/rollback": {"version": anything, "reason": anything},
-    "/v1/jobs": {"data": st.sampled_from(["/etc", "/nope", "data/none"]) | anything, "kimg": anything,
-                 "kind": st.sampled_from(["finetune", "paint"]) | anything, "model": anything, "freeze_d": anything,
-                 "batch": anything, "lr_g": anything, "lr_d": anything, "timeout_s": anything, "curated": anything},
-    "/v1/invert": {"image": st.sampled_from(["", "data:image/png;base64,AAAA", "iVBORw0KGgo="]) | anything,
-                   "variations": st.integers(0, 9) | anything, "model": anything},
+    "/v1/jobs": {
+        "data": st.sampled_from(["/etc", "/nope", "data/none"]) | anything,
+        "kimg": anything,
+        "kind": st.sampled_from(["finetune", "paint"]) | anything,
+        "model": anything,
+        "freeze_d": anything,
+        "batch": anything,
+        "lr_g": anything,
+        "lr_d": anything,
+        "timeout_s": anything,
+        "curated": anything,
+    },
+    "/v1/invert": {
+        "image": st.sampled_from(["", "data:image/png;base64,AAAA", "iVBORw0KGgo="]) | anything,
+        "variations": st.integers(0, 9) | anything,
+        "model": anything,
+    },
 }
 
 
@@ -66,10 +137,22 @@ def _body(route: str):
     keys = FIELDS[route]
     as_json = st.fixed_dictionaries({}, optional=keys).map(lambda d: json.dumps(d).encode())
     # A field's value replaced by a 5,000-digit number, which json.dumps itself cannot write.
-    with_huge = st.tuples(st.sampled_from(sorted(keys)), huge).map(lambda kv: f'{{"{kv[0]}": {kv[1]}}}'.encode())
+    with_huge = st.tuples(st.sampled_from(sorted(keys)), huge).map(
+        lambda kv: f'{{"{kv[0]}": {kv[1]}}}'.encode()
+    )
     in_attributes = huge.map(lambda n: json.dumps({"attributes": f'{{"hair": {n}}}'}).encode())
-    raw = st.binary(max_size=200) | st.sampled_from([b"", b"null", b"[1]", b'"x"', b"{", b"[" * 5000 + b"]" * 5000,
-                                                     b'{"a": ' * 3000 + b"1" + b"}" * 3000, b"\xff\xfe"])  # fmt: skip
+    raw = st.binary(max_size=200) | st.sampled_from(
+        [
+            b"",
+            b"null",
+            b"[1]",
+            b'"x"',
+            b"{",
+            b"[" * 5000 + b"]" * 5000,
+            b'{"a": ' * 3000 + b"1" + b"}" * 3000,
+            b"\xff\xfe",
+        ]
+    )
     return as_json | with_huge | in_attributes | raw | anything.map(lambda v: json.dumps(v).encode())
 
 
@@ -84,15 +167,35 @@ def engine(tiny_checkpoint, tmp_path_factory):
         yield server
 
 
-curated_item = st.fixed_dictionaries({}, optional={"seed": st.integers(0, 99) | anything, "version": st.text(max_size=8) | anything,
-                                                  "attributes": st.dictionaries(st.text(max_size=5), st.text(max_size=5)) | anything,
-                                                  "truncation": anything, "image": st.sampled_from(["iVBORw0KGgo=", "é"]) | anything,
-                                                  "latent": latent, "id": anything}) | anything  # fmt: skip
-curated_job = st.fixed_dictionaries({"data": st.just("DATA")}, optional={
-    "curated": st.lists(curated_item, max_size=3) | anything, "negatives": st.lists(curated_item, max_size=2) | anything,
-    "evaluate": anything, "eval_samples": anything, "eval_feature_size": anything, "eval_per_value": anything,
-    "eval_size": st.sampled_from([0, 32, 64]) | anything, "extra_share": st.floats(0, 1) | anything, "kimg": anything,
-})  # fmt: skip
+curated_item = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "seed": st.integers(0, 99) | anything,
+            "version": st.text(max_size=8) | anything,
+            "attributes": st.dictionaries(st.text(max_size=5), st.text(max_size=5)) | anything,
+            "truncation": anything,
+            "image": st.sampled_from(["iVBORw0KGgo=", "é"]) | anything,
+            "latent": latent,
+            "id": anything,
+        },
+    )
+    | anything
+)
+curated_job = st.fixed_dictionaries(
+    {"data": st.just("DATA")},
+    optional={
+        "curated": st.lists(curated_item, max_size=3) | anything,
+        "negatives": st.lists(curated_item, max_size=2) | anything,
+        "evaluate": anything,
+        "eval_samples": anything,
+        "eval_feature_size": anything,
+        "eval_per_value": anything,
+        "eval_size": st.sampled_from([0, 32, 64]) | anything,
+        "extra_share": st.floats(0, 1) | anything,
+        "kimg": anything,
+    },
+)
 
 
 def test_no_curated_job_body_gets_a_5xx(engine, tmp_path_factory):
@@ -125,7 +228,10 @@ def test_no_body_gets_a_5xx(engine, route):
     @EXAMPLES
     @given(body=_body(route))
     def check(body: bytes) -> None:
-        assert_clean(engine.call("POST", route, body, {"Content-Type": "application/json"}), f"POST {route} {body[:120]!r}")
+        assert_clean(
+            engine.call("POST", route, body, {"Content-Type": "application/json"}),
+            f"POST {route} {body[:120]!r}",
+        )
 
     check()
 
@@ -136,13 +242,20 @@ def test_every_route_any_body_no_5xx(engine, data):
     """Every route the app has, including ones added after this test was written."""
     method, pattern = data.draw(st.sampled_from(engine.routes))
     path = fill(pattern, data.draw(st.sampled_from(["default", "nope", "x y", "é", "..", "0"])))
-    body = data.draw(anything.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=100)) if method == "POST" else None
+    body = (
+        data.draw(anything.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=100))
+        if method == "POST"
+        else None
+    )
     assert_clean(engine.call(method, path, body), f"{method} {path} {body!r:.120}")
 
 
 @EXAMPLES
-@given(path=st.sampled_from(["/v1/jobs/", "/v1/models/", "/v1/nothing/", "/healthz/"]), tail=st.text(max_size=20),
-       method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]))  # fmt: skip
+@given(
+    path=st.sampled_from(["/v1/jobs/", "/v1/models/", "/v1/nothing/", "/healthz/"]),
+    tail=st.text(max_size=20),
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+)
 def test_no_path_or_method_gets_a_5xx(engine, path, tail, method):
     for suffix in (tail, f"{tail}/versions", f"{tail}/reload"):
         assert_clean(engine.call(method, path + suffix), f"{method} {path + suffix!r}")
@@ -153,7 +266,11 @@ def test_no_path_or_method_gets_a_5xx(engine, path, tail, method):
 NAMED = [
     ("/v1/generate", b'{"count": null, "seed": 3}', "invalid_count"),
     ("/v1/generate", b'{"seed": ' + b"7" * 5000 + b"}", "malformed_json"),
-    ("/v1/generate", json.dumps({"attributes": '{"hair": ' + "9" * 5000 + "}"}).encode(), "invalid_attributes"),
+    (
+        "/v1/generate",
+        json.dumps({"attributes": '{"hair": ' + "9" * 5000 + "}"}).encode(),
+        "invalid_attributes",
+    ),
     ("/v1/interpolate", b'{"a": {"seed": 1}, "b": {"seed": 2}, "frames": null}', "invalid_frames"),
     ("/v1/models/default/reload", b'{"path": 5}', "invalid_path"),
     ("/v1/generate", b'{"truncation": NaN}', "invalid_truncation"),
@@ -170,6 +287,7 @@ def test_inputs_named_in_the_issue_are_4xx(engine, route, body, code):
 
 # --- admin: a token, or loopback --------------------------------------------------------
 
+
 def _from_afar(address: str):
     """Middleware that makes every request look as if it came from ``address``."""
 
@@ -180,15 +298,21 @@ def _from_afar(address: str):
     return clone
 
 
-ADMIN_CALLS = [("POST", "/v1/jobs", {"data": "/etc", "kimg": 1}), ("POST", "/v1/models/default/reload", {}),
-               ("POST", "/v1/models/default/promote", {"checkpoint": "/etc"}),
-               ("POST", "/v1/models/default/rollback", {}), ("GET", "/v1/models/default/versions", None),
-               ("GET", "/v1/jobs/abc", None)]  # fmt: skip
+ADMIN_CALLS = [
+    ("POST", "/v1/jobs", {"data": "/etc", "kimg": 1}),
+    ("POST", "/v1/models/default/reload", {}),
+    ("POST", "/v1/models/default/promote", {"checkpoint": "/etc"}),
+    ("POST", "/v1/models/default/rollback", {}),
+    ("GET", "/v1/models/default/versions", None),
+    ("GET", "/v1/jobs/abc", None),
+]
 
 
 @pytest.mark.parametrize("token", ["", "s3cret"])
 async def test_admin_calls_from_afar_need_the_token(tiny_checkpoint, tmp_path, token):
-    cfg = ServeConfig(models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"), admin_token=token)
+    cfg = ServeConfig(
+        models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"), admin_token=token
+    )
     app = EngineService(cfg).app()
     app.middlewares.insert(0, _from_afar("203.0.113.9"))
     async with TestClient(TestServer(app)) as c:
@@ -227,7 +351,10 @@ def test_admin_calls_on_a_non_loopback_bind_are_refused_without_the_token(tiny_c
     with LiveServer(EngineService(cfg).app(), host=address) as server:
         for method, path, body in ADMIN_CALLS:
             answer = server.call(method, path, None if body is None else json.dumps(body).encode())
-            assert answer.status == 403 and answer.json()["error"]["code"] == "admin_forbidden", (path, answer.body)
+            assert answer.status == 403 and answer.json()["error"]["code"] == "admin_forbidden", (
+                path,
+                answer.body,
+            )
         assert server.call("POST", "/v1/generate", b'{"seed": 1}').status == 200
 
 
@@ -246,9 +373,11 @@ def test_admin_rule():
 
 # --- admission: 429 at once instead of a 503 after the timeout --------------------------
 
+
 async def test_a_burst_gets_200s_and_quick_429s_never_a_503(tiny_checkpoint, tmp_path):
-    cfg = ServeConfig(models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"),
-                      request_timeout_s=1.0)  # fmt: skip
+    cfg = ServeConfig(
+        models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"), request_timeout_s=1.0
+    )
     service = EngineService(cfg)
     slow = service.batcher.forward_for
 
@@ -282,22 +411,18 @@ def test_admission_refuses_what_would_be_late_and_says_when_to_return():
 
     now = [0.0]
     adm = Admission(timeout_s=6.0, capacity=10, seconds_per_unit=1.0, clock=lambda: now[0])  # budget 3 s
-    with adm.admit(2):
-        with adm.admit(1):  # 3 images x 1 s: just in time
-            with pytest.raises(ApiError) as exc:
-                with adm.admit(2):  # 5 s > 3 s
-                    pass
-            assert exc.value.status == 429 and exc.value.headers["Retry-After"] == "2"
-            with pytest.raises(ApiError):
-                with adm.admit(1, cost=4.0):  # one image at a size costing 4: 7 s
-                    pass
+    with adm.admit(2), adm.admit(1):  # 3 images x 1 s: just in time
+        with pytest.raises(ApiError) as exc, adm.admit(2):  # 5 s > 3 s
+            pass
+        assert exc.value.status == 429 and exc.value.headers["Retry-After"] == "2"
+        with pytest.raises(ApiError), adm.admit(1, cost=4.0):  # one image at a size costing 4: 7 s
+            pass
     with adm.admit(50):  # an idle engine takes anything
         pass
     fast = Admission(timeout_s=1000.0, capacity=4, seconds_per_unit=0.5, clock=lambda: now[0])
-    with fast.admit(4):
-        with pytest.raises(ApiError) as exc:
-            with fast.admit(1):  # in time, but past the queue: back when one image has drained
-                pass
+    with fast.admit(4), pytest.raises(ApiError) as exc:
+        with fast.admit(1):  # in time, but past the queue: back when one image has drained
+            pass
     assert exc.value.headers["Retry-After"] == "1"
 
 
@@ -321,13 +446,16 @@ def test_admission_learns_latency_and_rate_from_finished_requests():
 
 # --- reload by path is a version ----------------------------------------------------------
 
+
 async def test_rollback_after_reload_by_path_and_promote_restores_what_served(tiny_checkpoint, tmp_path):
     from tests.engine.serve.test_versions import _variant
 
     live = shutil.copytree(tiny_checkpoint, tmp_path / "checkpoints" / "default")
     reloaded = _variant(live, tmp_path / "reloaded", 0.9)
     promoted = _variant(live, tmp_path / "promoted", 0.8)
-    cfg = ServeConfig(models=(("default", str(live)),), jobs_dir=str(tmp_path / "jobs"), path_roots=(str(tmp_path),))
+    cfg = ServeConfig(
+        models=(("default", str(live)),), jobs_dir=str(tmp_path / "jobs"), path_roots=(str(tmp_path),)
+    )
     async with TestClient(TestServer(EngineService(cfg).app())) as c:
         r = await c.post("/v1/models/default/reload", json={"path": str(tmp_path / "reloaded")})
         assert r.status == 200 and (await r.json())["version"] == reloaded

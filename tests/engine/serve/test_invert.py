@@ -5,7 +5,6 @@ import base64
 import io
 import time
 
-import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
@@ -29,21 +28,30 @@ PICTURE = Image.new("RGB", (48, 40), (30, 40, 220))
 
 async def test_a_picture_becomes_a_mascot_with_variations_that_render_again(tiny_checkpoint, tmp_path):
     async with TestClient(TestServer(_service(tiny_checkpoint, tmp_path).app())) as c:
-        r = await c.post("/v1/invert", json={"image": _b64(PICTURE), "attributes": "hair:blue", "variations": 3})
+        r = await c.post(
+            "/v1/invert", json={"image": _b64(PICTURE), "attributes": "hair:blue", "variations": 3}
+        )
         assert r.status == 200, await r.text()
         out = await r.json()
         assert len(out["images"]) == 4 and out["steps"] == 5 and out["read"] == {}  # no tagger: nothing read
         mascot = out["images"][0]
         assert mascot["attributes"]["hair"] == "blue" and len(mascot["latent"]["z"]) > 0
         assert [i["latent"]["index"] for i in out["images"][1:]] == [1, 2, 3]
-        again = await (await c.post("/v1/render", json={"latent": mascot["latent"],
-                                                        "attributes": mascot["attributes"]})).json()  # fmt: skip
+        again = await (
+            await c.post("/v1/render", json={"latent": mascot["latent"], "attributes": mascot["attributes"]})
+        ).json()
         assert again["images"][0]["image"] == mascot["image"]
-        same = await (await c.post("/v1/invert", json={"image": _b64(PICTURE), "attributes": "hair:blue",
-                                                       "variations": 3})).json()  # fmt: skip
+        same = await (
+            await c.post(
+                "/v1/invert", json={"image": _b64(PICTURE), "attributes": "hair:blue", "variations": 3}
+            )
+        ).json()
         assert [i["image"] for i in same["images"]] == [i["image"] for i in out["images"]]
-        kids = await (await c.post("/v1/variations", json={"latent": mascot["latent"],
-                                                           "attributes": mascot["attributes"]})).json()  # fmt: skip
+        kids = await (
+            await c.post(
+                "/v1/variations", json={"latent": mascot["latent"], "attributes": mascot["attributes"]}
+            )
+        ).json()
         assert len(kids["images"]) == 4
 
 
@@ -67,8 +75,9 @@ async def test_what_is_not_a_usable_picture_is_a_clear_4xx(tiny_checkpoint, tmp_
         assert 400 <= r.status < 500 and out["error"]["code"] == code and out["error"]["message"]
 
 
-async def test_a_data_url_is_accepted_and_a_second_search_meanwhile_is_told_to_wait(tiny_checkpoint, tmp_path,
-                                                                                   monkeypatch):  # fmt: skip
+async def test_a_data_url_is_accepted_and_a_second_search_meanwhile_is_told_to_wait(
+    tiny_checkpoint, tmp_path, monkeypatch
+):
     from engine import invert
 
     search = invert.Inverter.__call__
@@ -80,7 +89,9 @@ async def test_a_data_url_is_accepted_and_a_second_search_meanwhile_is_told_to_w
     monkeypatch.setattr(invert.Inverter, "__call__", slow)
     async with TestClient(TestServer(_service(tiny_checkpoint, tmp_path).app())) as c:
         other = Image.new("RGB", (32, 32), (200, 30, 30))
-        first = asyncio.create_task(c.post("/v1/invert", json={"image": "data:image/png;base64," + _b64(other)}))
+        first = asyncio.create_task(
+            c.post("/v1/invert", json={"image": "data:image/png;base64," + _b64(other)})
+        )
         await asyncio.sleep(0.5)
         started = time.monotonic()
         r = await c.post("/v1/invert", json={"image": _b64(PICTURE)})
@@ -99,20 +110,29 @@ def tiny_translator(tmp_path_factory):
     torch.manual_seed(0)
     arch = TranslatorArch(channels=4, blocks=1, disc_layers=2, resolution=16)
     out = tmp_path_factory.mktemp("translator") / "cyclegan-emoji"
-    save_translator(out, {"a_to_b": ResnetGenerator(arch), "b_to_a": ResnetGenerator(arch)},
-                    {"a": {"name": "emoji"}, "b": {"name": "mascots"}})  # fmt: skip
+    save_translator(
+        out,
+        {"a_to_b": ResnetGenerator(arch), "b_to_a": ResnetGenerator(arch)},
+        {"a": {"name": "emoji"}, "b": {"name": "mascots"}},
+    )
     return out
 
 
-async def test_a_style_translates_the_picture_before_the_search(tiny_checkpoint, tiny_translator, tmp_path,
-                                                                monkeypatch):  # fmt: skip
+async def test_a_style_translates_the_picture_before_the_search(
+    tiny_checkpoint, tiny_translator, tmp_path, monkeypatch
+):
     from engine.translate.stage import Translator
 
     seen = []
     apply = Translator.apply
-    monkeypatch.setattr(Translator, "apply", lambda self, image: seen.append(image.shape) or apply(self, image))
-    service = _service(tiny_checkpoint, tmp_path, translators=(("emoji", str(tiny_translator)),
-                                                               ("broken", str(tmp_path / "nothing"))))  # fmt: skip
+    monkeypatch.setattr(
+        Translator, "apply", lambda self, image: seen.append(image.shape) or apply(self, image)
+    )
+    service = _service(
+        tiny_checkpoint,
+        tmp_path,
+        translators=(("emoji", str(tiny_translator)), ("broken", str(tmp_path / "nothing"))),
+    )
     async with TestClient(TestServer(service.app())) as c:
         body = {"image": _b64(PICTURE), "variations": 0, "style": "emoji"}
         r = await c.post("/v1/invert", json=body)
@@ -146,7 +166,9 @@ def test_config_names_translators_under_the_checkpoints_folder(tmp_path):
 
     def cfg(line: str):
         (tmp_path / "config.toml").write_text(f'[paths]\ncheckpoints = "ck"\n[engine]\n{line}\n')
-        args = argparse.Namespace(config=str(tmp_path / "config.toml"), host=None, port=None, model=None, device="cpu")
+        args = argparse.Namespace(
+            config=str(tmp_path / "config.toml"), host=None, port=None, model=None, device="cpu"
+        )
         return serve_config(args)[0]
 
     assert cfg('translators = {emoji = "cyclegan-emoji"}').translators == (("emoji", "ck/cyclegan-emoji"),)

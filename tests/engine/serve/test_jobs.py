@@ -11,8 +11,11 @@ from engine.serve.jobs import Job, JobRunner
 
 @pytest.fixture
 async def client(tiny_checkpoint, tmp_path):
-    cfg = ServeConfig(models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"),
-                      path_roots=(str(tmp_path.parent),))  # pytest's temporary folders
+    cfg = ServeConfig(
+        models=(("default", str(tiny_checkpoint)),),
+        jobs_dir=str(tmp_path / "jobs"),
+        path_roots=(str(tmp_path.parent),),
+    )  # pytest's temporary folders
     async with TestClient(TestServer(EngineService(cfg).app())) as c:
         yield c
 
@@ -27,7 +30,9 @@ async def _wait_done(client, job_id, seconds=180):
 
 
 async def test_finetune_job_runs_in_a_child_and_serving_goes_on(client, toy_dataset, tiny_checkpoint):
-    r = await client.post("/v1/jobs", json={"data": str(toy_dataset), "kimg": 0.032, "batch": 16, "freeze_d": 1})
+    r = await client.post(
+        "/v1/jobs", json={"data": str(toy_dataset), "kimg": 0.032, "batch": 16, "freeze_d": 1}
+    )
     assert r.status == 202
     job = await r.json()
     busy = await client.post("/v1/jobs", json={"data": str(toy_dataset), "kimg": 0.032})

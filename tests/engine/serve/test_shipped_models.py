@@ -33,8 +33,10 @@ def test_the_default_model_paints_the_hair_colour_asked_for():
     different hair would also draw a different background.)"""
     ckpt = load_checkpoint(CHECKPOINTS / CONFIG["engine"]["model"])
     asked = resolve(ckpt.schema, {"hair": "blue", "smile": "yes"}, seed=1).attrs
-    blue, red = (render(ckpt.G, ckpt.schema, [resolve(ckpt.schema, {**asked, "hair": h}, seed=1)])[0]
-                 .astype(np.int16) for h in ("blue", "red"))  # fmt: skip
+    blue, red = (
+        render(ckpt.G, ckpt.schema, [resolve(ckpt.schema, {**asked, "hair": h}, seed=1)])[0].astype(np.int16)
+        for h in ("blue", "red")
+    )
     changed = np.abs(blue - red).sum(axis=2) > 60
     assert changed.mean() > 0.02  # the hair is more than a few pixels
     assert (blue[changed, 2] - blue[changed, 0]).mean() > 40

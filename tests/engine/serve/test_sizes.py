@@ -18,7 +18,9 @@ def upscaler(tiny_upscaler):
 
 
 def _service(ckpt, tmp_path, upscaler="", **kw):
-    cfg = ServeConfig(models=(("default", str(ckpt)),), jobs_dir=str(tmp_path / "jobs"), upscaler=str(upscaler), **kw)
+    cfg = ServeConfig(
+        models=(("default", str(ckpt)),), jobs_dir=str(tmp_path / "jobs"), upscaler=str(upscaler), **kw
+    )
     return EngineService(cfg)
 
 
@@ -46,15 +48,23 @@ async def test_generate_answers_at_the_asked_size(tiny_checkpoint, tmp_path, ups
 
 async def test_upscaled_images_are_the_same_bytes_alone_and_batched(tiny_checkpoint, tmp_path, upscaler):
     payloads = [{"attributes": "hair:green", "seed": s, "size": 128} for s in range(10, 22)]
-    async with TestClient(TestServer(_service(tiny_checkpoint, tmp_path, upscaler, batch_window_ms=50).app())) as c:
-        bodies = [await r.json() for r in await asyncio.gather(*(c.post("/v1/generate", json=p) for p in payloads))]
-        together = await (await c.post("/v1/generate", json={"attributes": "hair:green", "seed": 10, "count": 4,
-                                                               "size": 128})).json()  # fmt: skip
+    async with TestClient(
+        TestServer(_service(tiny_checkpoint, tmp_path, upscaler, batch_window_ms=50).app())
+    ) as c:
+        bodies = [
+            await r.json() for r in await asyncio.gather(*(c.post("/v1/generate", json=p) for p in payloads))
+        ]
+        together = await (
+            await c.post(
+                "/v1/generate", json={"attributes": "hair:green", "seed": 10, "count": 4, "size": 128}
+            )
+        ).json()
     batched = {b["images"][0]["seed"]: b["images"][0]["image"] for b in bodies}
     async with TestClient(TestServer(_service(tiny_checkpoint, tmp_path, upscaler).app())) as c:
         for seed in (10, 13, 21):
-            alone = await (await c.post("/v1/generate", json={"attributes": "hair:green", "seed": seed,
-                                                                "size": 128})).json()  # fmt: skip
+            alone = await (
+                await c.post("/v1/generate", json={"attributes": "hair:green", "seed": seed, "size": 128})
+            ).json()
             assert alone["images"][0]["image"] == batched[seed]
     assert [i["image"] for i in together["images"]] == [batched[s] for s in range(10, 14)]
 
@@ -62,9 +72,13 @@ async def test_upscaled_images_are_the_same_bytes_alone_and_batched(tiny_checkpo
 async def test_the_stage_changes_pixels_beyond_a_plain_enlargement(tiny_checkpoint, tmp_path, upscaler):
     async with TestClient(TestServer(_service(tiny_checkpoint, tmp_path, upscaler).app())) as c:
         small, big = [
-            (await (await c.post("/v1/generate", json={"seed": 5, "attributes": "hair:red", "size": s})).json())
+            (
+                await (
+                    await c.post("/v1/generate", json={"seed": 5, "attributes": "hair:red", "size": s})
+                ).json()
+            )
             for s in (32, 128)
-        ]  # fmt: skip
+        ]
     small_px = Image.open(io.BytesIO(base64.b64decode(small["images"][0]["image"])))
     big_px = np.asarray(Image.open(io.BytesIO(base64.b64decode(big["images"][0]["image"]))), np.int16)
     bicubic = np.asarray(small_px.resize((128, 128), Image.BICUBIC), np.int16)
@@ -73,7 +87,9 @@ async def test_the_stage_changes_pixels_beyond_a_plain_enlargement(tiny_checkpoi
 
 async def test_interpolate_frames_come_at_the_asked_size(tiny_checkpoint, tmp_path, upscaler):
     async with TestClient(TestServer(_service(tiny_checkpoint, tmp_path, upscaler).app())) as c:
-        r = await c.post("/v1/interpolate", json={"a": {"seed": 1}, "b": {"seed": 2}, "frames": 3, "size": 64})
+        r = await c.post(
+            "/v1/interpolate", json={"a": {"seed": 1}, "b": {"seed": 2}, "frames": 3, "size": 64}
+        )
         assert r.status == 200
         body = await r.json()
     assert [_side(f) for f in body["frames"]] == [64, 64, 64]

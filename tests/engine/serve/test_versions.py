@@ -15,8 +15,16 @@ def _variant(src, dst, scale):
     for p in ck.G.parameters():
         p.data.mul_(scale)
     meta = ck.meta
-    save_generator(dst, ck.G, family=meta["family"], arch=meta["arch"], c_dim=meta["c_dim"],
-                   resolution=meta["resolution"], schema=ck.schema, extra={"parent": ck.version})  # fmt: skip
+    save_generator(
+        dst,
+        ck.G,
+        family=meta["family"],
+        arch=meta["arch"],
+        c_dim=meta["c_dim"],
+        resolution=meta["resolution"],
+        schema=ck.schema,
+        extra={"parent": ck.version},
+    )
     return load_checkpoint(dst).version
 
 
@@ -29,7 +37,9 @@ def live(tiny_checkpoint, tmp_path):
 
 @pytest.fixture
 async def client(live, tmp_path):
-    cfg = ServeConfig(models=(("default", str(live)),), jobs_dir=str(tmp_path / "jobs"), path_roots=(str(tmp_path.parent),))
+    cfg = ServeConfig(
+        models=(("default", str(live)),), jobs_dir=str(tmp_path / "jobs"), path_roots=(str(tmp_path.parent),)
+    )
     async with TestClient(TestServer(EngineService(cfg).app())) as c:
         yield c
 

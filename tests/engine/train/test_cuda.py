@@ -31,8 +31,17 @@ def test_family_trains_in_bf16_on_cuda_and_serves_on_cpu(family, toy_dataset, tm
 
 
 def test_resume_on_cuda_continues_from_the_saved_kimg(toy_dataset, tmp_path):
-    base = dict(family="projected", data=str(toy_dataset), out=str(tmp_path / "run"), batch_size=16,
-                tick_kimg=0.032, snapshot_kimg=0.032, grid_seeds=2, arch=TINY["projected"], device="cuda")  # fmt: skip
+    base = dict(
+        family="projected",
+        data=str(toy_dataset),
+        out=str(tmp_path / "run"),
+        batch_size=16,
+        tick_kimg=0.032,
+        snapshot_kimg=0.032,
+        grid_seeds=2,
+        arch=TINY["projected"],
+        device="cuda",
+    )
     train(TrainConfig().with_overrides({**base, "kimg": 0.032}))
     path = train(TrainConfig().with_overrides({**base, "kimg": 0.064, "resume": True}))
     assert json.loads((path / "model.json").read_text())["training"]["kimg"] == pytest.approx(0.064)

@@ -20,10 +20,22 @@ TINY = {
 
 
 def _train(family, data, out, seed=0, **overrides):
-    cfg = TrainConfig().with_overrides(dict(
-        family=family, data=str(data), out=str(out), kimg=0.016, batch_size=8, tick_kimg=0.016,
-        snapshot_kimg=1, grid_seeds=2, arch=TINY[family], seed=seed, cond_dropout=0.3, **overrides,
-    ))  # fmt: skip
+    cfg = TrainConfig().with_overrides(
+        dict(
+            family=family,
+            data=str(data),
+            out=str(out),
+            kimg=0.016,
+            batch_size=8,
+            tick_kimg=0.016,
+            snapshot_kimg=1,
+            grid_seeds=2,
+            arch=TINY[family],
+            seed=seed,
+            cond_dropout=0.3,
+            **overrides,
+        )
+    )
     return train(cfg)
 
 

@@ -21,8 +21,18 @@ TINY = (("g_ch", 8), ("d_ch", 8))
 
 
 def _cfg(data, out, **kw):
-    base = dict(family="dcgan", data=str(data), out=str(out), kimg=0.128, batch_size=16, tick_kimg=0.064,
-                snapshot_kimg=0.064, grid_seeds=3, arch=TINY, seed=3)
+    base = dict(
+        family="dcgan",
+        data=str(data),
+        out=str(out),
+        kimg=0.128,
+        batch_size=16,
+        tick_kimg=0.064,
+        snapshot_kimg=0.064,
+        grid_seeds=3,
+        arch=TINY,
+        seed=3,
+    )
     return TrainConfig().with_overrides({**base, **kw})
 
 
@@ -83,15 +93,36 @@ def test_resume_keeps_the_runs_own_architecture(toy_dataset, tmp_path):
 def test_resume_refuses_other_data(toy_dataset, tmp_path):
     train(_cfg(toy_dataset, tmp_path / "run", kimg=0.032))
     other = make_toy_dataset(tmp_path / "other", seed=1)
-    with pytest.raises(MascotError, match="use another --out"):
+    with pytest.raises(MascotError, match=r"use another --out"):
         train(_cfg(other, tmp_path / "run", resume=True))
 
 
 def test_sigterm_leaves_a_complete_checkpoint(toy_dataset, tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "engine.cli", "train", "--family", "dcgan", "--data", str(toy_dataset),
-           "--out", str(run), "--kimg", "1000", "--batch", "8", "--arch", "g_ch=8", "--arch", "d_ch=8",
-           "--tick-kimg", "1000", "--snapshot-kimg", "1000"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine.cli",
+        "train",
+        "--family",
+        "dcgan",
+        "--data",
+        str(toy_dataset),
+        "--out",
+        str(run),
+        "--kimg",
+        "1000",
+        "--batch",
+        "8",
+        "--arch",
+        "g_ch=8",
+        "--arch",
+        "d_ch=8",
+        "--tick-kimg",
+        "1000",
+        "--snapshot-kimg",
+        "1000",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not (run / "config.json").exists() and time.time() < deadline:
@@ -104,7 +135,7 @@ def test_sigterm_leaves_a_complete_checkpoint(toy_dataset, tmp_path):
     meta = json.loads((run / "resume.json").read_text())
     assert 0 < meta["state"]["nimg"] < 1_000_000
     load_checkpoint(run / "model")  # complete and valid
-    assert not [p for p in tmp_path.rglob(".*partial*")]
+    assert not list(tmp_path.rglob(".*partial*"))
 
 
 @pytest.mark.parametrize(
@@ -120,7 +151,7 @@ def test_sigterm_leaves_a_complete_checkpoint(toy_dataset, tmp_path):
     ],
 )
 def test_bad_flags_are_one_clear_line(toy_dataset, tmp_path, capsys, flags, message):
-    args = ["train", "--family", "dcgan", "--data", str(toy_dataset), "--out", str(tmp_path / "r")] + flags
+    args = ["train", "--family", "dcgan", "--data", str(toy_dataset), "--out", str(tmp_path / "r"), *flags]
     assert main(args) == 2
     assert message in capsys.readouterr().err
 
@@ -160,8 +191,17 @@ def test_cond_dropout_blanks_whole_attribute_blocks(toy_dataset):
 def test_fine_tune_from_a_spectral_norm_family(toy_dataset, tmp_path):
     arch = (("g_channels", 16), ("d_channels", 16), ("d_input", 32))
     parent = train(_cfg(toy_dataset, tmp_path / "parent", family="projected", arch=arch, kimg=0.032))
-    child = train(_cfg(toy_dataset, tmp_path / "child", family="projected", arch=(), kimg=0.016,
-                       init_from=str(parent), freeze_d=1))  # fmt: skip
+    child = train(
+        _cfg(
+            toy_dataset,
+            tmp_path / "child",
+            family="projected",
+            arch=(),
+            kimg=0.016,
+            init_from=str(parent),
+            freeze_d=1,
+        )
+    )
     assert load_checkpoint(child).meta["parent"] == load_checkpoint(parent).version
 
 
@@ -171,8 +211,12 @@ def test_fine_tune_on_extra_data_moves_the_serving_prior_toward_its_labels(toy_d
     extra = make_toy_dataset(tmp_path / "extra", n=6, seed=5)
     extra_labels, schema = Dataset(extra).labels, Dataset(toy_dataset).schema
     parent = train(_cfg(toy_dataset, tmp_path / "parent", kimg=0.016))
-    first = train(_cfg(toy_dataset, tmp_path / "first", kimg=0.016, init_from=str(parent), extra_data=str(extra)))
-    second = train(_cfg(toy_dataset, tmp_path / "second", kimg=0.016, init_from=str(first), extra_data=str(extra)))
+    first = train(
+        _cfg(toy_dataset, tmp_path / "first", kimg=0.016, init_from=str(parent), extra_data=str(extra))
+    )
+    second = train(
+        _cfg(toy_dataset, tmp_path / "second", kimg=0.016, init_from=str(first), extra_data=str(extra))
+    )
     once = schema.with_priors_moved(extra_labels, 0.25)
     assert load_checkpoint(parent).schema == schema  # no extra data: the data's prior
     assert load_checkpoint(first).schema == once
@@ -226,23 +270,36 @@ def test_classifier_weights_are_named_by_attribute(toy_dataset, tmp_path):
 
     schema = Dataset(toy_dataset).schema  # hair, smile
     projected = get_family("projected")
-    arch = build_arch(projected, _cfg(toy_dataset, "unused", family="projected", arch={"aux_attr_weights": "smile:2.5"}),
-                      schema)  # fmt: skip
+    arch = build_arch(
+        projected,
+        _cfg(toy_dataset, "unused", family="projected", arch={"aux_attr_weights": "smile:2.5"}),
+        schema,
+    )
     assert arch.aux_attr_weights == (1.0, 2.5)
-    for value, message in (("smiles:2", "names 'smiles', which is not an attribute; known: hair, smile"),
-                           ("smile:-1", "takes NAME:WEIGHT pairs (weights 0 or more)"),
-                           ("smile:inf", "takes NAME:WEIGHT pairs (weights 0 or more)")):  # fmt: skip
+    for value, message in (
+        ("smiles:2", "names 'smiles', which is not an attribute; known: hair, smile"),
+        ("smile:-1", "takes NAME:WEIGHT pairs (weights 0 or more)"),
+        ("smile:inf", "takes NAME:WEIGHT pairs (weights 0 or more)"),
+    ):
         with pytest.raises(MascotError, match=re.escape(message)):
-            build_arch(projected, _cfg(toy_dataset, "unused", family="projected", arch={"aux_attr_weights": value}),
-                       schema)  # fmt: skip
+            build_arch(
+                projected,
+                _cfg(toy_dataset, "unused", family="projected", arch={"aux_attr_weights": value}),
+                schema,
+            )
     with pytest.raises(MascotError, match=re.escape("has 3 entries for 2 attributes")):
-        TrainingRun(_cfg(toy_dataset, tmp_path / "r", family="projected", arch={"aux_attr_weights": (1.0, 2.0, 3.0)}))
+        TrainingRun(
+            _cfg(toy_dataset, tmp_path / "r", family="projected", arch={"aux_attr_weights": (1.0, 2.0, 3.0)})
+        )
 
 
-@pytest.mark.parametrize("setting,value,message", [
-    ("session_minutes", -1, "--session-minutes must be 0"),
-    ("check_every", 0, "--check-every must be at least 1"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "setting,value,message",
+    [
+        ("session_minutes", -1, "--session-minutes must be 0"),
+        ("check_every", 0, "--check-every must be at least 1"),
+    ],
+)
 def test_bad_session_budget_or_check_interval_is_refused(toy_dataset, tmp_path, setting, value, message):
     with pytest.raises(MascotError, match=message):
         _cfg(toy_dataset, tmp_path / "r", **{setting: value}).validate()
@@ -268,8 +325,10 @@ def _distinct_images(out, n=6, resolution=16):
     rng = np.random.default_rng(1)
     with DatasetWriter(out, resolution=resolution, schema=TOY_SCHEMA, capacity=n) as w:
         for i in range(n):
-            w.add(rng.integers(0, 256, (resolution, resolution, 3), dtype=np.uint8),
-                  {"hair": ["red", "green", "blue"][i % 3], "smile": ["yes", "no"][i % 2]})  # fmt: skip
+            w.add(
+                rng.integers(0, 256, (resolution, resolution, 3), dtype=np.uint8),
+                {"hair": ["red", "green", "blue"][i % 3], "smile": ["yes", "no"][i % 2]},
+            )
     return Dataset(out)
 
 
@@ -335,14 +394,14 @@ def _diverging_run(data, out, nan_from_step, **kw):
 
 def test_divergence_is_reported_within_check_every_steps(toy_dataset, tmp_path):
     run = _diverging_run(toy_dataset, tmp_path / "run", nan_from_step=3, kimg=1.0, check_every=4)
-    with pytest.raises(MascotError, match="diverged.*loss_g not finite"):
+    with pytest.raises(MascotError, match=r"diverged.*loss_g not finite"):
         run.run()
     assert 3 <= run.state.step <= 3 + 4 - 1
 
 
 def test_divergence_is_reported_at_once_with_check_every_one(toy_dataset, tmp_path):
     run = _diverging_run(toy_dataset, tmp_path / "run", nan_from_step=2, kimg=1.0, check_every=1)
-    with pytest.raises(MascotError, match="diverged"):
+    with pytest.raises(MascotError, match=r"diverged"):
         run.run()
     assert run.state.step == 2
 
@@ -350,7 +409,7 @@ def test_divergence_is_reported_at_once_with_check_every_one(toy_dataset, tmp_pa
 def test_divergence_in_the_last_steps_is_still_reported(toy_dataset, tmp_path):
     # 8 steps in all, checked every 50: the run ends between two checks.
     run = _diverging_run(toy_dataset, tmp_path / "run", nan_from_step=6, kimg=0.032, check_every=50)
-    with pytest.raises(MascotError, match="diverged"):
+    with pytest.raises(MascotError, match=r"diverged"):
         run.run()
 
 
@@ -382,7 +441,9 @@ def test_a_time_bound_run_ends_its_bar_full_and_snapshots_before_the_end(toy_dat
 
     real_save = loop.TrainingRun.save
     monkeypatch.setattr(loop, "tqdm", RecordingBar)
-    monkeypatch.setattr(loop.TrainingRun, "save", lambda self: (saves.append(self.state.nimg), real_save(self)))
+    monkeypatch.setattr(
+        loop.TrainingRun, "save", lambda self: (saves.append(self.state.nimg), real_save(self))
+    )
     train(_cfg(toy_dataset, tmp_path / "run", kimg=1000.0, snapshot_kimg=1000.0, minutes=0.03))
     during = [t for t in totals if not isinstance(t, tuple)]
     _, n, total = next(t for t in totals if isinstance(t, tuple))

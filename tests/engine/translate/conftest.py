@@ -23,7 +23,10 @@ def make_domain(out, kind: str, n: int = 12, size: int = 32, seed: int = 0):
     rng = np.random.default_rng(seed)
     with DatasetWriter(out, resolution=size, schema=TOY_SCHEMA, capacity=n) as w:
         for _ in range(n):
-            w.add(shape(size, kind, rng.uniform(0.4, 0.6), rng.uniform(0.15, 0.3)), {"hair": "red", "smile": "no"})
+            w.add(
+                shape(size, kind, rng.uniform(0.4, 0.6), rng.uniform(0.15, 0.3)),
+                {"hair": "red", "smile": "no"},
+            )
         w.sources = [Source(kind, "CC0", "the tests")]
     return out
 

@@ -18,8 +18,28 @@ def trained(domains, tmp_path_factory):
 
 def test_train_cli_runs_and_resumes(domains, tmp_path, capsys):
     a, b = map(str, domains)
-    args = ["translate", "train", "--a", a, "--b", b, "--out", str(tmp_path / "run"), "--res", "16", "--channels", "4",
-            "--blocks", "1", "--holdout", "2", "--batch", "1", "--cycle", "5"]  # fmt: skip
+    args = [
+        "translate",
+        "train",
+        "--a",
+        a,
+        "--b",
+        b,
+        "--out",
+        str(tmp_path / "run"),
+        "--res",
+        "16",
+        "--channels",
+        "4",
+        "--blocks",
+        "1",
+        "--holdout",
+        "2",
+        "--batch",
+        "1",
+        "--cycle",
+        "5",
+    ]
     # --res 16 needs a shallower discriminator than the default: refused, saying how many fit.
     assert main([*args, "--steps", "1"]) == 2
     assert "use at most 2" in capsys.readouterr().err
@@ -30,11 +50,14 @@ def test_train_cli_runs_and_resumes(domains, tmp_path, capsys):
     assert meta["training"]["steps"] == 2 and meta["training"]["config"]["cycle"] == 5
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--a", "nowhere", "--b", "nowhere2"], "no data set at 'nowhere'"),
-    (["--res", "30"], "multiple of 4"),
-    (["--steps", "0"], "must be at least 1"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--a", "nowhere", "--b", "nowhere2"], "no data set at 'nowhere'"),
+        (["--res", "30"], "multiple of 4"),
+        (["--steps", "0"], "must be at least 1"),
+    ],
+)
 def test_train_cli_bad_input_is_one_clear_line(domains, tmp_path, capsys, argv, message):
     a, b = map(str, domains)
     assert main(["translate", "train", "--a", a, "--b", b, "--out", str(tmp_path / "r"), *argv]) == 2
@@ -55,13 +78,40 @@ def test_a_picture_of_any_size_comes_back_translated_at_its_size(trained):
 def test_apply_cli_writes_pngs_and_refuses_what_is_not_a_picture(trained, tmp_path, capsys):
     pic = tmp_path / "in.png"
     Image.new("RGBA", (20, 30), (255, 0, 0, 128)).save(pic)
-    assert main(["translate", "apply", "--checkpoint", str(trained), str(pic), "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(["translate", "apply", "--checkpoint", str(trained), str(pic), "--out", str(tmp_path / "o")])
+        == 0
+    )
     assert Image.open(tmp_path / "o" / "in.png").size == (20, 30)
     (tmp_path / "note.txt").write_text("not a picture")
-    assert main(["translate", "apply", "--checkpoint", str(trained), str(tmp_path / "note.txt"),
-                 "--out", str(tmp_path / "o")]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "translate",
+                "apply",
+                "--checkpoint",
+                str(trained),
+                str(tmp_path / "note.txt"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "note.txt" in err and "PNG, JPEG or WebP" in err
-    assert main(["translate", "apply", "--checkpoint", str(trained), str(tmp_path / "gone.png"),
-                 "--out", str(tmp_path / "o")]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "translate",
+                "apply",
+                "--checkpoint",
+                str(trained),
+                str(tmp_path / "gone.png"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "no picture at" in capsys.readouterr().err

@@ -38,18 +38,31 @@ def test_triplet_sheet_refuses_nothing():
 
 
 def test_measure_cli_prints_the_table_and_json(trained, tmp_path, capsys):
-    args = ["translate", "measure", "--checkpoint", str(trained), "--images", "4", "--feature-size", "64",
-            "--sheet", str(tmp_path / "s.png")]  # fmt: skip
+    args = [
+        "translate",
+        "measure",
+        "--checkpoint",
+        str(trained),
+        "--images",
+        "4",
+        "--feature-size",
+        "64",
+        "--sheet",
+        str(tmp_path / "s.png"),
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert "KID x1000 to discs" in out[1] and (tmp_path / "s.png").is_file()
     assert set(json.loads(out[-1])["kid_x1000"]) == {"a_to_b", "a_untranslated"}
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--images", "1"], "--images must be at least 2"),
-    (["--b", "nowhere"], "no data set at 'nowhere'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--images", "1"], "--images must be at least 2"),
+        (["--b", "nowhere"], "no data set at 'nowhere'"),
+    ],
+)
 def test_measure_cli_bad_input_is_one_clear_line(trained, capsys, argv, message):
     assert main(["translate", "measure", "--checkpoint", str(trained), *argv]) == 2
     err = capsys.readouterr().err

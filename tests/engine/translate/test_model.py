@@ -25,12 +25,15 @@ def test_the_discriminator_scores_patches():
     assert PatchDiscriminator(TranslatorArch())(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 6, 6)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(channels=2), "channels must be 4..128"),
-    (dict(disc_layers=5), "layers 1..4"),
-    (dict(resolution=30), "multiple of 4"),
-    (dict(resolution=16, disc_layers=3), "use at most 2"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(channels=2), "channels must be 4..128"),
+        (dict(disc_layers=5), "layers 1..4"),
+        (dict(resolution=30), "multiple of 4"),
+        (dict(resolution=16, disc_layers=3), "use at most 2"),
+    ],
+)
 def test_impossible_architectures_are_refused_with_what_is_allowed(kw, match):
     with pytest.raises(MascotError, match=match):
         TranslatorArch(**kw).validate()

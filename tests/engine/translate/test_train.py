@@ -14,8 +14,18 @@ ARCH = TranslatorArch(channels=4, blocks=1, disc_channels=4, disc_layers=2, reso
 
 def config(domains, out, **kw):
     a, b = domains
-    base = dict(a=str(a), b=str(b), out=str(out), arch=ARCH, steps=4, tick_steps=2, snapshot_steps=2, holdout=3,
-                pool=3, batch_size=2)  # fmt: skip
+    base = dict(
+        a=str(a),
+        b=str(b),
+        out=str(out),
+        arch=ARCH,
+        steps=4,
+        tick_steps=2,
+        snapshot_steps=2,
+        holdout=3,
+        pool=3,
+        batch_size=2,
+    )
     return TranslateTrainConfig(**{**base, **kw})
 
 
@@ -48,8 +58,14 @@ def test_resume_continues_the_step_count_and_the_same_run(domains, tmp_path):
 def test_resume_refuses_a_corrupt_file_other_data_or_another_arch(domains, tmp_path):
     TranslateRun(config(domains, tmp_path / "run", steps=2)).run()
     with pytest.raises(MascotError, match="arch"):
-        TranslateRun(config(domains, tmp_path / "run", arch=TranslatorArch(channels=8, blocks=1, disc_layers=2,
-                                                                           resolution=16), resume=True))  # fmt: skip
+        TranslateRun(
+            config(
+                domains,
+                tmp_path / "run",
+                arch=TranslatorArch(channels=8, blocks=1, disc_layers=2, resolution=16),
+                resume=True,
+            )
+        )
     with pytest.raises(MascotError, match="other data"):
         TranslateRun(config(domains[::-1], tmp_path / "run", resume=True))
     weights = tmp_path / "run" / "resume.safetensors"
@@ -100,12 +116,15 @@ def test_the_history_pool_fills_then_hands_back_old_fakes_half_the_time():
     assert len(pool.images) == 4
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(a=""), "--a and --b are required"),
-    (dict(b="nowhere"), "no data set at 'nowhere'"),
-    (dict(holdout=12), "at least 13 are needed"),
-    (dict(steps=0), "at least 1"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(a=""), "--a and --b are required"),
+        (dict(b="nowhere"), "no data set at 'nowhere'"),
+        (dict(holdout=12), "at least 13 are needed"),
+        (dict(steps=0), "at least 1"),
+    ],
+)
 def test_bad_settings_are_refused_with_what_is_allowed(domains, tmp_path, kw, match):
     with pytest.raises(MascotError, match=match):
         TranslateRun(config(domains, tmp_path / "run", **kw))

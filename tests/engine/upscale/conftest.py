@@ -29,7 +29,10 @@ def make_pairs(out, n: int = 12, small: int = 32, scale: int = 4):
     for side, size in (("lr", small), ("hr", small * scale)):
         with DatasetWriter(out / side, resolution=size, schema=TOY_SCHEMA, capacity=n) as w:
             for i, (colour, centre, radius) in enumerate(params):
-                w.add(disc(size, colour, centre, radius), {"hair": ["red", "green", "blue"][i % 3], "smile": "no"})
+                w.add(
+                    disc(size, colour, centre, radius),
+                    {"hair": ["red", "green", "blue"][i % 3], "smile": "no"},
+                )
             w.sources = [Source("discs", "CC0", "the tests")]
     (out / "pairs.json").write_text(json.dumps({"count": n, "lr": small, "hr": small * scale, "seed": 0}))
     return out

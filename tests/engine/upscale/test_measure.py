@@ -6,8 +6,9 @@ from engine.cli import main
 from engine.upscale.measure import on_generator, side_by_side
 
 
-def test_kid_on_generator_samples_with_and_without_the_stage(tiny_upscaler, tiny_checkpoint, toy_dataset, monkeypatch,
-                                                             tmp_path):  # fmt: skip
+def test_kid_on_generator_samples_with_and_without_the_stage(
+    tiny_upscaler, tiny_checkpoint, toy_dataset, monkeypatch, tmp_path
+):
     monkeypatch.setenv("MASCOT_CACHE", str(tmp_path / "cache"))
     rows = on_generator(tiny_upscaler, tiny_checkpoint, toy_dataset, samples=12, size=64, feature_size=64)
     assert set(rows) == {"generator + Lanczos", "generator + upscaler"}
@@ -25,7 +26,9 @@ def test_measure_cli_prints_the_table_and_json(pairs, tmp_path, capsys):
     from tests.engine.upscale.test_train import config
 
     model = UpscaleRun(config(pairs, tmp_path / "run", steps=2)).run()
-    assert main(["upscale", "measure", "--checkpoint", str(model), "--pairs", str(pairs), "--images", "3"]) == 0
+    assert (
+        main(["upscale", "measure", "--checkpoint", str(model), "--pairs", str(pairs), "--images", "3"]) == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert set(json.loads(lines[-1])) == {"input (nearest)", "Lanczos", "upscaler"}
 

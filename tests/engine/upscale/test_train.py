@@ -16,8 +16,18 @@ ARCH = UpscalerArch(channels=8, blocks=1)
 
 
 def config(pairs, out, **kw):
-    base = dict(pairs=str(pairs), out=str(out), arch=ARCH, patch=16, batch_size=4, steps=6, tick_steps=3,
-                snapshot_steps=3, holdout=4, perceptual=0.1)  # fmt: skip
+    base = dict(
+        pairs=str(pairs),
+        out=str(out),
+        arch=ARCH,
+        patch=16,
+        batch_size=4,
+        steps=6,
+        tick_steps=3,
+        snapshot_steps=3,
+        holdout=4,
+        perceptual=0.1,
+    )
     return UpscaleTrainConfig(**{**base, **kw})
 
 
