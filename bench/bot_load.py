@@ -61,8 +61,9 @@ class Report:
             f"max {max(self.defer_s) * 1000:.1f} ms, over {DEFER_DEADLINE_S:.0f} s: {self.late_defers}",
             f"time to image: p50 {pct(self.image_s, 50):.2f} s, p95 {pct(self.image_s, 95):.2f} s, "
             f"max {max(self.image_s):.2f} s",
-            f"reactions {self.reactions}: {self.reactions / self.reaction_wall_s:.0f} events/s; votes expected "
-            f"{self.votes_expected}, lost {self.votes_lost}, wrong value {self.votes_wrong}, extra {self.votes_extra}",
+            f"reactions {self.reactions}: {self.reactions / self.reaction_wall_s:.0f} events/s; "
+            f"votes expected {self.votes_expected}, lost {self.votes_lost}, "
+            f"wrong value {self.votes_wrong}, extra {self.votes_extra}",
         ]
 
 

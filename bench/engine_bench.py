@@ -407,7 +407,8 @@ def main() -> None:
     knee = max(b for b, ms in per_image.items() if ms <= 1.05 * min(per_image.values()))
     suggested = [b for b in per_image if b <= knee and b & (b - 1) == 0]
     print(
-        f"  suggested buckets for {device} ({precision}: per-image cost within 5 % of its best up to {knee}): "
+        f"  suggested buckets for {device} ({precision}: per-image cost within 5 % of its best up to "
+        f"{knee}): "
         f"{suggested}"
     )
     print(
@@ -419,7 +420,8 @@ def main() -> None:
         "(/limit0: the one measured up front)"
     )
     print(
-        f"{'concurrency':<13}{'img/s':>8}{'limit':>8}{'/limit':>8}{'/limit0':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'concurrency':<13}{'img/s':>8}{'limit':>8}{'/limit':>8}{'/limit0':>8}"
+        f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
     )
     for c, r in rows.items():
         r["served_over_limit"] = r["images_per_s"] / r["limit_around"]
@@ -430,7 +432,8 @@ def main() -> None:
         )
     goals = {"c1_p50_over_single_ms": rows[1]["p50_ms"] - own["single_ms"], "c1_paired": pair}
     print(
-        f"c=1 p50 - (raw bucket-1 forward + encode): {goals['c1_p50_over_single_ms']:+.1f} ms as measured apart; "
+        f"c=1 p50 - (raw bucket-1 forward + encode): {goals['c1_p50_over_single_ms']:+.1f} ms "
+        "as measured apart; "
         f"in turns: served {pair['served_p50_ms']:.1f} ms vs raw {pair['raw_p50_ms']:.1f} ms, "
         f"median overhead {pair['overhead_p50_ms']:+.1f} ms (goal <= +3)"
     )

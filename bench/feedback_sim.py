@@ -162,11 +162,12 @@ async def simulate(args: argparse.Namespace) -> list[dict]:
     taste = Taste(attribute=args.taste_attribute, liked=tuple(args.liked.split(",")))
     print(f"training/loading EvalNet for {args.data} ...", flush=True)
     judge = Judge(args.data, taste)
+    data = Path(args.data).resolve()
     runner, url = await start_engine(live, work / "jobs")
     engine, store = EngineClient(url, timeout_s=600), Store(work / "sim.db")
     cfg = replace(
         ScheduleConfig(),
-        data=str(Path(args.data).resolve()),
+        data=str(data),
         min_voters=args.voters,
         min_curated=4,
         kimg=args.kimg,
@@ -244,17 +245,20 @@ def write_report(rows: list[dict], args: argparse.Namespace, out: Path) -> None:
         f"Command: `python bench/feedback_sim.py {' '.join(sys.argv[1:])}`",
         "",
         (
-            f"Base model `{args.base}`, base data `{args.data}`; simulated users like {args.taste_attribute} in "
+            f"Base model `{args.base}`, base data `{args.data}`; simulated users like "
+            f"{args.taste_attribute} in "
             f"{{{args.liked}}} (as EvalNet reads the pixels) and dislike blurry pictures. "
             f"{args.votes} generations a round, {args.voters} voters each, fine-tune {args.kimg} kimg, "
             f"evaluation on {args.eval_samples} samples at {args.feature_size}px features. CPU only. "
-            "KID and attribute precision are measured with unset attributes drawn from the base data's prior; "
+            "KID and attribute precision are measured with unset attributes drawn from the "
+            "base data's prior; "
             "the taste rate and the preference scores with the serving model's own prior, as users see it."
         ),
         "",
         (
             "| round | taste rate (champion) | liked prior share | taste rate (challenger) | up share | "
-            "curated / negatives | KID x1000 champion -> challenger | attr. precision champion -> challenger | "
+            "curated / negatives | KID x1000 champion -> challenger | "
+            "attr. precision champion -> challenger | "
             "preference champion -> challenger [gain 95% interval] | outcome |"
         ),
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -262,12 +266,15 @@ def write_report(rows: list[dict], args: argparse.Namespace, out: Path) -> None:
     for r in rows[:-1]:
         pref = r.get("preference") or {}
         lines.append(
-            f"| {r['round']} | {_f(r['taste_before'])} | {_f(r['prior_before'])} | {_f(r['taste_challenger'])} | "
+            f"| {r['round']} | {_f(r['taste_before'])} | {_f(r['prior_before'])} | "
+            f"{_f(r['taste_challenger'])} | "
             f"{_f(r['up_share'])} | "
-            f"{r['curated']} / {r['negatives']} | {_f(r['kid_champion'] and r['kid_champion'] * 1000, '{:.2f}')} -> "
+            f"{r['curated']} / {r['negatives']} | "
+            f"{_f(r['kid_champion'] and r['kid_champion'] * 1000, '{:.2f}')} -> "
             f"{_f(r['kid_challenger'] and r['kid_challenger'] * 1000, '{:.2f}')} | {_f(r['ap_champion'])} -> "
             f"{_f(r['ap_challenger'])} | {_f(pref.get('champion'))} -> {_f(pref.get('challenger'))} "
-            f"[{_f(pref.get('gain_low'))}, {_f(pref.get('gain_high'))}] (held-out acc {_f(pref.get('held_out_accuracy'), '{:.2f}')}) | **{r['status']}** ({r['seconds']} s) |"
+            f"[{_f(pref.get('gain_low'))}, {_f(pref.get('gain_high'))}] (held-out acc "
+            f"{_f(pref.get('held_out_accuracy'), '{:.2f}')}) | **{r['status']}** ({r['seconds']} s) |"
         )
     change = (
         f"Taste rate of the serving model: {start:.3f} before round 1, {final:.3f} after the last round "

@@ -45,7 +45,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=30)
     args = ap.parse_args()
     print(
-        f"batch-1 forward on the CPU, {torch.get_num_threads()} threads, {args.res}px, median of {args.repeats}"
+        f"batch-1 forward on the CPU, {torch.get_num_threads()} threads, {args.res}px, median of "
+        f"{args.repeats}"
     )
     print(f"{'g_channels':>10}{'params (M)':>12}{'fp16 MB':>9}" + "".join(f"{k + ' ms':>10}" for k in DTYPES))
     for width in args.widths:

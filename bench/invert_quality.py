@@ -87,7 +87,8 @@ def main() -> None:
         )
         sheet += [fit_square(picture, ck.resolution), mascot]
         print(
-            f"picture {i}: distance to mascot {dist[0]:.2f}, best start {dist[1]:.2f}, random {dist[2:].mean():.2f}; "
+            f"picture {i}: distance to mascot {dist[0]:.2f}, best start {dist[1]:.2f}, random "
+            f"{dist[2:].mean():.2f}; "
             f"{found.steps} steps in {seconds:.1f} s"
         )
     mean = {

@@ -91,14 +91,17 @@ def main() -> None:
             for name, d in (("exact", exact), ("compact", compact), ("other", other))
         }
     print(
-        f"{args.steps} steps of batch {args.batch} from {args.exact} (mean |pixel| of EMA generator outputs, [0, 2]):"
+        f"{args.steps} steps of batch {args.batch} from {args.exact} "
+        "(mean |pixel| of EMA generator outputs, [0, 2]):"
     )
     print(f"  the exact run moved from the start            {np.abs(after['exact'] - before).mean():.5f}")
     print(
-        f"  compact resume vs exact                       {np.abs(after['compact'] - after['exact']).mean():.5f}"
+        "  compact resume vs exact                       "
+        f"{np.abs(after['compact'] - after['exact']).mean():.5f}"
     )
     print(
-        f"  exact with other draws vs exact (noise floor) {np.abs(after['other'] - after['exact']).mean():.5f}"
+        "  exact with other draws vs exact (noise floor) "
+        f"{np.abs(after['other'] - after['exact']).mean():.5f}"
     )
     for name, stats in last.items():
         shown = {

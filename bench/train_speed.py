@@ -138,7 +138,8 @@ def main() -> None:
     peak = args.peak_tflops or peak_tflops(device)
     print(f"training speed on {where}, batch {args.batch}, bf16 peak {peak or 'unknown'} TFLOP/s")
     print(
-        f"{'family':<19}{'res':>5}{'img/s':>10}{'sec/kimg':>10}{'GFLOP/step':>12}{'MFU':>8}{'compile s':>11}{'G params (M)':>14}"
+        f"{'family':<19}{'res':>5}{'img/s':>10}{'sec/kimg':>10}{'GFLOP/step':>12}{'MFU':>8}"
+        f"{'compile s':>11}{'G params (M)':>14}"
     )
     runs = [(name, False) for name in args.families] + [(name, True) for name in args.compile]
     rows = []

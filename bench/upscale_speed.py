@@ -2,12 +2,12 @@
 
     python bench/upscale_speed.py [--checkpoint checkpoints/upscale] [--threads 2] [--repeat 20]
 
-Times, per 128px image (one of the generator's): the stage as served (batch 1, fp32: engine/upscale/stage.py) to 512
-and to 256, the same network in channels_last and in bf16 for comparison, Lanczos to 512 (what
-a front-end would do without the stage) and PNG encoding at 128 and 512 (paid on every
-uncached image). Medians over --repeat runs after warm-up; every row is measured in the same
-run, so the ratios hold on a busy machine even where the absolute figures do not. Writes the
-rows as JSON next to the printout (--json).
+Times, per 128px image (one of the generator's): the stage as served (batch 1, fp32:
+engine/upscale/stage.py) to 512 and to 256, the same network in channels_last and in bf16 for
+comparison, Lanczos to 512 (what a front-end would do without the stage) and PNG encoding at
+128 and 512 (paid on every uncached image). Medians over --repeat runs after warm-up; every row
+is measured in the same run, so the ratios hold on a busy machine even where the absolute figures
+do not. Writes the rows as JSON next to the printout (--json).
 """
 
 from __future__ import annotations
@@ -110,13 +110,15 @@ def main() -> None:
     table = rows(model, image, args.repeat)
     params = sum(p.numel() for p in model.parameters())
     print(
-        f"upscaler: {source}; {params / 1e6:.2f}M parameters; {args.threads} threads; medians of {args.repeat}"
+        f"upscaler: {source}; {params / 1e6:.2f}M parameters; {args.threads} threads; medians of "
+        f"{args.repeat}"
     )
     for name, ms in table.items():
         print(f"  {name:40s} {ms:8.1f} ms")
     served = table["stage to 512 (served: fp32, batch 1)"]
     print(
-        f"stage at 512: {served:.1f} ms per image (goal <= {GOAL_MS:.0f} ms: {'met' if served <= GOAL_MS else 'NOT met'})"
+        f"stage at 512: {served:.1f} ms per image (goal <= {GOAL_MS:.0f} ms: "
+        f"{'met' if served <= GOAL_MS else 'NOT met'})"
     )
     Path(args.json).write_text(json.dumps({"threads": args.threads, "params": params, "ms": table}, indent=1))
 

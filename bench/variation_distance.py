@@ -40,7 +40,7 @@ def measure(model: str, parents: int, strength: float, per_parent: int = 4) -> d
         own = render(ck.G, ck.schema, others)
         f = pooled_features(pixels)
         g = pooled_features(own)
-        d = lambda x: (x - f[0]).norm(dim=1)
+        d = lambda x, anchor=f[0]: (x - anchor).norm(dim=1)
         rows["variation"] += d(f[1 : per_parent + 1]).tolist()
         rows["random_seed_same_attributes"] += d(f[per_parent + 1 :]).tolist()
         rows["random_seed_own_attributes"] += d(g).tolist()

@@ -96,7 +96,7 @@ def save_generator(
     half: bool = False,
     D: nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Write a serving checkpoint folder atomically (with ``D`` beside it, if given); returns its model.json."""
+    """Write a serving checkpoint folder atomically (``D`` beside it, if given); returns its model.json."""
     out = Path(out)
     tmp = staging_dir(out)
     try:

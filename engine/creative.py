@@ -110,7 +110,7 @@ MAX_Z_DIM = 1024
 
 
 def given_latent(values: Any) -> Recipe:
-    """A "z" recipe: finite float32 numbers within +-Z_LIMIT (checked against the model's z_dim when drawn)."""
+    """A "z" recipe: finite float32 numbers within +-Z_LIMIT (checked against z_dim when drawn)."""
     ok = (
         isinstance(values, list)
         and 1 <= len(values) <= MAX_Z_DIM
@@ -179,7 +179,7 @@ def _slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 
 
 def layer_latents(recipe: Recipe, z_dim: int, layers: int = 1) -> torch.Tensor:
-    """(layers, z_dim): one latent per style layer (``layers`` = 1 for generators without a mapping network)."""
+    """(layers, z_dim): one latent per style layer (``layers`` = 1 without a mapping network)."""
     if recipe.kind == "seed":
         return latent(recipe.seed, z_dim).expand(layers, z_dim).clone()
     if recipe.kind == "z":

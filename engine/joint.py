@@ -38,7 +38,8 @@ class LabelJoint:
             raise JointError("label rows must hold value indices (whole numbers, -1 for unknown)")
         if rows.ndim != 2 or len(rows) == 0 or weights.shape != (len(rows),):
             raise JointError(
-                f"label rows must be a non-empty (rows, attributes) table with one weight each, got {rows.shape} and {weights.shape}"
+                "label rows must be a non-empty (rows, attributes) table with one weight each, got "
+                f"{rows.shape} and {weights.shape}"
             )
         if not np.all(np.isfinite(weights)) or weights.min() <= 0:
             raise JointError("label row weights must be positive, finite numbers")

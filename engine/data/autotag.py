@@ -84,7 +84,8 @@ def load_tagger(tagger: str | None, device: str = "cpu"):
 
     ds = open_tagger_data(tagger)
     print(
-        f"tagger: the attribute classifier of {ds.root} (from the cache, or trained once now: minutes on a CPU)"
+        f"tagger: the attribute classifier of {ds.root} "
+        "(from the cache, or trained once now: minutes on a CPU)"
     )
     model = get_evalnet(ds, device=device)
     print("tagger's held-out accuracy on its own data set:\n" + accuracy_lines(model.accuracy))

@@ -345,7 +345,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"X-means k over {len(runs)} seeds: {runs} -> {record['level1']['k']}")
     sizes = record["sizes"]
     print(
-        f"{len(sizes)} classes, sizes: {', '.join(f'{i} {name}:{n}' for i, (name, n) in enumerate(zip(record['names'], sizes)))}"
+        f"{len(sizes)} classes, sizes: "
+        f"{', '.join(f'{i} {name}:{n}' for i, (name, n) in enumerate(zip(record['names'], sizes)))}"
     )
     print(f"wrote {out} (sheets in {out / 'clusters'})")
     return 0

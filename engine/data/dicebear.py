@@ -486,7 +486,7 @@ def ensure_dicebear(prefix: Path) -> Path:
     npm = require_tool("npm")
     try:
         prefix.mkdir(parents=True, exist_ok=True)
-        lock = open(prefix / ".install.lock", "w")
+        lock = open(prefix / ".install.lock", "w")  # noqa: SIM115 (held across the install, closed below)
     except OSError as exc:
         raise MascotError(
             f"cannot write the npm cache '{prefix}': {exc.strerror}; set MASCOT_CACHE to a writable folder"
@@ -516,7 +516,7 @@ class NodeRenderer:
 
     def __init__(self, prefix: Path, exports: list[str]) -> None:
         node = require_tool("node")
-        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (lives as long as the renderer)
         self._proc = subprocess.Popen(
             [node, str(RENDER_SCRIPT), str(prefix), ",".join(exports)],
             stdin=subprocess.PIPE,

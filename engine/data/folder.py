@@ -297,7 +297,8 @@ def too_small(image, size: int) -> tuple[str | None, str | None]:
     shape = f"{image.size[0]}x{image.size[1]} px"
     if factor > MAX_ENLARGE:
         return (
-            f"too small: {shape} would be enlarged {factor:.1f}x to --size {size} (at most {MAX_ENLARGE:g}x); "
+            f"too small: {shape} would be enlarged {factor:.1f}x to --size {size} (at most "
+            f"{MAX_ENLARGE:g}x); "
             f"use --size {int(long_side * MAX_ENLARGE)} or less, or a larger picture"
         ), None
     return None, f"{shape}, enlarged {factor:.1f}x"
@@ -491,7 +492,8 @@ def print_report(report: FolderReport, size: int, shown: int = 20) -> None:
             print(f"  {name}: first of {frames} frames")
     if report.enlarged:
         print(
-            f"{len(report.enlarged)} pictures are smaller than --size {size} and were enlarged (they will look "
+            f"{len(report.enlarged)} pictures are smaller than --size {size} and were enlarged "
+            "(they will look "
             f"soft; a smaller --size keeps them sharp):"
         )
         for name, note in report.enlarged[:shown]:

@@ -40,7 +40,7 @@ def flatten_alpha(image: Image.Image, background: RGB) -> Image.Image:
 
 
 def pad_to_square(image: Image.Image, background: RGB, margin: float = 0.0) -> Image.Image:
-    """Centre ``image`` on a square canvas of ``background``, ``margin`` (fraction of the long side) each side."""
+    """Centre ``image`` on a square ``background`` canvas, ``margin`` (share of the long side) each side."""
     width, height = image.size
     side = max(width, height)
     border = round(side * margin)

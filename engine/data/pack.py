@@ -42,10 +42,12 @@ def pack(root: str | Path, out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    with lzma.open(tmp, "wb", format=lzma.FORMAT_XZ, filters=LZMA_FILTERS) as xz:
-        with tarfile.open(fileobj=xz, mode="w") as tar:
-            for name in PACKED:
-                tar.add(ds.root / name, arcname=name)
+    with (
+        lzma.open(tmp, "wb", format=lzma.FORMAT_XZ, filters=LZMA_FILTERS) as xz,
+        tarfile.open(fileobj=xz, mode="w") as tar,
+    ):
+        for name in PACKED:
+            tar.add(ds.root / name, arcname=name)
     tmp.replace(out)
     return out
 

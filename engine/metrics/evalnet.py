@@ -124,7 +124,7 @@ class TrainedEvalNet:
         return self._batches(images, lambda x: torch.stack([h.argmax(1) for h in self.net(x)], 1).numpy())
 
     def probabilities(self, images: np.ndarray) -> list[np.ndarray]:
-        """Softmax per attribute, in schema order: one (N, n_values) float array each (the tagger's confidence)."""
+        """Softmax per attribute, in schema order: one (N, n_values) array each (the tagger's confidence)."""
         sizes = [len(a.values) for a in self.schema.attributes]
         if len(images) == 0:
             return [np.zeros((0, k)) for k in sizes]
@@ -147,7 +147,7 @@ def split_indices(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.nda
 def _random_shift(x: torch.Tensor, gen: torch.Generator, pad: int) -> torch.Tensor:
     # Small translations only: generated mascots are not pixel-aligned like the renders,
     # and flips would change asymmetric attributes.
-    n, _, h, w = x.shape
+    _, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
     dx, dy = torch.randint(0, 2 * pad + 1, (2,), generator=gen).tolist()
     return padded[:, :, dy : dy + h, dx : dx + w]

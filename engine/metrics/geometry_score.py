@@ -15,6 +15,7 @@ documented in every report.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def relative_living_times(intervals: np.ndarray, alpha_max: float, i_max: int) -
     births = np.clip(intervals[:, 0], 0, alpha_max)
     deaths = np.clip(np.where(np.isinf(intervals[:, 1]), alpha_max, intervals[:, 1]), 0, alpha_max)
     cuts = np.unique(np.concatenate([[0.0, alpha_max], births, deaths]))
-    for lo, hi in zip(cuts[:-1], cuts[1:]):
+    for lo, hi in itertools.pairwise(cuts):
         mid = (lo + hi) / 2
         alive = int(((births <= mid) & (deaths > mid)).sum())
         if alive < i_max:  # more holes than i_max: outside the histogram, as in the reference

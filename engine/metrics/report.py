@@ -155,9 +155,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
         f"- checkpoint: `{report['checkpoint']}` ({report['family']}, {report['resolution']}px)",
         f"- data: `{report['data']}` (fingerprint {report['data_fingerprint']})",
-        f"- **{report['samples']} generated samples**, seeds {report['seed']}..{report['seed'] + report['samples'] - 1}",
+        f"- **{report['samples']} generated samples**, seeds "
+        f"{report['seed']}..{report['seed'] + report['samples'] - 1}",
         f"- EfficientNet-Lite0 features at {report['feature_size']}px: FID here is **{report['fid_name']}**, "
-        "not the Inception FID of the papers; compare only reports with the same sample count and feature size.",
+        "not the Inception FID of the papers; compare only reports "
+        "with the same sample count and feature size.",
         f"- total time {report['seconds']['total']:.0f} s",
         "",
         "| metric | value | better | seconds |",
@@ -188,7 +190,8 @@ def _detail_lines(name: str, result: Mapping[str, Any]) -> list[str]:
 def _attr_lines(result: Mapping[str, Any]) -> list[str]:
     lines = [
         f"Mean precision {result['mean']:.3f} over all values (chance {result['chance']:.3f}); "
-        f"{result['per_value']} images per value, judged by EvalNet at {result['classifier']['input_size']}px.",
+        f"{result['per_value']} images per value, judged by EvalNet at "
+        f"{result['classifier']['input_size']}px.",
         "",
         "| attribute | mean precision | chance | classifier held-out accuracy | per value |",
         "|---|---|---|---|---|",
@@ -196,7 +199,8 @@ def _attr_lines(result: Mapping[str, Any]) -> list[str]:
     for attr, row in result["per_attribute"].items():
         values = ", ".join(f"{v} {p:.2f}" for v, p in row["values"].items())
         lines.append(
-            f"| {attr} | {row['mean']:.3f} | {row['chance']:.3f} | {_fmt(row['classifier_accuracy'])} | {values} |"
+            f"| {attr} | {row['mean']:.3f} | {row['chance']:.3f} | {_fmt(row['classifier_accuracy'])} | "
+            f"{values} |"
         )
     return lines
 

@@ -55,7 +55,7 @@ class Admission:
 
     @contextmanager
     def admit(self, images: int, cost: float = 1.0) -> Iterator[None]:
-        """Hold ``images`` (each ``cost`` units) for the body of the ``with``; 429 at once if they would be late."""
+        """Hold ``images`` (each ``cost`` units) for the ``with`` body; 429 at once if they would be late."""
         units = images * cost
         wait = self.predicted_wait(units)
         over = self.images + images - self.capacity

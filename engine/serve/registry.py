@@ -66,7 +66,8 @@ class Registry:
                 # Clients built their commands from the old schema; a silent change breaks them.
                 # A new prior is fine: it only changes what unset attributes default to.
                 raise MascotError(
-                    f"refused: '{target}' has a different attribute schema from the model '{name}' it would replace"
+                    f"refused: '{target}' has a different attribute schema "
+                    f"from the model '{name}' it would replace"
                 )
             self._models[name] = fresh  # one assignment: requests in flight keep the old object
             self.paths[name] = target

@@ -232,7 +232,7 @@ class UpscaleRun(StepRun):
         """Held-out inputs (degraded, nearest-neighbour) | Lanczos | upscaler | truth, one row each."""
         from engine.upscale.measure import held_out, lanczos
 
-        small, degraded, large = held_out(self.data.small, self.data.large, n, self.cfg.holdout)
+        _, degraded, large = held_out(self.data.small, self.data.large, n, self.cfg.holdout)
         with torch.no_grad():
             out = to_uint8(self.model.eval()(to_tensor(degraded)))
         size = large.shape[1]

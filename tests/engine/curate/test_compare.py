@@ -54,7 +54,7 @@ def test_preference_check_reports_the_gain_and_its_interval(monkeypatch):
     base = rng.normal(size=(64, 2))
     drawn = {"champion": base, "challenger": [*base, 0.5, 0.0]}
     monkeypatch.setattr(compare, "prior_samples", lambda ck, n, seed: drawn[ck])
-    pref = compare.preference_check("champion", "challenger", voted, lambda x: np.asarray(x), 64, 0)
+    pref = compare.preference_check("champion", "challenger", voted, np.asarray, 64, 0)
     assert pref["trusted"]
     assert pref["gain"] == pytest.approx(pref["challenger"] - pref["champion"])
     assert 0 < pref["gain_low"] < pref["gain"] < pref["gain_high"]

@@ -3,6 +3,7 @@
 import csv
 import json
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ class FixedReadings:
 
     schema = TOY_SCHEMA
     fingerprint = "stub"
-    accuracy = {"hair": 0.99, "smile": 0.97}
+    accuracy = MappingProxyType({"hair": 0.99, "smile": 0.97})
 
     def probabilities(self, images):
         hair = np.tile([0.4, 0.35, 0.25], (len(images), 1))

@@ -53,7 +53,7 @@ def test_failure_leaves_no_data_set_and_keeps_the_old_one(tmp_path):
 def test_incomplete_or_corrupt_folder_is_refused(tmp_path):
     ds = _write(tmp_path / "ds")
     (ds.root / "labels.npy").unlink()
-    with pytest.raises(MascotError, match="missing labels.npy"):
+    with pytest.raises(MascotError, match=r"missing labels\.npy"):
         Dataset(ds.root)
     with pytest.raises(MascotError, match="does not exist"):
         Dataset(tmp_path / "nope")

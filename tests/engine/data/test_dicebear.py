@@ -150,7 +150,8 @@ def test_styles_that_cannot_draw_a_forced_value_are_left_out():
 
 def _scene(hair: str, hat_height: int) -> str:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100"><rect x="20" y="20" width="60" height="40" '
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">'
+        '<rect x="20" y="20" width="60" height="40" '
         f'fill="#{hair}"/><rect x="10" y="10" width="80" height="{hat_height}" fill="#333333"/></svg>'
     )
 

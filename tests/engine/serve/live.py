@@ -32,7 +32,7 @@ class LiveServer:
     def __init__(
         self, app: web.Application | Callable[[], Awaitable[web.Application]], host: str = "127.0.0.1"
     ) -> None:
-        """``app``, or a coroutine function making it on the server's loop (for apps holding client sessions)."""
+        """``app``, or a coroutine function making it on the server's loop (apps holding client sessions)."""
         self.app, self.host, self.port = app, host, 0
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="live-server", daemon=True)

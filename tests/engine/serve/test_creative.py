@@ -179,7 +179,7 @@ def test_a_plain_seed_draws_what_generate_draws_on_a_style_model(style_g):
 
 
 def test_fuse_mixes_styles_coarse_from_a_fine_from_b(style_g):
-    G, schema = style_g
+    G, _ = style_g
     layers = creative.style_layers(G)
     assert layers > 2
     a, b = creative.seed_recipe(1), creative.seed_recipe(2)

@@ -420,9 +420,9 @@ def test_admission_refuses_what_would_be_late_and_says_when_to_return():
     with adm.admit(50):  # an idle engine takes anything
         pass
     fast = Admission(timeout_s=1000.0, capacity=4, seconds_per_unit=0.5, clock=lambda: now[0])
-    with fast.admit(4), pytest.raises(ApiError) as exc:
-        with fast.admit(1):  # in time, but past the queue: back when one image has drained
-            pass
+    # the second is in time, but past the queue: back when one image has drained
+    with fast.admit(4), pytest.raises(ApiError) as exc, fast.admit(1):
+        pass
     assert exc.value.headers["Retry-After"] == "1"
 
 
@@ -452,7 +452,7 @@ async def test_rollback_after_reload_by_path_and_promote_restores_what_served(ti
 
     live = shutil.copytree(tiny_checkpoint, tmp_path / "checkpoints" / "default")
     reloaded = _variant(live, tmp_path / "reloaded", 0.9)
-    promoted = _variant(live, tmp_path / "promoted", 0.8)
+    _variant(live, tmp_path / "promoted", 0.8)
     cfg = ServeConfig(
         models=(("default", str(live)),), jobs_dir=str(tmp_path / "jobs"), path_roots=(str(tmp_path),)
     )

@@ -50,7 +50,7 @@ def test_resume_on_cuda_continues_from_the_saved_kimg(toy_dataset, tmp_path):
 def test_r1_through_ada_geometry_differentiates_twice_on_cuda():
     # The bug this guards: CUDA's grid_sample has no double backward, so stylegan2's R1 with
     # ADA's geometric augmentations on (p > 0) raised once p left zero.
-    from engine.models.ada import AugmentPipe
+    from engine.augment.ada import AugmentPipe
 
     real = (torch.rand(4, 3, 32, 32, device="cuda") * 2 - 1).requires_grad_(True)
     out = AugmentPipe("bgc")(real, p=1.0)

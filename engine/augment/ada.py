@@ -276,11 +276,12 @@ class AdaController:
     def accumulate(self, d_real: torch.Tensor) -> None:
         """Record the real logits of one D step; update p every ``interval`` steps."""
         d_real = d_real.detach().float().flatten()
-        self._signs += d_real.sign().sum().item()
+        # Summed on D's device and read once per window: a read per step would wait for the GPU.
+        self._signs = self._signs + d_real.sign().sum()
         self._count += d_real.numel()
         self._steps += 1
         if self._steps >= self.interval:
-            self.rt = self._signs / max(self._count, 1)
+            self.rt = float(self._signs) / max(self._count, 1)
             sign = (self.rt > self.target) - (self.rt < self.target)
             adjust = sign * self._count / (self.speed_kimg * 1000)
             self.p = min(max(self.p + adjust, 0.0), 1.0)
@@ -291,7 +292,7 @@ class AdaController:
         return {
             "ada_p": self.p,
             "ada_rt": self.rt,
-            "ada_signs": self._signs,
+            "ada_signs": float(self._signs),
             "ada_count": float(self._count),
             "ada_steps": float(self._steps),
         }

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from engine.models.diffaugment import diff_augment, rand_color, rand_cutout, rand_translation
+from engine.augment.diffaugment import diff_augment, rand_color, rand_cutout, rand_translation
 
 
 def _shift(x: torch.Tensor, ty: int, tx: int) -> torch.Tensor:

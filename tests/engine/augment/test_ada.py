@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from engine.models.ada import COLOR, GEOMETRY, OTHER, AdaController, AugmentPipe, parse_ops
+from engine.augment.ada import COLOR, GEOMETRY, OTHER, AdaController, AugmentPipe, parse_ops
 
 
 def images(n: int = 8, side: int = 16) -> torch.Tensor:
@@ -110,7 +110,7 @@ def _r1_like_grads(sample, weight):
 def test_reflect_sample_matches_grid_sample_to_second_order():
     # CPU's grid_sample has a composite double backward to check against; CUDA's has none,
     # which is why R1 through ADA's geometry needs reflect_sample there.
-    from engine.models.ada import reflect_sample
+    from engine.augment.ada import reflect_sample
 
     def reference(x, grid):
         return torch.nn.functional.grid_sample(
