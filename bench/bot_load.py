@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.core.commands import DOWN, UP, Commands
-from bot.core.engine import EngineClient
+from bot.core.engine_client import EngineClient
 from bot.core.limits import RateLimiter
 from bot.store import Store
 from tests.bot.discord.harness import BOT_ID, Harness

@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.core.engine import EngineClient
+from bot.core.engine_client import EngineClient
 from bot.schedule.config import ScheduleConfig
 from bot.schedule.nightly import NightlyRun
 from bot.store import Store

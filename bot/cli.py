@@ -29,7 +29,7 @@ from aiohttp import web
 from bot.config import BotConfig
 from bot.core.announcements import AnnouncementFeed
 from bot.core.commands import Commands
-from bot.core.engine import Catalog, EngineClient, EngineError
+from bot.core.engine_client import Catalog, EngineClient, EngineError
 from bot.core.limits import RateLimiter
 from bot.schedule.config import ScheduleConfig
 from bot.schedule.scheduler import NightlyScheduler

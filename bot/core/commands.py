@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.engine import Catalog, EngineClient, EngineError, Generated, ModelInfo
+from bot.core.engine_client import Catalog, EngineClient, EngineError, Generated, ModelInfo
 from bot.core.limits import RateLimiter
 from bot.core.maintenance import Maintenance, NotConfigured
 from bot.core.reply import Attachment, Caller, Reply, oops

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import discord
 from discord import app_commands
 
-from bot.core.engine import AttributeSpec, ModelInfo
+from bot.core.engine_client import AttributeSpec, ModelInfo
 
 MAX_CHOICES = 25
 

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.core.engine import EngineClient, EngineError, Job
+from bot.core.engine_client import EngineClient, EngineError, Job
 from bot.schedule.config import ScheduleConfig
 from bot.schedule.curation import Curation, curate, item
 from bot.schedule.gate import Verdict, judge

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.core.engine import EngineClient
+from bot.core.engine_client import EngineClient
 from bot.schedule.config import ScheduleConfig
 from bot.schedule.nightly import LEASE, Announce, NightlyRun, Outcome, log_only
 from bot.store import Store

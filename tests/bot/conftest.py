@@ -6,7 +6,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.core.commands import Commands
-from bot.core.engine import EngineClient
+from bot.core.engine_client import EngineClient
 from bot.core.limits import RateLimiter
 from bot.store import Store
 

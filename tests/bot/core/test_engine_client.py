@@ -4,7 +4,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.core.engine import EngineClient, EngineError, Job, VersionChange
+from bot.core.engine_client import EngineClient, EngineError, Job, VersionChange
 from tests.bot.core.sized_engine import SizedEngine, png_side
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.core.engine import EngineClient, EngineError
+from bot.core.engine_client import EngineClient, EngineError
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.core.engine import EngineClient
+from bot.core.engine_client import EngineClient
 from bot.schedule.config import ScheduleConfig
 from bot.store import Store
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.core.engine import EngineClient
+from bot.core.engine_client import EngineClient
 from bot.schedule.config import ScheduleConfig
 from bot.schedule.nightly import LEASE, NightlyRun
 from bot.schedule.scheduler import NightlyScheduler

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.core.engine import EngineClient
+from bot.core.engine_client import EngineClient
 from bot.schedule.config import ScheduleConfig
 from bot.schedule.nightly import NightlyRun
 
@@ -56,7 +56,7 @@ async def test_a_job_past_its_budget_is_stopped_and_recorded(real, store, toy_da
 
 
 async def test_bad_curation_requests_are_refused_by_the_engine(real, toy_dataset):
-    from bot.core.engine import EngineError
+    from bot.core.engine_client import EngineError
 
     with pytest.raises(EngineError, match=r"(?i)curated"):
         await real.start_finetune({"data": str(toy_dataset), "curated": []})

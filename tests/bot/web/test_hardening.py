@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bot.config import BotConfig
 from bot.core.commands import Commands
-from bot.core.engine import EngineClient
+from bot.core.engine_client import EngineClient
 from bot.core.limits import RateLimiter
 from bot.store import Store
 from bot.web.app import make_app
