@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine.augment import Augment
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
 from engine.models.layers import DBlock, attribute_cross_entropy, attribute_spans, freeze_first
 
@@ -125,17 +126,19 @@ class Discriminator(nn.Module):
         return self.adv(h).squeeze(1), self.cls(h)
 
 
-def dragan_penalty(D: Discriminator, real: torch.Tensor) -> torch.Tensor:
+def dragan_penalty(D: Discriminator, real: torch.Tensor, augment: Augment) -> torch.Tensor:
     """DRAGAN (Kodali et al. 2017, §4): (||grad D(x_hat)|| - 1)^2 at points near the data.
 
     x_hat lies between a real image and a copy perturbed by 0.5 * std(data) * U[0, 1),
     as in the authors' reference code; the penalty keeps D smooth around real samples,
-    where mode collapse starts, instead of along real-fake lines as WGAN-GP does.
+    where mode collapse starts, instead of along real-fake lines as WGAN-GP does. D sees
+    x_hat augmented, like every image it sees, and the gradient is taken with respect to
+    x_hat before augmentation, as StyleGAN2-ADA takes R1's.
     """
     noisy = real + 0.5 * real.std() * torch.rand_like(real)
     alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
     x_hat = (real + alpha * (noisy - real)).detach().requires_grad_(True)
-    adv, _ = D(x_hat)
+    adv, _ = D(augment(x_hat))
     (grad,) = torch.autograd.grad(adv.float().sum(), x_hat, create_graph=True)
     return ((grad.float().flatten(1).norm(dim=1) - 1) ** 2).mean()
 
@@ -202,9 +205,9 @@ class Trainer(GANTrainer):
         with batch.amp():
             with torch.no_grad():
                 fake = self.G(z, c_fake)
-            adv_real, cls_real = self.D(real)
-            adv_fake, cls_fake = self.D(fake)
-            gp = dragan_penalty(self.D, real)
+            adv_real, cls_real = self.D(self.augment(real))
+            adv_fake, cls_fake = self.D(self.augment(fake))
+            gp = dragan_penalty(self.D, real, self.augment)
         adv_real, adv_fake = adv_real.float(), adv_fake.float()
         loss_adv = F.softplus(-adv_real).mean() + F.softplus(adv_fake).mean()
         loss_cls = attribute_cross_entropy(cls_real, c, self.spans) + attribute_cross_entropy(
@@ -214,9 +217,10 @@ class Trainer(GANTrainer):
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
+        self.augment.observe(adv_real)
 
         with frozen(self.D), batch.amp():
-            adv_g, cls_g = self.D(self.G(z, c_fake))
+            adv_g, cls_g = self.D(self.augment(self.G(z, c_fake)))
         g_adv = F.softplus(-adv_g.float()).mean()  # non-saturating form of L_adv(G)
         g_cls = attribute_cross_entropy(cls_g, c_fake, self.spans)
         loss_g = self.lambda_adv * g_adv + g_cls
@@ -234,6 +238,7 @@ class Trainer(GANTrainer):
             "d_real": adv_real.mean().item(),
             "d_fake": adv_fake.mean().item(),
             "lr_scale": scale,
+            **self.augment.stats(),
         }
 
     def modules(self) -> dict[str, nn.Module]:
@@ -243,9 +248,10 @@ class Trainer(GANTrainer):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def extra_state(self) -> dict[str, float]:
-        return {"kimg": self.kimg}
+        return {**super().extra_state(), "kimg": self.kimg}
 
     def load_extra_state(self, state: dict[str, float]) -> None:
+        super().load_extra_state(state)
         self.kimg = float(state.get("kimg", 0.0))
 
 

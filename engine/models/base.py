@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from engine.augment import AugmentSpec, build_augment
 from engine.errors import MascotError
 
 
@@ -41,6 +42,7 @@ class Hyper:
     lr_d: float | None = None
     total_kimg: float = 100.0
     freeze_d_layers: int = 0  # FreezeD: keep the discriminator's first N blocks fixed (fine-tuning)
+    augment: str = ""  # what D's input goes through: ada | diffaugment | none; "" = the family's default
 
 
 @dataclass
@@ -61,7 +63,18 @@ class Batch:
 
 
 class GANTrainer(abc.ABC):
-    """Owns D, both optimizers and the losses of one family."""
+    """Owns D, both optimizers and the losses of one family.
+
+    Every image D sees goes through ``self.augment`` first (engine/augment/modes.py), and D's
+    real logits of each D step go to ``self.augment.observe``.
+    """
+
+    # ADA for families without a differentiable-augmentation tradition: its p starts at 0
+    # and rises only while D overfits, so on plenty of data a run trains as it did without
+    # augmentation and on 300 pictures the augmentation switches itself on; DiffAugment
+    # transforms every image at full strength from the first step, a regime these
+    # families' published settings were never tuned for.
+    DEFAULT_AUGMENT = "ada"
 
     def __init__(
         self, G: nn.Module, arch, c_dim: int, resolution: int, hyper: Hyper, device: torch.device
@@ -72,6 +85,12 @@ class GANTrainer(abc.ABC):
         self.resolution = resolution
         self.hyper = hyper
         self.device = device
+        mode = hyper.augment or self.DEFAULT_AUGMENT
+        self.augment = build_augment(mode, self.augment_spec(), hyper.total_kimg)
+
+    def augment_spec(self) -> AugmentSpec:
+        """The details of the augment modes: the defaults, unless the family's arch records its own."""
+        return AugmentSpec()
 
     @abc.abstractmethod
     def step(self, batch: Batch) -> dict[str, float | torch.Tensor]:
@@ -87,11 +106,13 @@ class GANTrainer(abc.ABC):
         """Optimizers to save for resuming, e.g. ``{"opt_g": ..., "opt_d": ...}``."""
 
     def extra_state(self) -> dict[str, float]:
-        """Scalars to resume with (ADA's p, an lr scheduler's step...)."""
-        return {}
+        """Scalars to resume with: the augmentation's (ADA's p), and a family's own (an lr
+        scheduler's step...) in an override that extends this one."""
+        return self.augment.state()
 
-    def load_extra_state(self, state: dict[str, float]) -> None:  # noqa: B027 (optional hook)
-        """Restore what ``extra_state`` saved; families with no extra state keep this no-op."""
+    def load_extra_state(self, state: dict[str, float]) -> None:
+        """Restore what ``extra_state`` saved."""
+        self.augment.load_state(state)
 
 
 @dataclass(frozen=True)

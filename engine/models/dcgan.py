@@ -135,16 +135,17 @@ class Trainer(GANTrainer):
         with batch.amp():
             with torch.no_grad():
                 fake = self.G(z, c_fake)
-            d_real = self.D(real, c).float()
-            d_fake = self.D(fake, c_fake).float()
+            d_real = self.D(self.augment(real), c).float()
+            d_fake = self.D(self.augment(fake), c_fake).float()
         loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
+        self.augment.observe(d_real)
 
         # G: non-saturating, maximise log D(G(z)) (Goodfellow et al. §3).
         with frozen(self.D), batch.amp():
-            g_out = self.D(self.G(z, c_fake), c_fake).float()
+            g_out = self.D(self.augment(self.G(z, c_fake)), c_fake).float()
         loss_g = F.softplus(-g_out).mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -154,6 +155,7 @@ class Trainer(GANTrainer):
             "loss_g": loss_g.item(),
             "d_real": d_real.mean().item(),
             "d_fake": d_fake.mean().item(),
+            **self.augment.stats(),
         }
 
     def modules(self) -> dict[str, nn.Module]:

@@ -11,10 +11,11 @@ thousand images are enough for recognisable samples.
   low-resolution content. Conditioning: c's embedding is concatenated with z *and* sets the
   gain and bias of every batch norm (Projected GAN's conditional FastGAN uses the same
   conditional BN), so hair colour and smile steer every scale.
-* Discriminator: DiffAugment -> frozen EfficientNet-Lite0 (4 scales) -> fixed random 1x1
-  cross-channel mixing (CCM) -> cross-scale mixing (CSM, deep-to-shallow upsample-add) ->
-  one small spectrally normalised head per scale, conditioned by projection (Miyato &
-  Koyama 2018), giving a patch of logits per scale.
+* Discriminator: DiffAugment (the default; ``train --augment`` picks another) -> frozen
+  EfficientNet-Lite0 (4 scales) -> fixed random 1x1 cross-channel mixing (CCM) ->
+  cross-scale mixing (CSM, deep-to-shallow upsample-add) -> one small spectrally
+  normalised head per scale, conditioned by projection (Miyato & Koyama 2018), giving a
+  patch of logits per scale.
 * Loss: hinge (Projected GAN §4), Adam lr 2e-4, betas (0, 0.99) for G and D.
 """
 
@@ -27,10 +28,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine.augment import AugmentSpec
 from engine.effnet import STAGE_CHANNELS, backbone
 from engine.errors import MascotError
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
-from engine.models.diffaugment import diff_augment, parse_policy
 from engine.models.layers import (
     ConditionalBatchNorm2d,
     attribute_cross_entropy,
@@ -57,7 +58,7 @@ class Arch:
     proj_channels: int = 32  # CCM output at the finest scale, x2 per scale (Projected GAN's "expand")
     cmap_dim: int = 64  # projection-conditioning dimension
     d_input: int = 64  # side the backbone sees; images are resized to it (128 costs D about 3x the time)
-    diffaugment: str = "color,translation,cutout"
+    diffaugment: str = "color,translation,cutout"  # the policy when the run augments with DiffAugment
     projection_seed: int = 0  # seed of the fixed random CCM/CSM weights
     z_in_norm: bool = True  # z also sets every conditional BN (as BigGAN's latent), so G cannot drop it
     aux_weight: float = 1.0  # AC-GAN auxiliary classifier on the projected features (0 = off)
@@ -320,7 +321,8 @@ def classifier_weights(arch: Arch, spans: list[tuple[int, int]]) -> list[float]:
 
 
 class Discriminator(nn.Module):
-    """DiffAugment -> resize -> frozen EfficientNet-Lite0 -> CCM/CSM -> per-scale heads.
+    """Resize -> frozen EfficientNet-Lite0 -> CCM/CSM -> per-scale heads (the trainer
+    augments the images before they come here).
 
     The backbone is held outside the module tree (not saved, not trained): it is the shared
     frozen instance from ``engine.effnet.backbone``.
@@ -342,10 +344,8 @@ class Discriminator(nn.Module):
         self.aux_weights = classifier_weights(arch, self.spans)
         self.c_dim = c_dim
         self.attr_head = AttributeHead(self.projector.out_channels, arch.aux_channels, c_dim)
-        parse_policy(arch.diffaugment)
 
     def features(self, img: torch.Tensor) -> list[torch.Tensor]:
-        img = diff_augment(img, self.arch.diffaugment)
         if img.shape[-1] != self.arch.d_input:
             img = F.interpolate(img, size=(self.arch.d_input,) * 2, mode="bilinear", align_corners=False)
         return self.projector(self._backbone[0].stages(img))
@@ -377,6 +377,8 @@ class Discriminator(nn.Module):
 
 
 class Trainer(GANTrainer):
+    DEFAULT_AUGMENT = "diffaugment"  # the paper's (Projected GAN §4)
+
     def __init__(
         self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper, device: torch.device
     ) -> None:
@@ -387,6 +389,9 @@ class Trainer(GANTrainer):
         adam = dict(betas=(0.0, 0.99), eps=1e-8, fused=device.type == "cuda")
         self.opt_g = torch.optim.Adam(G.parameters(), lr=hyper.lr_g or 2e-4, **adam)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=hyper.lr_d or 2e-4, **adam)
+
+    def augment_spec(self) -> AugmentSpec:
+        return AugmentSpec(diffaugment=self.arch.diffaugment)
 
     def step(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.G.train()
@@ -399,12 +404,13 @@ class Trainer(GANTrainer):
             # own step, and the backbone and the random projections are frozen, so D's update
             # changes only the heads that read these features. It saves a generator forward
             # and a backbone forward per iteration.
-            fake_feats = self.D.features(fake)
+            fake_feats = self.D.features(self.augment(fake))
         # D step (hinge).
-        loss_d, stats_d = self._d_loss(batch, [f.detach() for f in fake_feats], c_fake)
+        loss_d, d_real, stats_d = self._d_loss(batch, [f.detach() for f in fake_feats], c_fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
+        self.augment.observe(d_real)
         # G step: gradients flow through D's updated heads, the projector and the frozen backbone.
         with frozen(self.D), batch.amp():
             g_fake, cls_fake = self.D.judge_features(fake_feats, c_fake)
@@ -415,15 +421,17 @@ class Trainer(GANTrainer):
         self.opt_g.step()
         # Detached tensors, not floats: reading a value waits for the GPU, and the loop reads
         # them only once per log interval.
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats_d, "aux_g": aux_g.detach()}
+        stats = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats_d, "aux_g": aux_g.detach()}
+        return {**stats, **self.augment.stats()}
 
     def _d_loss(
         self, batch: Batch, fake_feats: list[torch.Tensor], c_fake: torch.Tensor
-    ) -> tuple[torch.Tensor, dict]:
+    ) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """Hinge on reals and on the fakes' (detached) features, plus the classifier's
-        loss on reals (fakes teach the classifier nothing: only G learns from them)."""
+        loss on reals (fakes teach the classifier nothing: only G learns from them); with
+        the reals' logits (detached) and the stats."""
         with batch.amp():
-            d_real, cls_real = self.D.judge(batch.real, batch.c)
+            d_real, cls_real = self.D.judge(self.augment(batch.real), batch.c)
             d_fake = self.D.judge_features(fake_feats, c_fake)[0]
         d_real, d_fake = d_real.float(), d_fake.float()
         aux_real = self.D.aux_loss(cls_real, batch.c) if self.arch.aux_weight else d_real.new_zeros(())
@@ -433,7 +441,7 @@ class Trainer(GANTrainer):
             "d_fake": d_fake.detach().mean(),
             "aux_d": aux_real.detach(),
         }
-        return loss, stats
+        return loss, d_real.detach(), stats
 
     def modules(self) -> dict[str, nn.Module]:
         return {"D": self.D}

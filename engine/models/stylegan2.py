@@ -12,7 +12,8 @@ instead of zero padding) and 2x downsampling is a depthwise [1,3,3,1] blur with 
 * Discriminator: "resnet" D with minibatch-stddev and projection conditioning (cmap).
 * Loss: non-saturating logistic, lazy R1 every 16 D steps (gamma from the paper's "auto"
   config: 0.0002 * res^2 / batch), lazy path-length every 4 G steps, style mixing 0.9,
-  ADA on every image D sees, Adam lr 0.0025 betas (0, 0.99) adjusted for lazy regularisation.
+  ADA on every image D sees (the default; ``train --augment`` picks another), Adam lr 0.0025
+  betas (0, 0.99) adjusted for lazy regularisation.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.models.ada import AdaController, AugmentPipe
+from engine.augment import AugmentSpec
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
 
 SQRT2 = math.sqrt(2)
@@ -44,9 +45,10 @@ class Arch:
     r1_gamma: float = -1.0  # -1: auto, 0.0002 * res^2 / batch size (stylegan2-ada train.py)
     pl_weight: float = 2.0
     style_mixing: float = 0.9
+    # ADA's details when the run augments with ADA (engine/augment/modes.py):
     augment: str = "xflip,rotate90,xint,scale,rotate,aniso,xfrac,brightness,contrast"
     ada_target: float = 0.6
-    ada_kimg: float = 500.0  # p can go 0 -> 1 in this many thousand images (paper: 500)
+    ada_kimg: float = 500.0  # p can go 0 -> 1 in this many kimg (paper: 500), or a quarter of a shorter run
 
 
 def channels(arch: Arch, res: int) -> int:
@@ -315,6 +317,7 @@ class Discriminator(nn.Module):
 class Trainer(GANTrainer):
     G_REG_INTERVAL, D_REG_INTERVAL = 4, 16
     PL_DECAY, PL_BATCH_SHRINK = 0.01, 2
+    DEFAULT_AUGMENT = "ada"  # the paper's
 
     def __init__(
         self, G: Generator, arch: Arch, c_dim: int, resolution: int, hyper: Hyper, device: torch.device
@@ -325,11 +328,14 @@ class Trainer(GANTrainer):
             block.requires_grad_(False)
         self.opt_g = self._adam(G, hyper.lr_g, self.G_REG_INTERVAL)
         self.opt_d = self._adam(self.D, hyper.lr_d, self.D_REG_INTERVAL)
-        self.augment = AugmentPipe(arch.augment)
-        self.ada = AdaController(target=arch.ada_target, speed_kimg=arch.ada_kimg)
         self.r1_gamma = arch.r1_gamma if arch.r1_gamma >= 0 else 0.0002 * resolution**2 / hyper.batch_size
         self.pl_mean = 0.0
         self.n_steps = 0
+
+    def augment_spec(self) -> AugmentSpec:
+        return AugmentSpec(
+            ada_ops=self.arch.augment, ada_target=self.arch.ada_target, ada_kimg=self.arch.ada_kimg
+        )
 
     @staticmethod
     def _adam(module: nn.Module, lr: float | None, reg_interval: int) -> torch.optim.Adam:
@@ -349,7 +355,7 @@ class Trainer(GANTrainer):
         return self.G.synthesis(ws), ws
 
     def _run_D(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.D(self.augment(img, self.ada.p), c).float()
+        return self.D(self.augment(img), c).float()
 
     def step(self, batch: Batch) -> dict[str, float]:
         self.G.train()
@@ -375,16 +381,15 @@ class Trainer(GANTrainer):
             d_real = self._run_D(batch.real, batch.c)
         loss_d = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
         self._update(self.opt_d, loss_d)
-        self.ada.accumulate(d_real)
+        self.augment.observe(d_real)
         if self.r1_gamma > 0 and self.n_steps % self.D_REG_INTERVAL == 0:
             stats["r1"] = self._r1_step(batch)
         stats.update(
             loss_d=loss_d.item(),
             d_real=d_real.mean().item(),
             d_fake=d_fake.mean().item(),
-            ada_p=self.ada.p,
-            ada_rt=self.ada.rt,
             pl_mean=self.pl_mean,
+            **self.augment.stats(),
         )
         return stats
 
@@ -422,10 +427,10 @@ class Trainer(GANTrainer):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def extra_state(self) -> dict[str, float]:
-        return {**self.ada.state(), "pl_mean": self.pl_mean, "n_steps": float(self.n_steps)}
+        return {**super().extra_state(), "pl_mean": self.pl_mean, "n_steps": float(self.n_steps)}
 
     def load_extra_state(self, state: dict[str, float]) -> None:
-        self.ada.load_state(state)
+        super().load_extra_state(state)
         self.pl_mean = float(state.get("pl_mean", 0.0))
         self.n_steps = int(state.get("n_steps", 0))
 

@@ -142,8 +142,8 @@ class Trainer(GANTrainer):
         with batch.amp():
             with torch.no_grad():
                 fake = self.G(z, c_fake)
-            adv_real, cls_real = self.D(real, c)
-            adv_fake, cls_fake = self.D(fake, c_fake)
+            adv_real, cls_real = self.D(self.augment(real), c)
+            adv_fake, cls_fake = self.D(self.augment(fake), c_fake)
         adv_real, adv_fake = adv_real.float(), adv_fake.float()
         hinge = F.relu(1 - adv_real).mean() + F.relu(1 + adv_fake).mean()
         # AC-GAN (Odena et al. §3): D learns to classify both real and generated samples.
@@ -154,6 +154,7 @@ class Trainer(GANTrainer):
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
+        self.augment.observe(adv_real)
         return {"loss_d": loss, "d_cls": cls, "d_real": adv_real.mean(), "d_fake": adv_fake.mean()}
 
     def step(self, batch: Batch) -> dict[str, float]:
@@ -166,7 +167,7 @@ class Trainer(GANTrainer):
         n = real.shape[0]
         z, c_fake = batch.sample_z(n).to(self.device), batch.sample_c(n).to(self.device)
         with frozen(self.D), batch.amp():
-            adv, cls = self.D(self.G(z, c_fake), c_fake)
+            adv, cls = self.D(self.augment(self.G(z, c_fake)), c_fake)
         g_cls = attribute_cross_entropy(cls, c_fake, self.spans)
         loss_g = -adv.float().mean() + self.arch.lambda_cls * g_cls
         self.opt_g.zero_grad(set_to_none=True)
@@ -174,7 +175,7 @@ class Trainer(GANTrainer):
         self.opt_g.step()
 
         stats = {k: sum(s[k].item() for s in d_stats) / len(d_stats) for k in d_stats[0]}
-        return {**stats, "loss_g": loss_g.item(), "g_cls": g_cls.item()}
+        return {**stats, "loss_g": loss_g.item(), "g_cls": g_cls.item(), **self.augment.stats()}
 
     def modules(self) -> dict[str, nn.Module]:
         return {"D": self.D}

@@ -3,6 +3,7 @@ import copy
 import pytest
 import torch
 
+from engine.augment import build_augment
 from engine.models import get_family
 from engine.models.acgan import Arch, Discriminator, Generator, Trainer, dragan_penalty
 from engine.models.base import Batch, Hyper
@@ -73,10 +74,20 @@ def test_fake_labels_keep_each_attribute_marginal_but_mix_attributes():
     assert torch.equal(out.sum(1), c.sum(1))  # still one-hot per block
 
 
-def test_dragan_penalty_is_zero_for_unit_gradient_and_positive_otherwise():
+@pytest.mark.parametrize("mode", ["none", "ada", "diffaugment"])
+def test_dragan_penalty_reaches_d_through_every_augment_mode(mode):
+    # The penalty's D call sees augmented points, like every D call, and its second-order
+    # gradient must pass through the augmentation (ADA's resampling included) into D.
+    torch.manual_seed(0)
     D = Discriminator(ARCH, C_DIM, R)
-    gp = dragan_penalty(D, torch.rand(4, 3, R, R))
+    augment = build_augment(mode)
+    if mode == "ada":
+        augment.controller.p = 1.0
+    gp = dragan_penalty(D, torch.rand(4, 3, R, R), augment)
     assert gp.item() > 0 and gp.requires_grad
+    gp.backward()
+    grads = [p.grad for p in D.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
 
 
 def test_lr_decays_exponentially_in_second_half():

@@ -96,7 +96,7 @@ def test_conditioning_and_truncation_change_output():
 
 def test_discriminator_sees_labels_and_keeps_backbone_out_of_its_state():
     torch.manual_seed(0)
-    D = Discriminator(Arch(**{**ARCH.__dict__, "diffaugment": ""}), C_DIM, CPU)
+    D = Discriminator(ARCH, C_DIM, CPU)
     x = torch.randn(2, 3, R, R)
     assert (D(x, torch.eye(5)[[0, 0]]) - D(x, torch.eye(5)[[1, 1]])).abs().max() > 1e-5
     keys = D.state_dict().keys()
@@ -149,9 +149,10 @@ def test_g_step_shares_the_fakes_features_but_reads_the_updated_heads():
     """One backbone pass of the fakes serves both steps; G's gradient must still be the
     one a fresh pass through the just-updated discriminator gives."""
     torch.manual_seed(0)
-    arch = dataclasses.replace(ARCH, diffaugment="")  # no random augmentation, so a recomputation is exact
+    arch = ARCH
     G = Generator(arch, C_DIM, R)
-    trainer = Trainer(G, arch, C_DIM, R, Hyper(batch_size=4), CPU)
+    # No random augmentation, so a recomputation is exact.
+    trainer = Trainer(G, arch, C_DIM, R, Hyper(batch_size=4, augment="none"), CPU)
     z, c = torch.randn(4, arch.z_dim), one_hot_rows(4)
     batch = Batch(
         real=torch.rand(4, 3, R, R) * 2 - 1,

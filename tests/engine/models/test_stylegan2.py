@@ -111,7 +111,7 @@ def test_steps_train_regularise_and_state_round_trips():
     trainer = Trainer(G, ARCH, C_DIM, R, Hyper(batch_size=4), CPU)
     trainer.D_REG_INTERVAL = 2  # run both lazy regularisers within a few steps
     trainer.G_REG_INTERVAL = 2
-    trainer.ada.p = 0.5
+    trainer.augment.controller.p = 0.5
     before = copy.deepcopy(G.state_dict())
     seen = set()
     for _ in range(3):
@@ -132,7 +132,8 @@ def test_steps_train_regularise_and_state_round_trips():
     for name, opt in trainer.optimizers().items():
         t2.optimizers()[name].load_state_dict(copy.deepcopy(opt.state_dict()))
     t2.load_extra_state(extra)
-    assert t2.ada.p == trainer.ada.p and t2.pl_mean == trainer.pl_mean and t2.n_steps == 3
+    assert t2.augment.controller.p == trainer.augment.controller.p == 0.5
+    assert t2.pl_mean == trainer.pl_mean and t2.n_steps == 3
     torch.manual_seed(1)
     s1 = trainer.step(make_batch())
     torch.manual_seed(1)
@@ -160,7 +161,7 @@ def test_r1_through_ada_never_needs_the_double_backward_cuda_lacks():
     # CUDA cannot run) guards the GPU path where no GPU is.
     torch.manual_seed(0)
     trainer = Trainer(Generator(ARCH, C_DIM, R), ARCH, C_DIM, R, Hyper(batch_size=4), CPU)
-    trainer.ada.p = 1.0
+    trainer.augment.controller.p = 1.0
     batch = make_batch()
     real = batch.real.detach().requires_grad_(True)
     (grads,) = torch.autograd.grad(trainer._run_D(real, batch.c).sum(), real, create_graph=True)
