@@ -16,6 +16,7 @@ from bot.core.engine_client import Catalog, EngineClient, EngineError, Generated
 from bot.core.limits import RateLimiter
 from bot.core.maintenance import Maintenance, NotConfigured
 from bot.core.reply import Attachment, Caller, Reply, oops
+from bot.core.richtext import ChannelRef, Heading, Part, PostRef, UserRef, joined
 from bot.store import Generation, Ranked, Store
 from bot.store.store import MAX_FAVOURITES
 
@@ -73,7 +74,7 @@ class Commands:
         """Channel, model, attribute values, count, seed and rate limit; a Reply means refused."""
         allowed, guild_model = self._guild(caller)
         if allowed and caller.channel not in allowed and not caller.admin:
-            return oops("Mascots are made in " + ", ".join(f"<#{c}>" for c in allowed) + " on this server.")
+            return Reply.of(["Mascots are made in ", *_channels(allowed), " on this server."], ephemeral=True)
         info = self.catalog.get(model or guild_model)
         if info is None:
             return oops(
@@ -471,19 +472,20 @@ class Commands:
                 f"No votes yet {title} (the list shows mascots with more {UP} than {DOWN}). "
                 f"Make a /mascot and vote {UP} or {DOWN}!"
             )
-        lines = [f"**Top mascots {title}**"]
-        lines += [f"{i}. {_line(r)}" for i, r in enumerate(ranked, 1)]
-        return Reply("\n".join(lines), self._thumbs([r.generation for r in ranked]), kind="thumbs")
+        parts: list[Part] = [Heading(f"Top mascots {title}")]
+        for i, r in enumerate(ranked, 1):
+            parts += [f"\n{i}. ", *_line(r)]
+        return Reply.of(parts, self._thumbs([r.generation for r in ranked]), kind="thumbs")
 
     def mystats(self, caller: Caller) -> Reply:
         s = self.store.user_stats(caller.user)
-        lines = [
-            f"You made {s.generations} mascot(s) and cast {s.votes_cast} vote(s).",
-            f"Your mascots got {s.up_received} {UP} and {s.down_received} {DOWN}.",
+        parts: list[Part] = [
+            f"You made {s.generations} mascot(s) and cast {s.votes_cast} vote(s).\n"
+            f"Your mascots got {s.up_received} {UP} and {s.down_received} {DOWN}."
         ]
         if s.best:
-            lines.append(f"Your best: {_line(s.best)}")
-        return Reply("\n".join(lines), ephemeral=True)
+            parts += ["\nYour best: ", *_line(s.best)]
+        return Reply.of(parts, ephemeral=True)
 
     # --- admin ------------------------------------------------------------------------
     async def retrain(self, caller: Caller) -> Reply:
@@ -542,9 +544,10 @@ class Commands:
             model = default_model
         channels = [c for c in channels if c != remove_channel] + ([allow_channel] if allow_channel else [])
         self.store.set_guild_settings(caller.guild, channels, model)
-        where = ", ".join(f"<#{c}>" for c in sorted(set(channels))) or "every channel"
-        return Reply(
-            f"Mascots allowed in {where}; default model: {model or self.catalog.default}.", ephemeral=True
+        where = _channels(sorted(set(channels))) or ["every channel"]
+        return Reply.of(
+            ["Mascots allowed in ", *where, f"; default model: {model or self.catalog.default}."],
+            ephemeral=True,
         )
 
 
@@ -594,13 +597,15 @@ def describe(attributes: dict[str, str]) -> str:
     return " ".join(f"{k}:{v}" for k, v in attributes.items())
 
 
-def link(g: Generation) -> str:
-    if g.platform != "discord" or not g.message or not g.channel:
-        return ""
-    return f" https://discord.com/channels/{g.guild or '@me'}/{g.channel}/{g.message}"
+def _channels(channels: list[str]) -> list[Part]:
+    return joined(ChannelRef(c) for c in channels)
 
 
-def _line(r: Ranked) -> str:
+def _line(r: Ranked) -> list[Part]:
+    """One leaderboard line: score, votes, attributes, id, who made it and where it was posted."""
     g = r.generation
-    who = f"<@{g.requester}>" if g.platform == "discord" else g.requester
-    return f"{r.score:+d} ({UP}{r.up} {DOWN}{r.down}) {describe(g.attributes)} · {g.id} by {who}{link(g)}"
+    return [
+        f"{r.score:+d} ({UP}{r.up} {DOWN}{r.down}) {describe(g.attributes)} · {g.id} by ",
+        UserRef(g.requester, g.platform),
+        PostRef(g.platform, g.guild, g.channel, g.message),
+    ]

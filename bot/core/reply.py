@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from bot.core.richtext import PLAIN, Part
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,22 @@ class Reply:
     # vary or re-roll), "post" (one mascot to vote on, star, remix, vary), "thumbs" (a leaderboard),
     # "collection" (the caller's starred mascots, to remove from), "" (anything else).
     kind: str = ""
+    # Set when the text names users, channels or posts, which each chat shows its own way
+    # (bot/core/richtext.py); ``text`` is then their plain rendering.
+    parts: tuple[Part, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        parts: Iterable[Part],
+        files: tuple[Attachment, ...] = (),
+        *,
+        ephemeral: bool = False,
+        kind: str = "",
+    ) -> Reply:
+        """A reply written as parts (see ``parts``)."""
+        parts = tuple(parts)
+        return cls(PLAIN.render(parts), files, ephemeral=ephemeral, kind=kind, parts=parts)
 
     @property
     def generations(self) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ import discord
 
 from bot.core.commands import DOWN, UP
 from bot.core.reply import Reply
+from bot.discord.markup import DISCORD
 from bot.store import Store
 
 log = logging.getLogger("mascot.discord")
@@ -38,7 +39,7 @@ async def quietly(action: Awaitable, what: str) -> bool:
 
 async def answer_now(interaction: discord.Interaction, reply: Reply) -> None:
     """Reply without deferring (refusals, text answers): must happen within Discord's 3 s."""
-    await quietly(interaction.response.send_message(reply.text, ephemeral=reply.ephemeral), "answer")
+    await quietly(interaction.response.send_message(DISCORD.text(reply), ephemeral=reply.ephemeral), "answer")
 
 
 async def defer(interaction: discord.Interaction, *, ephemeral: bool = False) -> bool:
@@ -68,17 +69,19 @@ async def answer_deferred(
         files = (
             {"files": _files(reply)} if reply.files else {}
         )  # a /collection's thumbnails, seen by its owner alone
-        await quietly(interaction.followup.send(reply.text, ephemeral=True, **files), "ephemeral followup")
+        await quietly(
+            interaction.followup.send(DISCORD.text(reply), ephemeral=True, **files), "ephemeral followup"
+        )
         return
     if not reply.files:
-        await quietly(interaction.followup.send(reply.text), "followup")
+        await quietly(interaction.followup.send(DISCORD.text(reply)), "followup")
         return
     if reply.kind == "grid" and grid_for:
         await _grid(interaction, reply, store, grid_for)
         return
     for i, att in enumerate(reply.files):
         file = discord.File(io.BytesIO(att.data), filename=att.name)
-        kwargs = {"content": reply.text if i == 0 else None, "file": file, "wait": True}
+        kwargs = {"content": DISCORD.text(reply) if i == 0 else None, "file": file, "wait": True}
         if att.generation and view_for:
             kwargs["view"] = view_for(att.generation)
         try:
@@ -106,7 +109,7 @@ async def _grid(
     """Four candidates in one message: nobody votes on a candidate, they pick one (which is then voted on)."""
     try:
         message = await interaction.followup.send(
-            reply.text, files=_files(reply), view=grid_for(reply.generations), wait=True
+            DISCORD.text(reply), files=_files(reply), view=grid_for(reply.generations), wait=True
         )
     except discord.NotFound as exc:
         if exc.code not in GONE:
@@ -119,4 +122,4 @@ async def _grid(
 
 async def answer_text(interaction: discord.Interaction, reply: Reply) -> None:
     """Send a text reply after an ephemeral or public defer."""
-    await quietly(interaction.followup.send(reply.text, ephemeral=reply.ephemeral), "followup")
+    await quietly(interaction.followup.send(DISCORD.text(reply), ephemeral=reply.ephemeral), "followup")

@@ -23,6 +23,7 @@ from bot.core import text
 from bot.core.announcements import AnnouncementFeed
 from bot.core.commands import DOWN, UP, Commands, describe
 from bot.core.reply import Caller
+from bot.web.markup import WEB
 
 CORE = web.AppKey("core", Commands)
 CONFIG = web.AppKey("config", BotConfig)
@@ -129,7 +130,7 @@ def _reply(reply) -> web.Response:
     ]
     return web.json_response(
         {
-            "text": reply.text,
+            "text": WEB.text(reply),
             "ephemeral": reply.ephemeral,
             "images": images,
             "files": others,

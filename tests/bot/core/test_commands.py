@@ -3,6 +3,7 @@ import pytest
 from bot.core import text
 from bot.core.limits import RateLimiter
 from bot.core.reply import Caller
+from bot.core.richtext import ChannelRef
 from tests.bot.core.sized_engine import SizedEngine, png_side
 
 ANN = Caller("ann", "web", admin=False)
@@ -46,12 +47,11 @@ async def test_rate_limit_per_user():
 
 async def test_guild_settings_restrict_channels_and_pick_the_model(core):
     admin = Caller("boss", "discord", guild="g", channel="c1", admin=True)
-    assert (
-        "Mascots allowed in <#c1>" in core.configure(admin, allow_channel="c1", default_model="default").text
-    )
+    allowed = core.configure(admin, allow_channel="c1", default_model="default")
+    assert allowed.text.startswith("Mascots allowed in #c1;") and ChannelRef("c1") in allowed.parts
     elsewhere = Caller("ann", "discord", guild="g", channel="c2")
     refused = await core.mascot(elsewhere, {})
-    assert refused.ephemeral and "<#c1>" in refused.text
+    assert refused.ephemeral and ChannelRef("c1") in refused.parts and "#c1" in refused.text
     assert (await core.mascot(Caller("ann", "discord", guild="g", channel="c1"), {}, seed=1)).files
     assert (
         await core.mascot(Caller("ann", "discord", channel="dm"), {}, seed=1)
