@@ -17,7 +17,6 @@ rejected and why). The champion keeps serving unless the gate passes.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import time
@@ -79,12 +78,9 @@ class NightlyRun:
             self.store.release_lease(LEASE, holder)
 
     def _fail_orphans(self) -> int:
-        rows = list(self.store.db.query("SELECT id, details FROM curation_runs WHERE status = 'running'"))
+        rows = self.store.running_curation_runs()
         for row in rows:
-            try:
-                details = json.loads(row["details"] or "{}")
-            except ValueError:
-                details = {}
+            details = row["details"]
             job = f" (engine job {details['job']})" if details.get("job") else ""
             self._finish(
                 row["id"],
@@ -128,7 +124,7 @@ class NightlyRun:
         sizes = {a.name: len(a.values) for a in champion.attributes}
         curation = curate(self.store.vote_snapshot(until, self.cfg.model), self.cfg, sizes)
         details.update(curation=curation.summary(), champion=champion.version)
-        self.store.db["curation_runs"].update(run, {"candidates": len(curation.chosen)})
+        self.store.update_curation_run(run, candidates=len(curation.chosen))
         if len(curation.chosen) < self.cfg.min_curated:
             return self._finish(
                 run,
@@ -277,13 +273,9 @@ class NightlyRun:
             log.exception("announcement failed")
 
     def _save(self, run: int, details: dict[str, Any]) -> None:
-        self.store.db["curation_runs"].update(run, {"details": _json(details)})
+        self.store.update_curation_run(run, details=details)
 
     def _finish(self, run: int, status: str, message: str, details: dict[str, Any]) -> Outcome:
         self.store.finish_curation_run(run, status, {**details, "message": message})
         log.info("curation run %s %s: %s", run, status, message)
         return Outcome(status, message, run)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, default=str)

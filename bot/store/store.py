@@ -353,6 +353,23 @@ class Store:
             run, dict(finished=self._now(), status=status, details=json.dumps(details or {}))
         )
 
+    def update_curation_run(
+        self, run: int, *, candidates: int | None = None, details: dict | None = None
+    ) -> None:
+        """What a run that is still working has found so far, so a crash leaves it on record."""
+        updates: dict[str, Any] = {}
+        if candidates is not None:
+            updates["candidates"] = candidates
+        if details is not None:
+            updates["details"] = json.dumps(details, default=str)
+        if updates:
+            self.db["curation_runs"].update(run, updates)
+
+    def running_curation_runs(self) -> list[dict[str, Any]]:
+        """Runs still marked running, with their details ({} where those cannot be read)."""
+        rows = self.db.query("SELECT * FROM curation_runs WHERE status = 'running' ORDER BY id")
+        return [{**r, "details": _details(r["details"])} for r in rows]
+
     def curation_runs(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self.db.query("SELECT * FROM curation_runs ORDER BY id DESC LIMIT ?", [limit])
         return [{**r, "details": json.loads(r["details"])} for r in rows]
@@ -454,6 +471,14 @@ class Store:
 
     def now_stamp(self) -> str:
         return self._now()
+
+
+def _details(text: str | None) -> dict[str, Any]:
+    # A run's details are read to close it after a crash; unreadable ones must not keep it open.
+    try:
+        return json.loads(text or "{}")
+    except ValueError:
+        return {}
 
 
 def _opt(value: Any) -> str | None:

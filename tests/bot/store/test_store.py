@@ -150,3 +150,20 @@ def test_messages_images_curation_runs_and_model_versions(db):
         {"kid": 0.1},
     )
     assert db.curation_runs()[0]["status"] == "rejected"
+
+
+def test_a_working_curation_run_is_updated_and_found_until_it_finishes(db):
+    run = db.start_curation_run("default", details={"trigger": "schedule"})
+    db.update_curation_run(run, candidates=12)
+    db.update_curation_run(run, details={"trigger": "schedule", "job": "j1", "at": datetime(2025, 1, 1)})
+    (running,) = db.running_curation_runs()
+    assert (running["id"], running["candidates"]) == (run, 12)
+    assert running["details"] == {"trigger": "schedule", "job": "j1", "at": "2025-01-01 00:00:00"}
+    db.finish_curation_run(run, "skipped")
+    assert db.running_curation_runs() == []
+
+
+def test_a_running_run_with_unreadable_details_is_still_found(db):
+    run = db.start_curation_run("default")
+    db.db.execute("UPDATE curation_runs SET details = '{cut short' WHERE id = ?", [run])  # a torn write
+    assert [(r["id"], r["details"]) for r in db.running_curation_runs()] == [(run, {})]
