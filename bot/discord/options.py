@@ -92,9 +92,10 @@ def attribute_command(
             completes[py] = value_autocomplete(attr)
     # Options with a default must follow required ones in Discord's list; discord.py sorts them.
     callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    callback.__discord_app_commands_param_description__ = descriptions  # type: ignore[attr-defined]
-    callback.__discord_app_commands_param_rename__ = renames  # type: ignore[attr-defined]
-    callback.__discord_app_commands_param_autocomplete__ = completes  # type: ignore[attr-defined]
+    # The decorators a hand-written command stacks under @app_commands.command, applied in code.
+    callback = app_commands.describe(**descriptions)(callback)
+    callback = app_commands.rename(**renames)(callback)
+    callback = app_commands.autocomplete(**completes)(callback)
     return app_commands.Command(name=name, description=description, callback=callback)
 
 

@@ -1,0 +1,111 @@
+"""Every slash command's options as Discord is sent them: names, descriptions, requiredness, choices and
+which ones autocomplete. The schema-built commands (options.py) are checked on a schema with what
+Discord limits: an attribute with more than 25 values, one whose name is no Python identifier, and
+one named like an extra option."""
+
+from types import SimpleNamespace
+
+import discord
+import pytest
+from discord import app_commands
+
+from bot.core.engine_client import AttributeSpec, Catalog, ModelInfo
+from bot.discord.slash import PLAIN, schema_commands
+
+MANY = tuple(f"c{i}" for i in range(30))
+SCHEMA = (
+    AttributeSpec("hair", "choice", ("red", "green", "blue")),
+    AttributeSpec("smile", "flag", ("no", "yes")),
+    AttributeSpec("eye-colour", "choice", MANY),
+    AttributeSpec("model", "choice", ("x", "y")),
+)
+UNSET = "; unset = drawn from the training data"
+HAIR = ("hair", "hair (red, green, blue)" + UNSET, False, False, ["red", "green", "blue"])
+SMILE = ("smile", "smile (no, yes)" + UNSET, False, False, ["no", "yes"])
+EYES = ("eye-colour", "eye-colour (c0, c1, c2, c3, c4, c5, …)" + UNSET, False, True, [])
+MODEL = ("model", "which model draws it (default: this server's)", False, True, [])
+UNDESCRIBED_MODEL = ("model", "…", False, True, [])
+
+EXPECTED = {
+    "mascot": [
+        ("seed", "same seed + same attributes = same mascot", False, False, []),
+        ("count", "how many (1-4)", False, False, []),
+        MODEL,
+        HAIR,
+        SMILE,
+        EYES,
+    ],
+    "remix": [
+        ("generation", "the id in a mascot's buttons or /top", True, False, []),
+        HAIR,
+        SMILE,
+        EYES,
+        ("model", "model (x, y)" + UNSET, False, False, ["x", "y"]),  # no extra option takes the name
+    ],
+    "morph": [
+        ("mascot_a", "start: a mascot's id", False, False, []),
+        ("mascot_b", "end: a mascot's id", False, False, []),
+        ("seed_a", "start (instead of mascot_a)", False, False, []),
+        ("seed_b", "end (instead of mascot_b)", False, False, []),
+        ("frames", "length of the loop (2-64)", False, False, []),
+        MODEL,  # the extra option, not the attribute of the same name
+        HAIR,
+        SMILE,
+        EYES,
+    ],
+    "fuse": [
+        ("a", "a mascot's id", True, False, []),
+        ("b", "another mascot's id", True, False, []),
+        ("take", "which parent an attribute comes from, like hair:a smile:b (else drawn)", False, False, []),
+    ],
+    "mascotify": [
+        ("picture", "a PNG, JPEG or WebP picture (up to 8 MiB)", True, False, []),
+        ("keep", "attributes to keep whatever the picture shows, like hair:blue smile:yes", False, False, []),
+        UNDESCRIBED_MODEL,
+    ],
+    "collection": [],
+    "top": [("period", "today, this week or ever", False, False, ["day", "week", "all"])],
+    "mystats": [],
+    "retrain": [],
+    "rollback": [UNDESCRIBED_MODEL],
+    "status": [],
+    "settings": [
+        ("default_model", "…", False, True, []),
+        ("allow_channel", "…", False, False, []),
+        ("remove_channel", "…", False, False, []),
+    ],
+}
+
+
+@pytest.fixture
+def tree():
+    model = ModelInfo("default", "v1", "dcgan", 64, SCHEMA, {}, None)
+    bot = SimpleNamespace(core=SimpleNamespace(catalog=Catalog("default", (model,))))
+    tree = app_commands.CommandTree(discord.Client(intents=discord.Intents.none()))
+    for command in [*schema_commands(bot), *PLAIN]:
+        tree.add_command(command)
+    return tree
+
+
+def _options(payload: dict) -> list[tuple]:
+    return [
+        (
+            o["name"],
+            o["description"],
+            o.get("required", False),
+            o.get("autocomplete", False),
+            [c["value"] for c in o.get("choices", [])],
+        )
+        for o in payload.get("options", [])
+    ]
+
+
+def test_every_command_sends_discord_the_expected_options(tree):
+    sent = {c.name: _options(c.to_dict(tree)) for c in tree.get_commands()}
+    assert sent == EXPECTED
+
+
+def test_renamed_options_reach_the_handler_by_their_schema_names(tree):
+    params = {p.display_name: p for p in tree.get_command("mascot").parameters}
+    assert params["eye-colour"].name == "attr_2" and params["model"].name == "model"
+    assert params["eye-colour"].autocomplete and not params["hair"].autocomplete
