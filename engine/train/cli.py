@@ -32,6 +32,7 @@ FLAG_TO_FIELD = {
     "extra_data": "extra_data",
     "extra_share": "extra_share",
     "cond_dropout": "cond_dropout",
+    "augment": "augment",
 }
 
 
@@ -74,6 +75,12 @@ def register(subparsers) -> None:
     p.add_argument("--extra-data", help="second data set mixed into real batches (curated mascots)")
     p.add_argument(
         "--extra-share", type=float, help="share of real images drawn from --extra-data (default 0.25)"
+    )
+    p.add_argument(
+        "--augment",
+        metavar="MODE",
+        help="what every image the discriminator sees goes through: ada, diffaugment or none "
+        "(default: the family's; a resumed or fine-tuned run keeps its own)",
     )
     p.add_argument("--grid-attribute", help="attribute whose values are the sample grid's rows")
     p.add_argument("--arch", action="append", default=[], metavar="KEY=VALUE", help="architecture override")

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from engine.augment import check_mode
 from engine.errors import MascotError
 
 
@@ -36,6 +37,9 @@ class TrainConfig:
     resume: bool = False
     init_from: str = ""  # serving checkpoint whose generator starts this run (fine-tuning)
     freeze_d: int = 0  # FreezeD: number of discriminator blocks kept fixed
+    # What every image D sees goes through: ada | diffaugment | none. "" = what the run being
+    # resumed or fine-tuned recorded, else the family's default (its Trainer.DEFAULT_AUGMENT).
+    augment: str = ""
     cond_dropout: float = 0.0  # probability of blanking each attribute of a training label (see RealImages)
     extra_data: str = ""  # a second data set (e.g. curated, voted-up mascots) mixed into real batches
     extra_share: float = 0.25  # probability that a real image comes from extra_data (caps its share)
@@ -77,6 +81,8 @@ class TrainConfig:
             raise MascotError(f"--cond-dropout must be from 0 to below 1, got {self.cond_dropout}")
         if not 0.0 <= self.extra_share <= 1.0:
             raise MascotError(f"--extra-share must be from 0 to 1, got {self.extra_share}")
+        if self.augment:
+            check_mode(self.augment, "--augment")
         if not self.data:
             raise MascotError("--data is required: a data set folder made by 'mascot-engine data ...'")
         return self

@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from engine.augment import check_mode
 from engine.checkpoint import (
     load_checkpoint,
     load_discriminator,
@@ -250,6 +251,29 @@ def _continued_arch(cfg: TrainConfig) -> tuple[dict, str]:
     return {}, "--arch"
 
 
+def augment_mode(family, cfg: TrainConfig) -> str:
+    """--augment, else the mode of the run this one continues, else the family's default
+    (which files written before the mode was recorded take too)."""
+    if cfg.augment:
+        return cfg.augment
+    recorded, source = _recorded_augment(cfg)
+    if recorded:
+        return check_mode(recorded, f"the augment mode recorded in '{source}'")
+    return family.Trainer.DEFAULT_AUGMENT
+
+
+def _recorded_augment(cfg: TrainConfig) -> tuple[str | None, Path | None]:
+    """The mode a run continues and the file that records it: its resume.json, else the
+    --init-from parent's model.json (its training config)."""
+    resume_json = Path(cfg.out) / "resume.json"
+    if cfg.resume and resume_json.is_file():
+        return read_resume_meta(Path(cfg.out)).get("augment"), resume_json
+    if cfg.init_from:
+        config = read_meta(cfg.init_from).get("training", {}).get("config", {})
+        return config.get("augment"), Path(cfg.init_from) / "model.json"
+    return None, None
+
+
 def update_ema(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
     # One multi-tensor kernel for all parameters (as timm's ModelEmaV3), not one per tensor:
     # on a GPU the per-tensor loop was a launch per parameter every step.
@@ -272,6 +296,7 @@ class TrainingRun:
             read_meta(cfg.init_from)["resolution"] if cfg.init_from else self.ds.resolution
         )
         self.family = get_family(cfg.family)
+        self.cfg = cfg = dataclasses.replace(cfg, augment=augment_mode(self.family, cfg))
         self.arch = build_arch(self.family, cfg, self.schema)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
@@ -282,6 +307,7 @@ class TrainingRun:
             lr_d=cfg.lr_d,
             total_kimg=cfg.kimg,
             freeze_d_layers=cfg.freeze_d,
+            augment=cfg.augment,
         )
         self.trainer = self.family.Trainer(self.G, self.arch, self.schema.dim, self.res, hyper, self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -378,6 +404,10 @@ class TrainingRun:
                 )
             if fit.unused:
                 print(f"  in the parent's discriminator, no longer used: {', '.join(fit.unused)}", flush=True)
+        parent_training = champion.meta.get("training", {})
+        if parent_training.get("config", {}).get("augment") == self.cfg.augment:
+            # The parent's discriminator goes on training here, and with it how much it overfits.
+            self.trainer.augment.load_state(parent_training.get("augment_state", {}))
         self.parent = champion.version
         self.base_schema = self._with_data_joint(champion.schema)
 
@@ -561,6 +591,7 @@ class TrainingRun:
             "seconds": round(self.state.seconds, 1),
             "hardware": _hardware(self.device),
             "config": dataclasses.asdict(self.cfg),
+            "augment_state": self.trainer.augment.state(),
         }
         save_generator(
             self.out / "model",
@@ -582,6 +613,7 @@ class TrainingRun:
         meta = {
             "family": self.cfg.family,
             "arch": dataclasses.asdict(self.arch),
+            "augment": self.cfg.augment,
             "data_fingerprint": self.ds.fingerprint,
             "parent": self.parent,
             "base_schema": self.base_schema.to_json(),

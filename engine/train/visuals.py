@@ -65,6 +65,17 @@ def _tile(images: np.ndarray, rows: int, cols: int, labels: list[str]) -> Image.
     return sheet
 
 
+ADA_P = "stat/ada_p"
+
+
+def curve_keys(rows: list[dict]) -> list[str]:
+    """The series of stats.jsonl rows to plot, one panel each: ADA's p on top when the run
+    augmented with ADA (how hard D's inputs are augmented explains the curves below), then
+    every loss and stat by name."""
+    keys = sorted({k for r in rows for k in r if k.startswith(("loss", "stat"))})
+    return sorted(keys, key=lambda k: k != ADA_P)
+
+
 def loss_curves(stats_path: Path, out: Path, x: str = "kimg") -> None:
     """Plot every numeric series of stats.jsonl against ``x`` (kimg, or steps) into one PNG."""
     import matplotlib
@@ -75,12 +86,14 @@ def loss_curves(stats_path: Path, out: Path, x: str = "kimg") -> None:
     rows = [json.loads(line) for line in stats_path.read_text().splitlines() if line.strip()]
     if len(rows) < 2:
         return
-    keys = sorted({k for r in rows for k in r if k.startswith(("loss", "stat"))})
+    keys = curve_keys(rows)
     fig, axes = plt.subplots(len(keys), 1, figsize=(7, 1.8 * len(keys)), sharex=True, squeeze=False)
     xs = [r[x] for r in rows]
     for ax, key in zip(axes[:, 0], keys):
         ax.plot(xs, [r.get(key, float("nan")) for r in rows])
-        ax.set_ylabel(key.split("/", 1)[-1], fontsize=8)
+        ax.set_ylabel("ADA p" if key == ADA_P else key.split("/", 1)[-1], fontsize=8)
+        if key == ADA_P:
+            ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel(x)
     fig.tight_layout()

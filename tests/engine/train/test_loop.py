@@ -1,5 +1,6 @@
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,9 +13,11 @@ import torch
 from engine.checkpoint import load_checkpoint
 from engine.cli import main
 from engine.errors import MascotError
+from engine.models import get_family
 from engine.sampling import render, resolve
 from engine.train.config import TrainConfig
-from engine.train.loop import train
+from engine.train.loop import TrainingRun, augment_mode, train
+from engine.train.visuals import curve_keys
 from tests.toydata import make_toy_dataset
 
 TINY = (("g_ch", 8), ("d_ch", 8))
@@ -148,6 +151,7 @@ def test_sigterm_leaves_a_complete_checkpoint(toy_dataset, tmp_path):
         (["--arch", "g_leak=0.2.1"], "--arch g_leak takes a number"),
         (["--res", "48"], "power of two"),
         (["--minutes", "-1"], "--minutes must be 0"),
+        (["--augment", "strong"], "--augment takes ada, diffaugment, none; got 'strong'"),
     ],
 )
 def test_bad_flags_are_one_clear_line(toy_dataset, tmp_path, capsys, flags, message):
@@ -450,3 +454,51 @@ def test_a_time_bound_run_ends_its_bar_full_and_snapshots_before_the_end(toy_dat
     assert n == total < 1_000_000  # the bar ended at 100 %, not at a sliver of --kimg
     assert during[-1] < 1_000_000  # during the run the total followed the clock
     assert len(saves) >= 2 and saves[0] <= saves[-1]  # a snapshot midway, then the final save
+
+
+def _ticks(run):
+    return [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("mode", ["ada", "diffaugment", "none"])
+def test_each_augment_mode_trains_and_is_recorded(toy_dataset, tmp_path, mode):
+    run = tmp_path / "run"
+    path = train(_cfg(toy_dataset, run, kimg=0.064, tick_kimg=0.032, augment=mode))
+    ticks = _ticks(run)
+    assert all(np.isfinite(v) for t in ticks for k, v in t.items() if "/" in k)
+    assert json.loads((path / "model.json").read_text())["training"]["config"]["augment"] == mode
+    assert json.loads((run / "resume.json").read_text())["augment"] == mode
+    # ADA's p is logged every tick and drawn on top of the curves; other modes have no p.
+    assert ("stat/ada_p" in ticks[-1]) == (mode == "ada")
+    assert (curve_keys(ticks)[0] == "stat/ada_p") == (mode == "ada")
+    assert (run / "losses.png").stat().st_size > 0
+
+
+def test_ada_p_survives_a_resume_and_passes_to_a_fine_tune(toy_dataset, tmp_path):
+    # 5 steps: p has moved once (every 4 steps) and the next window is open.
+    train(_cfg(toy_dataset, tmp_path / "run", kimg=0.080, augment="ada"))
+    saved = json.loads((tmp_path / "run" / "resume.json").read_text())["extra"]
+    assert saved["ada_steps"] == 1 and saved["ada_rt"] != 0
+    resumed = TrainingRun(_cfg(toy_dataset, tmp_path / "run", resume=True))
+    assert resumed.cfg.augment == "ada"
+    assert resumed.trainer.augment.state() == {k: v for k, v in saved.items() if k.startswith("ada_")}
+    child = TrainingRun(_cfg(toy_dataset, tmp_path / "child", init_from=str(tmp_path / "run" / "model")))
+    assert child.cfg.augment == "ada" and child.trainer.augment.state() == resumed.trainer.augment.state()
+
+
+def test_resume_and_fine_tune_keep_the_recorded_mode_and_older_files_the_familys(toy_dataset, tmp_path):
+    train(_cfg(toy_dataset, tmp_path / "run", kimg=0.032, augment="none"))  # not dcgan's default
+    assert TrainingRun(_cfg(toy_dataset, tmp_path / "run", resume=True)).cfg.augment == "none"
+    parent = tmp_path / "run" / "model"
+    assert TrainingRun(_cfg(toy_dataset, tmp_path / "child", init_from=str(parent))).cfg.augment == "none"
+    explicit = _cfg(toy_dataset, tmp_path / "child", init_from=str(parent), augment="diffaugment")
+    assert TrainingRun(explicit).cfg.augment == "diffaugment"
+    # A model.json written before the mode was recorded fine-tunes with the family's default.
+    older = tmp_path / "older"
+    shutil.copytree(parent, older)
+    meta = json.loads((older / "model.json").read_text())
+    del meta["training"]["config"]["augment"]
+    (older / "model.json").write_text(json.dumps(meta))
+    assert augment_mode(get_family("dcgan"), _cfg(toy_dataset, tmp_path / "c", init_from=str(older))) == "ada"
+    emoji = TrainConfig(family="projected", data=str(toy_dataset), init_from="checkpoints/emoji")
+    assert augment_mode(get_family("projected"), emoji) == "diffaugment"
