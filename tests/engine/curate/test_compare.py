@@ -52,7 +52,7 @@ def test_preference_check_reports_the_gain_and_its_interval(monkeypatch):
     voted_x = rng.normal(size=(200, 2))
     voted = SimpleNamespace(images=voted_x, tags=lambda: [{"liked": int(x > 0)} for x in voted_x[:, 0]])
     base = rng.normal(size=(64, 2))
-    drawn = {"champion": base, "challenger": [*base, 0.5, 0.0]}
+    drawn = {"champion": base, "challenger": base + np.array([0.5, 0.0])}
     monkeypatch.setattr(compare, "prior_samples", lambda ck, n, seed: drawn[ck])
     pref = compare.preference_check("champion", "challenger", voted, np.asarray, 64, 0)
     assert pref["trusted"]

@@ -3,7 +3,7 @@
 import csv
 import json
 from pathlib import Path
-from types import MappingProxyType
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -36,7 +36,7 @@ class FixedReadings:
 
     schema = TOY_SCHEMA
     fingerprint = "stub"
-    accuracy = MappingProxyType({"hair": 0.99, "smile": 0.97})
+    accuracy: ClassVar[dict[str, float]] = {"hair": 0.99, "smile": 0.97}
 
     def probabilities(self, images):
         hair = np.tile([0.4, 0.35, 0.25], (len(images), 1))
