@@ -12,15 +12,20 @@ BOT_MUST_NOT = ("torch", "engine", "numpy", "PIL")  # numpy and Pillow belong to
 ENGINE_MUST_NOT = ("discord", "bot", "sqlite_utils", "apscheduler")  # the [bot] extra's
 
 
-def imported_roots(path: Path) -> set[str]:
-    """Top-level packages a file imports anywhere (inside functions too), relative imports aside."""
-    roots = set()
+def imported_modules(path: Path) -> set[str]:
+    """Modules a file imports anywhere (inside functions too), relative imports aside."""
+    modules = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            roots |= {alias.name.split(".")[0] for alias in node.names}
+            modules |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            roots.add(node.module.split(".")[0])
-    return roots
+            modules.add(node.module)
+    return modules
+
+
+def imported_roots(path: Path) -> set[str]:
+    """Top-level packages a file imports."""
+    return {name.split(".")[0] for name in imported_modules(path)}
 
 
 def crossings(package: str, forbidden: tuple[str, ...]) -> list[str]:
@@ -37,6 +42,33 @@ def test_no_bot_file_imports_torch_or_the_engine():
 
 def test_no_engine_file_imports_discord_or_the_bot():
     assert crossings("engine", ENGINE_MUST_NOT) == []
+
+
+# The core, the store, the schedule and the web chat serve every chat: Discord is one front end of
+# them, reached only through bot/discord, which renders the core's neutral replies in its markup.
+CHAT_NEUTRAL = ("bot/core", "bot/store", "bot/schedule", "bot/web")
+DISCORD_MARKUP = ("<@", "<#", "discord.com/channels")
+
+
+def test_only_the_discord_front_end_imports_discord():
+    found = sorted(
+        f"{path.relative_to(ROOT)}: {name}"
+        for package in CHAT_NEUTRAL
+        for path in (ROOT / package).rglob("*.py")
+        for name in imported_modules(path)
+        if name.split(".")[0] == "discord" or name.startswith("bot.discord")
+    )
+    assert found == []
+
+
+def test_the_core_writes_no_discord_markup():
+    found = sorted(
+        f"{path.relative_to(ROOT)}: {mark}"
+        for path in (ROOT / "bot/core").rglob("*.py")
+        for mark in DISCORD_MARKUP
+        if mark in path.read_text()
+    )
+    assert found == []
 
 
 def loaded_after(imports: str, forbidden: tuple[str, ...]) -> subprocess.CompletedProcess:
