@@ -1,15 +1,18 @@
-"""The body of ``scripts/gpu-chunk``: one flagship chunk inside one GPU command.
+"""The body of ``scripts/gpu-chunk``: one training chunk of a shipped model inside one GPU command.
 
-Stages, each bounded so the whole fits ``--budget-s`` (a lease allows 600 s a command):
-unpack the data set, optionally time every family (``bench/train_speed.py``), build the
-evaluation's attribute classifier, resume the flagship and train until the deadline that
-leaves room for the rest, export the fp16 generator (+ discriminator), evaluate it, draw
+``--target flagship`` (checkpoints/default) or ``--target emoji`` (checkpoints/emoji); the
+targets' data, resume points and recipes are in scripts/gpu_targets.py. Stages, each bounded
+so the whole fits ``--budget-s`` (a lease allows 600 s a command): unpack the data set,
+optionally time every family (``bench/train_speed.py``, the flagship only), build the
+evaluation's classifier, resume (or fine-tune the shipped model) and train until the deadline
+that leaves room for the rest, export the fp16 generator (+ discriminator), evaluate it, draw
 its grids, time GPU serving if time is left, and pack everything into at most 8 files.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import subprocess
@@ -18,37 +21,8 @@ import tarfile
 import time
 from pathlib import Path
 
-DATA_PACK = Path(".gpu/dicebear-20k-128.tar.xz")
-DATA = Path("data/dicebear-20k-128")
-RESUME = Path("checkpoints/resume/projected-128")
-RESUME_PACK = Path(".gpu/resume-projected-128.tar.xz")  # the same pair, xz'd for the trip (a third smaller)
-RUN = Path("runs/chunk")
-# The flagship's recipe on a GPU: batch 256 (4x the H100 run's 64, same lr: a resumed model
-# gets cleaner gradients, not larger steps); the arch comes from the resume point.
-TRAIN_FLAGS = [
-    "--family",
-    "projected",
-    "--res",
-    "128",
-    "--kimg",
-    "100000",
-    "--cond-dropout",
-    "0.3",
-    "--tick-kimg",
-    "64",
-    "--snapshot-kimg",
-    "256",
-    "--check-every",
-    "100",
-]
-EVAL_METRICS = ["--metrics", "kid_effl0,fid_effl0,attr_precision,prc", "--quiet"]
-FULL_EVAL = [
-    "--samples",
-    "2000",
-    *EVAL_METRICS,
-    "--option",
-    "attr_precision.per_value=96",
-]  # the shipping rule's settings
+from gpu_targets import TARGETS, Target, target
+
 QUICK_EVAL = ["--samples", "200", "--metrics", "kid_effl0", "--quiet"]  # --quick: a rehearsal on a CPU
 AFTER_TRAINING_S = 150  # export, classifier-free evaluation, grids and packing after the last step
 
@@ -92,6 +66,7 @@ def engine(*args: str) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--target", default="flagship", choices=sorted(TARGETS), help="which shipped model")
     ap.add_argument("--budget-s", type=float, default=570.0, help="the whole chunk, start to last file")
     ap.add_argument("--bench", action="store_true", help="time every family first (bench/train_speed.py)")
     ap.add_argument("--bench-s", type=float, default=110.0, help="at most this long for --bench")
@@ -99,17 +74,18 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=256, help="images per step (a rehearsal on a CPU: 8)")
     ap.add_argument("--quick", action="store_true", help="a small evaluation and classifier: a rehearsal")
     args = ap.parse_args()
+    t = target(args.target)
     c = Chunk(args.out, args.budget_s)
-    c.say(f"chunk: budget {args.budget_s:.0f} s, out {args.out}")
+    c.say(f"chunk: {t.name}, budget {args.budget_s:.0f} s, out {args.out}")
     if shutil.which("nvidia-smi"):
         subprocess.run(
             ["nvidia-smi", "--query-gpu=name,memory.total,clocks.sm", "--format=csv"], stdout=c.log
         )
-    if not (DATA / "card.json").is_file() and not c.run(
-        "unpack", engine("data", "unpack", str(DATA_PACK), "--out", str(DATA)), 90
+    if not (t.data / "card.json").is_file() and not c.run(
+        "unpack", engine("data", "unpack", str(t.data_pack), "--out", str(t.data)), 90
     ):
         return 1
-    if args.bench:
+    if args.bench and t.bench:
         c.run(
             "bench",
             [
@@ -129,14 +105,10 @@ def main() -> int:
             min(args.bench_s, c.left() - 300),
         )
     if not args.quick:  # the classifier attribute precision reads; seconds on a GPU
-        c.run("classifier", engine("eval-models", "build", "--data", str(DATA), "--device", args.device), 90)
-    if not (RUN / "resume.json").is_file():
-        RUN.mkdir(parents=True, exist_ok=True)
-        if RESUME_PACK.is_file():
-            with tarfile.open(RESUME_PACK) as tar:
-                tar.extractall(RUN, filter="data")
-        else:
-            shutil.copytree(RESUME, RUN, dirs_exist_ok=True)
+        build = engine("eval-models", "build", "--data", str(t.data), "--device", args.device)
+        c.run("classifier", build, 90)
+    place_resume_point(t)
+    start = t.start_flags()
     tests = None
     if args.device == "cuda":  # the CUDA-only tests, beside training (tiny models: a few percent of the GPU)
         c.say("cuda tests: python -m pytest -q tests/engine/train/test_cuda.py, in the background")
@@ -158,12 +130,12 @@ def main() -> int:
         "train",
         engine(
             "train",
-            *TRAIN_FLAGS,
+            *t.train_flags,
             "--data",
-            str(DATA),
+            str(t.data),
             "--out",
-            str(RUN),
-            "--resume",
+            str(t.run),
+            *start,
             "--batch",
             str(args.batch),
             "--device",
@@ -173,7 +145,7 @@ def main() -> int:
         ),
         minutes * 60 + 60,
     )
-    if not trained and not (RUN / "model" / "model.json").is_file():
+    if not trained and not (t.run / "model" / "model.json").is_file():
         return 1
     if tests is not None:
         try:
@@ -182,7 +154,7 @@ def main() -> int:
             tests.kill()
             c.say("cuda tests: still running after training, stopped")
     model = args.out / "model"
-    c.run("export", engine("export", "--checkpoint", str(RUN / "model"), "--out", str(model), "--half"), 60)
+    c.run("export", engine("export", "--checkpoint", str(t.run / "model"), "--out", str(model), "--half"), 60)
     c.run(
         "compact",
         [
@@ -190,7 +162,7 @@ def main() -> int:
             "-c",
             "import sys; from engine.checkpoint import compact_resume; "
             "compact_resume(sys.argv[1], sys.argv[2])",
-            str(RUN),
+            str(t.run),
             str(args.out / "resume"),
         ],
         30,
@@ -203,16 +175,16 @@ def main() -> int:
             "--checkpoint",
             str(model),
             "--data",
-            str(DATA),
+            str(t.data),
             "--out",
             str(report),
-            *(QUICK_EVAL if args.quick else FULL_EVAL),
+            *(QUICK_EVAL if args.quick else t.full_eval),
             "--device",
             args.device,
         ),
         c.left() - 25,
     )
-    for rows in ("hair", "style"):
+    for rows in t.grid_rows:
         c.run(
             f"grid-{rows}",
             engine(
@@ -249,12 +221,24 @@ def main() -> int:
             ],
             c.left() - 20,
         )
-    pack(c, args.out)
+    pack(c, args.out, t)
     c.say(f"chunk: done, {c.left():.0f} s of the budget left; timings {json.dumps(c.timings)}")
     return 0
 
 
-def pack(c: Chunk, out: Path) -> None:
+def place_resume_point(t: Target) -> None:
+    """The committed resume point into the run folder (from its xz'd copy when one travelled)."""
+    if (t.run / "resume.json").is_file():
+        return
+    t.run.mkdir(parents=True, exist_ok=True)
+    if t.resume_pack.is_file():
+        with tarfile.open(t.resume_pack) as tar:
+            tar.extractall(t.run, filter="data")
+    elif (t.resume / "resume.json").is_file():
+        shutil.copytree(t.resume, t.run, dirs_exist_ok=True)
+
+
+def pack(c: Chunk, out: Path, t: Target) -> None:
     """At most 8 files, two folders deep at most: the resume pair, one tar of the model, one
     of the report (evaluation, grids, stats, curves, the classifier), the log, the benches."""
     with tarfile.open(out / "model.tar", "w") as tar:
@@ -263,13 +247,13 @@ def pack(c: Chunk, out: Path) -> None:
     with tarfile.open(out / "report.tar", "w") as tar:
         for path, name in (
             (out / "report", "report"),
-            (RUN / "stats.jsonl", "report/stats.jsonl"),
-            (RUN / "losses.png", "report/losses.png"),
-            (RUN / "grid.png", "report/train-grid.png"),
+            (t.run / "stats.jsonl", "report/stats.jsonl"),
+            (t.run / "losses.png", "report/losses.png"),
+            (t.run / "grid.png", "report/train-grid.png"),
             (Path.home() / ".cache/mascotbot/metrics", "metrics-cache"),
         ):
             if path.exists():
-                tar.add(path, arcname=name, filter=_no_features)
+                tar.add(path, arcname=name, filter=functools.partial(_only_classifier, t))
     for folder in ("model", "report"):
         shutil.rmtree(out / folder, ignore_errors=True)
     if (out / "resume").is_dir():
@@ -281,9 +265,13 @@ def pack(c: Chunk, out: Path) -> None:
     )
 
 
-def _no_features(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    # The real images' feature cache is large and rebuilt in seconds; the classifier is kept.
-    return None if info.name.startswith("metrics-cache/") and "evalnet" not in info.name else info
+def _only_classifier(t: Target, info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    # The real images' feature cache is large and rebuilt in seconds, and other data sets'
+    # classifiers are not this chunk's: only the target's own classifier comes back.
+    if not info.name.startswith("metrics-cache/") or info.isdir():
+        return info
+    fingerprint = json.loads((t.data / "card.json").read_text())["fingerprint"]
+    return info if f"evalnet-{fingerprint}-" in info.name else None
 
 
 if __name__ == "__main__":
