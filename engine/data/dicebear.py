@@ -462,14 +462,34 @@ def cache_dir() -> Path:
     return Path(root).expanduser() / "npm"
 
 
+MIN_NODE = 18  # the oldest Node the DiceBear 9 packages and the renderer's ES modules run on
+INSTALL_HINT = "install them (for example 'apt install nodejs npm' or from https://nodejs.org)"
+
+
 def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         raise MascotError(
-            f"the dicebear builder needs Node.js 18+ and npm, but '{name}' is not on PATH; "
-            "install them (for example 'apt install nodejs npm' or from https://nodejs.org)"
+            f"the dicebear builder needs Node.js {MIN_NODE}+ and npm, but '{name}' is not on PATH; "
+            + INSTALL_HINT
         )
+    if name == "node":
+        require_node_version(path)
     return path
+
+
+def require_node_version(node: str) -> None:
+    """Refuse an old Node by name: it would otherwise fail inside npm with a syntax error."""
+    try:
+        answer = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise MascotError(f"'{node} --version' did not answer ({exc}); " + INSTALL_HINT) from None
+    found = re.match(r"v(\d+)\.", answer.strip())
+    if found is None or int(found.group(1)) < MIN_NODE:
+        raise MascotError(
+            f"the dicebear builder needs Node.js {MIN_NODE}+, but '{node}' is {answer.strip() or 'unknown'}; "
+            + INSTALL_HINT
+        )
 
 
 def installed_version(prefix: Path, package: str) -> str | None:

@@ -7,11 +7,13 @@ $MASCOT_CACHE/npm) and are reused by every later run.
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 
 from engine.cli import main
+from engine.data import dicebear
 from engine.data.dataset import Dataset
 from engine.data.dicebear import (
     DICEBEAR_SCHEMA,
@@ -228,3 +230,16 @@ def test_missing_node_says_what_to_install(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "Node.js" in err and "npm" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("answer", "ok"), [("v12.22.9", False), ("v17.9.1", False), ("v18.0.0", True)])
+def test_an_old_node_is_refused_by_name_before_npm_runs(tmp_path, monkeypatch, answer, ok):
+    fake = tmp_path / "node"
+    fake.write_text(f"#!/bin/sh\necho {answer}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    if ok:
+        assert dicebear.require_tool("node") == str(fake)
+    else:
+        with pytest.raises(MascotError, match=rf"needs Node\.js 18\+, but '.*node' is {answer}"):
+            dicebear.require_tool("node")
