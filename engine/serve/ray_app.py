@@ -163,13 +163,17 @@ def engine_path(http: HttpRequest) -> str:
 class EngineReplica:
     """One replica: the engine's aiohttp application on a unix socket, and a relay to it."""
 
-    async def __init__(self, args: dict[str, Any]) -> None:
+    async def __init__(self, args: dict[str, Any], folder: str) -> None:
+        self.runner: web.AppRunner | None = None
+        self.session: aiohttp.ClientSession | None = None
+        _enter(folder)
         self.service = EngineService(engine_config(args))
-        self.folder = tempfile.mkdtemp(prefix="mascot-engine-")
-        socket = os.path.join(self.folder, "engine.sock")
-        self.runner = web.AppRunner(self.service.app(), access_log=None)
-        await self.runner.setup()  # the engine's start-up: models loaded, warm-up measured
-        await web.UnixSite(self.runner, socket).start()
+        self.sockets = tempfile.mkdtemp(prefix="mascot-engine-")
+        socket = os.path.join(self.sockets, "engine.sock")
+        runner = web.AppRunner(self.service.app(), access_log=None)
+        await runner.setup()  # the engine's start-up: models loaded, warm-up measured
+        self.runner = runner
+        await web.UnixSite(runner, socket).start()
         # No client-side limit on connections or time: the engine's own queue answers 429 when
         # full and its own timeout 503, as it does for the single engine's clients.
         self.session = aiohttp.ClientSession(
@@ -195,9 +199,23 @@ class EngineReplica:
             raise RuntimeError("the replica's models are not loaded")
 
     async def __del__(self) -> None:
-        await self.session.close()
-        await self.runner.cleanup()  # the engine's own shutdown: the batcher stopped
-        shutil.rmtree(self.folder, ignore_errors=True)
+        # Also after a failed start-up (a missing checkpoint): close only what was opened.
+        if self.session is not None:
+            await self.session.close()
+        if self.runner is not None:
+            await self.runner.cleanup()  # the engine's own shutdown: the batcher stopped
+        shutil.rmtree(getattr(self, "sockets", ""), ignore_errors=True)
+
+
+def _enter(folder: str) -> None:
+    """Work in the folder the application was built in, where it exists on this node.
+
+    The settings' relative paths (config.toml, checkpoints/...) then mean what they mean to
+    ``mascot-engine serve`` started there, even when Ray started this worker elsewhere (a
+    ``ray start`` run in another folder). Where the folder is absent (another node, given the
+    files through ``--working-dir``), Ray's working directory is already the right one."""
+    if os.path.isdir(folder):
+        os.chdir(folder)  # this process is this one replica's alone
 
 
 def app(args: dict[str, Any]) -> serve.Application:
@@ -207,4 +225,4 @@ def app(args: dict[str, Any]) -> serve.Application:
     # A bad setting stops here, not in every replica's start-up. The device is left to the
     # replicas: the machine running this builder may have no GPU while theirs do.
     engine_config({**engine_args, "device": "cpu"})
-    return EngineReplica.options(**options).bind(engine_args)
+    return EngineReplica.options(**options).bind(engine_args, os.getcwd())
