@@ -199,11 +199,13 @@ class EngineReplica:
             raise RuntimeError("the replica's models are not loaded")
 
     async def __del__(self) -> None:
-        # Also after a failed start-up (a missing checkpoint): close only what was opened.
-        if self.session is not None:
-            await self.session.close()
-        if self.runner is not None:
-            await self.runner.cleanup()  # the engine's own shutdown: the batcher stopped
+        # Ray runs this after a failed start-up too (a missing checkpoint), or during one:
+        # close only what was opened.
+        session, runner = getattr(self, "session", None), getattr(self, "runner", None)
+        if session is not None:
+            await session.close()
+        if runner is not None:
+            await runner.cleanup()  # the engine's own shutdown: the batcher stopped
         shutil.rmtree(getattr(self, "sockets", ""), ignore_errors=True)
 
 
