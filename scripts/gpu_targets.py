@@ -53,7 +53,7 @@ TARGETS = {
         shipped=Path("checkpoints/default"),
         # batch 256 (4x the H100 run's 64, same lr: a resumed model gets cleaner gradients,
         # not larger steps); the arch comes from the resume point.
-        train_flags=("--family", "projected", "--res", "128", "--cond-dropout", "0.3", *CHUNK_FLAGS),
+        train_flags=("--family", "projected", "--res", "128", *CHUNK_FLAGS),
         full_eval=("--samples", "2000", *EVAL_METRICS, "--option", "attr_precision.per_value=96"),
         grid_rows=("hair", "style"),
         bench=True,
@@ -67,7 +67,7 @@ TARGETS = {
         shipped=Path("checkpoints/emoji"),
         # The CPU run's 8e-4 paid off at batch 32 on a tiny budget; at batch 256 the flagship's
         # Projected GAN rate (the family default) is the safer step.
-        train_flags=("--family", "projected", "--res", "64", "--cond-dropout", "0.3", *CHUNK_FLAGS),
+        train_flags=("--family", "projected", "--res", "64", *CHUNK_FLAGS),
         full_eval=(
             "--samples",
             "2000",

@@ -40,7 +40,9 @@ class TrainConfig:
     # What every image D sees goes through: ada | diffaugment | none. "" = what the run being
     # resumed or fine-tuned recorded, else the family's default (its Trainer.DEFAULT_AUGMENT).
     augment: str = ""
-    cond_dropout: float = 0.0  # probability of blanking each attribute of a training label (see RealImages)
+    # Probability of blanking each attribute of a training label: with none, unique full labels
+    # let G ignore z (RealImages._keep_mask); 0.3 is what every shipped model trained with.
+    cond_dropout: float = 0.3
     extra_data: str = ""  # a second data set (e.g. curated, voted-up mascots) mixed into real batches
     extra_share: float = 0.25  # probability that a real image comes from extra_data (caps its share)
     arch: tuple[tuple[str, Any], ...] = field(default=())  # architecture overrides, e.g. (("width", 64),)
