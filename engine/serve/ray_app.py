@@ -7,7 +7,7 @@ Each replica runs the single engine's own aiohttp application (engine/serve/app.
 same settings ``mascot-engine serve`` reads) on a private unix socket and relays every request
 to it. Nothing is written twice: validation, error bodies, the micro-batcher and its fixed
 bucket shapes, the cache and the upscale stage are the engine's, so a replica answers what the
-single engine answers, byte for byte, and the bot needs nothing but ``ENGINE_URL``.
+single engine answers, byte for byte, and the bot needs only its engine URL pointed at Ray (``--engine-url``).
 
 Refused with a 404 JSON error instead: the admin routes (jobs, reload, promote, rollback,
 versions) and /metrics. Each replica holds its own models, jobs and counters, and Ray routes a
