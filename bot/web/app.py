@@ -222,7 +222,7 @@ async def top(request: web.Request) -> web.Response:
     limit = request.query.get("limit", "24")
     if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_TOP):
         raise BadInput(400, "invalid_limit", f"limit is a whole number from 1 to {MAX_TOP}")
-    ranked = request.app[CORE].store.top(period, int(limit))
+    ranked = request.app[CORE].store.top(period, int(limit), positive=True)
     return web.json_response(
         [
             {
@@ -252,7 +252,7 @@ async def gallery(request: web.Request) -> web.Response:
     period = request.query.get("period", "all")
     if period not in ("day", "week", "all"):
         period = "all"
-    ranked = request.app[CORE].store.top(period, 48)
+    ranked = request.app[CORE].store.top(period, 48, positive=True)
     cards = (
         "\n".join(
             f'<figure class="card"><img src="/image/{r.generation.id}" alt="mascot" width="128" height="128">'
@@ -261,7 +261,7 @@ async def gallery(request: web.Request) -> web.Response:
             f"<br>seed {r.generation.seed} · <code>{r.generation.id}</code></figcaption></figure>"
             for r in ranked
         )
-        or "<p>No votes yet: make a mascot in the chat and vote on it.</p>"
+        or f"<p>No liked mascots yet (more {UP} than {DOWN}): make a mascot in the chat and vote on it.</p>"
     )
     tabs = " · ".join(
         f'<a href="/gallery?period={p}"{" class=on" if p == period else ""}>{p}</a>'

@@ -61,11 +61,23 @@ async def test_gallery_and_top_show_the_best_voted(web):
         await web.post("/api/vote", json={"user": user, "generation": b, "value": 1})
     await web.post("/api/vote", json={"user": "u3", "generation": a, "value": -1})
     top = await (await web.get("/api/top?period=day")).json()
-    assert [t["generation"] for t in top] == [b, a] and top[0]["score"] == 2
+    assert [t["generation"] for t in top] == [b] and top[0]["score"] == 2
     page = await (await web.get("/gallery")).text()
-    assert page.index(b) < page.index(a) and f"/image/{b}" in page
+    assert f"/image/{b}" in page and a not in page  # a disliked mascot is not "top-voted"
     stats = await _command(web, "/mystats", user="ann")
     assert "You made 2 mascot(s)" in stats["text"] and "2 👍 and 1 👎" in stats["text"]
+
+
+async def test_the_gallery_shows_no_mascot_without_a_positive_score(web):
+    a = (await _command(web, "/mascot seed:1"))["images"][0]["generation"]
+    b = (await _command(web, "/mascot seed:2"))["images"][0]["generation"]
+    await web.post("/api/vote", json={"user": "u1", "generation": a, "value": -1})
+    for user, value in (("u1", 1), ("u2", -1)):  # a tie: score 0
+        await web.post("/api/vote", json={"user": user, "generation": b, "value": value})
+    assert await (await web.get("/api/top?period=all")).json() == []
+    page = await (await web.get("/gallery?period=all")).text()
+    assert a not in page and b not in page and "No liked mascots yet" in page
+    assert "−1" not in page and "-1" not in page
 
 
 async def test_bad_user_names_and_votes_are_refused(web):
