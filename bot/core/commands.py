@@ -212,8 +212,12 @@ class Commands:
             )
             files.append(Attachment(f"mascot-{image.seed}.{image.format}", image.data, row.id))
         first = made.images[0]
-        seeds = ", ".join(str(i.seed) for i in made.images)
-        text = f"{title}{describe(first.attributes)} · seed {seeds} · {info.name} {made.version}"
+        text = f"{title}{describe(first.attributes)} · seed {first.seed} · {info.name} {made.version}"
+        if len(files) > 1:  # each seed draws its own open attributes: one caption per picture
+            text = f"{title}{len(files)} mascots · {info.name} {made.version}" + "".join(
+                f"\n{i}. {describe(image.attributes)} · seed {image.seed} · {file.generation}"
+                for i, (image, file) in enumerate(zip(made.images, files), 1)
+            )
         if grid:  # the candidates differ in what was left open: name what was asked, not the first one's draw
             text = (
                 f"{title}{describe(requested) or 'any look'} · {len(files)} candidates"

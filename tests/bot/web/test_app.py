@@ -3,6 +3,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import BotConfig
 from bot.core.announcements import AnnouncementFeed
+from bot.core.commands import describe
 from bot.web.app import make_app
 
 
@@ -36,6 +37,16 @@ async def test_typed_mascot_command_gives_an_image_to_vote_on(web, store):
     assert store.votes(img["generation"]) == {"web:bob": -1}
     await web.post("/api/vote", json={"user": "bob", "generation": img["generation"], "value": 0})
     assert store.votes(img["generation"]) == {}
+
+
+async def test_each_picture_of_a_count_is_captioned_with_its_own_attributes(web, store):
+    reply = await _command(web, "/mascot seed:1 count:3")
+    rows = [store.generation(img["generation"]) for img in reply["images"]]
+    assert len({tuple(r.attributes.items()) for r in rows}) > 1  # the seeds drew different looks
+    lines = reply["text"].splitlines()[1:]
+    assert len(lines) == 3
+    for line, row in zip(lines, rows):
+        assert f"{describe(row.attributes)} · seed {row.seed} · {row.id}" in line
 
 
 async def test_engine_error_messages_reach_the_user(web):
