@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -93,34 +94,46 @@ def parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from engine.metrics.report import evaluate
+    from engine.metrics.report import MetricsFailed, evaluate
 
     metrics = [m for m in args.metrics.split(",") if m.strip()]
     print(
         f"evaluating {args.checkpoint} on {args.data}: {args.samples} samples, seed {args.seed}, "
         f"metrics {', '.join(metrics)}"
     )
-    report = evaluate(
-        args.checkpoint,
-        args.data,
-        metrics,
-        samples=args.samples,
-        seed=args.seed,
-        out_dir=args.out,
-        options=parse_options(args.option),
-        feature_size=args.feature_size,
-        device=args.device,
-        progress=not args.quiet,
-        size=args.size,
-        upscaler=args.upscaler,
-    )
+    try:
+        report = evaluate(
+            args.checkpoint,
+            args.data,
+            metrics,
+            samples=args.samples,
+            seed=args.seed,
+            out_dir=args.out,
+            options=parse_options(args.option),
+            feature_size=args.feature_size,
+            device=args.device,
+            progress=not args.quiet,
+            size=args.size,
+            upscaler=args.upscaler,
+        )
+    except MetricsFailed as failed:
+        print_headline(failed.report)
+        print(f"mascot-engine: error: {failed}", file=sys.stderr)
+        return 1
+    print_headline(report)
+    return 0
+
+
+def print_headline(report: dict[str, Any]) -> None:
     print(f"{report['samples']} samples ({report['fid_name']} = EfficientNet-Lite0 features, not Inception)")
     for name, head in report["headline"].items():
         print(
             f"  {name:16s} {head['value']:.5g}  ({head['better']} is better, {report['seconds'][name]:.0f} s)"
         )
-    print(f"total {report['seconds']['total']:.0f} s; wrote {Path(args.out) / 'report.md'}")
-    return 0
+    for name in report.get("failed", {}):
+        print(f"  {name:16s} FAILED")
+    where = report.get("written_to")
+    print(f"total {report['seconds']['total']:.0f} s" + (f"; wrote {where} and report.md" if where else ""))
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -110,12 +110,15 @@ def plot_mrlt(mrlt_real: np.ndarray, mrlt_fake: np.ndarray, path: Path, score: f
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    used = np.nonzero((mrlt_real > 1e-4) | (mrlt_fake > 1e-4))[0]
-    top = int(used.max()) + 2 if len(used) else 5
+    real, fake = _same_length(mrlt_real, mrlt_fake)
+    used = np.nonzero((real > 1e-4) | (fake > 1e-4))[0]
+    # One empty bar past the last used count, but never past the histogram (i_max bars): an
+    # untrained generator's cloud can keep holes alive up to the last count.
+    top = min(int(used.max()) + 2 if len(used) else 5, len(real))
     i = np.arange(top)
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.bar(i - 0.2, mrlt_real[:top], 0.4, label="real")
-    ax.bar(i + 0.2, mrlt_fake[:top], 0.4, label="generated")
+    ax.bar(i - 0.2, real[:top], 0.4, label="real")
+    ax.bar(i + 0.2, fake[:top], 0.4, label="generated")
     ax.set_xlabel("number of 1-dimensional holes i")
     ax.set_ylabel("MRLT")
     ax.set_title(f"Mean relative living times (GS = {score:.4g})")
@@ -123,6 +126,11 @@ def plot_mrlt(mrlt_real: np.ndarray, mrlt_fake: np.ndarray, path: Path, score: f
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _same_length(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = max(len(a), len(b), 1)
+    return np.pad(a, (0, n - len(a))), np.pad(b, (0, n - len(b)))
 
 
 @register_metric(

@@ -16,6 +16,7 @@ import json
 import math
 import platform
 import time
+import traceback
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -68,37 +69,87 @@ def evaluate(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     ctx = EvalContext(ckpt, ds, config, out, evalnet_config)
-    results, seconds = {}, {}
-    start = time.perf_counter()
+    run = _Run(ckpt, ds, config, opts, out)
     for name in names:
+        run.measure(name, ctx)
+        run.write()  # every finished metric is on disk before the next one starts
+    if run.failed:
+        raise MetricsFailed(run.report())
+    return run.report()
+
+
+class MetricsFailed(MascotError):
+    """Some metrics raised; ``report`` holds every one that finished and, under ``failed``,
+    what each failing one said. report.json and report.md were written with both."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.report = report
+        failed = report["failed"]
+        done = len(report["metrics"])
+        where = f"; the {done} finished are in {report['written_to']}" if report.get("written_to") else ""
+        super().__init__(
+            f"{len(failed)} of {done + len(failed)} metrics failed: "
+            + "; ".join(f"{name} ({why['error']})" for name, why in failed.items())
+            + where
+        )
+
+
+class _Run:
+    """One evaluation's results as they arrive, and the report they make at any moment."""
+
+    def __init__(self, ckpt, ds, config: EvalConfig, opts: dict[str, Any], out: Path | None) -> None:
+        self.ckpt, self.ds, self.config, self.opts, self.out = ckpt, ds, config, opts, out
+        self.results: dict[str, Any] = {}
+        self.seconds: dict[str, float] = {}
+        self.failed: dict[str, dict[str, str]] = {}
+        self.start = time.perf_counter()
+
+    def measure(self, name: str, ctx: EvalContext) -> None:
         t0 = time.perf_counter()
-        results[name] = get_metric(name).fn(ctx, opts[name])
-        seconds[name] = round(time.perf_counter() - t0, 2)  # shared work counts where it first runs
-    report = {
-        "report_version": REPORT_VERSION,
-        "checkpoint": str(getattr(ckpt, "path", "")),
-        "model_version": str(ckpt.meta.get("version", "")),
-        "family": ckpt.meta.get("family"),
-        "resolution": ckpt.meta.get("resolution"),
-        "data": str(ds.root),
-        "data_fingerprint": ds.fingerprint,
-        "samples": config.samples,
-        "seed": config.seed,
-        "feature_size": config.feature_size,
-        "size": config.size or ckpt.meta.get("resolution"),
-        "enlarged_by": config.upscaler if config.size not in (0, ckpt.meta.get("resolution")) else None,
-        "fid_name": EFFL0_NAME,
-        "options": {n: _jsonable(vars(o)) for n, o in opts.items()},
-        "headline": {n: {"value": _headline(n, results[n]), "better": get_metric(n).better} for n in names},
-        "metrics": results,
-        "seconds": {**seconds, "total": round(time.perf_counter() - start, 2)},
-        "host": platform.node(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    if out is not None:
-        atomic_write_text(out / "report.json", json.dumps(_jsonable(report), indent=1))
-        atomic_write_text(out / "report.md", render_markdown(report))
-    return report
+        try:
+            self.results[name] = get_metric(name).fn(ctx, self.opts[name])
+        except Exception as exc:  # one metric's failure must not cost the others
+            self.failed[name] = {
+                "error": str(exc) if isinstance(exc, MascotError) else f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=-8),
+            }
+        self.seconds[name] = round(time.perf_counter() - t0, 2)  # shared work counts where it first runs
+
+    def report(self) -> dict[str, Any]:
+        ckpt, ds, config = self.ckpt, self.ds, self.config
+        return {
+            "report_version": REPORT_VERSION,
+            "checkpoint": str(getattr(ckpt, "path", "")),
+            "model_version": str(ckpt.meta.get("version", "")),
+            "family": ckpt.meta.get("family"),
+            "resolution": ckpt.meta.get("resolution"),
+            "data": str(ds.root),
+            "data_fingerprint": ds.fingerprint,
+            "samples": config.samples,
+            "seed": config.seed,
+            "feature_size": config.feature_size,
+            "size": config.size or ckpt.meta.get("resolution"),
+            "enlarged_by": config.upscaler if config.size not in (0, ckpt.meta.get("resolution")) else None,
+            "fid_name": EFFL0_NAME,
+            "options": {n: _jsonable(vars(o)) for n, o in self.opts.items()},
+            "headline": {
+                n: {"value": _headline(n, r), "better": get_metric(n).better} for n, r in self.results.items()
+            },
+            "metrics": self.results,
+            "failed": self.failed,
+            "pending": [n for n in self.opts if n not in self.results and n not in self.failed],
+            "seconds": {**self.seconds, "total": round(time.perf_counter() - self.start, 2)},
+            "host": platform.node(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "written_to": str(self.out / "report.json") if self.out is not None else None,
+        }
+
+    def write(self) -> None:
+        if self.out is None:
+            return
+        report = self.report()
+        atomic_write_text(self.out / "report.json", json.dumps(_jsonable(report), indent=1))
+        atomic_write_text(self.out / "report.md", render_markdown(report))
 
 
 def _check_metric_names(metrics: Iterable[str] | None) -> list[str]:
@@ -170,6 +221,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         lines.append(
             f"| {name}.{key} | {_fmt(head['value'])} | {head['better']} | {report['seconds'].get(name, '')} |"
         )
+    for name, why in report.get("failed", {}).items():
+        lines.append(f"| {name} | **failed**: {why['error']} | | {report['seconds'].get(name, '')} |")
+    for name in report.get("pending", []):
+        lines.append(f"| {name} | not yet measured | | |")
     for name, result in m.items():
         lines += ["", f"## {name}", ""]
         lines += _detail_lines(name, result)

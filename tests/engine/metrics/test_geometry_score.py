@@ -48,6 +48,17 @@ def test_mrlt_plot_is_written(tmp_path):
     assert (tmp_path / "mrlt.png").stat().st_size > 1000
 
 
+@pytest.mark.parametrize("last", [0, 5, 98, 99])
+def test_mrlt_plot_takes_any_hole_count_up_to_the_last_bar(tmp_path, last):
+    # An untrained generator's cloud keeps up to i_max - 1 holes alive: the plot once asked for
+    # one bar more than the histogram has and lost the whole evaluation.
+    real, fake = np.zeros(100), np.zeros(100)
+    real[3], fake[last] = 1.0, 1.0
+    plot_mrlt(real, fake, tmp_path / "mrlt.png", 2.0)
+    plot_mrlt(real[:10], fake, tmp_path / "uneven.png", 2.0)
+    assert (tmp_path / "mrlt.png").stat().st_size > 1000 and (tmp_path / "uneven.png").is_file()
+
+
 def test_bad_settings_and_too_few_points_are_refused():
     with pytest.raises(MascotError, match="landmarks"):
         GSOptions(landmarks=2)

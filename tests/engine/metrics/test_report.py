@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -158,3 +159,51 @@ def test_samples_are_judged_at_the_posted_size(
         evaluate(
             tiny_checkpoint, toy_dataset, metrics=["kid_effl0"], size=96, upscaler=str(tiny_upscaler), **small
         )
+
+
+def test_a_failing_metric_is_named_and_the_finished_ones_are_kept(
+    tiny_checkpoint, toy_dataset, tmp_path, monkeypatch, capsys
+):
+    from engine.metrics import geometry_score, registry
+    from engine.metrics.report import MetricsFailed
+
+    def broken_plot(*args, **kwargs):
+        raise ValueError("shape mismatch: x has 101 entries, height 100")
+
+    seen_on_disk = []
+    prc = registry.get_metric("prc")
+
+    def prc_that_looks_at_the_report(ctx, opts):
+        # By the time the second metric runs, the first one's result is already on disk.
+        seen_on_disk.append(set(json.loads((out / "report.json").read_text())["metrics"]))
+        return prc.fn(ctx, opts)
+
+    monkeypatch.setattr(geometry_score, "plot_mrlt", broken_plot)
+    monkeypatch.setitem(registry._REGISTRY, "prc", dataclasses.replace(prc, fn=prc_that_looks_at_the_report))
+    out = tmp_path / "partial"
+    small = dict(samples=70, feature_size=64, progress=False)
+    with pytest.raises(
+        MetricsFailed, match=r"1 of 3 metrics failed: geometry_score \(ValueError: shape"
+    ) as err:
+        evaluate(
+            tiny_checkpoint,
+            toy_dataset,
+            metrics=["kid_effl0", "prc", "geometry_score"],
+            out_dir=out,
+            options={"geometry_score": {"landmarks": 16, "repetitions": 2}},
+            **small,
+        )
+    assert seen_on_disk == [{"kid_effl0"}]
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["metrics"]) == {"kid_effl0", "prc"} == set(err.value.report["metrics"])
+    assert "shape mismatch" in report["failed"]["geometry_score"]["error"] and report["pending"] == []
+    assert "geometry_score | **failed**" in (out / "report.md").read_text()
+
+    argv = f"eval --checkpoint {tiny_checkpoint} --data {toy_dataset} --out {tmp_path / 'c'} --quiet"
+    argv += " --metrics kid_effl0,geometry_score --samples 70 --feature-size 64"
+    argv += " --option geometry_score.landmarks=16 --option geometry_score.repetitions=2"
+    code = main(argv.split())
+    printed = capsys.readouterr()
+    assert code == 1
+    assert "geometry_score" in printed.err and "failed" in printed.err
+    assert "kid_effl0" in printed.out  # what finished is still printed
