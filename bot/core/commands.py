@@ -264,13 +264,29 @@ class Commands:
         return ga, gb, info
 
     async def pick(self, caller: Caller, generation: str) -> Reply:
-        """One candidate alone, drawn again at full size, to vote on and keep."""
+        """One candidate alone, drawn again at full size, to vote on and keep. The pick *is* the
+        candidate: it keeps its id, and its stored picture becomes the full-size one."""
         found = self._base(generation)
         if isinstance(found, Reply):
             return found
         base, info = found
         call = lambda size: self.engine.render(identity(base), model=info.name, size=size)
-        return await self._post(caller, info, call, base.requested, title=f"Picked {base.id}: ")
+        try:
+            made = await self._sized(info, call, self.image_size)
+        except EngineError as exc:
+            return oops(str(exc))
+        image = made.images[0]
+        self.store.redraw(
+            base.id, engine_id=image.engine_id, size=image.size, image=image.data, image_format=image.format
+        )
+        at = f" at {image.size} px" if image.size else ""
+        text = (
+            f"Picked {base.id}{at}: {describe(image.attributes)} · seed {image.seed}"
+            f" · {info.name} {made.version}"
+        )
+        return Reply(
+            text, (Attachment(f"mascot-{image.seed}.{image.format}", image.data, base.id),), kind="post"
+        )
 
     async def variations(
         self, caller: Caller, generation: str, *, strength: float = VARIATION_STRENGTH

@@ -2,7 +2,8 @@
 
 The connection is in autocommit mode, so every write is committed by the statement
 that makes it: a vote acknowledged is a vote on disk, even if the process dies next.
-Writes are single statements (an upsert, a delete) and therefore atomic on their own.
+Writes are single statements (an upsert, a delete) and therefore atomic on their own, but
+for ``redraw``, whose two statements are one transaction.
 """
 
 from __future__ import annotations
@@ -159,6 +160,27 @@ class Store:
         if image is not None:
             self.db["images"].insert(dict(generation=row["id"], format=image_format, data=image))
         return Generation.from_row(row)
+
+    def redraw(
+        self, generation: str, *, engine_id: str, size: int | None, image: bytes, image_format: str
+    ) -> None:
+        """The same mascot drawn again (a picked candidate at full size): its picture, its size and the
+        engine's id of that drawing change together; its id, votes and favourites stay."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "UPDATE generations SET engine_id = ?, size = ? WHERE id = ?", [engine_id, size, generation]
+            )
+            conn.execute(
+                "INSERT INTO images (generation, format, data) VALUES (?, ?, ?) ON CONFLICT (generation) "
+                "DO UPDATE SET format = excluded.format, data = excluded.data",
+                [generation, image_format, image],
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def set_message(self, generation: str, message: str | int, channel: str | int | None = None) -> None:
         updates = {"message": str(message)}

@@ -9,6 +9,7 @@ model is live), from the feed the caller hands to ``make_app``.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import os
@@ -22,7 +23,7 @@ from bot.config import BotConfig
 from bot.core import text
 from bot.core.announcements import AnnouncementFeed
 from bot.core.commands import DOWN, UP, Commands, describe
-from bot.core.reply import Caller
+from bot.core.reply import Attachment, Caller
 from bot.web.markup import WEB
 
 CORE = web.AppKey("core", Commands)
@@ -119,7 +120,7 @@ async def command(request: web.Request) -> web.Response:
 
 def _reply(reply) -> web.Response:
     images = [
-        {"generation": f.generation, "url": f"/image/{f.generation}", "name": f.name}
+        {"generation": f.generation, "url": _image_url(f), "name": f.name}
         for f in reply.files
         if f.generation
     ]
@@ -137,6 +138,12 @@ def _reply(reply) -> web.Response:
             "kind": reply.kind,
         }
     )
+
+
+def _image_url(f: Attachment) -> str:
+    # A picked candidate keeps its id and gets its full-size picture: the query names this picture,
+    # so a browser that kept the candidate's smaller one fetches the new one.
+    return f"/image/{f.generation}?v={hashlib.sha256(f.data).hexdigest()[:12]}"
 
 
 async def mascotify(request: web.Request) -> web.Response:
@@ -211,7 +218,8 @@ async def image(request: web.Request) -> web.Response:
     if found is None:
         raise web.HTTPNotFound()
     data, fmt = found
-    # An image never changes once made, so the browser may keep it.
+    # A picture changes only when its candidate is picked (drawn again at full size), and a reply
+    # names each picture with its own ?v=, so the browser may keep what it fetched.
     return web.Response(body=data, content_type=f"image/{fmt}", headers={"Cache-Control": "max-age=86400"})
 
 

@@ -56,6 +56,7 @@ class SizedEngine:
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/v1/generate", self.generate)
         app.router.add_post("/v1/interpolate", self.interpolate)
+        app.router.add_post("/v1/render", self.render)
         return app
 
     def bodies(self, path: str) -> list[dict[str, Any]]:
@@ -91,15 +92,23 @@ class SizedEngine:
     async def generate(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append((request.path, body))
-        size, seed = self._size(body), body.get("seed", 7)
+        return self._images(body, body.get("seed", 7), body.get("count", 1))
+
+    async def render(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append((request.path, body))
+        return self._images(body, body["seed"], 1)
+
+    def _images(self, body: dict[str, Any], seed: int, count: int) -> web.Response:
+        size = self._size(body)
         images = []
-        for s in range(seed, seed + body.get("count", 1)):
+        for s in range(seed, seed + count):
             image = {
                 "seed": s,
                 "attributes": {"hair": "red", "smile": "no", **body["attributes"]},
                 "truncation": body.get("truncation", 1.0),
                 "format": "png",
-                "generation_id": f"g{s}",
+                "generation_id": f"g{s}-{size}",
                 "image": base64.b64encode(png(size)).decode(),
             }
             if self.sizes is not None:

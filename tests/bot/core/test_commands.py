@@ -132,6 +132,21 @@ async def test_image_size_below_every_offered_size_leaves_the_size_to_the_engine
     assert "size" not in fake.bodies("/v1/generate")[-1] and png_side(reply.files[0].data) == 128
 
 
+async def test_a_pick_is_its_candidate_drawn_again_at_full_size(sized_core, store):
+    fake = SizedEngine(sizes=[128, 256, 512])
+    core = await sized_core(fake)
+    grid = await core.mascot(ANN, {"hair": "blue"}, grid=True)
+    chosen = grid.generations[2]
+    assert png_side(store.image(chosen)[0]) == 256
+    picked = await core.pick(ANN, chosen)
+    assert picked.kind == "post" and picked.generations == (chosen,)
+    assert picked.text.startswith(f"Picked {chosen} at 512 px: hair:blue")
+    assert png_side(picked.files[0].data) == png_side(store.image(chosen)[0]) == 512
+    row = store.generation(chosen)
+    assert (row.size, row.engine_id) == (512, f"g{row.seed}-512")
+    assert store.db["generations"].count == 4 and fake.bodies("/v1/render")[-1]["size"] == 512
+
+
 async def test_morph_gifs_stay_at_the_native_size(sized_core):
     fake = SizedEngine()
     core = await sized_core(fake)

@@ -44,8 +44,9 @@ async def test_pick_after_a_restart_posts_one_to_vote_on(grid, store):
     await h.settle()
     calls = h.fake.for_token(token)
     assert calls[0].callback_type == 5 and len(calls[1].files) == 1
-    (new,) = store.by_message(_posted(h, token))
-    assert (new.seed, new.attributes, new.requester) == (gens[2].seed, gens[2].attributes, "5")
+    (picked,) = store.by_message(_posted(h, token))
+    assert picked.id == gens[2].id  # the pick is the candidate: one id, now on its own post
+    assert f"Picked {gens[2].id}" in calls[1].json["content"]
     assert h.fake.reactions(_posted(h, token)) == [UP, DOWN]
 
 

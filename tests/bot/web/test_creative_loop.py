@@ -34,8 +34,11 @@ async def test_mascot_answers_four_candidates_to_pick_and_vary(web, store):
     gens = [store.generation(g) for g in ids]
     assert len({g.seed for g in gens}) == 4 and all(g.attributes["hair"] == "blue" for g in gens)
 
+    rows = store.db["generations"].count
     picked = await _command(web, f"/pick {ids[1]}")
     assert picked["kind"] == "post" and len(picked["images"]) == 1
+    assert picked["images"][0]["generation"] == ids[1] and picked["text"].startswith(f"Picked {ids[1]}")
+    assert store.db["generations"].count == rows  # the pick is the candidate, not a new mascot
     post = store.generation(picked["images"][0]["generation"])
     assert (post.seed, post.attributes, post.latent) == (gens[1].seed, gens[1].attributes, None)
     assert await _png(web, picked["images"][0]["url"]) == await _png(
@@ -53,7 +56,10 @@ async def test_mascot_answers_four_candidates_to_pick_and_vary(web, store):
     again = await _command(
         web, f"/pick {kids[1].id}"
     )  # a picked variation is drawn from its recipe, not its seed
-    assert store.generation(again["images"][0]["generation"]).latent == kids[1].latent
+    assert (
+        again["images"][0]["generation"] == kids[1].id
+        and store.generation(kids[1].id).latent == kids[1].latent
+    )
     assert await _png(web, again["images"][0]["url"]) == await _png(web, varied["images"][1]["url"])
     deeper = await _command(web, f"/variations {again['images'][0]['generation']}")
     assert store.generation(deeper["images"][0]["generation"]).latent["vary"] == kids[1].latent
