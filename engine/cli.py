@@ -15,6 +15,7 @@ from engine.errors import MascotError
 COMMANDS = (
     "engine.data.cli",
     "engine.train.cli",
+    "engine.train.chunk",
     "engine.generate",
     "engine.serve.cli",
     "engine.metrics.cli",

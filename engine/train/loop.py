@@ -52,6 +52,7 @@ from engine.models import get_family
 from engine.models.base import Batch, Hyper
 from engine.schema import Schema
 from engine.train import distributed
+from engine.train.allocator import tune_allocator
 from engine.train.config import TrainConfig
 from engine.train.visuals import grid_attribute, loss_curves, sample_grid
 
@@ -628,6 +629,7 @@ class TrainingRun:
 
 
 def train(cfg: TrainConfig) -> Path:
+    tune_allocator()  # keeps each step's buffers in the process instead of faulting them in again
     return TrainingRun(cfg).run()
 
 

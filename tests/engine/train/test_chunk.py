@@ -1,0 +1,141 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.checkpoint import compact_resume, read_resume_meta
+from engine.cli import main
+from engine.train.chunk import Chunk, ChunkConfig, judge
+from engine.train.config import TrainConfig
+from engine.train.loop import train
+from engine.train.targets import Target
+
+TOY_FLAGS = ("--family", "dcgan", "--res", "32", "--batch", "16", "--tick-kimg", "0.064")
+
+
+def _toy_target(root: Path, data: Path, kimg: str) -> Target:
+    return Target(
+        name="toy",
+        data=data,
+        build=(),
+        resume=root / "checkpoints/resume/toy",
+        shipped=root / "checkpoints/toy",
+        train_flags=(*TOY_FLAGS, "--kimg", kimg, "--snapshot-kimg", "0.064"),
+        grid_rows=("hair",),
+    )
+
+
+@pytest.fixture
+def committed(toy_dataset, tmp_path):
+    """A shipped toy model and its committed compact resume point, as a repository holds them."""
+    run = tmp_path / "first-run"
+    cfg = TrainConfig().with_overrides(
+        dict(
+            family="dcgan",
+            data=str(toy_dataset),
+            out=str(run),
+            kimg=0.064,
+            batch_size=16,
+            tick_kimg=1,
+            snapshot_kimg=1,
+            grid_seeds=2,
+            arch=(("g_ch", 8), ("d_ch", 8)),
+        )
+    )
+    train(cfg)
+    shutil.copytree(run / "model", tmp_path / "checkpoints/toy")
+    compact_resume(run, tmp_path / "checkpoints/resume/toy")
+    return tmp_path
+
+
+def test_a_chunk_continues_the_committed_point_writes_it_back_and_gates(committed, toy_dataset, monkeypatch):
+    monkeypatch.chdir(committed)
+    t = _toy_target(committed, toy_dataset, kimg="0.192")
+    before = read_resume_meta(t.resume)["state"]["nimg"]
+    shipped_json = (t.shipped / "model.json").read_text()
+    cfg = ChunkConfig(target=t, minutes=5, nice=0, eval_samples=64, after_minutes=1)
+    assert Chunk(cfg).run() == 0
+    after = read_resume_meta(t.resume)
+    assert after["state"]["nimg"] > before
+    assert after["compact"]["optimizer_state"] == "dropped"
+    gate = json.loads((t.run / "gate.json").read_text())
+    for side in ("candidate", "shipped"):
+        assert set(gate[side]) == {"precision", "recall", "attr_precision", "kid"}
+    assert isinstance(gate["passed"], bool)
+    assert (t.run / "grid-hair.png").is_file()
+    assert (t.shipped / "model.json").read_text() == shipped_json  # no --ship: never replaced
+    log = (t.run / "chunk.log").read_text()
+    assert "continuing the committed resume point" in log
+
+
+def test_the_gate_passes_only_when_precision_and_attribute_precision_hold():
+    def report(precision, attr, kid=0.1):
+        return {
+            "prc": {"precision": precision, "recall": 0.5},
+            "attr_precision": {"mean": attr},
+            "kid_effl0": {"kid": kid},
+        }
+
+    assert judge(report(0.5, 0.9), report(0.5, 0.9))["passed"]
+    assert judge(report(0.6, 0.95, kid=0.5), report(0.5, 0.9))["passed"]  # KID only reported
+    assert not judge(report(0.49, 0.99), report(0.5, 0.9))["passed"]
+    assert not judge(report(0.9, 0.89), report(0.5, 0.9))["passed"]
+
+
+SIGNALLED_CHUNK = """
+import sys
+from pathlib import Path
+from engine.train.chunk import Chunk, ChunkConfig
+from engine.train.targets import Target
+root, data = Path(sys.argv[1]), Path(sys.argv[2])
+flags = ("--family", "dcgan", "--res", "32", "--batch", "16", "--tick-kimg", "1000",
+         "--kimg", "1000", "--snapshot-kimg", "1000")
+t = Target("toy", data, (), root / "checkpoints/resume/toy", root / "checkpoints/toy", flags, ("hair",))
+sys.exit(Chunk(ChunkConfig(target=t, minutes=30, nice=0, after_minutes=1)).run())
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_chunk_cleanly_with_its_resume_point_written_back(committed, toy_dataset, sig):
+    resume = committed / "checkpoints/resume/toy"
+    before = read_resume_meta(resume)["state"]["nimg"]
+    env = dict(os.environ, PYTHONPATH=str(Path.cwd()), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGNALLED_CHUNK, str(committed), str(toy_dataset)],
+        cwd=committed,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    log = committed / "runs/chunk-toy/chunk.log"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # until training has taken a few steps
+        if log.is_file() and "img/s" in log.read_text():
+            break
+        time.sleep(0.5)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "nothing evaluated or shipped" in out
+    assert read_resume_meta(resume)["state"]["nimg"] > before
+    assert not (committed / "runs/chunk-toy/eval-candidate").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--minutes", "0"], "--minutes must be positive"),
+        (["--minutes", "5", "--target", "nope"], "unknown chunk target 'nope'; known: flagship, emoji"),
+        (["--minutes", "5", "--nice", "40"], "--nice takes 0 to 19"),
+    ],
+)
+def test_bad_chunk_flags_are_one_clear_line(flags, message, capsys):
+    assert main(["chunk", *flags]) == 2
+    assert message in capsys.readouterr().err
