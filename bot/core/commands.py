@@ -21,7 +21,6 @@ from bot.store import Generation, Ranked, Store
 from bot.store.store import MAX_FAVOURITES
 
 log = logging.getLogger("mascot.bot")
-MAX_COUNT = 4
 MAX_SEED = 2**31 - 1
 PERIODS = ("day", "week", "all")
 UP, DOWN = "👍", "👎"
@@ -90,8 +89,8 @@ class Commands:
             if problem := spec.check(text):
                 return oops(problem[:1].upper() + problem[1:])
             canonical[name] = text
-        if not 1 <= count <= MAX_COUNT:
-            return oops(f"count must be from 1 to {MAX_COUNT}.")
+        if not 1 <= count <= self.catalog.max_count:
+            return oops(f"count must be from 1 to {self.catalog.max_count}.")
         if seed is not None and not 0 <= seed <= MAX_SEED:
             return oops(f"seed must be from 0 to {MAX_SEED}.")
         if wait := self.limiter.acquire(f"{caller.platform}:{caller.user}"):

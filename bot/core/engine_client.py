@@ -87,6 +87,9 @@ class Catalog:
     default: str
     models: tuple[ModelInfo, ...]
     upscaler: dict[str, Any] | None = None  # {"version": ..., "scale": 4}; None: native sizes only
+    # Pictures one request may ask for (the engine's limits.count): /mascot's count, and help texts and
+    # option ranges say it. An engine that does not advertise it gets what the chats always offered.
+    max_count: int = 4
 
     def get(self, name: str | None) -> ModelInfo | None:
         name = name or self.default
@@ -227,10 +230,12 @@ class EngineClient:
 
     async def models(self) -> Catalog:
         data = await self._call("GET", "/v1/models")
+        limits = data.get("limits") or {}
         return Catalog(
             data["default"],
             tuple(ModelInfo.from_json(m) for m in data["models"]),
             data.get("upscaler") or None,
+            **({"max_count": int(limits["count"])} if isinstance(limits.get("count"), int) else {}),
         )
 
     async def ready(self) -> bool:

@@ -11,7 +11,7 @@ from bot.core.reply import Caller, Reply, oops
 
 HELP = """Commands (ID is the code under an image):
 /mascot [attribute:value ...] [model:NAME]    4 candidates to pick from
-/mascot [attribute:value ...] seed:N [count:1-4]   exactly those seeds
+/mascot [attribute:value ...] seed:N [count:1-{max_count}]   exactly those seeds
 /pick ID              that candidate alone, full size, to vote on and keep
 /variations ID        4 variations around it        /reroll ID   4 new seeds
 /remix ID attribute:value ...   (same mascot, changed attributes)
@@ -116,7 +116,7 @@ async def _dispatch(
     if name == "status":
         return await commands.status(caller)
     if name == "help":
-        return Reply(HELP, ephemeral=True)
+        return Reply(HELP.format(max_count=commands.catalog.max_count), ephemeral=True)
     return oops(f"I don't know /{name}. Type /help for the list.")
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import discord
 from discord import app_commands
 
-from bot.core.commands import GRID, MAX_COUNT, MAX_PICTURE_BYTES, MAX_SEED
+from bot.core.commands import GRID, MAX_PICTURE_BYTES, MAX_SEED
 from bot.core.reply import Reply
 from bot.core.text import pairs
 from bot.discord.buttons import answer
@@ -98,6 +98,7 @@ async def morph(interaction: discord.Interaction, attributes: dict[str, str], ex
 def schema_commands(bot: MascotClient) -> list[app_commands.Command]:
     model = bot.core.catalog.get(None)
     assert model is not None, "the engine's default model is missing from GET /v1/models"
+    most = bot.core.catalog.max_count
     return [
         attribute_command(
             "mascot",
@@ -107,9 +108,9 @@ def schema_commands(bot: MascotClient) -> list[app_commands.Command]:
                 Option("seed", Seed | None, None, "same seed + same attributes = same mascot"),
                 Option(
                     "count",
-                    app_commands.Range[int, 1, MAX_COUNT] | None,
+                    app_commands.Range[int, 1, most] | None,
                     None,
-                    f"how many (1-{MAX_COUNT})",
+                    f"how many (1-{most})",
                 ),
                 MODEL,
             ],

@@ -48,6 +48,7 @@ from engine.serve.metrics import Metrics
 from engine.serve.registry import Registry, UnknownModel
 from engine.serve.requests import (
     MAX_BODY,
+    MAX_COUNT,
     ApiError,
     error_response,
     model_name,
@@ -281,7 +282,14 @@ class EngineService:
                 }
             )
         upscaler = {"version": self.upscaler.version, "scale": self.upscaler.scale} if self.upscaler else None
-        return web.json_response({"default": self.registry.default, "models": out, "upscaler": upscaler})
+        return web.json_response(
+            {
+                "default": self.registry.default,
+                "models": out,
+                "upscaler": upscaler,
+                "limits": {"count": MAX_COUNT},
+            }
+        )
 
     async def reload(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -378,7 +386,7 @@ class EngineService:
         body = await read_json(request)
         ck = self._model(body)
         given = self._attributes(ck, body.get("attributes"))
-        count = _int_field(body, "count", 1, 1, 8)
+        count = _int_field(body, "count", 1, 1, MAX_COUNT)
         first = _int_field(body, "seed", None, 0, MAX_SEED)
         trunc, fmt, size = _truncation(body), _format(body), self._size(body, ck)
         seeds = (

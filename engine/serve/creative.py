@@ -1,6 +1,6 @@
 """The creative loop's endpoints: variations around a mascot, the fusion of two, and re-drawing either.
 
-    POST /v1/variations {model?, seed, attributes?, latent?, count? 1-8 (4), strength? 0-1 (0.3),
+    POST /v1/variations {model?, seed, attributes?, latent?, count? 1-4 (4), strength? 0-1 (0.3),
                          first? (1), truncation?, size?, format?}
     POST /v1/fuse       {model?, a: {seed, attributes?, latent?}, b: {...}, mix? 0-1 (0.5),
                          seed? (the attribute draw), from? {"hair": "a"} or "hair:a",
@@ -37,9 +37,9 @@ from engine.serve.app import (
     generation_id,
     read_json,
 )
+from engine.serve.requests import MAX_COUNT
 
 DEFAULT_STRENGTH = 0.3  # near enough to read as the same mascot (see tests/engine/serve/test_creative.py)
-MAX_VARIATIONS = 8
 
 
 def register(service: EngineService, app: web.Application) -> None:
@@ -158,8 +158,8 @@ class CreativeRoutes:
         body = await read_json(request)
         ck = self.service._model(body)
         trunc, fmt, size = _truncation(body), _format(body), self.service._size(body, ck)
-        count = _int_field(body, "count", 4, 1, MAX_VARIATIONS)
-        first = _int_field(body, "first", 1, 1, creative.MAX_INDEX - MAX_VARIATIONS + 1)
+        count = _int_field(body, "count", MAX_COUNT, 1, MAX_COUNT)
+        first = _int_field(body, "first", 1, 1, creative.MAX_INDEX - MAX_COUNT + 1)
         strength = self._unit(body, "strength", DEFAULT_STRENGTH)
         parent, attrs = self._parent(ck, body, trunc, "")
         kids = [creative.vary(parent, first + i, strength) for i in range(count)]

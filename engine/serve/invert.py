@@ -1,7 +1,7 @@
 """Picture -> mascot over HTTP.
 
     POST /v1/invert {image: base64 PNG/JPEG/WebP (a data: URL prefix is fine), model?,
-                     attributes? (kept as given), variations? 0-8 (4), strength? 0-1 (0.3),
+                     attributes? (kept as given), variations? 0-3 (3), strength? 0-1 (0.3),
                      truncation?, size?, format?, style?}
       -> {model, version, read: {what the tagger read}, distance, steps, seconds, style?,
           images: [the mascot, then its variations]}
@@ -35,8 +35,8 @@ from engine.checkpoint import Checkpoint
 from engine.errors import MascotError
 from engine.invert import MAX_BYTES, Inversion, InvertConfig, Inverter, read_picture
 from engine.serve.app import ApiError, EngineService, _format, _int_field, _truncation, read_json
-from engine.serve.creative import DEFAULT_STRENGTH, MAX_VARIATIONS, CreativeRoutes
-from engine.serve.requests import shown
+from engine.serve.creative import DEFAULT_STRENGTH, CreativeRoutes
+from engine.serve.requests import MAX_COUNT, shown
 
 log = logging.getLogger("engine.invert")
 BODY_LIMIT = MAX_BYTES * 4 // 3 + 64 * 1024  # base64 of the largest picture, plus the rest of the body
@@ -74,7 +74,8 @@ class InvertRoutes:
         body = await read_json(request, limit=BODY_LIMIT)
         ck = self.service._model(body)
         trunc, fmt, size = _truncation(body), _format(body), self.service._size(body, ck)
-        count = _int_field(body, "variations", 4, 0, MAX_VARIATIONS)
+        # The mascot and its variations together are at most MAX_COUNT pictures.
+        count = _int_field(body, "variations", MAX_COUNT - 1, 0, MAX_COUNT - 1)
         strength = self.creative._unit(body, "strength", DEFAULT_STRENGTH)
         data = _picture_bytes(body.get("image"))
         picture = read_picture(data)

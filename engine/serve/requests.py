@@ -22,6 +22,10 @@ from engine.sampling import check_truncation
 MAX_BODY = 64 * 1024
 FORMATS = ("png", "webp")
 MAX_TEXT = 500  # longest free text (a reason) kept from a request
+# Pictures one request may ask for: /v1/generate's count, /v1/variations' count, /v1/invert's mascot
+# with its variations. GET /v1/models advertises it as limits.count, so a client's help texts and
+# option ranges say the same number.
+MAX_COUNT = 4
 
 
 class ApiError(Exception):

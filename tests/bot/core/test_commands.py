@@ -64,6 +64,19 @@ async def test_guild_settings_restrict_channels_and_pick_the_model(core):
     )
 
 
+async def test_count_has_one_limit_the_engines_and_help_says_it(core):
+    most = core.catalog.max_count
+    from engine.serve.requests import MAX_COUNT  # tests may import the engine; the bot never does
+
+    assert most == MAX_COUNT == 4
+    assert f"count:1-{most}]" in (await text.run(core, ANN, "/help")).text
+    assert (
+        f"count must be from 1 to {most}."
+        in (await text.run(core, ANN, f"/mascot seed:1 count:{most + 1}")).text
+    )
+    assert len((await text.run(core, ANN, f"/mascot seed:1 count:{most}")).files) == most
+
+
 async def test_typed_commands_parse_like_the_slash_options(core):
     reply = await text.run(core, ANN, "/mascot hair:green smile:yes seed:42")
     assert "hair:green smile:yes" in reply.text and "seed 42" in reply.text

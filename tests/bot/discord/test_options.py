@@ -109,3 +109,13 @@ def test_renamed_options_reach_the_handler_by_their_schema_names(tree):
     params = {p.display_name: p for p in tree.get_command("mascot").parameters}
     assert params["eye-colour"].name == "attr_2" and params["model"].name == "model"
     assert params["eye-colour"].autocomplete and not params["hair"].autocomplete
+
+
+def test_the_count_range_is_the_engines_advertised_limit():
+    model = ModelInfo("default", "v1", "dcgan", 64, SCHEMA, {}, None)
+    bot = SimpleNamespace(core=SimpleNamespace(catalog=Catalog("default", (model,), max_count=3)))
+    tree = app_commands.CommandTree(discord.Client(intents=discord.Intents.none()))
+    for command in schema_commands(bot):
+        tree.add_command(command)
+    count = next(o for o in tree.get_command("mascot").to_dict(tree)["options"] if o["name"] == "count")
+    assert (count["min_value"], count["max_value"], count["description"]) == (1, 3, "how many (1-3)")

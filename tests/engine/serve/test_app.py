@@ -73,8 +73,8 @@ async def test_concurrent_requests_are_byte_identical_to_a_lone_request(tiny_che
         ({"seed": -1}, 400, "invalid_seed", "0 to 2147483647"),
         ({"seed": 2**31}, 400, "invalid_seed", "0 to 2147483647"),
         ({"seed": "x"}, 400, "invalid_seed", "whole number"),
-        ({"count": 0}, 400, "invalid_count", "1 to 8"),
-        ({"count": 9}, 400, "invalid_count", "1 to 8"),
+        ({"count": 0}, 400, "invalid_count", "1 to 4"),
+        ({"count": 5}, 400, "invalid_count", "1 to 4"),
         ({"truncation": 3}, 400, "invalid_truncation", "0 to 1"),
         ({"format": "gif"}, 400, "invalid_format", "png, webp"),
         ({"model": "nope"}, 404, "unknown_model", "available models: default"),
@@ -128,7 +128,7 @@ async def test_interpolate_returns_frames_and_gif(client):
 
 async def test_models_health_ready_metrics(client):
     models = await (await client.get("/v1/models")).json()
-    assert models["default"] == "default"
+    assert models["default"] == "default" and models["limits"] == {"count": 4}  # one count limit for clients
     assert models["models"][0]["schema"]["attributes"][0]["name"] == "hair"
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200

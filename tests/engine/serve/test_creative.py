@@ -140,7 +140,7 @@ async def test_variations_and_fuse_answer_at_the_asked_size(tiny_checkpoint, tmp
 @pytest.mark.parametrize(
     "path, body, code",
     [
-        ("/v1/variations", {"seed": 1, "count": 9}, "invalid_count"),
+        ("/v1/variations", {"seed": 1, "count": 5}, "invalid_count"),
         ("/v1/variations", {"seed": 1, "strength": 1.5}, "invalid_strength"),
         ("/v1/variations", {"attributes": "hair:blue"}, "invalid_seed"),
         ("/v1/variations", {"latent": {"vary": {"seed": 1}, "index": 0, "strength": 0.3}}, "invalid_latent"),

@@ -63,7 +63,7 @@ async def test_a_picture_becomes_a_mascot_with_variations_that_render_again(tiny
         ({"image": "%%% not base64"}, "invalid_image"),
         ({"image": base64.b64encode(b"plain text").decode()}, "bad_request"),
         ({"image": _b64(PICTURE, "GIF")}, "bad_request"),
-        ({"image": _b64(PICTURE), "variations": 99}, "invalid_variations"),
+        ({"image": _b64(PICTURE), "variations": 4}, "invalid_variations"),  # the mascot + 4 > the count limit
         ({"image": _b64(PICTURE), "strength": "x"}, "invalid_strength"),
         ({"image": _b64(PICTURE), "attributes": "hair:plaid"}, "invalid_attributes"),
     ],
