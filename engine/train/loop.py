@@ -356,6 +356,9 @@ class TrainingRun:
         """torch.compile what trains (in place: state dict keys stay as they are). The frozen
         backbone and G_ema run eagerly; compile time is printed, to weigh against the gain."""
         start = time.time()
+        # Compiled kernels are cached across runs, so a resumed chunk compiles in seconds.
+        cache_root = Path(os.environ.get("MASCOT_CACHE", Path.home() / ".cache" / "mascotbot"))
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root / "inductor"))
         self.G.compile()
         for module in self.trainer.modules().values():
             for child in module.children():
