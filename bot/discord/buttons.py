@@ -22,10 +22,30 @@ from bot.discord.send import answer_deferred, answer_now, defer
 if TYPE_CHECKING:
     from bot.discord.client import MascotClient
 
+# Every button's custom id is mascot:<action>:<generation id>.
+ACTIONS = ("reroll", "remix", "pick", "vary", "regrid", "star")
+EXPIRED = "This button has expired — run /mascot again."
+EXPIRED_FORM = "This form has expired — run /mascot again."
+NOTHING_TO_CHANGE = (
+    "Nothing to change: the form still holds this mascot's own attributes. "
+    "Give at least one new value, for example hair:pink."
+)
 
-class RerollButton(
-    discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:reroll:(?P<gen>[0-9a-f]{1,40})"
-):
+
+def _template(action: str) -> str:
+    return rf"mascot:{action}:(?P<gen>[0-9a-f]{{1,40}})"
+
+
+_OURS = re.compile(_template("(?:" + "|".join(ACTIONS) + ")"))
+
+
+def is_ours(custom_id: str) -> bool:
+    """Whether one of the registered buttons answers a click with this custom id. Anything
+    else (an old bot's button, a forged or mangled id) is answered as expired by the client."""
+    return _OURS.fullmatch(custom_id) is not None
+
+
+class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=_template("reroll")):
     def __init__(self, generation: str) -> None:
         super().__init__(
             discord.ui.Button(
@@ -50,9 +70,7 @@ class RerollButton(
             await answer(interaction, reply, bot)
 
 
-class RemixButton(
-    discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:remix:(?P<gen>[0-9a-f]{1,40})"
-):
+class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=_template("remix")):
     def __init__(self, generation: str) -> None:
         super().__init__(
             discord.ui.Button(
@@ -104,12 +122,16 @@ async def submit_remix(interaction: discord.Interaction, generation: str, change
     except ValueError as exc:
         await answer_now(interaction, oops(str(exc)))
         return
+    base = bot.core.store.generation(generation)
+    if base is not None and all(base.attributes.get(k) == v for k, v in wanted.items()):
+        await answer_now(interaction, oops(NOTHING_TO_CHANGE))
+        return
     if await defer(interaction):
         reply = await bot.core.remix(bot.caller(interaction), generation, wanted)
         await answer(interaction, reply, bot)
 
 
-class _LoopButton(discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:base:(?P<gen>[0-9a-f]{1,40})"):
+class _LoopButton(discord.ui.DynamicItem[discord.ui.Button], template=_template("base")):
     """A button whose custom id is ``mascot:<action>:<generation>``; subclasses say what it does
     (this base is never registered, so its own template never matches a click)."""
 
@@ -150,21 +172,21 @@ class _LoopButton(discord.ui.DynamicItem[discord.ui.Button], template=r"mascot:b
         raise NotImplementedError
 
 
-class PickButton(_LoopButton, template=r"mascot:pick:(?P<gen>[0-9a-f]{1,40})"):
+class PickButton(_LoopButton, template=_template("pick")):
     action = "pick"
 
     async def run(self, bot: MascotClient, interaction: discord.Interaction) -> Reply:
         return await bot.core.pick(bot.caller(interaction), self.generation)
 
 
-class VaryButton(_LoopButton, template=r"mascot:vary:(?P<gen>[0-9a-f]{1,40})"):
+class VaryButton(_LoopButton, template=_template("vary")):
     action = "vary"
 
     async def run(self, bot: MascotClient, interaction: discord.Interaction) -> Reply:
         return await bot.core.variations(bot.caller(interaction), self.generation)
 
 
-class RegridButton(_LoopButton, template=r"mascot:regrid:(?P<gen>[0-9a-f]{1,40})"):
+class RegridButton(_LoopButton, template=_template("regrid")):
     """Re-roll under a grid: four new candidates for the same request."""
 
     action = "regrid"
@@ -173,7 +195,7 @@ class RegridButton(_LoopButton, template=r"mascot:regrid:(?P<gen>[0-9a-f]{1,40})
         return await bot.core.reroll(bot.caller(interaction), self.generation, grid=True)
 
 
-class StarButton(_LoopButton, template=r"mascot:star:(?P<gen>[0-9a-f]{1,40})"):
+class StarButton(_LoopButton, template=_template("star")):
     """⭐ toggles: keeps the mascot in the presser's /collection, or takes it out again."""
 
     action = "star"

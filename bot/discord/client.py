@@ -23,7 +23,7 @@ from discord.ext import commands
 from bot.config import BotConfig
 from bot.core.commands import Commands
 from bot.core.reply import Caller, Reply
-from bot.discord.buttons import DYNAMIC, REMIX_FORM, submit_remix
+from bot.discord.buttons import DYNAMIC, EXPIRED, EXPIRED_FORM, REMIX_FORM, is_ours, submit_remix
 from bot.discord.options import option_problem
 from bot.discord.send import answer_now
 from bot.discord.slash import PLAIN, schema_commands
@@ -97,10 +97,18 @@ class MascotClient(commands.Bot):
         self.resync_task = asyncio.create_task(sync(), name="mascot-resync")
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Remix forms are answered here from their custom id; a click or a form that nothing
+        registered answers (a button of an older version, a mangled id) is told it expired,
+        so no interaction is left for Discord to call failed."""
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
         if interaction.type is discord.InteractionType.modal_submit:
-            match = REMIX_FORM.fullmatch(str((interaction.data or {}).get("custom_id", "")))
+            match = REMIX_FORM.fullmatch(custom_id)
             if match:
                 await submit_remix(interaction, match["gen"], _field(interaction.data, "changes"))
+            else:
+                await answer_now(interaction, Reply(EXPIRED_FORM, ephemeral=True))
+        elif interaction.type is discord.InteractionType.component and not is_ours(custom_id):
+            await answer_now(interaction, Reply(EXPIRED, ephemeral=True))
 
     def caller(self, interaction: discord.Interaction, *, manager: bool = False) -> Caller:
         user = str(interaction.user.id)

@@ -13,6 +13,7 @@ itself (a reaction add carries its member's user), remembered per user id, and a
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
     from bot.discord.client import MascotClient
 
 VALUES = {UP: 1, DOWN: -1}
+# 👍🏽 is 👍 followed by a skin-tone modifier (U+1F3FB-U+1F3FF); some clients add a variation
+# selector (U+FE0F) too. The vote is the same.
+SKIN_TONES_AND_SELECTORS = re.compile("[\U0001f3fb-\U0001f3ff\ufe0f]")
+
+
+def vote_value(emoji: str) -> int | None:
+    """+1 for 👍 in any skin tone, -1 for 👎, None for any other reaction."""
+    return VALUES.get(SKIN_TONES_AND_SELECTORS.sub("", emoji))
 
 
 class Votes(commands.Cog):
@@ -60,7 +69,7 @@ class Votes(commands.Cog):
             return None  # the bot's own 👍 👎 seed the buttons; they are not votes
         if self._from_a_bot(payload):
             return None
-        return VALUES.get(str(payload.emoji))
+        return vote_value(str(payload.emoji))
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
