@@ -1,7 +1,15 @@
-"""Training speed of every family: images per second through ``Trainer.step``.
+"""Training speed: images per second through ``Trainer.step``, and how close it comes to the chip.
 
+    python bench/train_speed.py --before-after [--res 64 128] [--rounds 2]      # on a CPU
     python bench/train_speed.py [--families dcgan projected] [--res 64 128] [--batch 32] [--steps 5]
     python bench/train_speed.py --res 128 --batch 256 --steps 20 --compile projected   # on a GPU
+
+``--before-after`` times the flagship's family (projected) as the trainer ran it before its
+CPU tuning (glibc's default allocator, eager, batch 32) and as ``mascot-engine train`` runs it
+now (allocator thresholds raised by the command itself, ``--compile``), each in its own
+process, the two taking turns for ``--rounds`` rounds. In the same run it measures what this
+CPU attains on a 3x3 convolution's forward and backward (the bulk of a step), and prints each
+row's achieved GFLOP/s, its ratio to that, and after ÷ before.
 
 Random images and labels stand in for data (speed does not depend on content). Prints a
 table of img/s, sec/kimg and model FLOPs utilisation per family and resolution on this
@@ -17,6 +25,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -114,6 +124,96 @@ def measure(
     }
 
 
+def attainable_conv_gflops(seconds: float = 3.0) -> float:
+    """GFLOP/s of a 3x3 convolution's forward and backward at a shape a training step spends
+    most time in (batch 32, 64 -> 64 channels, 32x32), the best of its layouts: the CPU's
+    attainable rate for this work, the yardstick for a whole step."""
+    best = 0.0
+    for layout in (torch.contiguous_format, torch.channels_last):
+        conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).to(memory_format=layout)
+        x = torch.randn(32, 64, 32, 32).to(memory_format=layout).requires_grad_()
+        flops = 3 * 2 * 32 * 64 * 64 * 9 * 32 * 32  # forward, grad of input, grad of weight
+        conv(x).sum().backward()  # warm-up
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 2:
+            conv(x).sum().backward()
+            done += 1
+        best = max(best, flops * done / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+# Before: how training ran before its CPU tuning. After: what mascot-engine train does now.
+SETTINGS = {"before": dict(allocator=False, compile_=False), "after": dict(allocator=True, compile_=True)}
+
+
+def child_row(setting: str, res: int, batch: int, steps: int) -> dict:
+    """One row, measured in this (fresh) process."""
+    from engine.train.allocator import tune_allocator
+
+    chosen = SETTINGS[setting]
+    if chosen["allocator"]:
+        tune_allocator()
+    row = measure("projected", res, batch, steps, torch.device("cpu"), chosen["compile_"])
+    return {**row, "setting": setting, "gflops": row["tflops"] * 1000}
+
+
+def before_after(resolutions: list[int], batch: int, steps: int, rounds: int, out: str) -> None:
+    """Each setting in its own process (an allocator setting cannot be undone in place), the
+    two taking turns; the best round of each counts, as the least disturbed by other work."""
+    attainable = attainable_conv_gflops()
+    print(f"CPU, {torch.get_num_threads()} threads: a 3x3 conv fwd+bwd attains {attainable:.1f} GFLOP/s")
+    print(f"{'setting':<8}{'res':>5}{'batch':>6}{'img/s':>9}{'GFLOP/s':>9}{'ratio':>7}{'compile s':>11}")
+    best: dict[tuple[str, int], dict] = {}
+    for _ in range(rounds):
+        for res in resolutions:
+            for setting in SETTINGS:
+                row = _in_child(setting, res, batch, steps)
+                key = (setting, res)
+                if key not in best or row["img_per_s"] > best[key]["img_per_s"]:
+                    best[key] = row
+                print(
+                    f"{setting:<8}{res:>5}{batch:>6}{row['img_per_s']:>9.1f}{row['gflops']:>9.1f}"
+                    f"{row['gflops'] / attainable:>7.2f}{row['compile_s']:>11.1f}",
+                    flush=True,
+                )
+    summary = []
+    for res in resolutions:
+        b, a = best[("before", res)], best[("after", res)]
+        summary.append(
+            {
+                "res": res,
+                "before_img_per_s": b["img_per_s"],
+                "after_img_per_s": a["img_per_s"],
+                "speedup": a["img_per_s"] / b["img_per_s"],
+                "before_ratio": b["gflops"] / attainable,
+                "after_ratio": a["gflops"] / attainable,
+            }
+        )
+        print(
+            f"{res}px: after ÷ before {a['img_per_s'] / b['img_per_s']:.2f}x "
+            f"({b['img_per_s']:.1f} -> {a['img_per_s']:.1f} img/s); achieved ÷ attainable "
+            f"{b['gflops'] / attainable:.2f} -> {a['gflops'] / attainable:.2f}"
+        )
+    write(
+        out,
+        {
+            "attainable_conv_gflops": attainable,
+            "batch": batch,
+            "rows": list(best.values()),
+            "summary": summary,
+        },
+    )
+    print(f"wrote {out}")
+
+
+def _in_child(setting: str, res: int, batch: int, steps: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", setting, "--res", str(res), "--batch", str(batch)]
+    done = subprocess.run([*cmd, "--steps", str(steps)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{setting} at {res}px failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -127,8 +227,18 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--compile", nargs="*", default=[], metavar="FAMILY", help="also time these compiled")
     ap.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak (default: known GPUs')")
-    ap.add_argument("--out", default="bench/train_speed.json")
+    ap.add_argument("--out", help="JSON table (default: runs/train_speed.json)")
+    ap.add_argument("--before-after", action="store_true", help="the CPU tuning's before/after table")
+    ap.add_argument("--rounds", type=int, default=2, help="--before-after: turns each setting takes")
+    ap.add_argument("--child", choices=sorted(SETTINGS), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    out = args.out or "runs/train_speed.json"
+    if args.child:
+        print(json.dumps(child_row(args.child, args.res[0], args.batch, args.steps)))
+        return
+    if args.before_after:
+        before_after(args.res, args.batch, args.steps, args.rounds, out)
+        return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     where = (
         torch.cuda.get_device_name(device)
@@ -165,8 +275,8 @@ def main() -> None:
                 flush=True,
             )
             # Written after every row: a run stopped at a deadline keeps what it measured.
-            write(args.out, {"device": where, "batch": args.batch, "peak_bf16_tflops": peak, "rows": rows})
-    print(f"wrote {args.out}")
+            write(out, {"device": where, "batch": args.batch, "peak_bf16_tflops": peak, "rows": rows})
+    print(f"wrote {out}")
 
 
 def write(path: str, table: dict) -> None:
