@@ -108,7 +108,7 @@ class SizedEngine:
                 "attributes": {"hair": "red", "smile": "no", **body["attributes"]},
                 "truncation": body.get("truncation", 1.0),
                 "format": "png",
-                "generation_id": f"g{s}-{size}",
+                "generation_id": f"g{s}",
                 "image": base64.b64encode(png(size)).decode(),
             }
             if self.sizes is not None:
