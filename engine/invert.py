@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,7 +132,13 @@ class Inverter:
                 out[attr.name] = attr.values[int(p[0].argmax())]
         return out
 
-    def __call__(self, picture: np.ndarray, given: dict[str, str] | None = None) -> Inversion:
+    def __call__(
+        self,
+        picture: np.ndarray,
+        given: dict[str, str] | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> Inversion:
+        """``on_step(step, steps)`` is told when the search starts (step 0) and after each step."""
         start = time.monotonic()
         target = _to_tensor(fit_square(picture, self.resolution))
         with torch.no_grad():
@@ -144,15 +151,18 @@ class Inverter:
             losses = self._loss(self._draw(z, c), goal, z, per_image=True)
         best = int(losses.argmin())
         z_best, c_best = z[best : best + 1].clone().requires_grad_(True), c[best : best + 1]
-        steps, loss = self._refine(z_best, c_best, goal, start)
+        steps, loss = self._refine(z_best, c_best, goal, start, on_step or (lambda step, steps: None))
         loss = float(losses[best]) if steps == 0 else loss
         latent = z_best.detach()[0].float().clamp(-Z_LIMIT, Z_LIMIT).numpy().astype(np.float32)
         return Inversion(starts[best].attrs, latent, loss, steps, time.monotonic() - start, read)
 
-    def _refine(self, z: torch.Tensor, c: torch.Tensor, goal, start: float) -> tuple[int, float]:
+    def _refine(
+        self, z: torch.Tensor, c: torch.Tensor, goal, start: float, on_step: Callable[[int, int], None]
+    ) -> tuple[int, float]:
         opt = torch.optim.Adam([z], lr=self.cfg.lr)
         loss = torch.tensor(float("inf"))
         steps = 0
+        on_step(0, self.cfg.steps)
         with torch.enable_grad():
             while steps < self.cfg.steps and time.monotonic() - start < self.cfg.budget_s:
                 opt.zero_grad(set_to_none=True)
@@ -160,6 +170,7 @@ class Inverter:
                 loss.backward()
                 opt.step()
                 steps += 1
+                on_step(steps, self.cfg.steps)
         return steps, float(loss.detach())
 
     def _draw(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.engine_client import Catalog, EngineClient, EngineError, Generated, ModelInfo
+from bot.core.engine_client import Catalog, EngineClient, EngineError, Generated, ModelInfo, Progress
 from bot.core.limits import RateLimiter
 from bot.core.maintenance import Maintenance, NotConfigured
 from bot.core.reply import Attachment, Caller, Reply, oops
@@ -357,9 +357,11 @@ class Commands:
         attributes: dict[str, str] | None = None,
         model: str | None = None,
         style: str | None = None,
+        progress: Progress | None = None,
     ) -> Reply:
         """Picture -> mascot: the model's nearest mascot to an uploaded picture (attributes read from it
-        unless given), beside GRID - 1 variations of it, as candidates to pick from."""
+        unless given), beside GRID - 1 variations of it, as candidates to pick from. ``progress`` is
+        awaited with the search's (step, steps) while it runs."""
         if not picture:
             return oops("Attach a picture (PNG, JPEG or WebP) to turn into a mascot.")
         if len(picture) > MAX_PICTURE_BYTES:
@@ -377,6 +379,7 @@ class Commands:
             model=ok.model.name,
             size=size,
             style=style,
+            progress=progress,
         )
         return await self._post(
             caller,

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import base64
 import difflib
+import json
+import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
+log = logging.getLogger("mascot.bot")
+# (step, steps) of a picture's search, as the engine reports it; the time budget may end it before steps.
+Progress = Callable[[int, int], Awaitable[None]]
 
 
 class EngineError(Exception):
@@ -228,6 +235,44 @@ class EngineClient:
                 "The image engine is not reachable right now; please try again later."
             ) from None
 
+    async def _progressive(self, path: str, body: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """POST with "progress": true: the engine answers NDJSON, progress lines and then the answer (or
+        the error that ended the work) as the last line. A plain JSON answer is taken as it is."""
+        session = await self._http()
+        try:
+            async with session.post(
+                self.base_url + path,
+                json={**body, "progress": True},
+                timeout=self.timeout,
+                headers=self._headers,
+            ) as resp:
+                if resp.status >= 400 or resp.content_type != "application/x-ndjson":
+                    try:
+                        data = await resp.json(content_type=None)
+                    except (ValueError, aiohttp.ContentTypeError):
+                        data = None
+                    if resp.status < 400 and isinstance(data, dict):
+                        return data
+                    raise _error(resp.status, data, resp.headers.get("Retry-After"))
+                last: Any = None
+                buffer = b""
+                async for chunk in resp.content.iter_any():
+                    *lines, buffer = (buffer + chunk).split(b"\n")
+                    for line in lines:
+                        last = await _progress_line(line, progress) or last
+                last = await _progress_line(buffer, progress) or last
+        except TimeoutError:
+            raise EngineError(
+                "The image engine took too long to answer; please try again in a moment."
+            ) from None
+        except aiohttp.ClientConnectionError:
+            raise EngineError(
+                "The image engine is not reachable right now; please try again later."
+            ) from None
+        if isinstance(last, dict) and "images" in last:
+            return last
+        raise _error(400 if isinstance(last, dict) and "error" in last else 500, last, None)
+
     async def models(self) -> Catalog:
         data = await self._call("GET", "/v1/models")
         limits = data.get("limits") or {}
@@ -313,17 +358,24 @@ class EngineClient:
         model: str | None = None,
         size: int | None = None,
         style: str | None = None,
+        progress: Progress | None = None,
     ) -> Generated:
-        """Picture -> mascot: the nearest mascot, then ``variations`` around it (each with its latent)."""
-        body = {
-            "image": base64.b64encode(picture).decode(),
-            "attributes": attributes or {},
-            "variations": variations,
-            "format": "png",
-        }
-        return _generated(
-            await self._call("POST", "/v1/invert", _with(body, model=model, size=size, style=style))
+        """Picture -> mascot: the nearest mascot, then ``variations`` around it (each with its latent).
+        ``progress`` is awaited with the search's steps as the engine makes them."""
+        body = _with(
+            {
+                "image": base64.b64encode(picture).decode(),
+                "attributes": attributes or {},
+                "variations": variations,
+                "format": "png",
+            },
+            model=model,
+            size=size,
+            style=style,
         )
+        if progress is None:
+            return _generated(await self._call("POST", "/v1/invert", body))
+        return _generated(await self._progressive("/v1/invert", body, progress))
 
     async def interpolate(
         self,
@@ -392,6 +444,24 @@ def _parent(g: dict[str, Any]) -> dict[str, Any]:
     if g.get("truncation") is not None:
         out["truncation"] = g["truncation"]
     return out
+
+
+async def _progress_line(raw: bytes, progress: Progress) -> dict[str, Any] | None:
+    """A progress line is handed to ``progress`` (None back); any other object is returned."""
+    if not raw.strip():
+        return None
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        return None
+    step = line.get("progress") if isinstance(line, dict) else None
+    if not isinstance(step, dict):
+        return line if isinstance(line, dict) else None
+    try:
+        await progress(int(step["step"]), int(step["steps"]))
+    except Exception:  # showing progress must never lose the picture
+        log.warning("could not show progress %s", step, exc_info=True)
+    return None
 
 
 def _with(body: dict[str, Any], **optional: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import discord
@@ -123,3 +124,31 @@ async def _grid(
 async def answer_text(interaction: discord.Interaction, reply: Reply) -> None:
     """Send a text reply after an ephemeral or public defer."""
     await quietly(interaction.followup.send(DISCORD.text(reply), ephemeral=reply.ephemeral), "followup")
+
+
+class ProgressMessage:
+    """A long search's steps shown in the deferred "thinking" message, edited at most every EVERY_S
+    (Discord allows about 5 edits per 5 s). Once edited it is a message of its own, so the answer
+    comes as a new followup and ``clear`` deletes the progress message after it."""
+
+    EVERY_S = 1.5
+    WIDTH = 10
+
+    def __init__(self, interaction: discord.Interaction, what: str) -> None:
+        self.interaction, self.what = interaction, what
+        self.last, self.edited = float("-inf"), False
+
+    async def step(self, n: int, steps: int) -> None:
+        now = time.monotonic()
+        if now - self.last < self.EVERY_S:
+            return
+        self.last = now
+        done = round(self.WIDTH * min(n, steps) / max(steps, 1))
+        text = f"{self.what}: step {n} of {steps} {'▰' * done}{'▱' * (self.WIDTH - done)}"
+        self.edited = await quietly(self.interaction.edit_original_response(content=text), "progress") or (
+            self.edited
+        )
+
+    async def clear(self) -> None:
+        if self.edited:
+            await quietly(self.interaction.delete_original_response(), "delete progress message")

@@ -18,7 +18,7 @@ from bot.core.reply import Reply
 from bot.core.text import pairs
 from bot.discord.buttons import answer
 from bot.discord.options import Option, attribute_command
-from bot.discord.send import answer_deferred, answer_now, answer_text, defer
+from bot.discord.send import ProgressMessage, answer_deferred, answer_now, answer_text, defer
 
 if TYPE_CHECKING:
     from bot.discord.client import MascotClient
@@ -209,8 +209,12 @@ async def mascotify(
                 bot.core.store,
             )
             return
-        reply = await bot.core.mascotify(bot.caller(interaction), data, wanted, model=model)
+        shown = ProgressMessage(interaction, "Turning your picture into a mascot")
+        reply = await bot.core.mascotify(
+            bot.caller(interaction), data, wanted, model=model, progress=shown.step
+        )
         await answer(interaction, reply, bot)
+        await shown.clear()
 
 
 @app_commands.command(description="The mascots you starred (⭐)")

@@ -119,6 +119,10 @@ async def command(request: web.Request) -> web.Response:
 
 
 def _reply(reply) -> web.Response:
+    return web.json_response(_payload(reply))
+
+
+def _payload(reply) -> dict:
     images = [
         {"generation": f.generation, "url": _image_url(f), "name": f.name}
         for f in reply.files
@@ -129,15 +133,13 @@ def _reply(reply) -> web.Response:
         for f in reply.files
         if not f.generation
     ]
-    return web.json_response(
-        {
-            "text": WEB.text(reply),
-            "ephemeral": reply.ephemeral,
-            "images": images,
-            "files": others,
-            "kind": reply.kind,
-        }
-    )
+    return {
+        "text": WEB.text(reply),
+        "ephemeral": reply.ephemeral,
+        "images": images,
+        "files": others,
+        "kind": reply.kind,
+    }
 
 
 def _image_url(f: Attachment) -> str:
@@ -146,8 +148,10 @@ def _image_url(f: Attachment) -> str:
     return f"/image/{f.generation}?v={hashlib.sha256(f.data).hexdigest()[:12]}"
 
 
-async def mascotify(request: web.Request) -> web.Response:
-    """Picture -> mascot: {"user", "image": a data URL or base64 of a PNG/JPEG/WebP, "text"?: "hair:blue"}."""
+async def mascotify(request: web.Request) -> web.StreamResponse:
+    """Picture -> mascot: {"user", "image": a data URL or base64 of a PNG/JPEG/WebP, "text"?: "hair:blue",
+    "progress"?: true}. With progress the answer is NDJSON: {"progress": {"step", "steps"}} lines while
+    the engine searches, then the reply as the last line."""
     body = await _body(request, MAX_PICTURE_BODY)
     caller = Caller(user=f"web:{_user(body.get('user'))}", platform="web", admin=_is_admin(request))
     raw, typed = body.get("image"), body.get("text", "")
@@ -168,7 +172,28 @@ async def mascotify(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise BadInput(400, "invalid_text", str(exc)) from None
     model = wanted.pop("model", None)
-    return _reply(await request.app[CORE].mascotify(caller, picture, wanted, model=model))
+    progress = body.get("progress", False)
+    if not isinstance(progress, bool):
+        raise BadInput(
+            400, "invalid_progress", "progress is true (answer NDJSON with the search's steps) or false"
+        )
+    core = request.app[CORE]
+    if not progress:
+        return _reply(await core.mascotify(caller, picture, wanted, model=model))
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+
+    async def step(n: int, steps: int) -> None:
+        await response.write(_line({"progress": {"step": n, "steps": steps}}))
+
+    reply = await core.mascotify(caller, picture, wanted, model=model, progress=step)
+    await response.write(_line(_payload(reply)))
+    await response.write_eof()
+    return response
+
+
+def _line(obj: dict) -> bytes:
+    return json.dumps(obj).encode() + b"\n"
 
 
 async def queue(request: web.Request) -> web.Response:

@@ -2,9 +2,15 @@
 
     POST /v1/invert {image: base64 PNG/JPEG/WebP (a data: URL prefix is fine), model?,
                      attributes? (kept as given), variations? 0-3 (3), strength? 0-1 (0.3),
-                     truncation?, size?, format?, style?}
+                     truncation?, size?, format?, style?, progress? (false)}
       -> {model, version, read: {what the tagger read}, distance, steps, seconds, style?,
           images: [the mascot, then its variations]}
+
+With ``"progress": true`` the answer is NDJSON (application/x-ndjson), written as the search
+goes: ``{"progress": {"step": n, "steps": N}}`` lines (step 0 when the search starts; the time
+budget may end it before N), then the answer above as the last line, or ``{"error": {code,
+message}}`` when the search failed after the lines began. A bad request or a busy engine is
+still answered as a plain 4xx before any line.
 
 ``style`` names a translator from [engine] translators (a CycleGAN, engine/translate/): the
 picture is carried into the mascots' domain first (an emoji made mascot-like), so the
@@ -23,7 +29,10 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import json
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +49,7 @@ from engine.serve.requests import MAX_COUNT, shown
 
 log = logging.getLogger("engine.invert")
 BODY_LIMIT = MAX_BYTES * 4 // 3 + 64 * 1024  # base64 of the largest picture, plus the rest of the body
+PROGRESS_EVERY_S = 0.25  # at most this often a progress line (the search makes ~10 steps a second)
 
 
 def register(
@@ -70,34 +80,57 @@ class InvertRoutes:
         self.busy = asyncio.Lock()
         self._tagger: Any = None
 
-    async def invert(self, request: web.Request) -> web.Response:
+    async def invert(self, request: web.Request) -> web.StreamResponse:
         body = await read_json(request, limit=BODY_LIMIT)
         ck = self.service._model(body)
         trunc, fmt, size = _truncation(body), _format(body), self.service._size(body, ck)
         # The mascot and its variations together are at most MAX_COUNT pictures.
         count = _int_field(body, "variations", MAX_COUNT - 1, 0, MAX_COUNT - 1)
         strength = self.creative._unit(body, "strength", DEFAULT_STRENGTH)
+        progress = body.get("progress", False)
+        if not isinstance(progress, bool):
+            raise ApiError(400, "invalid_progress", f"progress is true or false, got {shown(progress)}")
         data = _picture_bytes(body.get("image"))
         picture = read_picture(data)
         given = self.service._attributes(ck, body.get("attributes"))
         style = self._style(body.get("style"))
-        found, read = await self._search(ck, picture, data, given, style)
-        mascot = creative.given_latent([float(v) for v in found.latent])
-        kids = [creative.vary(mascot, i + 1, strength) for i in range(count)]
-        items = [(r, found.attributes) for r in [mascot, *kids]]
-        blobs = await self.creative._draw(ck, items, trunc, fmt, size)
-        images = [self.creative._image(ck, r, a, trunc, fmt, size, b) for (r, a), b in zip(items, blobs)]
-        extra = {"style": style} if style else {}
-        return self.creative._answer(
-            body,
-            ck,
-            images,
-            read=read,
-            distance=round(found.distance, 4),
-            steps=found.steps,
-            seconds=round(found.seconds, 2),
-            **extra,
-        )
+
+        async def answer(on_step: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+            found, read = await self._search(ck, picture, data, given, style, on_step)
+            mascot = creative.given_latent([float(v) for v in found.latent])
+            kids = [creative.vary(mascot, i + 1, strength) for i in range(count)]
+            items = [(r, found.attributes) for r in [mascot, *kids]]
+            blobs = await self.creative._draw(ck, items, trunc, fmt, size)
+            images = [self.creative._image(ck, r, a, trunc, fmt, size, b) for (r, a), b in zip(items, blobs)]
+            return {
+                "model": body.get("model") or self.service.registry.default,
+                "version": ck.version,
+                "read": read,
+                "distance": round(found.distance, 4),
+                "steps": found.steps,
+                "seconds": round(found.seconds, 2),
+                **({"style": style} if style else {}),
+                "images": images,
+            }
+
+        if not progress:
+            return web.json_response(await answer())
+        if self._key(ck, data, given, style) not in self.found:
+            self._refuse_if_busy()  # a plain 429, before the stream starts
+        return await _streamed(request, answer)
+
+    def _key(self, ck: Checkpoint, data: bytes, given: dict[str, str], style: str) -> tuple:
+        return (ck.version, hashlib.sha256(data).hexdigest(), tuple(sorted(given.items())), style)
+
+    def _refuse_if_busy(self) -> None:
+        if self.busy.locked():
+            raise ApiError(
+                429,
+                "busy",
+                f"another picture is being turned into a mascot; try again in about "
+                f"{self.cfg.budget_s:.0f} s",
+                {"Retry-After": str(int(self.cfg.budget_s))},
+            )
 
     def _style(self, raw: Any) -> str:
         if raw is None or raw == "":
@@ -123,24 +156,23 @@ class InvertRoutes:
         return self.translators[style]
 
     async def _search(
-        self, ck: Checkpoint, picture, data: bytes, given: dict[str, str], style: str = ""
+        self,
+        ck: Checkpoint,
+        picture,
+        data: bytes,
+        given: dict[str, str],
+        style: str = "",
+        on_step: Callable[[int, int], None] | None = None,
     ) -> tuple[Inversion, dict]:
-        key = (ck.version, hashlib.sha256(data).hexdigest(), tuple(sorted(given.items())), style)
+        key = self._key(ck, data, given, style)
         if key in self.found:
             return self.found[key], self.found[key].read
-        if self.busy.locked():
-            raise ApiError(
-                429,
-                "busy",
-                f"another picture is being turned into a mascot; try again in about "
-                f"{self.cfg.budget_s:.0f} s",
-                {"Retry-After": str(int(self.cfg.budget_s))},
-            )
+        self._refuse_if_busy()
         async with self.busy:
             if style:
                 picture = await asyncio.to_thread(lambda: self._translator(style).apply(picture))
             inverter = await asyncio.to_thread(self._inverter, ck)
-            found = await asyncio.to_thread(inverter, picture, given)
+            found = await asyncio.to_thread(inverter, picture, given, on_step)
         self.found[key] = found
         log.info(
             "inverted a picture for %s in %.1f s (%d steps, distance %.3f)",
@@ -177,3 +209,54 @@ def _picture_bytes(raw: Any) -> bytes:
         raise ApiError(
             400, "invalid_image", "image must be base64 text (of a PNG, JPEG or WebP file)"
         ) from None
+
+
+async def _streamed(request: web.Request, answer) -> web.StreamResponse:
+    """NDJSON: progress lines while ``answer(on_step)`` runs (its search reports steps from a worker
+    thread), then its result, or the error that ended it, as the last line."""
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    steps: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+    work = asyncio.ensure_future(
+        answer(lambda n, total: loop.call_soon_threadsafe(steps.put_nowait, (n, total)))
+    )
+    try:
+        await _progress_lines(response, work, steps)
+    except ConnectionResetError:  # the client left; the search goes on and is remembered for a retry
+        work.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return response
+    try:
+        final = await work
+    except ApiError as exc:
+        final = {"error": {"code": exc.code, "message": exc.message}}
+    except MascotError as exc:
+        final = {"error": {"code": "bad_request", "message": str(exc)}}
+    except Exception:
+        log.exception("unhandled error while streaming /v1/invert")
+        final = {
+            "error": {"code": "internal", "message": "the engine hit an internal error; it has been logged"}
+        }
+    await response.write(_line(final))
+    await response.write_eof()
+    return response
+
+
+async def _progress_lines(
+    response: web.StreamResponse, work: asyncio.Future, steps: asyncio.Queue[tuple[int, int]]
+) -> None:
+    last = 0.0
+    while not work.done():
+        step = asyncio.ensure_future(steps.get())
+        await asyncio.wait({work, step}, return_when=asyncio.FIRST_COMPLETED)
+        if not step.done():
+            step.cancel()
+            return
+        n, total = step.result()
+        if n in (0, total) or time.monotonic() - last >= PROGRESS_EVERY_S:
+            last = time.monotonic()
+            await response.write(_line({"progress": {"step": n, "steps": total}}))
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj).encode() + b"\n"

@@ -158,6 +158,10 @@ class FakeDiscord:
                     return message(
                         mid, fake.channel_of.get(token, CHANNEL), (body or {}).get("content") or ""
                     )
+                if route.method == "PATCH" and "/messages/" in route.url:  # an edit: the message as edited
+                    return message(
+                        snowflake(), fake.channel_of.get(token, CHANNEL), (body or {}).get("content") or ""
+                    )
                 return None
 
         return Adapter()

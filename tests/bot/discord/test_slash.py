@@ -182,6 +182,12 @@ async def test_mascotify_defers_then_posts_four_candidates_from_the_attachment(d
     assert len(post.files) == 4 and "picture" in post.content
     gens = [g for mid in discord_bot.fake.posted for g in store.by_message(mid)]
     assert len(gens) == 4 and all(g.attributes["hair"] == "blue" for g in gens)
+    # The search's steps edit the "thinking" message, which goes once the candidates are posted.
+    (edit,) = [c for c in calls if c.method == "PATCH" and c.path.endswith("/messages/@original")]
+    assert edit.content.startswith("Turning your picture into a mascot: step 0 of 5 ▱▱▱▱▱▱▱▱▱▱")
+    assert calls.index(edit) < calls.index(post)
+    (gone,) = [c for c in calls if c.method == "DELETE"]
+    assert gone.path.endswith("/messages/@original") and calls.index(gone) > calls.index(post)
 
 
 async def test_mascotify_refuses_what_is_not_a_picture_at_once(discord_bot, store):

@@ -2,6 +2,7 @@
 
 import base64
 import io
+import json
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -44,6 +45,21 @@ async def test_a_picture_becomes_four_candidates_that_pick_and_vary_like_any(web
         await web.post("/api/command", json={"user": "ann", "text": f"/variations {gens[0].id}"})
     ).json()
     assert varied["kind"] == "grid" and len(varied["images"]) == 4
+
+
+async def test_mascotify_streams_the_search_steps_then_the_reply(web, store):
+    body = {"user": "ann", "image": base64.b64encode(_png()).decode(), "text": "hair:blue", "progress": True}
+    r = await web.post("/api/mascotify", json=body)
+    assert r.status == 200 and r.headers["Content-Type"].startswith("application/x-ndjson")
+    *steps, grid = [json.loads(line) for line in (await r.text()).splitlines()]
+    assert steps[0] == {"progress": {"step": 0, "steps": 5}} and steps[-1] == {
+        "progress": {"step": 5, "steps": 5}
+    }
+    assert [s["progress"]["step"] for s in steps] == sorted({s["progress"]["step"] for s in steps})
+    assert grid["kind"] == "grid" and len(grid["images"]) == 4 and "picture" in grid["text"]
+    assert all(store.generation(i["generation"]).attributes["hair"] == "blue" for i in grid["images"])
+    r = await web.post("/api/mascotify", json={**body, "progress": 1})
+    assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_progress"
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import io
+import json
 import time
 
 import pytest
@@ -55,6 +56,22 @@ async def test_a_picture_becomes_a_mascot_with_variations_that_render_again(tiny
         assert len(kids["images"]) == 4
 
 
+async def test_progress_streams_the_search_steps_then_the_same_answer(tiny_checkpoint, tmp_path):
+    async with TestClient(TestServer(_service(tiny_checkpoint, tmp_path).app())) as c:
+        body = {"image": _b64(PICTURE), "attributes": "hair:blue", "variations": 1}
+        r = await c.post("/v1/invert", json={**body, "progress": True})
+        assert r.status == 200 and r.headers["Content-Type"].startswith("application/x-ndjson")
+        *steps, last = [json.loads(line) for line in (await r.text()).splitlines()]
+        assert steps[0] == {"progress": {"step": 0, "steps": 5}} and steps[-1] == {
+            "progress": {"step": 5, "steps": 5}
+        }
+        assert all(set(s) == {"progress"} for s in steps)
+        plain = await (await c.post("/v1/invert", json=body)).json()
+        assert last == plain and len(last["images"]) == 2  # the search is remembered: the same mascot
+        r = await c.post("/v1/invert", json={**body, "progress": "yes"})
+        assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_progress"
+
+
 @pytest.mark.parametrize(
     "body, code",
     [
@@ -96,6 +113,10 @@ async def test_a_data_url_is_accepted_and_a_second_search_meanwhile_is_told_to_w
         started = time.monotonic()
         r = await c.post("/v1/invert", json={"image": _b64(PICTURE)})
         assert r.status == 429 and time.monotonic() - started < 0.5 and int(r.headers["Retry-After"]) > 0
+        streamed = await c.post("/v1/invert", json={"image": _b64(PICTURE), "progress": True})
+        assert (
+            streamed.status == 429 and (await streamed.json())["error"]["code"] == "busy"
+        )  # before any line
         assert (await first).status == 200
 
 
