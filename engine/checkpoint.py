@@ -7,6 +7,10 @@ model.json and filled from the safetensors file; nothing is ever unpickled. Both
 are written into a temporary folder that is renamed into place, so a crash never leaves
 a half-written checkpoint, and the weights' hash is recorded so corruption is caught.
 
+A pixel-art model's model.json may declare ``"output": {"grid": N, "palette": [...]}``: its
+pictures are snapped to the palette and enlarged by nearest neighbour (engine/pixelgrid.py);
+the declaration is validated with the rest.
+
 A folder may also hold ``discriminator.safetensors`` (its hash in model.json): the
 discriminator that trained this generator, so a fine-tune (``--init-from``) starts with a
 critic that already knows the data instead of a random one that would push the generator
@@ -36,6 +40,7 @@ from torch.nn.utils import parametrize
 from engine.atomic import publish, staging_dir
 from engine.errors import MascotError
 from engine.models import get_family
+from engine.pixelgrid import GridOutput
 from engine.schema import Schema
 
 FORMAT_VERSION = 1
@@ -55,6 +60,7 @@ class Checkpoint:
     meta: dict[str, Any]
     schema: Schema
     path: Path
+    output: GridOutput | None = None  # pixel art: snapped to a palette, enlarged by nearest neighbour
 
     @property
     def version(self) -> str:
@@ -142,7 +148,18 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"'{path}' has checkpoint format {meta['format_version']}; this engine reads {FORMAT_VERSION}"
         )
+    grid_output(meta, path)
     return meta
+
+
+def grid_output(meta: dict[str, Any], path: Path) -> GridOutput | None:
+    """The pixel-art output model.json declares, checked; None for a model without one."""
+    if "output" not in meta:
+        return None
+    try:
+        return GridOutput.from_json(meta["output"], int(meta["resolution"]))
+    except (MascotError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"'{path / META}': {exc}") from None
 
 
 def read_kind_meta(path: str | Path, name: str, kind: str, what: str) -> dict[str, Any]:
@@ -242,7 +259,7 @@ def load_checkpoint(
     G = G.eval().requires_grad_(False)
     if bake:
         bake_parametrizations(G)
-    return Checkpoint(G.to(device=device, dtype=dtype), meta, schema, path)
+    return Checkpoint(G.to(device=device, dtype=dtype), meta, schema, path, grid_output(meta, path))
 
 
 def _write_discriminator(state: dict[str, torch.Tensor], folder: Path, half: bool) -> str:
@@ -346,7 +363,14 @@ def _report_metrics(folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
         raise MascotError(
             f"the report in '{folder}' evaluates {evaluated}, not this checkpoint ({meta.get('version')})"
         )
+    unfinished = [*(report.get("failed") or {}), *(report.get("pending") or [])]
+    if unfinished:
+        raise MascotError(
+            f"the report in '{folder}' is incomplete ({', '.join(unfinished)} did not finish); "
+            "run the evaluation again before exporting its figures"
+        )
     keys = ("samples", "seed", "data", "data_fingerprint", "feature_size", "fid_name", "created")
+    keys += ("size", "enlarged_by", "real", "protocol", "offered_styles", "grid")  # a protocol's report
     return {"metrics": metrics, "evaluation": {k: report.get(k) for k in keys}}
 
 

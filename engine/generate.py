@@ -7,6 +7,7 @@ mascot-engine generate --checkpoint checkpoints/default hair:blue smile:yes --se
 ... --grid 8 --rows smile style:big-smile -o g.png   the same, with the style held
 ... --interpolate 1 2 --frames 16 -o morph.gif
 ... --size 512 -o big.png        through the upscale-and-restore stage (checkpoints/upscale)
+--checkpoint checkpoints/pixel --size 512   pixel art: snapped to its palette, cells enlarged
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint, args.device)
     given = ckpt.schema.parse(" ".join(args.attributes))
     out = Path(args.out)
-    enlarge = upscaling(args, ckpt.resolution)
+    enlarge = finishing(args, ckpt)
     if args.interpolate:
         a, b = (resolve(ckpt.schema, given, check_seed(s), args.truncation) for s in args.interpolate)
         if not 2 <= args.frames <= 240:
@@ -87,6 +88,17 @@ def run(args: argparse.Namespace) -> int:
     for path in write_images(images, out, grid=bool(args.grid)):
         print(f"wrote {path}")
     return 0
+
+
+def finishing(args: argparse.Namespace, ckpt):
+    """A function from the generator's uint8 pixels to what is written: a pixel-art model's
+    snapped to its palette and enlarged by nearest neighbour, any other's upscaled when asked."""
+    if ckpt.output is None:
+        return upscaling(args, ckpt.resolution)
+    size = args.size or ckpt.resolution
+    if size not in ckpt.output.sizes():
+        raise MascotError(f"--size must be one of {', '.join(map(str, ckpt.output.sizes()))}, got {size}")
+    return lambda images: ckpt.output.finish(images, size)
 
 
 def upscaling(args: argparse.Namespace, native: int):

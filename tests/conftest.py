@@ -36,6 +36,29 @@ def tiny_checkpoint(toy_dataset, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_pixel_checkpoint(tmp_path_factory):
+    """A dcgan trained for a few steps on a 16px toy set with a palette: a pixel-art model."""
+    from engine.train.config import TrainConfig
+    from engine.train.loop import train
+
+    data = make_toy_dataset(tmp_path_factory.mktemp("data") / "pixel", resolution=16, palette=True)
+    cfg = TrainConfig().with_overrides(
+        dict(
+            family="dcgan",
+            data=str(data),
+            out=str(tmp_path_factory.mktemp("run") / "pixel"),
+            kimg=0.064,
+            batch_size=16,
+            tick_kimg=1,
+            snapshot_kimg=1,
+            grid_seeds=2,
+            arch=(("g_ch", 8), ("d_ch", 8)),
+        )
+    )
+    return train(cfg)
+
+
+@pytest.fixture(scope="session")
 def dicebear_small(tmp_path_factory):
     """24 real DiceBear avatars at 32px (node + npm; the npm cache is shared across runs)."""
     from engine.cli import main

@@ -11,10 +11,11 @@ TOY_SCHEMA = Schema((choice("hair", ["red", "green", "blue"]), flag("smile")))
 HAIR_RGB = {"red": (220, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 220)}
 
 
-def make_toy_dataset(out, n: int = 48, resolution: int = 32, seed: int = 0):
-    """Coloured squares whose colour is `hair` and whose bottom bar is `smile`: learnable fast."""
+def make_toy_dataset(out, n: int = 48, resolution: int = 32, seed: int = 0, palette: bool = False):
+    """Coloured squares whose colour is `hair` and whose bottom bar is `smile`: learnable fast.
+    ``palette``: record its five colours in the card, as pixel art at its grid does."""
     rng = np.random.default_rng(seed)
-    with DatasetWriter(out, resolution=resolution, schema=TOY_SCHEMA, capacity=n) as w:
+    with DatasetWriter(out, resolution=resolution, schema=TOY_SCHEMA, capacity=n, palette=palette) as w:
         for i in range(n):
             hair = ["red", "green", "blue"][i % 3]
             smile = "yes" if rng.random() < 0.5 else "no"

@@ -4,7 +4,8 @@
     DIR/labels.npy        int16 (N, n_attributes): value index per attribute, -1 = not visible
     DIR/schema.json       the attribute schema (engine.schema.Schema.to_json)
     DIR/card.json         count, resolution, counts per attribute value, licences and
-                          credits, source, content fingerprint
+                          credits, source, content fingerprint; for pixel art drawn at its
+                          native grid, "palette": every colour in the images ("#rrggbb")
     DIR/tags.jsonl        optional free-form metadata, one JSON object per image
     DIR/contact_sheet.png a grid of the first images, to look at
 
@@ -55,7 +56,14 @@ class DatasetWriter:
     """
 
     def __init__(
-        self, out: str | Path, *, resolution: int, schema: Schema, capacity: int, description: str = ""
+        self,
+        out: str | Path,
+        *,
+        resolution: int,
+        schema: Schema,
+        capacity: int,
+        description: str = "",
+        palette: bool = False,
     ) -> None:
         if capacity < 1:
             raise MascotError(f"a data set needs at least one image (asked for {capacity})")
@@ -63,6 +71,7 @@ class DatasetWriter:
         self.resolution = resolution
         self.schema = schema
         self.description = description
+        self.palette = palette  # record every colour in the card (pixel art at its grid)
         self.sources: list[Source] = []
         self._tmp = staging_dir(self.out)
         self._images = np.lib.format.open_memmap(
@@ -114,6 +123,14 @@ class DatasetWriter:
             with open(self._tmp / "tags.jsonl", "w") as fh:
                 fh.writelines(json.dumps(t, sort_keys=True) + "\n" for t in self._tags)
         card = build_card(images, labels, self.schema, self.sources, self.description)
+        if self.palette:
+            from engine.pixelgrid import palette_of
+
+            try:
+                card["palette"] = palette_of(images)
+            except MascotError:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                raise
         (self._tmp / "card.json").write_text(json.dumps(card, indent=1))
         contact_sheet(images[:64]).save(self._tmp / "contact_sheet.png")
         publish(self._tmp, self.out)
@@ -214,6 +231,11 @@ class Dataset:
     @property
     def fingerprint(self) -> str:
         return str(self.card["fingerprint"])
+
+    @property
+    def palette(self) -> list[str] | None:
+        """Every colour of a pixel-art set at its grid ("#rrggbb"), or None for other data."""
+        return self.card.get("palette")
 
     def tags(self) -> list[dict[str, Any]]:
         path = self.root / "tags.jsonl"

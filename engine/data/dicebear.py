@@ -2,6 +2,7 @@
 
     mascot-engine data dicebear --count 20000 --size 128 --out data/dicebear
     mascot-engine data dicebear --count 500 --out data/blue --force hair=blue smile=yes
+    mascot-engine data dicebear --count 30000 --styles pixel-art --size 16 --palette --out data/pixel-16
 
 Python samples the attributes (numpy, seeded by ``--seed``) and turns them into each
 style's DiceBear options; a long-lived Node process (``dicebear_render.mjs``) draws the
@@ -41,6 +42,7 @@ DICEBEAR_VERSION = "9.4.3"  # exact pin: a new release may move shapes and chang
 NPM_PACKAGES = {"@dicebear/core": DICEBEAR_VERSION, "@dicebear/collection": DICEBEAR_VERSION}
 RENDER_SCRIPT = Path(__file__).with_name("dicebear_render.mjs")
 BATCH = 128  # avatars per Node round trip: big enough to hide the pipe latency
+PIXEL_GRID = 16  # pixel-art's viewBox: drawn with crispEdges, one cell per pixel at 16px
 
 # --- palettes: one attribute value -> the hex colours that may draw it ----------------
 HAIR = {
@@ -667,6 +669,11 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     if args.size < 16:
         raise MascotError(f"--size must be at least 16 pixels (got {args.size})")
     styles = parse_styles(args.styles)
+    if args.palette and (styles != ("pixel-art",) or args.size % PIXEL_GRID):
+        raise MascotError(
+            f"--palette is for pixel art at its grid: use it with --styles pixel-art and a --size "
+            f"that is a multiple of {PIXEL_GRID} (got {' '.join(styles)} at {args.size}px)"
+        )
     schema = dicebear_schema(styles)
     forced = parse_forced(schema, args.force)
     drawable = styles_for(forced, styles)
@@ -680,7 +687,12 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         + (f"; forced {' '.join(f'{k}={v}' for k, v in forced.items())}" if forced else "")
     )
     writer = DatasetWriter(
-        out, resolution=args.size, schema=schema, capacity=args.count, description=description
+        out,
+        resolution=args.size,
+        schema=schema,
+        capacity=args.count,
+        description=description,
+        palette=args.palette,
     )
     try:
         prefix = ensure_dicebear(cache_dir())
@@ -763,4 +775,10 @@ def register(subparsers) -> None:
         "--force", nargs="+", metavar="NAME=VALUE", help="fix attributes, e.g. hair=blue smile=yes"
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data set)")
+    p.add_argument(
+        "--palette",
+        action="store_true",
+        help=f"pixel art at its grid (--styles pixel-art --size {PIXEL_GRID}): record every colour "
+        "in the card; a model trained on it serves every cell snapped to these colours",
+    )
     p.set_defaults(func=_run)

@@ -23,6 +23,14 @@ Labels, in order of preference:
   every label unknown, so it trains unconditionally until ``data cluster`` gives it
   real classes.
 
+``--grid auto`` is for pixel art: each picture is read at its own grid (the cell size on
+which it is piecewise constant, found from where its colours change: a 16x16 drawing saved
+at 256px becomes 16x16 again), never resized; smaller grids are centred on the largest
+one found, which becomes the set's resolution, and the card records every colour (the
+palette). A model trained on it draws the grid itself and is served snapped to that
+palette (engine/pixelgrid.py). A picture without a clear grid (a photo, a JPEG's noise, an
+SVG) is skipped and named.
+
 ``--auto-tag`` instead labels every picture with the attribute classifier of a labelled
 set (``--tagger DATA``; see engine/data/autotag.py): its schema, the readings at or above
 ``--tag-threshold`` as labels, the rest unknown, and every reading with its confidence in
@@ -37,7 +45,7 @@ import hashlib
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +75,7 @@ NOT_READ = {
     ".arw": "raw",
     ".raw": "raw",
 }
+MAX_GRID = 256  # with --grid auto, a picture with more cells a side than this is not pixel art
 MAX_ENLARGE = 4.0  # beyond this a small picture is more blur than mascot: skipped
 CHUNK = 256  # pictures labelled at once (the tagger reads them in batches)
 YES_NO = {
@@ -88,6 +97,7 @@ class FolderConfig:
     margin: float = 0.04  # of the long side, each side: room for outlines touching the edge
     licence: str = "unknown (supplied by the user)"
     credit: str = ""
+    grid: bool = False  # pixel art: each picture at its own grid, one pixel per cell
 
 
 @dataclass
@@ -337,6 +347,61 @@ def prepared_pictures(src: Path, paths: list[Path], cfg: FolderConfig, report: F
         yield name, square_image(image, cfg.size, background, cfg.margin)
 
 
+def grid_pictures(src: Path, paths: list[Path], cfg: FolderConfig, report: FolderReport):
+    """(pictures, grid): every readable, new picture at its own grid (one pixel per cell),
+    centred on the largest grid found, which is returned as the set's resolution."""
+    import numpy as np
+    from PIL import Image
+    from tqdm import tqdm
+
+    from engine.data.imageprep import flatten_alpha, parse_colour
+    from engine.pixelgrid import to_cells
+
+    background = parse_colour(cfg.background)
+    seen: dict[str, str] = {}
+    found = []
+    for path in tqdm(paths, desc="pictures", unit="img"):
+        name = path.relative_to(src).as_posix()
+        if path.suffix.lower() in VECTOR:
+            report.skip(name, "an SVG has no pixel grid; export it as PNG to use --grid auto")
+            continue
+        image, frames, problem = read_picture(path, 1 << 16)  # no JPEG draft: every pixel counts
+        if problem:
+            report.skip(name, problem)
+            continue
+        digest = content_hash(image)
+        if digest in seen:
+            report.duplicates.append((name, seen[digest]))
+            continue
+        seen[digest] = name
+        cells = to_cells(np.asarray(flatten_alpha(image, background)))
+        if max(cells.shape[:2]) > MAX_GRID:
+            report.skip(
+                name,
+                f"no pixel grid: {cells.shape[1]}x{cells.shape[0]} cells (at most {MAX_GRID} a side); "
+                "is it pixel art saved without smoothing (PNG, not JPEG)?",
+            )
+            continue
+        if frames > 1:
+            report.first_frames.append((name, frames))
+        found.append((name, cells))
+    grid = max((max(cells.shape[:2]) for _, cells in found), default=1)
+    pictures = [
+        (name, np.asarray(pad_to_square_at(Image.fromarray(cells), grid, background)))
+        for name, cells in found
+    ]
+    return pictures, grid
+
+
+def pad_to_square_at(image, side: int, background):
+    """``image`` centred on a ``side`` x ``side`` canvas of ``background`` (whole cells, no resize)."""
+    from PIL import Image
+
+    canvas = Image.new("RGB", (side, side), background)
+    canvas.paste(image, ((side - image.size[0]) // 2, (side - image.size[1]) // 2))
+    return canvas
+
+
 def build_folder(
     src: Path, out: Path, cfg: FolderConfig, tags: Path | None = None, tagger=None
 ) -> dict[str, Any]:
@@ -352,6 +417,14 @@ def build_folder(
     check_size(cfg.size), parse_colour(cfg.background)  # refuse bad settings before any work
     report = FolderReport()
     paths = find_images(src, report)
+    size, pictures = cfg.size, None
+    if cfg.grid:
+        pictures, size = grid_pictures(src, paths, cfg, report)
+        if not pictures:
+            raise MascotError(f"no picture under '{src}' is pixel art with a grid; nothing was written")
+        cfg = replace(cfg, size=size, margin=0.0)
+    else:
+        pictures = prepared_pictures(src, paths, cfg, report)
     names = [p.relative_to(src).as_posix() for p in paths]
     labels = None if tagger else choose_labels(tags, names)
     schema = tagger.schema if tagger else labels.schema
@@ -360,11 +433,14 @@ def build_folder(
     )
     kept: list[str] = []
     rows = []
+    description = f"pictures from {src}" + (
+        f", each at its pixel grid ({size}x{size} cells)" if cfg.grid else ""
+    )
     with DatasetWriter(
-        out, resolution=cfg.size, schema=schema, capacity=len(paths), description=f"pictures from {src}"
+        out, resolution=size, schema=schema, capacity=len(paths), description=description, palette=cfg.grid
     ) as writer:
         writer.sources = [Source(f"folder {src}", cfg.licence, cfg.credit)]
-        for chunk in chunks(prepared_pictures(src, paths, cfg, report), CHUNK):
+        for chunk in chunks(pictures, CHUNK):
             chunk_names = [name for name, _ in chunk]
             images = np.stack([image for _, image in chunk])
             attrs_list = label_chunk(chunk_names, strip_margin(images, cfg.margin))
@@ -382,6 +458,7 @@ def build_folder(
         "duplicates": report.duplicates,
         "schema": schema,
         "report": report,
+        "size": size,
     }
 
 
@@ -427,7 +504,13 @@ def register(subparsers) -> None:
     )
     p.add_argument("src", help="folder of pictures, searched recursively")
     p.add_argument("--out", required=True, help="data set folder to write")
-    p.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
+    p.add_argument("--size", type=int, default=None, help="image side in pixels (default 128)")
+    p.add_argument(
+        "--grid",
+        choices=["auto"],
+        help="pixel art: read each picture at its own grid (one pixel per cell, never resized) "
+        "and record the palette; the set's side is the largest grid found",
+    )
     p.add_argument("--tags", default=None, help="CSV: a 'file' column, then one column per attribute")
     p.add_argument(
         "--auto-tag",
@@ -468,14 +551,24 @@ def tagger_from_args(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
-    cfg = FolderConfig(size=args.size, background=args.background, licence=args.licence, credit=args.credit)
+    if args.grid and args.size is not None:
+        raise MascotError("--grid auto sizes the set to the pictures' own grid; leave out --size")
+    cfg = FolderConfig(
+        size=args.size or FolderConfig.size,
+        background=args.background,
+        licence=args.licence,
+        credit=args.credit,
+        grid=bool(args.grid),
+    )
     tagger = tagger_from_args(args)
     result = build_folder(Path(args.src), Path(args.out), cfg, Path(args.tags) if args.tags else None, tagger)
     print(
         f"wrote {result['count']} pictures to {args.out} "
         f"({len(result['duplicates'])} duplicates removed, {len(result['skipped'])} skipped)"
     )
-    print_report(result["report"], cfg.size)
+    if cfg.grid:
+        print(f"pixel grid: {result['size']}x{result['size']} cells, one pixel each; palette in the card")
+    print_report(result["report"], result["size"])
     print("schema:\n" + result["schema"].describe())
     if tagger:
         print(f"auto-tags (every reading with its confidence in {Path(args.out) / 'autotags.json'}):")

@@ -234,7 +234,7 @@ class EngineService:
                     ck
                 )  # beside the queue: the warm-up is not traffic in the metrics
                 await asyncio.to_thread(
-                    lambda: [encode_image(p, "png") for p in self._upscaled(forward(reqs), size)]
+                    lambda: [encode_image(p, "png") for p in self._finished(ck, forward(reqs), size)]
                 )
 
             return draw
@@ -413,6 +413,8 @@ class EngineService:
         )
 
     def sizes(self, ck: Checkpoint) -> list[int]:
+        if ck.output is not None:  # pixel art: enlarged by nearest neighbour, never the upscale stage
+            return ck.output.sizes()
         return self.upscaler.sizes(ck.resolution) if self.upscaler else [ck.resolution]
 
     def _size(self, body: dict, ck: Checkpoint) -> int:
@@ -422,7 +424,7 @@ class EngineService:
         if isinstance(size, bool) or not isinstance(size, int) or size not in offered:
             more = (
                 ""
-                if self.upscaler
+                if self.upscaler or ck.output is not None
                 else " (larger sizes need the upscale stage, which this engine has not loaded)"
             )
             raise ApiError(
@@ -432,8 +434,18 @@ class EngineService:
             )
         return size
 
-    def _upscaled(self, pixels, size: int):
+    def _finished(self, ck: Checkpoint, pixels, size: int):
+        """The generator's pixels as served at ``size``: a pixel-art model's snapped to its palette
+        and enlarged by nearest neighbour, any other's through the upscale stage."""
+        if ck.output is not None:
+            return ck.output.finish(pixels, size)
         return pixels if self.upscaler is None else self.upscaler.apply(pixels, size)
+
+    def _cost(self, ck: Checkpoint, size: int) -> float:
+        """Work of one image at ``size``, in images at the model's own size, for admission."""
+        if ck.output is not None:
+            return 1.0  # the nearest-neighbour enlargement is a copy
+        return self.size_cost.get(size, (size / ck.resolution) ** 2)
 
     async def _images(self, ck: Checkpoint, reqs: list[Request], fmt: str, size: int) -> list[bytes]:
         key = lambda r: (ck.version, r, fmt, size)
@@ -442,7 +454,7 @@ class EngineService:
         self.metrics.cache_hits.inc(len(reqs) - len(missing))
         if missing:
             # 429 now rather than a 503 after the timeout
-            with self.admission.admit(len(missing), self.size_cost.get(size, (size / ck.resolution) ** 2)):
+            with self.admission.admit(len(missing), self._cost(ck, size)):
                 try:
                     pixels = await asyncio.wait_for(
                         self.batcher.submit(ck, missing), self.cfg.request_timeout_s
@@ -454,7 +466,7 @@ class EngineService:
                         f"the image took longer than {self.cfg.request_timeout_s:.0f} s; try again",
                     ) from None
                 blobs = await asyncio.to_thread(
-                    lambda: [encode_image(p, fmt) for p in self._upscaled(pixels, size)]
+                    lambda: [encode_image(p, fmt) for p in self._finished(ck, pixels, size)]
                 )
             for r, blob in zip(missing, blobs):
                 found[r] = self.cache[key(r)] = blob
@@ -483,7 +495,7 @@ class EngineService:
         pixels = await asyncio.to_thread(
             interpolate, ck.G, ck.schema, ends[0], ends[1], frames, self.cfg.device
         )
-        gif, pngs = await asyncio.to_thread(lambda: _encode_frames(self._upscaled(pixels, size)))
+        gif, pngs = await asyncio.to_thread(lambda: _encode_frames(self._finished(ck, pixels, size)))
         return web.json_response(
             {
                 "version": ck.version,

@@ -112,7 +112,7 @@ class CreativeRoutes:
 
             def work() -> list[bytes]:
                 pixels = creative.render(ck.G, ck.schema, missing, trunc, svc.cfg.device)
-                return [encode_image(p, fmt) for p in svc._upscaled(pixels, size)]
+                return [encode_image(p, fmt) for p in svc._finished(ck, pixels, size)]
 
             with svc.admission.admit(len(missing)):  # a busy engine answers 429 at once, as for /v1/generate
                 blobs = await asyncio.to_thread(work)

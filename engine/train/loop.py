@@ -586,6 +586,13 @@ class TrainingRun:
             return self.base_schema
         return self.base_schema.with_priors_moved(self.extra.labels, self.cfg.extra_share)
 
+    def _grid_output(self) -> dict[str, Any]:
+        """Pixel art trained at its grid (the data's card has a palette) is served with every
+        cell snapped to that palette and enlarged by nearest neighbour (engine/pixelgrid.py)."""
+        if self.ds.palette is None or self.res != self.ds.resolution:
+            return {}
+        return {"output": {"grid": self.res, "palette": list(self.ds.palette)}}
+
     def save(self) -> None:
         """Serving checkpoint of the EMA generator, then the resume pair; rank 0 only."""
         if not distributed.is_main():
@@ -612,6 +619,7 @@ class TrainingRun:
                 "parent": self.parent,
                 "data_sources": self.ds.card.get("sources", []),
                 "metrics": {},
+                **self._grid_output(),
             },
         )
         meta = {

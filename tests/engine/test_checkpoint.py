@@ -310,3 +310,34 @@ def test_saved_optimizer_device_options_give_way_to_the_current_ones():
     for idx, slots in here.state_dict()["state"].items():
         for key, value in slots.items():
             assert torch.equal(torch.as_tensor(value), torch.as_tensor(saved_state[idx][key]))
+
+
+def _declare_output(folder, output) -> None:
+    meta = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**meta, "output": output}))
+
+
+def test_a_declared_pixel_output_is_loaded_with_its_palette(ckpt_copy):
+    _declare_output(ckpt_copy, {"grid": 32, "palette": ["#000000", "#ffffff"]})
+    output = load_checkpoint(ckpt_copy).output
+    assert output.grid == 32 and output.palette.tolist() == [[0, 0, 0], [255, 255, 255]]
+
+
+def test_a_model_without_a_declared_output_has_none(tiny_checkpoint):
+    assert load_checkpoint(tiny_checkpoint).output is None
+
+
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        ({"grid": 16, "palette": ["#000000"]}, "must be the model's resolution 32"),
+        ({"grid": 32, "palette": ["black"]}, "holds 'black'"),
+        ({"grid": 32, "palette": []}, "list of 1 to 4096 colours"),
+        ("pixels", "must be an object"),
+    ],
+)
+def test_a_bad_pixel_output_is_refused_naming_the_file(ckpt_copy, output, message):
+    _declare_output(ckpt_copy, output)
+    with pytest.raises(CheckpointError, match=re.escape(message)) as err:
+        load_checkpoint(ckpt_copy)
+    assert str(ckpt_copy / "model.json") in str(err.value) and "\n" not in str(err.value)
