@@ -8,6 +8,13 @@ trained only on real images, say what it sees. Precision of v is the fraction
 classified as v. A generator that ignores its conditioning scores about 1/K on a
 K-valued attribute (the "chance" column); the classifier's held-out accuracy is
 reported beside it, since no precision can be read above that.
+
+With ``confident`` set (the posted protocol sets 0.99), a reading counts only when EvalNet
+is sure of it: per attribute, the threshold is the confidence that keeps that share of the
+correct readings of real renders (judged at the same size as the samples), so a washed-out
+colour that EvalNet calls "blonde" at 40 % is a miss, not the nearest name. Each value also
+reports how often its readings fell under the threshold, and what the nearest name alone
+would have scored.
 """
 
 from __future__ import annotations
@@ -15,20 +22,61 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from engine.errors import MascotError
 from engine.metrics.registry import register_metric
 from engine.sampling import Request, resolve
-from engine.schema import Schema
+from engine.schema import UNKNOWN, Schema
 
 
 @dataclass(frozen=True)
 class AttrPrecisionOptions:
     per_value: int = 32  # images drawn per attribute value (MakeGirlsMoe: 20, judged by hand)
+    # Share of real renders' correct readings a confident reading must match (0.99); None:
+    # every reading counts as its nearest name.
+    confident: float | None = None
+    calibration_images: int = 2000  # real renders read to set the thresholds
 
     def __post_init__(self) -> None:
         if not 1 <= self.per_value <= 10000:
             raise MascotError(f"attr_precision per_value must be from 1 to 10000, got {self.per_value}")
+        if self.confident is not None and not 0.5 <= self.confident < 1:
+            raise MascotError(
+                "attr_precision confident must be a share from 0.5 to below 1 (e.g. 0.99), "
+                f"got {self.confident}"
+            )
+        if self.calibration_images < 10:
+            raise MascotError(
+                f"attr_precision calibration_images must be at least 10, got {self.calibration_images}"
+            )
+
+
+def calibrate(net, images: np.ndarray, labels: np.ndarray, keep: float) -> dict[str, float | None]:
+    """Per attribute, the confidence that ``keep`` of the correct readings of real renders reach.
+    None where no real render shows the attribute (then nothing can be read confidently)."""
+    probs = net.probabilities(images)
+    thresholds: dict[str, float | None] = {}
+    for i, attr in enumerate(net.schema.attributes):
+        read = probs[i].argmax(1)
+        correct = (labels[:, i] != UNKNOWN) & (read == labels[:, i])
+        confidence = probs[i].max(1)[correct]
+        thresholds[attr.name] = float(np.quantile(confidence, 1 - keep)) if len(confidence) else None
+    return thresholds
+
+
+def read_confidently(
+    net, images: np.ndarray, thresholds: dict[str, float | None] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(nearest, under): the value index EvalNet reads per attribute (its nearest name), and
+    where its confidence falls under the attribute's threshold (nowhere without thresholds)."""
+    probs = net.probabilities(images)
+    nearest = np.stack([p.argmax(1) for p in probs], 1)
+    if thresholds is None:
+        return nearest, np.zeros(nearest.shape, bool)
+    limits = [thresholds[a.name] for a in net.schema.attributes]
+    under = np.stack([p.max(1) < (np.inf if t is None else t) for p, t in zip(probs, limits)], 1)
+    return nearest, under
 
 
 def check_same_schema(model_schema: Schema, data_schema: Schema) -> None:
@@ -86,19 +134,57 @@ def attr_precision(ctx, opts: AttrPrecisionOptions) -> dict:
     schema = ctx.checkpoint.schema
     check_same_schema(schema, ctx.dataset.schema)
     net = ctx.evalnet()
+    thresholds = calibration(ctx, opts)
     # The data's label table, not the checkpoint's: every model is asked the same things.
     asker = ctx.dataset.schema
     jobs = [(i, k) for i, attr in enumerate(schema.attributes) for k in range(len(attr.values))]
-    requests = [
-        r for i, k in jobs for r in conditioned_requests(asker, i, k, opts.per_value, ctx.config.seed)
-    ]
-    images = ctx.render(requests, desc="attr_precision samples")
-    pred = net.predict(images)
-    predictions = {job: pred[n * opts.per_value : (n + 1) * opts.per_value] for n, job in enumerate(jobs)}
+    predictions, nearest, under = {}, {}, {}
+    for job in tqdm(jobs, desc="attr_precision values", unit="value", disable=not ctx.config.progress):
+        # One value at a time: at the posted size a whole table of images would not fit in memory.
+        requests = conditioned_requests(asker, *job, opts.per_value, ctx.config.seed)
+        images = ctx.posted(ctx.render(requests, desc=None), show=False)
+        nearest[job], under[job] = read_confidently(net, images, thresholds)
+        predictions[job] = np.where(under[job], UNKNOWN, nearest[job])  # unsure reads as a miss
     table = precision_table(schema, predictions, net.accuracy)
-    return {
+    out = {
         **table,
         "per_value": opts.per_value,
-        "images": len(requests),
-        "classifier": {"held_out_accuracy": net.accuracy, "input_size": net.config.size},
+        "images": opts.per_value * len(jobs),
+        "size": ctx.config.size or ctx.checkpoint.meta.get("resolution"),
+        "classifier": {
+            "held_out_accuracy": net.accuracy,
+            "input_size": net.config.size,
+            "trained_on": str(ctx.classifier_dataset.root),
+        },
     }
+    if thresholds is not None:
+        nearest_table = precision_table(schema, nearest, net.accuracy)
+        for i, attr in enumerate(schema.attributes):
+            row = out["per_attribute"].get(attr.name)
+            if row is not None:
+                row["under_threshold"] = {
+                    v: float(under[(i, k)][:, i].mean()) for k, v in enumerate(attr.values)
+                }
+                row["nearest_name"] = nearest_table["per_attribute"][attr.name]["values"]
+        out["nearest_name_mean"] = nearest_table["mean"]
+        out["confidence"] = {
+            "keep": opts.confident,
+            "thresholds": thresholds,
+            "calibrated_on": int(min(len(ctx.real_indices()), opts.calibration_images)),
+        }
+    return out
+
+
+def calibration(ctx, opts: AttrPrecisionOptions) -> dict[str, float | None] | None:
+    """The thresholds for ``opts.confident``, from real renders at the size samples are judged at."""
+    if opts.confident is None:
+        return None
+    idx = ctx.real_indices()[: opts.calibration_images]
+    images, labels = np.asarray(ctx.dataset.images[idx]), np.asarray(ctx.dataset.labels[idx])
+    size = ctx.config.size or ctx.checkpoint.meta.get("resolution")
+    if images.shape[1] != size:
+        raise MascotError(
+            "confident readings are calibrated on real renders at the size samples are judged at "
+            f"({size} px); '{ctx.dataset.root}' holds {images.shape[1]} px images"
+        )
+    return calibrate(ctx.evalnet(), images, labels, opts.confident)

@@ -24,8 +24,30 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", required=True, help="checkpoint folder")
     p.add_argument("--data", required=True, help="data set folder (the real images)")
     p.add_argument("--out", required=True, help="report folder: report.json, report.md, plots")
-    p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated (default: all)")
-    p.add_argument("--samples", type=int, default=2000, help="generated samples, fixed per report")
+    p.add_argument(
+        "--protocol",
+        choices=["posted"],
+        help="posted: the model card's figures at the posted size (512 px) against as many real renders "
+        "at that size (--data: twice --samples, the offered styles), k = 5, confident attribute readings, "
+        "real against real, and grids of seeds 1-16 per style beside DiceBear renders",
+    )
+    p.add_argument(
+        "--metrics",
+        help=f"comma-separated (default: all: {','.join(DEFAULT_METRICS)}); posted runs its own",
+    )
+    p.add_argument(
+        "--samples", type=int, help="generated samples, fixed per report (default 2000; posted: 1000)"
+    )
+    p.add_argument(
+        "--classifier-data",
+        help="labelled data set EvalNet (the attribute reader) learns from (default: --data); "
+        "the posted protocol's real renders are too few, give the training set",
+    )
+    p.add_argument(
+        "--classifier-epochs",
+        type=int,
+        help="EvalNet's training epochs, if not its default (as 'eval-models build --epochs')",
+    )
     p.add_argument("--seed", type=int, default=0, help="first seed of the generated samples")
     p.add_argument(
         "--feature-size", type=int, default=160, help="EffLite0 input size (224 = ImageNet, 2x slower)"
@@ -41,7 +63,7 @@ def register(subparsers) -> None:
         "--size",
         type=int,
         default=0,
-        help="judge the samples at this side, as posted (default: the model's own)",
+        help="judge the samples at this side, as posted (default: the model's own; posted: 512)",
     )
     p.add_argument(
         "--upscaler",
@@ -94,34 +116,89 @@ def parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from engine.metrics.report import MetricsFailed, evaluate
+    from engine.metrics.report import MetricsFailed
 
-    metrics = [m for m in args.metrics.split(",") if m.strip()]
-    print(
-        f"evaluating {args.checkpoint} on {args.data}: {args.samples} samples, seed {args.seed}, "
-        f"metrics {', '.join(metrics)}"
-    )
     try:
-        report = evaluate(
-            args.checkpoint,
-            args.data,
-            metrics,
-            samples=args.samples,
-            seed=args.seed,
-            out_dir=args.out,
-            options=parse_options(args.option),
-            feature_size=args.feature_size,
-            device=args.device,
-            progress=not args.quiet,
-            size=args.size,
-            upscaler=args.upscaler,
-        )
+        report = run_posted(args) if args.protocol == "posted" else run_plain(args)
     except MetricsFailed as failed:
         print_headline(failed.report)
         print(f"mascot-engine: error: {failed}", file=sys.stderr)
         return 1
     print_headline(report)
     return 0
+
+
+def _evalnet_config(args: argparse.Namespace):
+    import dataclasses
+
+    from engine.metrics.evalnet import EvalNetConfig
+
+    if args.classifier_epochs is None:
+        return None
+    return dataclasses.replace(EvalNetConfig(), epochs=args.classifier_epochs)
+
+
+def run_plain(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.metrics.registry import DEFAULT_METRICS
+    from engine.metrics.report import evaluate
+
+    metrics = [m for m in (args.metrics or ",".join(DEFAULT_METRICS)).split(",") if m.strip()]
+    samples = args.samples or 2000
+    print(
+        f"evaluating {args.checkpoint} on {args.data}: {samples} samples, seed {args.seed}, "
+        f"metrics {', '.join(metrics)}"
+    )
+    return evaluate(
+        args.checkpoint,
+        args.data,
+        metrics,
+        samples=samples,
+        seed=args.seed,
+        out_dir=args.out,
+        options=parse_options(args.option),
+        feature_size=args.feature_size,
+        device=args.device,
+        progress=not args.quiet,
+        size=args.size,
+        upscaler=args.upscaler,
+        classifier_data=args.classifier_data,
+        evalnet_config=_evalnet_config(args),
+    )
+
+
+def run_posted(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.metrics.posted import POSTED_METRICS, POSTED_SAMPLES, POSTED_SIZE, evaluate_posted
+
+    if args.metrics:
+        raise MascotError(
+            f"the posted protocol runs its own metrics ({', '.join(POSTED_METRICS)}); drop --metrics"
+        )
+    options = parse_options(args.option)
+    per_value = options.pop("attr_precision", {}).pop("per_value", 32)
+    if any(options.values()):
+        raise MascotError(
+            "the posted protocol fixes its settings; only --option attr_precision.per_value=N may be set"
+        )
+    samples, size = args.samples or POSTED_SAMPLES, args.size or POSTED_SIZE
+    print(
+        f"posted protocol for {args.checkpoint}: {samples} samples at {size} px against {samples} "
+        f"real renders in {args.data} (and {samples} more for real against real)"
+    )
+    return evaluate_posted(
+        args.checkpoint,
+        args.data,
+        args.out,
+        classifier_data=args.classifier_data,
+        samples=samples,
+        size=size,
+        upscaler=args.upscaler,
+        per_value=per_value,
+        seed=args.seed,
+        feature_size=args.feature_size,
+        device=args.device,
+        progress=not args.quiet,
+        evalnet_config=_evalnet_config(args),
+    )
 
 
 def print_headline(report: dict[str, Any]) -> None:

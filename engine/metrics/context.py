@@ -66,7 +66,13 @@ def _once(method):
 
 class EvalContext:
     def __init__(
-        self, checkpoint, dataset, config: EvalConfig, out_dir: Path | None = None, evalnet_config=None
+        self,
+        checkpoint,
+        dataset,
+        config: EvalConfig,
+        out_dir: Path | None = None,
+        evalnet_config=None,
+        classifier_dataset=None,
     ) -> None:
         self._memo: dict = {}
         self.checkpoint = checkpoint
@@ -74,9 +80,13 @@ class EvalContext:
         self.config = config
         self.out_dir = out_dir
         self.evalnet_config = evalnet_config
+        # The labelled set EvalNet learns from: the real set itself unless it is too small to
+        # teach a classifier (a thousand renders at the posted size), then the training set.
+        self.classifier_dataset = classifier_dataset if classifier_dataset is not None else dataset
 
     # --- generated samples -------------------------------------------------------
-    def render(self, requests: Sequence, desc: str = "generating") -> np.ndarray:
+    def render(self, requests: Sequence, desc: str | None = "generating") -> np.ndarray:
+        """Draw ``requests`` at the model's own size; ``desc`` None: without a progress bar."""
         from engine.sampling import render
 
         G, schema, bs = self.checkpoint.G, self.checkpoint.schema, self.config.batch_size
@@ -84,7 +94,7 @@ class EvalContext:
             range(0, len(requests), bs),
             desc=desc,
             unit="batch",
-            disable=not self.config.progress,
+            disable=not self.config.progress or desc is None,
             leave=False,
         )
         return np.concatenate([render(G, schema, requests[s : s + bs], self.config.device) for s in chunks])
@@ -97,19 +107,22 @@ class EvalContext:
         requests = [resolve(self.checkpoint.schema, {}, c.seed + i, c.truncation) for i in range(c.samples)]
         return self.posted(self.render(requests, desc=f"generating {c.samples} samples"))
 
-    def posted(self, images: np.ndarray) -> np.ndarray:
+    def posted(self, images: np.ndarray, show: bool = True) -> np.ndarray:
         """The samples at the size users are shown (config.size), the way they reach it."""
         from engine.upscale.stage import enlarge_with
 
         size = self.config.size or images.shape[1]
         if size == images.shape[1]:
             return images
-        enlarge = enlarge_with(self.config.upscaler, images.shape[1], size)
+        key = ("enlarge", images.shape[1], size)  # the stage's weights load once per evaluation
+        if key not in self._memo:
+            self._memo[key] = enlarge_with(self.config.upscaler, images.shape[1], size)
+        enlarge = self._memo[key]
         chunks = tqdm(
             range(len(images)),
             desc=f"enlarging to {size}px",
             unit="img",
-            disable=not self.config.progress,
+            disable=not (self.config.progress and show),
             leave=False,
         )
         return np.stack([enlarge(images[i]) for i in chunks])
@@ -144,13 +157,43 @@ class EvalContext:
             c.progress,
         )
 
+    # --- a second real set, for real against real (the ceiling) --------------------
+    @_once
+    def ceiling_indices(self) -> np.ndarray:
+        """As many other real images as the reference set holds, none of them in it."""
+        reference = self.real_indices()
+        others = np.setdiff1d(np.arange(len(self.dataset)), reference)
+        if len(others) < len(reference):
+            raise MascotError(
+                f"real against real needs two disjoint sets of {len(reference)} real images; "
+                f"'{self.dataset.root}' has {len(self.dataset)} (make it at least {2 * len(reference)})"
+            )
+        return others[np.random.default_rng(self.config.seed + 1).permutation(len(others))[: len(reference)]]
+
+    @_once
+    def ceiling_images(self) -> np.ndarray:
+        return np.asarray(self.dataset.images[np.sort(self.ceiling_indices())])
+
+    @_once
+    def ceiling_effl0(self) -> np.ndarray:
+        c = self.config
+        return F.effl0_features(
+            self.dataset.images,
+            c.feature_size,
+            c.batch_size,
+            c.device,
+            "other real EffLite0 features",
+            c.progress,
+            np.sort(self.ceiling_indices()),
+        )
+
     # --- EvalNet (domain features and attribute classifier) ----------------------
     @_once
     def evalnet(self):
         from engine.metrics.evalnet import EvalNetConfig, get_evalnet
 
         return get_evalnet(
-            self.dataset,
+            self.classifier_dataset,
             self.evalnet_config or EvalNetConfig(),
             self.config.cache_dir,
             progress=self.config.progress,

@@ -44,10 +44,16 @@ def evaluate(
     progress: bool = True,
     size: int = 0,
     upscaler: str = "lanczos",
+    max_real: int = 10000,
+    classifier_data=None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``metrics`` (default: all) for a checkpoint (folder or loaded Checkpoint) on a data set
     (folder or Dataset). ``options`` overrides metric settings: ``{"geometry_score": {"repetitions": 10}}``.
-    Writes report.json, report.md and plots into ``out_dir`` when given; returns the report."""
+    Writes report.json, report.md and plots into ``out_dir`` when given, after every metric;
+    returns the report, or raises MetricsFailed (carrying it) when any metric raised.
+    ``classifier_data``: the labelled set EvalNet learns from (default ``data``); ``extra``:
+    more fields for the report (a protocol's name, its pictures)."""
     from engine.checkpoint import load_checkpoint
     from engine.data.dataset import Dataset
 
@@ -62,14 +68,18 @@ def evaluate(
         progress=progress,
         size=size,
         upscaler=upscaler,
+        max_real=max_real,
     )
     ckpt = checkpoint if hasattr(checkpoint, "G") else load_checkpoint(checkpoint, device)
     ds = data if isinstance(data, Dataset) else Dataset(data)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    ctx = EvalContext(ckpt, ds, config, out, evalnet_config)
-    run = _Run(ckpt, ds, config, opts, out)
+    teacher = classifier_data
+    if teacher is not None and not isinstance(teacher, Dataset):
+        teacher = Dataset(teacher)
+    ctx = EvalContext(ckpt, ds, config, out, evalnet_config, teacher)
+    run = _Run(ckpt, ds, config, opts, out, dict(extra or {}))
     for name in names:
         run.measure(name, ctx)
         run.write()  # every finished metric is on disk before the next one starts
@@ -97,8 +107,11 @@ class MetricsFailed(MascotError):
 class _Run:
     """One evaluation's results as they arrive, and the report they make at any moment."""
 
-    def __init__(self, ckpt, ds, config: EvalConfig, opts: dict[str, Any], out: Path | None) -> None:
+    def __init__(
+        self, ckpt, ds, config: EvalConfig, opts: dict[str, Any], out: Path | None, extra: dict[str, Any]
+    ) -> None:
         self.ckpt, self.ds, self.config, self.opts, self.out = ckpt, ds, config, opts, out
+        self.extra = extra
         self.results: dict[str, Any] = {}
         self.seconds: dict[str, float] = {}
         self.failed: dict[str, dict[str, str]] = {}
@@ -131,6 +144,8 @@ class _Run:
             "size": config.size or ckpt.meta.get("resolution"),
             "enlarged_by": config.upscaler if config.size not in (0, ckpt.meta.get("resolution")) else None,
             "fid_name": EFFL0_NAME,
+            "real": min(len(ds), config.max_real),
+            **self.extra,
             "options": {n: _jsonable(vars(o)) for n, o in self.opts.items()},
             "headline": {
                 n: {"value": _headline(n, r), "better": get_metric(n).better} for n, r in self.results.items()
@@ -212,6 +227,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "not the Inception FID of the papers; compare only reports "
         "with the same sample count and feature size.",
         f"- total time {report['seconds']['total']:.0f} s",
+        *_protocol_lines(report),
         "",
         "| metric | value | better | seconds |",
         "|---|---|---|---|",
@@ -231,9 +247,32 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _protocol_lines(report: Mapping[str, Any]) -> list[str]:
+    if report.get("protocol") != "posted":
+        return []
+    styles = report.get("offered_styles")
+    lines = [
+        f"- **posted protocol**: samples at {report['size']} px (enlarged by `{report['enlarged_by']}`) "
+        f"against {report['real']} real renders at {report['size']} px"
+        + (f" of the offered styles ({', '.join(styles)})" if styles else "")
+        + "; real_ceiling is real renders against as many other real renders",
+    ]
+    grid = report.get("grid")
+    if grid:
+        lines += [
+            "",
+            f"Seeds {grid['seeds'][0]}-{grid['seeds'][-1]}: the model left, DiceBear right, same attributes.",
+            "",
+        ]
+        lines += [f"![{style}]({file})" for style, file in grid["files"].items()]
+    return lines
+
+
 def _detail_lines(name: str, result: Mapping[str, Any]) -> list[str]:
     if name == "attr_precision":
         return _attr_lines(result)
+    if name == "real_ceiling":
+        return _ceiling_lines(result)
     lines = [
         f"- {k}: {_fmt(v)}" for k, v in result.items() if not isinstance(v, (list, dict)) and k != "plot"
     ]
@@ -243,20 +282,49 @@ def _detail_lines(name: str, result: Mapping[str, Any]) -> list[str]:
 
 
 def _attr_lines(result: Mapping[str, Any]) -> list[str]:
+    confident = result.get("confidence")
     lines = [
         f"Mean precision {result['mean']:.3f} over all values (chance {result['chance']:.3f}); "
         f"{result['per_value']} images per value, judged by EvalNet at "
         f"{result['classifier']['input_size']}px.",
+    ]
+    if confident:
+        lines[0] += (
+            f" A reading counts only when EvalNet is at least as sure as it is of "
+            f"{confident['keep']:.0%} of its correct readings of {confident['calibrated_on']} real renders; "
+            f"the nearest name alone would score {result['nearest_name_mean']:.3f}. "
+            "Per value: precision (share of readings under the threshold)."
+        )
+    lines += [
         "",
         "| attribute | mean precision | chance | classifier held-out accuracy | per value |",
         "|---|---|---|---|---|",
     ]
     for attr, row in result["per_attribute"].items():
-        values = ", ".join(f"{v} {p:.2f}" for v, p in row["values"].items())
+        unsure = row.get("under_threshold", {})
+        values = ", ".join(
+            f"{v} {p:.2f}" + (f" ({unsure[v]:.2f})" if v in unsure else "") for v, p in row["values"].items()
+        )
         lines.append(
             f"| {attr} | {row['mean']:.3f} | {row['chance']:.3f} | {_fmt(row['classifier_accuracy'])} | "
             f"{values} |"
         )
+    return lines
+
+
+def _ceiling_lines(result: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"{result['real']} real renders against {result['other_real']} others: precision "
+        f"{result['precision']:.3f}, recall {result['recall']:.3f} (k = {result['nearest_k']}), "
+        f"KID {result['kid']:.4f}; EvalNet reads their labels confidently {result['attr_precision']:.3f} "
+        f"of the time and is unsure of {result['under_threshold']:.3f} of its readings.",
+        "",
+        "| attribute | per value: confident and right (unsure) |",
+        "|---|---|",
+    ]
+    for attr, row in result["per_attribute"].items():
+        cells = ", ".join(f"{v} {p:.2f} ({row['under_threshold'][v]:.2f})" for v, p in row["values"].items())
+        lines.append(f"| {attr} | {cells} |")
     return lines
 
 
