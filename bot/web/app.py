@@ -161,6 +161,13 @@ async def mascotify(request: web.Request) -> web.StreamResponse:
         )
     if not isinstance(typed, str):
         raise BadInput(400, "invalid_text", 'text holds the attributes to keep, like "hair:blue smile:yes"')
+    if raw.startswith("data:") and "," not in raw:
+        raise BadInput(
+            400,
+            "invalid_image",
+            "image is a data URL without its comma: it must be 'data:image/png;base64,' followed by the "
+            "picture as base64 text",
+        )
     try:
         picture = base64.b64decode(raw.split(",", 1)[1] if raw.startswith("data:") else raw, validate=True)
     except ValueError:  # binascii.Error included
@@ -253,7 +260,8 @@ async def top(request: web.Request) -> web.Response:
     if period not in ("day", "week", "all"):
         raise BadInput(400, "invalid_period", "period is day, week or all")
     limit = request.query.get("limit", "24")
-    if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_TOP):
+    # The length first: int() of a 5,000-digit string is refused by Python itself.
+    if not (limit.isascii() and limit.isdigit() and len(limit) <= 6 and 1 <= int(limit) <= MAX_TOP):
         raise BadInput(400, "invalid_limit", f"limit is a whole number from 1 to {MAX_TOP}")
     ranked = request.app[CORE].store.top(period, int(limit), positive=True)
     return web.json_response(

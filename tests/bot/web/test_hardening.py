@@ -117,7 +117,7 @@ def test_vote_never_5xx(chat, body):
             "/api/nothing/",
         ]
     ),
-    value=st.text(max_size=30) | st.integers().map(str),
+    value=st.text(max_size=30) | st.integers().map(str) | st.integers(4301, 6000).map(lambda n: "9" * n),
     method=st.sampled_from(["GET", "POST"]),
 )
 def test_queries_and_paths_never_5xx(chat, path, value, method):
@@ -161,6 +161,8 @@ CASES = [
     ("GET", "/api/top?limit=abc", None, 400, "invalid_limit"),
     ("GET", "/api/top?limit=-1", None, 400, "invalid_limit"),
     ("GET", "/api/top?limit=100000", None, 400, "invalid_limit"),
+    ("GET", "/api/top?limit=" + "9" * 5000, None, 400, "invalid_limit"),
+    ("POST", "/api/mascotify", b'{"user": "cy", "image": "data:image/png;base64"}', 400, "invalid_image"),
 ]
 
 
