@@ -153,11 +153,12 @@ def tiny_checkpoint(root: Path) -> Path:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    from bot.cli import start_engine, stop_engine
+    from bot.engine_process import EnginePlan, free_port, start_engine, stop_engine
 
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(args.checkpoint) if args.checkpoint else tiny_checkpoint(Path(tmp))
-        proc, url = await start_engine(checkpoint)
+        plan = EnginePlan(port=free_port(), models=("default",), checkpoint=str(checkpoint))
+        proc, url = await start_engine(plan), plan.url
         engine = EngineClient(url, timeout_s=600)
         store = Store(Path(tmp) / "load.db")
         try:

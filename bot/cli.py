@@ -1,7 +1,8 @@
 """``mascot-bot``: run the chat front-ends against the engine's HTTP API.
 
-    mascot-bot demo      start the engine (child process) on checkpoints/default, then the web chat
-                         (and the Discord bot when DISCORD_TOKEN is set); Ctrl-C stops everything
+    mascot-bot demo      start the engine (child process) on config.toml's [engine] models and port,
+                         then the web chat (and the Discord bot when DISCORD_TOKEN is set);
+                         Ctrl-C, SIGINT, SIGTERM or SIGHUP stop everything
     mascot-bot web       the web chat against an already-running engine
     mascot-bot discord   the Discord bot against an already-running engine (needs DISCORD_TOKEN)
 
@@ -17,12 +18,8 @@ import contextlib
 import logging
 import os
 import signal
-import socket
-import subprocess
 import sys
-import time
 from dataclasses import replace
-from pathlib import Path
 
 from aiohttp import web
 
@@ -31,6 +28,7 @@ from bot.core.announcements import AnnouncementFeed
 from bot.core.commands import Commands
 from bot.core.engine_client import Catalog, EngineClient, EngineError
 from bot.core.limits import RateLimiter
+from bot.engine_process import EngineStartRefused, plan_engine, start_engine, stop_engine
 from bot.schedule.config import ScheduleConfig
 from bot.schedule.scheduler import NightlyScheduler
 from bot.store import Store
@@ -48,8 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="settings file (default: ./config.toml)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="engine + web chat (+ Discord when DISCORD_TOKEN is set)")
-    demo.add_argument("--checkpoint", default="checkpoints/default", help="model folder the engine serves")
-    demo.add_argument("--engine-port", type=int, default=0, help="engine port (default: a free one)")
+    demo.add_argument(
+        "--checkpoint", help="serve only this model folder, as 'default' (default: [engine] models)"
+    )
+    demo.add_argument(
+        "--engine-port",
+        type=int,
+        help="engine port (default: [engine] port, or a free one when that is taken; 0: a free one)",
+    )
     webchat = sub.add_parser("web", help="the web chat against a running engine")
     sub.add_parser("discord", help="the Discord bot against a running engine (token from DISCORD_TOKEN)")
     for p in (demo, webchat):
@@ -78,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return asyncio.run(_run(args, cfg, schedule))
-    except Refused as exc:
+    except (Refused, EngineStartRefused) as exc:
         print(f"mascot-bot: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("mascot-bot: stopped", file=sys.stderr)
         return 0
 
@@ -90,10 +94,12 @@ async def _run(args: argparse.Namespace, cfg: BotConfig, schedule: ScheduleConfi
     token = os.environ.get("DISCORD_TOKEN", "").strip()
     if args.command == "discord" and not token:
         raise Refused("set DISCORD_TOKEN in the environment (the token is never read from config.toml)")
+    stop_on_signals(asyncio.current_task())
     engine_proc = None
     if args.command == "demo":
-        engine_proc, url = await start_engine(Path(args.checkpoint), args.engine_port)
-        cfg = replace(cfg, engine_url=url)
+        plan = plan_engine(args.config, args.checkpoint, args.engine_port)
+        engine_proc = await start_engine(plan)
+        cfg = replace(cfg, engine_url=plan.url)
     try:
         await serve(
             cfg,
@@ -107,67 +113,13 @@ async def _run(args: argparse.Namespace, cfg: BotConfig, schedule: ScheduleConfi
     return 0
 
 
-# --- the engine as a child process (demo only) ------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def start_engine(
-    checkpoint: Path, port: int = 0, timeout_s: float = 180.0
-) -> tuple[subprocess.Popen, str]:
-    if not (checkpoint / "model.json").is_file() or not (checkpoint / "model.safetensors").is_file():
-        raise Refused(
-            f"no model at {checkpoint} (model.json + model.safetensors). Train one first, e.g.\n"
-            f"  mascot-engine train --family dcgan --data data/<set> --out runs/first\n"
-            f"and copy its checkpoint folder to {checkpoint}, or pass --checkpoint PATH."
-        )
-    port = port or free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "engine.cli",
-        "serve",
-        "--model",
-        f"default={checkpoint}",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    # Its own process group, so a Ctrl-C in the terminal reaches the bot first and the bot stops the engine.
-    proc = subprocess.Popen(cmd, start_new_session=True)  # noqa: ASYNC220 (returns at once; polled below)
-    url = f"http://127.0.0.1:{port}"
-    print(f"mascot-bot: starting the engine on {url} ({checkpoint}) ...", flush=True)
-    engine = EngineClient(url, timeout_s=5)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while not await engine.ready():
-            if proc.poll() is not None:
-                raise Refused(
-                    f"the engine exited with code {proc.returncode} while starting; see its output above"
-                )
-            if time.monotonic() > deadline:
-                stop_engine(proc)
-                raise Refused(f"the engine was not ready after {timeout_s:.0f} s")
-            await asyncio.sleep(0.25)
-    except BaseException:
-        stop_engine(proc)
-        raise
-    finally:
-        await engine.close()
-    return proc, url
-
-
-def stop_engine(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # aiohttp's run_app shuts down cleanly on SIGINT
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def stop_on_signals(task: asyncio.Task) -> None:
+    """Ctrl-C, SIGINT, SIGTERM and SIGHUP cancel the bot's main task, so every ``finally``
+    runs: the front-ends close, the store closes, the demo's engine stops. Installing the
+    handler also undoes an ignored SIGINT, which a shell's background job starts with."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, task.cancel)
 
 
 # --- serving -------------------------------------------------------------------------------
