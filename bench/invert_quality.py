@@ -1,7 +1,7 @@
 """How near picture -> mascot gets: the inverted mascot against random ones, on pictures with known labels.
 
     python bench/invert_quality.py --pictures data/real-256 --count 8 [--checkpoint checkpoints/default]
-        [--tagger checkpoints/tagger] [--steps 200] [--sheet docs/invert-sheet.png]
+        [--tagger checkpoints/tagger] [--steps 80] [--sheet docs/invert-sheet.png]
 
 For each picture: EfficientNet-Lite0 pooled-feature distance from the picture to (a) its
 inverted mascot, (b) the nearest of the search's seeded starts (no optimisation), and (c) the
@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=8)
     ap.add_argument("--checkpoint", default="checkpoints/default")
     ap.add_argument("--tagger", default="checkpoints/tagger")
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=InvertConfig.steps)
     ap.add_argument("--sheet", default=None)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()

@@ -91,8 +91,8 @@ class ServeConfig:
     upscaler: str = ""  # the upscale-and-restore stage's folder ("" or missing: native size only)
     tagger: str = ""  # the attribute classifier /v1/invert reads pictures with ("" or missing: none)
     translators: tuple[tuple[str, str], ...] = ()  # /v1/invert's styles: (name, CycleGAN folder) pairs
-    invert_steps: int = 200  # /v1/invert's latent search: Adam steps, and a time limit that stops it sooner
-    invert_budget_s: float = 20.0
+    invert_steps: int = 80  # /v1/invert's latent search: Adam steps, and a time limit that stops it sooner
+    invert_budget_s: float = 7.0
 
 
 STATUS_OF = {
