@@ -162,7 +162,7 @@ async def main_async(args: argparse.Namespace) -> int:
         engine = EngineClient(url, timeout_s=600)
         store = Store(Path(tmp) / "load.db")
         try:
-            core = Commands(engine, store, await engine.models(), RateLimiter(0))
+            core = Commands(engine, store, await engine.models(), RateLimiter())
             report = await run_load(core, args.interactions, args.reactions)
         finally:
             await engine.close()

@@ -27,7 +27,7 @@ from bot.config import BotConfig
 from bot.core.announcements import AnnouncementFeed
 from bot.core.commands import Commands
 from bot.core.engine_client import Catalog, EngineClient, EngineError
-from bot.core.limits import RateLimiter
+from bot.core.limits import RateLimit, RateLimiter
 from bot.engine_process import EngineStartRefused, plan_engine, start_engine, stop_engine
 from bot.schedule.config import ScheduleConfig
 from bot.schedule.scheduler import NightlyScheduler
@@ -68,14 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = BotConfig.load(
-        args.config,
-        engine_url=args.engine_url,
-        store_path=args.db,
-        web_host=getattr(args, "host", None),
-        web_port=getattr(args, "port", None),
-    )
     try:
+        cfg = BotConfig.load(
+            args.config,
+            engine_url=args.engine_url,
+            store_path=args.db,
+            web_host=getattr(args, "host", None),
+            web_port=getattr(args, "port", None),
+        )
         schedule = ScheduleConfig.load(args.config)
     except (ValueError, OSError) as exc:
         print(f"mascot-bot: {exc}", file=sys.stderr)
@@ -149,7 +149,7 @@ async def serve(
             engine,
             store,
             await load_catalog(engine),
-            RateLimiter(cfg.rate_limit_per_minute),
+            rate_limiter(cfg),
             maintenance=nightly,
             image_size=cfg.image_size,
         )
@@ -185,6 +185,12 @@ async def serve(
             await runner.cleanup()
         await engine.close()
         store.close()
+
+
+def rate_limiter(cfg: BotConfig) -> RateLimiter:
+    """Discord (and any other platform) gets [bot] rate_limit_*, the web chat web_rate_limit_*."""
+    web = RateLimit(cfg.web_rate_limit_burst, cfg.web_rate_limit_per_minute)
+    return RateLimiter(RateLimit(cfg.rate_limit_burst, cfg.rate_limit_per_minute), {"web": web})
 
 
 class Announcer:

@@ -11,13 +11,29 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+RATE_LIMIT_FIELDS = (
+    "rate_limit_burst",
+    "rate_limit_per_minute",
+    "web_rate_limit_burst",
+    "web_rate_limit_per_minute",
+)
+
+
+def rate_limit_value(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"[bot] {name} must be a number, 0 or more (0: no limit), got {value!r}")
+    return int(value) if name.endswith("burst") else float(value)
+
 
 @dataclass(frozen=True)
 class BotConfig:
     engine_url: str = "http://127.0.0.1:8700"
     web_host: str = "127.0.0.1"
     web_port: int = 8080
-    rate_limit_per_minute: int = 6
+    rate_limit_burst: int = 10  # image commands a user may send in a row (0: no limit) ...
+    rate_limit_per_minute: float = 4.0  # ... and how fast that allowance refills
+    web_rate_limit_burst: int = 30  # the same for the local web chat
+    web_rate_limit_per_minute: float = 20.0
     admins: tuple[str, ...] = ()
     shards: int = 0
     engine_timeout_s: float = 60.0
@@ -49,4 +65,7 @@ class BotConfig:
             values["admins"] = tuple(str(a) for a in values["admins"])
         if "image_size" in values:
             values["image_size"] = int(values["image_size"])
+        for name in RATE_LIMIT_FIELDS:
+            if name in values:
+                values[name] = rate_limit_value(name, values[name])
         return replace(cls(**values), **{k: v for k, v in overrides.items() if v is not None})

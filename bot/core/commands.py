@@ -93,8 +93,8 @@ class Commands:
             return oops(f"count must be from 1 to {self.catalog.max_count}.")
         if seed is not None and not 0 <= seed <= MAX_SEED:
             return oops(f"seed must be from 0 to {MAX_SEED}.")
-        if wait := self.limiter.acquire(f"{caller.platform}:{caller.user}"):
-            return oops(f"Easy there! You can make another mascot in {wait:.0f} s.")
+        if wait := self.limiter.acquire(caller.platform, caller.user):
+            return oops(self.limiter.refusal(caller.platform, wait))
         return Admitted(info, canonical)
 
     def _guild(self, caller: Caller) -> tuple[list[str], str | None]:

@@ -40,7 +40,7 @@ def store(tmp_path):
 @pytest.fixture
 async def core(engine_url, store):
     engine = EngineClient(engine_url)
-    commands = Commands(engine, store, await engine.models(), RateLimiter(0))
+    commands = Commands(engine, store, await engine.models(), RateLimiter())
     yield commands
     await engine.close()
 
@@ -57,7 +57,7 @@ async def sized_core(store):
         await server.start_server()
         engine = EngineClient(str(server.make_url("")).rstrip("/"))
         started.append((server, engine))
-        return Commands(engine, store, await engine.models(), RateLimiter(0), **kwargs)
+        return Commands(engine, store, await engine.models(), RateLimiter(), **kwargs)
 
     yield start
     for server, engine in started:

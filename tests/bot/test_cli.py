@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import Announcer, main
+from bot.cli import Announcer, main, rate_limiter
+from bot.config import BotConfig
 from bot.core.announcements import AnnouncementFeed
 from bot.engine_process import free_port
 
@@ -243,3 +244,15 @@ async def test_a_failed_discord_send_still_reaches_the_web_feed():
     with pytest.raises(RuntimeError):  # NightlyRun._announce logs it; the promotion stands
         await announcer("New mascot model v3 is live.")
     assert [a.message for a in announcer.feed.after(0)] == ["New mascot model v3 is live."]
+
+
+def test_a_bad_setting_is_one_line_not_a_traceback(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text("[bot]\nrate_limit_per_minute = -4\n")
+    assert main(["--config", str(path), "web"]) == 2
+    assert "[bot] rate_limit_per_minute must be a number" in capsys.readouterr().err
+
+
+def test_the_web_chat_gets_its_own_rate_limit():
+    limiter = rate_limiter(BotConfig(rate_limit_burst=2, web_rate_limit_burst=5))
+    assert limiter.limit_for("discord").burst == 2 and limiter.limit_for("web").burst == 5

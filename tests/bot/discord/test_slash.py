@@ -5,6 +5,7 @@ from PIL import Image
 
 from bot.config import BotConfig
 from bot.core.commands import DOWN, UP
+from bot.core.limits import RateLimit, RateLimiter
 from tests.bot.discord.harness import Harness, not_found
 
 
@@ -93,7 +94,7 @@ async def test_deleted_message_10008_while_reacting_is_dropped_quietly(discord_b
 
 
 async def test_rate_limit_refuses_ephemerally(core, store):
-    core.limiter.per_minute = 1
+    core.limiter = RateLimiter(RateLimit(burst=1, per_minute=1))
     h = Harness(core, BotConfig())
     await h.start()
     first, second = h.slash("mascot", {"seed": 1}), h.slash("mascot", {"seed": 2})

@@ -79,7 +79,7 @@ async def test_admin_retrain_runs_now_and_refuses_a_second_while_busy(engine, fa
     seed_votes(store, 4)
     fake.job_seconds = 0.5
     sched = NightlyScheduler(engine, store, cfg)
-    commands = Commands(engine, store, await engine.models(), RateLimiter(0), maintenance=sched)
+    commands = Commands(engine, store, await engine.models(), RateLimiter(), maintenance=sched)
     admin = Caller(user="1", admin=True, platform="web")
     first = await commands.retrain(admin)
     assert "Retraining started" in first.text

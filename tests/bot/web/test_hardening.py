@@ -72,7 +72,7 @@ def chat(tiny_checkpoint, tmp_path_factory):
 
     async def app():
         client = EngineClient(f"http://127.0.0.1:{engine.port}")
-        core = Commands(client, store, await client.models(), RateLimiter(0))
+        core = Commands(client, store, await client.models(), RateLimiter())
         return make_app(core, BotConfig(), admin_token="")
 
     with engine, LiveServer(app) as web:
