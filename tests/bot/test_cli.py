@@ -31,6 +31,8 @@ def test_demo_starts_engine_and_web_chat_and_ctrl_c_stops_both(tiny_checkpoint, 
             "demo",
             "--checkpoint",
             str(tiny_checkpoint),
+            "--engine-port",
+            "0",  # a free one: [engine] port may be in use by an engine this test did not start
             "--port",
             str(port),
             "--db",
