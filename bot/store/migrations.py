@@ -97,6 +97,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX favourites_created ON favourites(user, created);
     """,
+    # 5: web chat sessions: a browser's identity is a random token in its cookie; only the token's
+    # SHA-256 is kept, so the table cannot be turned back into cookies.
+    """
+    CREATE TABLE web_sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        created TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -8,6 +8,7 @@ for ``redraw``, whose two statements are one transaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import sqlite3
@@ -448,6 +449,20 @@ class Store:
         )
         return [Ranked(Generation.from_row(r), r["score"], r["up"], r["down"]) for r in rows]
 
+    # --- web chat sessions (bot/web/session.py) --------------------------------------
+    def open_web_session(self) -> tuple[str, str]:
+        """A new browser session: (the token for its cookie, the session's id for the store)."""
+        token = secrets.token_urlsafe(32)
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        self.db["web_sessions"].insert({"token_sha256": digest, "created": self._now()})
+        return token, _session_id(digest)
+
+    def web_session(self, token: str) -> str | None:
+        """The session id a cookie's token stands for, or None for a token this store never gave."""
+        digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+        rows = self.db.execute("SELECT 1 FROM web_sessions WHERE token_sha256 = ?", [digest]).fetchall()
+        return _session_id(digest) if rows else None
+
     # --- leases (bot/schedule: one nightly run at a time) ----------------------------
     def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
         """Take ``name`` for ``ttl_s`` seconds if it is free or expired; one statement, so atomic."""
@@ -493,6 +508,11 @@ class Store:
 
     def now_stamp(self) -> str:
         return self._now()
+
+
+def _session_id(digest: str) -> str:
+    # Short enough to read in a log, long enough (64 bits) never to collide between browsers.
+    return digest[:16]
 
 
 def _details(text: str | None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from bot.core.announcements import AnnouncementFeed
 from bot.core.commands import DOWN, UP, Commands, describe
 from bot.core.reply import Attachment, Caller
 from bot.web.markup import WEB
+from bot.web.session import issue_cookies, session_of
 
 CORE = web.AppKey("core", Commands)
 CONFIG = web.AppKey("config", BotConfig)
@@ -103,7 +104,16 @@ def _user(raw: object) -> str:
     return name
 
 
+def _caller(request: web.Request, body: dict) -> Caller:
+    """The browser's session is who it is (bot/web/session.py); its typed name is only shown.
+    Web ids are prefixed so they never collide with Discord ids in the store."""
+    _user(body.get("user"))
+    session = session_of(request, request.app[CORE].store)
+    return Caller(user=f"web:{session}", platform="web", admin=_is_admin(request))
+
+
 async def index(request: web.Request) -> web.Response:
+    session_of(request, request.app[CORE].store)  # the cookie comes with the page, before any call
     return web.Response(text=_page("chat.html"), content_type="text/html")
 
 
@@ -111,7 +121,7 @@ async def command(request: web.Request) -> web.Response:
     body = await _body(request)
     core = request.app[CORE]
     # Web names are prefixed so they never collide with Discord ids in the store.
-    caller = Caller(user=f"web:{_user(body.get('user'))}", platform="web", admin=_is_admin(request))
+    caller = _caller(request, body)
     typed = body.get("text", "")
     if not isinstance(typed, str):
         raise BadInput(400, "invalid_text", 'text is the command as typed, like "/mascot hair:blue"')
@@ -153,7 +163,7 @@ async def mascotify(request: web.Request) -> web.StreamResponse:
     "progress"?: true}. With progress the answer is NDJSON: {"progress": {"step", "steps"}} lines while
     the engine searches, then the reply as the last line."""
     body = await _body(request, MAX_PICTURE_BODY)
-    caller = Caller(user=f"web:{_user(body.get('user'))}", platform="web", admin=_is_admin(request))
+    caller = _caller(request, body)
     raw, typed = body.get("image"), body.get("text", "")
     if not isinstance(raw, str) or not raw:
         raise BadInput(
@@ -228,7 +238,8 @@ async def schema(request: web.Request) -> web.Response:
 async def vote(request: web.Request) -> web.Response:
     body = await _body(request)
     core = request.app[CORE]
-    user, generation, value = _user(body.get("user")), body.get("generation"), body.get("value")
+    _user(body.get("user"))  # the display name is checked as everywhere, but the vote is the session's
+    generation, value = body.get("generation"), body.get("value")
     # true == 1 in Python: a bool must not pass as a vote.
     if isinstance(value, bool) or not isinstance(value, int) or value not in (1, -1, 0):
         raise BadInput(400, "invalid_value", "value is 1 (👍), -1 (👎) or 0 (remove)")
@@ -236,7 +247,7 @@ async def vote(request: web.Request) -> web.Response:
         raise BadInput(
             404, "no_such_mascot", "no such mascot: generation is the id of a mascot made here or on Discord"
         )
-    key = f"web:{user}"
+    key = f"web:{session_of(request, core.store)}"
     if value == 0:
         core.store.unvote(generation, key)
     else:
@@ -319,7 +330,7 @@ def make_app(
 ) -> web.Application:
     """``admin_token`` defaults to $WEB_ADMIN_TOKEN; without one the chat has no admin commands."""
     app = web.Application(
-        client_max_size=MAX_PICTURE_BODY, middlewares=[clean_errors]
+        client_max_size=MAX_PICTURE_BODY, middlewares=[clean_errors, issue_cookies]
     )  # other routes: MAX_BODY
     app[CORE], app[CONFIG] = core, cfg
     app[ADMIN_TOKEN] = (os.environ.get(ADMIN_TOKEN_ENV, "") if admin_token is None else admin_token).strip()

@@ -5,6 +5,7 @@ from bot.config import BotConfig
 from bot.core.announcements import AnnouncementFeed
 from bot.core.commands import describe
 from bot.web.app import make_app
+from tests.bot.web.sessions import become, session_key, token_of
 
 
 @pytest.fixture
@@ -32,9 +33,10 @@ async def test_typed_mascot_command_gives_an_image_to_vote_on(web, store):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     r = await web.post("/api/vote", json={"user": "bob", "generation": img["generation"], "value": 1})
     assert await r.json() == {"generation": img["generation"], "up": 1, "down": 0, "yours": 1}
-    assert store.votes(img["generation"]) == {"web:bob": 1}
+    me = session_key(web, store)
+    assert store.votes(img["generation"]) == {me: 1}
     await web.post("/api/vote", json={"user": "bob", "generation": img["generation"], "value": -1})
-    assert store.votes(img["generation"]) == {"web:bob": -1}
+    assert store.votes(img["generation"]) == {me: -1}
     await web.post("/api/vote", json={"user": "bob", "generation": img["generation"], "value": 0})
     assert store.votes(img["generation"]) == {}
 
@@ -68,9 +70,13 @@ async def test_remix_keeps_seed_and_morph_returns_a_gif(web, store):
 async def test_gallery_and_top_show_the_best_voted(web):
     a = (await _command(web, "/mascot seed:1"))["images"][0]["generation"]
     b = (await _command(web, "/mascot seed:2"))["images"][0]["generation"]
+    maker = token_of(web)
     for user in ("u1", "u2"):
+        become(web)  # each voter is a browser of their own
         await web.post("/api/vote", json={"user": user, "generation": b, "value": 1})
+    become(web)
     await web.post("/api/vote", json={"user": "u3", "generation": a, "value": -1})
+    become(web, maker)
     top = await (await web.get("/api/top?period=day")).json()
     assert [t["generation"] for t in top] == [b] and top[0]["score"] == 2
     page = await (await web.get("/gallery")).text()
@@ -84,6 +90,7 @@ async def test_the_gallery_shows_no_mascot_without_a_positive_score(web):
     b = (await _command(web, "/mascot seed:2"))["images"][0]["generation"]
     await web.post("/api/vote", json={"user": "u1", "generation": a, "value": -1})
     for user, value in (("u1", 1), ("u2", -1)):  # a tie: score 0
+        become(web)
         await web.post("/api/vote", json={"user": user, "generation": b, "value": value})
     assert await (await web.get("/api/top?period=all")).json() == []
     page = await (await web.get("/gallery?period=all")).text()

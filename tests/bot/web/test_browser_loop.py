@@ -95,7 +95,8 @@ async def test_pick_vary_pick_star_and_find_it_in_the_collection(page, store, sh
     assert store.generation(chosen).latent == store.generation(v2).latent
     await final.locator("button.star").click()
     await page.locator(".msg.bot").last.locator("button.star.on").wait_for(timeout=10_000)
-    assert [g.id for g in store.favourites("web:dora")] == [chosen]
+    me = store.generation(chosen).requester  # the browser's session, whatever name it typed
+    assert [g.id for g in store.favourites(me)] == [chosen]
     await page.screenshot(path=str(shots / "3-picked-and-starred.png"), full_page=True)
 
     await page.fill("#command", "/collection")
@@ -109,7 +110,7 @@ async def test_pick_vary_pick_star_and_find_it_in_the_collection(page, store, sh
     await page.wait_for_function(
         "!document.querySelector('figure.collection button.star.on')", timeout=10_000
     )
-    assert store.favourites("web:dora") == []
+    assert store.favourites(me) == []
     for name in ("1-grid", "2-variations", "3-picked-and-starred", "4-collection"):
         assert (shots / f"{name}.png").stat().st_size > 5_000
 

@@ -9,6 +9,7 @@ from bot.config import BotConfig
 from bot.store import Store
 from bot.store.migrations import MIGRATIONS
 from bot.web.app import CORE, make_app
+from tests.bot.web.sessions import session_key
 
 
 @pytest.fixture
@@ -94,9 +95,11 @@ async def test_star_collection_and_unstar(web, store):
         assert "Saved" in (await _command(web, f"/star {g}"))["text"]
     shown = await _command(web, "/collection")
     assert shown["kind"] == "collection" and [i["generation"] for i in shown["images"]] == [ids[1], ids[0]]
-    assert store.favourites("web:bob") == []  # one user's collection is theirs alone
+    me = session_key(web, store)
     await _command(web, f"/unstar {ids[1]}")
-    assert [g.id for g in store.favourites("web:ann")] == [ids[0]]
+    assert [g.id for g in store.favourites(me)] == [ids[0]]
+    web.session.cookie_jar.clear()  # another browser: one browser's collection is its own
+    assert "empty" in (await _command(web, "/collection"))["text"]
 
 
 def test_the_collection_holds_at_most_150(store):
