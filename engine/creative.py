@@ -87,16 +87,37 @@ def fuse(a: Recipe, b: Recipe, mix: float = 0.5) -> Recipe:
     return Recipe("fuse", parts=(a, b), amount=_unit("mix", mix))
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """What the client sent, short, for a message; never raises (a 5,000-digit int cannot be printed)."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _loads(text: str) -> Any:
+    """A recipe given as JSON text; every refusal is a RecipeError saying what is allowed."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise RecipeError(f"{SHAPE}; got text that is not JSON") from None
+    except RecursionError:
+        raise RecipeError(f"{SHAPE}; got JSON text nested too deeply") from None
+    except ValueError:  # Python's int-string limit: a number of thousands of digits
+        raise RecipeError(f"{SHAPE}; got JSON text with a number too long to read") from None
+
+
 def _unit(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise RecipeError(f"{name} must be a number from 0 to 1, got {json.dumps(value)}")
+        raise RecipeError(f"{name} must be a number from 0 to 1, got {_shown(value)}")
     return round(float(value), 4)  # 4 digits: 0.3 and 0.30000000000000004 are one identity
 
 
 def _index(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INDEX:
         raise RecipeError(
-            f"a variation index must be a whole number from 1 to {MAX_INDEX}, got {json.dumps(value)}"
+            f"a variation index must be a whole number from 1 to {MAX_INDEX}, got {_shown(value)}"
         )
     return value
 
@@ -131,19 +152,18 @@ def parse(raw: Any, depth: int = 0) -> Recipe:
     if depth > MAX_DEPTH:
         raise RecipeError(f"a latent recipe may nest at most {MAX_DEPTH} levels")
     if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
-            raise RecipeError(f"{SHAPE}; got text that is not JSON") from None
+        raw = _loads(raw)  # a string holding a string holding ... is one level each, so MAX_DEPTH bounds it
+        if isinstance(raw, str):
+            return parse(raw, depth + 1)
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = {"seed": raw}
     if not isinstance(raw, dict):
-        raise RecipeError(f"{SHAPE}; got {json.dumps(raw)[:80]}")
+        raise RecipeError(f"{SHAPE}; got {_shown(raw)}")
     if "seed" in raw and len(raw) == 1:
         seed = raw["seed"]
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
             raise RecipeError(
-                f"a recipe's seed must be a whole number from 0 to {MAX_SEED}, got {json.dumps(seed)}"
+                f"a recipe's seed must be a whole number from 0 to {MAX_SEED}, got {_shown(seed)}"
             )
         return seed_recipe(seed)
     if "z" in raw and len(raw) == 1:
@@ -155,7 +175,7 @@ def parse(raw: Any, depth: int = 0) -> Recipe:
         if not isinstance(parts, list) or len(parts) != 2:
             raise RecipeError(f"{SHAPE}; 'fuse' takes exactly two recipes")
         return fuse(parse(parts[0], depth + 1), parse(parts[1], depth + 1), raw.get("mix", 0.5))
-    raise RecipeError(f"{SHAPE}; got keys {sorted(raw)}")
+    raise RecipeError(f"{SHAPE}; got keys {_shown(sorted(raw))}")
 
 
 # --- the math --------------------------------------------------------------------------
@@ -167,13 +187,12 @@ def _noise(recipe: Recipe, z_dim: int) -> torch.Tensor:
 
 
 def _slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    cos = (
-        (a / a.norm(dim=-1, keepdim=True) * b / b.norm(dim=-1, keepdim=True))
-        .sum(-1, keepdim=True)
-        .clamp(-1, 1)
-    )
-    omega = torch.arccos(cos)
-    if float(omega.abs().max()) < 1e-4:
+    na, nb = a.norm(dim=-1, keepdim=True), b.norm(dim=-1, keepdim=True)
+    if float(torch.minimum(na, nb).min()) < 1e-6:
+        # A zero latent has no direction: dividing by its norm would give NaN and a black picture.
+        return a + t * (b - a)
+    omega = torch.arccos((a / na * b / nb).sum(-1, keepdim=True).clamp(-1, 1))
+    if float(torch.sin(omega).abs().min()) < 1e-4:  # the same or opposite directions: no arc to follow
         return a + t * (b - a)
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 

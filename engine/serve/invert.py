@@ -202,7 +202,17 @@ class InvertRoutes:
 def _picture_bytes(raw: Any) -> bytes:
     if not isinstance(raw, str) or not raw:
         raise ApiError(400, "invalid_image", "image is required: a PNG, JPEG or WebP file as base64 text")
-    text = raw.split(",", 1)[1] if raw.startswith("data:") else raw
+    if raw.startswith("data:"):
+        _, comma, text = raw.partition(",")
+        if not comma:
+            raise ApiError(
+                400,
+                "invalid_image",
+                "image is a data URL without its comma: it must be 'data:image/png;base64,' "
+                "followed by the file as base64 text",
+            )
+    else:
+        text = raw
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):

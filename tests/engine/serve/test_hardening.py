@@ -69,13 +69,43 @@ common = {
     "size": st.sampled_from([32, 64]) | anything,
     "attributes": attributes | anything,
 }
-end = st.fixed_dictionaries(
-    {}, optional={"seed": st.integers(0, 99) | anything, "attributes": attributes, "latent": anything}
+
+
+def _as_text(depth: int, inner: str) -> str:
+    """``inner`` given as a JSON string, inside a JSON string, ... ``depth`` times."""
+    for _ in range(depth):
+        inner = json.dumps(inner)
+    return inner
+
+
+# Recipes given as strings: JSON text nested as strings or as lists, a recipe whose seed or
+# index is a number too long for Python to read, the zero latent.
+latent_text = (
+    # Each level as a string doubles the backslashes, so strings nest a dozen deep; objects and
+    # lists nest thousands deep.
+    st.tuples(st.integers(1, 12), st.sampled_from(['{"seed": 3}', "[]", "x"])).map(lambda d: _as_text(*d))
+    | st.integers(1, 3000).map(lambda n: "[" * n + "]" * n)
+    | st.integers(1, 3000).map(lambda n: '{"vary": ' * n + "1" + "}" * n)
+    | st.integers(1, 200).map(lambda n: '{"vary": ' * n + '{"seed": 1}' + ', "index": 1}' * n)
+    | huge.map(lambda n: f'{{"seed": {n}}}')
+    | huge.map(lambda n: f'{{"vary": {{"seed": 1}}, "index": {n}, "strength": 0.3}}')
+    | huge.map(lambda n: f'{{"fuse": [{{"seed": 1}}, {{"seed": {n}}}], "mix": 0.{n}}}')
+    | st.sampled_from(['{"z": [0.0]}', '{"z": [' + ", ".join(["0.0"] * 32) + "]}"])
 )
 latent = (
     st.sampled_from([{"seed": 3}, {"vary": {"seed": 1}, "index": 1, "amount": 0.3}, "seed:3", [], {}])
+    | latent_text
+    | st.sampled_from([{"z": [0.0] * 32}, {"fuse": [{"z": [0.0] * 32}, {"seed": 1}], "mix": 0.5}])
     | anything
 )
+end = st.fixed_dictionaries(
+    {}, optional={"seed": st.integers(0, 99) | anything, "attributes": attributes, "latent": latent}
+)
+# Pictures as data URLs: with and without the comma, odd headers, text after it that is not base64.
+data_url = st.tuples(
+    st.sampled_from(["data:image/png;base64", "data:", "data:,", "data:image/png", "data:;base64,,"]),
+    st.sampled_from(["", ",", ",AAAA", ",iVBORw0KGgo=", ",é", ",,,,"]) | st.text(max_size=10),
+).map("".join)
 FIELDS = {
     "/v1/generate": {
         **common,
@@ -126,7 +156,7 @@ FIELDS = {
         "curated": anything,
     },
     "/v1/invert": {
-        "image": st.sampled_from(["", "data:image/png;base64,AAAA", "iVBORw0KGgo="]) | anything,
+        "image": st.sampled_from(["", "data:image/png;base64,AAAA", "iVBORw0KGgo="]) | data_url | anything,
         "variations": st.integers(0, 9) | anything,
         "model": anything,
     },
@@ -276,6 +306,23 @@ NAMED = [
     ("/v1/generate", b'{"truncation": NaN}', "invalid_truncation"),
     ("/v1/jobs", b'{"data": "/etc", "kimg": 1}', "path_not_allowed"),
     ("/v1/models/default/reload", b'{"path": "/etc"}', "path_not_allowed"),
+    # issue #41
+    ("/v1/invert", b'{"image": "data:image/png;base64"}', "invalid_image"),
+    ("/v1/render", json.dumps({"latent": '{"vary": ' * 1000 + "1" + "}" * 1000}).encode(), "invalid_latent"),
+    ("/v1/render", json.dumps({"latent": "[" * 1000 + "]" * 1000}).encode(), "invalid_latent"),
+    ("/v1/render", json.dumps({"latent": '{"seed": ' + "9" * 5000 + "}"}).encode(), "invalid_latent"),
+    (
+        "/v1/variations",
+        json.dumps({"latent": '{"seed": ' + "9" * 5000 + "}", "seed": 1}).encode(),
+        "invalid_latent",
+    ),
+    (
+        "/v1/fuse",
+        json.dumps(
+            {"a": {"latent": '{"vary": {"seed": 1}, "index": ' + "9" * 5000 + "}"}, "b": {"seed": 2}}
+        ).encode(),
+        "invalid_latent",
+    ),
 ]
 
 
@@ -465,3 +512,24 @@ async def test_rollback_after_reload_by_path_and_promote_restores_what_served(ti
         assert r.status == 200 and (await r.json())["version"] == reloaded
         served = await (await c.post("/v1/generate", json={"seed": 1})).json()
         assert served["version"] == reloaded
+
+
+@pytest.mark.parametrize("route", ["/v1/fuse", "/v1/render"])
+def test_the_zero_latent_draws_a_picture_not_black(engine, route):
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    zero = {"z": [0.0] * engine.service.registry.get(None).G.z_dim}
+    body = (
+        {"a": {"latent": zero, "attributes": {}}, "b": {"seed": 2}}
+        if route == "/v1/fuse"
+        else {"latent": zero, "attributes": {}}
+    )
+    answer = engine.call("POST", route, json.dumps(body).encode())
+    assert answer.status == 200, answer.body[:300]
+    png = base64.b64decode(answer.json()["images"][0]["image"])
+    pixels = np.asarray(Image.open(io.BytesIO(png)))
+    assert pixels.max() > 0 and pixels.std() > 1  # drawn, not a black (or flat) square
