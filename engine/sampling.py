@@ -89,18 +89,25 @@ def render(
     return to_uint8(G(z.to(device, dtype), c.to(device, dtype), truncation=truncs.pop()))
 
 
-@torch.no_grad()
-def interpolate(
-    G: nn.Module, schema: Schema, a: Request, b: Request, frames: int, device: str | torch.device = "cpu"
-) -> np.ndarray:
-    """Frames between two requests: spherical in z, linear in conditioning."""
-    (za, zb), (ca, cb) = inputs(schema, G.z_dim, [a, b])
+def interpolation_inputs(
+    schema: Schema, z_dim: int, a: Request, b: Request, frames: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z, c) of the frames between two requests: spherical in z, linear in conditioning."""
+    (za, zb), (ca, cb) = inputs(schema, z_dim, [a, b])
     t = torch.linspace(0, 1, frames)[:, None]
     omega = torch.arccos((za / za.norm() * zb / zb.norm()).sum().clamp(-1, 1))
     if omega.abs() < 1e-4:
         z = za + t * (zb - za)
     else:
         z = (torch.sin((1 - t) * omega) * za + torch.sin(t * omega) * zb) / torch.sin(omega)
-    c = ca + t * (cb - ca)
+    return z, ca + t * (cb - ca)
+
+
+@torch.no_grad()
+def interpolate(
+    G: nn.Module, schema: Schema, a: Request, b: Request, frames: int, device: str | torch.device = "cpu"
+) -> np.ndarray:
+    """Frames between two requests: spherical in z, linear in conditioning."""
+    z, c = interpolation_inputs(schema, G.z_dim, a, b, frames)
     dtype = next(G.parameters()).dtype
     return to_uint8(G(z.to(device, dtype), c.to(device, dtype), truncation=a.truncation))

@@ -25,19 +25,21 @@ import io
 import json
 import logging
 import secrets
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from aiohttp import web
 from cachetools import LRUCache
 from PIL import Image
 
 from engine.checkpoint import Checkpoint
 from engine.errors import MascotError
-from engine.sampling import MAX_SEED, Request, check_seed, interpolate, resolve
+from engine.sampling import MAX_SEED, Request, check_seed, interpolation_inputs, resolve, to_uint8
 from engine.schema import SchemaError
 from engine.serve.admission import Admission
 from engine.serve.auth import admin_guard
@@ -62,6 +64,7 @@ from engine.serve.requests import format_field as _format
 from engine.serve.requests import int_field as _int_field
 from engine.serve.requests import truncation as _truncation
 from engine.serve.versions import VersionStore
+from engine.serve.workers import Expired, WorkerPool, run_all
 
 log = logging.getLogger("mascot.engine")
 JOB_MAX_BODY = 64 * 1024 * 1024  # a curated fine-tune carries the stored PNGs of retired versions
@@ -79,6 +82,9 @@ class ServeConfig:
     batch_window_ms: float = 0.0  # >0: wait this long for batch-mates, only when requests arrive together
     max_batch: int = 64
     buckets: tuple[int, ...] = (1, 2, 4)  # the batch shapes forward passes run at
+    workers: int = 1  # drawing threads, each running torch single-threaded when there is one per core
+    # The port opens before the models load (/healthz answers, /readyz says when drawing can start).
+    load_in_background: bool = False
     channels_last: bool = False
     queue_size: int = 256
     request_timeout_s: float = 30.0
@@ -100,7 +106,11 @@ STATUS_OF = {
     UnknownJob: (404, "unknown_job"),
     JobConflict: (409, "job_running"),
     SchemaError: (400, "invalid_attributes"),
+    Expired: (503, "timeout"),
 }
+# An interpolation's frames times their area is bounded, so its answer stays a few megabytes:
+# 64 frames up to 256 px, 16 at 512 px.
+MAX_FRAME_AREA = 64 * 256 * 256
 
 
 @web.middleware
@@ -156,6 +166,7 @@ class EngineService:
         dtype = DTYPES[cfg.precision]
         self.registry = Registry({n: Path(p) for n, p in cfg.models}, cfg.default_model, cfg.device, dtype)
         self.metrics = Metrics()
+        self.pool = WorkerPool(cfg.workers)
         self.batcher = Batcher(
             window_ms=cfg.batch_window_ms,
             max_batch=cfg.max_batch,
@@ -164,11 +175,17 @@ class EngineService:
             device=cfg.device,
             channels_last=cfg.channels_last,
             on_batch=self.metrics.observe_forward,
+            pool=self.pool,
         )
         self.cache: LRUCache = LRUCache(maxsize=cfg.cache_size)
         self.jobs: JobRunner | None = None
         self.upscaler = None
+        # Light work (the model's own size, 256 px) and heavy work (512 px, interpolations, searches)
+        # are admitted apart: each lane's wait is learned from its own requests, on its own workers.
         self.admission = Admission(cfg.request_timeout_s, capacity=cfg.queue_size)
+        self.heavy_admission = Admission(cfg.request_timeout_s, capacity=cfg.queue_size)
+        self.ready = False  # models loaded and admission calibrated
+        self.load_error = ""
         self.size_cost: dict[
             int, float
         ] = {}  # work of one image at a size, in images at the model's own size
@@ -209,15 +226,34 @@ class EngineService:
         return app
 
     async def _startup(self, app: web.Application) -> None:
-        await asyncio.to_thread(self.registry.load_all)
-        self.upscaler = await asyncio.to_thread(_load_upscaler, self.cfg.upscaler)
+        self.pool.start()
         self.batcher.start()
-        await self._calibrate()
         self.jobs = JobRunner(Path(self.cfg.jobs_dir))
+        if self.cfg.load_in_background:
+            self._loading = asyncio.ensure_future(self._load())
+            self._loading.add_done_callback(_stop_on_failed_load)
+        else:
+            await self._load()
+
+    async def _load(self) -> None:
+        try:
+            await asyncio.to_thread(self.registry.load_all)
+        except Exception as exc:
+            self.load_error = str(exc)
+            raise
+        self.upscaler = await asyncio.to_thread(_load_upscaler, self.cfg.upscaler)
+        await self._calibrate()
         self._publish_versions()
+        self.ready = True
+        log.info("ready: %s", ", ".join(self.registry.names()))
 
     async def _cleanup(self, app: web.Application) -> None:
+        loading = getattr(self, "_loading", None)
+        if loading is not None and not loading.done():
+            loading.cancel()
+            await asyncio.gather(loading, return_exceptions=True)
         await self.batcher.stop()
+        await self.pool.stop()
         if self.jobs:
             await self.jobs.close()
 
@@ -233,14 +269,15 @@ class EngineService:
                 forward = self.batcher.forward_for(
                     ck
                 )  # beside the queue: the warm-up is not traffic in the metrics
-                await asyncio.to_thread(
+                await self.pool.run(
                     lambda: [encode_image(p, "png") for p in self._finished(ck, forward(reqs), size)]
                 )
 
             return draw
 
         seconds = {size: await self.admission.measure(draw_at(size), images) for size in self.sizes(ck)}
-        self.admission.calibrate(seconds[ck.resolution])
+        self.admission.calibrate(seconds[ck.resolution] / self.pool.workers)
+        self.heavy_admission.calibrate(seconds[ck.resolution] / self.pool.heavy_limit)
         self.size_cost = {size: s / seconds[ck.resolution] for size, s in seconds.items()}
 
     def _publish_versions(self) -> None:
@@ -252,7 +289,7 @@ class EngineService:
         return web.json_response({"ok": True})
 
     async def readyz(self, request: web.Request) -> web.Response:
-        if not self.registry.ready:
+        if not self.ready:
             return error_response(503, "not_ready", "models are still loading")
         return web.json_response(
             {"ok": True, "models": self.registry.names(), "queue_depth": self.batcher.depth}
@@ -377,6 +414,13 @@ class EngineService:
 
     # --- images ---
     def _model(self, body: dict) -> Checkpoint:
+        if not self.ready:
+            raise ApiError(
+                503,
+                "not_ready",
+                "the engine is still loading its models; try again in a moment",
+                {"Retry-After": "1"},
+            )
         return self.registry.get(model_name(body))
 
     def _attributes(self, ck: Checkpoint, raw: Any) -> dict[str, str]:
@@ -447,27 +491,43 @@ class EngineService:
             return 1.0  # the nearest-neighbour enlargement is a copy
         return self.size_cost.get(size, (size / ck.resolution) ** 2)
 
+    def heavy(self, ck: Checkpoint, size: int) -> bool:
+        """Pictures through the x4 upscale stage are heavy work: they never hold every worker."""
+        return ck.output is None and size > 2 * ck.resolution
+
+    def admit(self, heavy: bool, images: int, cost: float = 1.0):
+        """Hold ``images`` of ``cost`` units in the lane's admission: 429 at once if they would be late."""
+        return (self.heavy_admission if heavy else self.admission).admit(images, cost)
+
+    def deadline(self) -> float:
+        return time.monotonic() + self.cfg.request_timeout_s
+
+    def timed_out(self) -> ApiError:
+        return ApiError(
+            503,
+            "timeout",
+            f"the request could not be drawn within {self.cfg.request_timeout_s:.0f} s; try again",
+        )
+
     async def _images(self, ck: Checkpoint, reqs: list[Request], fmt: str, size: int) -> list[bytes]:
         key = lambda r: (ck.version, r, fmt, size)
         found = {r: self.cache[key(r)] for r in reqs if key(r) in self.cache}
         missing = list(dict.fromkeys(r for r in reqs if r not in found))
         self.metrics.cache_hits.inc(len(reqs) - len(missing))
         if missing:
+            heavy = self.heavy(ck, size)
+            # The upscale stage and the encoding run on the worker that drew the pixels.
+            finish = lambda p: encode_image(self._finished(ck, p[None], size)[0], fmt)
             # 429 now rather than a 503 after the timeout
-            with self.admission.admit(len(missing), self._cost(ck, size)):
+            with self.admit(heavy, len(missing), self._cost(ck, size)):
+                deadline = self.deadline()
                 try:
-                    pixels = await asyncio.wait_for(
-                        self.batcher.submit(ck, missing), self.cfg.request_timeout_s
+                    blobs = await asyncio.wait_for(
+                        self.batcher.submit(ck, missing, finish, heavy=heavy, deadline=deadline),
+                        self.cfg.request_timeout_s,
                     )
-                except TimeoutError:
-                    raise ApiError(
-                        503,
-                        "timeout",
-                        f"the image took longer than {self.cfg.request_timeout_s:.0f} s; try again",
-                    ) from None
-                blobs = await asyncio.to_thread(
-                    lambda: [encode_image(p, fmt) for p in self._finished(ck, pixels, size)]
-                )
+                except (TimeoutError, Expired):
+                    raise self.timed_out() from None
             for r, blob in zip(missing, blobs):
                 found[r] = self.cache[key(r)] = blob
         return [found[r] for r in reqs]
@@ -476,7 +536,8 @@ class EngineService:
         body = await read_json(request)
         ck = self._model(body)
         trunc, size = _truncation(body), self._size(body, ck)
-        frames = _int_field(body, "frames", 16, 2, 64)
+        most = max(2, min(64, MAX_FRAME_AREA // (size * size)))
+        frames = _int_field(body, "frames", min(16, most), 2, most, where=f"at {size} px, ")
         ends = []
         for key in ("a", "b"):
             end = body.get(key)
@@ -492,10 +553,7 @@ class EngineService:
             ends.append(
                 resolve(ck.schema, self._attributes(ck, end.get("attributes")), check_seed(seed), trunc)
             )
-        pixels = await asyncio.to_thread(
-            interpolate, ck.G, ck.schema, ends[0], ends[1], frames, self.cfg.device
-        )
-        gif, pngs = await asyncio.to_thread(lambda: _encode_frames(self._finished(ck, pixels, size)))
+        gif, pngs = await self._animation(ck, ends[0], ends[1], frames, size)
         return web.json_response(
             {
                 "version": ck.version,
@@ -505,6 +563,38 @@ class EngineService:
                 "gif": gif,
             }
         )
+
+    async def _animation(
+        self, ck: Checkpoint, a: Request, b: Request, frames: int, size: int
+    ) -> tuple[str, list[str]]:
+        """(GIF, PNG frames), drawn a bucket of frames at a time as heavy work, so the frames of
+        six interpolations queue behind one another and a generate finds a worker free."""
+        z, c = interpolation_inputs(ck.schema, ck.G.z_dim, a, b, frames)
+        step = self.batcher.max_batch
+        dtype = next(ck.G.parameters()).dtype
+
+        def draw(lo: int):
+            def work() -> list[np.ndarray]:
+                with torch.inference_mode():
+                    x = ck.G(
+                        z[lo : lo + step].to(self.cfg.device, dtype),
+                        c[lo : lo + step].to(self.cfg.device, dtype),
+                        truncation=a.truncation,
+                    )
+                return list(self._finished(ck, to_uint8(x), size))
+
+            return work
+
+        with self.admit(True, frames, self._cost(ck, size)):
+            deadline = self.deadline()
+            try:
+                chunks = await run_all(
+                    self.pool, [draw(lo) for lo in range(0, frames, step)], heavy=True, deadline=deadline
+                )
+                pixels = [p for chunk in chunks for p in chunk]
+                return await self.pool.run(lambda: _encode_frames(pixels), heavy=True, deadline=deadline)
+            except Expired:
+                raise self.timed_out() from None
 
     # --- jobs ---
     async def start_job(self, request: web.Request) -> web.Response:
@@ -600,7 +690,14 @@ def _load_upscaler(path: str):
     return stage
 
 
-def _encode_frames(pixels: np.ndarray) -> tuple[str, list[str]]:
+def _stop_on_failed_load(task: asyncio.Task) -> None:
+    """A model that cannot load in the background stops the server, as it would at start-up."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the models could not be loaded: %s", task.exception())
+        signal.raise_signal(signal.SIGTERM)
+
+
+def _encode_frames(pixels: list[np.ndarray]) -> tuple[str, list[str]]:
     frames = [Image.fromarray(p) for p in pixels]
     buf = io.BytesIO()
     loop = frames + frames[-2:0:-1]

@@ -1,15 +1,19 @@
-"""Dynamic micro-batching at fixed bucket shapes, on a forward thread of its own.
+"""Dynamic micro-batching at fixed bucket shapes, on the drawing workers (engine.serve.workers).
 
-Requests queue; the batcher takes everything waiting (up to the largest bucket) and runs it
-as forward passes of the configured bucket sizes only: 13 waiting with buckets (1, 2, 4, 8)
-run as 8 + 4 + 1, and with buckets (4, 8) as 8 + 4 + a 4 padded with one spare row. A lone
-request starts at once (no window is waited while the queue is idle); under load the
-running forward pass is the window in which the next batch gathers.
+Requests queue; a free worker takes everything waiting (up to the largest bucket) and runs it
+as forward passes of the configured bucket sizes only: 7 waiting with buckets (1, 2, 4) run as
+4 + 2 + 1 on one worker, or 4 on one and 2 + 1 on another when both are free. A lone request
+starts at once (no window is waited while the queue is idle); under load the running forward
+passes are the window in which the next batch gathers.
 
 The forward pass (engine.serve.forward) gives a request the same bytes alone, in any
-bucket, at any position; running only bucket shapes keeps every shape that serves one that
-the tests check. It runs on one dedicated thread (torch's own threads do the parallel work)
-so it never waits behind image encoding, which runs on the event loop's default pool.
+bucket, at any position, on any worker; running only bucket shapes keeps every shape that
+serves one that the tests check. What a request needs after its pixels (the upscale stage,
+the encoding) runs on the same worker right after, so it shares the workers' budget instead
+of competing with them from another pool.
+
+Pictures at the largest sizes queue apart as heavy work (see engine.serve.workers), so a
+512 px batch never holds every worker while 128 px requests wait.
 
 The queue is bounded: a full queue refuses at once (the service answers 429 with
 Retry-After) instead of letting waits grow without limit.
@@ -18,12 +22,13 @@ Retry-After) instead of letting waits grow without limit.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +36,7 @@ from engine.checkpoint import Checkpoint
 from engine.errors import MascotError
 from engine.sampling import Request
 from engine.serve.forward import serving_forward
+from engine.serve.workers import Expired, WorkerPool
 
 DEFAULT_BUCKETS = (1, 2, 4)
 
@@ -45,6 +51,8 @@ class QueueFull(MascotError):
 class _Item:
     ckpt: Checkpoint
     request: Request
+    post: Callable[[np.ndarray], Any] | None
+    deadline: float
     future: asyncio.Future = field(repr=False)
 
 
@@ -84,6 +92,7 @@ class Batcher:
         device: str = "cpu",
         channels_last: bool = False,
         on_batch: Callable[[int, int], None] | None = None,
+        pool: WorkerPool | None = None,
     ) -> None:
         self.window = window_ms / 1000.0
         usable = [b for b in check_buckets(buckets) if b <= max_batch]
@@ -93,36 +102,66 @@ class Batcher:
         self.channels_last = channels_last
         self.on_batch = on_batch or (lambda images, bucket: None)
         self.bucket_counts: Counter[int] = Counter()  # forward passes run, by bucket size
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
-        self._task: asyncio.Task | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self.queue_size = queue_size
+        self.pool = pool or WorkerPool(1)
+        self._own_pool = pool is None
+        self._lanes: dict[bool, deque[_Item]] = {False: deque(), True: deque()}  # by heaviness
+        self._arrived = asyncio.Event()
+        self._pieces: set[asyncio.Future] = set()
         self._forwards: dict[int, object] = {}  # id(checkpoint) -> its serving forward, while it lives
         self._seconds_per_image = 0.01  # running estimate, for Retry-After
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        return sum(len(lane) for lane in self._lanes.values())
 
     def start(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mascot-forward")
-        self._task = asyncio.create_task(self._run(), name="batcher")
+        if self._own_pool:
+            self.pool.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._pool:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        for lane in self._lanes.values():
+            for item in lane:
+                item.future.cancel()
+            lane.clear()
+        for piece in list(self._pieces):
+            piece.cancel()
+        await asyncio.gather(*self._pieces, return_exceptions=True)
+        if self._own_pool:
+            await self.pool.stop()
 
-    async def submit(self, ckpt: Checkpoint, requests: list[Request]) -> list[np.ndarray]:
-        """Queue every request (all or none) and wait for their images."""
-        if self._queue.maxsize - self._queue.qsize() < len(requests):
-            raise QueueFull(retry_after=max(1.0, self.depth * self._seconds_per_image))
+    async def submit(
+        self,
+        ckpt: Checkpoint,
+        requests: list[Request],
+        post: Callable[[np.ndarray], Any] | None = None,
+        *,
+        heavy: bool = False,
+        deadline: float = math.inf,
+    ) -> list[Any]:
+        """Queue every request (all or none) and wait for its image (``post(image)`` when given,
+        run on the worker). Work not started by ``deadline`` fails with ``Expired``."""
+        if self.queue_size - self.depth < len(requests):
+            raise QueueFull(retry_after=max(1.0, self.depth * self._seconds_per_image / self.pool.workers))
         loop = asyncio.get_running_loop()
-        items = [_Item(ckpt, r, loop.create_future()) for r in requests]
-        for item in items:
-            self._queue.put_nowait(item)
-        return list(await asyncio.gather(*(i.future for i in items)))
+        items = [_Item(ckpt, r, post, deadline, loop.create_future()) for r in requests]
+        self._lanes[heavy].extend(items)
+        self._arrived.set()
+        for _ in range(math.ceil(len(items) / self.max_batch)):  # enough pieces for all, if none merge
+            piece = asyncio.ensure_future(self.pool.run_prepared(lambda: self._gather(heavy), heavy=heavy))
+            self._pieces.add(piece)
+            piece.add_done_callback(self._piece_done)
+        try:
+            return list(await asyncio.gather(*(i.future for i in items)))
+        except BaseException:
+            for item in items:  # given up (a timeout, a client gone): the rest is dropped unstarted
+                item.future.cancel()
+            raise
+
+    def _piece_done(self, piece: asyncio.Future) -> None:
+        self._pieces.discard(piece)
+        if not piece.cancelled():
+            piece.exception()  # failures were delivered to the items; this only marks it seen
 
     def forward_for(self, ckpt: Checkpoint):
         """The serving forward of this model object, built once (a reload brings a new object)."""
@@ -135,33 +174,44 @@ class Batcher:
             weakref.finalize(ckpt, self._forwards.pop, id(ckpt), None)
         return fwd
 
-    def _take_waiting(self, batch: list[_Item]) -> None:
-        while len(batch) < self.max_batch and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
+    def _take(self, lane: deque[_Item], batch: list[_Item]) -> None:
+        now = time.monotonic()
+        while len(batch) < self.max_batch and lane:
+            item = lane.popleft()
+            if item.future.done():
+                continue
+            if now > item.deadline:
+                item.future.set_exception(Expired("the request's time ran out before it could start"))
+                continue
+            batch.append(item)
 
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            self._take_waiting(batch)
-            # A window only pays when requests are arriving together; a lone one starts at once.
-            if self.window > 0 and 1 < len(batch) < self.max_batch:
-                deadline = time.monotonic() + self.window
-                while len(batch) < self.max_batch and (remaining := deadline - time.monotonic()) > 0:
-                    try:
-                        batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                    except TimeoutError:
-                        break
-                    self._take_waiting(batch)
-            await self._render_groups(batch)
-            del batch  # idle, the last batch must not keep its model alive
+    async def _gather(self, heavy: bool) -> Callable[[], None] | None:
+        """On the event loop, a worker held: what waits now (and, with a window, what arrives
+        within it) becomes this piece's batch; None when other pieces took everything."""
+        lane, batch = self._lanes[heavy], []
+        self._take(lane, batch)
+        # A window only pays when requests are arriving together; a lone one starts at once.
+        if self.window > 0 and 1 < len(batch) < self.max_batch:
+            deadline = time.monotonic() + self.window
+            while len(batch) < self.max_batch and (remaining := deadline - time.monotonic()) > 0:
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                except TimeoutError:
+                    break
+                self._take(lane, batch)
+        if not batch:
+            return None
+        loop = asyncio.get_running_loop()
+        return lambda: self._render(batch, loop)
 
-    async def _render_groups(self, batch: list[_Item]) -> None:
-        # One group per model object: a reload mid-batch keeps old and new apart.
+    def _render(self, batch: list[_Item], loop: asyncio.AbstractEventLoop) -> None:
+        """On a worker: the batch's forward passes by model object (a reload mid-batch keeps old and
+        new apart), each image's ``post`` right after; results go back to the loop as they come."""
         groups: dict[int, list[_Item]] = {}
         for item in batch:
-            if not item.future.cancelled():
-                groups.setdefault(id(item.ckpt), []).append(item)
-        loop = asyncio.get_running_loop()
+            groups.setdefault(id(item.ckpt), []).append(item)
+        del batch  # idle, the last batch must not keep its model alive
         for items in groups.values():
             for bucket in plan(len(items), self.buckets):
                 chunk, items = items[:bucket], items[bucket:]
@@ -169,19 +219,27 @@ class Batcher:
                 requests += [requests[-1]] * (bucket - len(requests))  # padding rows, dropped below
                 start = time.monotonic()
                 try:
-                    images = await loop.run_in_executor(self._pool, self._forward, chunk[0].ckpt, requests)
-                except Exception as exc:  # a broken model fails its requests, not the batcher
-                    for item in chunk:
-                        if not item.future.done():
-                            item.future.set_exception(exc)
+                    images = self._forward(chunk[0].ckpt, requests)
+                    out = [(i, i.post(p) if i.post else p) for i, p in zip(chunk, images)]
+                except Exception as exc:  # a broken model fails its requests, not the workers
+                    loop.call_soon_threadsafe(_fail, chunk, exc)
                     continue
                 per_image = (time.monotonic() - start) / len(chunk)
                 self._seconds_per_image = 0.8 * self._seconds_per_image + 0.2 * per_image
-                self.bucket_counts[bucket] += 1
-                self.on_batch(len(chunk), bucket)
-                for item, image in zip(chunk, images):
-                    if not item.future.done():
-                        item.future.set_result(image)
+                loop.call_soon_threadsafe(self._delivered, out, len(chunk), bucket)
+
+    def _delivered(self, out: list[tuple[_Item, Any]], images: int, bucket: int) -> None:
+        self.bucket_counts[bucket] += 1
+        self.on_batch(images, bucket)
+        for item, result in out:
+            if not item.future.done():
+                item.future.set_result(result)
 
     def _forward(self, ckpt: Checkpoint, requests: list[Request]) -> np.ndarray:
         return self.forward_for(ckpt)(requests)
+
+
+def _fail(items: list[_Item], exc: Exception) -> None:
+    for item in items:
+        if not item.future.done():
+            item.future.set_exception(exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -24,6 +25,7 @@ def serve_config(args: argparse.Namespace):
     from engine.serve.app import ServeConfig
     from engine.serve.auth import token_from_env
     from engine.serve.batcher import check_buckets
+    from engine.serve.workers import worker_count
     from engine.train.loop import pick_device
 
     config = load_config(args.config)
@@ -63,6 +65,7 @@ def serve_config(args: argparse.Namespace):
             batch_window_ms=float(eng.get("batch_window_ms", 0)),
             max_batch=int(eng.get("max_batch", 64)),
             buckets=buckets,
+            workers=worker_count(eng.get("workers", 0)),
             channels_last=channels_last,
             queue_size=int(eng.get("queue_size", 256)),
             request_timeout_s=float(eng.get("request_timeout_s", 30)),
@@ -110,8 +113,11 @@ def run(args: argparse.Namespace) -> int:
     from engine.serve.app import EngineService
 
     cfg, host, port = serve_config(args)
+    # The port answers /healthz at once; /readyz and the drawing routes wait for the models.
+    cfg = replace(cfg, load_in_background=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     service = EngineService(cfg)
+    # Before any forward pass: torch's threads are one process-wide setting, shared by the workers.
     web.run_app(
         service.app(),
         host=host,
@@ -121,4 +127,7 @@ def run(args: argparse.Namespace) -> int:
             f"mascot-engine: serving {', '.join(n for n, _ in cfg.models)} on http://{host}:{port}"
         ),
     )
+    if service.load_error:
+        print(f"mascot-engine: {service.load_error}")
+        return 1
     return 0

@@ -232,3 +232,45 @@ async def test_over_http_a_count_of_4_is_one_bucket_of_4_with_the_bytes_of_4_lon
             r = await c.post("/v1/generate", json={"seed": image["seed"], "attributes": image["attributes"]})
             assert (await r.json())["images"][0]["image"] == image["image"], f"seed {image['seed']}"
         assert service.metrics.forwards.labels("1")._value.get() == 4
+
+
+async def test_each_worker_draws_the_same_bytes_alone_and_in_buckets(shipped):
+    """Two workers, both made busy at once (a barrier in the forward), draw the same seed alone and
+    inside a bucket: every copy has the bytes of the seed drawn by a lone worker."""
+    import threading
+
+    from engine.serve.workers import WorkerPool
+
+    schema = shipped.schema
+    target = resolve(schema, {}, 42, 0.8)
+    (alone,), _ = await _served(shipped, [target], True)
+    pool = WorkerPool(2, threads=1)
+    pool.start()
+    batcher = Batcher(buckets=(1, 2, 4), channels_last=True, pool=pool)
+    drawn_by: list[tuple[str, int]] = []
+    forward, barrier, started = batcher._forward, threading.Barrier(2, timeout=120), threading.Event()
+
+    def both_busy(ckpt, requests):
+        started.set()
+        barrier.wait()  # returns only when the other worker is inside a forward too
+        drawn_by.append((threading.current_thread().name, len(requests)))
+        return forward(ckpt, requests)
+
+    batcher._forward = both_busy
+    mates = [resolve(schema, {}, s) for s in range(300, 303)]
+    try:
+        for batch, position in (([target], 0), ([mates[0], target, *mates[1:]], 1)):
+            started.clear()
+            first = asyncio.ensure_future(batcher.submit(shipped, batch))
+            await asyncio.to_thread(started.wait, 120)  # the first worker holds the batch...
+            second = await batcher.submit(shipped, list(reversed(batch)))  # ...the second takes this one
+            images = [
+                encode_image((await first)[position], "png"),
+                encode_image(second[-1 - position], "png"),
+            ]
+            assert images == [alone, alone]
+    finally:
+        await batcher.stop()
+        await pool.stop()
+    assert len({name for name, _ in drawn_by}) == 2, drawn_by  # both workers drew
+    assert sorted({n for _, n in drawn_by}) == [1, 4]  # alone and in a bucket of 4

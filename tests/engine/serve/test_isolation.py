@@ -1,0 +1,132 @@
+"""No request starves the others: heavy work (interpolations, the largest size) never holds every
+worker, late work is answered 503 at its deadline without running, and the probes stay answered.
+
+Heavy work is held at a gate instead of being made slow, so the tests assert what is served
+while it waits, not how fast a loaded machine happens to be.
+"""
+
+import asyncio
+import threading
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from engine.serve.app import EngineService, ServeConfig
+
+HEAVY = 128  # the tiny 32 px model through the x4 stage: the heavy size
+INTERPOLATION = {"a": {"seed": 1}, "b": {"seed": 2}, "frames": 8, "size": HEAVY}
+
+
+def _service(ckpt, upscaler, tmp_path, **kw) -> EngineService:
+    cfg = ServeConfig(
+        models=(("default", str(ckpt)),),
+        jobs_dir=str(tmp_path / "jobs"),
+        upscaler=str(upscaler),
+        workers=2,
+        **kw,
+    )
+    return EngineService(cfg)
+
+
+def _gate_heavy(service: EngineService) -> tuple[threading.Event, list[int]]:
+    """From now on every heavy finish (upscaling to 128 px) waits at the gate; returns it and a log."""
+    gate, heavy_runs, finished = threading.Event(), [], service._finished
+
+    def gated(ck, pixels, size):
+        if size == HEAVY:
+            heavy_runs.append(len(pixels))
+            gate.wait(120)
+        return finished(ck, pixels, size)
+
+    service._finished = gated
+    return gate, heavy_runs
+
+
+async def _until(condition) -> None:
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never got there")
+
+
+async def test_generate_and_probes_are_answered_while_six_interpolations_hold_the_heavy_work(
+    tiny_checkpoint, tiny_upscaler, tmp_path
+):
+    service = _service(tiny_checkpoint, tiny_upscaler, tmp_path)
+    async with TestClient(TestServer(service.app())) as c:
+        gate, heavy_runs = _gate_heavy(service)
+        heavy = [asyncio.ensure_future(c.post("/v1/interpolate", json=INTERPOLATION)) for _ in range(6)]
+        await _until(lambda: heavy_runs)  # one heavy piece runs, held; the rest wait or were refused
+        try:
+            assert (await c.get("/healthz")).status == 200
+            for size in (32, 64):  # the model's own size and 2x: light work, drawn by the other worker
+                r = await asyncio.wait_for(c.post("/v1/generate", json={"size": size}), 60)
+                assert r.status == 200, await r.text()
+            assert len(heavy_runs) == 1  # the heavy lane stayed one piece at a time
+        finally:
+            gate.set()
+        answers = await asyncio.gather(*heavy)
+        statuses = [a.status for a in answers]
+        assert set(statuses) <= {200, 429} and 200 in statuses, statuses
+        assert all(a.headers.get("Retry-After") for a in answers if a.status == 429)
+
+
+async def test_a_request_that_cannot_start_in_time_is_answered_503_and_never_runs(
+    tiny_checkpoint, tiny_upscaler, tmp_path
+):
+    service = _service(tiny_checkpoint, tiny_upscaler, tmp_path, request_timeout_s=1.0)
+    async with TestClient(TestServer(service.app())) as c:
+        gate, heavy_runs = _gate_heavy(service)
+        first = asyncio.ensure_future(c.post("/v1/interpolate", json=INTERPOLATION))
+        await _until(lambda: heavy_runs)
+        service.heavy_admission.budget = float("inf")  # admitted whatever the estimate: it must time out
+        try:
+            late = await asyncio.wait_for(c.post("/v1/interpolate", json={**INTERPOLATION, "frames": 5}), 60)
+            assert late.status == 503 and (await late.json())["error"]["code"] == "timeout"
+        finally:
+            gate.set()
+        assert (await first).status == 503  # its second bucket of frames could not start either
+        await asyncio.sleep(0.2)
+    assert heavy_runs == [4]  # the first one's first bucket; none of the late one's frames
+
+
+async def test_interpolation_frames_are_bounded_by_their_area(
+    tiny_checkpoint, tiny_upscaler, tmp_path, monkeypatch
+):
+    from engine.serve import app
+
+    monkeypatch.setattr(app, "MAX_FRAME_AREA", 16 * HEAVY * HEAVY)  # as 512 px is bounded for a 128 px model
+    service = _service(tiny_checkpoint, tiny_upscaler, tmp_path)
+    async with TestClient(TestServer(service.app())) as c:
+        r = await c.post("/v1/interpolate", json={**INTERPOLATION, "frames": 17})
+        assert r.status == 400
+        assert (await r.json())["error"]["message"].startswith(
+            "at 128 px, frames must be a whole number from 2 to 16"
+        )
+        r = await c.post("/v1/interpolate", json={**INTERPOLATION, "frames": 16})
+        assert r.status == 200 and len((await r.json())["frames"]) == 16
+        r = await c.post("/v1/interpolate", json={**INTERPOLATION, "frames": 64, "size": 32})
+        assert r.status == 200 and len((await r.json())["frames"]) == 64
+
+
+@pytest.mark.parametrize("route", ["/readyz", "/v1/generate"])
+async def test_the_port_answers_before_the_models_load(tiny_checkpoint, tmp_path, route):
+    service = EngineService(
+        ServeConfig(
+            models=(("default", str(tiny_checkpoint)),),
+            jobs_dir=str(tmp_path / "jobs"),
+            load_in_background=True,
+        )
+    )
+    loaded = threading.Event()
+    load_all = service.registry.load_all
+    service.registry.load_all = lambda: (loaded.wait(120), load_all())
+    async with TestClient(TestServer(service.app())) as c:
+        assert (await c.get("/healthz")).status == 200
+        r = await (c.get(route) if route == "/readyz" else c.post(route, json={}))
+        assert r.status == 503 and (await r.json())["error"]["code"] == "not_ready"
+        loaded.set()
+        await _until(lambda: service.ready)
+        r = await (c.get(route) if route == "/readyz" else c.post(route, json={}))
+        assert r.status == 200
