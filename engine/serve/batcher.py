@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 import weakref
 from collections import Counter, deque
@@ -109,6 +110,7 @@ class Batcher:
         self._arrived = asyncio.Event()
         self._pieces: set[asyncio.Future] = set()
         self._forwards: dict[int, object] = {}  # id(checkpoint) -> its serving forward, while it lives
+        self._building = threading.Lock()
         self._seconds_per_image = 0.01  # running estimate, for Retry-After
 
     @property
@@ -164,14 +166,16 @@ class Batcher:
             piece.exception()  # failures were delivered to the items; this only marks it seen
 
     def forward_for(self, ckpt: Checkpoint):
-        """The serving forward of this model object, built once (a reload brings a new object)."""
-        fwd = self._forwards.get(id(ckpt))
-        if fwd is None:
-            fwd = self._forwards[id(ckpt)] = serving_forward(
-                ckpt.G, ckpt.schema, channels_last=self.channels_last
-            )
-            # The forward holds the weights, so it must not outlive the model a reload replaced.
-            weakref.finalize(ckpt, self._forwards.pop, id(ckpt), None)
+        """The serving forward of this model object, built once (a reload brings a new object);
+        the workers share it, as they share the weights."""
+        with self._building:  # two workers meeting a new model build it once
+            fwd = self._forwards.get(id(ckpt))
+            if fwd is None:
+                fwd = self._forwards[id(ckpt)] = serving_forward(
+                    ckpt.G, ckpt.schema, channels_last=self.channels_last
+                )
+                # The forward holds the weights, so it must not outlive the model a reload replaced.
+                weakref.finalize(ckpt, self._forwards.pop, id(ckpt), None)
         return fwd
 
     def _take(self, lane: deque[_Item], batch: list[_Item]) -> None:

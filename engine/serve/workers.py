@@ -71,8 +71,11 @@ class _Piece:
 class WorkerPool:
     def __init__(self, workers: int = 1, threads: int | None = None) -> None:
         self.workers = max(1, workers)
-        # Torch's intra-op threads are one process-wide setting: the cores shared among the workers.
-        self.threads = threads if threads is not None else max(1, cores() // self.workers)
+        # Torch's intra-op threads are one process-wide setting: the cores shared among several
+        # workers; one worker leaves torch's own choice (OMP_NUM_THREADS, or every core) alone.
+        if threads is None and self.workers > 1:
+            threads = max(1, cores() // self.workers)
+        self.threads = threads
         self.heavy_limit = max(1, self.workers - 1)
         self.free = self.workers
         self.heavy_running = 0
@@ -89,7 +92,7 @@ class WorkerPool:
     def start(self) -> None:
         import torch
 
-        if torch.get_num_threads() != self.threads:
+        if self.threads is not None and torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
         self._loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mascot-worker")
