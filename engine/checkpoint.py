@@ -38,6 +38,13 @@ from safetensors.torch import load_file, save_file
 from torch.nn.utils import parametrize
 
 from engine.atomic import publish, staging_dir
+from engine.checkpoint_bounds import (
+    CheckpointError,
+    check_fields,
+    check_finite,
+    check_weights_header,
+    planned_state,
+)
 from engine.errors import MascotError
 from engine.models import get_family
 from engine.pixelgrid import GridOutput
@@ -46,10 +53,6 @@ from engine.schema import Schema
 FORMAT_VERSION = 1
 WEIGHTS, META, DISCRIMINATOR = "model.safetensors", "model.json", "discriminator.safetensors"
 REQUIRED_KEYS = ("format_version", "family", "arch", "c_dim", "resolution", "schema", "weights_sha256")
-
-
-class CheckpointError(MascotError):
-    """A checkpoint that is missing, corrupt, or does not match its description."""
 
 
 @dataclass
@@ -148,6 +151,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"'{path}' has checkpoint format {meta['format_version']}; this engine reads {FORMAT_VERSION}"
         )
+    check_fields(meta, path / META)
     grid_output(meta, path)
     return meta
 
@@ -242,8 +246,11 @@ def load_checkpoint(
     """
     path = Path(path)
     meta = read_meta(path)
+    # Shapes and sizes first, on paper: a file asking for gigabytes is refused before allocating.
+    check_weights_header(path / WEIGHTS, planned_state(lambda: build_generator(meta)))
     G = build_generator(meta)
     state = load_state(path / WEIGHTS, meta["weights_sha256"])
+    check_finite(state, path / WEIGHTS)
     own = G.state_dict()
     try:
         state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}

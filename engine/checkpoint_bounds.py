@@ -1,0 +1,232 @@
+"""What a serving checkpoint may ask for, checked before anything is allocated.
+
+model.json and the safetensors header are read as a stranger's files: every field is
+known, the version is short printable text, the resolution and the architecture are
+bounded, and the network they describe is planned on torch's ``meta`` device (shapes
+only, no memory) and compared, tensor by tensor, with the header of the weights file, so
+a file that is truncated, reshaped or asks for gigabytes is refused in milliseconds with
+one line that names the file, before the engine builds or reads anything large.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.nn.utils.parametrizations import _SpectralNorm
+
+from engine.errors import MascotError
+
+# Every field a serving model.json may carry; anything else is refused rather than ignored,
+# so a misspelt or foreign field is seen when the file is made, not when it misbehaves.
+KNOWN_FIELDS = frozenset(
+    {
+        "format_version",
+        "family",
+        "arch",
+        "c_dim",
+        "resolution",
+        "z_dim",
+        "schema",
+        "weights_sha256",
+        "weights_dtype",
+        "version",
+        "discriminator_sha256",
+        "training",
+        "data_fingerprint",
+        "data_sources",
+        "parent",
+        "metrics",
+        "evaluation",
+        "exported_from",
+        "output",
+    }
+)
+VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+RESOLUTIONS = tuple(2**k for k in range(3, 11))  # 8 ... 1024 px
+MAX_C_DIM = 4096
+MAX_ARCH_INT = 65_536  # no channel count, block count or width in any family comes near
+MAX_PARAMETERS = 256_000_000  # about 1 GB in fp32; the shipped generators are well under 10M
+MAX_HEADER = 16 * 1024 * 1024  # a safetensors header is JSON text naming each tensor
+DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8, "I64": 8, "I32": 4, "U8": 1, "BOOL": 1}
+
+
+class CheckpointError(MascotError):
+    """A checkpoint that is missing, corrupt, or does not match its description."""
+
+
+class BoundsError(CheckpointError):
+    """A checkpoint whose description is malformed or asks for more than a generator may."""
+
+
+def check_fields(meta: dict[str, Any], where: Path) -> None:
+    """The top-level fields of model.json, each within its bounds."""
+    unknown = sorted(set(meta) - KNOWN_FIELDS)
+    if unknown:
+        raise BoundsError(
+            f"'{where}' has fields this engine does not know: {', '.join(map(_short, unknown))} "
+            f"(known: {', '.join(sorted(KNOWN_FIELDS))})"
+        )
+    version = meta.get("version")
+    if not isinstance(version, str) or not VERSION.fullmatch(version):
+        raise BoundsError(
+            f"'{where}' needs a \"version\": 1-64 letters, digits, '.', '_', '+' or '-' "
+            f"(like projected-c4a3041655e3), got {_short(version)}"
+        )
+    if not isinstance(meta["weights_sha256"], str) or not SHA256.fullmatch(meta["weights_sha256"]):
+        raise BoundsError(f"'{where}': weights_sha256 must be 64 lowercase hex digits")
+    _whole(meta, "resolution", where, allowed=RESOLUTIONS)
+    _whole(meta, "c_dim", where, lo=0, hi=MAX_C_DIM)
+    if "z_dim" in meta:
+        _whole(meta, "z_dim", where, lo=1, hi=MAX_ARCH_INT)
+    if not isinstance(meta["family"], str):
+        raise BoundsError(f"'{where}': family must be a family name, got {_short(meta['family'])}")
+    arch = meta["arch"] if isinstance(meta["arch"], dict) else {}  # its type: arch_of's message
+    for name, value in arch.items():
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            continue
+        if isinstance(value, int) and abs(value) <= MAX_ARCH_INT:
+            continue
+        if isinstance(value, float) and math.isfinite(value) and abs(value) <= MAX_ARCH_INT:
+            continue
+        if isinstance(value, list) and len(value) <= 64 and all(_small_number(v) for v in value):
+            continue
+        raise BoundsError(
+            f"'{where}': arch.{_short(name)} is {_short(value)}; architecture values are flags, "
+            f"names, or numbers within +-{MAX_ARCH_INT}"
+        )
+
+
+def planned_state(build) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes of the network ``build()`` makes, planned on the meta device (no memory)."""
+    with torch.device("meta"), _no_power_iterations_on_meta():
+        G: nn.Module = build()
+    shapes = {k: tuple(v.shape) for k, v in G.state_dict().items()}
+    count = sum(math.prod(s) for s in shapes.values())
+    if count > MAX_PARAMETERS:
+        raise BoundsError(
+            f"model.json describes a network of {count:,} numbers; a generator may have at most "
+            f"{MAX_PARAMETERS:,}"
+        )
+    return shapes
+
+
+def check_weights_header(path: Path, planned: dict[str, tuple[int, ...]]) -> None:
+    """The safetensors header names exactly the planned tensors, with their shapes, and the file
+    holds every byte the header promises (a truncated or padded file is refused here)."""
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            if not 2 <= length <= min(MAX_HEADER, size - 8):
+                raise ValueError(f"its header claims {length} bytes")
+            header = json.loads(fh.read(length))
+    except (struct.error, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BoundsError(f"'{path}' is not a readable safetensors file: {exc}") from None
+    if not isinstance(header, dict):
+        raise BoundsError(f"'{path}' is not a readable safetensors file: its header is not an object")
+    header.pop("__metadata__", None)
+    missing, extra = sorted(planned.keys() - header.keys()), sorted(header.keys() - planned.keys())
+    if missing or extra:
+        what = f"lacks {_short(missing[0])}" if missing else f"has {_short(extra[0])}, which it does not"
+        raise BoundsError(
+            f"weights in '{path}' do not fit the network in its model.json: the file {what} "
+            f"({len(missing)} missing, {len(extra)} unexpected)"
+        )
+    end = 0
+    for name, info in header.items():
+        shape, dtype, offsets = _entry(info)
+        if shape is None or dtype not in DTYPE_BYTES or offsets is None:
+            raise BoundsError(f"'{path}': the header entry for {_short(name)} is malformed")
+        if shape != planned[name]:
+            raise BoundsError(
+                f"weights in '{path}' do not fit the network in its model.json: {name} is "
+                f"{shape} there, {planned[name]} in the network"
+            )
+        if offsets[1] - offsets[0] != math.prod(shape) * DTYPE_BYTES[dtype]:
+            raise BoundsError(f"'{path}': {_short(name)}'s byte range does not match its shape")
+        end = max(end, offsets[1])
+    if 8 + length + end != size:
+        raise BoundsError(
+            f"'{path}' is corrupt (truncated or padded): its header describes {8 + length + end:,} bytes, "
+            f"the file holds {size:,}"
+        )
+
+
+def check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    """No weight is NaN or infinite: such a network draws black or garbage."""
+    for name, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise BoundsError(
+                f"'{path}': {name} holds NaN or infinite values; a generator's weights are finite"
+            )
+
+
+@contextmanager
+def _no_power_iterations_on_meta():
+    """Spectral norm runs 15 power iterations when it is set up; on meta tensors they compute
+    nothing and take seconds through torch's reference kernels, so planning skips them (the
+    shapes do not depend on them; tensors with data are untouched)."""
+    power = _SpectralNorm._power_method
+
+    def skipped(self, weight_mat: torch.Tensor, n_power_iterations: int) -> None:
+        if not weight_mat.is_meta:
+            power(self, weight_mat, n_power_iterations)
+
+    _SpectralNorm._power_method = skipped
+    try:
+        yield
+    finally:
+        _SpectralNorm._power_method = power
+
+
+def _entry(info: Any) -> tuple[tuple[int, ...] | None, Any, tuple[int, int] | None]:
+    if not isinstance(info, dict):
+        return None, None, None
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    ok_shape = isinstance(shape, list) and all(type(d) is int and 0 <= d <= MAX_PARAMETERS for d in shape)
+    ok_offsets = (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(type(o) is int for o in offsets)
+        and 0 <= offsets[0] <= offsets[1]
+    )
+    return (
+        tuple(shape) if ok_shape else None,
+        info.get("dtype"),
+        (offsets[0], offsets[1]) if ok_offsets else None,
+    )
+
+
+def _whole(meta: dict[str, Any], key: str, where: Path, *, lo: int = 0, hi: int = 0, allowed=()) -> None:
+    value = meta[key]
+    ok = type(value) is int and (value in allowed if allowed else lo <= value <= hi)
+    if not ok:
+        rule = f"one of {', '.join(map(str, allowed))}" if allowed else f"a whole number from {lo} to {hi}"
+        raise BoundsError(f"'{where}': {key} must be {rule}, got {_short(value)}")
+
+
+def _small_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) <= MAX_ARCH_INT
+    )
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value for a message: printable, short, and never raising (NUL bytes show as \\u0000)."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
