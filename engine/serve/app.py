@@ -27,6 +27,7 @@ import logging
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,7 @@ class EngineService:
         self.admission = Admission(cfg.request_timeout_s, capacity=cfg.queue_size)
         self.heavy_admission = Admission(cfg.request_timeout_s, capacity=cfg.queue_size)
         self.ready = False  # models loaded and admission calibrated
+        self.seconds_per_image = 0.05  # one image at the model's own size on one worker, measured at start
         self.load_error = ""
         self.size_cost: dict[
             int, float
@@ -279,6 +281,7 @@ class EngineService:
         self.admission.calibrate(seconds[ck.resolution] / self.pool.workers)
         self.heavy_admission.calibrate(seconds[ck.resolution] / self.pool.heavy_limit)
         self.size_cost = {size: s / seconds[ck.resolution] for size, s in seconds.items()}
+        self.seconds_per_image = seconds[ck.resolution]
 
     def _publish_versions(self) -> None:
         for name in self.registry.names():
@@ -508,6 +511,20 @@ class EngineService:
             "timeout",
             f"the request could not be drawn within {self.cfg.request_timeout_s:.0f} s; try again",
         )
+
+    async def draw(self, work: Callable[[], Any], ck: Checkpoint, size: int, images: int) -> Any:
+        """``work()`` on a worker, admitted as ``images`` pictures at ``size`` (429 at once if it
+        would be late; 503 if it cannot start before its deadline)."""
+        heavy = self.heavy(ck, size)
+        with self.admit(heavy, images, self._cost(ck, size)):
+            try:
+                return await self.pool.run(work, heavy=heavy, deadline=self.deadline())
+            except Expired:
+                raise self.timed_out() from None
+
+    def units(self, seconds: float) -> float:
+        """Work of ``seconds`` on one worker (a picture's search), in images at the model's own size."""
+        return seconds / self.seconds_per_image
 
     async def _images(self, ck: Checkpoint, reqs: list[Request], fmt: str, size: int) -> list[bytes]:
         key = lambda r: (ck.version, r, fmt, size)
