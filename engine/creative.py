@@ -4,14 +4,21 @@ A recipe names a latent without storing it, so any picture of the creative loop 
 drawn again from its identity (recipe + attributes + truncation + model version):
 
     {"seed": 42}                                       the seed's own latent (as /v1/generate)
-    {"vary": RECIPE, "index": 2, "strength": 0.3}      variation 2 of RECIPE
+    {"vary": RECIPE, "index": 2, "step": 0.5}          variation 2 of RECIPE
     {"fuse": [RECIPE_A, RECIPE_B], "mix": 0.5}         a child of two recipes
     {"z": [0.12, -1.3, ...]}                           a latent given in full (a picture's, from /v1/invert)
 
-A variation turns the parent's latent toward a noise direction by ``strength``
-(z = sqrt(1 - s^2) z_parent + s n, so the child is still standard normal); the noise is
-seeded by the parent's canonical text and the index, so V2 of the same parent is always
-the same picture and V2 of a variation moves somewhere new. A fusion spherically
+A variation steps from the parent's latent along a direction of its own:
+z = z_parent + STEP_GAIN * step * u, with u as long as a standard normal latent (sqrt(z_dim)),
+orthogonal to the parent and to the directions of the lower indices of its group of
+SIBLINGS (V1-V4, V5-V8, ...), so siblings move apart as much as each moves from the parent.
+The directions come from noise seeded by the parent's canonical text and the index, so V2
+of the same parent is always the same picture and V2 of a variation moves somewhere new.
+The shipped generator draws much the same picture for any latent of a standard normal's
+length, so the step leaves that sphere on purpose: the length is what makes siblings differ
+(bench/variation_distance.py). ``{"vary": ..., "strength": s}`` names a variation of the
+earlier kind, which turned the latent toward the noise instead
+(z = sqrt(1 - s^2) z_parent + s n); it is still drawn as it was. A fusion spherically
 interpolates the two latents; for style-based generators (a mapping network per layer)
 it mixes styles instead: the coarse layers from A, the fine ones from B, the cut set by
 ``mix`` (Karras et al. 2019, §3.1). Recipes nest: a variation of a fused child is fine.
@@ -36,6 +43,8 @@ from engine.schema import Schema
 
 MAX_DEPTH = 32  # pick -> V -> pick -> V ... chains; deeper recipes are refused, not recursed into
 MAX_INDEX = 1000
+STEP_GAIN = 2.0  # step 0.5 (the default) moves one standard-normal length: siblings clearly differ
+SIBLINGS = 4  # variations whose directions are orthogonal to each other: indices 1-4, 5-8, ...
 
 
 class RecipeError(MascotError):
@@ -46,7 +55,7 @@ class RecipeError(MascotError):
 class Recipe:
     """One node of a latent recipe. ``amount`` is the strength of a variation or the mix of a fusion."""
 
-    kind: str  # seed | vary | fuse | z
+    kind: str  # seed | step | vary (the earlier, turning kind) | fuse | z
     seed: int = 0
     parts: tuple[Recipe, ...] = ()
     index: int = 0
@@ -58,6 +67,8 @@ class Recipe:
             return {"seed": self.seed}
         if self.kind == "z":
             return {"z": list(self.values)}
+        if self.kind == "step":
+            return {"vary": self.parts[0].to_json(), "index": self.index, "step": self.amount}
         if self.kind == "vary":
             return {"vary": self.parts[0].to_json(), "index": self.index, "strength": self.amount}
         return {"fuse": [p.to_json() for p in self.parts], "mix": self.amount}
@@ -80,6 +91,12 @@ def seed_recipe(seed: int) -> Recipe:
 
 
 def vary(parent: Recipe, index: int, strength: float) -> Recipe:
+    """Variation ``index`` of ``parent``, a step of ``strength`` (0: the parent's latent) away."""
+    return Recipe("step", parts=(parent,), index=_index(index), amount=_unit("strength", strength))
+
+
+def turned(parent: Recipe, index: int, strength: float) -> Recipe:
+    """A variation of the earlier kind (stored identities name them; new ones are ``vary``'s)."""
     return Recipe("vary", parts=(parent,), index=_index(index), amount=_unit("strength", strength))
 
 
@@ -123,7 +140,7 @@ def _index(value: Any) -> int:
 
 
 SHAPE = (
-    'a latent recipe is {"seed": N}, {"vary": RECIPE, "index": 1-1000, "strength": 0-1}, '
+    'a latent recipe is {"seed": N}, {"vary": RECIPE, "index": 1-1000, "step": 0-1}, '
     '{"fuse": [RECIPE, RECIPE], "mix": 0-1} or {"z": [the model\'s z_dim numbers]}'
 )
 Z_LIMIT = 8.0  # no coordinate of a given latent is larger (a standard normal's is < 6)
@@ -168,8 +185,10 @@ def parse(raw: Any, depth: int = 0) -> Recipe:
         return seed_recipe(seed)
     if "z" in raw and len(raw) == 1:
         return given_latent(raw["z"])
+    if "vary" in raw and set(raw) <= {"vary", "index", "step"} and "step" in raw:
+        return vary(parse(raw["vary"], depth + 1), raw.get("index"), raw["step"])
     if "vary" in raw and set(raw) <= {"vary", "index", "strength"}:
-        return vary(parse(raw["vary"], depth + 1), raw.get("index"), raw.get("strength"))
+        return turned(parse(raw["vary"], depth + 1), raw.get("index"), raw.get("strength"))
     if "fuse" in raw and set(raw) <= {"fuse", "mix"}:
         parts = raw["fuse"]
         if not isinstance(parts, list) or len(parts) != 2:
@@ -181,9 +200,26 @@ def parse(raw: Any, depth: int = 0) -> Recipe:
 # --- the math --------------------------------------------------------------------------
 
 
-def _noise(recipe: Recipe, z_dim: int) -> torch.Tensor:
-    digest = hashlib.sha256(f"{recipe.parts[0].key}#{recipe.index}".encode()).digest()
+def _noise(recipe: Recipe, z_dim: int, index: int | None = None) -> torch.Tensor:
+    digest = hashlib.sha256(
+        f"{recipe.parts[0].key}#{recipe.index if index is None else index}".encode()
+    ).digest()
     return torch.randn(z_dim, generator=torch.Generator().manual_seed(int.from_bytes(digest[:8], "big") >> 1))
+
+
+def _direction(recipe: Recipe, parent: torch.Tensor) -> torch.Tensor:
+    """A step's direction, sqrt(z_dim) long: its noise made orthogonal (Gram-Schmidt, in float64) to
+    the parent latent and to the directions of the lower indices of its group of SIBLINGS. It depends
+    on the recipe alone, so V2 is the same picture alone or among four."""
+    z_dim = parent.shape[-1]
+    basis = [parent.double() / parent.double().norm()] if float(parent.norm()) > 0 else []
+    first = (recipe.index - 1) // SIBLINGS * SIBLINGS + 1
+    for index in range(first, recipe.index + 1):
+        v = _noise(recipe, z_dim, index).double()
+        for b in basis:
+            v = v - (v @ b) * b
+        basis.append(v / v.norm())
+    return (basis[-1] * math.sqrt(z_dim)).float()
 
 
 def _slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
@@ -205,6 +241,9 @@ def layer_latents(recipe: Recipe, z_dim: int, layers: int = 1) -> torch.Tensor:
         if len(recipe.values) != z_dim:
             raise RecipeError(f"the latent has {len(recipe.values)} numbers; this model takes {z_dim}")
         return torch.tensor(recipe.values, dtype=torch.float32).expand(layers, z_dim).clone()
+    if recipe.kind == "step":
+        parent = layer_latents(recipe.parts[0], z_dim, layers)
+        return parent + STEP_GAIN * recipe.amount * _direction(recipe, parent[0])
     if recipe.kind == "vary":
         parent = layer_latents(recipe.parts[0], z_dim, layers)
         s = recipe.amount

@@ -44,7 +44,7 @@ async def test_variations_are_the_same_bytes_for_the_same_request(tiny_checkpoin
     assert len({i["generation_id"] for i in first["images"]}) == 4
     parent = first["parent"]["attributes"]
     assert parent["hair"] == "blue" and all(i["attributes"] == parent for i in first["images"])
-    assert first["images"][1]["latent"] == {"vary": {"seed": 42}, "index": 2, "strength": 0.3}
+    assert first["images"][1]["latent"] == {"vary": {"seed": 42}, "index": 2, "step": 0.3}
     _, alone = await _post(tiny_checkpoint, tmp_path, "/v1/variations", {**body, "count": 1, "first": 2})
     assert alone["images"][0]["image"] == first["images"][1]["image"]  # V2 alone is V2 among four
 
@@ -88,7 +88,7 @@ async def test_render_draws_a_variation_of_a_variation_again(tiny_checkpoint, tm
         {"latent": v2["latent"], "attributes": v2["attributes"], "count": 1},
     )
     child = second["images"][0]
-    assert child["latent"] == {"vary": v2["latent"], "index": 1, "strength": 0.3} and child["seed"] == 5
+    assert child["latent"] == {"vary": v2["latent"], "index": 1, "step": 0.5} and child["seed"] == 5
     _, again = await _post(
         tiny_checkpoint,
         tmp_path,
