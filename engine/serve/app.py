@@ -279,7 +279,7 @@ class EngineService:
 
         seconds = {size: await self.admission.measure(draw_at(size), images) for size in self.sizes(ck)}
         self.admission.calibrate(seconds[ck.resolution] / self.pool.workers)
-        self.heavy_admission.calibrate(seconds[ck.resolution] / self.pool.heavy_limit)
+        self.heavy_admission.calibrate(seconds[ck.resolution] / self.pool.workers)
         self.size_cost = {size: s / seconds[ck.resolution] for size, s in seconds.items()}
         self.seconds_per_image = seconds[ck.resolution]
 

@@ -8,11 +8,11 @@ parallel regions wait on their slowest thread, and much of a small generator's f
 small to split).
 
 Work is *light* (a picture at the model's own size or 256 px) or *heavy* (512 px pictures,
-interpolations, searches). A free worker takes the oldest light work first; heavy work runs
-only on ``workers - 1`` workers at most, so one always stays for light work and a new-seed
-generate is drawn while interpolations and searches run. Heavy work comes in short pieces
-(an interpolation is drawn a few frames at a time), so even with one worker a light request
-waits at most one piece.
+interpolations, searches). A free worker takes the oldest light work first, then the oldest
+heavy work. Heavy work comes in short pieces (a bucket of 512 px pictures, a few frames of an
+interpolation), so a light request arriving while heavy work fills every worker waits for one
+piece at most, and heavy work alone still has every core. The one long piece, a picture's
+search (seconds), runs on ``workers - 1`` workers at most, so one always stays for the rest.
 
 Each piece of work carries its request's deadline: a piece that has not started by then is
 dropped and its request answered 503, so a late request holds no worker. Work whose caller
@@ -63,6 +63,7 @@ def worker_count(setting: int) -> int:
 class _Piece:
     prepare: Prepare
     heavy: bool
+    long: bool
     deadline: float
     future: asyncio.Future = field(repr=False)
     started: bool = False
@@ -76,9 +77,10 @@ class WorkerPool:
         if threads is None and self.workers > 1:
             threads = max(1, cores() // self.workers)
         self.threads = threads
-        self.heavy_limit = max(1, self.workers - 1)
+        self.long_limit = max(1, self.workers - 1)
         self.free = self.workers
         self.heavy_running = 0
+        self.long_running = 0
         self._light: deque[_Piece] = deque()
         self._heavy: deque[_Piece] = deque()
         self._executor: ThreadPoolExecutor | None = None
@@ -109,19 +111,29 @@ class WorkerPool:
         if self._executor:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def run(self, fn: Callable[[], Any], *, heavy: bool = False, deadline: float = float("inf")) -> Any:
-        """``fn()`` on a worker; ``Expired`` if it could not start before ``deadline`` (monotonic)."""
+    async def run(
+        self,
+        fn: Callable[[], Any],
+        *,
+        heavy: bool = False,
+        long: bool = False,
+        deadline: float = float("inf"),
+    ) -> Any:
+        """``fn()`` on a worker; ``Expired`` if it could not start before ``deadline`` (monotonic).
+        ``long`` work (heavy, for seconds) never holds the last worker."""
 
         async def ready() -> Callable[[], Any]:
             return fn
 
-        return await self.run_prepared(ready, heavy=heavy, deadline=deadline)
+        return await self.run_prepared(ready, heavy=heavy or long, long=long, deadline=deadline)
 
-    async def run_prepared(self, prepare: Prepare, *, heavy: bool = False, deadline: float = float("inf")):
+    async def run_prepared(
+        self, prepare: Prepare, *, heavy: bool = False, long: bool = False, deadline: float = float("inf")
+    ):
         """Like ``run``, for work decided when a worker is free (the batcher gathers what waits then)."""
         if self._executor is None:
             raise RuntimeError("the worker pool has not been started")
-        piece = _Piece(prepare, heavy, deadline, self._loop.create_future())
+        piece = _Piece(prepare, heavy or long, long, deadline, self._loop.create_future())
         (self._heavy if heavy else self._light).append(piece)
         self._dispatch()
         if math.isinf(deadline):
@@ -139,14 +151,21 @@ class WorkerPool:
 
     def _next(self) -> _Piece | None:
         now = time.monotonic()
-        for lane, allowed in ((self._light, True), (self._heavy, self.heavy_running < self.heavy_limit)):
-            while allowed and lane:
+        for lane in (self._light, self._heavy):
+            skipped = []  # long pieces waiting for a worker they may take
+            piece = None
+            while lane and piece is None:
                 piece = lane.popleft()
                 if piece.future.done():  # its caller gave up
-                    continue
-                if now > piece.deadline:
+                    piece = None
+                elif now > piece.deadline:
                     piece.future.set_exception(Expired("the request's time ran out before it could start"))
-                    continue
+                    piece = None
+                elif piece.long and self.long_running >= self.long_limit:
+                    skipped.append(piece)
+                    piece = None
+            lane.extendleft(reversed(skipped))
+            if piece is not None:
                 return piece
         return None
 
@@ -154,6 +173,7 @@ class WorkerPool:
         while self.free and (piece := self._next()) is not None:
             self.free -= 1
             self.heavy_running += piece.heavy
+            self.long_running += piece.long
             piece.started = True
             task = self._loop.create_task(self._work(piece))
             self._tasks.add(task)
@@ -177,6 +197,7 @@ class WorkerPool:
         finally:
             self.free += 1
             self.heavy_running -= piece.heavy
+            self.long_running -= piece.long
             self._dispatch()
 
 

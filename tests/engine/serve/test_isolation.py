@@ -28,18 +28,19 @@ def _service(ckpt, upscaler, tmp_path, **kw) -> EngineService:
     return EngineService(cfg)
 
 
-def _gate_heavy(service: EngineService) -> tuple[threading.Event, list[int]]:
-    """From now on every heavy finish (upscaling to 128 px) waits at the gate; returns it and a log."""
-    gate, heavy_runs, finished = threading.Event(), [], service._finished
+def _gate_heavy(service: EngineService) -> tuple[threading.Semaphore, list[int]]:
+    """From now on every heavy finish (upscaling to 128 px) waits for a permit of the returned
+    semaphore; the list logs each heavy piece as it starts (its number of pictures)."""
+    permits, heavy_runs, finished = threading.Semaphore(0), [], service._finished
 
     def gated(ck, pixels, size):
         if size == HEAVY:
             heavy_runs.append(len(pixels))
-            gate.wait(120)
+            permits.acquire(timeout=120)
         return finished(ck, pixels, size)
 
     service._finished = gated
-    return gate, heavy_runs
+    return permits, heavy_runs
 
 
 async def _until(condition) -> None:
@@ -50,22 +51,25 @@ async def _until(condition) -> None:
     raise AssertionError("never got there")
 
 
-async def test_generate_and_probes_are_answered_while_six_interpolations_hold_the_heavy_work(
+async def test_a_generate_is_drawn_after_one_heavy_piece_while_six_interpolations_fill_the_workers(
     tiny_checkpoint, tiny_upscaler, tmp_path
 ):
     service = _service(tiny_checkpoint, tiny_upscaler, tmp_path)
     async with TestClient(TestServer(service.app())) as c:
-        gate, heavy_runs = _gate_heavy(service)
+        permits, heavy_runs = _gate_heavy(service)
         heavy = [asyncio.ensure_future(c.post("/v1/interpolate", json=INTERPOLATION)) for _ in range(6)]
-        await _until(lambda: heavy_runs)  # one heavy piece runs, held; the rest wait or were refused
+        await _until(lambda: len(heavy_runs) == 2)  # both workers hold a bucket of frames
         try:
-            assert (await c.get("/healthz")).status == 200
-            for size in (32, 64):  # the model's own size and 2x: light work, drawn by the other worker
-                r = await asyncio.wait_for(c.post("/v1/generate", json={"size": size}), 60)
+            assert (await c.get("/healthz")).status == 200  # the event loop is free
+            for size in (32, 64):  # the model's own size and 2x: light work
+                light = asyncio.ensure_future(c.post("/v1/generate", json={"size": size}))
+                await asyncio.sleep(0.2)
+                permits.release()  # one heavy piece ends: its worker takes the generate before more frames
+                r = await asyncio.wait_for(light, 60)
                 assert r.status == 200, await r.text()
-            assert len(heavy_runs) == 1  # the heavy lane stayed one piece at a time
+                assert len(heavy_runs) <= 2 + (size == 64) + 1  # at most the freed worker's next piece
         finally:
-            gate.set()
+            permits.release(1000)
         answers = await asyncio.gather(*heavy)
         statuses = [a.status for a in answers]
         assert set(statuses) <= {200, 429} and 200 in statuses, statuses
@@ -77,18 +81,18 @@ async def test_a_request_that_cannot_start_in_time_is_answered_503_and_never_run
 ):
     service = _service(tiny_checkpoint, tiny_upscaler, tmp_path, request_timeout_s=1.0)
     async with TestClient(TestServer(service.app())) as c:
-        gate, heavy_runs = _gate_heavy(service)
+        permits, heavy_runs = _gate_heavy(service)
         first = asyncio.ensure_future(c.post("/v1/interpolate", json=INTERPOLATION))
-        await _until(lambda: heavy_runs)
+        await _until(lambda: len(heavy_runs) == 2)  # its two buckets of frames hold both workers
         service.heavy_admission.budget = float("inf")  # admitted whatever the estimate: it must time out
         try:
             late = await asyncio.wait_for(c.post("/v1/interpolate", json={**INTERPOLATION, "frames": 5}), 60)
             assert late.status == 503 and (await late.json())["error"]["code"] == "timeout"
         finally:
-            gate.set()
-        assert (await first).status == 503  # its second bucket of frames could not start either
+            permits.release(1000)
+        assert (await first).status == 503  # its animation could not start in time either
         await asyncio.sleep(0.2)
-    assert heavy_runs == [4]  # the first one's first bucket; none of the late one's frames
+    assert heavy_runs == [4, 4]  # the first one's frames; none of the late one's
 
 
 async def test_interpolation_frames_are_bounded_by_their_area(

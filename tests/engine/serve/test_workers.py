@@ -35,15 +35,25 @@ async def _until(condition) -> None:
     raise AssertionError("the pool never got there")
 
 
-async def test_heavy_work_leaves_one_worker_to_light_work(pool):
+async def test_long_work_leaves_one_worker_to_the_rest(pool):
     gate, ran = threading.Event(), []
-    heavy = [asyncio.ensure_future(pool.run(_blocked(gate, ran, f"h{i}"), heavy=True)) for i in range(6)]
+    searches = [asyncio.ensure_future(pool.run(_blocked(gate, ran, f"s{i}"), long=True)) for i in range(6)]
     await _until(lambda: ran)
-    # Six heavy pieces wait, one runs: the other worker draws a light piece at once.
+    # Six searches wait, one runs: the other worker draws light and heavy pieces at once.
     assert await asyncio.wait_for(pool.run(lambda: "light"), 30) == "light"
-    assert ran == ["h0"] and pool.heavy_running == 1
+    assert await asyncio.wait_for(pool.run(lambda: "heavy", heavy=True), 30) == "heavy"
+    assert ran == ["s0"] and pool.long_running == 1
     gate.set()
-    assert await asyncio.gather(*heavy) == [f"h{i}" for i in range(6)]
+    assert await asyncio.gather(*searches) == [f"s{i}" for i in range(6)]
+
+
+async def test_heavy_pieces_fill_every_worker_when_nothing_else_waits(pool):
+    gate, ran = threading.Event(), []
+    heavy = [asyncio.ensure_future(pool.run(_blocked(gate, ran, f"h{i}"), heavy=True)) for i in range(4)]
+    await _until(lambda: len(ran) == 2)
+    assert pool.heavy_running == 2
+    gate.set()
+    await asyncio.gather(*heavy)
 
 
 async def test_a_free_worker_takes_light_work_before_older_heavy_work():
