@@ -67,6 +67,16 @@ class Inversion:
 
 def read_picture(data: bytes) -> np.ndarray:
     """An uploaded still picture as uint8 RGB (H, W, 3); a clear MascotError for anything else."""
+    return _opened(data, _flatten)
+
+
+def check_picture(data: bytes) -> None:
+    """What ``read_picture`` refuses from the file's header alone (kind, size, animation), without
+    decoding its pixels: cheap enough to answer a bad upload at once."""
+    _opened(data, lambda im: None)
+
+
+def _opened(data: bytes, then):
     if not data:
         raise MascotError("the picture is empty; send a PNG, JPEG or WebP file")
     if len(data) > MAX_BYTES:
@@ -85,7 +95,7 @@ def read_picture(data: bytes) -> np.ndarray:
                 )
             if getattr(im, "is_animated", False):
                 raise MascotError("the picture is animated; send a still PNG, JPEG or WebP")
-            return _flatten(im)
+            return then(im)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise MascotError(
             f"the file is not a picture this engine can read (PNG, JPEG or WebP): {exc}"

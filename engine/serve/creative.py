@@ -16,7 +16,6 @@ when it is itself a variation or a fusion.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -116,8 +115,7 @@ class CreativeRoutes:
                 pixels = creative.render(ck.G, ck.schema, missing, trunc, svc.cfg.device)
                 return [encode_image(p, fmt) for p in svc._finished(ck, pixels, size)]
 
-            with svc.admission.admit(len(missing)):  # a busy engine answers 429 at once, as for /v1/generate
-                blobs = await asyncio.to_thread(work)
+            blobs = await svc.draw(work, ck, size, len(missing))  # a busy engine answers 429 at once
             for (r, a), blob in zip(missing, blobs):
                 svc.cache[key(r, a)] = blob
         return [svc.cache[key(r, a)] for r, a in items]

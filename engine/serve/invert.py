@@ -42,10 +42,11 @@ from cachetools import LRUCache
 from engine import creative
 from engine.checkpoint import Checkpoint
 from engine.errors import MascotError
-from engine.invert import MAX_BYTES, Inversion, InvertConfig, Inverter, read_picture
+from engine.invert import MAX_BYTES, Inversion, InvertConfig, Inverter, check_picture, read_picture
 from engine.serve.app import ApiError, EngineService, _format, _int_field, _truncation, read_json
 from engine.serve.creative import DEFAULT_STRENGTH, CreativeRoutes
 from engine.serve.requests import MAX_COUNT, shown
+from engine.serve.workers import Expired
 
 log = logging.getLogger("engine.invert")
 BODY_LIMIT = MAX_BYTES * 4 // 3 + 64 * 1024  # base64 of the largest picture, plus the rest of the body
@@ -91,12 +92,12 @@ class InvertRoutes:
         if not isinstance(progress, bool):
             raise ApiError(400, "invalid_progress", f"progress is true or false, got {shown(progress)}")
         data = _picture_bytes(body.get("image"))
-        picture = read_picture(data)
+        check_picture(data)  # a bad file is a plain 400 now; its pixels are decoded once admitted
         given = self.service._attributes(ck, body.get("attributes"))
         style = self._style(body.get("style"))
 
         async def answer(on_step: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-            found, read = await self._search(ck, picture, data, given, style, on_step)
+            found, read = await self._search(ck, data, given, style, on_step)
             mascot = creative.given_latent([float(v) for v in found.latent])
             kids = [creative.vary(mascot, i + 1, strength) for i in range(count)]
             items = [(r, found.attributes) for r in [mascot, *kids]]
@@ -158,7 +159,6 @@ class InvertRoutes:
     async def _search(
         self,
         ck: Checkpoint,
-        picture,
         data: bytes,
         given: dict[str, str],
         style: str = "",
@@ -169,10 +169,21 @@ class InvertRoutes:
             return self.found[key], self.found[key].read
         self._refuse_if_busy()
         async with self.busy:
-            if style:
-                picture = await asyncio.to_thread(lambda: self._translator(style).apply(picture))
-            inverter = await asyncio.to_thread(self._inverter, ck)
-            found = await asyncio.to_thread(inverter, picture, given, on_step)
+            # On the workers, after the refusal above: decoding a large picture, translating it and
+            # the search share the drawing budget; the search never holds the last worker.
+            pool, deadline = self.service.pool, self.service.deadline()
+            try:
+                picture = await pool.run(lambda: read_picture(data), heavy=True, deadline=deadline)
+                if style:
+                    picture = await pool.run(
+                        lambda: self._translator(style).apply(picture), heavy=True, deadline=deadline
+                    )
+                inverter = await asyncio.to_thread(self._inverter, ck)
+                found = await pool.run(
+                    lambda: inverter(picture, given, on_step), long=True, deadline=deadline
+                )
+            except Expired:
+                raise self.service.timed_out() from None
         self.found[key] = found
         log.info(
             "inverted a picture for %s in %.1f s (%d steps, distance %.3f)",

@@ -134,3 +134,50 @@ async def test_the_port_answers_before_the_models_load(tiny_checkpoint, tmp_path
         await _until(lambda: service.ready)
         r = await (c.get(route) if route == "/readyz" else c.post(route, json={}))
         assert r.status == 200
+
+
+async def test_pictures_are_decoded_on_the_workers_once_admitted(tiny_checkpoint, tmp_path, monkeypatch):
+    """While one search runs, twenty large uploads are refused (429) without their pixels ever
+    being decoded, and the probes stay answered."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from engine import invert as searching
+    from engine.serve import invert as route
+
+    gate, decoded, read = threading.Event(), [], route.read_picture
+    search = searching.Inverter.__call__
+
+    def held(self, *args, **kw):
+        gate.wait(120)
+        return search(self, *args, **kw)
+
+    def counted(data):
+        decoded.append(threading.current_thread().name)
+        return read(data)
+
+    monkeypatch.setattr(searching.Inverter, "__call__", held)
+    monkeypatch.setattr(route, "read_picture", counted)
+    buf = io.BytesIO()
+    Image.new("RGB", (2048, 2048), (30, 40, 220)).save(buf, format="PNG")
+    big = base64.b64encode(buf.getvalue()).decode()
+    service = EngineService(
+        ServeConfig(
+            models=(("default", str(tiny_checkpoint)),), jobs_dir=str(tmp_path / "jobs"), invert_steps=2
+        )
+    )
+    async with TestClient(TestServer(service.app())) as c:
+        first = asyncio.ensure_future(c.post("/v1/invert", json={"image": big, "variations": 0}))
+        await _until(lambda: decoded)
+        try:
+            answers = await asyncio.gather(
+                *(c.post("/v1/invert", json={"image": big, "attributes": f"hair:{h}"}) for h in ["blue"] * 20)
+            )
+            assert [a.status for a in answers] == [429] * 20
+            assert (await c.get("/healthz")).status == 200
+        finally:
+            gate.set()
+        assert (await first).status == 200
+    assert len(decoded) == 1 and decoded[0].startswith("mascot-worker")  # the first one's, on a worker
