@@ -8,6 +8,7 @@ and paths outside the folders the engine is allowed to read.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ from engine.errors import MascotError
 from engine.sampling import check_truncation
 
 MAX_BODY = 64 * 1024
+OFF_LOOP_BYTES = 256 * 1024
 FORMATS = ("png", "webp")
 MAX_TEXT = 500  # longest free text (a reason) kept from a request
 # Pictures one request may ask for: /v1/generate's count, /v1/variations' count, /v1/invert's mascot
@@ -70,7 +72,8 @@ async def read_json(request: web.Request, limit: int = MAX_BODY) -> dict[str, An
     if not raw:
         return {}
     try:
-        body = loads(raw)
+        # A large body (a picture) is parsed on a thread, so the event loop keeps answering.
+        body = await asyncio.to_thread(loads, raw) if len(raw) > OFF_LOOP_BYTES else loads(raw)
     except ValueError as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
