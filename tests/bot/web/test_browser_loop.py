@@ -122,10 +122,23 @@ async def test_a_picture_chosen_with_the_camera_button_comes_back_as_four_candid
     Image.new("RGB", (60, 48), (220, 40, 40)).save(picture)
     await page.locator("select.picker[name=hair]").wait_for(timeout=10_000)
     await page.select_option("select.picker[name=hair]", "red")
+    # Every text the waiting line shows, and the bar under it, as the search's steps stream in.
+    await page.evaluate(
+        """() => { window.shown = [];
+          new MutationObserver(() => {
+            const wait = document.querySelector('.msg.wait');
+            const bar = wait && wait.querySelector('progress');
+            const text = wait && wait.querySelector('.text').textContent;
+            if (bar) window.shown.push(`${text} [${bar.value}/${bar.max}]`);
+          }).observe(document.body, {subtree: true, childList: true, characterData: true,
+                                     attributes: true}); }"""
+    )
     await page.set_input_files("#picture", str(picture))
     grid = await _last(page, "figure.grid", 0)
     await grid.nth(3).locator("img").wait_for(state="visible", timeout=60_000)
     assert await grid.count() == 4
+    shown = await page.evaluate("window.shown")
+    assert "… turning your picture into a mascot: step 5 of 5 [5/5]" in shown, shown
     assert "me.png" in await page.locator(".msg.you").last.inner_text()
     assert "picture" in await page.locator(".msg.bot").last.inner_text()
     await page.screenshot(path=str(shots / "mascotify.png"), full_page=True)
