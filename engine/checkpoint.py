@@ -41,7 +41,6 @@ from engine.atomic import publish, staging_dir
 from engine.checkpoint_bounds import (
     CheckpointError,
     check_fields,
-    check_finite,
     check_weights_header,
     planned_state,
 )
@@ -250,7 +249,6 @@ def load_checkpoint(
     check_weights_header(path / WEIGHTS, planned_state(lambda: build_generator(meta)))
     G = build_generator(meta)
     state = load_state(path / WEIGHTS, meta["weights_sha256"])
-    check_finite(state, path / WEIGHTS)
     own = G.state_dict()
     try:
         state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}

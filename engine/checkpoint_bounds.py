@@ -166,7 +166,8 @@ def check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
     for name, value in state.items():
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise BoundsError(
-                f"'{path}': {name} holds NaN or infinite values; a generator's weights are finite"
+                f"the weights in '{path}' are not finite ({name} holds NaN or infinite values): "
+                "such a generator draws black"
             )
 
 

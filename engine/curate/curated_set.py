@@ -51,15 +51,26 @@ class Models:
 
     def get(self, version: str) -> Checkpoint | None:
         if version not in self._loaded:
-            folder = self.versions / version
             try:
-                ck = load_checkpoint(folder) if (folder / "model.json").is_file() else None
-            except MascotError:
+                folder = self._stored(version)
+                ck = load_checkpoint(folder) if folder is not None else None
+            except (MascotError, OSError):
                 ck = None  # a damaged old version: fall back to the stored PNG
             self._loaded[version] = (
                 ck if ck is not None and ck.schema.interface() == self.champion.schema.interface() else None
             )
         return self._loaded[version]
+
+    def _stored(self, version: str) -> Path | None:
+        """The newest stored copy of ``version`` (folders <version>.<key>, engine/serve/versions.py)."""
+        if not isinstance(version, str) or not self.versions.is_dir():
+            return None
+        copies = [
+            p
+            for p in self.versions.iterdir()
+            if p.name.rpartition(".")[0] == version and (p / "model.json").is_file()
+        ]
+        return max(copies, key=lambda p: p.stat().st_mtime) if copies else None
 
 
 def draw(item: dict[str, Any], models: Models) -> Drawn:

@@ -1,9 +1,11 @@
 """The models a service holds, by name, with atomic hot reload.
 
 A request takes a reference to the current Checkpoint once and keeps it, so a reload
-that swaps the entry never changes the weights under a request in flight. A reload
-loads and validates the new checkpoint completely (off the event loop) before the swap;
-if it fails, the old model keeps serving and the error is returned.
+that swaps the entry never changes the weights under a request in flight. Start-up and
+every reload load and validate the checkpoint completely and make it draw a probe batch
+(engine/serve/probe.py), off the event loop, before it serves; if that fails, the old
+model keeps serving and the error is returned. A model serves the version its state
+folder names (engine/serve/versions.py), else its configured folder.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import torch
 
 from engine.checkpoint import Checkpoint, load_checkpoint
 from engine.errors import MascotError
+from engine.serve.probe import probe
+from engine.serve.versions import VersionStore
 
 
 class UnknownModel(MascotError):
@@ -38,7 +42,14 @@ class Registry:
 
     def load_all(self) -> None:
         for name, path in self.paths.items():
-            self._models[name] = load_checkpoint(path, self.device, self.dtype)
+            serving = VersionStore(path).live
+            self._models[name] = self._load(serving)
+            self.paths[name] = serving
+
+    def _load(self, path: Path) -> Checkpoint:
+        ck = load_checkpoint(path, self.device, self.dtype)
+        probe(ck)
+        return ck
 
     @property
     def ready(self) -> bool:
@@ -60,7 +71,7 @@ class Registry:
             raise UnknownModel(f"unknown model '{name}'; available models: {', '.join(self.paths)}")
         async with self._reload_lock:
             target = Path(path) if path else self.paths[name]
-            fresh = await asyncio.to_thread(load_checkpoint, target, self.device, self.dtype)
+            fresh = await asyncio.to_thread(self._load, target)
             current = self._models.get(name)
             if current is not None and fresh.schema.interface() != current.schema.interface():
                 # Clients built their commands from the old schema; a silent change breaks them.
