@@ -98,6 +98,22 @@ def translators(table, root: Path) -> tuple[tuple[str, str], ...]:
     return tuple((name, str(root / folder)) for name, folder in table.items())
 
 
+def adopt_state_folder(config_path: str | None) -> None:
+    """[paths] state: the engine's own folder of model versions (engine/serve/versions.py). It
+    reaches the version store, and the fine-tune jobs this process starts, as $MASCOT_STATE_DIR;
+    a variable already set wins over the file."""
+    from engine.config import load_config, section
+    from engine.errors import MascotError
+    from engine.serve.versions import STATE_ENV
+
+    folder = section(load_config(config_path), "paths").get("state")
+    if folder is None:
+        return
+    if not isinstance(folder, str) or not folder:
+        raise MascotError(f"[paths] state must be a folder path, got {folder!r}")
+    os.environ.setdefault(STATE_ENV, str(Path(folder).expanduser()))
+
+
 # Connections not yet accepted that the kernel holds: a burst of a few hundred clients must not
 # overflow it (aiohttp's default is 128), or the rest wait a second for their SYN retry.
 BACKLOG = 1024
@@ -113,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.serve.app import EngineService
 
     cfg, host, port = serve_config(args)
+    adopt_state_folder(args.config)
     # The port answers /healthz at once; /readyz and the drawing routes wait for the models.
     cfg = replace(cfg, load_in_background=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -221,3 +221,15 @@ async def test_a_pulled_default_is_adopted_by_promotion_and_served_after_a_resta
         assert r.status == 200 and (await r.json())["version"] == pulled
     async with TestClient(TestServer(EngineService(cfg).app())) as c:
         assert await _version(c) == pulled
+
+
+def test_paths_state_in_the_settings_file_names_the_state_folder(tmp_path, monkeypatch):
+    from engine.serve.cli import adopt_state_folder
+    from engine.serve.versions import STATE_ENV
+
+    monkeypatch.setenv(STATE_ENV, "")  # recorded, so the variable the test sets is undone after it
+    monkeypatch.delenv(STATE_ENV)
+    (tmp_path / "config.toml").write_text(f'[paths]\nstate = "{tmp_path / "st"}"\n')
+    adopt_state_folder(str(tmp_path / "config.toml"))
+    store = VersionStore(tmp_path / "checkpoints" / "default")
+    assert store.root.parent == tmp_path / "st" / "models"
