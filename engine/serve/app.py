@@ -584,21 +584,22 @@ class EngineService:
     async def _animation(
         self, ck: Checkpoint, a: Request, b: Request, frames: int, size: int
     ) -> tuple[str, list[str]]:
-        """(GIF, PNG frames), drawn a bucket of frames at a time as heavy work, so the frames of
-        six interpolations queue behind one another and a generate finds a worker free."""
+        """(GIF, PNG frames), drawn a bucket of frames at a time as heavy work (each frame finished
+        and encoded there), so no piece of an interpolation holds a worker for long and a generate
+        arriving meanwhile waits one bucket at most."""
         z, c = interpolation_inputs(ck.schema, ck.G.z_dim, a, b, frames)
         step = self.batcher.max_batch
         dtype = next(ck.G.parameters()).dtype
 
         def draw(lo: int):
-            def work() -> list[np.ndarray]:
+            def work() -> list[tuple[str, np.ndarray]]:
                 with torch.inference_mode():
                     x = ck.G(
                         z[lo : lo + step].to(self.cfg.device, dtype),
                         c[lo : lo + step].to(self.cfg.device, dtype),
                         truncation=a.truncation,
                     )
-                return list(self._finished(ck, to_uint8(x), size))
+                return [(_png64(p), p) for p in self._finished(ck, to_uint8(x), size)]
 
             return work
 
@@ -608,8 +609,9 @@ class EngineService:
                 chunks = await run_all(
                     self.pool, [draw(lo) for lo in range(0, frames, step)], heavy=True, deadline=deadline
                 )
-                pixels = [p for chunk in chunks for p in chunk]
-                return await self.pool.run(lambda: _encode_frames(pixels), heavy=True, deadline=deadline)
+                done = [f for chunk in chunks for f in chunk]
+                gif = await self.pool.run(lambda: _gif([p for _, p in done]), heavy=True, deadline=deadline)
+                return gif, [png for png, _ in done]
             except Expired:
                 raise self.timed_out() from None
 
@@ -714,10 +716,24 @@ def _stop_on_failed_load(task: asyncio.Task) -> None:
         signal.raise_signal(signal.SIGTERM)
 
 
-def _encode_frames(pixels: list[np.ndarray]) -> tuple[str, list[str]]:
-    frames = [Image.fromarray(p) for p in pixels]
+def _png64(pixels: np.ndarray) -> str:
+    return base64.b64encode(encode_image(pixels, "png")).decode()
+
+
+def _gif(pixels: list[np.ndarray]) -> str:
+    """The frames there and back, looping, in one palette of 256 colours chosen by fast octree from
+    every frame at a quarter of its side. At 512 px the median cut the GIF encoder runs on each
+    frame otherwise costs about 50 times as much (16 frames: 15 s against 0.3 s on a busy 2-core
+    CPU); the PNG frames stay exact."""
+    images = [Image.fromarray(p) for p in pixels]
+    thumbs = [im.reduce(4) if min(im.size) >= 64 else im for im in images]
+    w, h = thumbs[0].size
+    mosaic = Image.new("RGB", (w, h * len(thumbs)))
+    for i, thumb in enumerate(thumbs):
+        mosaic.paste(thumb, (0, i * h))
+    palette = mosaic.quantize(256, method=Image.Quantize.FASTOCTREE)
+    frames = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     buf = io.BytesIO()
     loop = frames + frames[-2:0:-1]
     loop[0].save(buf, format="GIF", save_all=True, append_images=loop[1:], duration=80, loop=0)
-    pngs = [base64.b64encode(encode_image(p, "png")).decode() for p in pixels]
-    return base64.b64encode(buf.getvalue()).decode(), pngs
+    return base64.b64encode(buf.getvalue()).decode()

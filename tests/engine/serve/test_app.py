@@ -121,7 +121,13 @@ async def test_interpolate_returns_frames_and_gif(client):
     )
     body = await r.json()
     assert r.status == 200 and len(body["frames"]) == 4
-    assert Image.open(io.BytesIO(base64.b64decode(body["gif"]))).n_frames == 6
+    gif = Image.open(io.BytesIO(base64.b64decode(body["gif"])))
+    # There and back: 6 frames of 80 ms (identical neighbours are stored once, their times summed).
+    shown = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        shown.append(gif.info["duration"])
+    assert sum(shown) == 6 * 80
     r = await client.post("/v1/interpolate", json={"a": {"seed": 1}})
     assert r.status == 400
 
