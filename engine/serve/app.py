@@ -277,7 +277,11 @@ class EngineService:
 
             return draw
 
-        seconds = {size: await self.admission.measure(draw_at(size), images) for size in self.sizes(ck)}
+        # Through the stage each image runs alone, so one image gives its cost: the start stays short.
+        seconds = {
+            size: await self.admission.measure(draw_at(size), images if size == ck.resolution else 1)
+            for size in self.sizes(ck)
+        }
         self.admission.calibrate(seconds[ck.resolution] / self.pool.workers)
         self.heavy_admission.calibrate(seconds[ck.resolution] / self.pool.workers)
         self.size_cost = {size: s / seconds[ck.resolution] for size, s in seconds.items()}

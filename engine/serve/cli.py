@@ -79,9 +79,16 @@ def serve_config(args: argparse.Namespace):
             path_roots=tuple(str(paths.get(k, k)) for k in ("checkpoints", "data", "runs")),
             admin_token=token_from_env(),
         ),
-        args.host or eng.get("host", "127.0.0.1"),
-        args.port or int(eng.get("port", 8700)),
+        *listen_address(args),
     )
+
+
+def listen_address(args: argparse.Namespace) -> tuple[str, int]:
+    """Where the API listens: the flags, else [engine] host and port (read without importing torch)."""
+    from engine.config import load_config, section
+
+    eng = section(load_config(args.config), "engine")
+    return args.host or eng.get("host", "127.0.0.1"), args.port or int(eng.get("port", 8700))
 
 
 def translators(table, root: Path) -> tuple[tuple[str, str], ...]:
@@ -124,6 +131,19 @@ def run(args: argparse.Namespace) -> int:
     # the event loop, the PNG encoders (and a bot on the same cores) get the CPU between
     # forward passes. With spinning workers on a busy 2-core CPU a forward took 20x longer.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from engine.serve.early import EarlyServer, bind
+
+    # The port first: probes are answered while torch and the engine import (engine/serve/early.py).
+    host, port = listen_address(args)
+    sock = bind(host, port, BACKLOG)
+    early = EarlyServer(sock).start()
+    try:
+        return _serve(args, sock, early)
+    finally:
+        early.stop()
+
+
+def _serve(args: argparse.Namespace, sock, early) -> int:
     from aiohttp import web
 
     from engine.serve.app import EngineService
@@ -134,12 +154,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = replace(cfg, load_in_background=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     service = EngineService(cfg)
-    # Before any forward pass: torch's threads are one process-wide setting, shared by the workers.
+    app = service.app()
+
+    async def take_over(app) -> None:  # the engine's server accepts next; the socket never closes
+        early.stop()
+
+    app.on_startup.insert(0, take_over)
     web.run_app(
-        service.app(),
-        host=host,
-        port=port,
-        backlog=BACKLOG,
+        app,
+        sock=sock,
         print=lambda msg: print(
             f"mascot-engine: serving {', '.join(n for n, _ in cfg.models)} on http://{host}:{port}"
         ),
