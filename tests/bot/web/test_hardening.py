@@ -104,6 +104,19 @@ def test_vote_never_5xx(chat, body):
     assert_clean(chat.call("POST", "/api/vote", body), f"/api/vote {body[:120]!r}")
 
 
+# Pictures as data URLs with and without their comma, and text after it that is not base64.
+data_urls = st.tuples(
+    st.sampled_from(["data:image/png;base64", "data:", "data:,", "data:image/png", "data:;base64,,"]),
+    st.sampled_from(["", ",", ",AAAA", ",iVBORw0KGgo=", ",é"]) | st.text(max_size=10),
+).map("".join)
+
+
+@EXAMPLES
+@given(body=_bodies({"user": st.just("cy") | users, "image": data_urls | anything, "text": texts}))
+def test_mascotify_never_5xx(chat, body):
+    assert_clean(chat.call("POST", "/api/mascotify", body), f"/api/mascotify {body[:120]!r}")
+
+
 @EXAMPLES
 @given(
     path=st.sampled_from(
