@@ -60,3 +60,17 @@ def test_a_bad_png_is_skipped_not_a_crash(tmp_path, tiny_checkpoint, toy_dataset
     assert main([str(job)]) == 0
     result = json.loads((job / "results" / "curation.json").read_text())
     assert result["liked"] == 1 and "not a readable PNG" in result["skipped"][0]["why"]
+
+
+def test_a_version_kept_in_the_engine_state_folder_is_redrawn(tmp_path, tiny_checkpoint, toy_dataset):
+    from engine.serve.versions import VersionStore
+    from tests.engine.serve.test_versions import _variant
+
+    retired = _variant(tiny_checkpoint, tmp_path / "retired", 0.9)
+    store = VersionStore(tmp_path / "checkpoints" / "default", state=tmp_path / "state")
+    store.add(tmp_path / "retired")
+    item = _item(5, retired, image=png_b64(np.zeros((32, 32, 3), np.uint8)))
+    job = make_job(tmp_path, tiny_checkpoint, toy_dataset, [item], [], versions=store.root)
+    assert build(job)["sources"] == {"regenerated": 1}
+    expected = drawn(tmp_path / "retired", 5, {"hair": "blue", "smile": "yes"})
+    assert np.array_equal(Dataset(job / "curated").images[0], expected)
