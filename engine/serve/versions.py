@@ -30,6 +30,7 @@ from typing import Any
 
 from engine.checkpoint import DISCRIMINATOR, META, WEIGHTS, file_sha256, load_checkpoint, read_meta
 from engine.errors import MascotError
+from engine.serve.probe import probe
 
 STATE_ENV = "MASCOT_STATE_DIR"
 
@@ -144,8 +145,6 @@ class VersionStore:
     def add(self, checkpoint: str | Path) -> str:
         """Copy a checkpoint folder in (once per content) after it loads and draws; returns the
         copy's folder name, which ``path_of`` and ``switch`` take."""
-        from engine.serve.probe import probe
-
         src = Path(checkpoint)
         meta = read_meta(src)
         if file_sha256(src / WEIGHTS) != meta["weights_sha256"]:
