@@ -35,7 +35,7 @@ ARG TORCH_INDEX=
 RUN pip install "$TORCH" ${TORCH_INDEX:+--index-url "$TORCH_INDEX"}
 # The folders it writes exist in the image owned by its user, so a named volume mounted there
 # starts out writable (Docker copies the folder's owner and contents into it).
-RUN mkdir -p /app/checkpoints /app/runs /app/data /home/mascot/.cache/mascotbot \
+RUN mkdir -p /app/checkpoints /app/runs /app/data /app/state /home/mascot/.cache/mascotbot \
     && chown -R mascot:mascot /app /home/mascot/.cache
 COPY --chown=mascot:mascot engine engine
 RUN pip install -c constraints.txt '.[engine]'
@@ -43,6 +43,6 @@ COPY --chown=mascot:mascot config.toml ./
 COPY --chown=mascot:mascot checkpoints checkpoints
 USER mascot
 EXPOSE 8700
-VOLUME ["/app/checkpoints", "/app/runs", "/app/data", "/home/mascot/.cache/mascotbot"]
+VOLUME ["/app/checkpoints", "/app/runs", "/app/data", "/app/state", "/home/mascot/.cache/mascotbot"]
 HEALTHCHECK --interval=10s --retries=30 CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8700/readyz')"
 CMD ["mascot-engine", "serve", "--host", "0.0.0.0"]
