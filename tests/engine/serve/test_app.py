@@ -49,6 +49,13 @@ async def test_webp_and_object_attributes(client):
     assert Image.open(io.BytesIO(base64.b64decode(body["images"][0]["image"]))).format == "WEBP"
 
 
+async def test_jpeg_when_the_caller_names_it(client):
+    r = await client.post("/v1/generate", json={"format": "jpeg", "seed": 1})
+    image = (await r.json())["images"][0]
+    assert image["format"] == "jpeg"
+    assert Image.open(io.BytesIO(base64.b64decode(image["image"]))).format == "JPEG"
+
+
 async def test_concurrent_requests_are_byte_identical_to_a_lone_request(tiny_checkpoint, tmp_path):
     payloads = [{"attributes": "hair:green", "seed": s} for s in range(30, 62)]
     service = _service(tiny_checkpoint, tmp_path, batch_window_ms=50)
