@@ -1,7 +1,7 @@
 """How far variations move: mean EfficientNet-Lite0 feature distance parent -> variation and
 variation <-> variation (siblings), against parent -> another seed, on a served model.
 
-    python bench/variation_distance.py [--model checkpoints/default] [--parents 32] [--strength 0.5]
+    python bench/variation_distance.py [--model checkpoints/default] [--parents 32] [--strength 0.4]
         [--kind step|turn] [--sheet variations.png]
 
 Each parent is a seed with its attributes drawn as /v1/generate draws them; its variations
@@ -29,6 +29,7 @@ from engine import creative
 from engine.checkpoint import load_checkpoint
 from engine.effnet import pooled_features
 from engine.sampling import render, resolve
+from engine.serve.creative import DEFAULT_STRENGTH
 
 KINDS = {"step": creative.vary, "turn": creative.turned}
 
@@ -93,7 +94,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="checkpoints/default")
     ap.add_argument("--parents", type=int, default=32)
-    ap.add_argument("--strength", type=float, default=0.5)
+    ap.add_argument("--strength", type=float, default=DEFAULT_STRENGTH)
     ap.add_argument("--kind", choices=sorted(KINDS), default="step")
     ap.add_argument("--sheet", default="")
     args = ap.parse_args()

@@ -43,7 +43,7 @@ from engine.schema import Schema
 
 MAX_DEPTH = 32  # pick -> V -> pick -> V ... chains; deeper recipes are refused, not recursed into
 MAX_INDEX = 1000
-STEP_GAIN = 2.0  # step 0.5 (the default) moves one standard-normal length: siblings clearly differ
+STEP_GAIN = 2.0  # step 0.5 moves one standard-normal length; the served default, 0.4, 0.8 of one
 SIBLINGS = 4  # variations whose directions are orthogonal to each other: indices 1-4, 5-8, ...
 
 

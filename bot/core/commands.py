@@ -27,7 +27,7 @@ UP, DOWN = "👍", "👎"
 IMAGE_SIZE = 512  # [bot] image_size: the side of the pictures the chats post, when the engine can make it
 GRID = 4  # candidates a /mascot without seed or count answers with: pick one, vary one, or re-roll
 GRID_SIZE = 256  # side of each candidate (the picked one is drawn again at image_size)
-VARIATION_STRENGTH = 0.5  # how far V1-V4 move from the parent: apart from each other, still like it
+VARIATION_STRENGTH = 0.4  # how far V1-V4 move from the parent: apart from each other, still like it
 PARENTS = ("a", "b")
 MAX_PICTURE_BYTES = 8 * 2**20  # what the engine's /v1/invert accepts
 

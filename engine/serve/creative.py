@@ -1,6 +1,6 @@
 """The creative loop's endpoints: variations around a mascot, the fusion of two, and re-drawing either.
 
-    POST /v1/variations {model?, seed, attributes?, latent?, count? 1-4 (4), strength? 0-1 (0.5),
+    POST /v1/variations {model?, seed, attributes?, latent?, count? 1-4 (4), strength? 0-1 (0.4),
                          first? (1), truncation?, size?, format?}
     POST /v1/fuse       {model?, a: {seed, attributes?, latent?}, b: {...}, mix? 0-1 (0.5),
                          seed? (the attribute draw), from? {"hair": "a"} or "hair:a",
@@ -40,7 +40,7 @@ from engine.serve.requests import MAX_COUNT
 
 # Siblings clearly differ, each still nearer its parent than a fresh seed with the same attributes
 # (bench/variation_distance.py).
-DEFAULT_STRENGTH = 0.5
+DEFAULT_STRENGTH = 0.4
 
 
 def register(service: EngineService, app: web.Application) -> None:

@@ -1,7 +1,7 @@
 """Picture -> mascot over HTTP.
 
     POST /v1/invert {image: base64 PNG/JPEG/WebP (a data: URL prefix is fine), model?,
-                     attributes? (kept as given), variations? 0-3 (3), strength? 0-1 (0.5),
+                     attributes? (kept as given), variations? 0-3 (3), strength? 0-1 (0.4),
                      truncation?, size?, format?, style?, progress? (false)}
       -> {model, version, read: {what the tagger read}, distance, steps, seconds, style?,
           images: [the mascot, then its variations]}

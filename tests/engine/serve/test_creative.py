@@ -88,7 +88,7 @@ async def test_render_draws_a_variation_of_a_variation_again(tiny_checkpoint, tm
         {"latent": v2["latent"], "attributes": v2["attributes"], "count": 1},
     )
     child = second["images"][0]
-    assert child["latent"] == {"vary": v2["latent"], "index": 1, "step": 0.5} and child["seed"] == 5
+    assert child["latent"] == {"vary": v2["latent"], "index": 1, "step": 0.4} and child["seed"] == 5
     _, again = await _post(
         tiny_checkpoint,
         tmp_path,
