@@ -21,7 +21,8 @@ from engine.metrics.features import atomic_write_bytes
 
 SEEDS = tuple(range(1, 17))
 PAIRS_PER_ROW = 4
-GAP = 8  # pixels between pairs; none inside a pair
+GAP = 8  # pixels between pairs, none inside a pair; dark, so that white backgrounds stay apart
+GAP_GREY = 64
 
 
 def style_requests(schema, style: str | None, seeds: Sequence[int] = SEEDS) -> list:
@@ -69,7 +70,7 @@ def pair_sheet(model: np.ndarray, real: np.ndarray, cell: int) -> np.ndarray:
 
     rows = -(-len(model) // PAIRS_PER_ROW)
     width = PAIRS_PER_ROW * 2 * cell + (PAIRS_PER_ROW - 1) * GAP
-    sheet = np.full((rows * cell + (rows - 1) * GAP, width, 3), 255, np.uint8)
+    sheet = np.full((rows * cell + (rows - 1) * GAP, width, 3), GAP_GREY, np.uint8)
     for n, (m, r) in enumerate(zip(model, real)):
         y, x = (n // PAIRS_PER_ROW) * (cell + GAP), (n % PAIRS_PER_ROW) * (2 * cell + GAP)
         sheet[y : y + cell, x : x + cell] = fit(m)
