@@ -51,6 +51,7 @@ class ChunkConfig:
     batch: int = 0  # 0: the resume point's own batch size
     ship: bool = False
     eval_samples: int = 1000
+    classifier_epochs: int = 0  # EvalNet's training for attribute precision; 0: its default
     after_minutes: float = 0.0  # reserved after training for export, evaluation and grids; 0: estimated
 
 
@@ -68,6 +69,12 @@ def register(subparsers) -> None:
     p.add_argument("--nice", type=int, default=10, help="scheduling priority, 0-19 (higher: gentler)")
     p.add_argument("--batch", type=int, default=0, help="images per step (default: the resume point's)")
     p.add_argument("--eval-samples", type=int, default=1000, help="generated samples per evaluation")
+    p.add_argument(
+        "--classifier-epochs",
+        type=int,
+        default=0,
+        help="epochs of the attribute reader the gate trains once per data set (default: its own)",
+    )
     p.add_argument(
         "--after-minutes",
         type=float,
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         ship=args.ship,
         eval_samples=args.eval_samples,
+        classifier_epochs=args.classifier_epochs,
         after_minutes=args.after_minutes,
     )
     return Chunk(cfg).run()
@@ -208,7 +216,11 @@ class Chunk:
         reports = {}
         for name, checkpoint in (("candidate", candidate), ("shipped", self.t.shipped)):
             out = self.t.run / f"eval-{name}"
-            self._engine("eval", self._eval_flags(checkpoint, out))
+            if not self._engine("eval", self._eval_flags(checkpoint, out)):
+                # eval keeps what finished, but a gate needs every figure: never judge on a part.
+                raise MascotError(
+                    f"evaluating the {name} model failed: see {out}/report.md and {self.log_path}"
+                )
             reports[name] = json.loads((out / "report.json").read_text())["metrics"]
         gate = judge(reports["candidate"], reports["shipped"])
         gate["minutes"] = round(self._elapsed_minutes(), 1)
@@ -232,6 +244,7 @@ class Chunk:
             "--device",
             "cuda" if self.cfg.device == "cuda" else "cpu",
             "--quiet",
+            *(("--classifier-epochs", str(self.cfg.classifier_epochs)) if self.cfg.classifier_epochs else ()),
         ]
 
     def _grids(self, candidate: Path) -> None:

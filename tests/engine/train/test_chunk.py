@@ -11,6 +11,7 @@ import pytest
 
 from engine.checkpoint import compact_resume, read_resume_meta
 from engine.cli import main
+from engine.errors import MascotError
 from engine.train.chunk import Chunk, ChunkConfig, judge
 from engine.train.config import TrainConfig
 from engine.train.loop import train
@@ -139,3 +140,12 @@ def test_a_signal_stops_the_chunk_cleanly_with_its_resume_point_written_back(com
 def test_bad_chunk_flags_are_one_clear_line(flags, message, capsys):
     assert main(["chunk", *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_failed_evaluation_is_never_judged(tmp_path, monkeypatch, toy_dataset):
+    monkeypatch.chdir(tmp_path)
+    chunk = Chunk(ChunkConfig(target=_toy_target(tmp_path, toy_dataset, kimg="1"), minutes=5))
+    monkeypatch.setattr(chunk, "_engine", lambda command, flags: command != "eval")
+    with pytest.raises(MascotError, match="evaluating the candidate model failed"):
+        chunk._evaluate_and_gate(tmp_path / "candidate")
+    assert not (chunk.t.run / "gate.json").exists()
