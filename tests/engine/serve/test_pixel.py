@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from PIL import Image
 
 from engine.checkpoint import load_checkpoint
 from engine.cli import main
+from engine.sampling import render, resolve
 from engine.serve.app import EngineService, ServeConfig
 
 
@@ -120,3 +122,12 @@ def test_the_cli_writes_what_the_service_serves(tiny_pixel_checkpoint, tmp_path)
     image = np.asarray(Image.open(out).convert("RGB"))
     palette = load_checkpoint(tiny_pixel_checkpoint).output.palette
     assert image.shape == (512, 512, 3) and _colours(image) <= {tuple(c) for c in palette.tolist()}
+
+
+def test_the_shipped_pixel_model_draws_only_its_palette_in_exact_blocks():
+    ck = load_checkpoint(Path(__file__).resolve().parents[3] / "checkpoints" / "pixel")
+    assert ck.output.grid == ck.resolution == 16 and len(ck.output.palette) > 100
+    requests = [resolve(ck.schema, {"hair": "blue"}, seed) for seed in range(1, 5)]
+    big = ck.output.finish(render(ck.G, ck.schema, requests), 512)
+    assert _colours(big) <= {tuple(c) for c in ck.output.palette.tolist()}
+    np.testing.assert_array_equal(big, big[:, ::32, ::32].repeat(32, axis=1).repeat(32, axis=2))
