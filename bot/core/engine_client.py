@@ -8,6 +8,7 @@ allowed values and the closest match.
 from __future__ import annotations
 
 import base64
+import contextlib
 import difflib
 import json
 import logging
@@ -215,31 +216,17 @@ class EngineClient:
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         session = await self._http()
-        try:
+        with _unreachable_as_engine_error():
             async with session.request(
                 method, self.base_url + path, json=body, timeout=self.timeout, headers=self._headers
             ) as resp:
-                try:
-                    data = await resp.json(content_type=None)
-                except (ValueError, aiohttp.ContentTypeError):
-                    data = None
-                if resp.status < 400 and isinstance(data, dict):
-                    return data
-                raise _error(resp.status, data, resp.headers.get("Retry-After"))
-        except TimeoutError:
-            raise EngineError(
-                "The image engine took too long to answer; please try again in a moment."
-            ) from None
-        except aiohttp.ClientConnectionError:
-            raise EngineError(
-                "The image engine is not reachable right now; please try again later."
-            ) from None
+                return await _json_answer(resp)
 
     async def _progressive(self, path: str, body: dict[str, Any], progress: Progress) -> dict[str, Any]:
         """POST with "progress": true: the engine answers NDJSON, progress lines and then the answer (or
         the error that ended the work) as the last line. A plain JSON answer is taken as it is."""
         session = await self._http()
-        try:
+        with _unreachable_as_engine_error():
             async with session.post(
                 self.base_url + path,
                 json={**body, "progress": True},
@@ -247,13 +234,7 @@ class EngineClient:
                 headers=self._headers,
             ) as resp:
                 if resp.status >= 400 or resp.content_type != "application/x-ndjson":
-                    try:
-                        data = await resp.json(content_type=None)
-                    except (ValueError, aiohttp.ContentTypeError):
-                        data = None
-                    if resp.status < 400 and isinstance(data, dict):
-                        return data
-                    raise _error(resp.status, data, resp.headers.get("Retry-After"))
+                    return await _json_answer(resp)
                 last: Any = None
                 buffer = b""
                 async for chunk in resp.content.iter_any():
@@ -261,14 +242,6 @@ class EngineClient:
                     for line in lines:
                         last = await _progress_line(line, progress) or last
                 last = await _progress_line(buffer, progress) or last
-        except TimeoutError:
-            raise EngineError(
-                "The image engine took too long to answer; please try again in a moment."
-            ) from None
-        except aiohttp.ClientConnectionError:
-            raise EngineError(
-                "The image engine is not reachable right now; please try again later."
-            ) from None
         if isinstance(last, dict) and "images" in last:
             return last
         raise _error(400 if isinstance(last, dict) and "error" in last else 500, last, None)
@@ -491,3 +464,25 @@ def _sentence(message: str) -> str:
     message = message.strip()
     message = message[:1].upper() + message[1:]
     return message if message.endswith((".", "?", "!")) else message + "."
+
+
+@contextlib.contextmanager
+def _unreachable_as_engine_error():
+    """A timeout or a lost connection becomes one sentence for the chat."""
+    try:
+        yield
+    except TimeoutError:
+        raise EngineError("The image engine took too long to answer; please try again in a moment.") from None
+    except aiohttp.ClientConnectionError:
+        raise EngineError("The image engine is not reachable right now; please try again later.") from None
+
+
+async def _json_answer(resp: aiohttp.ClientResponse) -> dict[str, Any]:
+    """A JSON object answer, or the EngineError its status and body mean."""
+    try:
+        data = await resp.json(content_type=None)
+    except (ValueError, aiohttp.ContentTypeError):
+        data = None
+    if resp.status < 400 and isinstance(data, dict):
+        return data
+    raise _error(resp.status, data, resp.headers.get("Retry-After"))

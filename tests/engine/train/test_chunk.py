@@ -13,8 +13,6 @@ from engine.checkpoint import compact_resume, read_resume_meta
 from engine.cli import main
 from engine.errors import MascotError
 from engine.train.chunk import Chunk, ChunkConfig, judge
-from engine.train.config import TrainConfig
-from engine.train.loop import train
 from engine.train.targets import Target
 
 TOY_FLAGS = ("--family", "dcgan", "--res", "32", "--batch", "16", "--tick-kimg", "0.064")
@@ -33,23 +31,9 @@ def _toy_target(root: Path, data: Path, kimg: str) -> Target:
 
 
 @pytest.fixture
-def committed(toy_dataset, tmp_path):
+def committed(tiny_checkpoint, tmp_path):
     """A shipped toy model and its committed compact resume point, as a repository holds them."""
-    run = tmp_path / "first-run"
-    cfg = TrainConfig().with_overrides(
-        dict(
-            family="dcgan",
-            data=str(toy_dataset),
-            out=str(run),
-            kimg=0.064,
-            batch_size=16,
-            tick_kimg=1,
-            snapshot_kimg=1,
-            grid_seeds=2,
-            arch=(("g_ch", 8), ("d_ch", 8)),
-        )
-    )
-    train(cfg)
+    run = tiny_checkpoint.parent  # the run folder: model/ beside resume.*
     shutil.copytree(run / "model", tmp_path / "checkpoints/toy")
     compact_resume(run, tmp_path / "checkpoints/resume/toy")
     return tmp_path
