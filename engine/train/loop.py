@@ -425,7 +425,9 @@ class TrainingRun:
         self.stop.install()
         batch_per_rank = max(1, cfg.batch_size // distributed.world_size())
         stats: dict[str, list[float]] = {}
-        next_tick = (self.state.tick + 1) * cfg.tick_kimg * 1000
+        # From the images seen, not the tick count: a run resumed with another --tick-kimg (a chunk's
+        # longer ticks) still ticks one tick_kimg after where it is.
+        next_tick = (self.state.nimg // (cfg.tick_kimg * 1000) + 1) * cfg.tick_kimg * 1000
         next_snapshot = self.state.nimg + cfg.snapshot_kimg * 1000
         tick_start, session_start, tick_nimg = time.time(), time.time() - self.state.seconds, self.state.nimg
         self.session_start, start_nimg, snapped = time.time(), self.state.nimg, False

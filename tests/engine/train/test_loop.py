@@ -86,6 +86,16 @@ def test_resume_equals_an_uninterrupted_run(toy_dataset, tmp_path):
     assert all(torch.allclose(straight[k], resumed[k], atol=1e-6) for k in straight)
 
 
+def test_a_run_resumed_with_longer_ticks_ticks_one_tick_after_where_it_is(toy_dataset, tmp_path):
+    """Ticks follow the images seen: four short ticks before, then --tick-kimg doubled, ticks again
+    after 32 more images (not at 5 x 32, as counting ticks would put it)."""
+    run = tmp_path / "run"
+    train(_cfg(toy_dataset, run, kimg=0.064, tick_kimg=0.016))
+    train(_cfg(toy_dataset, run, kimg=0.192, tick_kimg=0.032, resume=True))
+    kimgs = [json.loads(line)["kimg"] for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert kimgs == [0.016, 0.032, 0.048, 0.064, 0.096, 0.128, 0.16, 0.192]
+
+
 def test_resume_keeps_the_runs_own_architecture(toy_dataset, tmp_path):
     """--resume without the first run's --arch flags still builds (and loads) that network."""
     train(_cfg(toy_dataset, tmp_path / "run", kimg=0.032, arch=(("g_ch", 8), ("d_ch", 4))))
