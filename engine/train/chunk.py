@@ -48,7 +48,7 @@ class ChunkConfig:
     device: str = "auto"
     threads: int = 0  # 0: torch's default (every core)
     nice: int = 10
-    batch: int = 0  # 0: the resume point's own batch size
+    batch: int = 0  # 0: the target's recipe
     ship: bool = False
     eval_samples: int = 1000
     classifier_epochs: int = 0  # EvalNet's training for attribute precision; 0: its default
@@ -67,7 +67,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     p.add_argument("--threads", type=int, default=0, help="CPU threads for training (0: every core)")
     p.add_argument("--nice", type=int, default=10, help="scheduling priority, 0-19 (higher: gentler)")
-    p.add_argument("--batch", type=int, default=0, help="images per step (default: the resume point's)")
+    p.add_argument("--batch", type=int, default=0, help="images per step (default: the target's recipe)")
     p.add_argument("--eval-samples", type=int, default=1000, help="generated samples per evaluation")
     p.add_argument(
         "--classifier-epochs",
@@ -186,8 +186,7 @@ class Chunk:
             "--session-minutes",
             f"{minutes:.2f}",
         ]
-        if self.cfg.batch:
-            flags += ["--batch", str(self.cfg.batch)]
+        flags += ["--batch", str(self.cfg.batch or self.t.batch)]
         if minutes >= COMPILE_PAYS_AFTER_MINUTES:
             flags.append("--compile")
         return self._engine("train", flags)

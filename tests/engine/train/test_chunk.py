@@ -15,7 +15,7 @@ from engine.errors import MascotError
 from engine.train.chunk import Chunk, ChunkConfig, judge
 from engine.train.targets import Target
 
-TOY_FLAGS = ("--family", "dcgan", "--res", "32", "--batch", "16", "--tick-kimg", "0.064")
+TOY_FLAGS = ("--family", "dcgan", "--res", "32", "--tick-kimg", "0.064")
 
 
 def _toy_target(root: Path, data: Path, kimg: str) -> Target:
@@ -27,6 +27,7 @@ def _toy_target(root: Path, data: Path, kimg: str) -> Target:
         shipped=root / "checkpoints/toy",
         train_flags=(*TOY_FLAGS, "--kimg", kimg, "--snapshot-kimg", "0.064"),
         grid_rows=("hair",),
+        batch=16,
     )
 
 
@@ -57,6 +58,7 @@ def test_a_chunk_continues_the_committed_point_writes_it_back_and_gates(committe
     assert (t.shipped / "model.json").read_text() == shipped_json  # no --ship: never replaced
     log = (t.run / "chunk.log").read_text()
     assert "continuing the committed resume point" in log
+    assert "--batch 16" in log  # the target's recipe: a resume point does not record its batch
 
 
 def test_the_gate_passes_only_when_precision_and_attribute_precision_hold():
@@ -79,9 +81,9 @@ from pathlib import Path
 from engine.train.chunk import Chunk, ChunkConfig
 from engine.train.targets import Target
 root, data = Path(sys.argv[1]), Path(sys.argv[2])
-flags = ("--family", "dcgan", "--res", "32", "--batch", "16", "--tick-kimg", "1000",
+flags = ("--family", "dcgan", "--res", "32", "--tick-kimg", "1000",
          "--kimg", "1000", "--snapshot-kimg", "1000")
-t = Target("toy", data, (), root / "checkpoints/resume/toy", root / "checkpoints/toy", flags, ("hair",))
+t = Target("toy", data, (), root / "checkpoints/resume/toy", root / "checkpoints/toy", flags, ("hair",), 16)
 sys.exit(Chunk(ChunkConfig(target=t, minutes=30, nice=0, after_minutes=1)).run())
 """
 
