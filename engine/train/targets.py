@@ -34,6 +34,9 @@ class Target:
     train_flags: tuple[str, ...]
     grid_rows: tuple[str, ...]
     batch: int  # the recipe's batch size: a resume point does not record it, and a chunk keeps it
+    # torch.compile in a long chunk: on a 2-core CPU it sped the projected step 1.7x at 128 px and
+    # not at all at 64 px (bench/train_speed.py --before-after), so it is the flagship's alone.
+    compile: bool = False
 
     @property
     def run(self) -> Path:
@@ -63,6 +66,7 @@ TARGETS = {
         train_flags=("--family", "projected", "--res", "128", *CHUNK_FLAGS),
         grid_rows=("hair", "style"),
         batch=64,
+        compile=True,
     ),
     "emoji": Target(
         name="emoji",

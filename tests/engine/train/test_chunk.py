@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import shutil
@@ -135,3 +136,22 @@ def test_a_failed_evaluation_is_never_judged(tmp_path, monkeypatch, toy_dataset)
     with pytest.raises(MascotError, match="evaluating the candidate model failed"):
         chunk._evaluate_and_gate(tmp_path / "candidate")
     assert not (chunk.t.run / "gate.json").exists()
+
+
+@pytest.mark.parametrize("compiles", [True, False])
+def test_only_a_target_that_gains_from_compiling_compiles_in_a_long_chunk(
+    tmp_path, monkeypatch, toy_dataset, compiles
+):
+    monkeypatch.chdir(tmp_path)
+    t = dataclasses.replace(_toy_target(tmp_path, toy_dataset, kimg="1"), compile=compiles)
+    seen = {}
+    chunk = Chunk(ChunkConfig(target=t, minutes=120))
+    monkeypatch.setattr(
+        chunk, "_engine", lambda command, flags: seen.setdefault(command, list(flags)) and True
+    )
+    chunk._train(("--resume",))
+    assert ("--compile" in seen["train"]) is compiles
+    short = Chunk(ChunkConfig(target=t, minutes=25))  # 15 training minutes after evaluation's 10
+    monkeypatch.setattr(short, "_engine", lambda command, flags: seen.update(short=list(flags)) or True)
+    short._train(("--resume",))
+    assert "--compile" not in seen["short"]  # a short chunk would spend its time compiling
