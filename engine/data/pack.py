@@ -1,7 +1,7 @@
 """``mascot-engine data pack`` / ``unpack``: a data set as one compressed file, and back.
 
-A GPU lease carries at most 64 MiB of files to a bare machine that cannot render DiceBear
-(no Node there). Mascot renders share outlines and flat colours across images, so one LZMA
+For training on another machine (a rented GPU) that cannot render DiceBear (no Node there):
+a data set travels as one small file. Mascot renders share outlines and flat colours across images, so one LZMA
 stream over the raw pixels (a 64 MiB window spans about 1,300 images at 128px) is about a
 third smaller than lossless WebP per image: 20,000 renders at 128px fit in about 32 MB.
 Packing keeps every pixel and label, so the unpacked set has the same fingerprint, and a
@@ -25,7 +25,9 @@ LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("pack", help="one .tar.xz of a data set's training files (for a GPU lease)")
+    p = subparsers.add_parser(
+        "pack", help="one .tar.xz of a data set's training files (to train on another machine)"
+    )
     p.add_argument("dir", help="data set folder")
     p.add_argument("--out", required=True, help="file to write, e.g. data/dicebear-20k-128.tar.xz")
     p.set_defaults(func=_run_pack)

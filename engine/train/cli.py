@@ -53,7 +53,9 @@ def register(subparsers) -> None:
         "--minutes", type=float, help="stop once training has taken this long (all sessions together)"
     )
     p.add_argument(
-        "--session-minutes", type=float, help="stop this session after this long (a GPU lease's chunk)"
+        "--session-minutes",
+        type=float,
+        help="stop this run after this long, however long earlier runs took (a time-boxed chunk)",
     )
     p.add_argument(
         "--check-every", type=int, help="steps between finite-loss checks (each waits for the GPU)"

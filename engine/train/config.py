@@ -18,7 +18,7 @@ class TrainConfig:
     resolution: int = 0  # 0 = the data set's own resolution
     kimg: float = 100.0  # length of the run in thousands of real images shown to D
     minutes: float = 0.0  # wall-clock budget across sessions (0 = none): equal-budget family comparisons
-    session_minutes: float = 0.0  # wall-clock budget of this session alone (0 = none): a GPU lease's chunk
+    session_minutes: float = 0.0  # wall-clock budget of this run alone (0 = none): a time-boxed chunk
     batch_size: int = 32
     lr_g: float | None = None  # None = the family's paper default
     lr_d: float | None = None
