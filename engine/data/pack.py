@@ -1,8 +1,8 @@
 """``mascot-engine data pack`` / ``unpack``: a data set as one compressed file, and back.
 
 For training on another machine (a rented GPU) that cannot render DiceBear (no Node there):
-a data set travels as one small file. Mascot renders share outlines and flat colours across images, so one LZMA
-stream over the raw pixels (a 64 MiB window spans about 1,300 images at 128px) is about a
+a data set travels as one small file. Mascot renders share outlines and flat colours across
+images, so one LZMA stream over the raw pixels (a 64 MiB window spans about 1,300 images at 128px) is about a
 third smaller than lossless WebP per image: 20,000 renders at 128px fit in about 32 MB.
 Packing keeps every pixel and label, so the unpacked set has the same fingerprint, and a
 run resumes on it.
