@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.parametrizations import _SpectralNorm
 
-from engine.errors import MascotError
+from engine.errors import MascotError, shown
 
 # Every field a serving model.json may carry; anything else is refused rather than ignored,
 # so a misspelt or foreign field is seen when the file is made, not when it misbehaves.
@@ -72,14 +72,14 @@ def check_fields(meta: dict[str, Any], where: Path) -> None:
     unknown = sorted(set(meta) - KNOWN_FIELDS)
     if unknown:
         raise BoundsError(
-            f"'{where}' has fields this engine does not know: {', '.join(map(_short, unknown))} "
+            f"'{where}' has fields this engine does not know: {', '.join(map(shown, unknown))} "
             f"(known: {', '.join(sorted(KNOWN_FIELDS))})"
         )
     version = meta.get("version")
     if not isinstance(version, str) or not VERSION.fullmatch(version):
         raise BoundsError(
             f"'{where}' needs a \"version\": 1-64 letters, digits, '.', '_', '+' or '-' "
-            f"(like projected-c4a3041655e3), got {_short(version)}"
+            f"(like projected-c4a3041655e3), got {shown(version)}"
         )
     if not isinstance(meta["weights_sha256"], str) or not SHA256.fullmatch(meta["weights_sha256"]):
         raise BoundsError(f"'{where}': weights_sha256 must be 64 lowercase hex digits")
@@ -88,7 +88,7 @@ def check_fields(meta: dict[str, Any], where: Path) -> None:
     if "z_dim" in meta:
         _whole(meta, "z_dim", where, lo=1, hi=MAX_ARCH_INT)
     if not isinstance(meta["family"], str):
-        raise BoundsError(f"'{where}': family must be a family name, got {_short(meta['family'])}")
+        raise BoundsError(f"'{where}': family must be a family name, got {shown(meta['family'])}")
     arch = meta["arch"] if isinstance(meta["arch"], dict) else {}  # its type: arch_of's message
     for name, value in arch.items():
         if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -100,7 +100,7 @@ def check_fields(meta: dict[str, Any], where: Path) -> None:
         if isinstance(value, list) and len(value) <= 64 and all(_small_number(v) for v in value):
             continue
         raise BoundsError(
-            f"'{where}': arch.{_short(name)} is {_short(value)}; architecture values are flags, "
+            f"'{where}': arch.{shown(name)} is {shown(value)}; architecture values are flags, "
             f"names, or numbers within +-{MAX_ARCH_INT}"
         )
 
@@ -136,7 +136,7 @@ def check_weights_header(path: Path, planned: dict[str, tuple[int, ...]]) -> Non
     header.pop("__metadata__", None)
     missing, extra = sorted(planned.keys() - header.keys()), sorted(header.keys() - planned.keys())
     if missing or extra:
-        what = f"lacks {_short(missing[0])}" if missing else f"has {_short(extra[0])}, which it does not"
+        what = f"lacks {shown(missing[0])}" if missing else f"has {shown(extra[0])}, which it does not"
         raise BoundsError(
             f"weights in '{path}' do not fit the network in its model.json: the file {what} "
             f"({len(missing)} missing, {len(extra)} unexpected)"
@@ -145,14 +145,14 @@ def check_weights_header(path: Path, planned: dict[str, tuple[int, ...]]) -> Non
     for name, info in header.items():
         shape, dtype, offsets = _entry(info)
         if shape is None or dtype not in DTYPE_BYTES or offsets is None:
-            raise BoundsError(f"'{path}': the header entry for {_short(name)} is malformed")
+            raise BoundsError(f"'{path}': the header entry for {shown(name)} is malformed")
         if shape != planned[name]:
             raise BoundsError(
                 f"weights in '{path}' do not fit the network in its model.json: {name} is "
                 f"{shape} there, {planned[name]} in the network"
             )
         if offsets[1] - offsets[0] != math.prod(shape) * DTYPE_BYTES[dtype]:
-            raise BoundsError(f"'{path}': {_short(name)}'s byte range does not match its shape")
+            raise BoundsError(f"'{path}': {shown(name)}'s byte range does not match its shape")
         end = max(end, offsets[1])
     if 8 + length + end != size:
         raise BoundsError(
@@ -212,7 +212,7 @@ def _whole(meta: dict[str, Any], key: str, where: Path, *, lo: int = 0, hi: int 
     ok = type(value) is int and (value in allowed if allowed else lo <= value <= hi)
     if not ok:
         rule = f"one of {', '.join(map(str, allowed))}" if allowed else f"a whole number from {lo} to {hi}"
-        raise BoundsError(f"'{where}': {key} must be {rule}, got {_short(value)}")
+        raise BoundsError(f"'{where}': {key} must be {rule}, got {shown(value)}")
 
 
 def _small_number(value: Any) -> bool:
@@ -222,12 +222,3 @@ def _small_number(value: Any) -> bool:
         and math.isfinite(value)
         and abs(value) <= MAX_ARCH_INT
     )
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """A value for a message: printable, short, and never raising (NUL bytes show as \\u0000)."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError, RecursionError):
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from engine.errors import MascotError
+from engine.errors import MascotError, shown
 from engine.sampling import MAX_SEED, check_seed, latent, to_uint8
 from engine.schema import Schema
 
@@ -104,15 +104,6 @@ def fuse(a: Recipe, b: Recipe, mix: float = 0.5) -> Recipe:
     return Recipe("fuse", parts=(a, b), amount=_unit("mix", mix))
 
 
-def _shown(value: Any, limit: int = 80) -> str:
-    """What the client sent, short, for a message; never raises (a 5,000-digit int cannot be printed)."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError, RecursionError):
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _loads(text: str) -> Any:
     """A recipe given as JSON text; every refusal is a RecipeError saying what is allowed."""
     try:
@@ -127,14 +118,14 @@ def _loads(text: str) -> Any:
 
 def _unit(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise RecipeError(f"{name} must be a number from 0 to 1, got {_shown(value)}")
+        raise RecipeError(f"{name} must be a number from 0 to 1, got {shown(value)}")
     return round(float(value), 4)  # 4 digits: 0.3 and 0.30000000000000004 are one identity
 
 
 def _index(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INDEX:
         raise RecipeError(
-            f"a variation index must be a whole number from 1 to {MAX_INDEX}, got {_shown(value)}"
+            f"a variation index must be a whole number from 1 to {MAX_INDEX}, got {shown(value)}"
         )
     return value
 
@@ -175,12 +166,12 @@ def parse(raw: Any, depth: int = 0) -> Recipe:
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = {"seed": raw}
     if not isinstance(raw, dict):
-        raise RecipeError(f"{SHAPE}; got {_shown(raw)}")
+        raise RecipeError(f"{SHAPE}; got {shown(raw)}")
     if "seed" in raw and len(raw) == 1:
         seed = raw["seed"]
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
             raise RecipeError(
-                f"a recipe's seed must be a whole number from 0 to {MAX_SEED}, got {_shown(seed)}"
+                f"a recipe's seed must be a whole number from 0 to {MAX_SEED}, got {shown(seed)}"
             )
         return seed_recipe(seed)
     if "z" in raw and len(raw) == 1:
@@ -194,7 +185,7 @@ def parse(raw: Any, depth: int = 0) -> Recipe:
         if not isinstance(parts, list) or len(parts) != 2:
             raise RecipeError(f"{SHAPE}; 'fuse' takes exactly two recipes")
         return fuse(parse(parts[0], depth + 1), parse(parts[1], depth + 1), raw.get("mix", 0.5))
-    raise RecipeError(f"{SHAPE}; got keys {_shown(sorted(raw))}")
+    raise RecipeError(f"{SHAPE}; got keys {shown(sorted(raw))}")
 
 
 # --- the math --------------------------------------------------------------------------
