@@ -10,17 +10,14 @@ draws defers first (Discord allows 3 s); refusals and ⭐ answer ephemerally.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import discord
 
 from bot.core.commands import describe
 from bot.core.reply import Reply, oops
 from bot.core.text import pairs
+from bot.discord.host import Host, host_of
 from bot.discord.send import answer_deferred, answer_now, defer
-
-if TYPE_CHECKING:
-    from bot.discord.client import MascotClient
 
 # Every button's custom id is mascot:<action>:<generation id>.
 ACTIONS = ("reroll", "remix", "pick", "vary", "regrid", "star")
@@ -64,7 +61,7 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=_template
         return cls(match["gen"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: MascotClient = interaction.client  # type: ignore[assignment]
+        bot = host_of(interaction)
         if await defer(interaction):
             reply = await bot.core.reroll(bot.caller(interaction), self.generation)
             await answer(interaction, reply, bot)
@@ -89,7 +86,7 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=_template(
         return cls(match["gen"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: MascotClient = interaction.client  # type: ignore[assignment]
+        bot = host_of(interaction)
         base = bot.core.store.generation(self.generation)
         if base is None:
             await answer_now(interaction, oops("I can't find that mascot any more."))
@@ -97,7 +94,7 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=_template(
         modal = RemixModal(self.generation, describe(base.attributes))
         await interaction.response.send_modal(modal)
         # Not kept in this process's view store: the submit is answered from its custom id
-        # (MascotClient.on_interaction -> submit_remix), the same way before and after a restart.
+        # (the client's on_interaction -> submit_remix), the same way before and after a restart.
         modal.stop()
 
 
@@ -116,7 +113,7 @@ class RemixModal(discord.ui.Modal, title="Remix this mascot"):
 
 
 async def submit_remix(interaction: discord.Interaction, generation: str, changes: str) -> None:
-    bot: MascotClient = interaction.client  # type: ignore[assignment]
+    bot = host_of(interaction)
     try:
         wanted = pairs(changes)
     except ValueError as exc:
@@ -164,25 +161,25 @@ class _LoopButton(discord.ui.DynamicItem[discord.ui.Button], template=_template(
         return cls(match["gen"], label=item.label or "", emoji=str(item.emoji) if item.emoji else None)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: MascotClient = interaction.client  # type: ignore[assignment]
+        bot = host_of(interaction)
         if await defer(interaction):
             await answer(interaction, await self.run(bot, interaction), bot)
 
-    async def run(self, bot: MascotClient, interaction: discord.Interaction) -> Reply:
+    async def run(self, bot: Host, interaction: discord.Interaction) -> Reply:
         raise NotImplementedError
 
 
 class PickButton(_LoopButton, template=_template("pick")):
     action = "pick"
 
-    async def run(self, bot: MascotClient, interaction: discord.Interaction) -> Reply:
+    async def run(self, bot: Host, interaction: discord.Interaction) -> Reply:
         return await bot.core.pick(bot.caller(interaction), self.generation)
 
 
 class VaryButton(_LoopButton, template=_template("vary")):
     action = "vary"
 
-    async def run(self, bot: MascotClient, interaction: discord.Interaction) -> Reply:
+    async def run(self, bot: Host, interaction: discord.Interaction) -> Reply:
         return await bot.core.variations(bot.caller(interaction), self.generation)
 
 
@@ -191,7 +188,7 @@ class RegridButton(_LoopButton, template=_template("regrid")):
 
     action = "regrid"
 
-    async def run(self, bot: MascotClient, interaction: discord.Interaction) -> Reply:
+    async def run(self, bot: Host, interaction: discord.Interaction) -> Reply:
         return await bot.core.reroll(bot.caller(interaction), self.generation, grid=True)
 
 
@@ -201,7 +198,7 @@ class StarButton(_LoopButton, template=_template("star")):
     action = "star"
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: MascotClient = interaction.client  # type: ignore[assignment]
+        bot = host_of(interaction)
         caller = bot.caller(interaction)
         kept = bot.core.store.is_favourite(caller.user, self.generation)
         await answer_now(
@@ -233,6 +230,6 @@ def grid_view(generations: tuple[str, ...]) -> discord.ui.View:
     return view
 
 
-async def answer(interaction: discord.Interaction, reply: Reply, bot: MascotClient) -> None:
+async def answer(interaction: discord.Interaction, reply: Reply, bot: Host) -> None:
     """A deferred reply with the buttons its kind needs."""
     await answer_deferred(interaction, reply, bot.core.store, post_view, grid_view)

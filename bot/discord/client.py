@@ -1,4 +1,5 @@
-"""The Discord client: wires the core commands, buttons and vote listener together.
+"""The Discord client: registers its parts (the core commands as slash commands, the buttons,
+the vote listener), which reach it only through ``bot/discord/host.py``.
 
 Everything that must survive a restart is registered in setup_hook: the dynamic
 buttons (their custom ids carry the generation id) and the raw reaction listener; the
@@ -122,7 +123,7 @@ class MascotClient(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(*DYNAMIC)  # every button kind, so old messages' buttons work after a restart
-        await self.add_cog(Votes(self))
+        await self.add_cog(Votes(self, self._connection))
         for command in [*schema_commands(self), *PLAIN]:
             self.tree.add_command(command)
         if self.cfg.sync_commands:

@@ -8,7 +8,7 @@ functions, as in discord.py's app_commands examples.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
@@ -17,23 +17,17 @@ from bot.core.commands import GRID, MAX_PICTURE_BYTES, MAX_SEED
 from bot.core.reply import Reply
 from bot.core.text import pairs
 from bot.discord.buttons import answer
+from bot.discord.host import Host, host_of
 from bot.discord.options import Option, attribute_command
 from bot.discord.send import ProgressMessage, answer_deferred, answer_now, answer_text, defer
 
-if TYPE_CHECKING:
-    from bot.discord.client import MascotClient
-
 Seed = app_commands.Range[int, 0, MAX_SEED]
-
-
-def _bot(interaction: discord.Interaction) -> MascotClient:
-    return interaction.client  # type: ignore[return-value]
 
 
 async def model_autocomplete(
     interaction: discord.Interaction, current: str
 ) -> list[app_commands.Choice[str]]:
-    names = _bot(interaction).core.catalog.names
+    names = host_of(interaction).core.catalog.names
     return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:25]
 
 
@@ -44,7 +38,7 @@ MODEL = Option("model", str | None, None, "which model draws it (default: this s
 async def mascot(
     interaction: discord.Interaction, attributes: dict[str, str], extras: dict[str, Any]
 ) -> None:
-    bot = _bot(interaction)
+    bot = host_of(interaction)
     grid = extras.get("seed") is None and extras.get("count") is None  # candidates to pick from
     caller, count = bot.caller(interaction), GRID if grid else extras.get("count") or 1
     ok = bot.core.admit(caller, attributes, extras.get("model"), count=count, seed=extras.get("seed"))
@@ -59,7 +53,7 @@ async def mascot(
 
 
 async def remix(interaction: discord.Interaction, attributes: dict[str, str], extras: dict[str, Any]) -> None:
-    bot = _bot(interaction)
+    bot = host_of(interaction)
     if not attributes:
         await answer_now(interaction, Reply("Pick at least one attribute to change.", ephemeral=True))
         return
@@ -71,7 +65,7 @@ async def remix(interaction: discord.Interaction, attributes: dict[str, str], ex
 
 
 async def morph(interaction: discord.Interaction, attributes: dict[str, str], extras: dict[str, Any]) -> None:
-    bot = _bot(interaction)
+    bot = host_of(interaction)
     ids, seeds = (
         (extras.get("mascot_a"), extras.get("mascot_b")),
         (extras.get("seed_a"), extras.get("seed_b")),
@@ -95,7 +89,7 @@ async def morph(interaction: discord.Interaction, attributes: dict[str, str], ex
         await answer_deferred(interaction, reply, bot.core.store)
 
 
-def schema_commands(bot: MascotClient) -> list[app_commands.Command]:
+def schema_commands(bot: Host) -> list[app_commands.Command]:
     model = bot.core.catalog.get(None)
     assert model is not None, "the engine's default model is missing from GET /v1/models"
     most = bot.core.catalog.max_count
@@ -159,7 +153,7 @@ async def _pairs_or_refuse(interaction: discord.Interaction, text: str | None) -
     take="which parent an attribute comes from, like hair:a smile:b (else drawn)",
 )
 async def fuse(interaction: discord.Interaction, a: str, b: str, take: str | None = None) -> None:
-    bot = _bot(interaction)
+    bot = host_of(interaction)
     chosen = await _pairs_or_refuse(interaction, take)
     if chosen is None:
         return
@@ -182,7 +176,7 @@ async def mascotify(
     keep: str | None = None,
     model: str | None = None,
 ) -> None:
-    bot = _bot(interaction)
+    bot = host_of(interaction)
     wanted = await _pairs_or_refuse(interaction, keep)
     if wanted is None:
         return
@@ -219,7 +213,7 @@ async def mascotify(
 
 @app_commands.command(description="The mascots you starred (⭐)")
 async def collection(interaction: discord.Interaction) -> None:
-    bot = _bot(interaction)
+    bot = host_of(interaction)
     if await defer(interaction, ephemeral=True):
         await answer_deferred(interaction, bot.core.collection(bot.caller(interaction)), bot.core.store)
 
@@ -227,17 +221,19 @@ async def collection(interaction: discord.Interaction) -> None:
 @app_commands.command(description="The best-voted mascots")
 @app_commands.describe(period="today, this week or ever")
 async def top(interaction: discord.Interaction, period: Literal["day", "week", "all"] = "week") -> None:
-    await answer_now(interaction, _bot(interaction).core.top(_bot(interaction).caller(interaction), period))
+    await answer_now(
+        interaction, host_of(interaction).core.top(host_of(interaction).caller(interaction), period)
+    )
 
 
 @app_commands.command(description="Your mascots and votes")
 async def mystats(interaction: discord.Interaction) -> None:
-    await answer_now(interaction, _bot(interaction).core.mystats(_bot(interaction).caller(interaction)))
+    await answer_now(interaction, host_of(interaction).core.mystats(host_of(interaction).caller(interaction)))
 
 
 @app_commands.command(description="Admin: curate the votes and fine-tune now")
 async def retrain(interaction: discord.Interaction) -> None:
-    bot = _bot(interaction)
+    bot = host_of(interaction)
     if await defer(interaction, ephemeral=True):
         await answer_text(interaction, await bot.core.retrain(bot.caller(interaction)))
 
@@ -245,14 +241,14 @@ async def retrain(interaction: discord.Interaction) -> None:
 @app_commands.command(description="Admin: serve the previous model version again")
 @app_commands.autocomplete(model=model_autocomplete)
 async def rollback(interaction: discord.Interaction, model: str | None = None) -> None:
-    bot = _bot(interaction)
+    bot = host_of(interaction)
     if await defer(interaction, ephemeral=True):
         await answer_text(interaction, await bot.core.rollback(bot.caller(interaction), model))
 
 
 @app_commands.command(description="Admin: engine, models and the nightly schedule")
 async def status(interaction: discord.Interaction) -> None:
-    bot = _bot(interaction)
+    bot = host_of(interaction)
     if await defer(interaction, ephemeral=True):
         await answer_text(interaction, await bot.core.status(bot.caller(interaction)))
 
@@ -266,7 +262,7 @@ async def settings(
     allow_channel: discord.TextChannel | None = None,
     remove_channel: discord.TextChannel | None = None,
 ) -> None:
-    bot = _bot(interaction)
+    bot = host_of(interaction)
     perms = interaction.permissions
     caller = bot.caller(interaction, manager=perms.manage_guild)
     reply = bot.core.configure(

@@ -14,16 +14,14 @@ itself (a reaction add carries its member's user), remembered per user id, and a
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from cachetools import LRUCache
 from discord.ext import commands
 
 from bot.core.commands import DOWN, UP
-
-if TYPE_CHECKING:
-    from bot.discord.client import MascotClient
+from bot.discord.host import Host
 
 VALUES = {UP: 1, DOWN: -1}
 # 👍🏽 is 👍 followed by a skin-tone modifier (U+1F3FB-U+1F3FF); some clients add a variation
@@ -37,10 +35,11 @@ def vote_value(emoji: str) -> int | None:
 
 
 class Votes(commands.Cog):
-    def __init__(self, bot: MascotClient) -> None:
+    def __init__(self, bot: Host, state: Any) -> None:
+        """``state`` is the client's connection state, whose reaction parser is wrapped."""
         self.bot = bot
         self.is_bot: LRUCache[int, bool] = LRUCache(maxsize=100_000)  # user id -> bot flag, from raw payloads
-        self._read_raw_reactions(bot._connection)
+        self._read_raw_reactions(state)
 
     def _read_raw_reactions(self, state: Any) -> None:
         parse = state.parse_message_reaction_add
