@@ -6,16 +6,16 @@ jump link on Discord, nothing where there is no message to jump to). The core wr
 those answers as a sequence of parts; each front end renders them with its own
 ``Renderer`` (bot/discord/markup.py, bot/web/markup.py). ``Renderer`` itself writes plain
 words, which is what ``Reply.text`` holds for logs, tests and any other reader.
+
+This module sits below ``bot/core/reply.py``: a reply is written in these parts, and a
+renderer shows anything ``Written`` (a reply) without knowing the reply's other fields.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bot.core.reply import Reply
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,16 @@ class PostRef:
 Part = str | Heading | UserRef | ChannelRef | PostRef
 
 
+class Written(Protocol):
+    """Text written as parts (a ``Reply``): ``parts`` empty means ``text`` is plain words."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def parts(self) -> tuple[Part, ...]: ...
+
+
 def joined(parts: Iterable[Part], separator: str = ", ") -> list[Part]:
     """``parts`` with ``separator`` between each two (", ".join for a list that may hold references)."""
     out: list[Part] = []
@@ -64,9 +74,9 @@ def joined(parts: Iterable[Part], separator: str = ", ") -> list[Part]:
 class Renderer:
     """How a chat writes each kind of part. This one writes plain words; front ends override it."""
 
-    def text(self, reply: Reply) -> str:
-        """What to show for ``reply``: its parts rendered here, or its text when it has no parts."""
-        return self.render(reply.parts) if reply.parts else reply.text
+    def text(self, written: Written) -> str:
+        """What to show for ``written``: its parts rendered here, or its text when it has no parts."""
+        return self.render(written.parts) if written.parts else written.text
 
     def render(self, parts: Iterable[Part]) -> str:
         return "".join(self.part(p) for p in parts)
