@@ -26,8 +26,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.pixels import to_tensor, to_uint8
 from engine.upscale.model import Upscaler, UpscalerArch
-from engine.upscale.train import to_tensor, to_uint8
 
 GOAL_MS = 30.0  # per 512px image in the serving precision
 

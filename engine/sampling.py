@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from engine.errors import MascotError
+from engine.pixels import to_uint8
 from engine.schema import Schema
 
 MAX_SEED = 2**31 - 1
@@ -68,12 +69,6 @@ def inputs(schema: Schema, z_dim: int, requests: Sequence[Request]) -> tuple[tor
     z = torch.stack([latent(r.seed, z_dim) for r in requests])
     c = torch.from_numpy(np.stack([schema.encode(r.attrs) for r in requests]))
     return z, c
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8, rounding the same way everywhere."""
-    x = (images.detach().float().clamp(-1, 1) + 1) * 127.5
-    return x.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()

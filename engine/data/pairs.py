@@ -13,10 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.errors import MascotError
+
+if TYPE_CHECKING:
+    from engine.data.dataset import Dataset
 
 
 def register(subparsers) -> None:
@@ -54,6 +58,17 @@ def build(count: int, out: str | Path, lr: int = 128, hr: int = 512, seed: int =
         json.dumps({"count": len(small), "lr": lr, "hr": hr, "seed": seed}, indent=1)
     )
     return out
+
+
+def open_pairs(pairs: str | Path) -> tuple[Dataset, Dataset]:
+    """The (small, large) data sets of a folder made by ``build``."""
+    from engine.data.dataset import Dataset
+
+    if not (Path(pairs) / "pairs.json").is_file():
+        raise MascotError(
+            f"'{pairs}' is not a pairs folder (no pairs.json): make one with 'mascot-engine data pairs'"
+        )
+    return Dataset(Path(pairs) / "lr"), Dataset(Path(pairs) / "hr")
 
 
 def _run(args: argparse.Namespace) -> int:

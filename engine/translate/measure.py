@@ -21,14 +21,14 @@ from PIL import Image
 from engine.effnet import pooled_features
 from engine.errors import MascotError
 from engine.metrics.kid import kernel_distance
+from engine.pixels import to_tensor, to_uint8
+from engine.translate.domain import Domain
 
 GAP = 4  # white pixels between triplets on a sheet
 
 
 def translate_images(model: torch.nn.Module, images: np.ndarray, batch: int = 16) -> np.ndarray:
     """uint8 (N, S, S, 3) at the model's side -> uint8 (N, S, S, 3)."""
-    from engine.translate.train import to_tensor, to_uint8
-
     was_training = model.training
     model.eval()
     with torch.inference_mode():
@@ -73,7 +73,6 @@ def triplet_sheet(triplets: list[tuple[np.ndarray, ...]], columns: int = 4, cell
 
 def _open(checkpoint: str | Path, a: str | None, b: str | None, holdout: int | None):
     from engine.translate.checkpoint import load_translator
-    from engine.translate.train import Domain
 
     models, meta = load_translator(checkpoint)
     domains = meta["domains"]
@@ -96,8 +95,6 @@ def measure(
 ) -> dict:
     """KID of A->B and of untranslated A against B, and both cycle errors, on held-out pictures
     (default folders and held-out count: the ones the checkpoint was trained with)."""
-    from engine.translate.train import to_uint8
-
     if n < 2:
         raise MascotError(f"--images must be at least 2 (KID compares sets), got {n}")
     models, meta, dom_a, dom_b = _open(checkpoint, a, b, holdout)
@@ -129,8 +126,6 @@ def sheet(
     cell: int = 128,
 ) -> Path:
     """Held-out A pictures as A | A->B | A->B->A triplets, ``columns`` to a row."""
-    from engine.translate.train import to_uint8
-
     models, _, dom_a, _ = _open(checkpoint, a, None, None)
     trips = round_trips(models["a_to_b"], models["b_to_a"], to_uint8(dom_a.held_out(n)))
     out = Path(out)

@@ -14,8 +14,9 @@ import torch
 from PIL import Image
 
 from engine.errors import MascotError
+from engine.pixels import to_tensor, to_uint8
 from engine.translate.checkpoint import load_translator
-from engine.translate.train import resize, to_tensor, to_uint8
+from engine.translate.domain import resize
 
 
 class Translator:

@@ -6,8 +6,8 @@ the identity loss (0.5 lambda: a picture already of the target domain should pas
 unchanged, which keeps colours from drifting), a 50-picture history of past fakes for the
 discriminators, Adam(2e-4, betas (0.5, 0.999)) held for the first half of ``steps`` and
 decayed linearly to zero over the second. Pictures are resized to ``arch.resolution`` and
-flipped at random. ``holdout`` pictures of each folder, picked by a fixed shuffle, are never trained on;
-``measure.py`` scores on them.
+flipped at random. ``holdout`` pictures of each folder, picked by a fixed shuffle (``domain.py``),
+are never trained on; ``measure.py`` scores on them.
 
 A run folder holds ``model/`` (both generators, a servable checkpoint), ``resume.*``
 (all four networks, both Adams, the history pools, step, RNG: continue with ``--resume``),
@@ -29,11 +29,13 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from engine.checkpoint import CheckpointError, file_sha256, flatten_optimizer, load_state, unflatten_optimizer
-from engine.data.dataset import Dataset
 from engine.errors import MascotError
+from engine.pixels import to_uint8
 from engine.step_run import StepRun
 from engine.train.visuals import loss_curves
 from engine.translate.checkpoint import save_translator
+from engine.translate.domain import Domain
+from engine.translate.measure import round_trips, triplet_sheet
 from engine.translate.model import PatchDiscriminator, ResnetGenerator, TranslatorArch
 
 
@@ -70,62 +72,6 @@ class TranslateTrainConfig:
         if self.tick_steps < 1 or self.snapshot_steps < 1:
             raise MascotError("tick and snapshot intervals must be at least 1 step")
         return self
-
-
-HOLDOUT_SEED = 1234  # the same held-out pictures for every run and measurement
-
-
-class Domain:
-    """One data set folder's pictures as [-1, 1] tensors at the translator's side."""
-
-    def __init__(self, path: str, resolution: int, holdout: int, flag: str) -> None:
-        self.path, self.data, self.resolution = path, Dataset(path), resolution
-        if len(self.data) <= holdout:
-            raise MascotError(
-                f"{flag} '{path}' has {len(self.data)} pictures; at least {holdout + 1} are needed "
-                f"({holdout} are held out for measuring: lower --holdout)"
-            )
-        # Held out by a fixed shuffle, not the folder's tail: data sets are written in order
-        # (the emoji set ends with 200 skin-tone variants of a few people), and a tail would
-        # measure on a handful of subjects.
-        order = np.random.default_rng(HOLDOUT_SEED).permutation(len(self.data))
-        self.train_idx, self.held_idx = order[:-holdout].tolist(), sorted(order[-holdout:].tolist())
-        self.n_train, self.holdout = len(self.train_idx), holdout
-
-    def tensors(self, idx: list[int]) -> torch.Tensor:
-        return resize(to_tensor(np.stack([self.data.images[i] for i in idx])), self.resolution)
-
-    def train_batch(self, positions: list[int]) -> torch.Tensor:
-        return self.tensors([self.train_idx[p] for p in positions])
-
-    def held_out(self, n: int) -> torch.Tensor:
-        return self.tensors(self.held_idx[:n])
-
-    def describe(self) -> dict:
-        return {
-            "name": Path(self.path).name,
-            "path": self.path,
-            "fingerprint": self.data.fingerprint,
-            "count": len(self.data),
-            "resolution": self.data.resolution,
-        }
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def resize(x: torch.Tensor, side: int) -> torch.Tensor:
-    if x.shape[-1] == side and x.shape[-2] == side:
-        return x
-    return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True).clamp(
-        -1, 1
-    )
 
 
 class HistoryPool:
@@ -322,8 +268,6 @@ class TranslateRun(StepRun):
         torch.set_rng_state(torch.tensor(meta["torch_rng"], dtype=torch.uint8))
 
     def _samples(self, n: int = 6) -> None:
-        from engine.translate.measure import round_trips, triplet_sheet
-
         rows = []
         for src, fwd, back in ((self.a, "a_to_b", "b_to_a"), (self.b, "b_to_a", "a_to_b")):
             x = src.held_out(n)

@@ -14,35 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from engine.data.dataset import Dataset
+from engine.data.pairs import open_pairs
 from engine.effnet import pooled_features
 from engine.errors import MascotError
-
-HOLDOUT_SEED = 12345  # the held-out pairs' degradations are the same at every measurement
-
-
-def held_out(
-    small: Dataset, large: Dataset, n: int, holdout: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(clean small, degraded small, clean large) uint8 images of the first n held-out pairs."""
-    from engine.upscale.degrade import degrade
-    from engine.upscale.train import to_tensor, to_uint8
-
-    first = len(small) - holdout
-    idx = list(range(first, first + min(n, holdout)))
-    clean = np.stack([small.images[i] for i in idx])
-    degraded = to_uint8(degrade(to_tensor(clean), torch.Generator().manual_seed(HOLDOUT_SEED)))
-    return clean, degraded, np.stack([large.images[i] for i in idx])
-
-
-def lanczos(images: np.ndarray, size: int) -> np.ndarray:
-    return np.stack([np.asarray(Image.fromarray(img).resize((size, size), Image.LANCZOS)) for img in images])
-
-
-def nearest(images: np.ndarray, size: int) -> np.ndarray:
-    return np.stack([np.asarray(Image.fromarray(img).resize((size, size), Image.NEAREST)) for img in images])
+from engine.pixels import to_tensor, to_uint8
+from engine.upscale.holdout import held_out, lanczos, nearest
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -56,8 +33,6 @@ def feature_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def upscale_images(model: torch.nn.Module, images: np.ndarray, batch: int = 8) -> np.ndarray:
-    from engine.upscale.train import to_tensor, to_uint8
-
     with torch.inference_mode():
         return np.concatenate(
             [to_uint8(model(to_tensor(images[s : s + batch]))) for s in range(0, len(images), batch)]
@@ -69,7 +44,6 @@ def measure(
 ) -> dict[str, dict[str, float]]:
     """Scores on the last ``holdout`` pairs (default: the number the checkpoint held out in training)."""
     from engine.upscale.checkpoint import load_upscaler
-    from engine.upscale.train import open_pairs
 
     model, meta = load_upscaler(checkpoint)
     small, large = open_pairs(Path(pairs))

@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 
 from engine.errors import MascotError
+from engine.pixels import to_tensor, to_uint8
 from engine.upscale.checkpoint import load_upscaler
-from engine.upscale.train import to_tensor, to_uint8
 
 
 class UpscaleStage:

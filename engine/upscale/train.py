@@ -5,7 +5,7 @@ Each step takes a batch of clean small renders, degrades them the way the genera
 and fits the network with L1 plus a perceptual term: L1 between EfficientNet-Lite0's
 multi-scale features of the output and of the truth (the one pretrained network here), so
 edges come out sharp rather than averaged. The last ``holdout`` pairs are never trained on;
-``measure.py`` scores on them.
+``holdout.py`` picks them, ``measure.py`` scores on them.
 
 A run folder holds ``model/`` (the latest weights, a servable checkpoint), ``resume.*``
 (weights, Adam, step, RNG: continue with ``--resume``), ``stats.jsonl``, ``losses.png`` and
@@ -27,13 +27,15 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from engine.checkpoint import CheckpointError, file_sha256, flatten_optimizer, load_state, unflatten_optimizer
-from engine.data.dataset import Dataset
+from engine.data.pairs import open_pairs
 from engine.effnet import backbone
 from engine.errors import MascotError
+from engine.pixels import to_tensor, to_uint8
 from engine.step_run import StepRun
 from engine.train.visuals import loss_curves
 from engine.upscale.checkpoint import save_upscaler
 from engine.upscale.degrade import degrade
+from engine.upscale.holdout import held_out, lanczos, nearest
 from engine.upscale.model import Upscaler, UpscalerArch
 
 
@@ -101,23 +103,6 @@ class PairBatches:
             xs.append(x.flip(2) if flips[k] else x)
             ys.append(y.flip(2) if flips[k] else y)
         return torch.stack(xs), torch.stack(ys)
-
-
-def open_pairs(pairs: Path) -> tuple[Dataset, Dataset]:
-    if not (Path(pairs) / "pairs.json").is_file():
-        raise MascotError(
-            f"'{pairs}' is not a pairs folder (no pairs.json): make one with 'mascot-engine data pairs'"
-        )
-    return Dataset(Path(pairs) / "lr"), Dataset(Path(pairs) / "hr")
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def early_features(x: torch.Tensor, stages: int) -> list[torch.Tensor]:
@@ -230,14 +215,10 @@ class UpscaleRun(StepRun):
 
     def _samples(self, n: int = 6) -> None:
         """Held-out inputs (degraded, nearest-neighbour) | Lanczos | upscaler | truth, one row each."""
-        from engine.upscale.measure import held_out, lanczos
-
         _, degraded, large = held_out(self.data.small, self.data.large, n, self.cfg.holdout)
         with torch.no_grad():
             out = to_uint8(self.model.eval()(to_tensor(degraded)))
         size = large.shape[1]
-        nearest = np.stack(
-            [np.asarray(Image.fromarray(img).resize((size, size), Image.NEAREST)) for img in degraded]
-        )
-        rows = [np.concatenate(list(col), axis=1) for col in (nearest, lanczos(degraded, size), out, large)]
+        ways = (nearest(degraded, size), lanczos(degraded, size), out, large)
+        rows = [np.concatenate(list(col), axis=1) for col in ways]
         Image.fromarray(np.concatenate(rows, axis=0)).save(self.out / "samples.png")
