@@ -1,7 +1,8 @@
-"""Folders that appear complete or not at all: build in a hidden staging folder, then rename.
+"""Folders and files that appear complete or not at all: write beside, then rename.
 
-Data sets and checkpoints are both written this way, so a crash, a full disk or Ctrl-C
-never leaves something at the destination that looks finished but is not.
+Data sets and checkpoints are built in a hidden staging folder; reports, caches and tables
+are written to a hidden temporary file. Either way a crash, a full disk or Ctrl-C never
+leaves something at the destination that looks finished but is not.
 """
 
 from __future__ import annotations
@@ -41,3 +42,18 @@ def publish(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, out)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())

@@ -142,7 +142,7 @@ class AutoTagger:
 
     def write(self, out: Path, kept_files: list[str]) -> None:
         """autotags.json and autotags.csv beside the data set, each written atomically."""
-        from engine.metrics.features import atomic_write_text
+        from engine.atomic import atomic_write_text
 
         summary = self.summary(getattr(self.model, "accuracy", {}))
         summary["files"] = {f: summary["files"][f] for f in kept_files}

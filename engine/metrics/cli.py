@@ -214,7 +214,7 @@ def print_headline(report: dict[str, Any]) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from engine.metrics.features import atomic_write_text
+    from engine.atomic import atomic_write_text
     from engine.metrics.report import compare_markdown
 
     table = compare_markdown(args.paths)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_write_bytes
 from engine.errors import MascotError
-from engine.metrics.features import atomic_write_bytes
 
 SEEDS = tuple(range(1, 17))
 PAIRS_PER_ROW = 4
