@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 from torch.nn.utils.parametrizations import _SpectralNorm
+from torch.overrides import TorchFunctionMode
 
 from engine.errors import MascotError, shown
 
@@ -107,7 +108,7 @@ def check_fields(meta: dict[str, Any], where: Path) -> None:
 
 def planned_state(build) -> dict[str, tuple[int, ...]]:
     """The tensor shapes of the network ``build()`` makes, planned on the meta device (no memory)."""
-    with torch.device("meta"), _no_power_iterations_on_meta():
+    with torch.device("meta"), _shapes_only():
         G: nn.Module = build()
     shapes = {k: tuple(v.shape) for k, v in G.state_dict().items()}
     count = sum(math.prod(s) for s in shapes.values())
@@ -171,22 +172,109 @@ def check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
             )
 
 
-@contextmanager
-def _no_power_iterations_on_meta():
-    """Spectral norm runs 15 power iterations when it is set up; on meta tensors they compute
-    nothing and take seconds through torch's reference kernels, so planning skips them (the
-    shapes do not depend on them; tensors with data are untouched)."""
-    power = _SpectralNorm._power_method
+# What a network's set-up computes on its weights rather than shapes them: random starting
+# values, and spectral norm's normalised vectors. On meta tensors these run through torch's
+# reference kernels, whose first call imports the compiler stack (seconds at engine start);
+# planning skips them, since shapes do not depend on them (a mode does not see the calls
+# nested in one it passes on, so nn.init's own functions are named too).
+_VALUE_ONLY = frozenset(
+    {
+        torch.Tensor.normal_,
+        torch.Tensor.uniform_,
+        torch.Tensor.random_,
+        torch.Tensor.bernoulli_,
+        torch.Tensor.exponential_,
+        torch.Tensor.fill_,
+        torch.Tensor.zero_,
+        torch.nn.functional.normalize,
+        *(
+            getattr(torch.nn.init, name)
+            for name in (
+                "normal_",
+                "uniform_",
+                "trunc_normal_",
+                "constant_",
+                "zeros_",
+                "ones_",
+                "kaiming_normal_",
+                "kaiming_uniform_",
+                "xavier_normal_",
+                "xavier_uniform_",
+                "orthogonal_",
+            )
+        ),
+    }
+)
 
-    def skipped(self, weight_mat: torch.Tensor, n_power_iterations: int) -> None:
+
+# Random factories draw their values the same way; planning allocates them empty.
+_EMPTY_INSTEAD = {torch.randn: torch.empty, torch.rand: torch.empty, torch.randn_like: torch.empty_like}
+# So does scaling a starting value by a number (equalised learning rate's N(0, 1) / lr_mul).
+_SCALED = frozenset(
+    {
+        torch.Tensor.__mul__,
+        torch.Tensor.__rmul__,
+        torch.Tensor.__truediv__,
+        torch.Tensor.__add__,
+        torch.Tensor.__radd__,
+        torch.Tensor.__sub__,
+        torch.Tensor.__rsub__,
+        torch.Tensor.__neg__,
+        torch.Tensor.mul,
+        torch.Tensor.div,
+        torch.mul,
+        torch.div,
+    }
+)
+
+
+class _SkipValuesOnMeta(TorchFunctionMode):
+    """Active only while planning, inside ``torch.device("meta")``."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _EMPTY_INSTEAD:
+            kwargs.pop("generator", None)
+            return _EMPTY_INSTEAD[func](*args, **kwargs)
+        if func in _SCALED and _meta_and_numbers(args) and not kwargs:
+            return torch.empty_like(args[0])
+        if func in _VALUE_ONLY:
+            # nn.init passes its tensor by keyword, the tensor methods as self
+            target = args[0] if args else kwargs.get("tensor", kwargs.get("input"))
+            if isinstance(target, torch.Tensor) and target.is_meta:
+                return target
+        return func(*args, **kwargs)
+
+
+def _meta_and_numbers(args) -> bool:
+    first, rest = (args[0], args[1:]) if args else (None, ())
+    return (
+        isinstance(first, torch.Tensor)
+        and first.is_meta
+        and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in rest)
+    )
+
+
+@contextmanager
+def _shapes_only():
+    """Build a network for its shapes alone: value-only work on meta tensors is skipped, and
+    spectral norm neither runs its 15 power iterations nor divides by sigma there (tensors with
+    data are untouched)."""
+    power, forward = _SpectralNorm._power_method, _SpectralNorm.forward
+
+    def power_with_data(self, weight_mat: torch.Tensor, n_power_iterations: int) -> None:
         if not weight_mat.is_meta:
             power(self, weight_mat, n_power_iterations)
 
-    _SpectralNorm._power_method = skipped
+    def forward_with_data(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight if weight.is_meta else forward(self, weight)
+
+    _SpectralNorm._power_method, _SpectralNorm.forward = power_with_data, forward_with_data
     try:
-        yield
+        with _SkipValuesOnMeta():
+            yield
     finally:
-        _SpectralNorm._power_method = power
+        _SpectralNorm._power_method, _SpectralNorm.forward = power, forward
 
 
 def _entry(info: Any) -> tuple[tuple[int, ...] | None, Any, tuple[int, int] | None]:

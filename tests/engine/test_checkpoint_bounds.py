@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from engine.checkpoint import file_sha256, load_checkpoint
+from engine.checkpoint_bounds import planned_state
 from engine.errors import MascotError
+from engine.models import FAMILY_NAMES, get_family
 
 
 @pytest.fixture
@@ -104,3 +108,26 @@ def test_a_garbage_header_is_refused(copy):
     _edit_meta(copy, weights_sha256=file_sha256(copy / "model.safetensors"))
     with pytest.raises(MascotError):
         load_checkpoint(copy)
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_planning_gives_each_family_the_shapes_it_builds(family):
+    fam = get_family(family)
+    build = lambda: fam.Generator(fam.Arch(), 5, 64)
+    assert planned_state(build) == {k: tuple(v.shape) for k, v in build().state_dict().items()}
+
+
+def test_planning_a_network_does_not_load_the_compiler(tmp_path):
+    # Torch's reference kernels for meta tensors import torch._dynamo on first use: seconds of
+    # engine start-up spent on a compiler serving never runs.
+    code = (
+        "import sys\n"
+        "from engine.checkpoint_bounds import planned_state\n"
+        "from engine.models import FAMILY_NAMES, get_family\n"
+        "for name in FAMILY_NAMES:\n"
+        "    fam = get_family(name)\n"
+        "    planned_state(lambda: fam.Generator(fam.Arch(), 5, 64))\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
