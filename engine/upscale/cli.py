@@ -29,12 +29,9 @@ def register(subparsers) -> None:
     m.add_argument("--checkpoint", required=True, help="upscaler folder (e.g. checkpoints/upscale)")
     m.add_argument("--pairs", required=True)
     m.add_argument("--images", type=int, default=64)
-    m.add_argument(
-        "--generator", help="also judge the stage on this checkpoint's samples (KID, side-by-side grid)"
-    )
-    m.add_argument("--real", help="with --generator: real renders to compare against (e.g. drawn at 256 px)")
-    m.add_argument("--samples", type=int, default=1000, help="with --generator: samples for KID")
-    m.add_argument("--size", type=int, default=256, help="with --generator: side KID is measured at")
+    # What the stage does to a generator's samples by KID is evaluation's: 'mascot-engine eval --size 256
+    # --upscaler DIR' beside '--upscaler lanczos' (docs/upscale.md).
+    m.add_argument("--generator", help="also draw this checkpoint's samples as a side-by-side sheet")
     m.add_argument("--grid", help="with --generator: write the side-by-side sheet here (and NAME-512.png)")
     m.set_defaults(func=_measure)
 
@@ -64,23 +61,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _measure(args: argparse.Namespace) -> int:
-    from engine.upscale.measure import measure, on_generator, side_by_side
+    from engine.upscale.measure import measure, side_by_side
 
     table = measure(args.checkpoint, args.pairs, args.images)
     print(f"{'':18s}{'PSNR dB':>9s}{'feature distance':>18s}   ({args.images} held-out pairs, degraded)")
     for name, row in table.items():
         print(f"{name:18s}{row['psnr_db']:>9.2f}{row['feature_distance']:>18.3f}")
-    if args.generator:
-        if args.real:
-            rows = on_generator(args.checkpoint, args.generator, args.real, args.samples, args.size)
-            print(
-                f"{'':22s}{'KID x1000':>10s}   ({args.samples} samples of {args.generator} at {args.size} px "
-                f"vs {args.real})"
-            )
-            for name, row in rows.items():
-                print(f"{name:22s}{row['kid_x1000']:>10.2f}")
-            table = {**table, **rows}
-        if args.grid:
-            print(f"wrote {side_by_side(args.checkpoint, args.generator, args.grid)}")
+    if args.generator and args.grid:
+        print(f"wrote {side_by_side(args.checkpoint, args.generator, args.grid)}")
     print(json.dumps(table))
     return 0

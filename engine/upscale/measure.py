@@ -67,30 +67,6 @@ def measure(
     }
 
 
-def on_generator(
-    stage: str | Path,
-    generator: str | Path,
-    real: str | Path,
-    samples: int = 1000,
-    size: int = 256,
-    feature_size: int = 256,
-) -> dict[str, dict]:
-    """KID (EfficientNet-Lite0) of the generator's samples against real renders at ``size``,
-    enlarged by Lanczos and by the stage: what the stage changes in what users are shown."""
-    from engine.metrics.report import evaluate
-
-    common = dict(metrics=["kid_effl0"], samples=samples, size=size, feature_size=feature_size, progress=True)
-    rows = {}
-    for name, how in (("generator + Lanczos", "lanczos"), ("generator + upscaler", str(stage))):
-        report = evaluate(generator, real, upscaler=how, **common)
-        rows[name] = {
-            "kid_x1000": report["metrics"]["kid_effl0"]["kid_x1000"],
-            "size": size,
-            "samples": samples,
-        }
-    return rows
-
-
 def side_by_side(
     stage: str | Path, generator: str | Path, out: str | Path, n: int = 16, cell: int = 256
 ) -> Path:

@@ -3,16 +3,7 @@ import json
 from PIL import Image
 
 from engine.cli import main
-from engine.upscale.measure import on_generator, side_by_side
-
-
-def test_kid_on_generator_samples_with_and_without_the_stage(
-    tiny_upscaler, tiny_checkpoint, toy_dataset, monkeypatch, tmp_path
-):
-    monkeypatch.setenv("MASCOT_CACHE", str(tmp_path / "cache"))
-    rows = on_generator(tiny_upscaler, tiny_checkpoint, toy_dataset, samples=12, size=64, feature_size=64)
-    assert set(rows) == {"generator + Lanczos", "generator + upscaler"}
-    assert rows["generator + Lanczos"]["kid_x1000"] != rows["generator + upscaler"]["kid_x1000"]
+from engine.upscale.measure import side_by_side
 
 
 def test_side_by_side_sheets(tiny_upscaler, tiny_checkpoint, tmp_path):
