@@ -65,6 +65,23 @@ class Registry:
             raise UnknownModel(f"unknown model '{key}'; available models: {known}")
         return self._models[key]
 
+    async def put(self, name: str, path: Path) -> Checkpoint:
+        """Serve ``path`` as ``name`` from now on, whether or not ``name`` served before: a
+        community's own model, which appears once it has trained and is rebuilt with new
+        classes when its pictures change. Loaded and probed off the event loop first."""
+        async with self._reload_lock:
+            fresh = await asyncio.to_thread(self._load, Path(path))
+            self._models[name] = fresh
+            self.paths[name] = Path(path)
+            return fresh
+
+    def drop(self, name: str) -> None:
+        """Stop serving ``name`` (a forgotten community's model); the configured ones stay."""
+        if name == self.default:
+            raise MascotError(f"the default model '{name}' cannot be dropped")
+        self._models.pop(name, None)
+        self.paths.pop(name, None)
+
     async def reload(self, name: str, path: str | None = None) -> Checkpoint:
         """Load ``name`` again (from ``path`` if given) and swap it in atomically."""
         if name not in self.paths:

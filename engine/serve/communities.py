@@ -1,0 +1,485 @@
+"""A community's own model over HTTP (admin only: the token, or loopback without one).
+
+    GET    /v1/communities                       the communities with a model folder
+    POST   /v1/communities/{id}/pictures         {files: [{name, data (base64)}]} -> kept, refused (by name)
+    POST   /v1/communities/{id}/build            {} -> the data set: attributes or classes, contact sheet
+    POST   /v1/communities/{id}/chunk            {minutes?} -> 202: one training chunk starts (one at a time)
+    GET    /v1/communities/{id}                  pictures, disk, budgets, data set, chunks, version
+    GET    /v1/communities/{id}/grid             the last chunk's grid of seeds 1-16 (base64 PNG)
+    POST   /v1/communities/{id}/jobs             /v1/jobs' body: a vote-driven fine-tune of this model
+    POST   /v1/communities/{id}/promote          {checkpoint, reason?}: as /v1/models/{name}/promote
+    POST   /v1/communities/{id}/rollback         {version?, reason?}
+    DELETE /v1/communities/{id}                  forget: pictures, data set, runs, model, versions
+
+The model a community trains is served under its id (``POST /v1/generate {"model": id}``) once
+a chunk's candidate has passed its gate; at start-up every community's serving version is
+loaded again, and a chunk the engine's stop interrupted is recorded as such (its resume point
+was saved), so a restart loses nothing. Settings: config.toml ``[communities]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from engine.community import intake, training
+from engine.community.build import BuildConfig, build_dataset
+from engine.community.store import (
+    Community,
+    CommunityError,
+    Limits,
+    communities_root,
+    known,
+)
+from engine.errors import MascotError
+from engine.serve.auth import check_admin
+from engine.serve.requests import ApiError, path_field, read_json, shown, text_field
+
+if TYPE_CHECKING:
+    from engine.serve.app import EngineService
+
+log = logging.getLogger("mascot.engine.communities")
+UPLOAD_MAX_BODY = 64 * 2**20
+MIB_LIMITS = ("file_bytes", "upload_bytes", "disk_bytes")  # given in config.toml as *_mb
+
+
+@dataclass(frozen=True)
+class CommunitiesConfig:
+    preset: str = "cpu-small"  # engine/community/training.py PRESETS
+    tagger: str = ""  # a labelled data set whose classifier may tag pictures; "" = classes only
+    threads: int = 1  # a chunk's CPU threads
+    nice: int = 19  # a chunk's priority: serving goes first
+    limits: Limits = Limits()
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> CommunitiesConfig:
+        from engine.config import section
+
+        table = dict(section(config, "communities"))
+        limits = {}
+        for f in fields(Limits):
+            key = f"{f.name[: -len('_bytes')]}_mb" if f.name in MIB_LIMITS else f.name
+            if key in table:
+                value = table.pop(key)
+                limits[f.name] = int(value * 2**20) if f.name in MIB_LIMITS else value
+        unknown = set(table) - {"preset", "tagger", "threads", "nice"}
+        if unknown:
+            raise MascotError(f"[communities] has unknown settings: {', '.join(sorted(unknown))}")
+        cfg = cls(**table, limits=replace(Limits(), **limits))
+        training.preset(cfg.preset)  # an unknown preset is refused at start, not at the first chunk
+        return cfg
+
+
+def register(service: EngineService, app: web.Application, cfg: CommunitiesConfig | None = None) -> None:
+    from engine.config import load_config
+    from engine.serve.versions import state_root
+
+    cfg = cfg or CommunitiesConfig.from_config(load_config())
+    root = communities_root(state_root(Path(service.cfg.models[0][1])))
+    routes = CommunityRoutes(service, cfg, root)
+    app.router.add_get("/v1/communities", routes.list)
+    app.router.add_get("/v1/communities/{id}", routes.status)
+    app.router.add_delete("/v1/communities/{id}", routes.forget)
+    app.router.add_get("/v1/communities/{id}/grid", routes.grid)
+    app.router.add_post("/v1/communities/{id}/pictures", routes.pictures)
+    app.router.add_post("/v1/communities/{id}/build", routes.build)
+    app.router.add_post("/v1/communities/{id}/chunk", routes.chunk)
+    app.router.add_post("/v1/communities/{id}/jobs", routes.job)
+    app.router.add_post("/v1/communities/{id}/promote", routes.promote)
+    app.router.add_post("/v1/communities/{id}/rollback", routes.rollback)
+    app.on_startup.append(routes.startup)
+    app.on_cleanup.append(routes.cleanup)
+
+
+class CommunityRoutes:
+    def __init__(self, service: EngineService, cfg: CommunitiesConfig, root: Path) -> None:
+        self.service, self.cfg, self.root = service, cfg, root
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.training_now: tuple[str, asyncio.subprocess.Process] | None = None  # one at a time, engine-wide
+        self.tasks: set[asyncio.Task] = set()
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _community(self, request: web.Request, must_exist: bool = True) -> Community:
+        check_admin(self.service.cfg.admin_token, request.remote, request.headers.get("Authorization"))
+        try:
+            community = Community(self.root, request.match_info["id"])
+        except CommunityError as exc:
+            raise ApiError(400, "invalid_community", str(exc)) from None
+        if community.id in dict(self.service.cfg.models):
+            raise ApiError(
+                400,
+                "invalid_community",
+                f"'{community.id}' is the name of a configured model; pick another id",
+            )
+        if must_exist and not community.exists():
+            raise ApiError(
+                404, "unknown_community", f"no community '{community.id}': upload its pictures first"
+            )
+        return community
+
+    def _lock(self, community: Community) -> asyncio.Lock:
+        return self.locks.setdefault(community.id, asyncio.Lock())
+
+    def _running(self, community: Community) -> bool:
+        return self.training_now is not None and self.training_now[0] == community.id
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # --- routes ---------------------------------------------------------------------
+
+    async def list(self, request: web.Request) -> web.Response:
+        check_admin(self.service.cfg.admin_token, request.remote, request.headers.get("Authorization"))
+        return web.json_response({"communities": await asyncio.to_thread(known, self.root)})
+
+    async def pictures(self, request: web.Request) -> web.Response:
+        community = self._community(request, must_exist=False)
+        body = await read_json(request, UPLOAD_MAX_BODY)
+        files = _files(body, self.cfg.limits)
+        async with self._lock(community):
+            await asyncio.to_thread(community.open, self.cfg.limits, self.cfg.preset)
+            result = await asyncio.to_thread(intake.take_pictures, community, files, self.cfg.limits)
+            answer = await asyncio.to_thread(result.to_json, community, self.cfg.limits)
+        return web.json_response(answer)
+
+    async def build(self, request: web.Request) -> web.Response:
+        community = self._community(request)
+        await read_json(request)
+        if self._running(community):
+            raise ApiError(
+                409, "chunk_running", f"a training chunk of '{community.id}' is running; wait for it"
+            )
+        async with self._lock(community):
+            state = await asyncio.to_thread(community.state)
+            recipe = training.preset(state.preset)
+            cfg = BuildConfig(size=recipe.size, tagger=self.cfg.tagger, features=recipe.features)
+            summary = await asyncio.to_thread(build_dataset, community, cfg, self.cfg.limits)
+            state = await asyncio.to_thread(community.state)
+            if state.built and state.built.get("attributes") != summary["attributes"]:
+                await asyncio.to_thread(_start_over, community)  # new classes: a new model
+                self.service.registry.drop(community.id)
+            state = await asyncio.to_thread(community.state)
+            state.built = summary
+            await asyncio.to_thread(community.save, state)
+        sheet = (community.data / "contact_sheet.png").read_bytes()
+        return web.json_response({**summary, "contact_sheet": base64.b64encode(sheet).decode()})
+
+    async def chunk(self, request: web.Request) -> web.Response:
+        community = self._community(request)
+        body = await read_json(request)
+        minutes = body.get("minutes", 0)
+        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0 <= minutes <= 24 * 60:
+            raise ApiError(
+                400, "invalid_minutes", f"minutes must be 0 (the preset's) to 1440, got {shown(minutes)}"
+            )
+        if self.training_now is not None:
+            raise ApiError(
+                409,
+                "chunk_running",
+                f"a training chunk of '{self.training_now[0]}' is running; one at a time",
+            )
+        state = await asyncio.to_thread(community.state)
+        if not state.built:
+            raise ApiError(
+                409, "not_built", f"community '{community.id}' has no data set yet: build it first"
+            )
+        recipe = training.preset(state.preset)
+        if state.cpu_minutes_left < (recipe.after_minutes or 6.0) + 1.5:
+            raise ApiError(
+                409,
+                "budget_spent",
+                f"community '{community.id}' has spent {state.cpu_minutes_spent:.1f} of its "
+                f"{state.cpu_minutes_budget:g} CPU minutes",
+            )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "engine.community.training",
+            str(self.root),
+            community.id,
+            "--minutes",
+            str(float(minutes)),
+            "--threads",
+            str(self.cfg.threads),
+            "--nice",
+            str(self.cfg.nice),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.training_now = (community.id, process)
+        state.running = {
+            "pid": process.pid,
+            "started": time.time(),
+            "minutes": minutes or recipe.chunk_minutes,
+        }
+        await asyncio.to_thread(community.save, state)
+        self._spawn(self._finish_chunk(community, process))
+        return web.json_response(
+            {"community": community.id, "state": "running", "chunk": len(state.chunks) + 1}, status=202
+        )
+
+    async def _finish_chunk(self, community: Community, process: asyncio.subprocess.Process) -> None:
+        try:
+            await process.wait()
+            if not community.exists():
+                return  # forgotten meanwhile
+            state = await asyncio.to_thread(community.state)
+            if state.running:  # the child died before recording: count it, keep the budget honest
+                await asyncio.to_thread(_record_interrupted, community, f"exit status {process.returncode}")
+            await self._serve(community)
+        finally:
+            self.training_now = None  # only once a passing candidate serves: a status says so at once
+
+    async def _serve(self, community: Community) -> None:
+        """Serve the community's current version under its id, when it has one that differs."""
+        live = training.versions(community).live
+        if not (live / "model.json").is_file():
+            return
+        registry = self.service.registry
+        if registry.paths.get(community.id) == live:
+            return
+        try:
+            await registry.put(community.id, live)
+        except MascotError as exc:
+            log.warning("community %s: its model could not be served: %s", community.id, exc)
+
+    async def status(self, request: web.Request) -> web.Response:
+        community = self._community(request)
+        answer = await asyncio.to_thread(_status, community, self.cfg.limits)
+        answer["running"] = self._running(community)
+        answer["served"] = community.id in self.service.registry.names()
+        return web.json_response(answer)
+
+    async def grid(self, request: web.Request) -> web.Response:
+        community = self._community(request)
+        path = community.run / training.GRID
+        if not path.is_file():
+            raise ApiError(
+                404, "no_grid", f"community '{community.id}' has no finished chunk with a grid yet"
+            )
+        return web.json_response({"image": base64.b64encode(path.read_bytes()).decode()})
+
+    async def forget(self, request: web.Request) -> web.Response:
+        community = self._community(request, must_exist=False)
+        if self._running(community):
+            _, process = self.training_now
+            process.send_signal(signal.SIGTERM)
+            await process.wait()
+        async with self._lock(community):
+            freed = await asyncio.to_thread(community.disk_bytes)
+            if community.id in self.service.registry.names():
+                self.service.registry.drop(community.id)
+            await asyncio.to_thread(community.forget)
+        self.service.cache.clear()  # drawn pictures of the model go with it
+        return web.json_response({"community": community.id, "forgotten": True, "freed_bytes": freed})
+
+    async def job(self, request: web.Request) -> web.Response:
+        """A vote-driven fine-tune of the community's model on its own data set and votes."""
+        community = self._community(request)
+        if community.id not in self.service.registry.names():
+            raise ApiError(409, "no_model", f"community '{community.id}' has no model serving yet")
+        body = await read_json(request, UPLOAD_MAX_BODY)
+        body = {**body, "model": community.id, "data": str(community.data)}
+        from engine.serve import app as engine_app
+
+        ck = self.service.registry.get(community.id)
+        spec = engine_app._finetune_spec(body, ck, (str(community.folder),))
+        files = {}
+        if "curated" in body:
+            spec, files = self._curated(body, ck, spec, community)
+        job = self.service.jobs.start(spec, files)
+        return web.json_response(job.public(), status=202)
+
+    def _curated(self, body, ck, spec, community: Community):
+        from engine.curate import request as curated
+
+        try:
+            inputs = curated.job_input(
+                body,
+                champion=ck.path,
+                versions=training.versions(community).root,
+                data=spec.data,
+                sizes=tuple(self.service.sizes(ck)),
+                upscaler=self.service.cfg.upscaler if self.service.upscaler else "",
+            )
+            share = curated.extra_share(body)
+        except MascotError as exc:
+            raise ApiError(400, "invalid_curation", str(exc)) from None
+        before, after = curated.steps(inputs["evaluate"])
+        spec = replace(spec, extra_data="{job}/curated", extra_share=share, before=before, after=after)
+        return spec, {"curated.json": json.dumps(inputs).encode()}
+
+    async def promote(self, request: web.Request) -> web.Response:
+        community = self._community(request)
+        body = await read_json(request)
+        roots = (*self.service.roots, str(community.folder))
+        path = path_field(body, "checkpoint", roots, "a checkpoint folder")
+        store = training.versions(community)
+        try:
+            version = await asyncio.to_thread(store.add, path)
+        except (MascotError, OSError) as exc:
+            raise ApiError(422, "promote_refused", f"{exc}; the current model keeps serving") from None
+        return web.json_response(
+            await self._switch(community, store, version, "promote", text_field(body, "reason"))
+        )
+
+    async def rollback(self, request: web.Request) -> web.Response:
+        community = self._community(request)
+        body = await read_json(request)
+        store = training.versions(community)
+        target = text_field(body, "version") or await asyncio.to_thread(store.previous)
+        if not target:
+            raise ApiError(
+                409, "nothing_to_roll_back", f"'{community.id}' has no earlier version to return to"
+            )
+        return web.json_response(
+            await self._switch(community, store, target, "rollback", text_field(body, "reason"))
+        )
+
+    async def _switch(self, community: Community, store, version: str, action: str, reason: str) -> dict:
+        if community.id not in self.service.registry.names():
+            raise ApiError(409, "no_model", f"community '{community.id}' has no model serving yet")
+        return await self.service._switch(community.id, store, version, action, reason)
+
+    # --- start and stop -------------------------------------------------------------
+
+    async def startup(self, app: web.Application) -> None:
+        self._spawn(self._adopt_communities())
+
+    async def _adopt_communities(self) -> None:
+        """Once the configured models serve: every community's serving version, and chunks a
+        stop interrupted recorded as such."""
+        while not self.service.ready:  # noqa: ASYNC110  (the service keeps a flag, not an event)
+            await asyncio.sleep(0.2)
+        for name in await asyncio.to_thread(known, self.root):
+            community = Community(self.root, name)
+            try:
+                state = await asyncio.to_thread(community.state)
+                if state.running and not _alive(state.running.get("pid")):
+                    await asyncio.to_thread(
+                        _record_interrupted, community, "the engine stopped during the chunk"
+                    )
+                await self._serve(community)
+            except MascotError as exc:
+                log.warning("community %s: %s", name, exc)
+
+    async def cleanup(self, app: web.Application) -> None:
+        if self.training_now is not None:
+            _, process = self.training_now
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)  # the chunk saves its resume point and records itself
+                try:
+                    await asyncio.wait_for(process.wait(), 60)
+                except TimeoutError:
+                    process.kill()
+        for task in list(self.tasks):
+            task.cancel()
+
+
+def _files(body: dict, limits: Limits) -> list[tuple[str, bytes]]:
+    raw = body.get("files")
+    if not isinstance(raw, list) or not raw:
+        raise ApiError(
+            400,
+            "invalid_files",
+            f"files must be a list of {{name, data (base64)}}, 1 to {limits.pictures} of them; "
+            f"kinds {', '.join(intake.KINDS)}",
+        )
+    files = []
+    for i, item in enumerate(raw):
+        name = item.get("name") if isinstance(item, dict) else None
+        data = item.get("data") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name.strip() or len(name) > 255 or not isinstance(data, str):
+            raise ApiError(
+                400, "invalid_files", f"files[{i}] must be {{name: text, data: base64}}, got {shown(item)}"
+            )
+        try:
+            files.append((name, base64.b64decode(data, validate=True)))
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "invalid_files", f"files[{i}] ({shown(name)}): data is not base64") from None
+    return files
+
+
+def _status(community: Community, limits: Limits) -> dict[str, Any]:
+    state = community.state()
+    pictures = intake.stored_pictures(community)
+    store = training.versions(community)
+    recipe = training.preset(state.preset)
+    return {
+        "community": community.id,
+        "pictures": len(pictures),
+        "disk_bytes": community.disk_bytes(),
+        "cpu_minutes_spent": state.cpu_minutes_spent,
+        "cpu_minutes_budget": state.cpu_minutes_budget,
+        "preset": state.preset,
+        "built": state.built,
+        "chunks": state.chunks,
+        "chunks_planned": training.planned_chunks(state, recipe),
+        "version": store.current() if (store.live / "model.json").is_file() else None,
+        "limits": intake.limits_json(limits),
+    }
+
+
+def _start_over(community: Community) -> None:
+    """A data set with other attributes or classes cannot continue the old model's training."""
+    import shutil
+
+    for folder in (community.run, community.folder / "resume", community.folder / "models"):
+        shutil.rmtree(folder, ignore_errors=True)
+    state = community.state()
+    state.chunks = []
+    community.save(state)
+
+
+def _record_interrupted(community: Community, why: str) -> None:
+    state = community.state()
+    running = state.running
+    minutes = min(
+        float(running.get("minutes") or 0), (time.time() - float(running.get("started", time.time()))) / 60
+    )
+    state.chunks.append(
+        {
+            "n": len(state.chunks) + 1,
+            "started": running.get("started"),
+            "finished": time.time(),
+            "minutes": round(minutes, 2),
+            "cpu_minutes": round(minutes, 2),  # not measured: the wall time stands in
+            "outcome": "interrupted",
+            "error": why,
+            "gate": None,
+            "passed": False,
+            "version": training.versions(community).current(),
+            "grid": "",
+        }
+    )
+    state.cpu_minutes_spent = round(state.cpu_minutes_spent + minutes, 2)
+    state.running = {}
+    community.save(state)
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,155 @@
+"""A community's own model through the engine's HTTP API: upload, build, one tiny chunk, serve,
+restart, forget (and nothing of it left on disk)."""
+
+import asyncio
+import base64
+import io
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from PIL import Image
+
+from engine.serve.app import EngineService, ServeConfig
+from tests.pictures import picture, pictures
+
+ID = "discord-4242"
+
+
+@pytest.fixture
+def engine_env(tmp_path, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_text('[communities]\npreset = "tiny"\nnice = 5\n')
+    monkeypatch.setenv("MASCOT_CONFIG", str(config))
+    monkeypatch.setenv("MASCOT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    return tmp_path
+
+
+def _service(ckpt, tmp_path, **kw):
+    cfg = ServeConfig(
+        models=(("default", str(ckpt)),),
+        jobs_dir=str(tmp_path / "jobs"),
+        path_roots=(str(tmp_path),),
+        **kw,
+    )
+    return EngineService(cfg)
+
+
+def _app(service):
+    """The engine's app with the community routes (registered here until the app's one
+    registration place names them)."""
+    from engine.serve import communities
+
+    app = service.app()
+    if not any(r.canonical == "/v1/communities" for r in app.router.resources()):
+        communities.register(service, app)
+    return app
+
+
+def _upload(files):
+    return {"files": [{"name": n, "data": base64.b64encode(d).decode()} for n, d in files]}
+
+
+async def _ready(client):
+    for _ in range(200):
+        if (await client.get("/readyz")).status == 200:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def _chunk_finished(client, n: int) -> dict:
+    for _ in range(1200):
+        status = await (await client.get(f"/v1/communities/{ID}")).json()
+        if len(status["chunks"]) >= n and status["served"]:
+            return status
+        if len(status["chunks"]) >= n and not status["running"]:
+            return status
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"no chunk finished: {status}")
+
+
+async def test_a_community_trains_serves_survives_a_restart_and_is_forgotten(tiny_checkpoint, engine_env):
+    state = engine_env / "state" / "communities" / ID
+    async with TestClient(TestServer(_app(_service(tiny_checkpoint, engine_env)))) as client:
+        await _ready(client)
+        bad = [
+            ("same.png", picture(0)),
+            ("report.png", b"%PDF-1.4 not a picture"),
+            ("speck.png", picture(1, side=16)),
+        ]
+        r = await client.post(f"/v1/communities/{ID}/pictures", json=_upload(pictures(40) + bad))
+        assert r.status == 200, await r.text()
+        intake = await r.json()
+        assert len(intake["kept"]) == 40 and intake["pictures"] == 40
+        reasons = {x["file"]: x["reason"] for x in intake["refused"]}
+        assert "duplicate of mascot-00.png" in reasons["same.png"]
+        assert "PNG, JPEG, WebP, GIF or SVG" in reasons["report.png"]
+        assert "16x16" in reasons["speck.png"] and "at least 32" in reasons["speck.png"]
+
+        r = await client.post(f"/v1/communities/{ID}/build", json={})
+        assert r.status == 200, await r.text()
+        built = await r.json()
+        assert built["labels"] == "classes" and len(built["attributes"]["class"]) >= 2
+        sheet = Image.open(io.BytesIO(base64.b64decode(built["contact_sheet"])))
+        assert sheet.size[0] == 8 * 32
+
+        r = await client.post(f"/v1/communities/{ID}/chunk", json={"minutes": 4})
+        assert r.status == 202, await r.text()
+        assert (await client.post(f"/v1/communities/{ID}/chunk", json={})).status == 409  # one at a time
+        status = await _chunk_finished(client, 1)
+        chunk = status["chunks"][0]
+        assert chunk["outcome"] == "finished", chunk
+        assert chunk["passed"] and status["served"] and status["version"]
+        assert 0 < status["cpu_minutes_spent"] <= status["cpu_minutes_budget"]
+        grid = await (await client.get(f"/v1/communities/{ID}/grid")).json()
+        assert Image.open(io.BytesIO(base64.b64decode(grid["image"]))).size[0] > 0
+
+        r = await client.post("/v1/generate", json={"model": ID, "attributes": "class:1", "seed": 3})
+        assert r.status == 200, await r.text()
+        models = {m["name"]: m for m in (await (await client.get("/v1/models")).json())["models"]}
+        assert models[ID]["schema"]["attributes"][0]["name"] == "class"
+
+    # A restart serves the community's version again, with no request.
+    async with TestClient(TestServer(_app(_service(tiny_checkpoint, engine_env)))) as client:
+        await _ready(client)
+        for _ in range(200):
+            if (await client.post("/v1/generate", json={"model": ID, "seed": 3})).status == 200:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the community's model is not served after a restart")
+        r = await client.delete(f"/v1/communities/{ID}")
+        assert r.status == 200 and (await r.json())["freed_bytes"] > 0
+        assert not state.exists()
+        assert (await client.post("/v1/generate", json={"model": ID, "seed": 3})).status == 404
+        assert (await client.get(f"/v1/communities/{ID}")).status == 404
+
+
+async def test_bad_uploads_and_ids_are_clear_refusals(tiny_checkpoint, engine_env):
+    async with TestClient(TestServer(_app(_service(tiny_checkpoint, engine_env)))) as client:
+        r = await client.post("/v1/communities/Bad Id!/pictures", json=_upload(pictures(1)))
+        assert r.status == 400 and "community id" in (await r.json())["error"]["message"]
+        r = await client.post(f"/v1/communities/{ID}/pictures", json={"files": "x"})
+        assert r.status == 400 and "PNG" in (await r.json())["error"]["message"]
+        r = await client.post(
+            f"/v1/communities/{ID}/pictures", json={"files": [{"name": "a.png", "data": "%%"}]}
+        )
+        assert r.status == 400 and "base64" in (await r.json())["error"]["message"]
+        await client.post(f"/v1/communities/{ID}/pictures", json=_upload(pictures(3)))
+        r = await client.post(f"/v1/communities/{ID}/build", json={})
+        assert r.status == 400 and "at least 16" in (await r.json())["error"]["message"]
+        r = await client.post(f"/v1/communities/{ID}/chunk", json={})
+        assert r.status == 409 and "build it first" in (await r.json())["error"]["message"]
+        assert (await client.get("/v1/communities/discord-1")).status == 404
+        r = await client.post("/v1/communities/default/build", json={})
+        assert r.status == 400 and "configured model" in (await r.json())["error"]["message"]
+
+
+async def test_community_routes_are_admin_only(tiny_checkpoint, engine_env):
+    service = _service(tiny_checkpoint, engine_env, admin_token="s3cret")
+    async with TestClient(TestServer(_app(service))) as client:
+        assert (await client.get(f"/v1/communities/{ID}")).status == 401
+        r = await client.delete(f"/v1/communities/{ID}", headers={"Authorization": "Bearer nope"})
+        assert r.status == 403
+        r = await client.delete(f"/v1/communities/{ID}", headers={"Authorization": "Bearer s3cret"})
+        assert r.status == 200
