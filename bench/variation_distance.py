@@ -29,7 +29,7 @@ from engine import creative
 from engine.checkpoint import load_checkpoint
 from engine.effnet import pooled_features
 from engine.sampling import render, resolve
-from engine.serve.creative import DEFAULT_STRENGTH
+from engine.serve.contract import DEFAULT_STRENGTH
 
 KINDS = {"step": creative.vary, "turn": creative.turned}
 

@@ -2,9 +2,11 @@
 
     GET  /healthz  /readyz  /metrics
     GET  /v1/models
+    GET  /openapi.json       the OpenAPI 3.1 document (engine/serve/contract.py declares it all)
     POST /v1/generate        {model?, attributes?, seed?, count?, truncation?, format?}
     POST /v1/interpolate     {model?, a: {seed, attributes?}, b: {...}, frames?, truncation?}
     POST /v1/variations /v1/fuse /v1/render   (engine/serve/creative.py: the creative loop)
+    POST /v1/invert          (engine/serve/invert.py: picture -> mascot)
     POST /v1/jobs            {kind: "finetune", model?, data, kimg?, freeze_d?, ...}
     GET  /v1/jobs/{id}
     POST /v1/models/{name}/reload   {path?}
@@ -13,14 +15,14 @@
     GET  /v1/models/{name}/versions
 
 Every error is ``{"error": {"code", "message"}}`` with a 4xx status for bad input;
-a 500 is a bug.
+a 500 is a bug. Handlers receive their body as its declared type, already validated;
+engine/serve/routes.py binds them, with the route modules', to the app.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import io
 import json
 import logging
@@ -37,38 +39,36 @@ import torch
 from aiohttp import web
 from cachetools import LRUCache
 from PIL import Image
+from pydantic import ValidationError
 
 from engine.checkpoint import Checkpoint
 from engine.errors import MascotError
-from engine.sampling import MAX_SEED, Request, check_seed, interpolation_inputs, resolve, to_uint8
+from engine.sampling import MAX_SEED, Request, interpolation_inputs, resolve, to_uint8
 from engine.schema import SchemaError
+from engine.serve import contract as api
+from engine.serve import routes
 from engine.serve.admission import Admission
 from engine.serve.auth import admin_guard
 from engine.serve.batcher import Batcher, QueueFull
+from engine.serve.contract import JOB_MAX_BODY, MAX_BODY, MAX_COUNT
 from engine.serve.forward import DTYPES
+from engine.serve.images import encode_image, generation_id, png64
 from engine.serve.jobs import FinetuneSpec, JobConflict, JobRunner, UnknownJob
 from engine.serve.metrics import Metrics
 from engine.serve.registry import Registry, UnknownModel
 from engine.serve.requests import (
-    MAX_BODY,
-    MAX_COUNT,
     ApiError,
+    allowed_path,
     error_response,
-    model_name,
     parse_attributes,
-    path_field,
-    read_json,
+    reason,
+    refusal,
     shown,
-    text_field,
 )
-from engine.serve.requests import format_field as _format
-from engine.serve.requests import int_field as _int_field
-from engine.serve.requests import truncation as _truncation
 from engine.serve.versions import VersionStore
 from engine.serve.workers import Expired, WorkerPool, run_all
 
 log = logging.getLogger("mascot.engine")
-JOB_MAX_BODY = 64 * 1024 * 1024  # a curated fine-tune carries the stored PNGs of retired versions
 METRICS = web.AppKey("metrics", Metrics)
 
 
@@ -139,32 +139,6 @@ async def errors_and_metrics(request: web.Request, handler):
     return response
 
 
-# --- request parsing ---------------------------------------------------------------
-
-
-def generation_id(version: str, req: Request, fmt: str = "") -> str:
-    """Deterministic id: the same request to the same model version has the same id."""
-    key = json.dumps([version, req.seed, sorted(req.attributes), req.truncation])
-    return hashlib.sha256(key.encode()).hexdigest()[:20]
-
-
-Z_RLE = 3  # zlib's strategy of matches at distance 1 only: runs of one colour, what drawings have
-
-
-def encode_image(pixels: np.ndarray, fmt: str) -> bytes:
-    buf = io.BytesIO()
-    if fmt == "webp":
-        Image.fromarray(pixels).save(buf, format="WEBP", lossless=True)
-    elif fmt == "jpeg":
-        # Lossy, for a caller that names it: at 512 px about 2 ms against PNG's 60 (27 KiB, not 310).
-        Image.fromarray(pixels).save(buf, format="JPEG", quality=90)
-    else:
-        # Level 1 with run-length matching: at 512 px 20 % faster and 8 % smaller than level 1's
-        # default strategy, at 128 px 37 % faster; level 6 costs ~3x the time for files ~15 % smaller.
-        Image.fromarray(pixels).save(buf, format="PNG", compress_level=1, compress_type=Z_RLE)
-    return buf.getvalue()
-
-
 # --- the service -------------------------------------------------------------------
 
 
@@ -207,32 +181,27 @@ class EngineService:
             client_max_size=JOB_MAX_BODY, middlewares=[errors_and_metrics, admin_guard(self.cfg.admin_token)]
         )
         app[METRICS] = self.metrics
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/readyz", self.readyz)
-        app.router.add_get("/metrics", self.prometheus)
-        app.router.add_get("/v1/models", self.models)
-        app.router.add_post("/v1/generate", self.generate)
-        app.router.add_post("/v1/interpolate", self.interpolate)
-        app.router.add_post("/v1/jobs", self.start_job)
-        app.router.add_get("/v1/jobs/{id}", self.job)
-        app.router.add_post("/v1/models/{name}/reload", self.reload)
-        app.router.add_post("/v1/models/{name}/promote", self.promote)
-        app.router.add_post("/v1/models/{name}/rollback", self.rollback)
-        app.router.add_get("/v1/models/{name}/versions", self.versions)
-        from engine.invert import InvertConfig
-        from engine.serve import creative, invert  # they import this module: bound here, not at the top
-
-        creative.register(self, app)  # /v1/variations, /v1/fuse, /v1/render
-        invert.register(
-            self,
-            app,
-            self.cfg.tagger,
-            InvertConfig(steps=self.cfg.invert_steps, budget_s=self.cfg.invert_budget_s),
-            self.cfg.translators,
-        )  # /v1/invert
+        routes.register(app, self, self.handlers())
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
         return app
+
+    def handlers(self) -> dict[api.Route, routes.Handler]:
+        """The service's own routes; the creative loop and inversion have modules of their own."""
+        return {
+            api.HEALTHZ: self.healthz,
+            api.READYZ: self.readyz,
+            api.METRICS: self.prometheus,
+            api.MODELS: self.models,
+            api.GENERATE: self.generate,
+            api.INTERPOLATE: self.interpolate,
+            api.START_JOB: self.start_job,
+            api.JOB: self.job,
+            api.RELOAD: self.reload,
+            api.PROMOTE: self.promote,
+            api.ROLLBACK: self.rollback,
+            api.VERSIONS: self.versions,
+        }
 
     async def _startup(self, app: web.Application) -> None:
         self.pool.start()
@@ -279,7 +248,7 @@ class EngineService:
                     ck
                 )  # beside the queue: the warm-up is not traffic in the metrics
                 await self.pool.run(
-                    lambda: [encode_image(p, "png") for p in self._finished(ck, forward(reqs), size)]
+                    lambda: [encode_image(p, "png") for p in self.finished(ck, forward(reqs), size)]
                 )
 
             return draw
@@ -342,16 +311,13 @@ class EngineService:
             }
         )
 
-    async def reload(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
+    async def reload(self, request: web.Request, body: api.ReloadRequest) -> web.Response:
         name = request.match_info["name"]
-        path = path_field(body, "path", self.roots, "a checkpoint folder", required=False)
-        if path is not None:
+        if body.path is not None:
             # Served from a path, it becomes a version like a promotion, so that a later
             # promote or rollback knows what was really serving.
-            return web.json_response(
-                await self._adopt_and_switch(name, path, "reload", text_field(body, "reason"))
-            )
+            path = allowed_path(body.path, "path", self.roots, "a checkpoint folder")
+            return web.json_response(await self._adopt_and_switch(name, path, "reload", reason(body.reason)))
         try:
             fresh = await self.registry.reload(name)
         except UnknownModel:
@@ -367,13 +333,10 @@ class EngineService:
         live = dict(self.cfg.models)[name]
         return VersionStore(live)
 
-    async def promote(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
+    async def promote(self, request: web.Request, body: api.PromoteRequest) -> web.Response:
         name = request.match_info["name"]
-        path = path_field(body, "checkpoint", self.roots, "a checkpoint folder")
-        return web.json_response(
-            await self._adopt_and_switch(name, path, "promote", text_field(body, "reason"))
-        )
+        path = allowed_path(body.checkpoint, "checkpoint", self.roots, "a checkpoint folder")
+        return web.json_response(await self._adopt_and_switch(name, path, "promote", reason(body.reason)))
 
     async def _adopt_and_switch(self, name: str, path: Path, action: str, reason: str) -> dict:
         store = self._versions(name)
@@ -384,18 +347,15 @@ class EngineService:
             raise ApiError(422, f"{action}_refused", f"{exc}; the current model keeps serving") from None
         return await self._switch(name, store, version, action, reason)
 
-    async def rollback(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
+    async def rollback(self, request: web.Request, body: api.RollbackRequest) -> web.Response:
         name = request.match_info["name"]
         store = self._versions(name)
-        target = text_field(body, "version") or await asyncio.to_thread(store.previous)
+        target = reason(body.version) or await asyncio.to_thread(store.previous)
         if not target:
             raise ApiError(
                 409, "nothing_to_roll_back", f"model '{name}' has no earlier promoted version to return to"
             )
-        return web.json_response(
-            await self._switch(name, store, target, "rollback", text_field(body, "reason"))
-        )
+        return web.json_response(await self._switch(name, store, target, "rollback", reason(body.reason)))
 
     async def _switch(self, name: str, store: VersionStore, version: str, action: str, reason: str) -> dict:
         # Load and validate the version first (the old model serves meanwhile), then repoint the link.
@@ -427,7 +387,7 @@ class EngineService:
         )
 
     # --- images ---
-    def _model(self, body: dict) -> Checkpoint:
+    def model(self, name: str | None) -> Checkpoint:
         if not self.ready:
             raise ApiError(
                 503,
@@ -435,25 +395,22 @@ class EngineService:
                 "the engine is still loading its models; try again in a moment",
                 {"Retry-After": "1"},
             )
-        return self.registry.get(model_name(body))
+        return self.registry.get(name)
 
-    def _attributes(self, ck: Checkpoint, raw: Any) -> dict[str, str]:
+    def attributes(self, ck: Checkpoint, raw: Any) -> dict[str, str]:
         return parse_attributes(ck.schema, raw)
 
-    async def generate(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        ck = self._model(body)
-        given = self._attributes(ck, body.get("attributes"))
-        count = _int_field(body, "count", 1, 1, MAX_COUNT)
-        first = _int_field(body, "seed", None, 0, MAX_SEED)
-        trunc, fmt, size = _truncation(body), _format(body), self._size(body, ck)
+    async def generate(self, request: web.Request, body: api.GenerateRequest) -> web.Response:
+        ck = self.model(body.model)
+        given = self.attributes(ck, body.attributes)
+        trunc, fmt, size = body.truncation, body.format, self.size(ck, body.size)
         seeds = (
-            [(first + i) % (MAX_SEED + 1) for i in range(count)]
-            if first is not None
-            else [secrets.randbelow(MAX_SEED + 1) for _ in range(count)]
+            [(body.seed + i) % (MAX_SEED + 1) for i in range(body.count)]
+            if body.seed is not None
+            else [secrets.randbelow(MAX_SEED + 1) for _ in range(body.count)]
         )
         reqs = [resolve(ck.schema, given, s, trunc) for s in seeds]
-        encoded = await self._images(ck, reqs, fmt, size)
+        encoded = await self.images(ck, reqs, fmt, size)
         images = [
             {
                 "seed": r.seed,
@@ -467,7 +424,7 @@ class EngineService:
             for r, data in zip(reqs, encoded)
         ]
         return web.json_response(
-            {"model": body.get("model") or self.registry.default, "version": ck.version, "images": images}
+            {"model": body.model or self.registry.default, "version": ck.version, "images": images}
         )
 
     def sizes(self, ck: Checkpoint) -> list[int]:
@@ -475,11 +432,11 @@ class EngineService:
             return ck.output.sizes()
         return self.upscaler.sizes(ck.resolution) if self.upscaler else [ck.resolution]
 
-    def _size(self, body: dict, ck: Checkpoint) -> int:
+    def size(self, ck: Checkpoint, requested: int | None) -> int:
         """The picture's side: the generator's own, or 2x / 4x through the upscale stage."""
         offered = self.sizes(ck)
-        size = body.get("size", ck.resolution)
-        if isinstance(size, bool) or not isinstance(size, int) or size not in offered:
+        size = ck.resolution if requested is None else requested
+        if size not in offered:
             more = (
                 ""
                 if self.upscaler or ck.output is not None
@@ -492,7 +449,7 @@ class EngineService:
             )
         return size
 
-    def _finished(self, ck: Checkpoint, pixels, size: int):
+    def finished(self, ck: Checkpoint, pixels, size: int):
         """The generator's pixels as served at ``size``: a pixel-art model's snapped to its palette
         and enlarged by nearest neighbour, any other's through the upscale stage."""
         if ck.output is not None:
@@ -537,7 +494,7 @@ class EngineService:
         """Work of ``seconds`` on one worker (a picture's search), in images at the model's own size."""
         return seconds / self.seconds_per_image
 
-    async def _images(self, ck: Checkpoint, reqs: list[Request], fmt: str, size: int) -> list[bytes]:
+    async def images(self, ck: Checkpoint, reqs: list[Request], fmt: str, size: int) -> list[bytes]:
         key = lambda r: (ck.version, r, fmt, size)
         found = {r: self.cache[key(r)] for r in reqs if key(r) in self.cache}
         missing = list(dict.fromkeys(r for r in reqs if r not in found))
@@ -545,7 +502,7 @@ class EngineService:
         if missing:
             heavy = self.heavy(ck, size)
             # The upscale stage and the encoding run on the worker that drew the pixels.
-            finish = lambda p: encode_image(self._finished(ck, p[None], size)[0], fmt)
+            finish = lambda p: encode_image(self.finished(ck, p[None], size)[0], fmt)
             # 429 now rather than a 503 after the timeout
             with self.admit(heavy, len(missing), self._cost(ck, size)):
                 deadline = self.deadline()
@@ -560,27 +517,21 @@ class EngineService:
                 found[r] = self.cache[key(r)] = blob
         return [found[r] for r in reqs]
 
-    async def interpolate(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        ck = self._model(body)
-        trunc, size = _truncation(body), self._size(body, ck)
+    async def interpolate(self, request: web.Request, body: api.InterpolateRequest) -> web.Response:
+        ck = self.model(body.model)
+        trunc, size = body.truncation, self.size(ck, body.size)
         most = max(2, min(64, MAX_FRAME_AREA // (size * size)))
-        frames = _int_field(body, "frames", min(16, most), 2, most, where=f"at {size} px, ")
-        ends = []
-        for key in ("a", "b"):
-            end = body.get(key)
-            if not isinstance(end, dict):
-                raise ApiError(
-                    400,
-                    "invalid_endpoint",
-                    f'\'{key}\' must be an object like {{"seed": 1, "attributes": "hair:blue"}}',
-                )
-            seed = _int_field(end, "seed", None, 0, MAX_SEED)
-            if seed is None:
-                raise ApiError(400, "invalid_seed", f"'{key}.seed' is required (0 to {MAX_SEED})")
-            ends.append(
-                resolve(ck.schema, self._attributes(ck, end.get("attributes")), check_seed(seed), trunc)
+        frames = min(16, most) if body.frames is None else body.frames
+        if frames > most:
+            raise ApiError(
+                400,
+                "invalid_frames",
+                f"at {size} px, frames must be a whole number from 2 to {most}, got {frames}",
             )
+        ends = [
+            resolve(ck.schema, self.attributes(ck, end.attributes), end.seed, trunc)
+            for end in (body.a, body.b)
+        ]
         gif, pngs = await self._animation(ck, ends[0], ends[1], frames, size)
         return web.json_response(
             {
@@ -610,7 +561,7 @@ class EngineService:
                         c[lo : lo + step].to(self.cfg.device, dtype),
                         truncation=a.truncation,
                     )
-                return [(_png64(p), p) for p in self._finished(ck, to_uint8(x), size)]
+                return [(png64(p), p) for p in self.finished(ck, to_uint8(x), size)]
 
             return work
 
@@ -627,27 +578,25 @@ class EngineService:
                 raise self.timed_out() from None
 
     # --- jobs ---
-    async def start_job(self, request: web.Request) -> web.Response:
-        body = await read_json(request, JOB_MAX_BODY)
-        if body.get("kind", "finetune") != "finetune":
-            raise ApiError(400, "invalid_kind", "kind must be 'finetune'")
-        ck = self._model(body)
-        spec = _finetune_spec(body, ck, self.roots)
+    async def start_job(self, request: web.Request, body: api.JobRequest) -> web.Response:
+        ck = self.model(body.model)
+        spec = finetune_spec(body, ck, self.roots)
         files = {}
-        if "curated" in body:
+        if body.curated is not None:
             spec, files = self._curated(body, ck, spec)
         job = self.jobs.start(spec, files)
         return web.json_response(job.public(), status=202)
 
     def _curated(
-        self, body: dict, ck: Checkpoint, spec: FinetuneSpec
+        self, job: api.JobRequest, ck: Checkpoint, spec: FinetuneSpec
     ) -> tuple[FinetuneSpec, dict[str, bytes]]:
         """A vote-driven fine-tune: curated set -> fine-tune on base + curated -> evaluation."""
         from dataclasses import replace
 
         from engine.curate import request as curated
 
-        name = body.get("model") or self.registry.default
+        name = job.model or self.registry.default
+        body = job.model_dump(by_alias=True, exclude_unset=True)  # the curated fields are read there
         try:
             inputs = curated.job_input(
                 body,
@@ -668,43 +617,34 @@ class EngineService:
         return web.json_response(self.jobs.get(request.match_info["id"]).public())
 
 
-def _finetune_spec(body: dict, ck: Checkpoint, roots: tuple[str, ...]) -> FinetuneSpec:
-    data = path_field(body, "data", roots, "a data set folder")
+def finetune_spec(job: api.JobRequest, ck: Checkpoint, roots: tuple[str, ...]) -> FinetuneSpec:
+    data = allowed_path(job.data, "data", roots, "a data set folder")
     if not data.is_dir():
         raise ApiError(
             400,
             "invalid_data",
-            f"data must be the path of a data set folder on the engine, got {shown(body['data'])}",
+            f"data must be the path of a data set folder on the engine, got {shown(job.data)}",
         )
-    kimg = _number(body, "kimg", 20.0, 0, 10_000, low_open=True)
-    timeout = _number(body, "timeout_s", 3600, 1, 86_400)
     return FinetuneSpec(
         data=str(data),
         init_from=str(ck.path),
         family=ck.meta["family"],
-        kimg=kimg,
-        freeze_d=_int_field(body, "freeze_d", 0, 0, 64),
-        batch_size=_int_field(body, "batch", 32, 2, 4096),
-        lr_g=_number(body, "lr_g", None, 0, 1, low_open=True),
-        lr_d=_number(body, "lr_d", None, 0, 1, low_open=True),
-        timeout_s=timeout,
+        kimg=job.kimg,
+        freeze_d=job.freeze_d,
+        batch_size=job.batch,
+        lr_g=job.lr_g,
+        lr_d=job.lr_d,
+        timeout_s=job.timeout_s,
     )
 
 
-def _number(
-    body: dict, key: str, default: float | None, lo: float, hi: float, low_open: bool = False
-) -> float | None:
-    value = body.get(key, default)
-    if value is None and default is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (lo < value if low_open else lo <= value)
-        or not value <= hi
-    ):
-        raise ApiError(400, f"invalid_{key}", f"{key} must be a number from {lo} to {hi}, got {shown(value)}")
-    return float(value)
+def _finetune_spec(body: dict, ck: Checkpoint, roots: tuple[str, ...]) -> FinetuneSpec:
+    """``finetune_spec`` of a body read as a plain dict."""
+    try:
+        job = api.JobRequest.model_validate(body)
+    except ValidationError as exc:
+        raise refusal(api.JobRequest, exc.errors()[0]) from None
+    return finetune_spec(job, ck, roots)
 
 
 def _load_upscaler(path: str):
@@ -725,10 +665,6 @@ def _stop_on_failed_load(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("the models could not be loaded: %s", task.exception())
         signal.raise_signal(signal.SIGTERM)
-
-
-def _png64(pixels: np.ndarray) -> str:
-    return base64.b64encode(encode_image(pixels, "png")).decode()
 
 
 def _gif(pixels: list[np.ndarray]) -> str:

@@ -26,28 +26,10 @@ from aiohttp import web
 from engine import creative
 from engine.checkpoint import Checkpoint
 from engine.sampling import MAX_SEED, Request, resolve
-from engine.serve.app import (
-    ApiError,
-    EngineService,
-    _format,
-    _int_field,
-    _truncation,
-    encode_image,
-    generation_id,
-    read_json,
-)
-from engine.serve.requests import MAX_COUNT
-
-# Siblings clearly differ, each still nearer its parent than a fresh seed with the same attributes
-# (bench/variation_distance.py).
-DEFAULT_STRENGTH = 0.4
-
-
-def register(service: EngineService, app: web.Application) -> None:
-    routes = CreativeRoutes(service)
-    app.router.add_post("/v1/variations", routes.variations)
-    app.router.add_post("/v1/fuse", routes.fuse)
-    app.router.add_post("/v1/render", routes.render)
+from engine.serve import contract as api
+from engine.serve.images import encode_image, generation_id
+from engine.serve.requests import ApiError
+from engine.serve.service import Service
 
 
 def creative_id(version: str, recipe: creative.Recipe, attrs: dict[str, str], truncation: float) -> str:
@@ -59,8 +41,11 @@ def creative_id(version: str, recipe: creative.Recipe, attrs: dict[str, str], tr
 
 
 class CreativeRoutes:
-    def __init__(self, service: EngineService) -> None:
+    def __init__(self, service: Service) -> None:
         self.service = service
+
+    def handlers(self) -> dict[api.Route, Any]:
+        return {api.VARIATIONS: self.variations, api.FUSE: self.fuse, api.RENDER: self.render}
 
     # --- parsing ---
     def _recipe(self, raw: Any, where: str) -> creative.Recipe:
@@ -70,31 +55,23 @@ class CreativeRoutes:
             raise ApiError(400, "invalid_latent", f"{where}: {exc}") from None
 
     def _parent(
-        self, ck: Checkpoint, body: dict, trunc: float, where: str
+        self, ck: Checkpoint, parent: api.Parent, trunc: float, where: str
     ) -> tuple[creative.Recipe, dict[str, str]]:
         """(recipe, full attributes) of a parent: its seed draws the attributes it left unset."""
-        seed = _int_field(body, "seed", None, 0, MAX_SEED)
-        if "latent" in body:
-            recipe = self._recipe(body["latent"], f"{where}latent")
+        seed = parent.seed
+        if "latent" in parent.model_fields_set:
+            recipe = self._recipe(parent.latent, f"{where}latent")
         elif seed is None:
             raise ApiError(
                 400, "invalid_seed", f"{where}seed is required (0 to {MAX_SEED}), or a latent recipe"
             )
         else:
             recipe = creative.seed_recipe(seed)
-        given = self.service._attributes(ck, body.get("attributes"))
+        given = self.service.attributes(ck, parent.attributes)
         return recipe, resolve(ck.schema, given, recipe.root_seed if seed is None else seed, trunc).attrs
 
-    def _unit(self, body: dict, key: str, default: float) -> float:
-        value = body.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise ApiError(
-                400, f"invalid_{key}", f"{key} must be a number from 0 to 1, got {json.dumps(value)}"
-            )
-        return float(value)
-
     # --- drawing ---
-    async def _draw(
+    async def draw(
         self,
         ck: Checkpoint,
         items: list[tuple[creative.Recipe, dict[str, str]]],
@@ -105,7 +82,7 @@ class CreativeRoutes:
         if all(r.kind == "seed" for r, _ in items):
             # A plain seed goes the way /v1/generate's does (queue, serving forward, cache): the same bytes.
             reqs = [Request(r.seed, tuple(a.items()), trunc) for r, a in items]
-            return await self.service._images(ck, reqs, fmt, size)
+            return await self.service.images(ck, reqs, fmt, size)
         svc = self.service
         key = lambda r, a: ("creative", ck.version, r.key, tuple(sorted(a.items())), trunc, fmt, size)
         missing = [(r, a) for r, a in items if key(r, a) not in svc.cache]
@@ -113,14 +90,14 @@ class CreativeRoutes:
 
             def work() -> list[bytes]:
                 pixels = creative.render(ck.G, ck.schema, missing, trunc, svc.cfg.device)
-                return [encode_image(p, fmt) for p in svc._finished(ck, pixels, size)]
+                return [encode_image(p, fmt) for p in svc.finished(ck, pixels, size)]
 
             blobs = await svc.draw(work, ck, size, len(missing))  # a busy engine answers 429 at once
             for (r, a), blob in zip(missing, blobs):
                 svc.cache[key(r, a)] = blob
         return [svc.cache[key(r, a)] for r, a in items]
 
-    def _image(
+    def image(
         self,
         ck: Checkpoint,
         recipe: creative.Recipe,
@@ -143,10 +120,10 @@ class CreativeRoutes:
             "image": base64.b64encode(data).decode(),
         }
 
-    def _answer(self, body: dict, ck: Checkpoint, images: list[dict], **extra: Any) -> web.Response:
+    def _answer(self, body: api.Picture, ck: Checkpoint, images: list[dict], **extra: Any) -> web.Response:
         return web.json_response(
             {
-                "model": body.get("model") or self.service.registry.default,
+                "model": body.model or self.service.registry.default,
                 "version": ck.version,
                 **extra,
                 "images": images,
@@ -154,45 +131,31 @@ class CreativeRoutes:
         )
 
     # --- endpoints ---
-    async def variations(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        ck = self.service._model(body)
-        trunc, fmt, size = _truncation(body), _format(body), self.service._size(body, ck)
-        count = _int_field(body, "count", MAX_COUNT, 1, MAX_COUNT)
-        first = _int_field(body, "first", 1, 1, creative.MAX_INDEX - MAX_COUNT + 1)
-        strength = self._unit(body, "strength", DEFAULT_STRENGTH)
+    async def variations(self, request: web.Request, body: api.VariationsRequest) -> web.Response:
+        ck = self.service.model(body.model)
+        trunc, fmt, size = body.truncation, body.format, self.service.size(ck, body.size)
         parent, attrs = self._parent(ck, body, trunc, "")
-        kids = [creative.vary(parent, first + i, strength) for i in range(count)]
-        blobs = await self._draw(ck, [(k, attrs) for k in kids], trunc, fmt, size)
+        kids = [creative.vary(parent, body.first + i, body.strength) for i in range(body.count)]
+        blobs = await self.draw(ck, [(k, attrs) for k in kids], trunc, fmt, size)
         images = [
-            self._image(ck, k, attrs, trunc, fmt, size, b, variation=k.index, strength=k.amount)
+            self.image(ck, k, attrs, trunc, fmt, size, b, variation=k.index, strength=k.amount)
             for k, b in zip(kids, blobs)
         ]
         return self._answer(body, ck, images, parent={"latent": parent.to_json(), "attributes": attrs})
 
-    async def fuse(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        ck = self.service._model(body)
-        trunc, fmt, size = _truncation(body), _format(body), self.service._size(body, ck)
-        parents = []
-        for key in ("a", "b"):
-            end = body.get(key)
-            if not isinstance(end, dict):
-                raise ApiError(
-                    400,
-                    "invalid_parent",
-                    f'\'{key}\' must be an object like {{"seed": 1, "attributes": "hair:blue"}}',
-                )
-            parents.append(self._parent(ck, end, trunc, f"{key}."))
-        (ra, aa), (rb, ab) = parents
-        mix = self._unit(body, "mix", 0.5)
-        draw = _int_field(body, "seed", None, 0, MAX_SEED)
+    async def fuse(self, request: web.Request, body: api.FuseRequest) -> web.Response:
+        ck = self.service.model(body.model)
+        trunc, fmt, size = body.truncation, body.format, self.service.size(ck, body.size)
+        (ra, aa), (rb, ab) = (
+            self._parent(ck, end, trunc, f"{key}.") for key, end in (("a", body.a), ("b", body.b))
+        )
+        draw = body.seed
         if draw is None:  # the same two parents fuse the same way unless the caller asks for another draw
             draw = int.from_bytes(hashlib.sha256(f"{ra.key}|{rb.key}".encode()).digest()[:4], "big") >> 1
-        attrs, source = creative.fused_attributes(ck.schema, aa, ab, self._chosen(ck, body.get("from")), draw)
-        child = creative.fuse(ra, rb, mix)
-        (blob,) = await self._draw(ck, [(child, attrs)], trunc, fmt, size)
-        image = self._image(
+        attrs, source = creative.fused_attributes(ck.schema, aa, ab, self._chosen(ck, body.from_), draw)
+        child = creative.fuse(ra, rb, body.mix)
+        (blob,) = await self.draw(ck, [(child, attrs)], trunc, fmt, size)
+        image = self.image(
             ck, child, attrs, trunc, fmt, size, blob, **{"from": source, "draw": draw, "mix": child.amount}
         )
         return self._answer(body, ck, [image])
@@ -203,10 +166,6 @@ class CreativeRoutes:
             return {}
         if isinstance(raw, str):
             raw = dict(w.partition(":")[::2] for w in raw.split())
-        if not isinstance(raw, dict):
-            raise ApiError(
-                400, "invalid_from", 'from must be an object like {"hair": "a"} or text like \'hair:a\''
-            )
         chosen = {}
         for name, side in raw.items():
             if name not in ck.schema.names:
@@ -222,12 +181,10 @@ class CreativeRoutes:
             chosen[name] = side
         return chosen
 
-    async def render(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        ck = self.service._model(body)
-        trunc, fmt, size = _truncation(body), _format(body), self.service._size(body, ck)
-        if "latent" not in body:
-            raise ApiError(400, "invalid_latent", f"latent is required: {creative.SHAPE}")
-        recipe, attrs = self._parent(ck, body, trunc, "")
-        (blob,) = await self._draw(ck, [(recipe, attrs)], trunc, fmt, size)
-        return self._answer(body, ck, [self._image(ck, recipe, attrs, trunc, fmt, size, blob)])
+    async def render(self, request: web.Request, body: api.RenderRequest) -> web.Response:
+        ck = self.service.model(body.model)
+        trunc, fmt, size = body.truncation, body.format, self.service.size(ck, body.size)
+        parent = api.Parent(latent=body.latent, attributes=body.attributes)
+        recipe, attrs = self._parent(ck, parent, trunc, "")
+        (blob,) = await self.draw(ck, [(recipe, attrs)], trunc, fmt, size)
+        return self._answer(body, ck, [self.image(ck, recipe, attrs, trunc, fmt, size, blob)])

@@ -42,32 +42,21 @@ from cachetools import LRUCache
 from engine import creative
 from engine.checkpoint import Checkpoint
 from engine.errors import MascotError
-from engine.invert import MAX_BYTES, Inversion, InvertConfig, Inverter, check_picture, read_picture
-from engine.serve.app import ApiError, EngineService, _format, _int_field, _truncation, read_json
-from engine.serve.creative import DEFAULT_STRENGTH, CreativeRoutes
-from engine.serve.requests import MAX_COUNT, shown
+from engine.invert import Inversion, InvertConfig, Inverter, check_picture, read_picture
+from engine.serve import contract as api
+from engine.serve.creative import CreativeRoutes
+from engine.serve.requests import ApiError, shown
+from engine.serve.service import Service
 from engine.serve.workers import Expired
 
 log = logging.getLogger("engine.invert")
-BODY_LIMIT = MAX_BYTES * 4 // 3 + 64 * 1024  # base64 of the largest picture, plus the rest of the body
 PROGRESS_EVERY_S = 0.25  # at most this often a progress line (the search makes ~10 steps a second)
-
-
-def register(
-    service: EngineService,
-    app: web.Application,
-    tagger: str = "",
-    cfg: InvertConfig = InvertConfig(),
-    translators: tuple[tuple[str, str], ...] = (),
-) -> None:
-    routes = InvertRoutes(service, tagger, cfg, translators)
-    app.router.add_post("/v1/invert", routes.invert)
 
 
 class InvertRoutes:
     def __init__(
         self,
-        service: EngineService,
+        service: Service,
         tagger: str,
         cfg: InvertConfig,
         translators: tuple[tuple[str, str], ...] = (),
@@ -81,30 +70,28 @@ class InvertRoutes:
         self.busy = asyncio.Lock()
         self._tagger: Any = None
 
-    async def invert(self, request: web.Request) -> web.StreamResponse:
-        body = await read_json(request, limit=BODY_LIMIT)
-        ck = self.service._model(body)
-        trunc, fmt, size = _truncation(body), _format(body), self.service._size(body, ck)
+    def handlers(self) -> dict[api.Route, Any]:
+        return {api.INVERT: self.invert}
+
+    async def invert(self, request: web.Request, body: api.InvertRequest) -> web.StreamResponse:
+        ck = self.service.model(body.model)
+        trunc, fmt, size = body.truncation, body.format, self.service.size(ck, body.size)
         # The mascot and its variations together are at most MAX_COUNT pictures.
-        count = _int_field(body, "variations", MAX_COUNT - 1, 0, MAX_COUNT - 1)
-        strength = self.creative._unit(body, "strength", DEFAULT_STRENGTH)
-        progress = body.get("progress", False)
-        if not isinstance(progress, bool):
-            raise ApiError(400, "invalid_progress", f"progress is true or false, got {shown(progress)}")
-        data = _picture_bytes(body.get("image"))
+        count, strength = body.variations, body.strength
+        data = _picture_bytes(body.image)
         check_picture(data)  # a bad file is a plain 400 now; its pixels are decoded once admitted
-        given = self.service._attributes(ck, body.get("attributes"))
-        style = self._style(body.get("style"))
+        given = self.service.attributes(ck, body.attributes)
+        style = self._style(body.style)
 
         async def answer(on_step: Callable[[int, int], None] | None = None) -> dict[str, Any]:
             found, read = await self._search(ck, data, given, style, on_step)
             mascot = creative.given_latent([float(v) for v in found.latent])
             kids = [creative.vary(mascot, i + 1, strength) for i in range(count)]
             items = [(r, found.attributes) for r in [mascot, *kids]]
-            blobs = await self.creative._draw(ck, items, trunc, fmt, size)
-            images = [self.creative._image(ck, r, a, trunc, fmt, size, b) for (r, a), b in zip(items, blobs)]
+            blobs = await self.creative.draw(ck, items, trunc, fmt, size)
+            images = [self.creative.image(ck, r, a, trunc, fmt, size, b) for (r, a), b in zip(items, blobs)]
             return {
-                "model": body.get("model") or self.service.registry.default,
+                "model": body.model or self.service.registry.default,
                 "version": ck.version,
                 "read": read,
                 "distance": round(found.distance, 4),
@@ -114,7 +101,7 @@ class InvertRoutes:
                 "images": images,
             }
 
-        if not progress:
+        if not body.progress:
             return web.json_response(await answer())
         if self._key(ck, data, given, style) not in self.found:
             self._refuse_if_busy()  # a plain 429, before the stream starts

@@ -1,33 +1,29 @@
-"""Reading a request's body and fields: every bad value becomes an ``ApiError`` (a 4xx).
+"""Reading a request's body into its declared type: every bad value becomes an ``ApiError`` (a 4xx).
 
 The rule is that nothing a client sends reaches code that raises anything else: JSON
 that Python refuses for its own limits (5,000-digit numbers, 100,000-deep nesting), nulls
-where a value is expected, strings that cannot name a file (NUL bytes, lone surrogates),
-and paths outside the folders the engine is allowed to read.
+where a value is expected, values outside a field's declared range (engine/serve/contract.py),
+strings that cannot name a file (NUL bytes, lone surrogates), and paths outside the folders
+the engine is allowed to read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
-from engine.errors import MascotError
-from engine.sampling import check_truncation
+from engine.serve.contract import MAX_BODY, Allowed
 
-MAX_BODY = 64 * 1024
 OFF_LOOP_BYTES = 256 * 1024
-FORMATS = ("png", "webp", "jpeg")  # jpeg: lossy and ~30x faster to encode at 512 px
+B = TypeVar("B", bound=BaseModel)
 MAX_TEXT = 500  # longest free text (a reason) kept from a request
-# Pictures one request may ask for: /v1/generate's count, /v1/variations' count, /v1/invert's mascot
-# with its variations. GET /v1/models advertises it as limits.count, so a client's help texts and
-# option ranges say the same number.
-MAX_COUNT = 4
 
 
 class ApiError(Exception):
@@ -81,58 +77,51 @@ async def read_json(request: web.Request, limit: int = MAX_BODY) -> dict[str, An
     return body
 
 
-def int_field(body: dict, key: str, default: int | None, lo: int, hi: int, where: str = "") -> int | None:
-    """A whole number from ``lo`` to ``hi``; absent -> ``default``. ``null`` counts as absent only
-    where absent means "none" (a seed: draw one); elsewhere it is an error, not a silent default."""
-    if key not in body:
-        return default
-    value = body[key]
-    if value is None and default is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ApiError(
-            400,
-            f"invalid_{key}",
-            f"{where}{key} must be a whole number from {lo} to {hi}, got {shown(value)}",
-        )
-    return value
-
-
-def truncation(body: dict) -> float:
-    value = body.get("truncation", 1.0)
-    if isinstance(value, float) and not math.isfinite(value):
-        value = str(value)  # NaN passes no range check: refuse it by name below
+async def read_body(request: web.Request, kind: type[B], limit: int = MAX_BODY) -> B:
+    """The body as its declared type, or a 4xx naming the first field that is wrong."""
+    raw = await read_json(request, limit)
     try:
-        return check_truncation(value)
-    except MascotError:
-        raise ApiError(
-            400, "invalid_truncation", f"truncation must be a number from 0 to 1, got {shown(value)}"
-        ) from None
+        return kind.model_validate(raw)
+    except ValidationError as exc:
+        raise refusal(kind, exc.errors()[0]) from None
 
 
-def format_field(body: dict) -> str:
-    value = body.get("format", "png")
-    if not isinstance(value, str) or value.lower() not in FORMATS:
-        raise ApiError(
-            400, "invalid_format", f"format must be one of {', '.join(FORMATS)}, got {shown(value)}"
-        )
-    return value.lower()
+def refusal(kind: type[BaseModel], error: Any) -> ApiError:
+    """``count must be a whole number from 1 to 4, got 9``: the field's path, what it allows, what came.
+
+    The path runs through nested bodies (``a.seed``) as far as the error's location names fields;
+    the field reached last gives the words and the code (``invalid_<name>`` unless it names one)."""
+    names: list[str] = []
+    allowed: Allowed | None = None
+    model: type[BaseModel] | None = kind
+    for part in error["loc"]:
+        field = _field(model, part) if model is not None else None
+        if field is None:
+            break
+        names.append(str(part))
+        allowed = next((m for m in field.metadata if isinstance(m, Allowed)), None)
+        model = _nested(field)
+    if not names:
+        return ApiError(400, "bad_request", f"the body is not what this route takes: {error['msg']}")
+    where, code = ".".join(names), (allowed.code if allowed and allowed.code else f"invalid_{names[-1]}")
+    words = allowed.text if allowed else error["msg"].lower()
+    if error["type"] == "missing":
+        return ApiError(400, code, f"{where} is required: {words}")
+    return ApiError(400, code, f"{where} must be {words}, got {shown(error['input'])}")
 
 
-def text_field(body: dict, key: str, default: str = "") -> str:
-    value = body.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise ApiError(400, f"invalid_{key}", f"{key} must be text, got {shown(value)}")
-    return value[:MAX_TEXT]
+def _field(model: type[BaseModel], name: Any) -> FieldInfo | None:
+    return next((f for key, f in model.model_fields.items() if name in (key, f.alias)), None)
 
 
-def model_name(body: dict) -> str | None:
-    name = body.get("model")
-    if name is not None and not isinstance(name, str):
-        raise ApiError(400, "unknown_model", f"model must be a model name (a string), got {shown(name)}")
-    return name
+def _nested(field: FieldInfo) -> type[BaseModel] | None:
+    kind = field.annotation
+    return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+
+
+def reason(text: str | None) -> str:
+    """Free text kept from a request (a promotion's reason), cut to a sane length."""
+    return (text or "")[:MAX_TEXT]
 
 
 def parse_attributes(schema, raw: Any) -> dict[str, str]:
@@ -170,11 +159,28 @@ def parse_attributes(schema, raw: Any) -> dict[str, str]:
 def path_field(
     body: dict, key: str, roots: Iterable[str | Path], what: str, *, required: bool = True
 ) -> Path | None:
-    """A path the client names, allowed only inside one of ``roots`` (after resolving links and ..)."""
+    """``allowed_path`` of a field of a body read as a plain dict."""
     raw = body.get(key)
     if raw is None and not required:
         return None
-    if not isinstance(raw, str) or not raw or len(raw) > 4096:
+    if not isinstance(raw, str):
+        raise ApiError(
+            400, f"invalid_{key}", f"{key} must be the path of {what} on the engine, got {shown(raw)}"
+        )
+    return allowed_path(raw, key, roots, what)
+
+
+def text_field(body: dict, key: str, default: str = "") -> str:
+    """Free text of a body read as a plain dict."""
+    value = body.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(400, f"invalid_{key}", f"{key} must be text, got {shown(value)}")
+    return reason(value) or default
+
+
+def allowed_path(raw: str, key: str, roots: Iterable[str | Path], what: str) -> Path:
+    """A path the client names, allowed only inside one of ``roots`` (after resolving links and ..)."""
+    if not raw or len(raw) > 4096:
         raise ApiError(
             400, f"invalid_{key}", f"{key} must be the path of {what} on the engine, got {shown(raw)}"
         )

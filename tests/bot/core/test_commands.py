@@ -55,7 +55,7 @@ async def test_guild_settings_restrict_channels_and_pick_the_model(core):
 
 async def test_count_has_one_limit_the_engines_and_help_says_it(core):
     most = core.catalog.max_count
-    from engine.serve.requests import MAX_COUNT  # tests may import the engine; the bot never does
+    from engine.serve.contract import MAX_COUNT  # tests may import the engine; the bot never does
 
     assert most == MAX_COUNT == 4
     assert f"count:1-{most}]" in (await text.run(core, ANN, "/help")).text

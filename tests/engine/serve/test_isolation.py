@@ -31,7 +31,7 @@ def _service(ckpt, upscaler, tmp_path, **kw) -> EngineService:
 def _gate_heavy(service: EngineService) -> tuple[threading.Semaphore, list[int]]:
     """From now on every heavy finish (upscaling to 128 px) waits for a permit of the returned
     semaphore; the list logs each heavy piece as it starts (its number of pictures)."""
-    permits, heavy_runs, finished = threading.Semaphore(0), [], service._finished
+    permits, heavy_runs, finished = threading.Semaphore(0), [], service.finished
 
     def gated(ck, pixels, size):
         if size == HEAVY:
@@ -39,7 +39,7 @@ def _gate_heavy(service: EngineService) -> tuple[threading.Semaphore, list[int]]
             permits.acquire(timeout=120)
         return finished(ck, pixels, size)
 
-    service._finished = gated
+    service.finished = gated
     return permits, heavy_runs
 
 

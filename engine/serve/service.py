@@ -1,0 +1,47 @@
+"""What a route module may ask of the engine's service (engine/serve/app.py's ``EngineService``).
+
+Route modules take the service as this protocol rather than importing the class, so they sit
+below the app that registers them (engine/serve/routes.py) and nothing imports upward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from cachetools import LRUCache
+
+from engine.checkpoint import Checkpoint
+from engine.sampling import Request
+from engine.serve.registry import Registry
+from engine.serve.requests import ApiError
+from engine.serve.workers import WorkerPool
+
+
+class Service(Protocol):
+    cfg: Any  # ServeConfig
+    registry: Registry
+    cache: LRUCache
+    pool: WorkerPool
+
+    def model(self, name: str | None) -> Checkpoint:
+        """The named model (the default for None); 503 while loading, 404 when unknown."""
+
+    def attributes(self, ck: Checkpoint, raw: Any) -> dict[str, str]:
+        """A request's attributes parsed against the model's schema (400 naming what is wrong)."""
+
+    def size(self, ck: Checkpoint, requested: int | None) -> int:
+        """The picture's side: the model's own for None, else one it offers (400 otherwise)."""
+
+    def finished(self, ck: Checkpoint, pixels: Any, size: int) -> Any:
+        """The generator's pixels as served at ``size``."""
+
+    async def images(self, ck: Checkpoint, reqs: list[Request], fmt: str, size: int) -> list[bytes]:
+        """Encoded pictures of plain seeds, through the queue, the serving forward and the cache."""
+
+    async def draw(self, work: Callable[[], Any], ck: Checkpoint, size: int, images: int) -> Any:
+        """``work()`` on a worker, admitted as ``images`` pictures at ``size``."""
+
+    def deadline(self) -> float: ...
+
+    def timed_out(self) -> ApiError: ...
