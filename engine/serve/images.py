@@ -20,8 +20,9 @@ def encode_image(pixels: np.ndarray, fmt: str) -> bytes:
     if fmt == "webp":
         Image.fromarray(pixels).save(buf, format="WEBP", lossless=True)
     elif fmt == "jpeg":
-        # Lossy, for a caller that names it: at 512 px about 2 ms against PNG's 60 (27 KiB, not 310).
-        Image.fromarray(pixels).save(buf, format="JPEG", quality=90)
+        # Lossy, for a caller that names it. Full-resolution colour (4:4:4) keeps coloured outlines
+        # crisp; at 512 px it costs ~2 ms, a twentieth of the upscale stage (PNG: ~25 ms, 300 KiB).
+        Image.fromarray(pixels).save(buf, format="JPEG", quality=90, subsampling=0)
     else:
         # Level 1 with run-length matching: at 512 px 20 % faster and 8 % smaller than level 1's
         # default strategy, at 128 px 37 % faster; level 6 costs ~3x the time for files ~15 % smaller.

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 from engine.serve.app import EngineService, ServeConfig
 
@@ -53,7 +53,9 @@ async def test_jpeg_when_the_caller_names_it(client):
     r = await client.post("/v1/generate", json={"format": "jpeg", "seed": 1})
     image = (await r.json())["images"][0]
     assert image["format"] == "jpeg"
-    assert Image.open(io.BytesIO(base64.b64decode(image["image"]))).format == "JPEG"
+    picture = Image.open(io.BytesIO(base64.b64decode(image["image"])))
+    assert picture.format == "JPEG"
+    assert JpegImagePlugin.get_sampling(picture) == 0  # 4:4:4: colour at full resolution
 
 
 async def test_concurrent_requests_are_byte_identical_to_a_lone_request(tiny_checkpoint, tmp_path):
