@@ -12,7 +12,8 @@ evaluation, promotion) runs against a real engine over HTTP. The taste rate (sha
 prior samples whose hair EvalNet sees as the liked colours) is measured on the champion
 before and after each round.
 
-Writes ``--out`` (markdown with a per-round table) and a PNG plot beside it. Everything
+Prints each round's taste rate, votes and the nightly run's verdict as it goes; writes ``--out``
+(markdown with a per-round table) and a PNG plot beside it. Everything
 runs on CPU; outputs other than the report go under ``--work``.
 """
 

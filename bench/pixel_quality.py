@@ -15,6 +15,8 @@ network's input (no blur on either side), then:
   most cells (hair, eyes, skin), the corner cell (background). A value asked for and not
   read back, or not readable at all, is a miss. The same reader on real renders against
   their labels is its ceiling.
+
+Prints the figures as JSON (and writes them to ``--json``).
 """
 
 from __future__ import annotations

@@ -473,8 +473,8 @@ def load_resume(
 def compact_resume(src: str | Path, dst: str | Path) -> Path:
     """A small copy of a run's resume point, for committing: weights in bf16, no optimizer
     state. Adam here has beta1 = 0 (no momentum to lose) and beta2 = 0.99, whose second
-    moment re-estimates itself within a few hundred steps; ``bench/resume_cost.py``
-    measures what resuming this way costs against an exact resume."""
+    moment re-estimates itself within a few hundred steps, so a resumed run soon moves as an
+    exact resume would."""
     src, dst = Path(src), Path(dst)
     meta = read_resume_meta(src)
     tensors = load_state(src / "resume.safetensors", meta.get("weights_sha256"))

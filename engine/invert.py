@@ -36,7 +36,7 @@ FORMATS = ("PNG", "JPEG", "WEBP")
 
 @dataclass(frozen=True)
 class InvertConfig:
-    # Most of 200 steps' gain comes in the first 25-75 (bench/invert_quality.py); the budget keeps a
+    # Most of 200 steps' gain comes in the first 25-75 (measured by feature distance); the budget keeps a
     # chat's answer, pictures drawn and upscaled included, within 10 s on 2 busy CPU cores.
     steps: int = 80
     budget_s: float = 7.0  # the search (the tagger's reading and the starts included) stops here
