@@ -26,8 +26,10 @@ from aiohttp import web
 from bot.config import BotConfig
 from bot.core.announcements import AnnouncementFeed
 from bot.core.commands import Commands
+from bot.core.community import WEB_SERVER
 from bot.core.engine_client import Catalog, EngineClient, EngineError
 from bot.core.limits import RateLimit, RateLimiter
+from bot.core.reply import Reply
 from bot.engine_process import EngineStartRefused, plan_engine, start_engine, stop_engine
 from bot.schedule.config import ScheduleConfig
 from bot.schedule.scheduler import NightlyScheduler
@@ -138,13 +140,13 @@ async def serve(
     cfg: BotConfig, *, web_chat: bool, discord_token: str, schedule: ScheduleConfig | None = None
 ) -> None:
     """Run the front-ends until cancelled (Ctrl-C), then close them in reverse order."""
-    engine = EngineClient(cfg.engine_url, cfg.engine_timeout_s)
+    engine = EngineClient(cfg.engine_url, cfg.engine_timeout_s, image_format=cfg.image_format)
     store = Store(cfg.store_path, synchronous=cfg.store_synchronous)
     runner, client, nightly = None, None, None
     announcer = Announcer(schedule.announce_channel if schedule else "", AnnouncementFeed())
     try:
         if schedule is not None and schedule.enabled:
-            nightly = NightlyScheduler(engine, store, schedule, announcer)
+            nightly = NightlyScheduler(engine, store, schedule, announcer, post=announcer.to_server)
         core = Commands(
             engine,
             store,
@@ -211,6 +213,16 @@ class Announcer:
             log.warning("announce_channel %s is not a channel this bot can see", self.channel)
             return
         await target.send(message)
+
+    async def to_server(self, server: dict, reply: Reply) -> None:
+        """A server's own model's progress: its Discord channel, or the web chat's feed."""
+        print(f"mascot-bot: {server['community']}: {reply.text}", flush=True)
+        if server["guild"] == WEB_SERVER:
+            self.feed.add(reply.text)
+        elif self.client is not None:
+            from bot.discord.train import post_progress
+
+            await post_progress(self.client, server.get("channel"), reply)
 
 
 if __name__ == "__main__":

@@ -193,8 +193,10 @@ class EngineClient:
         timeout_s: float = 60.0,
         session: aiohttp.ClientSession | None = None,
         admin_token: str | None = None,
+        image_format: str = "png",
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.image_format = image_format  # what the engine encodes pictures as: png or jpeg
         # The engine's admin endpoints (reload, jobs, promote, rollback, versions) need the
         # token it was started with; both read ENGINE_ADMIN_TOKEN from their environment.
         token = os.environ.get("ENGINE_ADMIN_TOKEN", "") if admin_token is None else admin_token
@@ -283,7 +285,7 @@ class EngineClient:
         size: int | None = None,
     ) -> Generated:
         """``size``: one of the model's ``sizes``; None sends nothing, so the engine serves its resolution."""
-        body: dict[str, Any] = {"attributes": attributes, "count": count, "format": "png"}
+        body: dict[str, Any] = {"attributes": attributes, "count": count, "format": self.image_format}
         for key, value in (("seed", seed), ("model", model), ("truncation", truncation), ("size", size)):
             if value is not None:
                 body[key] = value
@@ -300,7 +302,7 @@ class EngineClient:
         size: int | None = None,
     ) -> Generated:
         """``parent``: {"seed", "attributes", "latent"?} as a generation was stored."""
-        body = {**_parent(parent), "count": count, "strength": strength, "format": "png"}
+        body = {**_parent(parent), "count": count, "strength": strength, "format": self.image_format}
         return _generated(await self._call("POST", "/v1/variations", _with(body, model=model, size=size)))
 
     async def fuse(
@@ -312,14 +314,14 @@ class EngineClient:
         model: str | None = None,
         size: int | None = None,
     ) -> Generated:
-        body = {"a": _parent(a), "b": _parent(b), "format": "png", "from": chosen or {}}
+        body = {"a": _parent(a), "b": _parent(b), "format": self.image_format, "from": chosen or {}}
         return _generated(await self._call("POST", "/v1/fuse", _with(body, model=model, size=size)))
 
     async def render(
         self, parent: dict[str, Any], *, model: str | None = None, size: int | None = None
     ) -> Generated:
         """The picture of a stored identity (seed, attributes, latent, truncation), e.g. at a larger size."""
-        body = {**_parent(parent), "format": "png"}
+        body = {**_parent(parent), "format": self.image_format}
         return _generated(await self._call("POST", "/v1/render", _with(body, model=model, size=size)))
 
     async def invert(
@@ -340,7 +342,7 @@ class EngineClient:
                 "image": base64.b64encode(picture).decode(),
                 "attributes": attributes or {},
                 "variations": variations,
-                "format": "png",
+                "format": self.image_format,
             },
             model=model,
             size=size,

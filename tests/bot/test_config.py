@@ -38,3 +38,12 @@ def test_a_bad_rate_limit_is_refused_by_name(tmp_path):
     path.write_text("[bot]\nweb_rate_limit_per_minute = -1\n")
     with pytest.raises(ValueError, match="web_rate_limit_per_minute"):
         BotConfig.load(path)
+
+
+def test_the_image_format_is_png_or_jpeg_and_the_shipped_bot_asks_jpeg(tmp_path):
+    assert BotConfig().image_format == "png"
+    assert BotConfig.load(REPO / "config.toml").image_format == "jpeg"
+    path = tmp_path / "c.toml"
+    path.write_text('[bot]\nimage_format = "gif"\n')
+    with pytest.raises(ValueError, match=r"\[bot\] image_format must be one of png, jpeg, got 'gif'"):
+        BotConfig.load(path)

@@ -271,3 +271,28 @@ async def test_a_size_the_model_does_not_offer_is_refused_readably(sized):
         await client.generate({}, size=512)
     assert (err.value.status, err.value.code) == (400, "invalid_size")
     assert str(err.value) == "Size must be one of 128, got 512."
+
+
+async def test_every_picture_call_asks_the_configured_format():
+    asked = []
+
+    async def handler(request):
+        asked.append((request.path, (await request.json()).get("format")))
+        return web.json_response({"error": {"code": "busy", "message": "busy"}}, status=503)
+
+    server = await _engine(handler)
+    client = EngineClient(str(server.make_url("")), image_format="jpeg")
+    parent = {"seed": 1, "attributes": {}}
+    calls = (
+        client.generate({}, seed=1),
+        client.variations(parent, count=2),
+        client.fuse(parent, {"seed": 2, "attributes": {}}),
+        client.render(parent),
+        client.invert(b"picture"),
+    )
+    for call in calls:
+        with pytest.raises(EngineError):
+            await call
+    await client.close()
+    await server.close()
+    assert [fmt for _, fmt in asked] == ["jpeg"] * 5, asked
