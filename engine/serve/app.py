@@ -253,11 +253,19 @@ class EngineService:
 
             return draw
 
-        # Through the stage each image runs alone, so one image gives its cost: the start stays short.
-        seconds = {
-            size: await self.admission.measure(draw_at(size), images if size == ck.resolution else 1)
-            for size in self.sizes(ck)
-        }
+        # Through the stage each image runs alone, so one image gives its cost. Every size past the
+        # native one is the same network pass (a smaller one is resized from it), so the largest
+        # stands for all; with two workers or more both measurements run at once, one per worker,
+        # and the start stays short.
+        largest = max(self.sizes(ck))
+        measured = [ck.resolution] + ([largest] if largest != ck.resolution else [])
+        runs = [self.admission.measure(draw_at(s), images if s == ck.resolution else 1) for s in measured]
+        if self.pool.workers >= len(runs):
+            timings = await asyncio.gather(*runs)
+        else:
+            timings = [await run for run in runs]
+        by_size = dict(zip(measured, timings, strict=True))
+        seconds = {s: by_size[ck.resolution if s == ck.resolution else largest] for s in self.sizes(ck)}
         self.admission.calibrate(seconds[ck.resolution] / self.pool.workers)
         self.heavy_admission.calibrate(seconds[ck.resolution] / self.pool.workers)
         self.size_cost = {size: s / seconds[ck.resolution] for size, s in seconds.items()}

@@ -113,3 +113,21 @@ async def test_without_the_stage_only_the_native_size_is_offered(tiny_checkpoint
         error = (await r.json())["error"]
     assert models["models"][0]["sizes"] == [32] and models["upscaler"] is None
     assert r.status == 400 and "upscale stage" in error["message"]
+
+
+async def test_the_start_measures_each_size_and_the_stage_once(tiny_checkpoint, tmp_path, upscaler):
+    service = _service(tiny_checkpoint, tmp_path, upscaler, workers=2)
+    measured = []
+    measure = service.admission.measure
+
+    async def counted(draw, images):
+        measured.append(images)
+        return await measure(draw, images)
+
+    service.admission.measure = counted
+    async with TestClient(TestServer(service.app())):
+        pass
+    # The native size at the largest bucket, then one image through the stage for 64 and 128 alike.
+    assert sorted(measured) == [1, max(service.cfg.buckets)]
+    assert set(service.size_cost) == {32, 64, 128} and service.size_cost[32] == 1.0
+    assert service.size_cost[64] == service.size_cost[128] > 0
