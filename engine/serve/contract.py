@@ -210,10 +210,10 @@ class InvertRequest(Picture):
     ] = False
 
 
-def _number(lo: float, hi: float, about: str, *, low_open: bool = False) -> Any:
+def _number(lo: float, hi: float, about: str, *, low_open: bool = False, optional: bool = False) -> Any:
     bound = Field(gt=lo, le=hi, description=about) if low_open else Field(ge=lo, le=hi, description=about)
     words = f"a number above {lo:g}, at most {hi:g}" if low_open else f"a number from {lo:g} to {hi:g}"
-    return Annotated[float, bound, Allowed(words)]
+    return Annotated[float | None if optional else float, bound, Allowed(words)]
 
 
 class JobRequest(Body):
@@ -231,8 +231,10 @@ class JobRequest(Body):
     timeout_s: _number(1, 86_400, "stop the job after this long") = 3600.0
     freeze_d: whole(0, 64, "the discriminator's first layers kept fixed (FreezeD)") = 0
     batch: whole(2, 4096, "images per step") = 32
-    lr_g: _number(0, 1, "the generator's learning rate", low_open=True) | None = None
-    lr_d: _number(0, 1, "the discriminator's learning rate", low_open=True) | None = None
+    lr_g: _number(0, 1, "the generator's learning rate (the family's own)", low_open=True, optional=True) = (
+        None
+    )
+    lr_d: _number(0, 1, "the critic's learning rate (the family's own)", low_open=True, optional=True) = None
     curated: Annotated[Any, Field(description="voted mascots to learn from (engine/curate/request.py)")] = (
         None
     )
@@ -409,6 +411,13 @@ class Versions(Answer):
     history: list[Change]
 
 
+class Document(Answer):
+    openapi: str = Field(description="3.1.0")
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
 # --- routes --------------------------------------------------------------------------
 
 
@@ -466,7 +475,7 @@ ROLLBACK = Route(
     admin=True,
 )
 VERSIONS = Route("GET", "/v1/models/{name}/versions", "the version history", answer=Versions, admin=True)
-OPENAPI = Route("GET", "/openapi.json", "this document")
+OPENAPI = Route("GET", "/openapi.json", "this document", answer=Document)
 
 ROUTES = (
     HEALTHZ,

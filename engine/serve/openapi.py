@@ -72,7 +72,8 @@ def _operation(route: Route, ref) -> dict[str, Any]:
         ]
     if route.body is not None:
         operation["requestBody"] = {
-            "required": True,
+            # an empty body reads as {}: it is needed only where a field is
+            "required": any(f.is_required() for f in route.body.model_fields.values()),
             "content": {"application/json": {"schema": ref(route.body, "validation")}},
         }
     if route.admin:
