@@ -314,7 +314,9 @@ class EngineClient:
         model: str | None = None,
         size: int | None = None,
     ) -> Generated:
-        body = {"a": _parent(a), "b": _parent(b), "format": self.image_format, "from": chosen or {}}
+        # A parent is its seed, attributes and latent; the child is drawn at the request's truncation.
+        a, b = ({k: v for k, v in _parent(p).items() if k != "truncation"} for p in (a, b))
+        body = {"a": a, "b": b, "format": self.image_format, "from": chosen or {}}
         return _generated(await self._call("POST", "/v1/fuse", _with(body, model=model, size=size)))
 
     async def render(

@@ -187,6 +187,7 @@ class FuseRequest(Picture):
 class RenderRequest(Picture):
     latent: Annotated[Latent, Allowed("a latent recipe")]
     attributes: Attributes = None
+    seed: maybe_seed("draws the attributes left unset; the recipe's root seed when left out") = None
 
 
 class InvertRequest(Picture):

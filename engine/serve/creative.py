@@ -184,7 +184,7 @@ class CreativeRoutes:
     async def render(self, request: web.Request, body: api.RenderRequest) -> web.Response:
         ck = self.service.model(body.model)
         trunc, fmt, size = body.truncation, body.format, self.service.size(ck, body.size)
-        parent = api.Parent(latent=body.latent, attributes=body.attributes)
+        parent = api.Parent(latent=body.latent, attributes=body.attributes, seed=body.seed)
         recipe, attrs = self._parent(ck, parent, trunc, "")
         (blob,) = await self.draw(ck, [(recipe, attrs)], trunc, fmt, size)
         return self._answer(body, ck, [self.image(ck, recipe, attrs, trunc, fmt, size, blob)])
