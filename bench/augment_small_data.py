@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from engine import features as F
 from engine.checkpoint import load_checkpoint
 from engine.data.dataset import Dataset, DatasetWriter, Source
-from engine.metrics import features as F
 from engine.metrics.context import EvalConfig, EvalContext
 from engine.metrics.kid import KIDOptions, kernel_distance
 from engine.metrics.memorization import MemorizationOptions

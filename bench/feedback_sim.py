@@ -56,7 +56,7 @@ class Judge:
     def __init__(self, data: str, taste: Taste) -> None:
         from engine.curate.preference import sharpness
         from engine.data.dataset import Dataset
-        from engine.metrics.evalnet import get_evalnet
+        from engine.evalnet import get_evalnet
 
         ds = Dataset(data)
         self.net, self.taste, self.sharpness = get_evalnet(ds, progress=False), taste, sharpness

@@ -32,7 +32,7 @@ import numpy as np
 from engine.checkpoint import load_checkpoint
 from engine.data.dataset import Dataset
 from engine.data.dicebear import BACKGROUND, EYES, HAIR, SKIN
-from engine.metrics.features import effl0_features
+from engine.features import effl0_features
 from engine.metrics.kid import kernel_distance
 from engine.metrics.prc import precision_recall_coverage
 from engine.sampling import render, resolve

@@ -94,7 +94,7 @@ class Featurizer:
     """EvalNet domain features of the base data set, plus sharpness."""
 
     def __init__(self, ds: Dataset) -> None:
-        from engine.metrics.evalnet import get_evalnet
+        from engine.evalnet import get_evalnet
 
         self.net = get_evalnet(ds, progress=False)
 

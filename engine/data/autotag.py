@@ -1,6 +1,6 @@
 """Auto-tagging: the attribute classifier reads a user's pictures and labels them.
 
-The classifier is the evaluation's own (``engine.metrics.evalnet``), trained once on a
+The classifier is the evaluation's own (``engine.evalnet``), trained once on a
 labelled data set (``--tagger``, by default the nightly loop's base set) and cached, so
 tagged pictures share that set's attribute schema and can train an attribute-conditional
 model, or fine-tune one trained on that set.
@@ -80,7 +80,7 @@ def open_tagger_data(tagger: str | None):
 def load_tagger(tagger: str | None, device: str = "cpu"):
     """(classifier, description): the trained classifier of the tagger's data set (trained
     now and cached on first use) and which set it is."""
-    from engine.metrics.evalnet import accuracy_lines, get_evalnet
+    from engine.evalnet import accuracy_lines, get_evalnet
 
     ds = open_tagger_data(tagger)
     print(

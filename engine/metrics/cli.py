@@ -131,7 +131,7 @@ def run_eval(args: argparse.Namespace) -> int:
 def _evalnet_config(args: argparse.Namespace):
     import dataclasses
 
-    from engine.metrics.evalnet import EvalNetConfig
+    from engine.evalnet import EvalNetConfig
 
     if args.classifier_epochs is None:
         return None
@@ -232,7 +232,7 @@ def run_build(args: argparse.Namespace) -> int:
     import time
 
     from engine.data.dataset import Dataset
-    from engine.metrics.evalnet import EvalNetConfig, accuracy_lines, get_evalnet
+    from engine.evalnet import EvalNetConfig, accuracy_lines, get_evalnet
 
     config = (
         EvalNetConfig() if args.epochs is None else dataclasses.replace(EvalNetConfig(), epochs=args.epochs)
@@ -242,7 +242,7 @@ def run_build(args: argparse.Namespace) -> int:
     print(f"attribute classifier for {args.data} ({time.perf_counter() - start:.0f} s); held-out accuracy:")
     print(accuracy_lines(model.accuracy))
     if args.export:
-        from engine.metrics.evalnet import export_tagger
+        from engine.evalnet import export_tagger
 
         print(f"wrote {export_tagger(model, args.export, args.data)}")
     return 0

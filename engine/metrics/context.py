@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from engine import features as F
 from engine.errors import MascotError
-from engine.metrics import features as F
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ class EvalContext:
     # --- EvalNet (domain features and attribute classifier) ----------------------
     @_once
     def evalnet(self):
-        from engine.metrics.evalnet import EvalNetConfig, get_evalnet
+        from engine.evalnet import EvalNetConfig, get_evalnet
 
         return get_evalnet(
             self.classifier_dataset,

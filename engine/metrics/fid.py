@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from engine.metrics.features import EFFL0_NAME
+from engine.features import EFFL0_NAME
 from engine.metrics.kid import check_features
 from engine.metrics.registry import register_metric
 

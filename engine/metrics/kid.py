@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import MascotError
-from engine.metrics.features import EFFL0_NAME
+from engine.features import EFFL0_NAME
 from engine.metrics.registry import register_metric
 
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from engine.atomic import atomic_write_text
 from engine.errors import MascotError
+from engine.features import EFFL0_NAME
 from engine.metrics.context import EvalConfig, EvalContext
-from engine.metrics.features import EFFL0_NAME
 from engine.metrics.registry import DEFAULT_METRICS, all_metrics, get_metric, make_options
 
 REPORT_VERSION = 1

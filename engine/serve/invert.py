@@ -191,7 +191,7 @@ class InvertRoutes:
     def _load_tagger(self):
         """The shipped tagger, once; None without one (attributes then come from the search alone)."""
         if self._tagger is None and self.tagger_path and (Path(self.tagger_path) / "tagger.json").is_file():
-            from engine.metrics.evalnet import load_tagger
+            from engine.evalnet import load_tagger
 
             self._tagger = load_tagger(self.tagger_path)
         return self._tagger

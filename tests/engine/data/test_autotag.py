@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine import evalnet as E
 from engine.cli import main
 from engine.data.autotag import AutoTagger
 from engine.data.dataset import Dataset
 from engine.data.folder import FolderConfig, build_folder
-from engine.metrics import evalnet as E
 from tests.toydata import HAIR_RGB, TOY_SCHEMA, make_toy_dataset
 
 FAST = E.EvalNetConfig(size=32, width=16, epochs=12, batch_size=32)  # 6 epochs: right but unsure (< 0.8)

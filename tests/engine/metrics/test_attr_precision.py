@@ -3,9 +3,9 @@ import pytest
 
 from engine.data.dataset import Dataset
 from engine.errors import MascotError
+from engine.evalnet import EvalNetConfig
 from engine.metrics import evaluate
 from engine.metrics.attr_precision import conditioned_requests
-from engine.metrics.evalnet import EvalNetConfig
 from engine.schema import Schema, choice
 from tests.engine.metrics.conftest import ToyGenerator, fake_checkpoint
 from tests.toydata import TOY_SCHEMA, make_toy_dataset

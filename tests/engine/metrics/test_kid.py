@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from engine.errors import MascotError
-from engine.metrics.features import effl0_features
+from engine.features import effl0_features
 from engine.metrics.kid import kernel_distance
 from tests.engine.metrics.conftest import blob_images, box_blur, colour_shift
 

@@ -13,9 +13,9 @@ import torch
 from engine.cli import main
 from engine.data.dataset import Dataset, DatasetWriter
 from engine.errors import MascotError
+from engine.evalnet import EvalNetConfig
 from engine.metrics import grid
 from engine.metrics.attr_precision import calibrate, read_confidently
-from engine.metrics.evalnet import EvalNetConfig
 from engine.metrics.posted import check_real_set, evaluate_posted, offered_styles
 from engine.schema import Schema, choice, flag
 from tests.engine.metrics.conftest import ToyGenerator, fake_checkpoint, toy_image

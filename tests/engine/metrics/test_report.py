@@ -3,11 +3,11 @@ import json
 
 import pytest
 
+from engine import features as F
 from engine.cli import main
 from engine.errors import MascotError
+from engine.evalnet import EvalNetConfig
 from engine.metrics import all_metrics, evaluate
-from engine.metrics import features as F
-from engine.metrics.evalnet import EvalNetConfig
 from engine.metrics.registry import DEFAULT_METRICS, OPTIONAL_METRICS
 from engine.metrics.report import compare_markdown
 

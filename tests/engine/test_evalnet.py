@@ -1,10 +1,19 @@
 import numpy as np
 import pytest
 
+from engine import evalnet as E
 from engine.data.dataset import Dataset
 from engine.errors import MascotError
-from engine.metrics import evalnet as E
 from tests.toydata import make_toy_dataset
+
+
+@pytest.fixture(autouse=True)
+def metrics_cache(tmp_path, monkeypatch):
+    """Every test gets its own empty cache: no test can pass because of another's files."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv("MASCOT_CACHE", str(root))
+    return root / "metrics"
+
 
 FAST = E.EvalNetConfig(size=32, width=16, epochs=6, batch_size=32)  # the small net: seconds on CPU
 

@@ -39,7 +39,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from engine.errors import MascotError
-from engine.metrics.features import cache_dir, resize_to_tensor, settings_hash
+from engine.features import cache_dir, resize_to_tensor, settings_hash
 from engine.schema import UNKNOWN, Schema
 
 FEAT_DIM = 128
