@@ -15,19 +15,12 @@ import secrets
 
 from aiohttp import web
 
+from engine.serve.contract import ROUTES
 from engine.serve.requests import ApiError
 
 TOKEN_ENV = "ENGINE_ADMIN_TOKEN"
-ADMIN_ROUTES = frozenset(
-    {
-        "/v1/jobs",
-        "/v1/jobs/{id}",
-        "/v1/models/{name}/reload",
-        "/v1/models/{name}/promote",
-        "/v1/models/{name}/rollback",
-        "/v1/models/{name}/versions",
-    }
-)
+# The routes engine/serve/contract.py marks as admin (documented with the bearer scheme).
+ADMIN_ROUTES = frozenset(route.path for route in ROUTES if route.admin)
 
 
 def token_from_env() -> str:
