@@ -7,11 +7,13 @@ ephemerally *before* deferring, while the image itself is made after the defer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.community import Communities, CommunityClient, community_of, server_of, visible
 from bot.core.engine_client import Catalog, EngineClient, EngineError, Generated, ModelInfo, Progress
 from bot.core.limits import RateLimiter
 from bot.core.maintenance import Maintenance, NotConfigured
@@ -54,6 +56,23 @@ class Commands:
         self.engine, self.store, self.catalog, self.limiter = engine, store, catalog, limiter
         self.maintenance = maintenance or NotConfigured()
         self.image_size = image_size
+        self.communities = Communities(CommunityClient(engine), store)
+        self.communities.on_served = self.refresh  # a server's new model: the catalog learns it
+
+    def models_for(self, caller: Caller) -> tuple[str, ...]:
+        """The models ``caller`` may use: the shared ones, and their own server's."""
+        return tuple(n for n in self.catalog.names if visible(n, caller))
+
+    async def ensure_models(self, caller: Caller) -> None:
+        """Before admitting: a server model that trained after the catalog was read (or while the
+        engine was still loading it at start) is looked up again, once."""
+        server = server_of(caller)
+        if server is None or self.store.community_model(server) is None:
+            return
+        if self.catalog.get(community_of(server)) is None:
+            # Unreachable: admit then says the model is not here, as it would have.
+            with contextlib.suppress(EngineError):
+                await self.refresh()
 
     async def refresh(self) -> Catalog:
         """Re-read GET /v1/models (after a reload the version changes; the schema may too)."""
@@ -74,11 +93,10 @@ class Commands:
         allowed, guild_model = self._guild(caller)
         if allowed and caller.channel not in allowed and not caller.admin:
             return Reply.of(["Mascots are made in ", *_channels(allowed), " on this server."], ephemeral=True)
-        info = self.catalog.get(model or guild_model)
+        name = model or guild_model or self.catalog.default
+        info = self.catalog.get(name) if visible(name, caller) else None
         if info is None:
-            return oops(
-                f"'{model or guild_model}' is not a model here; available: {', '.join(self.catalog.names)}."
-            )
+            return oops(f"'{name}' is not a model here; available: {', '.join(self.models_for(caller))}.")
         canonical = {}
         for name, value in attributes.items():
             spec = info.attribute(name)
@@ -559,9 +577,9 @@ class Commands:
             return oops("Server settings only make sense in a server.")
         channels, model = self.store.guild_settings(caller.guild)
         if default_model is not None:
-            if self.catalog.get(default_model) is None:
+            if self.catalog.get(default_model) is None or not visible(default_model, caller):
                 return oops(
-                    f"'{default_model}' is not a model here; available: {', '.join(self.catalog.names)}."
+                    f"'{default_model}' is not a model here; available: {', '.join(self.models_for(caller))}."
                 )
             model = default_model
         channels = [c for c in channels if c != remove_channel] + ([allow_channel] if allow_channel else [])

@@ -16,6 +16,7 @@ from discord import app_commands
 from bot.core.commands import GRID, MAX_PICTURE_BYTES, MAX_SEED
 from bot.core.reply import Reply
 from bot.core.text import pairs
+from bot.discord import train as community
 from bot.discord.buttons import answer
 from bot.discord.host import Host, host_of
 from bot.discord.options import Option, attribute_command
@@ -41,6 +42,7 @@ async def mascot(
     bot = host_of(interaction)
     grid = extras.get("seed") is None and extras.get("count") is None  # candidates to pick from
     caller, count = bot.caller(interaction), GRID if grid else extras.get("count") or 1
+    await bot.core.ensure_models(caller)  # a server's own model that trained since the catalog was read
     ok = bot.core.admit(caller, attributes, extras.get("model"), count=count, seed=extras.get("seed"))
     if isinstance(ok, Reply):
         await answer_now(interaction, ok)
@@ -274,4 +276,4 @@ async def settings(
     await answer_now(interaction, reply)
 
 
-PLAIN = (fuse, mascotify, collection, top, mystats, retrain, rollback, status, settings)
+PLAIN = (fuse, mascotify, collection, top, mystats, retrain, rollback, status, settings, *community.COMMANDS)

@@ -17,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.core.community import Communities, CommunityClient, ProgressPost
 from bot.core.engine_client import EngineClient
 from bot.schedule.config import ScheduleConfig
 from bot.schedule.nightly import LEASE, Announce, NightlyRun, Outcome, log_only
+from bot.schedule.servers import ServerNights
 from bot.store import Store
 
 log = logging.getLogger("mascot.schedule")
@@ -54,10 +56,18 @@ class NightlyScheduler:
     """Runs NightlyRun on the cron; implements bot.core.maintenance.Maintenance."""
 
     def __init__(
-        self, engine: EngineClient, store: Store, cfg: ScheduleConfig, announce: Announce = log_only
+        self,
+        engine: EngineClient,
+        store: Store,
+        cfg: ScheduleConfig,
+        announce: Announce = log_only,
+        post: ProgressPost | None = None,
     ) -> None:
         self.cfg, self.store = cfg, store
         self.nightly = NightlyRun(engine, store, cfg, announce)
+        # Servers with their own model: chunks and their own votes after the default's run.
+        communities = Communities(CommunityClient(engine), store)
+        self.servers = ServerNights(engine, store, cfg, communities, post) if post is not None else None
         self.scheduler = AsyncIOScheduler(timezone=cfg.timezone)
         self._tasks: set[asyncio.Task] = set()
         self.last: Outcome | None = None
@@ -100,10 +110,16 @@ class NightlyScheduler:
 
     async def _scheduled(self) -> None:
         self.last = await self.nightly.run("schedule")
+        await self._servers()
+
+    async def _servers(self) -> None:
+        if self.servers is not None:
+            await self.servers.run()
 
     def _spawn(self, trigger: str) -> asyncio.Task:
         async def go() -> None:
             self.last = await self.nightly.run(trigger)
+            await self._servers()
 
         task = asyncio.create_task(go(), name=f"nightly-{trigger}")
         self._tasks.add(task)

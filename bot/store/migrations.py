@@ -105,6 +105,23 @@ MIGRATIONS: tuple[str, ...] = (
         created TEXT NOT NULL
     );
     """,
+    # 6: a server's own model (bot/core/community.py). The engine keeps its pictures, data set and
+    # versions under ``community`` (also the model's name); the bot keeps where its progress goes, how
+    # much of its budget nightly chunks may spend, and which chunks it has posted. Its votes are the
+    # generations of that model, so curation per server is curation per model.
+    """
+    CREATE TABLE community_models (
+        guild TEXT PRIMARY KEY,
+        community TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,          -- built | training | spent
+        channel TEXT,                 -- where chunk progress is posted
+        cpu_minutes_budget REAL NOT NULL,
+        chunks_posted INTEGER NOT NULL DEFAULT 0,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        details TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
 )
 
 

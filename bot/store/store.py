@@ -355,6 +355,72 @@ class Store:
             pk="guild",
         )
 
+    # --- a server's own model (bot/core/community.py) -------------------------------
+    def community_model(self, guild: str | int) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM community_models WHERE guild = ?", [str(guild)]))
+        return {**rows[0], "details": _details(rows[0]["details"])} if rows else None
+
+    def community_models(self) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT * FROM community_models ORDER BY created")
+        return [{**r, "details": _details(r["details"])} for r in rows]
+
+    def set_community_model(
+        self,
+        guild: str | int,
+        community: str,
+        *,
+        state: str,
+        channel: str | None = None,
+        cpu_minutes_budget: float | None = None,
+        chunks_posted: int | None = None,
+        details: dict | None = None,
+    ) -> None:
+        """Create or update the server's row; a value left None keeps what was there."""
+        old = self.community_model(guild) or {}
+        self.db["community_models"].upsert(
+            dict(
+                guild=str(guild),
+                community=community,
+                state=state,
+                channel=_opt(channel) if channel is not None else old.get("channel"),
+                cpu_minutes_budget=cpu_minutes_budget
+                if cpu_minutes_budget is not None
+                else old.get("cpu_minutes_budget", 0.0),
+                chunks_posted=chunks_posted if chunks_posted is not None else old.get("chunks_posted", 0),
+                created=old.get("created", self._now()),
+                updated=self._now(),
+                details=json.dumps(details if details is not None else old.get("details", {})),
+            ),
+            pk="guild",
+        )
+
+    def forget_community_model(self, guild: str | int) -> int:
+        """Delete the server's row and every mascot its model drew (pictures, votes, stars, curation
+        runs), and stop naming it as the server's default; returns the mascots deleted."""
+        row = self.community_model(guild)
+        if row is None:
+            return 0
+        model = row["community"]
+        ids = [r["id"] for r in self.db.query("SELECT id FROM generations WHERE model = ?", [model])]
+        mine = "generation IN (SELECT id FROM generations WHERE model = ?)"
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")  # all of it or none: never votes left without their mascot
+        try:
+            for table in ("votes", "favourites", "images"):
+                conn.execute(f"DELETE FROM {table} WHERE {mine}", [model])
+            for table in ("generations", "model_versions", "curation_runs"):
+                conn.execute(f"DELETE FROM {table} WHERE model = ?", [model])
+            conn.execute(
+                "UPDATE guild_settings SET default_model = NULL WHERE guild = ? AND default_model = ?",
+                [str(guild), model],
+            )
+            conn.execute("DELETE FROM community_models WHERE guild = ?", [str(guild)])
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return len(ids)
+
     # --- curation runs and model versions (written by the nightly scheduler) ------
     def start_curation_run(self, model: str, candidates: int = 0, details: dict | None = None) -> int:
         return (

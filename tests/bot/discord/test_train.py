@@ -1,0 +1,202 @@
+"""A server's own model through raw Discord payloads, against a real engine: 40 pictures
+nobody has seen go in through /train (a zip, attachments and a named channel), one tiny
+chunk runs in the nightly window, the model appears and /mascot in that server draws from
+it, that server's votes fine-tune that model and not the default, and /forget leaves
+nothing of it on the engine's disk or in the store."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.core.commands import Commands
+from bot.core.community import CommunityConfig
+from bot.core.engine_client import EngineClient
+from bot.core.limits import RateLimiter
+from bot.discord.train import post_progress
+from bot.schedule.config import ScheduleConfig
+from bot.schedule.servers import ServerNights
+from tests.bot.discord.harness import CHANNEL, GUILD, Harness, snowflake
+from tests.pictures import picture
+
+MANAGE_GUILD = 1 << 5
+COMMUNITY = f"discord-{GUILD}"
+SOURCE = 700_000_000_000_000_009  # the channel whose attachments /train takes
+
+
+@pytest.fixture
+async def community_engine(tiny_checkpoint, tmp_path, monkeypatch):
+    """A real engine whose communities train with the tiny preset, its state under tmp_path."""
+    from engine.serve import communities
+    from engine.serve.app import EngineService, ServeConfig
+
+    config = tmp_path / "config.toml"
+    config.write_text('[communities]\npreset = "tiny"\nnice = 5\n')
+    monkeypatch.setenv("MASCOT_CONFIG", str(config))
+    monkeypatch.setenv("MASCOT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    service = EngineService(
+        ServeConfig(
+            models=(("default", str(tiny_checkpoint)),),
+            jobs_dir=str(tmp_path / "jobs"),
+            path_roots=(str(tmp_path.parent),),
+        )
+    )
+    app = service.app()
+    if not any(r.canonical == "/v1/communities" for r in app.router.resources()):
+        communities.register(service, app)
+    server = TestServer(app)
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/"), tmp_path / "state" / "communities" / COMMUNITY
+    await server.close()
+
+
+def _png(i: int) -> bytes:
+    return picture(i)
+
+
+def _zip(indices) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in indices:
+            z.writestr(f"ours/mascot-{i:02d}.png", _png(i))
+        z.writestr("ours/notes.txt", "not a picture")
+    return buf.getvalue()
+
+
+def _attachment(name: str, data: bytes, cdn: dict) -> dict:
+    aid = str(snowflake())
+    url = f"https://cdn.example/{aid}/{name}"
+    cdn[url] = data
+    return {"id": aid, "filename": name, "size": len(data), "url": url, "proxy_url": url}
+
+
+def _train(h: Harness, files: list[dict], channel: int | None, permissions: int = MANAGE_GUILD) -> str:
+    options, resolved = [], {"attachments": {}}
+    for i, a in enumerate(files, start=1):
+        options.append({"name": f"file{i}", "type": 11, "value": a["id"]})
+        resolved["attachments"][a["id"]] = a
+    if channel is not None:
+        options.append({"name": "channel", "type": 7, "value": str(channel)})
+        resolved["channels"] = {
+            str(channel): {"id": str(channel), "name": "art", "type": 0, "permissions": "0"}
+        }
+    data = {"id": str(snowflake()), "name": "train", "type": 1, "options": options, "resolved": resolved}
+    return h._interaction(2, data, 1, permissions=permissions)
+
+
+def _followups(h: Harness, token: str):
+    return [c for c in h.fake.for_token(token) if c.method == "POST" and "/webhooks/" in c.path]
+
+
+async def test_a_server_trains_serves_votes_on_and_forgets_its_own_model(community_engine, store):
+    url, folder = community_engine
+    engine = EngineClient(url)
+    core = Commands(engine, store, await engine.models(), RateLimiter())
+    h = Harness(core)
+    await h.start()
+    cdn: dict[str, bytes] = {}
+
+    async def get_from_cdn(u: str) -> bytes:
+        return cdn[u]
+
+    history = [
+        {"id": str(snowflake()), "attachments": [_attachment("mascot-39.png", _png(39), cdn)]},
+        {"id": str(snowflake()), "attachments": [_attachment("report.pdf", b"%PDF-1.4", cdn)]},
+    ]
+
+    async def logs_from(channel_id, limit, **_):
+        return history if int(channel_id) == SOURCE else []
+
+    h.client.http.get_from_cdn = get_from_cdn
+    h.client.http.logs_from = logs_from
+    files = [
+        _attachment("ours.zip", _zip(range(38)), cdn),
+        _attachment("mascot-38.png", _png(38), cdn),
+        _attachment("copy.png", _png(0), cdn),
+    ]
+    try:
+        # Not a manager: refused before anything is read.
+        token = _train(h, files, SOURCE, permissions=0)
+        await h.settle()
+        assert "Only server managers" in h.fake.for_token(token)[-1].content
+        assert not folder.exists()
+
+        token = _train(h, files, SOURCE)
+        await h.settle(120)
+        [answer] = _followups(h, token)
+        assert "Took 40 pictures" in answer.content, answer.content
+        assert "copy.png is a duplicate of mascot-00.png" in answer.content
+        assert "report.pdf is not a picture" in answer.content
+        assert "ours.zip/ours/notes.txt is not a picture" in answer.content
+        assert "classes of look-alike pictures" in answer.content
+        assert [name for name, _ in answer.files] == ["contact_sheet.png"]
+        assert len(list((folder / "pictures").iterdir())) == 40
+
+        # The nightly window: one tiny chunk, then its progress post in the server's channel.
+        core.communities.cfg = CommunityConfig(poll_s=0.2)
+        posted = []
+
+        async def post(row, reply):
+            posted.append(reply)
+            await post_progress(h.client, row["channel"], reply)
+
+        schedule = ScheduleConfig(
+            poll_s=0.2,
+            min_voters=1,
+            min_curated=1,
+            min_liked_bound=0.0,
+            kimg=0.016,
+            batch=8,
+            freeze_d=1,
+            eval_samples=16,
+            eval_feature_size=32,
+            eval_per_value=2,
+        )
+        nights = ServerNights(engine, store, schedule, core.communities, post)
+        lines = await core.communities.nightly(post)
+        assert lines == [f"{COMMUNITY}: chunk 1 finished"], lines
+        [progress] = posted
+        assert "chunk 1 of" in progress.text and "Measured: precision" in progress.text
+        sent = [c for c in h.fake.calls if c.method == "POST" and f"/channels/{CHANNEL}/messages" in c.path]
+        assert [name for name, _ in sent[-1].files] == ["seeds-1-16.png"]
+        assert store.guild_settings(GUILD)[1] == COMMUNITY  # /mascot there now draws from it
+
+        token = h.slash("mascot", {"seed": 1})
+        await h.settle(60)
+        drawn = list(store.db.query("SELECT * FROM generations"))
+        assert [g["model"] for g in drawn] == [COMMUNITY]
+        assert drawn[0]["guild"] == str(GUILD)
+        # Another place (a DM) cannot ask for this server's model.
+        token = h.slash("mascot", {"seed": 1, "model": COMMUNITY}, guild=False)
+        await h.settle()
+        assert "is not a model here" in h.fake.for_token(token)[-1].content
+
+        # Votes in this server fine-tune this server's model, never the default.
+        message = int(drawn[0]["message"])
+        for uid in (11, 12, 13):
+            h.react(message, uid, "👍")
+        await h.settle()
+        outcome = await nights.votes(store.community_model(GUILD))
+        assert outcome.status in ("promoted", "rejected"), outcome
+        runs = store.curation_runs(5)
+        assert [r["model"] for r in runs] == [COMMUNITY]
+        assert runs[0]["details"]["curation"]["chosen"]
+        job = await engine._call("GET", f"/v1/jobs/{runs[0]['details']['job']}")
+        assert f"communities/{COMMUNITY}/" in job["spec"]["data"]  # its own pictures ...
+        assert f"communities/{COMMUNITY}/" in job["spec"]["init_from"]  # ... and its own model
+
+        token = h.slash("forget", permissions=MANAGE_GUILD)
+        await h.settle(60)
+        assert "Forgotten" in h.fake.for_token(token)[-1].content
+        assert not folder.exists()
+        assert store.community_model(GUILD) is None
+        assert list(store.db.query("SELECT * FROM generations WHERE model = ?", [COMMUNITY])) == []
+        assert store.guild_settings(GUILD)[1] is None
+        assert COMMUNITY not in (await engine.models()).names
+    finally:
+        await h.close()
+        await engine.close()
