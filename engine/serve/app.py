@@ -51,6 +51,7 @@ from engine.serve.admission import Admission
 from engine.serve.auth import admin_guard
 from engine.serve.batcher import Batcher, QueueFull
 from engine.serve.contract import JOB_MAX_BODY, MAX_BODY, MAX_COUNT
+from engine.serve.finetune import finetune_spec, with_curation
 from engine.serve.forward import DTYPES
 from engine.serve.images import encode_image, generation_id, png64
 from engine.serve.jobs import FinetuneSpec, JobConflict, JobRunner, UnknownJob
@@ -63,7 +64,6 @@ from engine.serve.requests import (
     parse_attributes,
     reason,
     refusal,
-    shown,
 )
 from engine.serve.versions import VersionStore
 from engine.serve.workers import Expired, WorkerPool, run_all
@@ -588,62 +588,22 @@ class EngineService:
     # --- jobs ---
     async def start_job(self, request: web.Request, body: api.JobRequest) -> web.Response:
         ck = self.model(body.model)
-        spec = finetune_spec(body, ck, self.roots)
-        files = {}
+        spec, files = finetune_spec(body, ck, self.roots), {}
         if body.curated is not None:
-            spec, files = self._curated(body, ck, spec)
-        job = self.jobs.start(spec, files)
-        return web.json_response(job.public(), status=202)
-
-    def _curated(
-        self, job: api.JobRequest, ck: Checkpoint, spec: FinetuneSpec
-    ) -> tuple[FinetuneSpec, dict[str, bytes]]:
-        """A vote-driven fine-tune: curated set -> fine-tune on base + curated -> evaluation."""
-        from dataclasses import replace
-
-        from engine.curate import request as curated
-
-        name = job.model or self.registry.default
-        body = job.model_dump(by_alias=True, exclude_unset=True)  # the curated fields are read there
-        try:
-            inputs = curated.job_input(
+            name = body.model or self.registry.default
+            spec, files = with_curation(
                 body,
-                champion=ck.path,
+                ck,
+                spec,
                 versions=VersionStore(dict(self.cfg.models)[name]).root,
-                data=spec.data,
                 sizes=tuple(self.sizes(ck)),
                 upscaler=self.cfg.upscaler if self.upscaler else "",
             )
-            share = curated.extra_share(body)
-        except MascotError as exc:
-            raise ApiError(400, "invalid_curation", str(exc)) from None
-        before, after = curated.steps(inputs["evaluate"])
-        spec = replace(spec, extra_data="{job}/curated", extra_share=share, before=before, after=after)
-        return spec, {"curated.json": json.dumps(inputs).encode()}
+        job = self.jobs.start(spec, files)
+        return web.json_response(job.public(), status=202)
 
     async def job(self, request: web.Request) -> web.Response:
         return web.json_response(self.jobs.get(request.match_info["id"]).public())
-
-
-def finetune_spec(job: api.JobRequest, ck: Checkpoint, roots: tuple[str, ...]) -> FinetuneSpec:
-    data = allowed_path(job.data, "data", roots, "a data set folder")
-    if not data.is_dir():
-        raise ApiError(
-            400,
-            "invalid_data",
-            f"data must be the path of a data set folder on the engine, got {shown(job.data)}",
-        )
-    return FinetuneSpec(
-        data=str(data),
-        init_from=str(ck.path),
-        family=ck.meta["family"],
-        kimg=job.kimg,
-        freeze_d=job.freeze_d,
-        batch_size=job.batch,
-        lr_g=job.lr_g,
-        lr_d=job.lr_d,
-        timeout_s=job.timeout_s,
-    )
 
 
 def _finetune_spec(body: dict, ck: Checkpoint, roots: tuple[str, ...]) -> FinetuneSpec:

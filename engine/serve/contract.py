@@ -236,12 +236,23 @@ class JobRequest(Body):
         None
     )
     lr_d: _number(0, 1, "the critic's learning rate (the family's own)", low_open=True, optional=True) = None
-    curated: Annotated[Any, Field(description="voted mascots to learn from (engine/curate/request.py)")] = (
-        None
-    )
-    negatives: Annotated[Any, Field(description="clearly disliked mascots")] = None
-    evaluate: Annotated[Any, Field(description="evaluate challenger against champion (default true)")] = None
-    extra_share: Annotated[Any, Field(description="the curated share of each batch, 0-1 (0.25)")] = None
+    # A vote-driven fine-tune (the nightly run's): engine/curate/request.py reads these and names
+    # what is wrong in an item (invalid_curation).
+    curated: Annotated[
+        Any,
+        Field(description="liked mascots to learn from: [{seed, attributes, version, truncation?, latent?}]"),
+    ] = None
+    negatives: Annotated[Any, Field(description="clearly disliked mascots, in the same shape")] = None
+    evaluate: Annotated[
+        bool,
+        Field(description="evaluate challenger against champion after training"),
+        Allowed("true or false"),
+    ] = True
+    extra_share: _number(0, 0.5, "the curated share of each batch", low_open=True) = 0.25
+    eval_samples: whole(10, 50_000, "pictures drawn per model for the evaluation") = 500
+    eval_feature_size: whole(32, 512, "the side the feature network reads pictures at") = 224
+    eval_per_value: whole(1, 1000, "pictures per attribute value for attribute precision") = 16
+    eval_size: whole(0, 2048, "judge pictures at this served size (0: the model's own)") = 0
 
 
 class ReloadRequest(Body):
@@ -412,11 +423,107 @@ class Versions(Answer):
     history: list[Change]
 
 
+class Refusal(Answer):
+    file: str
+    reason: str = Field(description="what was wrong with it, and what is allowed")
+
+
+class Intake(Answer):
+    kept: list[str] = Field(description="the pictures kept, under the names they are stored as")
+    refused: list[Refusal]
+    pictures: int = Field(description="pictures the community has now")
+    pictures_bytes: int
+    limits: dict[str, Any]
+
+
+class Built(Answer):
+    labels: Literal["tags", "classes"]
+    attributes: dict[str, list[str]] = Field(description="what the model will have: attribute -> values")
+    why: str
+    pictures: int
+    size: int
+    skipped: list[Refusal]
+    duplicates: list[dict[str, str]]
+    contact_sheet: str = Field(description="a PNG of the pictures taken, base64")
+
+
+class ChunkStarted(Answer):
+    community: str
+    state: Literal["running"]
+    chunk: int = Field(description="n of 'chunk n of N'")
+
+
+class CommunityStatus(Answer):
+    community: str
+    pictures: int
+    disk_bytes: int
+    cpu_minutes_spent: float
+    cpu_minutes_budget: float
+    preset: str
+    built: dict[str, Any] = Field(description="the data set's summary; {} until built")
+    chunks: list[dict[str, Any]] = Field(description="every chunk: outcome, minutes, gate figures, version")
+    chunks_planned: int = Field(description="N of 'chunk n of N': done plus what the budget still pays for")
+    version: str | None
+    limits: dict[str, Any]
+    running: bool
+    served: bool
+
+
+class CommunityGrid(Answer):
+    image: str = Field(description="the last chunk's seeds 1-16, a PNG, base64")
+
+
+class Forgotten(Answer):
+    community: str
+    forgotten: bool
+    freed_bytes: int
+
+
+class CommunityList(Answer):
+    communities: list[str]
+
+
 class Document(Answer):
     openapi: str = Field(description="3.1.0")
     info: dict[str, Any]
     paths: dict[str, Any]
     components: dict[str, Any]
+
+
+# --- a community's own model (engine/serve/communities.py, docs/servers.md) ------------------
+
+UPLOAD_MAX_BODY = 64 * 1024 * 1024  # 40 MiB of pictures an upload, as base64
+
+
+class UploadedPicture(Body):
+    name: Annotated[
+        str,
+        Field(min_length=1, max_length=255, description="the file's name, as the community knows it"),
+        Allowed("a file name of 1 to 255 characters"),
+    ]
+    data: Annotated[
+        str, Field(description="the file's bytes, base64"), Allowed("the file's bytes as base64 text")
+    ]
+
+
+class PicturesRequest(Body):
+    files: Annotated[
+        list[UploadedPicture],
+        Field(min_length=1, description="PNG, JPEG, WebP, GIF or SVG files, each checked by name"),
+        Allowed("a list of one or more {name, data (base64)} objects", code="invalid_files"),
+    ]
+
+
+class ChunkRequest(Body):
+    minutes: _number(0, 1440, "the chunk, start to last file; 0: the community preset's") = 0.0
+
+
+class CommunityJobRequest(JobRequest):
+    data: Annotated[
+        str,
+        Field(description="ignored: a community's model fine-tunes on the community's own data set"),
+        Allowed("text"),
+    ] = ""
 
 
 # --- routes --------------------------------------------------------------------------
@@ -476,6 +583,79 @@ ROLLBACK = Route(
     admin=True,
 )
 VERSIONS = Route("GET", "/v1/models/{name}/versions", "the version history", answer=Versions, admin=True)
+COMMUNITIES = Route(
+    "GET", "/v1/communities", "the communities with a model folder", answer=CommunityList, admin=True
+)
+COMMUNITY = Route(
+    "GET",
+    "/v1/communities/{id}",
+    "a community's pictures, budgets, chunks, version",
+    answer=CommunityStatus,
+    admin=True,
+)
+COMMUNITY_PICTURES = Route(
+    "POST",
+    "/v1/communities/{id}/pictures",
+    "pictures a community uploads, each kept or refused by name",
+    PicturesRequest,
+    Intake,
+    admin=True,
+    limit=UPLOAD_MAX_BODY,
+)
+COMMUNITY_BUILD = Route(
+    "POST",
+    "/v1/communities/{id}/build",
+    "its data set, its attributes or classes, a contact sheet",
+    None,
+    Built,
+    admin=True,
+)
+COMMUNITY_CHUNK = Route(
+    "POST",
+    "/v1/communities/{id}/chunk",
+    "one training chunk of its model",
+    ChunkRequest,
+    ChunkStarted,
+    202,
+    True,
+)
+COMMUNITY_GRID = Route(
+    "GET", "/v1/communities/{id}/grid", "the last chunk's seeds 1-16", answer=CommunityGrid, admin=True
+)
+COMMUNITY_JOB = Route(
+    "POST",
+    "/v1/communities/{id}/jobs",
+    "a vote-driven fine-tune of its model",
+    CommunityJobRequest,
+    Job,
+    202,
+    True,
+    JOB_MAX_BODY,
+    draws=True,
+)
+COMMUNITY_PROMOTE = Route(
+    "POST",
+    "/v1/communities/{id}/promote",
+    "serve a checkpoint as its model",
+    PromoteRequest,
+    VersionChange,
+    admin=True,
+)
+COMMUNITY_ROLLBACK = Route(
+    "POST",
+    "/v1/communities/{id}/rollback",
+    "its model's earlier version",
+    RollbackRequest,
+    VersionChange,
+    admin=True,
+)
+COMMUNITY_FORGET = Route(
+    "POST",
+    "/v1/communities/{id}/forget",
+    "delete its pictures, data set, runs and model",
+    answer=Forgotten,
+    admin=True,
+)
 OPENAPI = Route("GET", "/openapi.json", "this document", answer=Document)
 
 ROUTES = (
@@ -495,5 +675,15 @@ ROUTES = (
     PROMOTE,
     ROLLBACK,
     VERSIONS,
+    COMMUNITIES,
+    COMMUNITY,
+    COMMUNITY_PICTURES,
+    COMMUNITY_BUILD,
+    COMMUNITY_CHUNK,
+    COMMUNITY_GRID,
+    COMMUNITY_JOB,
+    COMMUNITY_PROMOTE,
+    COMMUNITY_ROLLBACK,
+    COMMUNITY_FORGET,
     OPENAPI,
 )
