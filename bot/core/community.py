@@ -93,7 +93,7 @@ class CommunityClient:
         return base64.b64decode(data["image"])
 
     async def forget(self, community: str) -> dict[str, Any]:
-        return await self.engine._call("DELETE", f"/v1/communities/{community}")
+        return await self.engine._call("POST", f"/v1/communities/{community}/forget")
 
 
 class Communities:

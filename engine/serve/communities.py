@@ -9,7 +9,7 @@
     POST   /v1/communities/{id}/jobs             /v1/jobs' body: a vote-driven fine-tune of this model
     POST   /v1/communities/{id}/promote          {checkpoint, reason?}: as /v1/models/{name}/promote
     POST   /v1/communities/{id}/rollback         {version?, reason?}
-    DELETE /v1/communities/{id}                  forget: pictures, data set, runs, model, versions
+    POST   /v1/communities/{id}/forget           pictures, data set, runs, model, versions: all deleted
 
 The model a community trains is served under its id (``POST /v1/generate {"model": id}``) once
 a chunk's candidate has passed its gate; at start-up every community's serving version is
@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import os
 import signal
@@ -44,14 +43,13 @@ from engine.community.store import (
     known,
 )
 from engine.errors import MascotError
-from engine.serve.auth import check_admin
-from engine.serve.requests import ApiError, path_field, read_json, shown, text_field
+from engine.serve import contract as api
+from engine.serve.requests import ApiError, allowed_path, reason, shown
 
 if TYPE_CHECKING:
-    from engine.serve.app import EngineService
+    from engine.serve.service import Service
 
 log = logging.getLogger("mascot.engine.communities")
-UPLOAD_MAX_BODY = 64 * 2**20
 MIB_LIMITS = ("file_bytes", "upload_bytes", "disk_bytes")  # given in config.toml as *_mb
 
 
@@ -82,38 +80,44 @@ class CommunitiesConfig:
         return cfg
 
 
-def register(service: EngineService, app: web.Application, cfg: CommunitiesConfig | None = None) -> None:
+def configured(service: Service) -> CommunityRoutes:
+    """The routes with config.toml's [communities], over the engine's state folder."""
     from engine.config import load_config
     from engine.serve.versions import state_root
 
-    cfg = cfg or CommunitiesConfig.from_config(load_config())
-    root = communities_root(state_root(Path(service.cfg.models[0][1])))
-    routes = CommunityRoutes(service, cfg, root)
-    app.router.add_get("/v1/communities", routes.list)
-    app.router.add_get("/v1/communities/{id}", routes.status)
-    app.router.add_delete("/v1/communities/{id}", routes.forget)
-    app.router.add_get("/v1/communities/{id}/grid", routes.grid)
-    app.router.add_post("/v1/communities/{id}/pictures", routes.pictures)
-    app.router.add_post("/v1/communities/{id}/build", routes.build)
-    app.router.add_post("/v1/communities/{id}/chunk", routes.chunk)
-    app.router.add_post("/v1/communities/{id}/jobs", routes.job)
-    app.router.add_post("/v1/communities/{id}/promote", routes.promote)
-    app.router.add_post("/v1/communities/{id}/rollback", routes.rollback)
-    app.on_startup.append(routes.startup)
-    app.on_cleanup.append(routes.cleanup)
+    cfg = CommunitiesConfig.from_config(load_config())
+    return CommunityRoutes(service, cfg, communities_root(state_root(Path(service.cfg.models[0][1]))))
 
 
 class CommunityRoutes:
-    def __init__(self, service: EngineService, cfg: CommunitiesConfig, root: Path) -> None:
+    def __init__(self, service: Service, cfg: CommunitiesConfig, root: Path) -> None:
         self.service, self.cfg, self.root = service, cfg, root
         self.locks: dict[str, asyncio.Lock] = {}
         self.training_now: tuple[str, asyncio.subprocess.Process] | None = None  # one at a time, engine-wide
         self.tasks: set[asyncio.Task] = set()
 
+    def handlers(self) -> dict[api.Route, Any]:
+        return {
+            api.COMMUNITIES: self.list,
+            api.COMMUNITY: self.status,
+            api.COMMUNITY_PICTURES: self.pictures,
+            api.COMMUNITY_BUILD: self.build,
+            api.COMMUNITY_CHUNK: self.chunk,
+            api.COMMUNITY_GRID: self.grid,
+            api.COMMUNITY_JOB: self.job,
+            api.COMMUNITY_PROMOTE: self.promote,
+            api.COMMUNITY_ROLLBACK: self.rollback,
+            api.COMMUNITY_FORGET: self.forget,
+        }
+
+    def attach(self, app: web.Application) -> None:
+        """Start-up serves the communities' models again; clean-up stops a running chunk."""
+        app.on_startup.append(self.startup)
+        app.on_cleanup.append(self.cleanup)
+
     # --- helpers --------------------------------------------------------------------
 
     def _community(self, request: web.Request, must_exist: bool = True) -> Community:
-        check_admin(self.service.cfg.admin_token, request.remote, request.headers.get("Authorization"))
         try:
             community = Community(self.root, request.match_info["id"])
         except CommunityError as exc:
@@ -144,13 +148,11 @@ class CommunityRoutes:
     # --- routes ---------------------------------------------------------------------
 
     async def list(self, request: web.Request) -> web.Response:
-        check_admin(self.service.cfg.admin_token, request.remote, request.headers.get("Authorization"))
         return web.json_response({"communities": await asyncio.to_thread(known, self.root)})
 
-    async def pictures(self, request: web.Request) -> web.Response:
+    async def pictures(self, request: web.Request, body: api.PicturesRequest) -> web.Response:
         community = self._community(request, must_exist=False)
-        body = await read_json(request, UPLOAD_MAX_BODY)
-        files = _files(body, self.cfg.limits)
+        files = _files(body)
         async with self._lock(community):
             await asyncio.to_thread(community.open, self.cfg.limits, self.cfg.preset)
             result = await asyncio.to_thread(intake.take_pictures, community, files, self.cfg.limits)
@@ -159,7 +161,6 @@ class CommunityRoutes:
 
     async def build(self, request: web.Request) -> web.Response:
         community = self._community(request)
-        await read_json(request)
         if self._running(community):
             raise ApiError(
                 409, "chunk_running", f"a training chunk of '{community.id}' is running; wait for it"
@@ -179,14 +180,9 @@ class CommunityRoutes:
         sheet = (community.data / "contact_sheet.png").read_bytes()
         return web.json_response({**summary, "contact_sheet": base64.b64encode(sheet).decode()})
 
-    async def chunk(self, request: web.Request) -> web.Response:
+    async def chunk(self, request: web.Request, body: api.ChunkRequest) -> web.Response:
         community = self._community(request)
-        body = await read_json(request)
-        minutes = body.get("minutes", 0)
-        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0 <= minutes <= 24 * 60:
-            raise ApiError(
-                400, "invalid_minutes", f"minutes must be 0 (the preset's) to 1440, got {shown(minutes)}"
-            )
+        minutes = body.minutes
         if self.training_now is not None:
             raise ApiError(
                 409,
@@ -289,67 +285,51 @@ class CommunityRoutes:
         self.service.cache.clear()  # drawn pictures of the model go with it
         return web.json_response({"community": community.id, "forgotten": True, "freed_bytes": freed})
 
-    async def job(self, request: web.Request) -> web.Response:
+    async def job(self, request: web.Request, body: api.CommunityJobRequest) -> web.Response:
         """A vote-driven fine-tune of the community's model on its own data set and votes."""
         community = self._community(request)
         if community.id not in self.service.registry.names():
             raise ApiError(409, "no_model", f"community '{community.id}' has no model serving yet")
-        body = await read_json(request, UPLOAD_MAX_BODY)
-        body = {**body, "model": community.id, "data": str(community.data)}
-        from engine.serve import app as engine_app
+        from engine.serve.finetune import finetune_spec, with_curation
 
         ck = self.service.registry.get(community.id)
-        spec = engine_app._finetune_spec(body, ck, (str(community.folder),))
-        files = {}
-        if "curated" in body:
-            spec, files = self._curated(body, ck, spec, community)
-        job = self.service.jobs.start(spec, files)
-        return web.json_response(job.public(), status=202)
-
-    def _curated(self, body, ck, spec, community: Community):
-        from engine.curate import request as curated
-
-        try:
-            inputs = curated.job_input(
-                body,
-                champion=ck.path,
+        job = body.model_copy(update={"model": community.id, "data": str(community.data)})
+        spec, files = finetune_spec(job, ck, (str(community.folder),)), {}
+        if job.curated is not None:
+            spec, files = with_curation(
+                job,
+                ck,
+                spec,
                 versions=training.versions(community).root,
-                data=spec.data,
                 sizes=tuple(self.service.sizes(ck)),
                 upscaler=self.service.cfg.upscaler if self.service.upscaler else "",
             )
-            share = curated.extra_share(body)
-        except MascotError as exc:
-            raise ApiError(400, "invalid_curation", str(exc)) from None
-        before, after = curated.steps(inputs["evaluate"])
-        spec = replace(spec, extra_data="{job}/curated", extra_share=share, before=before, after=after)
-        return spec, {"curated.json": json.dumps(inputs).encode()}
+        job = self.service.jobs.start(spec, files)
+        return web.json_response(job.public(), status=202)
 
-    async def promote(self, request: web.Request) -> web.Response:
+    async def promote(self, request: web.Request, body: api.PromoteRequest) -> web.Response:
         community = self._community(request)
-        body = await read_json(request)
         roots = (*self.service.roots, str(community.folder))
-        path = path_field(body, "checkpoint", roots, "a checkpoint folder")
+        path = allowed_path(body.checkpoint, "checkpoint", roots, "a checkpoint folder")
         store = training.versions(community)
         try:
             version = await asyncio.to_thread(store.add, path)
         except (MascotError, OSError) as exc:
             raise ApiError(422, "promote_refused", f"{exc}; the current model keeps serving") from None
         return web.json_response(
-            await self._switch(community, store, version, "promote", text_field(body, "reason"))
+            await self._switch(community, store, version, "promote", reason(body.reason))
         )
 
-    async def rollback(self, request: web.Request) -> web.Response:
+    async def rollback(self, request: web.Request, body: api.RollbackRequest) -> web.Response:
         community = self._community(request)
-        body = await read_json(request)
         store = training.versions(community)
-        target = text_field(body, "version") or await asyncio.to_thread(store.previous)
+        target = body.version or await asyncio.to_thread(store.previous)
         if not target:
             raise ApiError(
                 409, "nothing_to_roll_back", f"'{community.id}' has no earlier version to return to"
             )
         return web.json_response(
-            await self._switch(community, store, target, "rollback", text_field(body, "reason"))
+            await self._switch(community, store, target, "rollback", reason(body.reason))
         )
 
     async def _switch(self, community: Community, store, version: str, action: str, reason: str) -> dict:
@@ -392,27 +372,15 @@ class CommunityRoutes:
             task.cancel()
 
 
-def _files(body: dict, limits: Limits) -> list[tuple[str, bytes]]:
-    raw = body.get("files")
-    if not isinstance(raw, list) or not raw:
-        raise ApiError(
-            400,
-            "invalid_files",
-            f"files must be a list of {{name, data (base64)}}, 1 to {limits.pictures} of them; "
-            f"kinds {', '.join(intake.KINDS)}",
-        )
+def _files(body: api.PicturesRequest) -> list[tuple[str, bytes]]:
     files = []
-    for i, item in enumerate(raw):
-        name = item.get("name") if isinstance(item, dict) else None
-        data = item.get("data") if isinstance(item, dict) else None
-        if not isinstance(name, str) or not name.strip() or len(name) > 255 or not isinstance(data, str):
-            raise ApiError(
-                400, "invalid_files", f"files[{i}] must be {{name: text, data: base64}}, got {shown(item)}"
-            )
+    for i, item in enumerate(body.files):
         try:
-            files.append((name, base64.b64decode(data, validate=True)))
+            files.append((item.name, base64.b64decode(item.data, validate=True)))
         except (binascii.Error, ValueError):
-            raise ApiError(400, "invalid_files", f"files[{i}] ({shown(name)}): data is not base64") from None
+            raise ApiError(
+                400, "invalid_files", f"files[{i}] ({shown(item.name)}): data is not base64"
+            ) from None
     return files
 
 

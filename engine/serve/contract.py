@@ -7,7 +7,8 @@ at ``GET /openapi.json`` from the same declarations, so the document cannot drif
 What the types cannot know is checked by the route that knows it: an attribute against the
 model's schema, a ``size`` against the sizes the model offers, a latent recipe's shape, a path
 against the folders the engine may read. Unknown fields are ignored, so an older engine
-answers a newer client.
+answers a newer client; a field a route hands on (a curated job's to engine/curate) must be
+declared all the same, or it is dropped before the route sees it.
 
 Each field that a client can get wrong carries ``Allowed``: what it accepts, in words, so a
 refusal says what was wrong and what is allowed (``count must be a whole number from 1 to 4,

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 
 from engine.invert import InvertConfig
-from engine.serve import creative, invert
+from engine.serve import communities, creative, invert
 from engine.serve.contract import OPENAPI, ROUTES, Route
 from engine.serve.openapi import document
 from engine.serve.requests import read_body
@@ -27,8 +27,10 @@ def register(app: web.Application, service: Service, core: Mapping[Route, Handle
     """Add every route of ``contract.ROUTES``: ``core`` (the service's own) and the route modules'."""
     cfg = service.cfg
     searches = InvertConfig(steps=cfg.invert_steps, budget_s=cfg.invert_budget_s)
+    community = communities.configured(service)
     handlers: dict[Route, Handler] = {
         **core,
+        **community.handlers(),
         **creative.CreativeRoutes(service).handlers(),
         **invert.InvertRoutes(service, cfg.tagger, searches, cfg.translators).handlers(),
         OPENAPI: openapi_json,
@@ -39,6 +41,7 @@ def register(app: web.Application, service: Service, core: Mapping[Route, Handle
     for route in ROUTES:
         add = app.router.add_get if route.method == "GET" else app.router.add_post
         add(route.path, _bound(route, handlers[route]))
+    community.attach(app)  # start-up serves the communities' models again; clean-up stops a chunk
 
 
 def _bound(route: Route, handler: Handler) -> Handler:

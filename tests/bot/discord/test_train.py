@@ -30,7 +30,6 @@ SOURCE = 700_000_000_000_000_009  # the channel whose attachments /train takes
 @pytest.fixture
 async def community_engine(tiny_checkpoint, tmp_path, monkeypatch):
     """A real engine whose communities train with the tiny preset, its state under tmp_path."""
-    from engine.serve import communities
     from engine.serve.app import EngineService, ServeConfig
 
     config = tmp_path / "config.toml"
@@ -45,10 +44,7 @@ async def community_engine(tiny_checkpoint, tmp_path, monkeypatch):
             path_roots=(str(tmp_path.parent),),
         )
     )
-    app = service.app()
-    if not any(r.canonical == "/v1/communities" for r in app.router.resources()):
-        communities.register(service, app)
-    server = TestServer(app)
+    server = TestServer(service.app())
     await server.start_server()
     yield str(server.make_url("")).rstrip("/"), tmp_path / "state" / "communities" / COMMUNITY
     await server.close()

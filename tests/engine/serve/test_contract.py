@@ -32,6 +32,7 @@ from tests.engine.serve.live import LiveServer
 
 EXAMPLES_PER_OPERATION = 20  # drawn at random, beside the boundary cases of every field
 REQUEST_TIMEOUT_S = 20
+ADMIN_TOKEN = "contract-admin"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -51,7 +52,12 @@ schema.config.generation.update(
 def engine(tiny_checkpoint, tmp_path_factory):
     root = tmp_path_factory.mktemp("contract")
     live = shutil.copytree(tiny_checkpoint, root / "checkpoints" / "default")
-    cfg = ServeConfig(models=(("default", str(live)),), jobs_dir=str(root / "jobs"), path_roots=(str(root),))
+    cfg = ServeConfig(
+        models=(("default", str(live)),),
+        jobs_dir=str(root / "jobs"),
+        path_roots=(str(root),),
+        admin_token=ADMIN_TOKEN,  # a request without it is refused even from loopback, as documented
+    )
     service = EngineService(cfg)
     with LiveServer(service.app()) as server:
         yield server
