@@ -151,8 +151,8 @@ def check_upload(files: list[tuple[str, bytes]], limits: Limits) -> None:
     total = sum(len(data) for _, data in files)
     if total > limits.upload_bytes:
         raise CommunityError(
-            f"{len(files)} files of {total / 2**20:.1f} MiB in one upload; at most "
-            f"{limits.upload_bytes / 2**20:.0f} MiB an upload (send them in parts)"
+            f"{len(files)} files of {size_text(total)} in one upload; at most "
+            f"{size_text(limits.upload_bytes)} an upload (send them in parts)"
         )
     if len(files) > limits.pictures:
         raise CommunityError(f"{len(files)} files in one upload; at most {limits.pictures}")
@@ -160,11 +160,15 @@ def check_upload(files: list[tuple[str, bytes]], limits: Limits) -> None:
 
 def picture_problem(data: bytes, limits: Limits) -> str | None:
     if len(data) > limits.file_bytes:
-        return f"is {len(data) / 2**20:.1f} MiB; at most {limits.file_bytes / 2**20:.0f} MiB a picture"
+        return f"is {size_text(len(data))}; at most {size_text(limits.file_bytes)} a picture"
     kind = kind_of(data)
     if kind is None:
         return f"is not a picture of a kind read here ({ALLOWED})"
     return svg_problem(data) if kind == "SVG" else raster_problem(data, limits.min_side)
+
+
+def size_text(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
 
 
 def unique_name(name: str, kind: str | None, taken: set[str]) -> str:

@@ -190,6 +190,8 @@ class CommunityRoutes:
                 f"a training chunk of '{self.training_now[0]}' is running; one at a time",
             )
         state = await asyncio.to_thread(community.state)
+        if state.running and _alive(state.running.get("pid")):  # one an earlier engine started
+            raise ApiError(409, "chunk_running", f"a training chunk of '{community.id}' is still running")
         if not state.built:
             raise ApiError(
                 409, "not_built", f"community '{community.id}' has no data set yet: build it first"
@@ -355,9 +357,17 @@ class CommunityRoutes:
                     await asyncio.to_thread(
                         _record_interrupted, community, "the engine stopped during the chunk"
                     )
+                elif state.running:  # a chunk outlived an engine killed outright: serve what it makes
+                    self._spawn(self._outlived(community, state.running["pid"]))
                 await self._serve(community)
             except MascotError as exc:
                 log.warning("community %s: %s", name, exc)
+
+    async def _outlived(self, community: Community, pid: int) -> None:
+        while _alive(pid):  # noqa: ASYNC110  (not our child: nothing to await but its pid)
+            await asyncio.sleep(5.0)
+        if community.exists():
+            await self._serve(community)
 
     async def cleanup(self, app: web.Application) -> None:
         if self.training_now is not None:
