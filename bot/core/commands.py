@@ -116,9 +116,10 @@ class Commands:
         return Admitted(info, canonical)
 
     def _guild(self, caller: Caller) -> tuple[list[str], str | None]:
-        if caller.guild is None:  # DMs: no server rules apply
+        server = server_of(caller)  # the web chat is one server; its own model is its default
+        if server is None:  # DMs: no server rules apply
             return [], None
-        return self.store.guild_settings(caller.guild)
+        return self.store.guild_settings(server)
 
     # --- image commands ----------------------------------------------------------------
     async def mascot(
@@ -134,6 +135,8 @@ class Commands:
     ) -> Reply:
         """``grid``: GRID candidates at GRID_SIZE to pick from (/mascot without seed or count)."""
         count = GRID if grid else count
+        if admitted is None:
+            await self.ensure_models(caller)
         ok = admitted or self.admit(caller, attributes, model, count=count, seed=seed)
         if isinstance(ok, Reply):
             return ok

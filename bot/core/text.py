@@ -6,7 +6,10 @@ move between the two without learning anything new.
 
 from __future__ import annotations
 
+import contextlib
+
 from bot.core.commands import Commands
+from bot.core.engine_client import EngineError
 from bot.core.reply import Caller, Reply, oops
 
 HELP = """Commands (ID is the code under an image):
@@ -19,7 +22,8 @@ HELP = """Commands (ID is the code under an image):
 /morph ID ID  or  /morph a:SEED b:SEED [attribute:value ...] [frames:2-64]
 /mascotify [attribute:value ...]   your picture as a mascot (the 📷 button here; an attachment on Discord)
 /star ID   /unstar ID   /collection    /top [day|week|all]    /mystats    /help
-admin: /retrain  /rollback [model:NAME]  /status"""
+admin: /retrain  /rollback [model:NAME]  /status
+       /train (the 🧠 button: pictures or a zip) trains this chat's own model   /forget deletes it"""
 
 
 def pairs(text: str) -> dict[str, str]:
@@ -111,6 +115,13 @@ async def _dispatch(
         return commands.mystats(caller)
     if name == "retrain":
         return await commands.retrain(caller)
+    if name == "forget":
+        reply = await commands.communities.forget(caller)
+        with contextlib.suppress(EngineError):
+            await commands.refresh()  # the forgotten model leaves the catalog
+        return reply
+    if name == "train":
+        return oops("Give /train its pictures: the 🧠 button here, or attachments on Discord.")
     if name == "rollback":
         return await commands.rollback(caller, pairs.get("model"))
     if name == "status":

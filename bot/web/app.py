@@ -36,6 +36,7 @@ ADMIN_TOKEN_ENV = "WEB_ADMIN_TOKEN"
 MAX_TOP = 100
 MAX_BODY = 64 * 1024
 MAX_PICTURE_BODY = 12 * 2**20  # /api/mascotify: an 8 MiB picture as a base64 data URL, and the rest
+MAX_TRAIN_BODY = 64 * 2**20  # /api/train: 40 MiB of pictures (or zips) as base64 data URLs
 
 
 class BadInput(Exception):
@@ -209,6 +210,28 @@ async def mascotify(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def train(request: web.Request) -> web.Response:
+    """This chat's own model (admins): {"user", "files": [{"name", "data": a data URL or base64}]},
+    pictures or zips of them; bot/core/community.py does the rest."""
+    body = await _body(request, MAX_TRAIN_BODY)
+    caller = _caller(request, body)
+    raw = body.get("files")
+    allowed = "files is a list of {name, data} objects: a picture or a zip, as a data URL or base64"
+    if not isinstance(raw, list) or not raw or len(raw) > 3000:
+        raise BadInput(400, "invalid_files", allowed + " (1 to 3000 of them)")
+    files = []
+    for i, item in enumerate(raw):
+        name = item.get("name") if isinstance(item, dict) else None
+        data = item.get("data") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name.strip() or len(name) > 255 or not isinstance(data, str):
+            raise BadInput(400, "invalid_files", f"files[{i}]: {allowed}")
+        try:
+            files.append((name, base64.b64decode(data.split(",", 1)[-1], validate=True)))
+        except ValueError:
+            raise BadInput(400, "invalid_files", f"files[{i}] ({name[:80]}): data is not base64") from None
+    return _reply(await request.app[CORE].communities.train(caller, files))
+
+
 def _line(obj: dict) -> bytes:
     return json.dumps(obj).encode() + b"\n"
 
@@ -339,6 +362,7 @@ def make_app(
     app.router.add_get("/gallery", gallery)
     app.router.add_post("/api/command", command)
     app.router.add_post("/api/mascotify", mascotify)
+    app.router.add_post("/api/train", train)
     app.router.add_post("/api/vote", vote)
     app.router.add_get("/api/top", top)
     app.router.add_get("/api/schema", schema)

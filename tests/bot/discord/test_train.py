@@ -6,12 +6,6 @@ nothing of it on the engine's disk or in the store."""
 
 from __future__ import annotations
 
-import io
-import zipfile
-
-import pytest
-from aiohttp.test_utils import TestServer
-
 from bot.core.commands import Commands
 from bot.core.community import CommunityConfig
 from bot.core.engine_client import EngineClient
@@ -19,48 +13,15 @@ from bot.core.limits import RateLimiter
 from bot.discord.train import post_progress
 from bot.schedule.config import ScheduleConfig
 from bot.schedule.servers import ServerNights
+from tests.bot.community_engine import QUICK_VOTES, community_engine, pictures_zip
 from tests.bot.discord.harness import CHANNEL, GUILD, Harness, snowflake
 from tests.pictures import picture
+
+__all__ = ["community_engine"]  # the fixture
 
 MANAGE_GUILD = 1 << 5
 COMMUNITY = f"discord-{GUILD}"
 SOURCE = 700_000_000_000_000_009  # the channel whose attachments /train takes
-
-
-@pytest.fixture
-async def community_engine(tiny_checkpoint, tmp_path, monkeypatch):
-    """A real engine whose communities train with the tiny preset, its state under tmp_path."""
-    from engine.serve.app import EngineService, ServeConfig
-
-    config = tmp_path / "config.toml"
-    config.write_text('[communities]\npreset = "tiny"\nnice = 5\n')
-    monkeypatch.setenv("MASCOT_CONFIG", str(config))
-    monkeypatch.setenv("MASCOT_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    service = EngineService(
-        ServeConfig(
-            models=(("default", str(tiny_checkpoint)),),
-            jobs_dir=str(tmp_path / "jobs"),
-            path_roots=(str(tmp_path.parent),),
-        )
-    )
-    server = TestServer(service.app())
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/"), tmp_path / "state" / "communities" / COMMUNITY
-    await server.close()
-
-
-def _png(i: int) -> bytes:
-    return picture(i)
-
-
-def _zip(indices) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for i in indices:
-            z.writestr(f"ours/mascot-{i:02d}.png", _png(i))
-        z.writestr("ours/notes.txt", "not a picture")
-    return buf.getvalue()
 
 
 def _attachment(name: str, data: bytes, cdn: dict) -> dict:
@@ -89,7 +50,8 @@ def _followups(h: Harness, token: str):
 
 
 async def test_a_server_trains_serves_votes_on_and_forgets_its_own_model(community_engine, store):
-    url, folder = community_engine
+    url, communities = community_engine
+    folder = communities / COMMUNITY
     engine = EngineClient(url)
     core = Commands(engine, store, await engine.models(), RateLimiter())
     h = Harness(core)
@@ -100,7 +62,7 @@ async def test_a_server_trains_serves_votes_on_and_forgets_its_own_model(communi
         return cdn[u]
 
     history = [
-        {"id": str(snowflake()), "attachments": [_attachment("mascot-39.png", _png(39), cdn)]},
+        {"id": str(snowflake()), "attachments": [_attachment("mascot-39.png", picture(39), cdn)]},
         {"id": str(snowflake()), "attachments": [_attachment("report.pdf", b"%PDF-1.4", cdn)]},
     ]
 
@@ -110,9 +72,9 @@ async def test_a_server_trains_serves_votes_on_and_forgets_its_own_model(communi
     h.client.http.get_from_cdn = get_from_cdn
     h.client.http.logs_from = logs_from
     files = [
-        _attachment("ours.zip", _zip(range(38)), cdn),
-        _attachment("mascot-38.png", _png(38), cdn),
-        _attachment("copy.png", _png(0), cdn),
+        _attachment("ours.zip", pictures_zip(range(38)), cdn),
+        _attachment("mascot-38.png", picture(38), cdn),
+        _attachment("copy.png", picture(0), cdn),
     ]
     try:
         # Not a manager: refused before anything is read.
@@ -140,18 +102,7 @@ async def test_a_server_trains_serves_votes_on_and_forgets_its_own_model(communi
             posted.append(reply)
             await post_progress(h.client, row["channel"], reply)
 
-        schedule = ScheduleConfig(
-            poll_s=0.2,
-            min_voters=1,
-            min_curated=1,
-            min_liked_bound=0.0,
-            kimg=0.016,
-            batch=8,
-            freeze_d=1,
-            eval_samples=16,
-            eval_feature_size=32,
-            eval_per_value=2,
-        )
+        schedule = ScheduleConfig(**QUICK_VOTES)
         nights = ServerNights(engine, store, schedule, core.communities, post)
         lines = await core.communities.nightly(post)
         assert lines == [f"{COMMUNITY}: chunk 1 finished"], lines
