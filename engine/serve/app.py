@@ -39,7 +39,6 @@ import torch
 from aiohttp import web
 from cachetools import LRUCache
 from PIL import Image
-from pydantic import ValidationError
 
 from engine.checkpoint import Checkpoint
 from engine.errors import MascotError
@@ -54,7 +53,7 @@ from engine.serve.contract import JOB_MAX_BODY, MAX_BODY, MAX_COUNT
 from engine.serve.finetune import finetune_spec, with_curation
 from engine.serve.forward import DTYPES
 from engine.serve.images import encode_image, generation_id, png64
-from engine.serve.jobs import FinetuneSpec, JobConflict, JobRunner, UnknownJob
+from engine.serve.jobs import JobConflict, JobRunner, UnknownJob
 from engine.serve.metrics import Metrics
 from engine.serve.registry import Registry, UnknownModel
 from engine.serve.requests import (
@@ -63,7 +62,6 @@ from engine.serve.requests import (
     error_response,
     parse_attributes,
     reason,
-    refusal,
 )
 from engine.serve.versions import VersionStore
 from engine.serve.workers import Expired, WorkerPool, run_all
@@ -604,15 +602,6 @@ class EngineService:
 
     async def job(self, request: web.Request) -> web.Response:
         return web.json_response(self.jobs.get(request.match_info["id"]).public())
-
-
-def _finetune_spec(body: dict, ck: Checkpoint, roots: tuple[str, ...]) -> FinetuneSpec:
-    """``finetune_spec`` of a body read as a plain dict."""
-    try:
-        job = api.JobRequest.model_validate(body)
-    except ValidationError as exc:
-        raise refusal(api.JobRequest, exc.errors()[0]) from None
-    return finetune_spec(job, ck, roots)
 
 
 def _load_upscaler(path: str):

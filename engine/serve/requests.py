@@ -156,28 +156,6 @@ def parse_attributes(schema, raw: Any) -> dict[str, str]:
 # --- paths ---------------------------------------------------------------------
 
 
-def path_field(
-    body: dict, key: str, roots: Iterable[str | Path], what: str, *, required: bool = True
-) -> Path | None:
-    """``allowed_path`` of a field of a body read as a plain dict."""
-    raw = body.get(key)
-    if raw is None and not required:
-        return None
-    if not isinstance(raw, str):
-        raise ApiError(
-            400, f"invalid_{key}", f"{key} must be the path of {what} on the engine, got {shown(raw)}"
-        )
-    return allowed_path(raw, key, roots, what)
-
-
-def text_field(body: dict, key: str, default: str = "") -> str:
-    """Free text of a body read as a plain dict."""
-    value = body.get(key, default)
-    if value is not None and not isinstance(value, str):
-        raise ApiError(400, f"invalid_{key}", f"{key} must be text, got {shown(value)}")
-    return reason(value) or default
-
-
 def allowed_path(raw: str, key: str, roots: Iterable[str | Path], what: str) -> Path:
     """A path the client names, allowed only inside one of ``roots`` (after resolving links and ..)."""
     if not raw or len(raw) > 4096:
