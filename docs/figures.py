@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,12 +260,16 @@ def screenshot_web_chat(shot: Path, checkpoint: str = "checkpoints/default") -> 
     import asyncio
     import urllib.request
 
+    from PIL import Image
+
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise FigureError("the web chat's screenshot needs Chromium: apt-get install -y chromium")
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "MASCOT_STATE_DIR": str(Path(tmp) / "state")}
+        # /status is for the chat's admins: this throwaway demo's token goes to the browser too.
+        token = secrets.token_hex(16)
+        env = {**os.environ, "MASCOT_STATE_DIR": str(Path(tmp) / "state"), "WEB_ADMIN_TOKEN": token}
         demo = subprocess.Popen(
             [
                 program("mascot-bot"),
@@ -293,13 +299,17 @@ def screenshot_web_chat(shot: Path, checkpoint: str = "checkpoints/default") -> 
                     if demo.poll() is not None or time.monotonic() > deadline:
                         raise FigureError(f"the demo's web chat did not answer on {url}") from None
                     time.sleep(1)
-            asyncio.run(click_through(chromium, url, shot))
+            asyncio.run(click_through(chromium, url, token, shot))
         finally:
             demo.terminate()
             demo.wait(timeout=30)
+    # 256 colours keep the page's flat colours and the mascots, at a third of the file's size.
+    with Image.open(shot) as page:
+        paletted = page.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    paletted.save(shot, optimize=True)
 
 
-async def click_through(chromium: str, url: str, shot: Path) -> None:
+async def click_through(chromium: str, url: str, admin_token: str, shot: Path) -> None:
     from playwright.async_api import async_playwright
 
     wait = 180_000  # ms: the first pictures at 512 px wait for the engine to be ready
@@ -307,40 +317,39 @@ async def click_through(chromium: str, url: str, shot: Path) -> None:
         browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"], headless=True)
         page = await browser.new_page(viewport={"width": 506, "height": 900})
         await page.goto(url)
-        bots = page.locator(".msg.bot")
+        await page.evaluate(f"localStorage.adminToken = '{admin_token}'")
+        answers = ".msg.bot, .msg.private"  # what only the asker sees (/status, /collection) is private
+        bots = page.locator(answers)
 
-        async def newest(selector: str, before: int):
+        async def reply(act) -> None:
+            """Do ``act`` and wait for the bot's next message."""
+            before = await bots.count()
+            await act()
             await page.wait_for_function(
-                f"document.querySelectorAll('.msg.bot').length > {before}", timeout=wait
+                f"document.querySelectorAll('{answers}').length > {before}", timeout=wait
             )
-            found = bots.last.locator(selector)
+
+        async def pictures(act, figures: str):
+            """Do ``act``; the bot's next message's ``figures``, once their pictures are drawn."""
+            await reply(act)
+            found = bots.nth(await bots.count() - 1).locator(figures)  # that message, not whichever is last
             await found.last.locator("img").wait_for(state="visible", timeout=wait)
             return found
 
-        async def say(text: str, selector: str) -> None:
-            before = await bots.count()
+        async def say(text: str) -> None:
             await page.fill("#command", text)
             await page.press("#command", "Enter")
-            await page.wait_for_function(
-                f"document.querySelectorAll('.msg.bot').length > {before}", timeout=wait
-            )
-            await bots.last.locator(selector).first.wait_for(timeout=wait)
 
         await page.locator("select.picker[name=hair]").wait_for(timeout=wait)
         await page.select_option("select.picker[name=hair]", "blue")
         await page.select_option("select.picker[name=smile]", "yes")
-        await page.click("button.make")
-        grid = await newest("figure.grid", 0)
-        await grid.nth(2).locator("button.pick").click()
-        post = await newest("figure.post", await bots.count())
-        await post.locator("button.vary").click()
-        varied = await newest("figure.grid", await bots.count())
-        await varied.nth(1).locator("button.pick").click()
-        final = await newest("figure.post", await bots.count())
-        await final.locator("button.star").click()
-        await bots.last.locator("button.star.on").wait_for(timeout=wait)
-        await say("/status", "*")
-        await say("/collection", "figure.collection img")
+        grid = await pictures(lambda: page.click("button.make"), "figure.grid")
+        post = await pictures(grid.nth(2).locator("button.pick").click, "figure.post")
+        varied = await pictures(post.locator("button.vary").click, "figure.grid")
+        final = await pictures(varied.nth(1).locator("button.pick").click, "figure.post")
+        await reply(final.locator("button.star").click)  # "Saved to your collection"
+        await reply(lambda: say("/status"))
+        await pictures(lambda: say("/collection"), "figure.collection")
         shot.parent.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(shot), full_page=True)
         await browser.close()
@@ -617,6 +626,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             except FigureError as exc:
                 failed.append(figure.name)
                 print(f"  failed: {exc}", file=sys.stderr, flush=True)
+                continue
+            except Exception:  # a maker's own bug: say where, and go on with the other figures
+                failed.append(figure.name)
+                traceback.print_exc()
                 continue
             if not args.dry_run:
                 print(f"  made {', '.join(figure.files)} in {seconds:.0f} s", flush=True)
