@@ -351,7 +351,7 @@ class EngineService:
             version = await asyncio.to_thread(store.add, path)
         except (MascotError, OSError) as exc:
             raise ApiError(422, f"{action}_refused", f"{exc}; the current model keeps serving") from None
-        return await self._switch(name, store, version, action, reason)
+        return await self.switch(name, store, version, action, reason)
 
     async def rollback(self, request: web.Request, body: api.RollbackRequest) -> web.Response:
         name = request.match_info["name"]
@@ -361,9 +361,11 @@ class EngineService:
             raise ApiError(
                 409, "nothing_to_roll_back", f"model '{name}' has no earlier promoted version to return to"
             )
-        return web.json_response(await self._switch(name, store, target, "rollback", reason(body.reason)))
+        return web.json_response(await self.switch(name, store, target, "rollback", reason(body.reason)))
 
-    async def _switch(self, name: str, store: VersionStore, version: str, action: str, reason: str) -> dict:
+    async def switch(self, name: str, store: VersionStore, version: str, action: str, reason: str) -> dict:
+        """Serve ``version`` of ``name`` from ``store`` (loaded and checked first; 422 and the old one
+        serves when it cannot), and record the change in the store's history."""
         # Load and validate the version first (the old model serves meanwhile), then repoint the link.
         before = str(self.registry.paths[name])
         try:

@@ -337,7 +337,7 @@ class CommunityRoutes:
     async def _switch(self, community: Community, store, version: str, action: str, reason: str) -> dict:
         if community.id not in self.service.registry.names():
             raise ApiError(409, "no_model", f"community '{community.id}' has no model serving yet")
-        return await self.service._switch(community.id, store, version, action, reason)
+        return await self.service.switch(community.id, store, version, action, reason)
 
     # --- start and stop -------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from engine.checkpoint import Checkpoint
 from engine.sampling import Request
 from engine.serve.registry import Registry
 from engine.serve.requests import ApiError
+from engine.serve.versions import VersionStore
 from engine.serve.workers import WorkerPool
 
 
@@ -41,6 +42,9 @@ class Service(Protocol):
 
     async def draw(self, work: Callable[[], Any], ck: Checkpoint, size: int, images: int) -> Any:
         """``work()`` on a worker, admitted as ``images`` pictures at ``size``."""
+
+    async def switch(self, name: str, store: VersionStore, version: str, action: str, reason: str) -> dict:
+        """Serve ``version`` of ``name`` from ``store``, recorded as ``action`` (promote, rollback)."""
 
     def deadline(self) -> float: ...
 
