@@ -111,7 +111,7 @@ class Communities:
         if server is None:
             return oops("A server trains its own model: use /train in a server.")
         if not caller.admin:
-            return oops("Only server managers can train this server's model.")
+            return oops(_admins_only(caller, "train"))
         pictures, refused = unpack(files)
         if not pictures:
             return oops(
@@ -162,7 +162,7 @@ class Communities:
         if server is None:
             return oops("/forget forgets a server's model: use it in that server.")
         if not caller.admin:
-            return oops("Only server managers can forget this server's model.")
+            return oops(_admins_only(caller, "forget"))
         community = community_of(server)
         try:
             gone = await self.client.forget(community)
@@ -276,6 +276,12 @@ class Communities:
             self.store.set_community_model(
                 row["guild"], row["community"], state=row["state"], details=details
             )
+
+
+def _admins_only(caller: Caller, what: str) -> str:
+    if caller.platform == "web":
+        return f"Only the chat's admins (with its WEB_ADMIN_TOKEN) can {what} its own model."
+    return f"Only server managers can {what} this server's model."
 
 
 def unpack(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], list[dict[str, str]]]:

@@ -48,7 +48,7 @@ async def test_the_web_chat_trains_serves_votes_on_and_forgets_its_own_model(com
             await page.set_input_files("#trainfiles", files=[upload])
             private = page.locator(".msg.private")
             await private.first.wait_for(timeout=20_000)
-            assert "Only server managers" in await private.first.inner_text()
+            assert "Only the chat's admins" in await private.first.inner_text()
             assert not folder.exists()
 
             await page.evaluate(f"localStorage.adminToken = '{TOKEN}'")
