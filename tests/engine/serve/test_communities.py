@@ -142,3 +142,24 @@ async def test_community_routes_are_admin_only(tiny_checkpoint, engine_env):
         assert r.status == 403
         r = await client.post(f"/v1/communities/{ID}/forget", headers={"Authorization": "Bearer s3cret"})
         assert r.status == 200
+
+
+async def test_a_chunk_the_engine_died_in_is_recorded_at_start_and_counted(tiny_checkpoint, engine_env):
+    import json
+    import time
+
+    folder = engine_env / "state" / "communities" / ID
+    folder.mkdir(parents=True)
+    running = {"pid": 2**22 + 12345, "started": time.time() - 120, "minutes": 30}  # no such process
+    state = {"id": ID, "preset": "tiny", "built": {"attributes": {"class": ["0", "1"]}}, "running": running}
+    (folder / "community.json").write_text(json.dumps(state))
+    async with TestClient(TestServer(_service(tiny_checkpoint, engine_env).app())) as client:
+        await _ready(client)
+        for _ in range(100):
+            status = await (await client.get(f"/v1/communities/{ID}")).json()
+            if status["chunks"]:
+                break
+            await asyncio.sleep(0.05)
+        [chunk] = status["chunks"]
+        assert chunk["outcome"] == "interrupted" and "engine stopped" in chunk["error"]
+        assert 1.9 < status["cpu_minutes_spent"] < 3  # the wall time it ran stands in for its CPU time
