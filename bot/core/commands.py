@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,7 @@ class Commands:
         self.image_size = image_size
         self.communities = Communities(CommunityClient(engine), store)
         self.communities.on_served = self.refresh  # a server's new model: the catalog learns it
+        self._asked: dict[str, float] = {}  # server -> when the catalog was last read for its model
 
     def models_for(self, caller: Caller) -> tuple[str, ...]:
         """The models ``caller`` may use: the shared ones, and their own server's."""
@@ -69,7 +71,9 @@ class Commands:
         server = server_of(caller)
         if server is None or self.store.community_model(server) is None:
             return
-        if self.catalog.get(community_of(server)) is None:
+        now = time.monotonic()
+        if self.catalog.get(community_of(server)) is None and now - self._asked.get(server, -1e9) > 30:
+            self._asked[server] = now  # a model still training is asked about twice a minute at most
             # Unreachable: admit then says the model is not here, as it would have.
             with contextlib.suppress(EngineError):
                 await self.refresh()
