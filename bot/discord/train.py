@@ -23,6 +23,7 @@ from bot.discord.send import answer_now, answer_text, defer
 MAX_FILE_BYTES = 8 * 2**20  # a picture; a zip may be larger
 MAX_ZIP_BYTES = 100 * 2**20
 HISTORY = 500  # messages of a named channel whose attachments are taken
+PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -82,16 +83,23 @@ async def forget(interaction: discord.Interaction) -> None:
 
 
 async def channel_attachments(client: discord.Client, channel_id: int) -> list[Found]:
-    """The attachments of a channel's recent messages, read as raw payloads (no cache needed)."""
-    try:
-        messages: list[dict[str, Any]] = await client.http.logs_from(channel_id, HISTORY)
-    except (discord.Forbidden, discord.NotFound):
-        return []
-    return [
-        Found(str(a.get("filename", "file")), int(a.get("size", 0)), str(a.get("url", "")))
-        for m in messages or []
-        for a in m.get("attachments") or []
-    ]
+    """The attachments of a channel's last HISTORY messages, read as raw payloads (no cache needed),
+    a page of PAGE at a time (Discord's most per request)."""
+    found, before = [], None
+    for _ in range(HISTORY // PAGE):
+        try:
+            page: list[dict[str, Any]] = await client.http.logs_from(channel_id, PAGE, before=before)
+        except (discord.Forbidden, discord.NotFound):
+            break
+        found += [
+            Found(str(a.get("filename", "file")), int(a.get("size", 0)), str(a.get("url", "")))
+            for m in page or []
+            for a in m.get("attachments") or []
+        ]
+        if not page or len(page) < PAGE:
+            break
+        before = int(page[-1]["id"])
+    return found
 
 
 async def download(client: discord.Client, found: list[Found]) -> tuple[list[tuple[str, bytes]], list[str]]:

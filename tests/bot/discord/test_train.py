@@ -147,3 +147,28 @@ async def test_a_server_trains_serves_votes_on_and_forgets_its_own_model(communi
     finally:
         await h.close()
         await engine.close()
+
+
+async def test_a_named_channel_is_read_a_page_at_a_time_up_to_its_last_500_messages():
+    from types import SimpleNamespace
+
+    from bot.discord.train import channel_attachments
+
+    asked = []
+
+    async def logs_from(channel_id, limit, before=None):
+        asked.append(before)
+        start = 0 if before is None else 1000 - before
+        count = 100 if len(asked) < 3 else 30
+        return [
+            {
+                "id": str(1000 - start - i - 1),
+                "attachments": [{"filename": f"{start + i}.png", "size": 1, "url": "u"}],
+            }
+            for i in range(count)
+        ]
+
+    client = SimpleNamespace(http=SimpleNamespace(logs_from=logs_from))
+    found = await channel_attachments(client, SOURCE)
+    assert len(found) == 230 and asked == [None, 900, 800]
+    assert found[0].name == "0.png" and found[-1].name == "229.png"
