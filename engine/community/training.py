@@ -9,7 +9,7 @@ night and a stopped engine loses at most the chunk in progress (SIGTERM saves it
 candidate serves only when the gate passes: against the serving version, precision and
 attribute precision not worse (``chunk.judge``); with none serving yet, every figure
 measured and finite. It then becomes a version in the community's own version store, which
-loads it and makes it draw before it serves (engine/serve/versions.py).
+loads it and makes it draw before it serves (engine/versions.py).
 
 The CPU minutes a chunk used (this process and its children, user + system) are added to the
 community's spent budget; a chunk is refused once the budget is spent, and given no more
@@ -99,7 +99,7 @@ class CommunityTarget(Target):
 
 
 def community_target(community: Community, recipe: Preset) -> CommunityTarget:
-    from engine.serve.versions import VersionStore
+    from engine.versions import VersionStore
 
     return CommunityTarget(
         name=community.id,
@@ -115,7 +115,7 @@ def community_target(community: Community, recipe: Preset) -> CommunityTarget:
 
 
 def versions(community: Community):
-    from engine.serve.versions import VersionStore
+    from engine.versions import VersionStore
 
     return VersionStore(community.configured, community.folder)
 

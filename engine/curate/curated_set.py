@@ -62,7 +62,7 @@ class Models:
         return self._loaded[version]
 
     def _stored(self, version: str) -> Path | None:
-        """The newest stored copy of ``version`` (folders <version>.<key>, engine/serve/versions.py)."""
+        """The newest stored copy of ``version`` (folders <version>.<key>, engine/versions.py)."""
         if not isinstance(version, str) or not self.versions.is_dir():
             return None
         copies = [

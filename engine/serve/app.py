@@ -10,7 +10,7 @@
     POST /v1/jobs            {kind: "finetune", model?, data, kimg?, freeze_d?, ...}
     GET  /v1/jobs/{id}
     POST /v1/models/{name}/reload   {path?}
-    POST /v1/models/{name}/promote  {checkpoint, reason?}   (engine/serve/versions.py)
+    POST /v1/models/{name}/promote  {checkpoint, reason?}   (engine/versions.py)
     POST /v1/models/{name}/rollback {reason?}
     GET  /v1/models/{name}/versions
 
@@ -63,8 +63,8 @@ from engine.serve.requests import (
     parse_attributes,
     reason,
 )
-from engine.serve.versions import VersionStore
 from engine.serve.workers import Expired, WorkerPool, run_all
+from engine.versions import VersionStore
 
 log = logging.getLogger("mascot.engine")
 METRICS = web.AppKey("metrics", Metrics)

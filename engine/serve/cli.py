@@ -106,12 +106,12 @@ def translators(table, root: Path) -> tuple[tuple[str, str], ...]:
 
 
 def adopt_state_folder(config_path: str | None) -> None:
-    """[paths] state: the engine's own folder of model versions (engine/serve/versions.py). It
+    """[paths] state: the engine's own folder of model versions (engine/versions.py). It
     reaches the version store, and the fine-tune jobs this process starts, as $MASCOT_STATE_DIR;
     a variable already set wins over the file."""
     from engine.config import load_config, section
     from engine.errors import MascotError
-    from engine.serve.versions import STATE_ENV
+    from engine.versions import STATE_ENV
 
     folder = section(load_config(config_path), "paths").get("state")
     if folder is None:

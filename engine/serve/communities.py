@@ -83,7 +83,7 @@ class CommunitiesConfig:
 def configured(service: Service) -> CommunityRoutes:
     """The routes with config.toml's [communities], over the engine's state folder."""
     from engine.config import load_config
-    from engine.serve.versions import state_root
+    from engine.versions import state_root
 
     cfg = CommunitiesConfig.from_config(load_config())
     return CommunityRoutes(service, cfg, communities_root(state_root(Path(service.cfg.models[0][1]))))

@@ -3,9 +3,9 @@
 A request takes a reference to the current Checkpoint once and keeps it, so a reload
 that swaps the entry never changes the weights under a request in flight. Start-up and
 every reload load and validate the checkpoint completely and make it draw a probe batch
-(engine/serve/probe.py), off the event loop, before it serves; if that fails, the old
+(engine/checkpoint_probe.py), off the event loop, before it serves; if that fails, the old
 model keeps serving and the error is returned. A model serves the version its state
-folder names (engine/serve/versions.py), else its configured folder.
+folder names (engine/versions.py), else its configured folder.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 
 from engine.checkpoint import Checkpoint, load_checkpoint
+from engine.checkpoint_probe import probe
 from engine.errors import MascotError
-from engine.serve.probe import probe
-from engine.serve.versions import VersionStore
+from engine.versions import VersionStore
 
 
 class UnknownModel(MascotError):

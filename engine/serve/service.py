@@ -15,8 +15,8 @@ from engine.checkpoint import Checkpoint
 from engine.sampling import Request
 from engine.serve.registry import Registry
 from engine.serve.requests import ApiError
-from engine.serve.versions import VersionStore
 from engine.serve.workers import WorkerPool
+from engine.versions import VersionStore
 
 
 class Service(Protocol):

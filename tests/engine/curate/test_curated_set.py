@@ -63,7 +63,7 @@ def test_a_bad_png_is_skipped_not_a_crash(tmp_path, tiny_checkpoint, toy_dataset
 
 
 def test_a_version_kept_in_the_engine_state_folder_is_redrawn(tmp_path, tiny_checkpoint, toy_dataset):
-    from engine.serve.versions import VersionStore
+    from engine.versions import VersionStore
     from tests.engine.serve.test_versions import _variant
 
     retired = _variant(tiny_checkpoint, tmp_path / "retired", 0.9)

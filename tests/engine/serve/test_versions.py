@@ -6,7 +6,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from engine.checkpoint import load_checkpoint, save_generator
 from engine.serve.app import EngineService, ServeConfig
-from engine.serve.versions import VersionStore
+from engine.versions import VersionStore
 
 
 def _variant(src, dst, scale):
@@ -225,7 +225,7 @@ async def test_a_pulled_default_is_adopted_by_promotion_and_served_after_a_resta
 
 def test_paths_state_in_the_settings_file_names_the_state_folder(tmp_path, monkeypatch):
     from engine.serve.cli import adopt_state_folder
-    from engine.serve.versions import STATE_ENV
+    from engine.versions import STATE_ENV
 
     monkeypatch.setenv(STATE_ENV, "")  # recorded, so the variable the test sets is undone after it
     monkeypatch.delenv(STATE_ENV)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from engine.checkpoint import load_checkpoint
+from engine.checkpoint_probe import ProbeError, probe
 from engine.errors import MascotError
-from engine.serve.probe import ProbeError, probe
 
 
 @pytest.fixture

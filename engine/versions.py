@@ -12,7 +12,7 @@ new default while the engine runs and adopt it by promoting that folder.
 A copy is keyed by its content (the hash of its files), never by its version name alone: a
 folder whose model.json names a stored version but whose files differ is a new copy. A
 candidate is copied into a temporary folder, hashed again, loaded and made to draw there
-(engine/serve/probe.py), and only then renamed into place, so a refused one leaves
+(engine/checkpoint_probe.py), and only then renamed into place, so a refused one leaves
 nothing behind. Switching rewrites serving.json with one ``os.replace``.
 """
 
@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.checkpoint import DISCRIMINATOR, META, WEIGHTS, file_sha256, load_checkpoint, read_meta
+from engine.checkpoint_probe import probe
 from engine.errors import MascotError
-from engine.serve.probe import probe
 
 STATE_ENV = "MASCOT_STATE_DIR"
 
