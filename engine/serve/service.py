@@ -24,6 +24,13 @@ class Service(Protocol):
     registry: Registry
     cache: LRUCache
     pool: WorkerPool
+    jobs: Any  # JobRunner once started: fine-tunes in child processes
+    upscaler: Any  # the upscale stage, None without one
+    roots: tuple[str, ...]  # the folders a request may name paths under
+    ready: bool  # models loaded and admission calibrated
+
+    def sizes(self, ck: Checkpoint) -> list[int]:
+        """The sides the model is served at: its own, and those of the upscale stage."""
 
     def model(self, name: str | None) -> Checkpoint:
         """The named model (the default for None); 503 while loading, 404 when unknown."""
