@@ -150,6 +150,8 @@ def _serve(args: argparse.Namespace, sock, early) -> int:
 
     cfg, host, port = serve_config(args)
     adopt_state_folder(args.config)
+    if args.config:  # the sections routes read for themselves ([communities]) come from the same file
+        os.environ["MASCOT_CONFIG"] = args.config
     # The port answers /healthz at once; /readyz and the drawing routes wait for the models.
     cfg = replace(cfg, load_in_background=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -70,14 +70,31 @@ class CommunitiesConfig:
         for f in fields(Limits):
             key = f"{f.name[: -len('_bytes')]}_mb" if f.name in MIB_LIMITS else f.name
             if key in table:
-                value = table.pop(key)
-                limits[f.name] = int(value * 2**20) if f.name in MIB_LIMITS else value
+                value = _positive(key, table.pop(key))
+                limits[f.name] = (
+                    int(value * 2**20) if f.name in MIB_LIMITS else type(getattr(Limits, f.name))(value)
+                )
         unknown = set(table) - {"preset", "tagger", "threads", "nice"}
         if unknown:
             raise MascotError(f"[communities] has unknown settings: {', '.join(sorted(unknown))}")
+        for key in ("preset", "tagger"):
+            if key in table and not isinstance(table[key], str):
+                raise MascotError(f"[communities] {key} must be text, got {table[key]!r}")
+        if "threads" in table:
+            table["threads"] = int(_positive("threads", table["threads"]))
+        if "nice" in table and not (isinstance(table["nice"], int) and 0 <= table["nice"] <= 19):
+            raise MascotError(
+                f"[communities] nice must be a whole number from 0 to 19, got {table['nice']!r}"
+            )
         cfg = cls(**table, limits=replace(Limits(), **limits))
         training.preset(cfg.preset)  # an unknown preset is refused at start, not at the first chunk
         return cfg
+
+
+def _positive(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise MascotError(f"[communities] {key} must be a number above 0, got {value!r}")
+    return value
 
 
 def configured(service: Service) -> CommunityRoutes:

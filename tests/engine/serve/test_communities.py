@@ -4,12 +4,17 @@ restart, forget (and nothing of it left on disk)."""
 import asyncio
 import base64
 import io
+import os
+import subprocess
+import sys
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
+from engine.errors import MascotError
 from engine.serve.app import EngineService, ServeConfig
+from engine.serve.communities import CommunitiesConfig
 from tests.pictures import picture, pictures
 
 ID = "discord-4242"
@@ -163,3 +168,43 @@ async def test_a_chunk_the_engine_died_in_is_recorded_at_start_and_counted(tiny_
         [chunk] = status["chunks"]
         assert chunk["outcome"] == "interrupted" and "engine stopped" in chunk["error"]
         assert 1.9 < status["cpu_minutes_spent"] < 3  # the wall time it ran stands in for its CPU time
+
+
+@pytest.mark.parametrize(
+    "table, words",
+    [
+        ({"file_mb": "big"}, "[communities] file_mb must be a number above 0, got 'big'"),
+        ({"cpu_minutes": -5}, "[communities] cpu_minutes must be a number above 0, got -5"),
+        ({"nice": 40}, "[communities] nice must be a whole number from 0 to 19, got 40"),
+        ({"threads": True}, "[communities] threads must be a number above 0, got True"),
+        ({"preset": 3}, "[communities] preset must be text, got 3"),
+        ({"budget": 1}, "[communities] has unknown settings: budget"),
+    ],
+)
+def test_a_bad_communities_setting_is_refused_by_name(table, words):
+    with pytest.raises(MascotError) as err:
+        CommunitiesConfig.from_config({"communities": table})
+    assert str(err.value) == words
+
+
+def test_communities_settings_are_read_in_their_units():
+    cfg = CommunitiesConfig.from_config({"communities": {"file_mb": 2, "cpu_minutes": 30, "threads": 2}})
+    assert (cfg.limits.file_bytes, cfg.limits.cpu_minutes, cfg.threads) == (2 * 2**20, 30.0, 2)
+
+
+def test_serve_reads_communities_from_the_settings_file_it_is_given(tmp_path, tiny_checkpoint):
+    config = tmp_path / "elsewhere.toml"
+    config.write_text(
+        f'[engine]\nport = 0\nmodels = ["default"]\n[paths]\ncheckpoints = "{tiny_checkpoint.parent}"\n'
+        "[communities]\nnice = 40\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode != 0
+    assert "[communities] nice must be a whole number from 0 to 19, got 40" in done.stderr
+    assert "Traceback" not in done.stderr
