@@ -7,11 +7,13 @@ import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
+from engine.config import load_config
 from engine.errors import MascotError
 from engine.serve.app import EngineService, ServeConfig
 from engine.serve.communities import CommunitiesConfig
@@ -208,3 +210,8 @@ def test_serve_reads_communities_from_the_settings_file_it_is_given(tmp_path, ti
     assert done.returncode != 0
     assert "[communities] nice must be a whole number from 0 to 19, got 40" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_shipped_settings_file_states_the_defaults():
+    shipped = CommunitiesConfig.from_config(load_config(Path(__file__).parents[3] / "config.toml"))
+    assert shipped == CommunitiesConfig()
