@@ -74,6 +74,12 @@ EXPECTED = {
         ("allow_channel", "…", False, False, []),
         ("remove_channel", "…", False, False, []),
     ],
+    "train": [
+        ("channel", "take the pictures attached in this channel's last 500 messages", False, False, []),
+        ("file1", "a picture (PNG, JPEG, WebP, GIF or SVG) or a zip of pictures", False, False, []),
+        *(((f"file{i}", "…", False, False, [])) for i in range(2, 6)),
+    ],
+    "forget": [],
 }
 
 
