@@ -257,6 +257,8 @@ async def status(interaction: discord.Interaction) -> None:
 
 @app_commands.command(name="settings", description="Server managers: allowed channels and default model")
 @app_commands.guild_only()
+@app_commands.rename(default_model="model")
+@app_commands.describe(default_model="the model /mascot draws with in this server")
 @app_commands.autocomplete(default_model=model_autocomplete)
 async def settings(
     interaction: discord.Interaction,

@@ -70,7 +70,7 @@ EXPECTED = {
     "rollback": [UNDESCRIBED_MODEL],
     "status": [],
     "settings": [
-        ("default_model", "…", False, True, []),
+        ("model", "the model /mascot draws with in this server", False, True, []),
         ("allow_channel", "…", False, False, []),
         ("remove_channel", "…", False, False, []),
     ],

@@ -6,7 +6,7 @@ from PIL import Image
 from bot.config import BotConfig
 from bot.core.commands import DOWN, UP
 from bot.core.limits import RateLimit, RateLimiter
-from tests.bot.discord.harness import Harness, not_found
+from tests.bot.discord.harness import GUILD, Harness, not_found
 
 
 @pytest.fixture
@@ -197,3 +197,14 @@ async def test_mascotify_refuses_what_is_not_a_picture_at_once(discord_bot, stor
     (call,) = discord_bot.fake.for_token(token)
     assert call.callback_type == 4 and call.ephemeral and "PNG, JPEG or WebP" in call.content
     assert not discord_bot.fake.posted
+
+
+async def test_a_manager_switches_the_servers_model_with_settings_model(discord_bot, store):
+    manage_guild = 1 << 5
+    discord_bot.slash("settings", {"model": "default"})
+    await discord_bot.settle()
+    assert store.guild_settings(GUILD) == ([], None)  # only a server's managers change it
+    token = discord_bot.slash("settings", {"model": "default"}, permissions=manage_guild)
+    await discord_bot.settle()
+    assert discord_bot.fake.for_token(token)[0].callback_type == 4
+    assert store.guild_settings(GUILD)[1] == "default"
