@@ -135,3 +135,22 @@ async def test_every_call_of_the_client_is_a_documented_request_and_answer(engin
     assert not conformance.broken, "\n".join(conformance.broken)
     calls = {op.split()[1] for op in conformance.seen}
     assert {"/v1/generate", "/v1/variations", "/v1/fuse", "/v1/render", "/v1/invert", "/v1/jobs"} <= calls
+
+
+async def test_the_nightly_fine_tune_request_is_a_documented_job(engine, store):
+    from bot.schedule.config import ScheduleConfig
+    from bot.schedule.curation import Curation, Pick
+    from bot.schedule.nightly import NightlyRun
+
+    client, conformance, tmp_path = engine
+
+    def pick(n: int, version: str) -> Pick:
+        return Pick(f"g{n}", version, n, {"hair": "blue"}, 1.0, 3, 0, 3, 0.44, "liked")
+
+    curation = Curation((pick(1, "v-now"), pick(2, "v-old")), (pick(3, "v-now"),), {})
+    run = NightlyRun(client, store, ScheduleConfig(data=str(tmp_path / "no-data")))
+    with pytest.raises(EngineError) as refused:  # the data set is missing: refused, but read whole
+        await client.start_finetune(run._job_request(curation, "v-now"))
+    assert 400 <= refused.value.status < 500
+    assert not conformance.broken, "\n".join(conformance.broken)
+    assert "POST /v1/jobs" in conformance.seen
