@@ -131,6 +131,7 @@ def eval_posted(out: Path) -> list[Step]:
 
 
 def invert_sheet(out: Path) -> list[Step]:
+    # Renders the model never trained on (another seed), of all six styles: the tagger never saw micah.
     sheet = out / "invert-sheet.png"
     return [
         *built(
