@@ -74,26 +74,26 @@ class CommunityClient:
         kept, refused, last = [], [], {}
         for batch in _batches(files, UPLOAD_BATCH_BYTES):
             body = {"files": [{"name": n, "data": base64.b64encode(d).decode()} for n, d in batch]}
-            last = await self.engine._call("POST", f"/v1/communities/{community}/pictures", body)
+            last = await self.engine.call("POST", f"/v1/communities/{community}/pictures", body)
             kept += last.get("kept", [])
             refused += last.get("refused", [])
         return {**last, "kept": kept, "refused": refused}
 
     async def build(self, community: str) -> dict[str, Any]:
-        return await self.engine._call("POST", f"/v1/communities/{community}/build", {})
+        return await self.engine.call("POST", f"/v1/communities/{community}/build", {})
 
     async def start_chunk(self, community: str, minutes: float = 0.0) -> dict[str, Any]:
-        return await self.engine._call("POST", f"/v1/communities/{community}/chunk", {"minutes": minutes})
+        return await self.engine.call("POST", f"/v1/communities/{community}/chunk", {"minutes": minutes})
 
     async def status(self, community: str) -> dict[str, Any]:
-        return await self.engine._call("GET", f"/v1/communities/{community}")
+        return await self.engine.call("GET", f"/v1/communities/{community}")
 
     async def grid(self, community: str) -> bytes:
-        data = await self.engine._call("GET", f"/v1/communities/{community}/grid")
+        data = await self.engine.call("GET", f"/v1/communities/{community}/grid")
         return base64.b64decode(data["image"])
 
     async def forget(self, community: str) -> dict[str, Any]:
-        return await self.engine._call("POST", f"/v1/communities/{community}/forget")
+        return await self.engine.call("POST", f"/v1/communities/{community}/forget")
 
 
 class Communities:
@@ -360,15 +360,15 @@ class ServerEngine:
 
     async def start_finetune(self, body: dict[str, Any]) -> Job:
         body = {**body, "kind": "finetune", "model": self.community}
-        return Job.from_json(await self._engine._call("POST", f"/v1/communities/{self.community}/jobs", body))
+        return Job.from_json(await self._engine.call("POST", f"/v1/communities/{self.community}/jobs", body))
 
     async def promote(self, model: str, checkpoint: str, reason: str) -> VersionChange:
         body = {"checkpoint": checkpoint, "reason": reason}
-        data = await self._engine._call("POST", f"/v1/communities/{self.community}/promote", body)
+        data = await self._engine.call("POST", f"/v1/communities/{self.community}/promote", body)
         return VersionChange.from_json(data)
 
     async def rollback(self, model: str, reason: str) -> VersionChange:
-        data = await self._engine._call(
+        data = await self._engine.call(
             "POST", f"/v1/communities/{self.community}/rollback", {"reason": reason}
         )
         return VersionChange.from_json(data)

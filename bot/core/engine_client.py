@@ -216,7 +216,9 @@ class EngineClient:
         if self._owns_session and self._session is not None:
             await self._session.close()
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One JSON call to the engine's API (``path`` from GET /openapi.json): the answer's object,
+        or the EngineError its refusal means."""
         session = await self._http()
         with _unreachable_as_engine_error():
             async with session.request(
@@ -249,7 +251,7 @@ class EngineClient:
         raise _error(400 if isinstance(last, dict) and "error" in last else 500, last, None)
 
     async def models(self) -> Catalog:
-        data = await self._call("GET", "/v1/models")
+        data = await self.call("GET", "/v1/models")
         limits = data.get("limits") or {}
         return Catalog(
             data["default"],
@@ -260,7 +262,7 @@ class EngineClient:
 
     async def ready(self) -> bool:
         try:
-            await self._call("GET", "/readyz")
+            await self.call("GET", "/readyz")
             return True
         except EngineError:
             return False
@@ -268,7 +270,7 @@ class EngineClient:
     async def queue_depth(self) -> int | None:
         """Images waiting at the engine (what a chat shows while one waits); None when it is not ready."""
         try:
-            data = await self._call("GET", "/readyz")
+            data = await self.call("GET", "/readyz")
         except EngineError:
             return None
         depth = data.get("queue_depth")
@@ -289,7 +291,7 @@ class EngineClient:
         for key, value in (("seed", seed), ("model", model), ("truncation", truncation), ("size", size)):
             if value is not None:
                 body[key] = value
-        return _generated(await self._call("POST", "/v1/generate", body))
+        return _generated(await self.call("POST", "/v1/generate", body))
 
     # --- the creative loop: variations, fusion, and drawing a stored identity again ---
     async def variations(
@@ -303,7 +305,7 @@ class EngineClient:
     ) -> Generated:
         """``parent``: {"seed", "attributes", "latent"?} as a generation was stored."""
         body = {**_parent(parent), "count": count, "strength": strength, "format": self.image_format}
-        return _generated(await self._call("POST", "/v1/variations", _with(body, model=model, size=size)))
+        return _generated(await self.call("POST", "/v1/variations", _with(body, model=model, size=size)))
 
     async def fuse(
         self,
@@ -317,14 +319,14 @@ class EngineClient:
         # A parent is its seed, attributes and latent; the child is drawn at the request's truncation.
         a, b = ({k: v for k, v in _parent(p).items() if k != "truncation"} for p in (a, b))
         body = {"a": a, "b": b, "format": self.image_format, "from": chosen or {}}
-        return _generated(await self._call("POST", "/v1/fuse", _with(body, model=model, size=size)))
+        return _generated(await self.call("POST", "/v1/fuse", _with(body, model=model, size=size)))
 
     async def render(
         self, parent: dict[str, Any], *, model: str | None = None, size: int | None = None
     ) -> Generated:
         """The picture of a stored identity (seed, attributes, latent, truncation), e.g. at a larger size."""
         body = {**_parent(parent), "format": self.image_format}
-        return _generated(await self._call("POST", "/v1/render", _with(body, model=model, size=size)))
+        return _generated(await self.call("POST", "/v1/render", _with(body, model=model, size=size)))
 
     async def invert(
         self,
@@ -351,7 +353,7 @@ class EngineClient:
             style=style,
         )
         if progress is None:
-            return _generated(await self._call("POST", "/v1/invert", body))
+            return _generated(await self.call("POST", "/v1/invert", body))
         return _generated(await self._progressive("/v1/invert", body, progress))
 
     async def interpolate(
@@ -367,32 +369,32 @@ class EngineClient:
         for key, value in (("model", model), ("size", size)):
             if value is not None:
                 body[key] = value
-        data = await self._call("POST", "/v1/interpolate", body)
+        data = await self.call("POST", "/v1/interpolate", body)
         return base64.b64decode(data["gif"])
 
     async def reload(self, model: str, path: str | None = None) -> dict[str, Any]:
-        return await self._call("POST", f"/v1/models/{model}/reload", {"path": path} if path else {})
+        return await self.call("POST", f"/v1/models/{model}/reload", {"path": path} if path else {})
 
     # --- the nightly loop's calls: a fine-tune job, then promotion or rollback ---
     async def start_finetune(self, body: dict[str, Any]) -> Job:
         """POST /v1/jobs; ``body`` is the job request (model, data, curated, negatives, ...)."""
-        return Job.from_json(await self._call("POST", "/v1/jobs", {**body, "kind": "finetune"}))
+        return Job.from_json(await self.call("POST", "/v1/jobs", {**body, "kind": "finetune"}))
 
     async def job(self, job_id: str) -> Job:
-        return Job.from_json(await self._call("GET", f"/v1/jobs/{job_id}"))
+        return Job.from_json(await self.call("GET", f"/v1/jobs/{job_id}"))
 
     async def promote(self, model: str, checkpoint: str, reason: str) -> VersionChange:
         """Serve the checkpoint folder ``checkpoint`` (a path on the engine) as ``model``'s new version."""
         body = {"checkpoint": checkpoint, "reason": reason}
-        return VersionChange.from_json(await self._call("POST", f"/v1/models/{model}/promote", body))
+        return VersionChange.from_json(await self.call("POST", f"/v1/models/{model}/promote", body))
 
     async def rollback(self, model: str, reason: str) -> VersionChange:
         """Serve the version that served before the current one again."""
-        data = await self._call("POST", f"/v1/models/{model}/rollback", {"reason": reason})
+        data = await self.call("POST", f"/v1/models/{model}/rollback", {"reason": reason})
         return VersionChange.from_json(data)
 
     async def versions(self, model: str) -> Versions:
-        data = await self._call("GET", f"/v1/models/{model}/versions")
+        data = await self.call("GET", f"/v1/models/{model}/versions")
         history = tuple(VersionChange.from_json(c) for c in data.get("history") or ())
         return Versions(str(data.get("name", model)), data.get("current"), data.get("previous"), history)
 

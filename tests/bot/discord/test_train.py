@@ -132,7 +132,7 @@ async def test_a_server_trains_serves_votes_on_and_forgets_its_own_model(communi
         runs = store.curation_runs(5)
         assert [r["model"] for r in runs] == [COMMUNITY]
         assert runs[0]["details"]["curation"]["chosen"]
-        job = await engine._call("GET", f"/v1/jobs/{runs[0]['details']['job']}")
+        job = await engine.call("GET", f"/v1/jobs/{runs[0]['details']['job']}")
         assert f"communities/{COMMUNITY}/" in job["spec"]["data"]  # its own pictures ...
         assert f"communities/{COMMUNITY}/" in job["spec"]["init_from"]  # ... and its own model
 
