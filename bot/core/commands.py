@@ -63,7 +63,8 @@ class Commands:
 
     def models_for(self, caller: Caller) -> tuple[str, ...]:
         """The models ``caller`` may use: the shared ones, and their own server's."""
-        return tuple(n for n in self.catalog.names if visible(n, caller))
+        shared = self.store.shared_community_models()
+        return tuple(n for n in self.catalog.names if visible(n, caller, shared))
 
     async def ensure_models(self, caller: Caller) -> None:
         """Before admitting: a server model that trained after the catalog was read (or while the
@@ -98,7 +99,7 @@ class Commands:
         if allowed and caller.channel not in allowed and not caller.admin:
             return Reply.of(["Mascots are made in ", *_channels(allowed), " on this server."], ephemeral=True)
         name = model or guild_model or self.catalog.default
-        info = self.catalog.get(name) if visible(name, caller) else None
+        info = self.catalog.get(name) if visible(name, caller, self.store.shared_community_models()) else None
         if info is None:
             return oops(f"'{name}' is not a model here; available: {', '.join(self.models_for(caller))}.")
         canonical = {}
@@ -577,14 +578,26 @@ class Commands:
         default_model: str | None = None,
         allow_channel: str | None = None,
         remove_channel: str | None = None,
+        share: bool | None = None,
     ) -> Reply:
         if not caller.admin:
             return oops("Only bot admins and server managers can change the settings.")
         if caller.guild is None:
             return oops("Server settings only make sense in a server.")
+        sharing = ""
+        if share is not None:
+            name = self.store.share_community_model(caller.guild, share)
+            if name is None:
+                return oops("This server has no model of its own to share yet: /train makes one.")
+            sharing = (
+                f" This server's model is shared: other servers may pick it with /settings model:{name}."
+                if share
+                else " This server's model is no longer shared: other servers go back to their own choice."
+            )
         channels, model = self.store.guild_settings(caller.guild)
         if default_model is not None:
-            if self.catalog.get(default_model) is None or not visible(default_model, caller):
+            shared = self.store.shared_community_models()
+            if self.catalog.get(default_model) is None or not visible(default_model, caller, shared):
                 return oops(
                     f"'{default_model}' is not a model here; available: {', '.join(self.models_for(caller))}."
                 )
@@ -593,7 +606,7 @@ class Commands:
         self.store.set_guild_settings(caller.guild, channels, model)
         where = _channels(sorted(set(channels))) or ["every channel"]
         return Reply.of(
-            ["Mascots allowed in ", *where, f"; default model: {model or self.catalog.default}."],
+            ["Mascots allowed in ", *where, f"; default model: {model or self.catalog.default}.{sharing}"],
             ephemeral=True,
         )
 

@@ -6,8 +6,8 @@ name of the model it serves (``/v1/communities/...``, engine/serve/communities.p
 data set, model and versions live on the engine, one folder per community; the bot keeps
 which server trains what, where its progress goes, and the mascots its model drew.
 
-Only the server's own members see its model: ``visible`` hides other servers' models from
-/mascot, the model lists and /settings.
+Only the server's own members see its model, unless its managers share it (/settings share:):
+``visible`` hides other servers' unshared models from /mascot, the model lists and /settings.
 """
 
 from __future__ import annotations
@@ -50,10 +50,15 @@ def is_community_model(name: str) -> bool:
     return name.startswith(PREFIXES)
 
 
-def visible(name: str, caller: Caller) -> bool:
-    """Whether ``caller`` may use model ``name``: shared models everywhere, a server's own only there."""
+def visible(name: str, caller: Caller, shared: frozenset[str] = frozenset()) -> bool:
+    """Whether ``caller`` may use model ``name``: the project's models and those their servers
+    shared (``shared``) everywhere, a server's own only there."""
     server = server_of(caller)
-    return not is_community_model(name) or (server is not None and name == community_of(server))
+    return (
+        not is_community_model(name)
+        or name in shared
+        or (server is not None and name == community_of(server))
+    )
 
 
 @dataclass(frozen=True)

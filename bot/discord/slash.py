@@ -258,13 +258,17 @@ async def status(interaction: discord.Interaction) -> None:
 @app_commands.command(name="settings", description="Server managers: allowed channels and default model")
 @app_commands.guild_only()
 @app_commands.rename(default_model="model")
-@app_commands.describe(default_model="the model /mascot draws with in this server")
+@app_commands.describe(
+    default_model="the model /mascot draws with in this server",
+    share="let every server use this server's own model (or stop)",
+)
 @app_commands.autocomplete(default_model=model_autocomplete)
 async def settings(
     interaction: discord.Interaction,
     default_model: str | None = None,
     allow_channel: discord.TextChannel | None = None,
     remove_channel: discord.TextChannel | None = None,
+    share: bool | None = None,
 ) -> None:
     bot = host_of(interaction)
     perms = interaction.permissions
@@ -274,6 +278,7 @@ async def settings(
         default_model=default_model,
         allow_channel=str(allow_channel.id) if allow_channel else None,
         remove_channel=str(remove_channel.id) if remove_channel else None,
+        share=share,
     )
     await answer_now(interaction, reply)
 

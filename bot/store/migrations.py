@@ -122,6 +122,10 @@ MIGRATIONS: tuple[str, ...] = (
         details TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # 7: a server's managers may share its model: other servers then see it and may pick it.
+    """
+    ALTER TABLE community_models ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

@@ -394,6 +394,33 @@ class Store:
             pk="guild",
         )
 
+    def shared_community_models(self) -> frozenset[str]:
+        """The models their servers' managers shared with every server."""
+        return frozenset(
+            r["community"] for r in self.db.query("SELECT community FROM community_models WHERE shared")
+        )
+
+    def share_community_model(self, guild: str | int, shared: bool) -> str | None:
+        """Share the server's model with every server, or stop; stopping also takes it off other
+        servers' /mascot default. Returns the model's name, None when the server has none."""
+        row = self.community_model(guild)
+        if row is None:
+            return None
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("UPDATE community_models SET shared = ? WHERE guild = ?", [int(shared), str(guild)])
+            if not shared:
+                conn.execute(
+                    "UPDATE guild_settings SET default_model = NULL WHERE default_model = ? AND guild != ?",
+                    [row["community"], str(guild)],
+                )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return row["community"]
+
     def forget_community_model(self, guild: str | int) -> int:
         """Delete the server's row and every mascot its model drew (pictures, votes, stars, curation
         runs), and stop naming it as the server's default; returns the mascots deleted."""

@@ -123,3 +123,27 @@ async def test_each_chunk_is_posted_once_even_when_the_bot_restarted_in_between(
     lines = await restarted.nightly(post)
     assert len(posts) == 2 and "budget is spent" in lines[0]
     assert store.community_model("42")["state"] == "spent"
+
+
+async def test_a_shared_server_model_is_seen_and_picked_by_other_servers(core, store):
+    from dataclasses import replace
+
+    from bot.core.commands import Admitted
+    from bot.core.engine_client import Catalog
+
+    default = core.catalog.get(None)
+    core.catalog = Catalog(default.name, (default, replace(default, name="discord-g1")))
+    owner = Caller("boss", "discord", guild="g1", channel="c", admin=True)
+    other = Caller("ann", "discord", guild="g2", channel="c", admin=True)
+    assert "not a model here" in core.configure(other, default_model="discord-g1").text
+    assert "no model of its own" in core.configure(other, share=True).text
+    store.set_community_model("g1", "discord-g1", state="built", channel="c", cpu_minutes_budget=60.0)
+    shared = core.configure(owner, share=True)
+    assert "shared: other servers may pick it with /settings model:discord-g1" in shared.text
+    assert "discord-g1" in core.models_for(other)
+    assert isinstance(core.admit(other, {}, "discord-g1"), Admitted)
+    assert "default model: discord-g1" in core.configure(other, default_model="discord-g1").text
+    core.configure(owner, share=False)
+    assert "discord-g1" not in core.models_for(other) and store.guild_settings("g2")[1] is None
+    assert "not a model here" in core.admit(other, {}, "discord-g1").text
+    assert "discord-g1" in core.models_for(owner)

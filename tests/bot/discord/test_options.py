@@ -73,6 +73,7 @@ EXPECTED = {
         ("model", "the model /mascot draws with in this server", False, True, []),
         ("allow_channel", "…", False, False, []),
         ("remove_channel", "…", False, False, []),
+        ("share", "let every server use this server's own model (or stop)", False, False, []),
     ],
     "train": [
         ("channel", "take the pictures attached in this channel's last 500 messages", False, False, []),

@@ -49,3 +49,18 @@ def test_forgetting_a_server_model_removes_its_row_mascots_votes_and_default(tmp
     }  # the default's stay
     assert store.forget_community_model("42") == 0  # twice is harmless
     store.close()
+
+
+def test_a_shared_model_is_listed_and_unsharing_takes_it_off_other_servers(tmp_path):
+    store = Store(tmp_path / "bot.db")
+    assert store.share_community_model("42", True) is None  # no model of its own yet
+    store.set_community_model("42", "discord-42", state="built", channel="7", cpu_minutes_budget=60.0)
+    assert store.shared_community_models() == frozenset()
+    assert store.share_community_model("42", True) == "discord-42"
+    store.set_community_model("42", "discord-42", state="training", chunks_posted=1)  # keeps the share
+    assert store.shared_community_models() == {"discord-42"}
+    store.set_guild_settings("43", [], "discord-42")
+    store.set_guild_settings("42", [], "discord-42")
+    store.share_community_model("42", False)
+    assert store.shared_community_models() == frozenset()
+    assert store.guild_settings("43") == ([], None) and store.guild_settings("42") == ([], "discord-42")
