@@ -19,6 +19,10 @@ import numpy as np
 
 from engine.errors import MascotError
 
+# Large side / small side: 4x takes the 128 px generator to the posted 512, 8x a 64 px one.
+# The upscale stage (engine/upscale/model.py) is built for exactly these.
+SCALES = (2, 4, 8)
+
 if TYPE_CHECKING:
     from engine.data.dataset import Dataset
 
@@ -39,8 +43,8 @@ def build(count: int, out: str | Path, lr: int = 128, hr: int = 512, seed: int =
     from engine.data import dicebear
     from engine.data.dataset import Dataset
 
-    if hr % lr or hr // lr not in (2, 4):
-        raise MascotError(f"--hr must be 2 or 4 times --lr, got {lr} and {hr}")
+    if lr < 1 or hr % lr or hr // lr not in SCALES:
+        raise MascotError(f"--hr must be 2, 4 or 8 times --lr, got {lr} and {hr}")
     out = Path(out)
     for side, size in (("lr", lr), ("hr", hr)):
         if not (out / side / "card.json").is_file():
@@ -58,6 +62,12 @@ def build(count: int, out: str | Path, lr: int = 128, hr: int = 512, seed: int =
         json.dumps({"count": len(small), "lr": lr, "hr": hr, "seed": seed}, indent=1)
     )
     return out
+
+
+def pairs_scale(pairs: str | Path) -> int:
+    """Large side / small side of a folder made by ``build``."""
+    small, large = open_pairs(pairs)
+    return large.resolution // small.resolution
 
 
 def open_pairs(pairs: str | Path) -> tuple[Dataset, Dataset]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -23,12 +24,16 @@ def register(subparsers) -> None:
     )
     t.add_argument("--channels", type=int, help="width of the network (default 32)")
     t.add_argument("--blocks", type=int, help="residual blocks (default 6)")
+    t.add_argument(
+        "--scale", type=int, choices=[2, 4, 8], help="output side / input side (default: the pairs')"
+    )
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.set_defaults(func=_train)
     m = sub.add_parser("measure", help="PSNR and feature distance on held-out degraded pairs, vs Lanczos")
     m.add_argument("--checkpoint", required=True, help="upscaler folder (e.g. checkpoints/upscale)")
     m.add_argument("--pairs", required=True)
     m.add_argument("--images", type=int, default=64)
+    m.add_argument("--json", help="also write the figures to this file")
     # What the stage does to a generator's samples by KID is evaluation's: 'mascot-engine eval --size 256
     # --upscaler DIR' beside '--upscaler lanczos' (docs/upscale.md).
     m.add_argument("--generator", help="also draw this checkpoint's samples as a side-by-side sheet")
@@ -37,11 +42,14 @@ def register(subparsers) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from engine.data.pairs import pairs_scale
     from engine.upscale.model import UpscalerArch
     from engine.upscale.train import UpscaleRun, UpscaleTrainConfig
 
+    scale = args.scale or pairs_scale(args.pairs)
     arch = UpscalerArch(
-        **{k: v for k, v in (("channels", args.channels), ("blocks", args.blocks)) if v is not None}
+        scale=scale,
+        **{k: v for k, v in (("channels", args.channels), ("blocks", args.blocks)) if v is not None},
     )
     flags = {
         "pairs": args.pairs,
@@ -70,4 +78,8 @@ def _measure(args: argparse.Namespace) -> int:
     if args.generator and args.grid:
         print(f"wrote {side_by_side(args.checkpoint, args.generator, args.grid)}")
     print(json.dumps(table))
+    if args.json:
+        from engine.atomic import atomic_write_text
+
+        atomic_write_text(Path(args.json), json.dumps(table, indent=1))
     return 0

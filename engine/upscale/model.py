@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine.data.pairs import SCALES
 from engine.errors import MascotError
 
 
@@ -28,9 +29,9 @@ class UpscalerArch:
     unshuffle: int = 2  # the body runs at input side / unshuffle
 
     def validate(self) -> UpscalerArch:
-        if self.scale not in (2, 4) or self.unshuffle not in (1, 2):
+        if self.scale not in SCALES or self.unshuffle not in (1, 2):
             raise MascotError(
-                f"upscaler scale must be 2 or 4 and unshuffle 1 or 2, got {self.scale}, {self.unshuffle}"
+                f"upscaler scale must be 2, 4 or 8 and unshuffle 1 or 2, got {self.scale}, {self.unshuffle}"
             )
         if not (4 <= self.channels <= 256 and 1 <= self.blocks <= 32):
             raise MascotError(

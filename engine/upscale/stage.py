@@ -1,4 +1,4 @@
-"""The upscale-and-restore stage as the engine serves it: 128px pictures in, up to 512px out.
+"""The upscale-and-restore stage as the engine serves it: 128px (or 64px) pictures in, up to 512px out.
 
 Each image goes through the network alone (batch 1, fp32): its pixels then cannot depend
 on which requests it was batched with, so the engine's promise (same request, same bytes)
@@ -27,7 +27,7 @@ class UpscaleStage:
 
     def sizes(self, native: int) -> list[int]:
         """Output sides offered for a generator drawing ``native`` pixels."""
-        return [native * k for k in (1, 2, 4) if k <= self.scale]
+        return [native * k for k in (1, 2, 4, 8) if k <= self.scale]
 
     def apply(self, pixels, size: int) -> list[np.ndarray]:
         """uint8 images (s, s, 3), a list or a stacked array -> uint8 (size, size, 3) each."""

@@ -5,12 +5,14 @@ import pytest
 import torch
 
 from engine.checkpoint import CheckpointError
+from engine.cli import main
 from engine.errors import MascotError
 from engine.upscale.checkpoint import load_upscaler
 from engine.upscale.measure import measure
 from engine.upscale.model import UpscalerArch
 from engine.upscale.stage import UpscaleStage
 from engine.upscale.train import UpscaleRun, UpscaleTrainConfig
+from tests.engine.upscale.conftest import make_pairs
 
 ARCH = UpscalerArch(channels=8, blocks=1)
 
@@ -94,3 +96,36 @@ def test_the_stage_serves_every_offered_size_and_the_same_pixels_alone_or_togeth
     assert np.array_equal(big[1:2], np.stack(stage.apply(list(pixels[1:2]), 128)))
     assert np.stack(stage.apply(pixels, 64)).shape == (3, 64, 64, 3)
     assert np.array_equal(np.stack(stage.apply(list(pixels), 32)), pixels)
+
+
+@pytest.fixture(scope="module")
+def pairs_64_512(tmp_path_factory):
+    return make_pairs(tmp_path_factory.mktemp("pairs8"), n=6, small=64, scale=8)
+
+
+def test_an_8x_stage_trains_on_64_to_512_pairs_and_serves_every_size_up_to_512(pairs_64_512, tmp_path):
+    arch = UpscalerArch(scale=8, channels=8, blocks=1)
+    path = UpscaleRun(
+        config(pairs_64_512, tmp_path / "run", arch=arch, steps=1, holdout=2, perceptual=0)
+    ).run()
+    model, meta = load_upscaler(path)
+    assert model.arch.scale == 8 and meta["training"]["steps"] == 1
+    stage = UpscaleStage(path)
+    assert stage.sizes(64) == [64, 128, 256, 512]
+    pixels = np.random.default_rng(0).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    assert stage.apply_one(pixels[0], 512).shape == (512, 512, 3)
+    assert stage.apply_one(pixels[0], 256).shape == (256, 256, 3)
+
+
+def test_a_4x_stage_refuses_8x_pairs_with_both_scales_named(pairs_64_512, tmp_path):
+    with pytest.raises(MascotError, match="x8; the upscaler is x4"):
+        UpscaleRun(config(pairs_64_512, tmp_path / "run", holdout=2))
+
+
+def test_upscale_train_takes_its_scale_from_the_pairs(pairs_64_512, tmp_path, capsys):
+    argv = ["upscale", "train", "--pairs", str(pairs_64_512), "--out", str(tmp_path / "run"), "--steps", "1"]
+    assert main(argv) == 2
+    # Past the scale check (x8 pairs, an x8 network), stopped by the default hold-out of 64 pairs.
+    assert "6 pairs; at least 65 are needed" in capsys.readouterr().err
+    assert main([*argv, "--scale", "4"]) == 2
+    assert "pairs are x8; the upscaler is x4" in capsys.readouterr().err
