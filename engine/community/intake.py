@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.community.store import Community, CommunityError, Limits
+from engine.data.svgrefs import outside_references
+from engine.errors import shown
 
 KINDS = ("PNG", "JPEG", "WebP", "GIF", "SVG")
 SUFFIX_OF = {"PNG": ".png", "JPEG": ".jpg", "WebP": ".webp", "GIF": ".gif", "SVG": ".svg"}
@@ -103,9 +105,15 @@ def svg_problem(data: bytes) -> str | None:
     except ImportError:
         return "is an SVG, and this engine has no SVG renderer (pip install resvg-py)"
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         return "is not UTF-8 text, so not an SVG that can be drawn"
+    outside = outside_references(text)
+    if outside:
+        return (
+            f"is an SVG that refers to something outside itself ({shown(outside[0])}); only SVGs "
+            "whose images are all inside them (data: or #id) are taken"
+        )
     return None
 
 

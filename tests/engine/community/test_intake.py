@@ -80,3 +80,29 @@ def test_upload_count_and_disk_limits_are_stated(community):
     kept = take_pictures(community, pictures(3), Limits(pictures=3))
     full = take_pictures(community, [("more.png", picture(30))], Limits(pictures=3))
     assert len(kept.kept) == 3 and "keeps 3 pictures, the most allowed" in full.refused[0]["reason"]
+
+
+SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+    'width="64" height="64">{}</svg>'
+)
+
+
+def test_an_svg_that_would_draw_the_engines_own_files_is_refused(community, tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(picture(5))
+    inside = SVG.format('<circle id="c" cx="32" cy="32" r="20" fill="red"/><use href="#c"/>')
+    files = [
+        ("inside.svg", inside.encode()),
+        ("absolute.svg", SVG.format(f'<image href="{secret}" width="64" height="64"/>').encode()),
+        ("climbing.svg", SVG.format('<image xlink:href="../../secret.png" width="9" height="9"/>').encode()),
+        ("remote.svg", SVG.format('<image href="https://example.com/a.png" width="9" height="9"/>').encode()),
+    ]
+    taken = take_pictures(community, files, Limits())
+    reasons = {r["file"]: r["reason"] for r in taken.refused}
+    assert taken.kept == ["inside.svg"]
+    assert reasons["absolute.svg"] == (
+        f'is an SVG that refers to something outside itself ("{secret}"); only SVGs whose images '
+        "are all inside them (data: or #id) are taken"
+    )
+    assert '"../../secret.png"' in reasons["climbing.svg"] and '"https://' in reasons["remote.svg"]
