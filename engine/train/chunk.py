@@ -35,6 +35,7 @@ from engine.errors import MascotError
 from engine.train.targets import TARGETS, Target, target
 
 GATE_METRICS = "prc,attr_precision,kid_effl0"
+MEASURED_PAIRS = 64  # an upscale stage is judged on (at most) this many held-out pairs
 RESUME_FILE_LIMIT = 16 * 2**20
 # torch.compile costs a minute or two the first time (seconds from its cache); where it pays
 # (the target says), it has paid back well within this many minutes.
@@ -68,7 +69,12 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads for training (0: every core)")
     p.add_argument("--nice", type=int, default=10, help="scheduling priority, 0-19 (higher: gentler)")
     p.add_argument("--batch", type=int, default=0, help="images per step (default: the target's recipe)")
-    p.add_argument("--eval-samples", type=int, default=1000, help="generated samples per evaluation")
+    p.add_argument(
+        "--eval-samples",
+        type=int,
+        default=1000,
+        help="generated samples per evaluation (an upscale stage's: held-out pairs, at most 64)",
+    )
     p.add_argument(
         "--classifier-epochs",
         type=int,
@@ -136,36 +142,77 @@ class Chunk:
         gate = self._evaluate_and_gate(candidate)
         self._grids(candidate)
         if gate["passed"] and self.cfg.ship:
-            self._ship(candidate)
+            if self.t.ships:
+                self._ship(candidate)
+            else:
+                self.say(
+                    f"not shipped: a {self.t.name} candidate replaces {self.t.shipped} only by hand "
+                    f"(docs/training.md); it is {candidate}, its figures {self.t.run / 'gate.json'}"
+                )
         self.say(f"done in {(time.time() - self.start) / 60:.1f} minutes")
         return 0
 
     def _ensure_data(self) -> None:
-        if (self.t.data / "card.json").is_file():
-            return
-        for command in self.t.build:
+        if self.t.posted is not None:
+            self._build((self.t.posted.build,))
+        if not _built(self.t.data):
+            self._build(self.t.build)
+
+    def _build(self, commands: tuple[tuple[str, ...], ...]) -> None:
+        for command in commands:
             out = Path(command[command.index("--out") + 1])
-            if (out / "card.json").is_file():
+            if _built(out):
                 continue  # an earlier step's output is already there
             if not self._engine(command[0], command[1:]):
-                raise MascotError(f"could not build {self.t.data}: see {self.log_path}")
+                raise MascotError(f"could not build {out}: see {self.log_path}")
 
     def _place_resume_point(self) -> tuple[str, ...]:
         """Continue the run folder when it is at least as far as the committed resume point
-        (the same machine, a chunk ago), else start from the committed point, else fine-tune
-        the shipped model."""
-        committed = _nimg(self.t.resume)
-        here = _nimg(self.t.run)
+        (the same machine, a chunk ago), else start from the committed point, else from the
+        target's start (the shipped model, an earlier model in git history, or nothing)."""
+        committed = _progress(self.t.resume)
+        here = _progress(self.t.run)
         if committed is None and here is None:
-            self.say(f"no resume point: fine-tuning {self.t.shipped}")
-            return ("--init-from", str(self.t.shipped))
+            return self._start_flags()
+        unit = "steps" if self.t.kind == "upscaler" else "kimg"
+        scale = 1 if self.t.kind == "upscaler" else 1000
         if here is None or (committed is not None and committed > here):
             for name in ("resume.json", "resume.safetensors"):
                 shutil.copy(self.t.resume / name, self.t.run / name)
-            self.say(f"continuing the committed resume point at {committed / 1000:.1f} kimg")
+            self.say(f"continuing the committed resume point at {committed / scale:.1f} {unit}")
         else:
-            self.say(f"continuing {self.t.run} at {here / 1000:.1f} kimg")
+            self.say(f"continuing {self.t.run} at {here / scale:.1f} {unit}")
         return ("--resume",)
+
+    def _start_flags(self) -> tuple[str, ...]:
+        if self.t.start == "shipped":
+            self.say(f"no resume point: fine-tuning {self.t.shipped}")
+            return ("--init-from", str(self.t.shipped))
+        if self.t.start:
+            folder = self._from_history(self.t.start)
+            if folder is not None:
+                self.say(f"no resume point: starting from {self.t.start} (git history)")
+                return ("--init-from", str(folder))
+        self.say("no resume point: training from scratch")
+        return ()
+
+    def _from_history(self, spec: str) -> Path | None:
+        """A serving checkpoint folder ``REV:FOLDER`` copied out of git history into the run
+        folder; None (said in the log) where this checkout does not hold it."""
+        rev, _, folder = spec.partition(":")
+        names = _git(["ls-tree", "--name-only", f"{rev}:{folder}"])
+        if not names:
+            self.say(f"{spec} is not in this checkout's history")
+            return None
+        out = self.t.run / "start"
+        out.mkdir(parents=True, exist_ok=True)
+        for name in names.decode().split():
+            blob = _git(["show", f"{rev}:{folder}/{name}"])
+            if blob is None:
+                self.say(f"could not read {rev}:{folder}/{name} from git")
+                return None
+            (out / name).write_bytes(blob)
+        return out
 
     def _train(self, start_flags: tuple[str, ...]) -> bool:
         minutes = self.cfg.minutes - self._elapsed_minutes() - self._after_minutes()
@@ -174,6 +221,8 @@ class Chunk:
                 f"--minutes {self.cfg.minutes:g} leaves {minutes:.1f} minutes to train after the "
                 f"{self._after_minutes():.0f} kept for evaluation: give more"
             )
+        if self.t.kind == "upscaler":
+            return self._train_upscaler(start_flags, minutes)
         flags = [
             *self.t.train_flags,
             "--data",
@@ -191,7 +240,26 @@ class Chunk:
             flags.append("--compile")
         return self._engine("train", flags)
 
+    def _train_upscaler(self, start_flags: tuple[str, ...], minutes: float) -> bool:
+        flags = [
+            "train",
+            *self.t.train_flags,
+            "--pairs",
+            str(self.t.data),
+            "--out",
+            str(self.t.run),
+            *start_flags,
+            "--minutes",
+            f"{minutes:.2f}",
+            "--batch",
+            str(self.cfg.batch or self.t.batch),
+        ]
+        return self._engine("upscale", flags)
+
     def _write_back_resume(self) -> None:
+        if self.t.kind == "upscaler":
+            self._write_back_upscaler()
+            return
         from engine.checkpoint import compact_resume, load_state, read_resume_meta
 
         compact_resume(self.t.run, self.t.resume)
@@ -206,27 +274,120 @@ class Chunk:
             f"{state['seconds'] / 60:.0f} training minutes in all"
         )
 
+    def _write_back_upscaler(self) -> None:
+        """The stage is small (Adam's moments included, a few MB): its resume point is kept
+        whole, so a resumed run goes on exactly."""
+        from engine.checkpoint import load_state
+
+        meta = json.loads((self.t.run / "resume.json").read_text())
+        load_state(self.t.run / "resume.safetensors", meta.get("weights_sha256") or "")  # reads back whole
+        self.t.resume.mkdir(parents=True, exist_ok=True)
+        for name in ("resume.safetensors", "resume.json"):  # the JSON last: it names the weights' hash
+            tmp = self.t.resume / f".{name}.tmp"
+            shutil.copy(self.t.run / name, tmp)
+            os.replace(tmp, self.t.resume / name)
+            if (self.t.resume / name).stat().st_size > RESUME_FILE_LIMIT:
+                self.say(f"warning: {self.t.resume / name} is over 16 MiB")
+        self.say(
+            f"resume point written to {self.t.resume}: {meta['step']} steps, "
+            f"{meta['seconds'] / 60:.0f} training minutes in all"
+        )
+
     def _export_candidate(self) -> Path:
+        if self.t.kind == "upscaler":
+            return self.t.run / "model"  # training writes the servable stage there
         candidate = self.t.run / "candidate"
         self._engine("export", ["--checkpoint", str(self.t.run / "model"), "--out", str(candidate), "--half"])
         return candidate
 
     def _evaluate_and_gate(self, candidate: Path) -> dict[str, Any]:
+        if self.t.kind == "upscaler":
+            gate = self._measure_upscaler(candidate)
+        else:
+            gate = self._evaluate_generator(candidate)
+        gate["minutes"] = round(self._elapsed_minutes(), 1)
+        gate["ships"] = self.t.ships
+        (self.t.run / "gate.json").write_text(json.dumps(gate, indent=1))
+        for line in gate_table(gate):
+            self.say(line)
+        return gate
+
+    def _evaluate_generator(self, candidate: Path) -> dict[str, Any]:
+        sides = {"candidate": (candidate, None), "shipped": (self.t.shipped, None)}
+        if self.t.posted is not None:
+            stage = next(
+                (p for p in self.t.posted.candidate_upscalers if (p / "upscaler.json").is_file()), None
+            )
+            if stage is None:
+                raise MascotError(
+                    f"no upscale stage takes the {self.t.name} candidate to 512 (looked in "
+                    f"{', '.join(map(str, self.t.posted.candidate_upscalers))}): run "
+                    f"'mascot-engine chunk --target upscale-8' first; the candidate is {candidate}"
+                )
+            sides = {
+                "candidate": (candidate, stage),
+                "shipped": (self.t.shipped, self.t.posted.shipped_upscaler),
+            }
         reports = {}
-        for name, checkpoint in (("candidate", candidate), ("shipped", self.t.shipped)):
+        for name, (checkpoint, stage) in sides.items():
             out = self.t.run / f"eval-{name}"
-            if not self._engine("eval", self._eval_flags(checkpoint, out)):
+            flags = (
+                self._eval_flags(checkpoint, out)
+                if stage is None
+                else self._posted_flags(checkpoint, stage, out)
+            )
+            if not self._engine("eval", flags):
                 # eval keeps what finished, but a gate needs every figure: never judge on a part.
                 raise MascotError(
                     f"evaluating the {name} model failed: see {out}/report.md and {self.log_path}"
                 )
             reports[name] = json.loads((out / "report.json").read_text())["metrics"]
         gate = judge(reports["candidate"], reports["shipped"])
-        gate["minutes"] = round(self._elapsed_minutes(), 1)
-        (self.t.run / "gate.json").write_text(json.dumps(gate, indent=1))
-        for line in gate_table(gate):
-            self.say(line)
+        if self.t.posted is not None:
+            gate["posted"] = {name: str(stage) for name, (_, stage) in sides.items()}
+            gate["posted"]["size"] = self.t.posted.size
         return gate
+
+    def _posted_flags(self, checkpoint: Path, stage: Path, out: Path) -> list[str]:
+        """The posted protocol at 512 through ``stage``; EvalNet learns from the target's
+        training set, the same reader for both sides."""
+        return [
+            "--protocol",
+            "posted",
+            "--checkpoint",
+            str(checkpoint),
+            "--data",
+            str(self.t.posted.real),
+            "--classifier-data",
+            str(self.t.data),
+            "--upscaler",
+            str(stage),
+            "--size",
+            str(self.t.posted.size),
+            "--out",
+            str(out),
+            "--samples",
+            str(self.cfg.eval_samples),
+            "--device",
+            "cuda" if self.cfg.device == "cuda" else "cpu",
+            "--quiet",
+            *(("--classifier-epochs", str(self.cfg.classifier_epochs)) if self.cfg.classifier_epochs else ()),
+        ]
+
+    def _measure_upscaler(self, candidate: Path) -> dict[str, Any]:
+        """Feature distance to the truth on the held-out pairs (lower is better), against the
+        shipped stage's, or Lanczos's before one is shipped; PSNR reported beside it."""
+        tables = {}
+        for name, stage in (("candidate", candidate), ("shipped", self.t.shipped)):
+            if name == "shipped" and not (stage / "upscaler.json").is_file():
+                continue
+            out = self.t.run / f"measure-{name}.json"
+            flags = ["measure", "--checkpoint", str(stage), "--pairs", str(self.t.data), "--json", str(out)]
+            flags += ["--images", str(min(self.cfg.eval_samples, MEASURED_PAIRS))]
+            if not self._engine("upscale", flags):
+                raise MascotError(f"measuring the {name} stage failed: see {self.log_path}")
+            tables[name] = json.loads(out.read_text())
+        return judge_upscaler(tables["candidate"], tables.get("shipped"))
 
     def _eval_flags(self, checkpoint: Path, out: Path) -> list[str]:
         return [
@@ -253,6 +414,15 @@ class Chunk:
             self._engine("generate", flags)
 
     def _ship(self, candidate: Path) -> None:
+        if self.t.kind == "upscaler":
+            from engine.atomic import publish, staging_dir
+
+            tmp = staging_dir(self.t.shipped)
+            for f in candidate.iterdir():
+                shutil.copy(f, tmp / f.name)
+            publish(tmp, self.t.shipped)
+            self.say(f"shipped: the candidate replaces {self.t.shipped}")
+            return
         from engine.checkpoint import export_checkpoint
 
         export_checkpoint(
@@ -292,6 +462,11 @@ class Chunk:
     def _after_minutes(self) -> float:
         if self.cfg.after_minutes > 0:
             return self.cfg.after_minutes
+        if self.t.kind == "upscaler":
+            return 3.0  # two measurements on 64 held-out pairs
+        if self.t.posted is not None and self.cfg.device != "cuda":
+            # Two posted evaluations at 512: about a second per sample each on a 2-core CPU.
+            return 6.0 + 2 * self.cfg.eval_samples / 60
         # Two evaluations, the grids and the export: seconds on a GPU, minutes on a CPU.
         return 4.0 if self.cfg.device == "cuda" else 6.0 + self.cfg.eval_samples / 250
 
@@ -305,12 +480,27 @@ class Chunk:
             log.write(line + "\n")
 
 
-def _nimg(folder: Path) -> int | None:
+def _built(folder: Path) -> bool:
+    """A data set (card.json) or a pairs folder (pairs.json) is there."""
+    return (folder / "card.json").is_file() or (folder / "pairs.json").is_file()
+
+
+def _git(args: list[str]) -> bytes | None:
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, check=False)
+    except OSError:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _progress(folder: Path) -> int | None:
+    """How far a resume point is: images seen (a generator's) or steps (an upscaler's)."""
     path = folder / "resume.json"
     if not path.is_file():
         return None
     try:
-        return int(json.loads(path.read_text())["state"]["nimg"])
+        meta = json.loads(path.read_text())
+        return int(meta["state"]["nimg"] if "state" in meta else meta["step"])
     except (ValueError, KeyError, TypeError) as exc:
         raise MascotError(f"'{path}' is not a resume point's JSON: {exc}") from None
 
@@ -332,15 +522,43 @@ def judge(candidate: dict[str, Any], shipped: dict[str, Any]) -> dict[str, Any]:
     return {**figures, "passed": passed}
 
 
+def judge_upscaler(candidate: dict[str, Any], shipped: dict[str, Any] | None) -> dict[str, Any]:
+    """The stage's gate: its feature distance to the truth not worse than the shipped stage's
+    (or, before one is shipped, than Lanczos's), on the same held-out pairs."""
+    against = "shipped" if shipped is not None else "Lanczos"
+    theirs = shipped["upscaler"] if shipped is not None else candidate["Lanczos"]
+    ours = candidate["upscaler"]
+    figures = {
+        name: {"feature_distance": row["feature_distance"], "psnr_db": row["psnr_db"]}
+        for name, row in (("candidate", ours), ("shipped", theirs))
+    }
+    passed = ours["feature_distance"] <= theirs["feature_distance"]
+    return {**figures, "against": against, "passed": passed}
+
+
 def gate_table(gate: dict[str, Any]) -> list[str]:
-    rows = [f"{'':16}{'candidate':>11}{'shipped':>11}"]
-    for key, label in (
-        ("precision", "precision"),
-        ("recall", "recall"),
-        ("attr_precision", "attr precision"),
-        ("kid", "KID-EffLite0"),
-    ):
+    rows = [f"{'':16}{'candidate':>11}{gate.get('against', 'shipped'):>11}"]
+    keys = (
+        (("feature_distance", "feature dist."), ("psnr_db", "PSNR dB"))
+        if "feature_distance" in gate["candidate"]
+        else (
+            ("precision", "precision"),
+            ("recall", "recall"),
+            ("attr_precision", "attr precision"),
+            ("kid", "KID-EffLite0"),
+        )
+    )
+    for key, label in keys:
         rows.append(f"{label:16}{gate['candidate'][key]:>11.4f}{gate['shipped'][key]:>11.4f}")
-    verdict = "passes: precision and attribute precision not worse" if gate["passed"] else "does not pass"
+    if "feature_distance" in gate["candidate"]:
+        verdict = "passes: feature distance not worse" if gate["passed"] else "does not pass"
+    else:
+        verdict = "passes: precision and attribute precision not worse" if gate["passed"] else "does not pass"
+    if "posted" in gate:
+        stages = gate["posted"]
+        verdict += (
+            f" (at {stages['size']} px: candidate through {stages['candidate']}, "
+            f"shipped through {stages['shipped']})"
+        )
     rows.append(f"gate: {verdict}")
     return rows

@@ -5,6 +5,15 @@ flagship  checkpoints/default: projected 128px on 20k DiceBear renders, resumed 
 emoji     checkpoints/emoji: projected 64px on the clustered Noto emoji (5 classes), resumed
           from checkpoints/resume/emoji once a chunk has written it, else fine-tuned from the
           shipped model's generator and discriminator.
+flagship-64  the flagship's rival: projected 64px on 20k DiceBear renders at 64px (the flagship's
+          styles and seed), posted through an 8x stage. Resumed from
+          checkpoints/resume/projected-64 once a chunk has written it, else started from the
+          project's last 64px default (commit c590220, 324.6 kimg). Gated at 512 by the posted
+          protocol against the shipped default through its 4x stage; never shipped by a chunk
+          (serving a 64px default also means serving the 8x stage: a maintainer's step).
+upscale-8 checkpoints/upscale-8: the 8x upscale-and-restore stage (64 -> 512) on renderer pairs,
+          resumed from checkpoints/resume/upscale-8; gated on held-out pairs by its feature
+          distance to the truth against the shipped 8x stage (or, before one, Lanczos).
 
 A target names its data set and the commands that build it when it is missing, the committed
 resume point a chunk continues and overwrites, the shipped model a candidate must beat, the
@@ -25,6 +34,18 @@ CHUNK_FLAGS = ("--kimg", "100000", "--tick-kimg", "16", "--snapshot-kimg", "64")
 
 
 @dataclass(frozen=True)
+class PostedGate:
+    """Judge the candidate as posted (512 px, ``engine/metrics/posted.py``) against the shipped
+    model as posted, each through its own upscale stage, on real renders at 512."""
+
+    real: Path  # real renders at 512 of the offered styles, twice the evaluation's samples
+    build: tuple[str, ...]  # the mascot-engine command that makes ``real`` when missing
+    candidate_upscalers: tuple[Path, ...]  # the first that exists takes the candidate to 512
+    shipped_upscaler: Path
+    size: int = 512  # the posted size
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     data: Path
@@ -37,6 +58,12 @@ class Target:
     # torch.compile in a long chunk: on a 2-core CPU it sped the projected step 1.7x at 128 px and
     # not at all at 64 px (bench/train_speed.py --before-after), so it is the flagship's alone.
     compile: bool = False
+    kind: str = "generator"  # or "upscaler": trained by 'upscale train', measured by 'upscale measure'
+    # Where a chunk starts when no resume point exists: "shipped" fine-tunes the shipped model,
+    # "REV:FOLDER" a serving checkpoint folder in git history, "" trains from scratch.
+    start: str = "shipped"
+    posted: PostedGate | None = None  # None: judged at the model's own size on ``data``
+    ships: bool = True  # False: --ship is refused; the candidate and its figures stay in the run
 
     @property
     def run(self) -> Path:
@@ -104,6 +131,68 @@ TARGETS = {
         batch=32,
     ),
 }
+
+
+FLAGSHIP_64 = Target(
+    name="flagship-64",
+    data=Path("data/dicebear-20k-64"),
+    build=(
+        (
+            "data",
+            "dicebear",
+            "--count",
+            "20000",
+            "--size",
+            "64",
+            "--seed",
+            "7",
+            "--out",
+            "data/dicebear-20k-64",
+        ),
+    ),
+    resume=Path("checkpoints/resume/projected-64"),
+    shipped=Path("checkpoints/default"),
+    train_flags=("--family", "projected", "--res", "64", *CHUNK_FLAGS),
+    grid_rows=("hair", "style"),
+    batch=64,  # the flagship's, so the two differ only in size and stage
+    start="c590220:checkpoints/default",  # the last 64px default: 324.6 kimg, 180 CPU minutes
+    posted=PostedGate(
+        real=Path("data/dicebear-2k-512"),
+        build=(
+            "data",
+            "dicebear",
+            "--count",
+            "2000",
+            "--size",
+            "512",
+            "--seed",
+            "512",
+            "--out",
+            "data/dicebear-2k-512",
+        ),
+        # The shipped 8x stage, else the upscale-8 chunk's latest: train that one first.
+        candidate_upscalers=(Path("checkpoints/upscale-8"), Path("runs/chunk-upscale-8/model")),
+        shipped_upscaler=Path("checkpoints/upscale"),
+    ),
+    ships=False,
+)
+
+UPSCALE_8 = Target(
+    name="upscale-8",
+    data=Path("data/pairs-64-512"),
+    build=(("data", "pairs", "--count", "1200", "--lr", "64", "--hr", "512", "--out", "data/pairs-64-512"),),
+    resume=Path("checkpoints/resume/upscale-8"),
+    shipped=Path("checkpoints/upscale-8"),
+    # --steps is a ceiling the deadline always reaches first.
+    train_flags=("--scale", "8", "--steps", "100000000"),
+    grid_rows=(),
+    batch=16,
+    kind="upscaler",
+    start="",
+)
+
+# The 64px + 8x side of the comparison with the flagship (docs/training.md).
+TARGETS |= {t.name: t for t in (FLAGSHIP_64, UPSCALE_8)}
 
 
 def target(name: str) -> Target:
