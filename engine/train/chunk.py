@@ -15,6 +15,10 @@ It runs at low priority (``--nice``), so other work on the machine goes first. S
 Ctrl-C stops it cleanly: training saves, the resume point is written back, and nothing is
 evaluated or shipped. Everything it does is logged to ``runs/chunk-TARGET/chunk.log``; the
 gate's figures go to ``runs/chunk-TARGET/gate.json`` and a grid per ``grid_rows`` attribute.
+
+A target may instead be gated as posted (``flagship-64``: at 512 px by the posted protocol, the
+candidate through its 8x stage, the shipped model through its 4x one), or be an upscale stage
+(``upscale-8``: trained by ``upscale train``, judged on held-out pairs by ``upscale measure``).
 """
 
 from __future__ import annotations
@@ -128,6 +132,8 @@ class Chunk:
         os.nice(self.cfg.nice)
         self._install_signals()
         self.say(f"chunk {self.t.name}: {self.cfg.minutes:g} minutes, run folder {self.t.run}")
+        if self.t.posted is not None:
+            self._candidate_stage()  # before hours of training, not after
         self._ensure_data()
         start_flags = self._place_resume_point()
         trained = self._train(start_flags)
@@ -315,15 +321,7 @@ class Chunk:
     def _evaluate_generator(self, candidate: Path) -> dict[str, Any]:
         sides = {"candidate": (candidate, None), "shipped": (self.t.shipped, None)}
         if self.t.posted is not None:
-            stage = next(
-                (p for p in self.t.posted.candidate_upscalers if (p / "upscaler.json").is_file()), None
-            )
-            if stage is None:
-                raise MascotError(
-                    f"no upscale stage takes the {self.t.name} candidate to 512 (looked in "
-                    f"{', '.join(map(str, self.t.posted.candidate_upscalers))}): run "
-                    f"'mascot-engine chunk --target upscale-8' first; the candidate is {candidate}"
-                )
+            stage = self._candidate_stage()
             sides = {
                 "candidate": (candidate, stage),
                 "shipped": (self.t.shipped, self.t.posted.shipped_upscaler),
@@ -347,6 +345,17 @@ class Chunk:
             gate["posted"] = {name: str(stage) for name, (_, stage) in sides.items()}
             gate["posted"]["size"] = self.t.posted.size
         return gate
+
+    def _candidate_stage(self) -> Path:
+        """The upscale stage that takes the candidate to the posted size."""
+        places = self.t.posted.candidate_upscalers
+        stage = next((p for p in places if (p / "upscaler.json").is_file()), None)
+        if stage is None:
+            raise MascotError(
+                f"no upscale stage takes the {self.t.name} candidate to {self.t.posted.size} px (looked in "
+                f"{', '.join(map(str, places))}): run 'mascot-engine chunk --target upscale-8' first"
+            )
+        return stage
 
     def _posted_flags(self, checkpoint: Path, stage: Path, out: Path) -> list[str]:
         """The posted protocol at 512 through ``stage``; EvalNet learns from the target's

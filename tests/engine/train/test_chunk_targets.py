@@ -146,13 +146,13 @@ def test_a_64px_chunk_is_gated_as_posted_through_each_sides_stage_and_not_shippe
     assert "not shipped" in log and (t.shipped / "model.json").read_text() == shipped_json
 
 
-def test_a_64px_candidate_without_an_8x_stage_is_refused_before_any_evaluation(tmp_path, monkeypatch):
+def test_a_64px_chunk_without_an_8x_stage_is_refused_before_it_builds_or_trains(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     t = dataclasses.replace(target("flagship-64"), name="toy-64")
-    chunk = Chunk(ChunkConfig(target=t, minutes=60))
+    chunk = Chunk(ChunkConfig(target=t, minutes=60, nice=0))
     monkeypatch.setattr(chunk, "_engine", lambda command, flags: pytest.fail(f"ran {command}"))
     with pytest.raises(MascotError, match="chunk --target upscale-8' first"):
-        chunk._evaluate_and_gate(tmp_path / "candidate")
+        chunk.run()
 
 
 def test_the_stage_gate_holds_feature_distance_against_the_shipped_stage_or_else_lanczos():
