@@ -411,7 +411,10 @@ async def test_a_burst_gets_200s_and_quick_429s_never_a_503(tiny_checkpoint, tmp
     statuses = [s for s, _, _ in results]
     assert set(statuses) <= {200, 429} and statuses.count(200) > 0 and statuses.count(429) > 0, statuses
     refused = [(t, ra) for s, t, ra in results if s == 429]
-    assert max(t for t, _ in refused) < 1.0
+    drawn = [t for s, t, _ in results if s == 200]
+    # Refused at admission, not after waiting for work: every 429 is back before the last picture
+    # is (that one waited for the drawing ahead of it), whatever the machine's speed.
+    assert max(t for t, _ in refused) < max(drawn)
     assert all(ra and int(ra) >= 1 for _, ra in refused)
 
 
