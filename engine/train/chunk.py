@@ -160,7 +160,7 @@ class Chunk:
 
     def _ensure_data(self) -> None:
         if self.t.posted is not None:
-            self._build((self.t.posted.build,))
+            self._build(self.t.posted.build)
         if not _built(self.t.data):
             self._build(self.t.build)
 
@@ -358,8 +358,7 @@ class Chunk:
         return stage
 
     def _posted_flags(self, checkpoint: Path, stage: Path, out: Path) -> list[str]:
-        """The posted protocol at 512 through ``stage``; EvalNet learns from the target's
-        training set, the same reader for both sides."""
+        """The posted protocol at 512 through ``stage``, the same attribute reader for both sides."""
         return [
             "--protocol",
             "posted",
@@ -368,7 +367,7 @@ class Chunk:
             "--data",
             str(self.t.posted.real),
             "--classifier-data",
-            str(self.t.data),
+            str(self.t.posted.classifier),
             "--upscaler",
             str(stage),
             "--size",

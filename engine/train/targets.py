@@ -39,7 +39,10 @@ class PostedGate:
     model as posted, each through its own upscale stage, on real renders at 512."""
 
     real: Path  # real renders at 512 of the offered styles, twice the evaluation's samples
-    build: tuple[str, ...]  # the mascot-engine command that makes ``real`` when missing
+    # The set EvalNet (the attribute reader, at its own 64 px) learns from: one reader for both
+    # sides, and the flagship's, so its gate and this one read attributes alike.
+    classifier: Path
+    build: tuple[tuple[str, ...], ...]  # mascot-engine commands that make ``real`` and ``classifier``
     candidate_upscalers: tuple[Path, ...]  # the first that exists takes the candidate to 512
     shipped_upscaler: Path
     size: int = 512  # the posted size
@@ -70,24 +73,13 @@ class Target:
         return Path("runs") / f"chunk-{self.name}"
 
 
+FLAGSHIP_DATA = ("data", "dicebear", "--count", "20000", "--size", "128", "--seed", "7")
+
 TARGETS = {
     "flagship": Target(
         name="flagship",
         data=Path("data/dicebear-20k-128"),
-        build=(
-            (
-                "data",
-                "dicebear",
-                "--count",
-                "20000",
-                "--size",
-                "128",
-                "--seed",
-                "7",
-                "--out",
-                "data/dicebear-20k-128",
-            ),
-        ),
+        build=((*FLAGSHIP_DATA, "--out", "data/dicebear-20k-128"),),
         resume=Path("checkpoints/resume/projected-128"),
         shipped=Path("checkpoints/default"),
         train_flags=("--family", "projected", "--res", "128", *CHUNK_FLAGS),
@@ -158,17 +150,21 @@ FLAGSHIP_64 = Target(
     start="c590220:checkpoints/default",  # the last 64px default: 324.6 kimg, 180 CPU minutes
     posted=PostedGate(
         real=Path("data/dicebear-2k-512"),
+        classifier=Path("data/dicebear-20k-128"),
         build=(
-            "data",
-            "dicebear",
-            "--count",
-            "2000",
-            "--size",
-            "512",
-            "--seed",
-            "512",
-            "--out",
-            "data/dicebear-2k-512",
+            (
+                "data",
+                "dicebear",
+                "--count",
+                "2000",
+                "--size",
+                "512",
+                "--seed",
+                "512",
+                "--out",
+                "data/dicebear-2k-512",
+            ),
+            (*FLAGSHIP_DATA, "--out", "data/dicebear-20k-128"),
         ),
         # The shipped 8x stage, else the upscale-8 chunk's latest: train that one first.
         candidate_upscalers=(Path("checkpoints/upscale-8"), Path("runs/chunk-upscale-8/model")),

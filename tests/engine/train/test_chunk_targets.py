@@ -32,7 +32,7 @@ def _out(command: tuple[str, ...]) -> Path:
 def test_every_target_builds_and_trains_with_commands_the_engine_parses(name):
     t = target(name)
     parser = build_parser()
-    builds = [*t.build, *((t.posted.build,) if t.posted else ())]
+    builds = [*t.build, *(t.posted.build if t.posted else ())]
     for command in builds:
         parser.parse_args(list(command))
     assert _out(t.build[-1]) == t.data
@@ -52,6 +52,8 @@ def test_the_64px_flagship_is_the_flagship_at_64px_through_an_8x_stage_and_never
     assert small.train_flags[small.train_flags.index("--res") + 1] == "64"
     assert small.resume == Path("checkpoints/resume/projected-64") and small.batch == flagship.batch
     assert small.posted.size == 512 and small.posted.shipped_upscaler == Path("checkpoints/upscale")
+    assert small.posted.classifier == flagship.data  # the flagship gate's attribute reader
+    assert [_out(c) for c in small.posted.build] == [small.posted.real, small.posted.classifier]
     assert small.posted.candidate_upscalers[0] == stage.shipped
     assert small.shipped == flagship.shipped and not small.ships
     assert stage.build[0][stage.build[0].index("--lr") + 1 :][:3] == ("64", "--hr", "512")
@@ -107,7 +109,8 @@ def test_a_64px_chunk_is_gated_as_posted_through_each_sides_stage_and_not_shippe
         batch=16,
         posted=PostedGate(
             real=real,
-            build=("data", "dicebear", "--count", "40", "--size", "128", "--out", str(real)),
+            classifier=toy_dataset,
+            build=(("data", "dicebear", "--count", "40", "--size", "128", "--out", str(real)),),
             candidate_upscalers=(tmp_path / "checkpoints/none", _stage(tmp_path / "up-8", 8)),
             shipped_upscaler=_stage(tmp_path / "up-4", 4),
             size=128,
