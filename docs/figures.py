@@ -211,6 +211,15 @@ def screenshot_web_chat(shot: Path, checkpoint: str = "checkpoints/default") -> 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise FigureError("the web chat's screenshot needs Chromium: apt-get install -y chromium")
+    if (
+        shutil.which("fc-list")
+        and "emoji"
+        not in subprocess.run(["fc-list"], capture_output=True, text=True, check=False).stdout.lower()
+    ):
+        # Without one the chat's buttons are drawn as empty boxes.
+        raise FigureError(
+            "the web chat's screenshot needs an emoji font: apt-get install -y fonts-noto-color-emoji"
+        )
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         # /status is for the chat's admins: this throwaway demo's token goes to the browser too.
