@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--interpolate", type=int, nargs=2, metavar=("SEED_A", "SEED_B"), help="write a GIF")
     p.add_argument("--frames", type=int, default=16, help="frames of --interpolate")
     p.add_argument(
-        "--size", type=int, help="side in px: the model's own (default), or 2x / 4x through --upscaler"
+        "--size", type=int, help="side in px: the model's own (default), or 2x / 4x (/ 8x) through --upscaler"
     )
     p.add_argument(
         "--upscaler", default="checkpoints/upscale", help="the upscale-and-restore stage used by --size"
