@@ -348,6 +348,15 @@ class EngineService:
         store = self._versions(name)
         try:
             await asyncio.to_thread(store.adopt_live_folder)
+        except (MascotError, OSError) as exc:
+            raise ApiError(422, f"{action}_refused", f"{exc}; the current model keeps serving") from None
+        return await self.add_and_switch(name, store, path, action, reason)
+
+    async def add_and_switch(
+        self, name: str, store: VersionStore, path: Path, action: str, reason: str
+    ) -> dict:
+        """Keep ``path`` as a version of ``name`` in ``store`` and serve it (422 when it is refused)."""
+        try:
             version = await asyncio.to_thread(store.add, path)
         except (MascotError, OSError) as exc:
             raise ApiError(422, f"{action}_refused", f"{exc}; the current model keeps serving") from None
@@ -355,13 +364,18 @@ class EngineService:
 
     async def rollback(self, request: web.Request, body: api.RollbackRequest) -> web.Response:
         name = request.match_info["name"]
-        store = self._versions(name)
-        target = reason(body.version) or await asyncio.to_thread(store.previous)
+        return web.json_response(
+            await self.roll_back(name, self._versions(name), reason(body.version), reason(body.reason))
+        )
+
+    async def roll_back(self, name: str, store: VersionStore, version: str, reason: str) -> dict:
+        """Serve ``version`` of ``name`` again, or the one before the current (409 when there is none)."""
+        target = version or await asyncio.to_thread(store.previous)
         if not target:
             raise ApiError(
                 409, "nothing_to_roll_back", f"model '{name}' has no earlier promoted version to return to"
             )
-        return web.json_response(await self.switch(name, store, target, "rollback", reason(body.reason)))
+        return await self.switch(name, store, target, "rollback", reason)
 
     async def switch(self, name: str, store: VersionStore, version: str, action: str, reason: str) -> dict:
         """Serve ``version`` of ``name`` from ``store`` (loaded and checked first; 422 and the old one

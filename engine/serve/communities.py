@@ -330,31 +330,23 @@ class CommunityRoutes:
         community = self._community(request)
         roots = (*self.service.roots, str(community.folder))
         path = allowed_path(body.checkpoint, "checkpoint", roots, "a checkpoint folder")
+        self._serving(community)
         store = training.versions(community)
-        try:
-            version = await asyncio.to_thread(store.add, path)
-        except (MascotError, OSError) as exc:
-            raise ApiError(422, "promote_refused", f"{exc}; the current model keeps serving") from None
         return web.json_response(
-            await self._switch(community, store, version, "promote", reason(body.reason))
+            await self.service.add_and_switch(community.id, store, path, "promote", reason(body.reason))
         )
 
     async def rollback(self, request: web.Request, body: api.RollbackRequest) -> web.Response:
         community = self._community(request)
+        self._serving(community)
         store = training.versions(community)
-        target = body.version or await asyncio.to_thread(store.previous)
-        if not target:
-            raise ApiError(
-                409, "nothing_to_roll_back", f"'{community.id}' has no earlier version to return to"
-            )
         return web.json_response(
-            await self._switch(community, store, target, "rollback", reason(body.reason))
+            await self.service.roll_back(community.id, store, body.version or "", reason(body.reason))
         )
 
-    async def _switch(self, community: Community, store, version: str, action: str, reason: str) -> dict:
+    def _serving(self, community: Community) -> None:
         if community.id not in self.service.registry.names():
             raise ApiError(409, "no_model", f"community '{community.id}' has no model serving yet")
-        return await self.service.switch(community.id, store, version, action, reason)
 
     # --- start and stop -------------------------------------------------------------
 

@@ -53,6 +53,14 @@ class Service(Protocol):
     async def switch(self, name: str, store: VersionStore, version: str, action: str, reason: str) -> dict:
         """Serve ``version`` of ``name`` from ``store``, recorded as ``action`` (promote, rollback)."""
 
+    async def add_and_switch(
+        self, name: str, store: VersionStore, path: Any, action: str, reason: str
+    ) -> dict:
+        """Keep the checkpoint folder ``path`` as a version in ``store`` and serve it (422 when refused)."""
+
+    async def roll_back(self, name: str, store: VersionStore, version: str, reason: str) -> dict:
+        """Serve ``version`` again, or the one before the current (409 when there is none)."""
+
     def deadline(self) -> float: ...
 
     def timed_out(self) -> ApiError: ...
