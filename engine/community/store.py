@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -132,9 +133,9 @@ class Community:
         return state
 
     def disk_bytes(self) -> int:
-        if not self.folder.is_dir():
-            return 0
-        return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file() and not p.is_symlink())
+        """Bytes of its files now; a chunk may be writing, so a file gone mid-count counts 0."""
+        # os.walk skips folders that vanish under it (a trainer's temporary ones); rglob raises.
+        return sum(_file_bytes(Path(top, name)) for top, _, names in os.walk(self.folder) for name in names)
 
     def check_disk(self, limits: Limits, adding: int = 0) -> None:
         used = self.disk_bytes()
@@ -163,3 +164,11 @@ def known(root: Path) -> list[str]:
 
 def _mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
+
+
+def _file_bytes(path: Path) -> int:
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0

@@ -1,5 +1,8 @@
 """A community's folder: ids, state, budgets and forgetting leave nothing behind."""
 
+import os
+import shutil
+
 import pytest
 
 from engine.community.build import BuildConfig, build_dataset
@@ -42,3 +45,25 @@ def test_a_spent_budget_refuses_the_next_chunk_and_forget_removes_everything(tmp
     assert c.disk_bytes() > 0
     c.forget()
     assert not c.folder.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_disk_bytes_counts_while_a_chunk_renames_and_removes_its_files(tmp_path, monkeypatch):
+    c = Community(tmp_path, "discord-9")
+    (c.folder / "run" / ".model.partial").mkdir(parents=True)
+    (c.folder / "run" / ".model.partial" / "g.safetensors").write_bytes(b"x" * 100)
+    (c.folder / "run" / "chunk.log").write_bytes(b"y" * 7)
+    (c.folder / "pictures").mkdir()
+    (c.folder / "pictures" / "a.png").write_bytes(b"z" * 5)
+    (c.folder / "pictures" / "link.png").symlink_to(c.folder / "pictures" / "a.png")
+    walk = os.walk
+
+    def walk_while_the_trainer_moves_on(top):
+        # The trainer renames its partial folder away and rotates its log once the count began.
+        for i, entry in enumerate(walk(top)):
+            if i == 0:
+                shutil.rmtree(c.folder / "run" / ".model.partial")
+                (c.folder / "run" / "chunk.log").unlink()
+            yield entry
+
+    monkeypatch.setattr("engine.community.store.os.walk", walk_while_the_trainer_moves_on)
+    assert c.disk_bytes() == 5
