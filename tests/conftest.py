@@ -47,7 +47,7 @@ def tiny_pixel_checkpoint(tmp_path_factory):
             family="dcgan",
             data=str(data),
             out=str(tmp_path_factory.mktemp("run") / "pixel"),
-            kimg=0.064,
+            kimg=0.256,  # a palette generator this small draws one flat colour before that
             batch_size=16,
             tick_kimg=1,
             snapshot_kimg=1,

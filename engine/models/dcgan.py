@@ -4,7 +4,9 @@ Generator: z (100-d, N(0, 1)) concatenated with the conditioning vector, project
 512x4x4 by a transposed conv, then stride-2 transposed convs halving the channels up to
 R/2, an "extra" size-preserving conv, and a final transposed conv to 3xRxR with tanh.
 Every layer but the last is followed by batch norm and a leaky ReLU (§3.2; Radford et
-al.'s DCGAN uses plain ReLU in G: set ``g_leak=0``).
+al.'s DCGAN uses plain ReLU in G: set ``g_leak=0``). For pixel art at its native grid
+(``palette`` > 0) the last layer gives logits over the data's palette per cell instead,
+and ``PaletteHead`` draws the chosen colour.
 
 Discriminator: the generator reversed, stride-2 convs with LeakyReLU(0.2), batch norm on
 all but the first. The labels are broadcast as constant feature maps and concatenated to
@@ -24,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
-from engine.models.layers import freeze_first
+from engine.models.layers import PaletteHead, freeze_first
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Arch:
     max_ch: int = 512
     g_leak: float = 0.2  # §3.2 uses leaky ReLU in G; 0.0 gives Radford's ReLU
     extra_layers: int = 1  # §3.2's size-preserving "extra layer" before the last upsampling
+    palette: int = 0  # pixel art at its grid: the last layer picks one of this many colours per cell
 
 
 def _channels(base: int, resolution: int, r: int, cap: int) -> int:
@@ -74,6 +77,7 @@ class Generator(nn.Module):
         for _ in range(arch.extra_layers):
             layers += [nn.Conv2d(ch(r), ch(r), 3, 1, 1, bias=False), nn.BatchNorm2d(ch(r)), act()]
         layers += [nn.ConvTranspose2d(ch(r), 3, 4, 2, 1), nn.Tanh()]
+        layers += [PaletteHead(arch.palette)] if arch.palette else []
         self.net = nn.Sequential(*layers)
         self.apply(_init_dcgan)
 

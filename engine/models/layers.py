@@ -13,6 +13,7 @@ Each block is a short class readable on one screen:
   downsampling, optional spectral norm;
 * ``attribute_spans`` / ``attribute_cross_entropy`` — the auxiliary classifier's loss
   (AC-GAN) over a schema's one-hot blocks, skipping unknown (all-zero) blocks;
+* ``PaletteHead`` — pixel art's last layer: per cell, one colour of the data's palette;
 * ``freeze_first`` — FreezeD (Mo et al. 2020): keep the first N discriminator blocks fixed.
 
 Everything here is per-sample in eval mode (batch norm uses running statistics; spectral
@@ -157,6 +158,35 @@ class DBlock(nn.Module):
         # block must convolve first, as its input is not yet activated (BigGAN layers.DBlock).
         s = self.skip(self._down(x)) if self.preactivation else self._down(self.skip(x))
         return h + s
+
+
+class PaletteHead(nn.Module):
+    """RGB in [-1, 1] -> the nearest colour of a fixed palette, per cell.
+
+    The forward pass always draws the nearest palette colour exactly, in training as when
+    served, so the discriminator sees the flat cells real pixel art has; the gradient passes
+    to the RGB unchanged (the straight-through estimator, as VQ-VAE's codebook lookup), so a
+    cell keeps being pulled towards a better colour until it snaps to one. ``colours`` is a
+    buffer filled from the data set's palette when training starts and saved with the weights.
+    """
+
+    def __init__(self, colours: int) -> None:
+        super().__init__()
+        self.register_buffer("colours", torch.zeros(colours, 3))
+
+    def fill(self, palette_rgb: torch.Tensor) -> None:
+        if palette_rgb.shape != self.colours.shape:
+            raise ValueError(
+                f"palette of {tuple(palette_rgb.shape)} for a head of {tuple(self.colours.shape)}"
+            )
+        self.colours.copy_(palette_rgb.to(self.colours) / 127.5 - 1)
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        colours = self.colours.to(rgb.dtype)
+        cells = rgb.permute(0, 2, 3, 1)  # (B, H, W, 3)
+        distance = (colours**2).sum(1) - 2 * cells @ colours.T  # + |cell|^2, the same for every colour
+        snapped = colours[distance.argmin(dim=-1)].permute(0, 3, 1, 2)
+        return snapped + (rgb - rgb.detach())  # forward exactly the palette colour; gradient to rgb
 
 
 def freeze_first(blocks: Iterable[nn.Module], n: int) -> None:

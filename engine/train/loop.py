@@ -50,6 +50,8 @@ from engine.data.dataset import Dataset
 from engine.errors import MascotError
 from engine.models import get_family
 from engine.models.base import Batch, Hyper
+from engine.models.layers import PaletteHead
+from engine.pixelgrid import palette_array
 from engine.schema import Schema
 from engine.train import distributed
 from engine.train.allocator import tune_allocator
@@ -197,9 +199,10 @@ class RealImages:
         return c * keep.repeat_interleave(widths, dim=1, output_size=sum(sizes)).to(c.dtype)
 
 
-def build_arch(family, cfg: TrainConfig, schema: Schema):
+def build_arch(family, cfg: TrainConfig, schema: Schema, palette: int = 0):
     """The family's Arch: defaults < the run's own (--resume) or the --init-from parent's
-    arch (a resumed run or a fine-tune must match what it continues) < --arch."""
+    arch (a resumed run or a fine-tune must match what it continues) < --arch. A new run on
+    pixel art at its grid (``palette`` colours) draws from that palette where the family can."""
     parent, source = _continued_arch(cfg)
     asked = {
         name: _named_weights(value, schema) if name == "aux_attr_weights" else value
@@ -209,6 +212,8 @@ def build_arch(family, cfg: TrainConfig, schema: Schema):
     overrides = {**recorded, **family.arch_values(asked, "--arch")}
     if "blocks" in {f.name for f in dataclasses.fields(family.Arch)}:  # per-attribute classifier heads
         overrides.setdefault("blocks", tuple(b - a for a, b in schema.blocks()))
+    if palette and source == "--arch" and "palette" in {f.name for f in dataclasses.fields(family.Arch)}:
+        overrides.setdefault("palette", palette)
     return family.Arch(**overrides)
 
 
@@ -298,10 +303,11 @@ class TrainingRun:
         )
         self.family = get_family(cfg.family)
         self.cfg = cfg = dataclasses.replace(cfg, augment=augment_mode(self.family, cfg))
-        self.arch = build_arch(self.family, cfg, self.schema)
+        self.arch = build_arch(self.family, cfg, self.schema, len(self._grid_palette()))
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         self.G = self.family.Generator(self.arch, self.schema.dim, self.res).to(self.device)
+        self._fill_palette_heads()
         hyper = Hyper(
             batch_size=cfg.batch_size,
             lr_g=cfg.lr_g,
@@ -588,12 +594,35 @@ class TrainingRun:
             return self.base_schema
         return self.base_schema.with_priors_moved(self.extra.labels, self.cfg.extra_share)
 
+    def _grid_palette(self) -> list[str]:
+        """The data's palette when this run trains at the data's own grid, else none."""
+        if self.ds.palette is None or self.res != self.ds.resolution:
+            return []
+        return list(self.ds.palette)
+
+    def _fill_palette_heads(self) -> None:
+        heads = [m for m in self.G.modules() if isinstance(m, PaletteHead)]
+        if not heads:
+            return
+        palette = self._grid_palette()
+        if len(palette) != heads[0].colours.shape[0]:
+            raise MascotError(
+                f"the generator picks among {heads[0].colours.shape[0]} palette colours, but "
+                f"'{self.cfg.data}' at {self.res} px has "
+                + (
+                    f"{len(palette)}"
+                    if palette
+                    else "no palette (pixel art built with --palette at its grid)"
+                )
+            )
+        for head in heads:
+            head.fill(torch.from_numpy(palette_array(palette)).float())
+
     def _grid_output(self) -> dict[str, Any]:
         """Pixel art trained at its grid (the data's card has a palette) is served with every
         cell snapped to that palette and enlarged by nearest neighbour (engine/pixelgrid.py)."""
-        if self.ds.palette is None or self.res != self.ds.resolution:
-            return {}
-        return {"output": {"grid": self.res, "palette": list(self.ds.palette)}}
+        palette = self._grid_palette()
+        return {"output": {"grid": self.res, "palette": palette}} if palette else {}
 
     def save(self) -> None:
         """Serving checkpoint of the EMA generator, then the resume pair; rank 0 only."""

@@ -111,3 +111,18 @@ def test_freeze_d_keeps_first_blocks():
 def test_registered():
     fam = get_family("dcgan")
     assert fam.Generator is Generator and fam.Trainer is Trainer
+
+
+def test_a_palette_generator_draws_only_its_palette_and_learns_through_it():
+    palette = torch.tensor([[0, 0, 0], [40, 40, 220], [220, 40, 40], [255, 255, 255]])
+    G = Generator(Arch(g_ch=8, d_ch=8, max_ch=16, palette=4), C_DIM, 16)
+    for head in (m for m in G.modules() if hasattr(m, "fill")):
+        head.fill(palette)
+    x = G(torch.randn(3, 100), one_hot_rows(3))
+    cells = {
+        tuple(v) for v in ((x.detach() + 1) * 127.5).round().int().permute(0, 2, 3, 1).reshape(-1, 3).tolist()
+    }
+    assert x.shape == (3, 3, 16, 16) and cells <= {tuple(v) for v in palette.tolist()}
+    x.mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+    assert any(k.endswith(".colours") for k in G.state_dict())  # the palette travels with the weights

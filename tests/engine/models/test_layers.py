@@ -8,6 +8,7 @@ from engine.models.layers import (
     ConditionalBatchNorm2d,
     DBlock,
     GBlock,
+    PaletteHead,
     SelfAttention,
     attribute_cross_entropy,
     attribute_spans,
@@ -114,3 +115,38 @@ def test_balanced_attribute_cross_entropy_scores_every_attribute_one_at_chance()
     # Weights multiply each attribute's own term: doubling the flag's adds one more log 2.
     doubled = attribute_cross_entropy(chance, c, spans, [1.0, 1.0, 2.0])
     torch.testing.assert_close(doubled, torch.tensor(math.log(9) + math.log(6) + 2 * math.log(2)))
+
+
+def _palette_head() -> PaletteHead:
+    head = PaletteHead(3)
+    head.fill(torch.tensor([[0, 0, 0], [255, 0, 0], [255, 255, 255]]))
+    return head
+
+
+def test_palette_head_draws_the_nearest_colour_exactly():
+    head = _palette_head()
+    rgb = torch.tensor([[[0.9, -0.2], [-0.9, 0.1]], [[-0.8, 0.9], [-0.7, 0.1]], [[-1.0, 0.8], [-0.9, 0.1]]])
+    with torch.no_grad():
+        out = head(rgb[None])[0]
+    assert out[:, 0, 0].tolist() == [1.0, -1.0, -1.0]  # reddish -> red
+    assert out[:, 0, 1].tolist() == [1.0, 1.0, 1.0]  # light -> white
+    assert out[:, 1, 0].tolist() == [-1.0, -1.0, -1.0]  # dark -> black
+    assert out[:, 1, 1].tolist() == [1.0, 1.0, 1.0]  # a grey nearer white than red or black
+
+
+def test_palette_head_draws_exact_colours_in_training_and_passes_the_gradient_straight_through():
+    head = _palette_head()
+    rgb = (torch.rand(2, 3, 4, 4) * 2 - 1).requires_grad_()
+    out = head(rgb)
+    with torch.no_grad():
+        assert torch.equal(out, head(rgb))  # the forward pass is the served picture
+    colours = {tuple(c) for c in head.colours.tolist()}
+    assert {tuple(c) for c in out.detach().permute(0, 2, 3, 1).reshape(-1, 3).tolist()} <= colours
+    weights = torch.randn_like(rgb)
+    (out * weights).sum().backward()
+    assert torch.equal(rgb.grad, weights)
+
+
+def test_palette_head_refuses_a_palette_of_another_size():
+    with pytest.raises(ValueError, match=r"palette of \(2, 3\) for a head of \(3, 3\)"):
+        PaletteHead(3).fill(torch.zeros(2, 3))

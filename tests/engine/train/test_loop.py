@@ -512,3 +512,32 @@ def test_resume_and_fine_tune_keep_the_recorded_mode_and_older_files_the_familys
     assert augment_mode(get_family("dcgan"), _cfg(toy_dataset, tmp_path / "c", init_from=str(older))) == "ada"
     emoji = TrainConfig(family="projected", data=str(toy_dataset), init_from="checkpoints/emoji")
     assert augment_mode(get_family("projected"), emoji) == "diffaugment"
+
+
+def test_a_new_run_on_pixel_art_at_its_grid_draws_from_the_data_palette(tmp_path):
+    data = make_toy_dataset(tmp_path / "pixel", resolution=16, palette=True)
+    ck = load_checkpoint(train(_cfg(data, tmp_path / "run")))
+    assert ck.meta["arch"]["palette"] == 5
+    reqs = [resolve(ck.schema, {}, seed) for seed in range(4)]
+    raw = render(ck.G, ck.schema, reqs)  # the generator's own cells, before the served snap
+    assert {tuple(c) for c in raw.reshape(-1, 3).tolist()} <= {tuple(c) for c in ck.output.palette.tolist()}
+
+
+@pytest.mark.parametrize(
+    "palette,resolution,message",
+    [
+        (True, 32, "'{data}' at 32 px has no palette"),  # a palette set away from its grid
+        (False, 16, "'{data}' at 16 px has no palette"),
+    ],
+)
+def test_a_palette_generator_without_that_palette_is_refused(tmp_path, palette, resolution, message):
+    data = make_toy_dataset(tmp_path / "set", resolution=16, palette=palette)
+    cfg = _cfg(data, tmp_path / "run", resolution=resolution, arch=(*TINY, ("palette", 5)))
+    with pytest.raises(MascotError, match=re.escape(message.format(data=data))):
+        TrainingRun(cfg)
+
+
+def test_a_palette_generator_for_another_palette_size_is_refused(tmp_path):
+    data = make_toy_dataset(tmp_path / "set", resolution=16, palette=True)
+    with pytest.raises(MascotError, match=r"picks among 7 palette colours, but .* at 16 px has 5"):
+        TrainingRun(_cfg(data, tmp_path / "run", arch=(*TINY, ("palette", 7))))
