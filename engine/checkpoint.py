@@ -346,7 +346,10 @@ def export_checkpoint(
             "weights_sha256": sha,
             "weights_dtype": "float16" if half else "float32",
             "version": f"{meta['family']}-{sha[:12]}",
-            "exported_from": meta.get("version"),
+            # Re-exporting an export (same weights) keeps the training run it came from.
+            "exported_from": meta.get("exported_from")
+            if sha == meta["weights_sha256"]
+            else meta.get("version"),
         }
         (tmp / META).write_text(json.dumps(out, indent=1, default=str))
         publish(tmp, Path(dst))

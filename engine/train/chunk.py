@@ -433,9 +433,8 @@ class Chunk:
             return
         from engine.checkpoint import export_checkpoint
 
-        export_checkpoint(
-            self.t.run / "model", self.t.shipped, half=True, report=self.t.run / "eval-candidate"
-        )
+        # The report evaluated the exported (float16) candidate, so that is what ships.
+        export_checkpoint(candidate, self.t.shipped, half=True, report=self.t.run / "eval-candidate")
         self.say(f"shipped: the candidate replaces {self.t.shipped}")
 
     # -- plumbing ----------------------------------------------------------------------------

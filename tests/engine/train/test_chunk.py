@@ -13,6 +13,7 @@ import pytest
 from engine.checkpoint import compact_resume, read_resume_meta
 from engine.cli import main
 from engine.errors import MascotError
+from engine.train import chunk as chunk_module
 from engine.train.chunk import Chunk, ChunkConfig, judge
 from engine.train.targets import Target
 
@@ -60,6 +61,25 @@ def test_a_chunk_continues_the_committed_point_writes_it_back_and_gates(committe
     log = (t.run / "chunk.log").read_text()
     assert "continuing the committed resume point" in log
     assert "--batch 16" in log  # the target's recipe: a resume point does not record its batch
+
+
+def test_a_passing_gate_with_ship_replaces_the_shipped_model_with_the_evaluated_candidate(
+    committed, toy_dataset, monkeypatch
+):
+    monkeypatch.chdir(committed)
+    monkeypatch.setattr(chunk_module, "judge", lambda c, s: {**judge(c, s), "passed": True})
+    t = _toy_target(committed, toy_dataset, kimg="0.128")
+    cfg = ChunkConfig(target=t, minutes=5, nice=0, eval_samples=64, after_minutes=1, ship=True)
+    assert Chunk(cfg).run() == 0
+    candidate = json.loads((t.run / "candidate/model.json").read_text())
+    shipped = json.loads((t.shipped / "model.json").read_text())
+    assert shipped["version"] == candidate["version"]  # the weights the gate measured
+    assert shipped["weights_dtype"] == "float16"
+    assert shipped["exported_from"] == candidate["exported_from"]  # the training run, not itself
+    assert shipped["metrics"]["prc"]["precision"] == pytest.approx(
+        json.loads((t.run / "gate.json").read_text())["candidate"]["precision"]
+    )
+    assert "shipped: the candidate replaces" in (t.run / "chunk.log").read_text()
 
 
 def test_the_gate_passes_only_when_precision_and_attribute_precision_hold():
