@@ -5,8 +5,8 @@ Generator: z (100-d, N(0, 1)) concatenated with the conditioning vector, project
 R/2, an "extra" size-preserving conv, and a final transposed conv to 3xRxR with tanh.
 Every layer but the last is followed by batch norm and a leaky ReLU (§3.2; Radford et
 al.'s DCGAN uses plain ReLU in G: set ``g_leak=0``). For pixel art at its native grid
-(``palette`` > 0) the last layer gives logits over the data's palette per cell instead,
-and ``PaletteHead`` draws the chosen colour.
+(``palette`` > 0) ``PaletteHead`` follows the tanh: every cell is drawn as its nearest
+palette colour, in training too, with the gradient passed straight through to the RGB.
 
 Discriminator: the generator reversed, stride-2 convs with LeakyReLU(0.2), batch norm on
 all but the first. The labels are broadcast as constant feature maps and concatenated to
