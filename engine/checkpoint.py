@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -322,14 +323,25 @@ def _whole_parts(keys: set[str], all_keys: set[str]) -> list[str]:
 
 
 def export_checkpoint(
-    src: str | Path, dst: str | Path, half: bool = False, report: str | Path | None = None
+    src: str | Path,
+    dst: str | Path,
+    half: bool = False,
+    report: str | Path | Sequence[str | Path] | None = None,
 ) -> dict[str, Any]:
     """Copy a checkpoint (validated) to ``dst``, optionally as float16 weights to halve its size,
-    carrying the metrics of ``report`` (an ``eval`` folder of this very checkpoint) in model.json."""
+    carrying the metrics of ``report`` (``eval`` folders of this very checkpoint) in model.json:
+    a report at the model's own size as ``metrics``, one by the posted protocol as ``posted``."""
     src = Path(src)
     meta = read_meta(src)
-    if report is not None:
-        meta = {**meta, **_report_metrics(Path(report), meta)}
+    reports = [report] if isinstance(report, (str, Path)) else list(report or ())
+    carried: set[str] = set()
+    for folder in reports:
+        figures = _report_metrics(Path(folder), meta)
+        key = "posted" if figures["evaluation"].get("protocol") == "posted" else "metrics"
+        if key in carried:
+            raise MascotError(f"two reports for model.json's '{key}': give at most one of each kind")
+        carried.add(key)
+        meta = {**meta, "posted": figures} if key == "posted" else {**meta, **figures}
     state = load_state(src / WEIGHTS, meta["weights_sha256"])
     build_generator(meta).load_state_dict({k: v.float() for k, v in state.items()}, strict=True)  # fits
     tmp = staging_dir(Path(dst))

@@ -46,6 +46,7 @@ KNOWN_FIELDS = frozenset(
         "parent",
         "metrics",
         "evaluation",
+        "posted",  # metrics at the posted size (eval --protocol posted): {metrics, evaluation}
         "exported_from",
         "output",
     }
@@ -86,6 +87,14 @@ def check_fields(meta: dict[str, Any], where: Path) -> None:
         raise BoundsError(f"'{where}': weights_sha256 must be 64 lowercase hex digits")
     _whole(meta, "resolution", where, allowed=RESOLUTIONS)
     _whole(meta, "c_dim", where, lo=0, hi=MAX_C_DIM)
+    posted = meta.get("posted", {"metrics": {}, "evaluation": {}})
+    if not (
+        isinstance(posted, dict) and all(isinstance(posted.get(k), dict) for k in ("metrics", "evaluation"))
+    ):
+        raise BoundsError(
+            f'\'{where}\': posted must hold the posted protocol\'s "metrics" and "evaluation" '
+            f"(as 'export --report' writes them), got {shown(posted)}"
+        )
     if "z_dim" in meta:
         _whole(meta, "z_dim", where, lo=1, hi=MAX_ARCH_INT)
     if not isinstance(meta["family"], str):

@@ -47,7 +47,12 @@ def register(subparsers) -> None:
     e.add_argument("--checkpoint", required=True, help="source checkpoint folder (e.g. RUN/model)")
     e.add_argument("--out", required=True, help="destination folder (e.g. checkpoints/default)")
     e.add_argument("--half", action="store_true", help="store weights as float16 (served as float32/64)")
-    e.add_argument("--report", help="an 'eval' folder of this checkpoint: its metrics go into model.json")
+    e.add_argument(
+        "--report",
+        action="append",
+        help="an 'eval' folder of this checkpoint: its metrics go into model.json (repeat it to add "
+        "the posted protocol's report beside the one at the model's own size)",
+    )
     e.set_defaults(func=export)
 
 

@@ -149,6 +149,34 @@ def test_export_carries_the_metrics_of_its_own_report_only(tiny_checkpoint, tmp_
     assert "evaluates dcgan-other, not this checkpoint" in capsys.readouterr().err
 
 
+def test_export_carries_the_posted_report_beside_the_one_at_its_own_size(tiny_checkpoint, tmp_path, capsys):
+    from engine.cli import main
+
+    version = load_checkpoint(tiny_checkpoint).version
+    own, posted = tmp_path / "eval", tmp_path / "eval-posted"
+    for folder, body in (
+        (own, {"samples": 64, "metrics": {"memorization": {"near_copy_fraction": 0.0}}}),
+        (posted, {"samples": 32, "size": 512, "protocol": "posted", "metrics": {"prc": {"precision": 0.3}}}),
+    ):
+        folder.mkdir()
+        (folder / "report.json").write_text(json.dumps({"model_version": version, **body}))
+    ship = tmp_path / "ship"
+    flags = ["export", "--checkpoint", str(tiny_checkpoint), "--out", str(ship), "--half"]
+    assert main([*flags, "--report", str(posted), "--report", str(own)]) == 0
+    meta = json.loads((ship / "model.json").read_text())
+    assert meta["metrics"] == {"memorization": {"near_copy_fraction": 0.0}}
+    assert meta["posted"]["metrics"]["prc"]["precision"] == 0.3
+    assert meta["posted"]["evaluation"]["size"] == 512 and meta["evaluation"]["samples"] == 64
+    assert load_checkpoint(ship).meta["posted"] == meta["posted"]  # a known, validated field
+    again = [*flags[:4], str(tmp_path / "ship2"), "--report", str(posted), "--report", str(posted)]
+    assert main(again) == 2
+    assert "two reports for model.json's 'posted'" in capsys.readouterr().err
+    meta["posted"] = [0.3]
+    (ship / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="posted must hold"):
+        load_checkpoint(ship)
+
+
 def test_a_corrupt_discriminator_is_refused_and_export_carries_it(ckpt_copy, tmp_path):
     from safetensors.torch import load_file
 
