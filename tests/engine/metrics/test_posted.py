@@ -188,6 +188,6 @@ def test_cli_runs_the_protocol_in_one_command_and_export_carries_it(
         )
         == 0
     )
-    meta = json.loads((tmp_path / "c" / "model.json").read_text())
-    assert meta["evaluation"]["protocol"] == "posted" and meta["evaluation"]["size"] == 32
-    assert meta["metrics"]["prc"]["nearest_k"] == 5 and "real_ceiling" in meta["metrics"]
+    posted = json.loads((tmp_path / "c" / "model.json").read_text())["posted"]
+    assert posted["evaluation"]["protocol"] == "posted" and posted["evaluation"]["size"] == 32
+    assert posted["metrics"]["prc"]["nearest_k"] == 5 and "real_ceiling" in posted["metrics"]
