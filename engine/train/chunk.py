@@ -38,7 +38,8 @@ from typing import Any
 from engine.errors import MascotError
 from engine.train.targets import TARGETS, Target, target
 
-GATE_METRICS = "prc,attr_precision,kid_effl0"
+# The gate reads the first three; a shipped model.json also carries the near-copy check.
+GATE_METRICS = "prc,attr_precision,kid_effl0,memorization"
 MEASURED_PAIRS = 64  # an upscale stage is judged on (at most) this many held-out pairs
 RESUME_FILE_LIMIT = 16 * 2**20
 # torch.compile costs a minute or two the first time (seconds from its cache); where it pays

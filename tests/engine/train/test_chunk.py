@@ -75,6 +75,7 @@ def test_a_passing_gate_with_ship_replaces_the_shipped_model_with_the_evaluated_
     shipped = json.loads((t.shipped / "model.json").read_text())
     assert shipped["version"] == candidate["version"]  # the weights the gate measured
     assert shipped["weights_dtype"] == "float16"
+    assert "memorization" in shipped["metrics"]  # what every served model.json carries
     assert shipped["exported_from"] == candidate["exported_from"]  # the training run, not itself
     assert shipped["metrics"]["prc"]["precision"] == pytest.approx(
         json.loads((t.run / "gate.json").read_text())["candidate"]["precision"]
