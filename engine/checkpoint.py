@@ -334,14 +334,14 @@ def export_checkpoint(
     src = Path(src)
     meta = read_meta(src)
     reports = [report] if isinstance(report, (str, Path)) else list(report or ())
-    carried: set[str] = set()
+    carried: dict[str, dict[str, Any]] = {}
     for folder in reports:
         figures = _report_metrics(Path(folder), meta)
         key = "posted" if figures["evaluation"].get("protocol") == "posted" else "metrics"
         if key in carried:
             raise MascotError(f"two reports for model.json's '{key}': give at most one of each kind")
-        carried.add(key)
-        meta = {**meta, "posted": figures} if key == "posted" else {**meta, **figures}
+        carried[key] = figures
+    meta = {**meta, **carried.pop("metrics", {}), **carried}  # own size: metrics + evaluation
     state = load_state(src / WEIGHTS, meta["weights_sha256"])
     build_generator(meta).load_state_dict({k: v.float() for k, v in state.items()}, strict=True)  # fits
     tmp = staging_dir(Path(dst))
@@ -358,10 +358,8 @@ def export_checkpoint(
             "weights_sha256": sha,
             "weights_dtype": "float16" if half else "float32",
             "version": f"{meta['family']}-{sha[:12]}",
-            # Re-exporting an export (same weights) keeps the training run it came from.
-            "exported_from": meta.get("exported_from")
-            if sha == meta["weights_sha256"]
-            else meta.get("version"),
+            # An export of an export still names the training run it came from.
+            "exported_from": meta.get("exported_from") or meta.get("version"),
         }
         (tmp / META).write_text(json.dumps(out, indent=1, default=str))
         publish(tmp, Path(dst))

@@ -87,9 +87,9 @@ def check_fields(meta: dict[str, Any], where: Path) -> None:
         raise BoundsError(f"'{where}': weights_sha256 must be 64 lowercase hex digits")
     _whole(meta, "resolution", where, allowed=RESOLUTIONS)
     _whole(meta, "c_dim", where, lo=0, hi=MAX_C_DIM)
-    posted = meta.get("posted", {"metrics": {}, "evaluation": {}})
-    if not (
-        isinstance(posted, dict) and all(isinstance(posted.get(k), dict) for k in ("metrics", "evaluation"))
+    posted = meta.get("posted")
+    if posted is not None and not all(
+        isinstance(posted, dict) and isinstance(posted.get(k), dict) for k in ("metrics", "evaluation")
     ):
         raise BoundsError(
             f'\'{where}\': posted must hold the posted protocol\'s "metrics" and "evaluation" '

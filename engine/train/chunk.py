@@ -39,7 +39,7 @@ from engine.errors import MascotError
 from engine.train.targets import TARGETS, Target, target
 
 # The gate reads the first three; a shipped model.json also carries the near-copy check.
-GATE_METRICS = "prc,attr_precision,kid_effl0,memorization"
+CHUNK_METRICS = "prc,attr_precision,kid_effl0,memorization"
 MEASURED_PAIRS = 64  # an upscale stage is judged on (at most) this many held-out pairs
 RESUME_FILE_LIMIT = 16 * 2**20
 # torch.compile costs a minute or two the first time (seconds from its cache); where it pays
@@ -409,7 +409,7 @@ class Chunk:
             "--samples",
             str(self.cfg.eval_samples),
             "--metrics",
-            GATE_METRICS,
+            CHUNK_METRICS,
             "--device",
             "cuda" if self.cfg.device == "cuda" else "cpu",
             "--quiet",
