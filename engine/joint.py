@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 UNKNOWN = -1  # label index of a value that is not visible in the image
+CDF_CACHE = 4096  # combinations of asked values whose cumulative weights a table keeps
 
 
 class JointError(ValueError):
@@ -45,6 +46,7 @@ class LabelJoint:
             raise JointError("label row weights must be positive, finite numbers")
         object.__setattr__(self, "rows", rows.astype(np.int16))
         object.__setattr__(self, "weights", weights / weights.sum())
+        object.__setattr__(self, "_cdfs", {})  # (attribute, value) pairs asked -> cumulative weights
 
     @classmethod
     def from_labels(cls, labels: np.ndarray) -> LabelJoint:
@@ -68,13 +70,28 @@ class LabelJoint:
         (a combination the data never shows) is skipped, so a row is always found and the
         asked value itself is kept by the caller.
         """
-        candidates = np.ones(len(self.rows), dtype=bool)
-        for i, v in sorted(given.items()):
-            narrowed = candidates & (self.rows[:, i] == v)
-            if narrowed.any():
-                candidates = narrowed
-        p = self.weights * candidates
-        return self.rows[rng.choice(len(self.rows), p=p / p.sum())]
+        # One uniform draw against the cumulative weights of the rows that agree: the same row
+        # ``rng.choice(len(rows), p=...)`` picks for the same generator state, without
+        # recomputing (and re-validating) the weights each time a request asks the same.
+        cdf = self._cdf(tuple(sorted(given.items())))
+        return self.rows[int(cdf.searchsorted(rng.random(), side="right"))]
+
+    def _cdf(self, asked: tuple[tuple[int, int], ...]) -> np.ndarray:
+        cdfs = self._cdfs
+        cdf = cdfs.get(asked)
+        if cdf is None:
+            candidates = np.ones(len(self.rows), dtype=bool)
+            for i, v in asked:
+                narrowed = candidates & (self.rows[:, i] == v)
+                if narrowed.any():
+                    candidates = narrowed
+            p = self.weights * candidates
+            cdf = (p / p.sum()).cumsum()
+            cdf /= cdf[-1]
+            if len(cdfs) >= CDF_CACHE:
+                cdfs.clear()
+            cdfs[asked] = cdf
+        return cdf
 
     def check_against(self, value_counts: list[int]) -> None:
         """Refuse a table that does not fit a schema with these value counts per attribute."""

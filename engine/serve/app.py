@@ -63,6 +63,7 @@ from engine.serve.requests import (
     parse_attributes,
     reason,
 )
+from engine.serve.responses import json_response
 from engine.serve.workers import Expired, WorkerPool, run_all
 from engine.versions import VersionStore
 
@@ -275,14 +276,12 @@ class EngineService:
 
     # --- probes ---
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
+        return json_response({"ok": True})
 
     async def readyz(self, request: web.Request) -> web.Response:
         if not self.ready:
             return error_response(503, "not_ready", "models are still loading")
-        return web.json_response(
-            {"ok": True, "models": self.registry.names(), "queue_depth": self.batcher.depth}
-        )
+        return json_response({"ok": True, "models": self.registry.names(), "queue_depth": self.batcher.depth})
 
     async def prometheus(self, request: web.Request) -> web.Response:
         self.metrics.queue_depth.set(self.batcher.depth)
@@ -308,7 +307,7 @@ class EngineService:
                 }
             )
         upscaler = {"version": self.upscaler.version, "scale": self.upscaler.scale} if self.upscaler else None
-        return web.json_response(
+        return json_response(
             {
                 "default": self.registry.default,
                 "models": out,
@@ -323,7 +322,7 @@ class EngineService:
             # Served from a path, it becomes a version like a promotion, so that a later
             # promote or rollback knows what was really serving.
             path = allowed_path(body.path, "path", self.roots, "a checkpoint folder")
-            return web.json_response(await self._adopt_and_switch(name, path, "reload", reason(body.reason)))
+            return json_response(await self._adopt_and_switch(name, path, "reload", reason(body.reason)))
         try:
             fresh = await self.registry.reload(name)
         except UnknownModel:
@@ -331,7 +330,7 @@ class EngineService:
         except MascotError as exc:
             raise ApiError(422, "reload_refused", f"{exc}; the previous model keeps serving") from None
         self._publish_versions()
-        return web.json_response({"name": name, "version": fresh.version})
+        return json_response({"name": name, "version": fresh.version})
 
     # --- versions: promote, rollback, lineage ---
     def _versions(self, name: str) -> VersionStore:
@@ -342,7 +341,7 @@ class EngineService:
     async def promote(self, request: web.Request, body: api.PromoteRequest) -> web.Response:
         name = request.match_info["name"]
         path = allowed_path(body.checkpoint, "checkpoint", self.roots, "a checkpoint folder")
-        return web.json_response(await self._adopt_and_switch(name, path, "promote", reason(body.reason)))
+        return json_response(await self._adopt_and_switch(name, path, "promote", reason(body.reason)))
 
     async def _adopt_and_switch(self, name: str, path: Path, action: str, reason: str) -> dict:
         store = self._versions(name)
@@ -364,7 +363,7 @@ class EngineService:
 
     async def rollback(self, request: web.Request, body: api.RollbackRequest) -> web.Response:
         name = request.match_info["name"]
-        return web.json_response(
+        return json_response(
             await self.roll_back(name, self._versions(name), reason(body.version), reason(body.reason))
         )
 
@@ -399,7 +398,7 @@ class EngineService:
         name = request.match_info["name"]
         store = self._versions(name)
         history = await asyncio.to_thread(store.history)
-        return web.json_response(
+        return json_response(
             {
                 "name": name,
                 "current": store.current(),
@@ -445,7 +444,7 @@ class EngineService:
             }
             for r, data in zip(reqs, encoded)
         ]
-        return web.json_response(
+        return json_response(
             {"model": body.model or self.registry.default, "version": ck.version, "images": images}
         )
 
@@ -555,7 +554,7 @@ class EngineService:
             for end in (body.a, body.b)
         ]
         gif, pngs = await self._animation(ck, ends[0], ends[1], frames, size)
-        return web.json_response(
+        return json_response(
             {
                 "version": ck.version,
                 "a": {"seed": ends[0].seed, "attributes": ends[0].attrs},
@@ -614,10 +613,10 @@ class EngineService:
                 upscaler=self.cfg.upscaler if self.upscaler else "",
             )
         job = self.jobs.start(spec, files)
-        return web.json_response(job.public(), status=202)
+        return json_response(job.public(), status=202)
 
     async def job(self, request: web.Request) -> web.Response:
-        return web.json_response(self.jobs.get(request.match_info["id"]).public())
+        return json_response(self.jobs.get(request.match_info["id"]).public())
 
 
 def _load_upscaler(path: str):

@@ -45,6 +45,7 @@ from engine.community.store import (
 from engine.errors import MascotError
 from engine.serve import contract as api
 from engine.serve.requests import ApiError, allowed_path, reason, shown
+from engine.serve.responses import json_response
 
 if TYPE_CHECKING:
     from engine.serve.service import Service
@@ -165,7 +166,7 @@ class CommunityRoutes:
     # --- routes ---------------------------------------------------------------------
 
     async def list(self, request: web.Request) -> web.Response:
-        return web.json_response({"communities": await asyncio.to_thread(known, self.root)})
+        return json_response({"communities": await asyncio.to_thread(known, self.root)})
 
     async def pictures(self, request: web.Request, body: api.PicturesRequest) -> web.Response:
         community = self._community(request, must_exist=False)
@@ -174,7 +175,7 @@ class CommunityRoutes:
             await asyncio.to_thread(community.open, self.cfg.limits, self.cfg.preset)
             result = await asyncio.to_thread(intake.take_pictures, community, files, self.cfg.limits)
             answer = await asyncio.to_thread(result.to_json, community, self.cfg.limits)
-        return web.json_response(answer)
+        return json_response(answer)
 
     async def build(self, request: web.Request) -> web.Response:
         community = self._community(request)
@@ -195,7 +196,7 @@ class CommunityRoutes:
             state.built = summary
             await asyncio.to_thread(community.save, state)
         sheet = (community.data / "contact_sheet.png").read_bytes()
-        return web.json_response({**summary, "contact_sheet": base64.b64encode(sheet).decode()})
+        return json_response({**summary, "contact_sheet": base64.b64encode(sheet).decode()})
 
     async def chunk(self, request: web.Request, body: api.ChunkRequest) -> web.Response:
         community = self._community(request)
@@ -245,7 +246,7 @@ class CommunityRoutes:
         }
         await asyncio.to_thread(community.save, state)
         self._spawn(self._finish_chunk(community, process))
-        return web.json_response(
+        return json_response(
             {"community": community.id, "state": "running", "chunk": len(state.chunks) + 1}, status=202
         )
 
@@ -279,7 +280,7 @@ class CommunityRoutes:
         answer = await asyncio.to_thread(_status, community, self.cfg.limits)
         answer["running"] = self._running(community)
         answer["served"] = community.id in self.service.registry.names()
-        return web.json_response(answer)
+        return json_response(answer)
 
     async def grid(self, request: web.Request) -> web.Response:
         community = self._community(request)
@@ -288,7 +289,7 @@ class CommunityRoutes:
             raise ApiError(
                 404, "no_grid", f"community '{community.id}' has no finished chunk with a grid yet"
             )
-        return web.json_response({"image": base64.b64encode(path.read_bytes()).decode()})
+        return json_response({"image": base64.b64encode(path.read_bytes()).decode()})
 
     async def forget(self, request: web.Request) -> web.Response:
         community = self._community(request, must_exist=False)
@@ -302,7 +303,7 @@ class CommunityRoutes:
                 self.service.registry.drop(community.id)
             await asyncio.to_thread(community.forget)
         self.service.cache.clear()  # drawn pictures of the model go with it
-        return web.json_response({"community": community.id, "forgotten": True, "freed_bytes": freed})
+        return json_response({"community": community.id, "forgotten": True, "freed_bytes": freed})
 
     async def job(self, request: web.Request, body: api.CommunityJobRequest) -> web.Response:
         """A vote-driven fine-tune of the community's model on its own data set and votes."""
@@ -324,7 +325,7 @@ class CommunityRoutes:
                 upscaler=self.service.cfg.upscaler if self.service.upscaler else "",
             )
         job = self.service.jobs.start(spec, files)
-        return web.json_response(job.public(), status=202)
+        return json_response(job.public(), status=202)
 
     async def promote(self, request: web.Request, body: api.PromoteRequest) -> web.Response:
         community = self._community(request)
@@ -332,7 +333,7 @@ class CommunityRoutes:
         path = allowed_path(body.checkpoint, "checkpoint", roots, "a checkpoint folder")
         self._serving(community)
         store = training.versions(community)
-        return web.json_response(
+        return json_response(
             await self.service.add_and_switch(community.id, store, path, "promote", reason(body.reason))
         )
 
@@ -340,7 +341,7 @@ class CommunityRoutes:
         community = self._community(request)
         self._serving(community)
         store = training.versions(community)
-        return web.json_response(
+        return json_response(
             await self.service.roll_back(community.id, store, body.version or "", reason(body.reason))
         )
 

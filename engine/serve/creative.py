@@ -29,6 +29,7 @@ from engine.sampling import MAX_SEED, Request, resolve
 from engine.serve import contract as api
 from engine.serve.images import encode_image, generation_id
 from engine.serve.requests import ApiError
+from engine.serve.responses import json_response
 from engine.serve.service import Service
 
 
@@ -121,7 +122,7 @@ class CreativeRoutes:
         }
 
     def _answer(self, body: api.Picture, ck: Checkpoint, images: list[dict], **extra: Any) -> web.Response:
-        return web.json_response(
+        return json_response(
             {
                 "model": body.model or self.service.registry.default,
                 "version": ck.version,

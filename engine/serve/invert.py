@@ -46,6 +46,7 @@ from engine.invert import Inversion, InvertConfig, Inverter, check_picture, read
 from engine.serve import contract as api
 from engine.serve.creative import CreativeRoutes
 from engine.serve.requests import ApiError, shown
+from engine.serve.responses import json_response
 from engine.serve.service import Service
 from engine.serve.workers import Expired
 
@@ -102,7 +103,7 @@ class InvertRoutes:
             }
 
         if not body.progress:
-            return web.json_response(await answer())
+            return json_response(await answer())
         if self._key(ck, data, given, style) not in self.found:
             self._refuse_if_busy()  # a plain 429, before the stream starts
         return await _streamed(request, answer)

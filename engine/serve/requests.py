@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from engine.serve.contract import MAX_BODY, Allowed
+from engine.serve.responses import json_response
 
 OFF_LOOP_BYTES = 256 * 1024
 B = TypeVar("B", bound=BaseModel)
@@ -33,7 +34,7 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str, headers: dict | None = None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+    return json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
 def shown(value: Any, limit: int = 80) -> str:

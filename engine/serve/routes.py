@@ -18,6 +18,7 @@ from engine.serve import communities, creative, invert
 from engine.serve.contract import OPENAPI, ROUTES, Route
 from engine.serve.openapi import document
 from engine.serve.requests import read_body
+from engine.serve.responses import json_response
 from engine.serve.service import Service
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -55,4 +56,4 @@ def _bound(route: Route, handler: Handler) -> Handler:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(document())
+    return json_response(document())

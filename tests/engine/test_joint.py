@@ -28,6 +28,22 @@ def test_rows_are_drawn_by_their_weight():
     assert 0.7 < np.mean(draws(joint, {})[:, 0] == 1) < 0.8
 
 
+def test_a_seed_draws_the_row_numpy_choice_draws_so_seeds_keep_their_attributes():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(-1, 4, size=(500, 4))
+    joint = LabelJoint.from_labels(labels)
+    for given in ({}, {1: 2}, {0: 3, 2: 1}, {0: 0, 1: 0, 2: 0, 3: 0}):
+        for _ in range(2):  # the second pass reads the cached cumulative weights
+            for seed in range(300):
+                candidates = np.ones(len(joint.rows), dtype=bool)
+                for i, v in sorted(given.items()):
+                    if (candidates & (joint.rows[:, i] == v)).any():
+                        candidates &= joint.rows[:, i] == v
+                p = joint.weights * candidates
+                expected = joint.rows[np.random.default_rng(seed).choice(len(joint.rows), p=p / p.sum())]
+                assert joint.draw_row(given, np.random.default_rng(seed)).tolist() == expected.tolist()
+
+
 def test_mixing_weighs_each_table_by_its_share():
     a = LabelJoint(np.array([[0, 0]]), np.array([1.0]))
     b = LabelJoint(np.array([[0, 0], [1, 1]]), np.array([1.0, 1.0]))
