@@ -301,6 +301,7 @@ class EngineService:
                     "resolution": ck.resolution,
                     "schema": ck.schema.to_json(),
                     "metrics": ck.meta.get("metrics", {}),
+                    "posted": ck.meta.get("posted"),
                     "training": {k: v for k, v in ck.meta.get("training", {}).items() if k != "config"},
                     "parent": ck.meta.get("parent"),
                     "sizes": self.sizes(ck),

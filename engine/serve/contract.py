@@ -316,6 +316,11 @@ class ModelCard(Answer):
     resolution: int
     schema_: dict[str, Any] = Field(alias="schema", description="the attribute schema (engine/schema.py)")
     metrics: dict[str, Any]
+    posted: dict[str, Any] | None = Field(
+        default=None,
+        description="the figures as pictures are posted (512 px against as many real renders): "
+        "{metrics, evaluation}; null when not measured",
+    )
     training: dict[str, Any]
     parent: str | None
     sizes: list[int]

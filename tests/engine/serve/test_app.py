@@ -153,6 +153,23 @@ async def test_models_health_ready_metrics(client):
     assert "mascot_batch_size_bucket" in text and "mascot_model_info" in text
 
 
+async def test_models_lists_the_posted_figures_where_the_model_carries_them(tiny_checkpoint, tmp_path):
+    import json
+
+    posted = {"metrics": {"prc": {"precision": 0.26}}, "evaluation": {"size": 512, "protocol": "posted"}}
+    shutil.copytree(tiny_checkpoint, tmp_path / "measured")
+    meta = json.loads((tmp_path / "measured" / "model.json").read_text())
+    (tmp_path / "measured" / "model.json").write_text(json.dumps({**meta, "posted": posted}))
+    cfg = ServeConfig(
+        models=(("default", str(tiny_checkpoint)), ("measured", str(tmp_path / "measured"))),
+        jobs_dir=str(tmp_path / "jobs"),
+    )
+    async with TestClient(TestServer(EngineService(cfg).app())) as c:
+        cards = {m["name"]: m for m in (await (await c.get("/v1/models")).json())["models"]}
+    assert cards["measured"]["posted"] == posted
+    assert cards["default"]["posted"] is None
+
+
 async def test_reload_swaps_and_a_corrupt_checkpoint_is_refused(tiny_checkpoint, tmp_path):
     live = shutil.copytree(tiny_checkpoint, tmp_path / "live")
     async with TestClient(TestServer(_service(live, tmp_path).app())) as c:
