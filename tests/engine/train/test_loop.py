@@ -541,3 +541,13 @@ def test_a_palette_generator_for_another_palette_size_is_refused(tmp_path):
     data = make_toy_dataset(tmp_path / "set", resolution=16, palette=True)
     with pytest.raises(MascotError, match=r"picks among 7 palette colours, but .* at 16 px has 5"):
         TrainingRun(_cfg(data, tmp_path / "run", arch=(*TINY, ("palette", 7))))
+
+
+def test_a_bar_written_to_a_log_file_redraws_seldom_so_its_lines_stay_short(toy_dataset, tmp_path, capfd):
+    # pytest's captured stderr is not a terminal, as a chunk's chunk.log is not
+    train(
+        _cfg(toy_dataset, tmp_path / "run", kimg=1000.0, tick_kimg=1000.0, snapshot_kimg=1000.0, minutes=0.04)
+    )
+    err = capfd.readouterr().err
+    assert "dcgan" in err  # the bar was drawn ...
+    assert err.count("\r") <= 6  # ... at its start and end, not ten times a second for 2.4 s
