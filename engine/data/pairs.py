@@ -48,11 +48,7 @@ def build(count: int, out: str | Path, lr: int = 128, hr: int = 512, seed: int =
     out = Path(out)
     for side, size in (("lr", lr), ("hr", hr)):
         if not (out / side / "card.json").is_file():
-            dicebear.build(
-                argparse.Namespace(
-                    count=count, size=size, out=str(out / side), styles=None, force=None, seed=seed
-                )
-            )
+            dicebear.build(_dicebear_args(count, size, out / side, seed))
     small, large = Dataset(out / "lr"), Dataset(out / "hr")
     if len(small) != len(large) or not np.array_equal(small.labels, large.labels):
         raise MascotError(
@@ -62,6 +58,17 @@ def build(count: int, out: str | Path, lr: int = 128, hr: int = 512, seed: int =
         json.dumps({"count": len(small), "lr": lr, "hr": hr, "seed": seed}, indent=1)
     )
     return out
+
+
+def _dicebear_args(count: int, size: int, out: Path, seed: int) -> argparse.Namespace:
+    """What ``data dicebear`` itself would be given: every option it has, at its default."""
+    from engine.data import dicebear
+
+    parser = argparse.ArgumentParser()
+    dicebear.register(parser.add_subparsers())
+    return parser.parse_args(
+        ["dicebear", "--count", str(count), "--size", str(size), "--out", str(out), "--seed", str(seed)]
+    )
 
 
 def pairs_scale(pairs: str | Path) -> int:
