@@ -15,6 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from engine.progress import reachable_total, redraw_interval
+
 
 class StepRun:
     label = "training"  # the progress bar's name
@@ -29,13 +31,23 @@ class StepRun:
             signal.signal(sig, lambda *_: setattr(self, "stop", True))
         start, session = time.time() - self.seconds, time.time()
         stats: dict[str, list[float]] = {}
-        bar = tqdm(total=self.cfg.steps, initial=self.step, unit="step", desc=self.label, dynamic_ncols=True)
+        bar = tqdm(
+            total=self.cfg.steps,
+            initial=self.step,
+            unit="step",
+            desc=self.label,
+            dynamic_ncols=True,
+            mininterval=redraw_interval(),
+        )
+        first = self.step
         while self.step < self.cfg.steps and not self.stop:
             if self.cfg.minutes and time.time() - session > self.cfg.minutes * 60:
                 break
             for k, v in self._train_step().items():
                 stats.setdefault(k, []).append(v)
             self.step += 1
+            remaining = self.cfg.minutes * 60 - (time.time() - session) if self.cfg.minutes else None
+            bar.total = reachable_total(self.step, first, time.time() - session, remaining, self.cfg.steps)
             bar.update(1)
             if self.step % self.cfg.tick_steps == 0:
                 self.seconds = time.time() - start
@@ -43,6 +55,7 @@ class StepRun:
                 stats = {}
             if self.step % self.cfg.snapshot_steps == 0:
                 self.save()
+        bar.total = bar.n  # stopped by the clock or a request: the bar ends full
         bar.close()
         self.seconds = time.time() - start
         self.save()

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from engine.models import get_family
 from engine.models.base import Batch, Hyper
 from engine.models.layers import PaletteHead
 from engine.pixelgrid import palette_array
+from engine.progress import reachable_total, redraw_interval
 from engine.schema import Schema
 from engine.train import distributed
 from engine.train.allocator import tune_allocator
@@ -447,9 +447,7 @@ class TrainingRun:
             dynamic_ncols=True,
             disable=not distributed.is_main(),
             desc=f"{cfg.family} {self.res}px",
-            # Written to a log file (a chunk's chunk.log), the bar's redraws pile up on one line:
-            # twice a minute there is enough between the tick lines.
-            mininterval=0.1 if sys.stderr.isatty() else 30.0,
+            mininterval=redraw_interval(),
         )
         while self.state.nimg < total and not self.stop.requested and not self._over_budget(session_start):
             losses = self._step(batch_per_rank)
@@ -677,16 +675,6 @@ class TrainingRun:
 def train(cfg: TrainConfig) -> Path:
     tune_allocator()  # keeps each step's buffers in the process instead of faulting them in again
     return TrainingRun(cfg).run()
-
-
-def reachable_total(nimg: int, start_nimg: int, elapsed: float, remaining: float | None, total: int) -> int:
-    """The images the run will have seen when it stops, for the progress bar's total and ETA:
-    ``total`` (--kimg), or fewer when the time budget (``remaining`` seconds) ends it first at
-    this session's rate so far."""
-    if remaining is None or elapsed <= 0 or nimg <= start_nimg:
-        return total
-    projected = nimg + (nimg - start_nimg) / elapsed * max(0.0, remaining)
-    return int(min(total, max(nimg, projected)))
 
 
 def _tensor_to_bytes(t: torch.Tensor) -> str:

@@ -427,18 +427,6 @@ def test_divergence_in_the_last_steps_is_still_reported(toy_dataset, tmp_path):
         run.run()
 
 
-def test_reachable_total_follows_the_time_budget_when_it_binds():
-    from engine.train.loop import reachable_total
-
-    # 10 images/s, 540 s left of a 10-minute run: 6,000 images, not the 100 kimg asked for.
-    assert reachable_total(600, 0, 60.0, 540.0, 100_000) == 6_000
-    assert reachable_total(600, 0, 60.0, None, 100_000) == 100_000  # no budget: --kimg
-    assert reachable_total(600, 0, 60.0, 1e6, 100_000) == 100_000  # --kimg binds first
-    assert reachable_total(1_600, 1_000, 60.0, 540.0, 100_000) == 7_000  # a resumed session's own rate
-    assert reachable_total(600, 0, 60.0, -5.0, 100_000) == 600  # past the deadline: what it has
-    assert reachable_total(0, 0, 0.0, 540.0, 100_000) == 100_000  # no rate yet
-
-
 def test_a_time_bound_run_ends_its_bar_full_and_snapshots_before_the_end(toy_dataset, tmp_path, monkeypatch):
     import engine.train.loop as loop
 
