@@ -193,7 +193,15 @@ class Batcher:
         """One piece of work on the pool: a batch gathered when a worker is free, drawn there; the
         results are handed to the requests here, on the event loop."""
         batch: list[_Item] = []
-        runs = await self.pool.run_prepared(lambda: self._gather(heavy, batch), heavy=heavy)
+        try:
+            runs = await self.pool.run_prepared(lambda: self._gather(heavy, batch), heavy=heavy)
+        except Exception as exc:
+            # The drawing itself broke (not one model's forward, which _render answers per
+            # request): the batch's requests fail now rather than wait out their timeout.
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            raise
         for bucket, outcomes in runs or ():
             if bucket is not None:
                 self.bucket_counts[bucket] += 1

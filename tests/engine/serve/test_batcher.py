@@ -144,6 +144,23 @@ async def test_a_lone_request_does_not_wait_the_window(tiny_checkpoint):
     assert time.monotonic() - start < 10  # the window alone would take 20 s
 
 
+async def test_a_batch_whose_drawing_breaks_fails_its_requests_at_once(tiny_checkpoint, monkeypatch):
+    ckpt = load_checkpoint(tiny_checkpoint, "cpu", torch.float32)
+    batcher = Batcher(buckets=(1, 2, 4))
+    monkeypatch.setattr(batcher, "_render", lambda work: 1 / 0)  # a fault outside any model's forward
+    batcher.start()
+    try:
+        start = time.monotonic()
+        with pytest.raises(ZeroDivisionError):
+            await asyncio.wait_for(batcher.submit(ckpt, [resolve(ckpt.schema, {}, s) for s in range(3)]), 20)
+        assert time.monotonic() - start < 10
+        monkeypatch.undo()
+        (image,) = await asyncio.wait_for(batcher.submit(ckpt, [resolve(ckpt.schema, {}, 7)]), 20)
+        assert image.shape == (32, 32, 3)  # the batcher keeps serving
+    finally:
+        await batcher.stop()
+
+
 async def test_the_window_gathers_requests_that_arrive_together(tiny_checkpoint):
     ckpt = load_checkpoint(tiny_checkpoint, "cpu", torch.float32)
     batcher = Batcher(buckets=(1, 2, 4, 8), window_ms=2_000)
