@@ -5,9 +5,10 @@
     python bench/train_speed.py --res 128 --batch 256 --steps 20 --compile projected   # on a GPU
 
 ``--before-after`` times the flagship's family (projected) as the trainer ran it before its
-CPU tuning (glibc's default allocator, eager, batch 32) and as ``mascot-engine train`` runs it
-now (allocator thresholds raised by the command itself, ``--compile``), each in its own
-process, the two taking turns for ``--rounds`` rounds. In the same run it measures what this
+CPU tuning (glibc's default allocator, eager, batch 32) and as a ``mascot-engine chunk`` trains
+it now at that size (allocator thresholds raised by the command itself, the recipe's batch of
+64, ``--compile`` at 128 px only), each in its own process, the two taking turns for
+``--rounds`` rounds. In the same run it measures what this
 CPU attains on a 3x3 convolution's forward and backward (the bulk of a step), and prints each
 row's achieved GFLOP/s, its ratio to that, and after ÷ before.
 
@@ -142,18 +143,34 @@ def attainable_conv_gflops(seconds: float = 3.0) -> float:
     return best
 
 
-# Before: how training ran before its CPU tuning. After: what mascot-engine train does now.
-SETTINGS = {"before": dict(allocator=False, compile_=False), "after": dict(allocator=True, compile_=True)}
+# Before: how training ran before its CPU tuning (default allocator, eager, --batch).
+# After: what a time-boxed chunk runs at that size (engine/train/targets.py): allocator
+# thresholds raised by the training command itself, the recipe's batch, and torch.compile
+# where the recipe compiles (at 128 px; at 64 px it does not pay).
+SETTINGS = ("before", "after")
+RECIPES = {128: "flagship", 64: "flagship-64"}
+
+
+def after_recipe(res: int, batch: int) -> tuple[int, bool]:
+    """(batch, compile) of the chunk that trains at ``res``; ``batch`` and eager elsewhere."""
+    from engine.train.targets import target
+
+    if res not in RECIPES:
+        return batch, False
+    recipe = target(RECIPES[res])
+    return recipe.batch, recipe.compile
 
 
 def child_row(setting: str, res: int, batch: int, steps: int) -> dict:
     """One row, measured in this (fresh) process."""
     from engine.train.allocator import tune_allocator
 
-    chosen = SETTINGS[setting]
-    if chosen["allocator"]:
+    compile_ = False
+    if setting == "after":
         tune_allocator()
-    row = measure("projected", res, batch, steps, torch.device("cpu"), chosen["compile_"])
+        batch, compile_ = after_recipe(res, batch)
+        steps = max(1, steps * 32 // batch)  # about as many images as the before row
+    row = measure("projected", res, batch, steps, torch.device("cpu"), compile_)
     return {**row, "setting": setting, "gflops": row["tflops"] * 1000}
 
 
@@ -172,7 +189,7 @@ def before_after(resolutions: list[int], batch: int, steps: int, rounds: int, ou
                 if key not in best or row["img_per_s"] > best[key]["img_per_s"]:
                     best[key] = row
                 print(
-                    f"{setting:<8}{res:>5}{batch:>6}{row['img_per_s']:>9.1f}{row['gflops']:>9.1f}"
+                    f"{setting:<8}{res:>5}{row['batch']:>6}{row['img_per_s']:>9.1f}{row['gflops']:>9.1f}"
                     f"{row['gflops'] / attainable:>7.2f}{row['compile_s']:>11.1f}",
                     flush=True,
                 )
