@@ -4,6 +4,7 @@ from pathlib import Path
 
 import engine.step_run as step_run
 from engine.progress import reachable_total, redraw_interval
+from tests.recording_bar import recording_bar
 
 
 def test_reachable_total_follows_the_time_budget_when_it_binds():
@@ -56,17 +57,7 @@ class _Run(step_run.StepRun):
 
 def test_a_clock_bound_step_run_shows_the_steps_it_will_reach_and_ends_its_bar_full(tmp_path, monkeypatch):
     totals = []
-
-    class RecordingBar(step_run.tqdm):
-        def update(self, n=1):
-            totals.append(self.total)
-            return super().update(n)
-
-        def close(self):
-            totals.append(("closed", self.n, self.total))
-            return super().close()
-
-    monkeypatch.setattr(step_run, "tqdm", RecordingBar)
+    monkeypatch.setattr(step_run, "tqdm", recording_bar(step_run.tqdm, totals))
     run = _Run(tmp_path)
     run.run()
     during = [t for t in totals if not isinstance(t, tuple)]
@@ -78,14 +69,8 @@ def test_a_clock_bound_step_run_shows_the_steps_it_will_reach_and_ends_its_bar_f
 
 def test_without_a_clock_the_bar_counts_to_the_steps_asked(tmp_path, monkeypatch):
     totals = []
-
-    class RecordingBar(step_run.tqdm):
-        def update(self, n=1):
-            totals.append(self.total)
-            return super().update(n)
-
-    monkeypatch.setattr(step_run, "tqdm", RecordingBar)
+    monkeypatch.setattr(step_run, "tqdm", recording_bar(step_run.tqdm, totals))
     run = _Run(tmp_path)
     run.cfg = _Cfg(steps=20, minutes=0.0)
     run.run()
-    assert run.step == 20 and set(totals) == {20}
+    assert run.step == 20 and set(totals) == {20, ("closed", 20, 20)}

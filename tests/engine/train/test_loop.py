@@ -18,6 +18,7 @@ from engine.sampling import render, resolve
 from engine.train.config import TrainConfig
 from engine.train.loop import TrainingRun, augment_mode, train
 from engine.train.visuals import curve_keys
+from tests.recording_bar import recording_bar
 from tests.toydata import make_toy_dataset
 
 TINY = (("g_ch", 8), ("d_ch", 8))
@@ -431,18 +432,8 @@ def test_a_time_bound_run_ends_its_bar_full_and_snapshots_before_the_end(toy_dat
     import engine.train.loop as loop
 
     totals, saves = [], []
-
-    class RecordingBar(loop.tqdm):
-        def update(self, n=1):
-            totals.append(self.total)
-            return super().update(n)
-
-        def close(self):
-            totals.append(("closed", self.n, self.total))
-            return super().close()
-
     real_save = loop.TrainingRun.save
-    monkeypatch.setattr(loop, "tqdm", RecordingBar)
+    monkeypatch.setattr(loop, "tqdm", recording_bar(loop.tqdm, totals))
     monkeypatch.setattr(
         loop.TrainingRun, "save", lambda self: (saves.append(self.state.nimg), real_save(self))
     )
