@@ -168,8 +168,9 @@ def child_row(setting: str, res: int, batch: int, steps: int) -> dict:
     compile_ = False
     if setting == "after":
         tune_allocator()
-        batch, compile_ = after_recipe(res, batch)
-        steps = max(1, steps * 32 // batch)  # about as many images as the before row
+        recipe_batch, compile_ = after_recipe(res, batch)
+        steps = max(1, steps * batch // recipe_batch)  # about as many images as the before row
+        batch = recipe_batch
     row = measure("projected", res, batch, steps, torch.device("cpu"), compile_)
     return {**row, "setting": setting, "gflops": row["tflops"] * 1000}
 
