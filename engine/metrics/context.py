@@ -19,6 +19,8 @@ from tqdm import tqdm
 from engine import features as F
 from engine.errors import MascotError
 
+STYLE = "style"  # the attribute the distribution metrics are also broken down by
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -100,12 +102,22 @@ class EvalContext:
         return np.concatenate([render(G, schema, requests[s : s + bs], self.config.device) for s in chunks])
 
     @_once
-    def gen_images(self) -> np.ndarray:
+    def gen_requests(self) -> list:
         from engine.sampling import resolve
 
         c = self.config
-        requests = [resolve(self.checkpoint.schema, {}, c.seed + i, c.truncation) for i in range(c.samples)]
-        return self.posted(self.render(requests, desc=f"generating {c.samples} samples"))
+        return [resolve(self.checkpoint.schema, {}, c.seed + i, c.truncation) for i in range(c.samples)]
+
+    @_once
+    def gen_images(self) -> np.ndarray:
+        requests = self.gen_requests()
+        return self.posted(self.render(requests, desc=f"generating {len(requests)} samples"))
+
+    def gen_styles(self) -> np.ndarray | None:
+        """Each generated sample's style, or None for a model without one."""
+        if STYLE not in self.checkpoint.schema.names:
+            return None
+        return np.array([r.attrs[STYLE] for r in self.gen_requests()])
 
     def posted(self, images: np.ndarray, show: bool = True) -> np.ndarray:
         """The samples at the size users are shown (config.size), the way they reach it."""
@@ -156,6 +168,14 @@ class EvalContext:
             "generated EffLite0 features",
             c.progress,
         )
+
+    def real_styles(self) -> np.ndarray | None:
+        """Each real image's style (in ``real_indices`` order), or None for data without one."""
+        schema = self.dataset.schema
+        if STYLE not in schema.names:
+            return None
+        values = np.array([*schema.attribute(STYLE).values, "(none)"])  # -1: not visible
+        return values[np.asarray(self.dataset.labels)[self.real_indices(), schema.names.index(STYLE)]]
 
     # --- a second real set, for real against real (the ceiling) --------------------
     @_once

@@ -42,22 +42,53 @@ def kth_neighbour_radii(features: np.ndarray, k: int) -> np.ndarray:
     return np.partition(d, k, axis=1)[:, k]
 
 
-def precision_recall_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
+def manifold_hits(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, np.ndarray]:
+    """Per point: each generated sample's count of real balls holding it, each real sample's
+    hit by the generated manifold, and each real ball's hit by its nearest generated sample."""
     check_features(real, fake, minimum=k + 1)
     real_r, fake_r = kth_neighbour_radii(real, k), kth_neighbour_radii(fake, k)
     d = pairwise_distances(real, fake)  # (n_real, n_fake)
-    inside_real = d <= real_r[:, None]  # fake j inside real ball i
     return {
-        "precision": float(inside_real.any(axis=0).mean()),
-        "recall": float((d <= fake_r[None, :]).any(axis=1).mean()),
-        "density": float(inside_real.sum(axis=0).mean() / k),
+        "real_balls_holding": (d <= real_r[:, None]).sum(axis=0),  # per generated sample
+        "recalled": (d <= fake_r[None, :]).any(axis=1),  # per real sample
         # Coverage: the real ball's own k-NN radius, reached by the nearest fake sample.
-        "coverage": float((d.min(axis=1) <= real_r).mean()),
+        "covered": d.min(axis=1) <= real_r,  # per real sample
     }
 
 
-def _subsample(x: np.ndarray, n: int, seed: int) -> np.ndarray:
-    return x if len(x) <= n else x[np.random.default_rng(seed).choice(len(x), n, replace=False)]
+def precision_recall_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
+    hits = manifold_hits(real, fake, k)
+    return {
+        "precision": float((hits["real_balls_holding"] > 0).mean()),
+        "recall": float(hits["recalled"].mean()),
+        "density": float(hits["real_balls_holding"].mean() / k),
+        "coverage": float(hits["covered"].mean()),
+    }
+
+
+def by_group(
+    real: np.ndarray, fake: np.ndarray, real_groups: np.ndarray, fake_groups: np.ndarray, k: int = 5
+) -> dict[str, dict[str, float | int]]:
+    """Precision and recall of the pooled sets split by group (a style): a group's precision is
+    the share of its generated samples inside the whole real manifold, its recall the share of
+    its real samples inside the whole generated manifold. The pooled figures are the means of
+    these weighted by the group's counts, so a table shows which groups hold the pool back."""
+    hits = manifold_hits(real, fake, k)
+    inside = hits["real_balls_holding"] > 0
+    out: dict[str, dict[str, float | int]] = {}
+    for group in sorted(set(real_groups.tolist()) | set(fake_groups.tolist())):
+        mine_fake, mine_real = fake_groups == group, real_groups == group
+        out[group] = {
+            "precision": float(inside[mine_fake].mean()) if mine_fake.any() else float("nan"),
+            "recall": float(hits["recalled"][mine_real].mean()) if mine_real.any() else float("nan"),
+            "generated": int(mine_fake.sum()),
+            "real": int(mine_real.sum()),
+        }
+    return out
+
+
+def _subsample_rows(n: int, limit: int, seed: int) -> np.ndarray:
+    return np.arange(n) if n <= limit else np.random.default_rng(seed).choice(n, limit, replace=False)
 
 
 @register_metric(
@@ -68,11 +99,17 @@ def _subsample(x: np.ndarray, n: int, seed: int) -> np.ndarray:
     description="precision/recall (k-NN manifolds), density and coverage in EfficientNet-Lite0 space",
 )
 def prc(ctx, opts: PRCOptions) -> dict:
-    real = _subsample(ctx.real_effl0(), opts.max_points, ctx.config.seed)
-    fake = _subsample(ctx.gen_effl0(), opts.max_points, ctx.config.seed)
-    return {
+    real_all, fake_all = ctx.real_effl0(), ctx.gen_effl0()
+    real_rows = _subsample_rows(len(real_all), opts.max_points, ctx.config.seed)
+    fake_rows = _subsample_rows(len(fake_all), opts.max_points, ctx.config.seed)
+    real, fake = real_all[real_rows], fake_all[fake_rows]
+    result = {
         **precision_recall_coverage(real, fake, opts.nearest_k),
         "nearest_k": opts.nearest_k,
         "real": len(real),
         "generated": len(fake),
     }
+    styles = ctx.real_styles(), ctx.gen_styles()
+    if styles[0] is not None and styles[1] is not None:
+        result["by_style"] = by_group(real, fake, styles[0][real_rows], styles[1][fake_rows], opts.nearest_k)
+    return result

@@ -279,6 +279,23 @@ def _detail_lines(name: str, result: Mapping[str, Any]) -> list[str]:
     ]
     if "plot" in result:
         lines += ["", f"![{name}]({result['plot']})"]
+    if "by_style" in result:
+        lines += _by_style_lines(result["by_style"])
+    return lines
+
+
+def _by_style_lines(by_style: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "Per style: its generated samples inside the whole real manifold (precision), its real "
+        "renders inside the whole generated manifold (recall).",
+        "",
+        "| style | precision | recall | generated | real |",
+        "|---|---|---|---|---|",
+    ]
+    for style, row in by_style.items():
+        cells = (_fmt(row["precision"]), _fmt(row["recall"]), row["generated"], row["real"])
+        lines.append(f"| {style} | " + " | ".join(map(str, cells)) + " |")
     return lines
 
 
@@ -369,6 +386,10 @@ def _rows(metrics: Mapping[str, Any]) -> dict[str, Any]:
             if head in value:
                 rows[f"{name}.{head}"] = value[head]
             rows.update({f"{name}.{k}": v for k, v in value.items() if isinstance(v, float) and k != head})
+            by_style = value.get("by_style")
+            for style, row in by_style.items() if isinstance(by_style, dict) else ():
+                if isinstance(row, dict):  # a hand-edited report may hold anything: skip what is not a row
+                    rows.update({f"{name}.{k} ({style})": row.get(k) for k in ("precision", "recall")})
     return rows
 
 

@@ -525,6 +525,11 @@ def judge(candidate: dict[str, Any], shipped: dict[str, Any]) -> dict[str, Any]:
         }
         for name, report in (("candidate", candidate), ("shipped", shipped))
     }
+    for name, report in (("candidate", candidate), ("shipped", shipped)):
+        if "by_style" in report["prc"]:  # reported beside the gate, not judged
+            figures[name]["precision_by_style"] = {
+                style: row["precision"] for style, row in report["prc"]["by_style"].items()
+            }
     c, s = figures["candidate"], figures["shipped"]
     passed = c["precision"] >= s["precision"] and c["attr_precision"] >= s["attr_precision"]
     return {**figures, "passed": passed}
@@ -544,6 +549,10 @@ def judge_upscaler(candidate: dict[str, Any], shipped: dict[str, Any] | None) ->
     return {**figures, "against": against, "passed": passed}
 
 
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4f}"  # NaN: a style one side lacks
+
+
 def gate_table(gate: dict[str, Any]) -> list[str]:
     rows = [f"{'':16}{'candidate':>11}{gate.get('against', 'shipped'):>11}"]
     keys = (
@@ -558,6 +567,11 @@ def gate_table(gate: dict[str, Any]) -> list[str]:
     )
     for key, label in keys:
         rows.append(f"{label:16}{gate['candidate'][key]:>11.4f}{gate['shipped'][key]:>11.4f}")
+    ours, theirs = (gate[side].get("precision_by_style", {}) for side in ("candidate", "shipped"))
+    styles = [s for s in ours if s in theirs]
+    rows += ["precision by style (reported, not judged)"] if styles else []
+    for style in styles:
+        rows.append(f"  {style:14}{_figure(ours[style]):>11}{_figure(theirs[style]):>11}")
     if "feature_distance" in gate["candidate"]:
         verdict = "passes: feature distance not worse" if gate["passed"] else "does not pass"
     else:

@@ -107,6 +107,18 @@ def test_compare_reads_metrics_stored_in_a_checkpoint(tmp_path):
     assert "| kid_effl0.kid | 0.5 | **0.2** |" in table  # lower is better: b wins
 
 
+def test_compare_puts_each_styles_precision_side_by_side(tmp_path):
+    for name, micah in (("a", 0.1), ("b", None)):
+        rows = {"micah": {"precision": micah, "recall": 0.3}, "junk": 3}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.json").write_text(
+            json.dumps({"version": name, "metrics": {"prc": {"precision": 0.2, "by_style": rows}}})
+        )
+    table = compare_markdown([tmp_path / "a", tmp_path / "b"])
+    assert "| prc.precision (micah) | 0.1 | n/a |" in table and "| prc.recall (micah) | 0.3 | 0.3 |" in table
+    assert "junk" not in table
+
+
 def test_bad_requests_are_refused_with_what_is_allowed(tiny_checkpoint, toy_dataset, tmp_path, capsys):
     with pytest.raises(MascotError, match="known metrics: kid_effl0"):
         evaluate(tiny_checkpoint, toy_dataset, metrics=["inception_fid"], progress=False)
@@ -208,3 +220,25 @@ def test_a_failing_metric_is_named_and_the_finished_ones_are_kept(
     assert code == 1
     assert "geometry_score" in printed.err and "failed" in printed.err
     assert "kid_effl0" in printed.out  # what finished is still printed
+
+
+def test_a_styled_model_reports_precision_and_recall_per_style(tmp_path, monkeypatch):
+    from tests.engine.metrics.conftest import ToyGenerator, fake_checkpoint
+    from tests.engine.metrics.test_posted import STYLED, styled_set
+
+    monkeypatch.setenv("MASCOT_CACHE", str(tmp_path / "cache"))
+    ck = fake_checkpoint(ToyGenerator("obey", res=16), STYLED, res=16)
+    report = evaluate(
+        ck,
+        styled_set(tmp_path / "real", ["a", "b"], n=40),
+        ["prc"],
+        samples=30,
+        out_dir=tmp_path / "r",
+        feature_size=64,
+        progress=False,
+    )
+    rows = report["metrics"]["prc"]["by_style"]
+    assert set(rows) == {"a", "b"} and sum(r["generated"] for r in rows.values()) == 30
+    assert sum(r["real"] for r in rows.values()) == 40
+    assert "| style | precision | recall | generated | real |" in (tmp_path / "r" / "report.md").read_text()
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["metrics"]["prc"]["by_style"] == rows

@@ -14,7 +14,7 @@ from engine.checkpoint import compact_resume, read_resume_meta
 from engine.cli import main
 from engine.errors import MascotError
 from engine.train import chunk as chunk_module
-from engine.train.chunk import Chunk, ChunkConfig, judge
+from engine.train.chunk import Chunk, ChunkConfig, gate_table, judge
 from engine.train.targets import Target
 
 TOY_FLAGS = ("--family", "dcgan", "--res", "32", "--tick-kimg", "0.064")
@@ -95,6 +95,26 @@ def test_the_gate_passes_only_when_precision_and_attribute_precision_hold():
     assert judge(report(0.6, 0.95, kid=0.5), report(0.5, 0.9))["passed"]  # KID only reported
     assert not judge(report(0.49, 0.99), report(0.5, 0.9))["passed"]
     assert not judge(report(0.9, 0.89), report(0.5, 0.9))["passed"]
+
+
+def test_the_gate_shows_each_styles_precision_beside_its_verdict():
+    def report(a, b):
+        rows = {"a": {"precision": a}, "b": {"precision": b}}
+        return {
+            "prc": {"precision": a, "recall": 0.5, "by_style": rows},
+            "attr_precision": {"mean": 0.9},
+            "kid_effl0": {"kid": 0.1},
+        }
+
+    gate = judge(report(0.8, float("nan")), report(0.2, 0.4))
+    assert gate["candidate"]["precision_by_style"]["a"] == 0.8 and gate["passed"]
+    table = gate_table(gate)
+    assert (
+        "  a                  0.8000     0.2000" in table
+        and "  b                     n/a     0.4000" in table
+    )
+    assert "precision by style (reported, not judged)" in table
+    assert table[-1].startswith("gate: passes")  # the styles are reported, the verdict stays last
 
 
 SIGNALLED_CHUNK = """
