@@ -8,7 +8,9 @@ the target's data set when it is missing, continues the committed resume point
 resume point back in place (compact, weights in bf16, each file well under 16 MiB), exports a
 candidate, evaluates it and the shipped model the same way, and replaces the shipped model
 only with ``--ship`` and only when the gate passes: precision (k-NN, EfficientNet-Lite0) and
-attribute precision not worse, KID reported. Chunks add up: the next one continues where
+attribute precision not worse, KID reported. The shipped model's figures are kept from the last
+chunk while nothing they depend on has changed (the model, the data, the settings, the engine's
+code), so a chunk spends that time training. Chunks add up: the next one continues where
 this one stopped, on this machine or another.
 
 It runs at low priority (``--nice``), so other work on the machine goes first. SIGTERM or
@@ -24,6 +26,7 @@ candidate through its 8x stage, the shipped model through its 4x one), or be an 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -40,6 +43,9 @@ from engine.train.targets import TARGETS, Target, target
 
 # The gate reads the first three; a shipped model.json also carries the near-copy check.
 CHUNK_METRICS = "prc,attr_precision,kid_effl0,memorization"
+# Beside the shipped model's report: what it measured, so an unchanged shipped model is
+# measured once, not once a chunk (the same flags, files and code give the same figures).
+MEASURED = "measured.json"
 MEASURED_PAIRS = 64  # an upscale stage is judged on (at most) this many held-out pairs
 RESUME_FILE_LIMIT = 16 * 2**20
 # torch.compile costs a minute or two the first time (seconds from its cache); where it pays
@@ -330,22 +336,41 @@ class Chunk:
         reports = {}
         for name, (checkpoint, stage) in sides.items():
             out = self.t.run / f"eval-{name}"
-            flags = (
-                self._eval_flags(checkpoint, out)
-                if stage is None
-                else self._posted_flags(checkpoint, stage, out)
-            )
-            if not self._engine("eval", flags):
-                # eval keeps what finished, but a gate needs every figure: never judge on a part.
-                raise MascotError(
-                    f"evaluating the {name} model failed: see {out}/report.md and {self.log_path}"
+            flags = self._side_flags(checkpoint, stage, out)
+            key = measurement_key(flags) if name == "shipped" else None
+            if key is not None and measured_before(out, key):
+                self.say(
+                    f"the shipped model's figures in {out} are reused: the same model, data, "
+                    "attribute reader, settings and evaluation code as when they were measured"
                 )
+            else:
+                (out / MEASURED).unlink(missing_ok=True)  # a failed run must not look measured
+                if not self._engine("eval", flags):
+                    # eval keeps what finished, but a gate needs every figure: never judge on a part.
+                    raise MascotError(
+                        f"evaluating the {name} model failed: see {out}/report.md and {self.log_path}"
+                    )
+                if key is not None:
+                    (out / MEASURED).write_text(json.dumps(key, indent=1))
             reports[name] = json.loads((out / "report.json").read_text())["metrics"]
         gate = judge(reports["candidate"], reports["shipped"])
         if self.t.posted is not None:
             gate["posted"] = {name: str(stage) for name, (_, stage) in sides.items()}
             gate["posted"]["size"] = self.t.posted.size
         return gate
+
+    def _side_flags(self, checkpoint: Path, stage: Path | None, out: Path) -> list[str]:
+        if stage is None:
+            return self._eval_flags(checkpoint, out)
+        return self._posted_flags(checkpoint, stage, out)
+
+    def _shipped_measured(self) -> bool:
+        """Whether the shipped model's figures from an earlier chunk still hold."""
+        if self.t.kind == "upscaler" or not (self.t.shipped / "model.json").is_file():
+            return False
+        stage = self.t.posted.shipped_upscaler if self.t.posted is not None else None
+        out = self.t.run / "eval-shipped"
+        return measured_before(out, measurement_key(self._side_flags(self.t.shipped, stage, out)))
 
     def _candidate_stage(self) -> Path:
         """The upscale stage that takes the candidate to the posted size."""
@@ -472,11 +497,13 @@ class Chunk:
             return self.cfg.after_minutes
         if self.t.kind == "upscaler":
             return 3.0  # two measurements on 64 held-out pairs
-        if self.t.posted is not None and self.cfg.device != "cuda":
-            # Two posted evaluations at 512: about a second per sample each on a 2-core CPU.
-            return 6.0 + 2 * self.cfg.eval_samples / 60
-        # Two evaluations, the grids and the export: seconds on a GPU, minutes on a CPU.
-        return 4.0 if self.cfg.device == "cuda" else 6.0 + self.cfg.eval_samples / 250
+        if self.cfg.device == "cuda":
+            return 4.0  # the evaluations, the grids and the export: seconds on a GPU
+        evaluations = 1 if self._shipped_measured() else 2
+        if self.t.posted is not None:
+            # Posted evaluations at 512: about a second per sample each on a 2-core CPU.
+            return 6.0 + evaluations * self.cfg.eval_samples / 60
+        return 6.0 + evaluations * self.cfg.eval_samples / 500
 
     def _elapsed_minutes(self) -> float:
         return (time.time() - self.start) / 60
@@ -486,6 +513,40 @@ class Chunk:
         print(line, flush=True)
         with open(self.log_path, "a") as log:
             log.write(line + "\n")
+
+
+def measurement_key(flags: list[str]) -> dict[str, Any]:
+    """What an evaluation's figures depend on: its flags, the content of every file or folder they
+    name (the model, the upscale stage, the data sets' cards), and the engine's evaluation code."""
+    from engine.checkpoint import file_sha256
+
+    contents = {}
+    for flag in flags:
+        path = Path(flag)
+        for name in ("model.json", "upscaler.json", "card.json"):  # each names its weights' or images' hash
+            if (path / name).is_file():
+                contents[f"{flag}/{name}"] = file_sha256(path / name)
+    out = flags[flags.index("--out") + 1] if "--out" in flags else None
+    return {"flags": [f for f in flags if f != out], "contents": contents, "code": engine_code_hash()}
+
+
+def engine_code_hash() -> str:
+    """One hash of the engine's Python source: any change to it may change a figure."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def measured_before(out: Path, key: dict[str, Any]) -> bool:
+    """``out`` holds a whole report measured the way ``key`` says."""
+    try:
+        same = json.loads((out / MEASURED).read_text()) == key
+        report = json.loads((out / "report.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return same and not report.get("failed") and not report.get("pending") and "metrics" in report
 
 
 def _built(folder: Path) -> bool:

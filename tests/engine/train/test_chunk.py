@@ -179,6 +179,73 @@ def test_a_failed_evaluation_is_never_judged(tmp_path, monkeypatch, toy_dataset)
     assert not (chunk.t.run / "gate.json").exists()
 
 
+class FakeEval:
+    """Stands in for 'mascot-engine eval': writes a whole report into --out and notes whom it measured."""
+
+    def __init__(self, fail: str = "") -> None:
+        self.measured: list[str] = []
+        self.fail = fail
+
+    def __call__(self, command: str, flags: list[str]) -> bool:
+        checkpoint, out = Path(flags[flags.index("--checkpoint") + 1]), Path(flags[flags.index("--out") + 1])
+        self.measured.append(checkpoint.name)
+        if checkpoint.name == self.fail:
+            return False
+        out.mkdir(parents=True, exist_ok=True)
+        metrics = {
+            "prc": {"precision": 0.5, "recall": 0.5},
+            "attr_precision": {"mean": 0.9},
+            "kid_effl0": {"kid": 0.1},
+        }
+        (out / "report.json").write_text(json.dumps({"metrics": metrics, "failed": {}, "pending": []}))
+        return True
+
+
+def test_the_shipped_models_figures_are_measured_once_while_nothing_they_depend_on_changes(
+    tmp_path, monkeypatch, toy_dataset
+):
+    monkeypatch.chdir(tmp_path)
+    t = _toy_target(tmp_path, toy_dataset, kimg="1")
+    t.shipped.mkdir(parents=True)
+    (t.shipped / "model.json").write_text('{"version": "one"}')
+    chunk = Chunk(ChunkConfig(target=t, minutes=60, eval_samples=1000))
+    fake = FakeEval()
+    monkeypatch.setattr(chunk, "_engine", fake)
+    two_evaluations = chunk._after_minutes()
+
+    chunk._evaluate_and_gate(tmp_path / "candidate")
+    chunk._evaluate_and_gate(tmp_path / "candidate")
+    assert fake.measured == ["candidate", "toy", "candidate"]
+    assert "the shipped model's figures in" in (t.run / "chunk.log").read_text()
+    assert chunk._after_minutes() < two_evaluations  # the deadline keeps time for one evaluation
+
+    (t.shipped / "model.json").write_text('{"version": "two"}')  # a new model shipped by hand
+    chunk._evaluate_and_gate(tmp_path / "candidate")
+    monkeypatch.setattr(chunk_module, "engine_code_hash", lambda: "changed")  # new evaluation code
+    chunk._evaluate_and_gate(tmp_path / "candidate")
+    assert fake.measured[3:] == ["candidate", "toy", "candidate", "toy"]
+
+
+def test_a_failed_measurement_of_the_shipped_model_is_never_reused(tmp_path, monkeypatch, toy_dataset):
+    monkeypatch.chdir(tmp_path)
+    t = _toy_target(tmp_path, toy_dataset, kimg="1")
+    t.shipped.mkdir(parents=True)
+    (t.shipped / "model.json").write_text('{"version": "one"}')
+    chunk = Chunk(ChunkConfig(target=t, minutes=60))
+    monkeypatch.setattr(chunk, "_engine", FakeEval())
+    chunk._evaluate_and_gate(tmp_path / "candidate")
+    monkeypatch.setattr(chunk, "_engine", FakeEval(fail="toy"))
+    monkeypatch.setattr(chunk_module, "engine_code_hash", lambda: "changed")
+    with pytest.raises(MascotError, match="evaluating the shipped model failed"):
+        chunk._evaluate_and_gate(tmp_path / "candidate")
+    monkeypatch.undo()  # the code as it was when the first figures were measured
+    monkeypatch.chdir(tmp_path)
+    again = FakeEval()
+    monkeypatch.setattr(chunk, "_engine", again)
+    chunk._evaluate_and_gate(tmp_path / "candidate")
+    assert again.measured == ["candidate", "toy"]  # the failed run's folder is not taken as measured
+
+
 @pytest.mark.parametrize("compiles", [True, False])
 def test_only_a_target_that_gains_from_compiling_compiles_in_a_long_chunk(
     tmp_path, monkeypatch, toy_dataset, compiles
