@@ -1,6 +1,7 @@
 """Attribute precision (MakeGirlsMoe, Appendix E / Table 2), made automatic.
 
-For each attribute value v: fix the attribute to v, fill the others as the service does
+For each attribute value v the data shows (of attributes it shows two values of or more):
+fix the attribute to v, fill the others as the service does
 (``Schema.sample`` with the data set's label table: a real row that has v, so we never
 ask for impossible combinations such as a hat on a style that never wears one, and what
 that row leaves unlabelled stays unset), generate ``per_value`` images and let EvalNet,
@@ -97,6 +98,17 @@ def conditioned_requests(schema: Schema, attr_i: int, value_i: int, n: int, seed
     return [resolve(schema, {attr.name: attr.values[value_i]}, seed + j) for j in range(n)]
 
 
+def asked_values(schema: Schema, labels: np.ndarray) -> list[tuple[int, int]]:
+    """(attribute, value) pairs worth asking: values the data's labels show, of attributes that
+    show at least two. A pixel-art set labels every render "style: pixel-art": asking its model
+    for "lorelei" would only measure what the data never taught it."""
+    jobs = []
+    for i, attr in enumerate(schema.attributes):
+        shown = [k for k in range(len(attr.values)) if (labels[:, i] == k).any()]
+        jobs += [(i, k) for k in shown] if len(shown) >= 2 else []
+    return jobs
+
+
 def precision_table(
     schema: Schema, predictions: dict[tuple[int, int], np.ndarray], accuracy: dict[str, float | None]
 ) -> dict:
@@ -105,7 +117,10 @@ def precision_table(
     for i, attr in enumerate(schema.attributes):
         if accuracy.get(attr.name) is None:
             continue  # never visible in the held-out data: the classifier cannot be trusted on it
-        values = {v: float((predictions[(i, k)][:, i] == k).mean()) for k, v in enumerate(attr.values)}
+        asked = [(k, v) for k, v in enumerate(attr.values) if (i, k) in predictions]
+        if not asked:
+            continue  # the data shows fewer than two of its values: nothing to condition on
+        values = {v: float((predictions[(i, k)][:, i] == k).mean()) for k, v in asked}
         all_values += values.values()
         per_attribute[attr.name] = {
             "mean": float(np.mean(list(values.values()))),
@@ -137,7 +152,7 @@ def attr_precision(ctx, opts: AttrPrecisionOptions) -> dict:
     thresholds = calibration(ctx, opts)
     # The data's label table, not the checkpoint's: every model is asked the same things.
     asker = ctx.dataset.schema
-    jobs = [(i, k) for i, attr in enumerate(schema.attributes) for k in range(len(attr.values))]
+    jobs = asked_values(schema, np.asarray(ctx.dataset.labels))
     predictions, nearest, under = {}, {}, {}
     for job in tqdm(jobs, desc="attr_precision values", unit="value", disable=not ctx.config.progress):
         # One value at a time: at the posted size a whole table of images would not fit in memory.
@@ -163,7 +178,7 @@ def attr_precision(ctx, opts: AttrPrecisionOptions) -> dict:
             row = out["per_attribute"].get(attr.name)
             if row is not None:
                 row["under_threshold"] = {
-                    v: float(under[(i, k)][:, i].mean()) for k, v in enumerate(attr.values)
+                    v: float(under[(i, k)][:, i].mean()) for k, v in enumerate(attr.values) if (i, k) in under
                 }
                 row["nearest_name"] = nearest_table["per_attribute"][attr.name]["values"]
         out["nearest_name_mean"] = nearest_table["mean"]

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from engine.data.dataset import Dataset
+from engine.data.dataset import Dataset, DatasetWriter
 from engine.errors import MascotError
 from engine.evalnet import EvalNetConfig
 from engine.metrics import evaluate
-from engine.metrics.attr_precision import conditioned_requests
+from engine.metrics.attr_precision import asked_values, conditioned_requests
 from engine.schema import Schema, choice
 from tests.engine.metrics.conftest import ToyGenerator, fake_checkpoint
 from tests.toydata import TOY_SCHEMA, make_toy_dataset
@@ -71,3 +71,27 @@ def test_a_checkpoint_with_another_schema_is_refused(labelled):
     other = Schema((choice("class", ["0", "1"]),))
     with pytest.raises(MascotError, match="share one attribute schema"):
         evaluate(fake_checkpoint(ToyGenerator("obey"), schema=other), labelled, **RUN)
+
+
+def test_only_values_the_data_shows_are_asked_of_attributes_it_shows_two_of():
+    labels = np.array([[0, 1], [2, 1], [0, 1], [-1, 1]], np.int16)  # red or blue hair; always a smile
+    assert asked_values(TOY_SCHEMA, labels) == [(0, 0), (0, 2)]
+
+
+def test_a_set_without_green_hair_or_frowns_is_judged_on_what_it_shows(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASCOT_CACHE", str(tmp_path / "cache"))
+    full = Dataset(make_toy_dataset(tmp_path / "full", n=150, seed=3))
+    keep = [i for i in range(len(full)) if full.labels[i, 0] != 1]  # no green hair
+    with DatasetWriter(tmp_path / "part", resolution=32, schema=TOY_SCHEMA, capacity=len(keep)) as w:
+        for i in keep:
+            w.add(
+                np.asarray(full.images[i]),
+                {"hair": ["red", "green", "blue"][full.labels[i, 0]], "smile": "yes"},
+            )
+    run = {**RUN, "options": {"attr_precision": {"per_value": 8, "confident": 0.9}}}
+    result = evaluate(fake_checkpoint(ToyGenerator("obey")), Dataset(tmp_path / "part"), **run)["metrics"]
+    table = result["attr_precision"]
+    assert set(table["per_attribute"]) == {"hair"}  # every render smiles: nothing to condition on
+    assert set(table["per_attribute"]["hair"]["values"]) == {"red", "blue"}
+    assert set(table["per_attribute"]["hair"]["under_threshold"]) == {"red", "blue"}
+    assert table["images"] == 2 * 8
