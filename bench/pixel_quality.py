@@ -11,6 +11,8 @@ network's input (no blur on either side), then:
 * KID-EffLite0 and precision/recall (k-NN, k = 5) in EfficientNet-Lite0 features;
 * palette: the share of generated cells that were already a palette colour before the snap
   (the snap makes every served cell one; this says how far it had to move them);
+* speckle: colours per picture, and lone cells per picture (a cell whose colour none of its
+  four neighbours has); real pixel art has about ten colours and a few lone cells (the eyes);
 * colour attributes read exactly from the cells: the value whose DiceBear colours cover the
   most cells (hair, eyes, skin), the corner cell (background). A value asked for and not
   read back, or not readable at all, is a miss. The same reader on real renders against
@@ -72,6 +74,20 @@ def colour_precision(images: np.ndarray, asked: list[dict[str, str]]) -> dict[st
     return {name: round(hits[name] / total[name], 4) for name in total}
 
 
+def speckle(images: np.ndarray) -> dict[str, float]:
+    """Mean colours per picture, and mean lone cells per picture (unlike all four neighbours)."""
+    codes = images.astype(np.int64) @ np.array([65536, 256, 1])  # (N, H, W): one number a colour
+    padded = np.pad(codes, ((0, 0), (1, 1), (1, 1)), constant_values=-1)  # -1: no neighbour there
+    centre = padded[:, 1:-1, 1:-1]
+    neighbours = (padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:])
+    lone = np.logical_and.reduce([centre != n for n in neighbours])
+    colours = [len(np.unique(c)) for c in codes]
+    return {
+        "colours_per_picture": round(float(np.mean(colours)), 2),
+        "lone_cells": round(float(lone.sum((1, 2)).mean()), 2),
+    }
+
+
 def labels_of(ds: Dataset, rows: np.ndarray) -> list[dict[str, str]]:
     out = []
     for row in ds.labels[rows]:
@@ -110,11 +126,13 @@ def main() -> int:
             "kid_effl0": round(kernel_distance(f_real, f_fake), 5),
             **{k: round(v, 4) for k, v in precision_recall_coverage(f_real, f_fake, k=5).items()},
             "cells_in_palette_before_snap": round(float((raw == fake).all(axis=3).mean()), 4),
+            **speckle(fake),
             "colour_attributes": colour_precision(fake, asked),
         },
         "real_vs_real": {
             "kid_effl0": round(kernel_distance(f_real, f_other), 5),
             **{k: round(v, 4) for k, v in precision_recall_coverage(f_real, f_other, k=5).items()},
+            **speckle(other),
             "colour_attributes": colour_precision(other, labels_of(ds, rows[n:])),
         },
         "seconds": round(time.perf_counter() - start, 1),
