@@ -110,6 +110,6 @@ def prc(ctx, opts: PRCOptions) -> dict:
         "generated": len(fake),
     }
     styles = ctx.real_styles(), ctx.gen_styles()
-    if styles[0] is not None and styles[1] is not None:
+    if styles[0] is not None and styles[1] is not None and len(set(styles[0].tolist())) > 1:
         result["by_style"] = by_group(real, fake, styles[0][real_rows], styles[1][fake_rows], opts.nearest_k)
     return result

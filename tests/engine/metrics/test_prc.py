@@ -103,6 +103,8 @@ def test_the_metric_breaks_precision_down_by_style_when_both_sides_have_one():
     assert set(result["by_style"]) == {"a", "b"}
     assert result["by_style"]["b"]["precision"] < result["by_style"]["a"]["precision"]
     assert "by_style" not in prc(StubContext(real, fake, None, fake_groups), PRCOptions())
+    one_style = np.array(["a"] * len(real))  # a set of one style: the split would repeat the whole
+    assert "by_style" not in prc(StubContext(real, fake, one_style, fake_groups), PRCOptions())
 
 
 def test_subsampled_sets_keep_each_point_with_its_style():
