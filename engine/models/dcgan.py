@@ -6,7 +6,9 @@ R/2, an "extra" size-preserving conv, and a final transposed conv to 3xRxR with 
 Every layer but the last is followed by batch norm and a leaky ReLU (§3.2; Radford et
 al.'s DCGAN uses plain ReLU in G: set ``g_leak=0``). For pixel art at its native grid
 (``palette`` > 0) ``PaletteHead`` follows the tanh: every cell is drawn as its nearest
-palette colour, in training too, with the gradient passed straight through to the RGB.
+palette colour, in training too, with the gradient passed straight through to the RGB. With
+``colours_per_image`` > 0 the last layer instead draws each picture in that many palette
+colours, every cell one of them (``FewColourHead``), so a part is one flat colour.
 
 Discriminator: the generator reversed, stride-2 convs with LeakyReLU(0.2), batch norm on
 all but the first. The labels are broadcast as constant feature maps and concatenated to
@@ -25,8 +27,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine.errors import MascotError
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
-from engine.models.layers import PaletteHead, freeze_first
+from engine.models.layers import FewColourHead, PaletteHead, freeze_first
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,18 @@ class Arch:
     g_leak: float = 0.2  # §3.2 uses leaky ReLU in G; 0.0 gives Radford's ReLU
     extra_layers: int = 1  # §3.2's size-preserving "extra layer" before the last upsampling
     palette: int = 0  # pixel art at its grid: the last layer picks one of this many colours per cell
+    # Pixel art: each picture picks this many palette colours, each cell one of them (0: every
+    # cell picks from the whole palette). DiceBear's pixel art uses 10 colours a picture, 16 at most.
+    colours_per_image: int = 0
+
+    def __post_init__(self) -> None:
+        if self.colours_per_image and not self.palette:
+            raise MascotError(
+                "colours_per_image needs pixel art at its grid: a data set with a palette "
+                "('data dicebear --palette'), trained at its own resolution"
+            )
+        if self.colours_per_image and not 2 <= self.colours_per_image <= 64:
+            raise MascotError(f"colours_per_image takes 2 to 64, got {self.colours_per_image}")
 
 
 def _channels(base: int, resolution: int, r: int, cap: int) -> int:
@@ -76,14 +91,25 @@ class Generator(nn.Module):
             r *= 2
         for _ in range(arch.extra_layers):
             layers += [nn.Conv2d(ch(r), ch(r), 3, 1, 1, bias=False), nn.BatchNorm2d(ch(r)), act()]
-        layers += [nn.ConvTranspose2d(ch(r), 3, 4, 2, 1), nn.Tanh()]
-        layers += [PaletteHead(arch.palette)] if arch.palette else []
+        self.head = None
+        if arch.colours_per_image:  # the last layer's channels: each cell's choice among them
+            # Resize, then convolve: a stride-2 transposed conv paints a checkerboard (Odena et
+            # al. 2016), and under a hard choice per cell a checkerboard is speckle.
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(ch(r), arch.colours_per_image, 3, 1, 1),
+            ]
+            self.head = FewColourHead(arch.z_dim + c_dim, arch.colours_per_image, arch.palette)
+        else:
+            layers += [nn.ConvTranspose2d(ch(r), 3, 4, 2, 1), nn.Tanh()]
+            layers += [PaletteHead(arch.palette)] if arch.palette else []
         self.net = nn.Sequential(*layers)
         self.apply(_init_dcgan)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
         x = torch.cat([z * truncation, c.to(z.dtype)], dim=1)
-        return self.net(x[:, :, None, None])
+        out = self.net(x[:, :, None, None])
+        return out if self.head is None else self.head(out, x)
 
 
 class Discriminator(nn.Module):

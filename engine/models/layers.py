@@ -14,6 +14,7 @@ Each block is a short class readable on one screen:
 * ``attribute_spans`` / ``attribute_cross_entropy`` — the auxiliary classifier's loss
   (AC-GAN) over a schema's one-hot blocks, skipping unknown (all-zero) blocks;
 * ``PaletteHead`` — pixel art's last layer: per cell, one colour of the data's palette;
+* ``FewColourHead`` — pixel art's last layer drawing each picture in a few palette colours;
 * ``freeze_first`` — FreezeD (Mo et al. 2020): keep the first N discriminator blocks fixed.
 
 Everything here is per-sample in eval mode (batch norm uses running statistics; spectral
@@ -187,6 +188,37 @@ class PaletteHead(nn.Module):
         distance = (colours**2).sum(1) - 2 * cells @ colours.T  # + |cell|^2, the same for every colour
         snapped = colours[distance.argmin(dim=-1)].permute(0, 3, 1, 2)
         return snapped + (rgb - rgb.detach())  # forward exactly the palette colour; gradient to rgb
+
+
+class FewColourHead(nn.Module):
+    """Pixel art's last layer: each picture in ``k`` palette colours, each cell one of them.
+
+    A DiceBear pixel-art avatar uses about ten of the data's few hundred colours, each over a
+    whole part (the hair, the skin, the background). Choosing every cell's colour on its own
+    speckles a part with near colours; here a picture first picks its ``k`` colours (from the
+    generator's input: the latent and the attributes asked for, each snapped to the palette by
+    ``PaletteHead``), then each cell picks one of them (logits from the last feature map), so a
+    part is one flat colour by construction. Forward: exactly one of the ``k`` colours per cell;
+    backward: the cells' choice through its softmax (straight-through, as Gumbel-softmax's hard
+    mode) and each colour's gradient from the cells that took it.
+    """
+
+    def __init__(self, in_features: int, k: int, palette: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.k = k
+        self.colours = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 3 * k), nn.Tanh()
+        )
+        self.palette = PaletteHead(palette)
+
+    def forward(self, logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """``logits`` (B, k, H, W) from the last feature map, ``inputs`` (B, F): RGB (B, 3, H, W)."""
+        rgb = self.colours(inputs).view(-1, self.k, 3).permute(0, 2, 1)  # (B, 3, k)
+        rgb = self.palette(rgb[..., None])[..., 0]  # each of the k snapped to the palette
+        soft = logits.float().softmax(dim=1)
+        hard = F.one_hot(soft.argmax(dim=1), self.k).permute(0, 3, 1, 2).to(soft.dtype)
+        choice = (hard + soft - soft.detach()).to(rgb.dtype)
+        return torch.einsum("bkhw,bck->bchw", choice, rgb)
 
 
 def freeze_first(blocks: Iterable[nn.Module], n: int) -> None:

@@ -11,6 +11,8 @@ flagship-64  the flagship's rival: projected 64px on 20k DiceBear renders at 64p
           project's last 64px default (commit c590220, 324.6 kimg). Gated at 512 by the posted
           protocol against the shipped default through its 4x stage; never shipped by a chunk
           (serving a 64px default also means serving the 8x stage: a maintainer's step).
+pixel     checkpoints/pixel: DiceBear pixel art at its 16 x 16 grid (docs/pixel.md), a DCGAN
+          drawing each picture in a few palette colours, resumed from checkpoints/resume/pixel-16.
 upscale-8 checkpoints/upscale-8: the 8x upscale-and-restore stage (64 -> 512) on renderer pairs,
           resumed from checkpoints/resume/upscale-8; gated on held-out pairs by its feature
           distance to the truth against the shipped 8x stage (or, before one, Lanczos).
@@ -189,8 +191,36 @@ UPSCALE_8 = Target(
     start="",
 )
 
+PIXEL = Target(
+    name="pixel",
+    data=Path("data/pixel-16"),
+    build=(
+        (
+            "data",
+            "dicebear",
+            "--count",
+            "30000",
+            "--styles",
+            "pixel-art",
+            "--size",
+            "16",
+            "--palette",
+            "--seed",
+            "1",
+            "--out",
+            "data/pixel-16",
+        ),
+    ),
+    resume=Path("checkpoints/resume/pixel-16"),
+    shipped=Path("checkpoints/pixel"),
+    # No augmentation: a flip or shift the discriminator saw would only blur what a cell is.
+    train_flags=("--family", "dcgan", "--res", "16", "--augment", "none", *CHUNK_FLAGS),
+    grid_rows=("hair",),
+    batch=32,
+)
+
 # The 64px + 8x side of the comparison with the flagship (docs/training.md).
-TARGETS |= {t.name: t for t in (FLAGSHIP_64, UPSCALE_8)}
+TARGETS |= {t.name: t for t in (FLAGSHIP_64, UPSCALE_8, PIXEL)}
 
 
 def target(name: str) -> Target:

@@ -3,6 +3,7 @@ import copy
 import pytest
 import torch
 
+from engine.errors import MascotError
 from engine.models import get_family
 from engine.models.base import Batch, Hyper
 from engine.models.dcgan import Arch, Discriminator, Generator, Trainer
@@ -126,3 +127,28 @@ def test_a_palette_generator_draws_only_its_palette_and_learns_through_it():
     x.mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
     assert any(k.endswith(".colours") for k in G.state_dict())  # the palette travels with the weights
+
+
+def test_a_few_colour_generator_draws_each_picture_in_that_many_palette_colours():
+    palette = torch.tensor([[0, 0, 0], [40, 40, 220], [220, 40, 40], [255, 255, 255], [30, 200, 30]])
+    G = Generator(Arch(g_ch=8, d_ch=8, max_ch=16, palette=5, colours_per_image=2), C_DIM, 16)
+    for head in (m for m in G.modules() if hasattr(m, "fill")):
+        head.fill(palette)
+    x = G(torch.randn(3, 100), one_hot_rows(3))
+    for picture in ((x.detach() + 1) * 127.5).round().int():
+        cells = {tuple(v) for v in picture.reshape(3, -1).T.tolist()}
+        assert len(cells) <= 2 and cells <= {tuple(v) for v in palette.tolist()}
+    x.mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+
+
+@pytest.mark.parametrize(
+    "arch,message",
+    [
+        (dict(colours_per_image=8), "colours_per_image needs pixel art at its grid"),
+        (dict(colours_per_image=1, palette=5), "colours_per_image takes 2 to 64, got 1"),
+    ],
+)
+def test_a_few_colour_head_without_a_palette_or_with_one_colour_is_refused(arch, message):
+    with pytest.raises(MascotError, match=message):
+        Arch(**arch)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from engine.models.layers import (
     ConditionalBatchNorm2d,
     DBlock,
+    FewColourHead,
     GBlock,
     PaletteHead,
     SelfAttention,
@@ -150,3 +151,20 @@ def test_palette_head_draws_exact_colours_in_training_and_passes_the_gradient_st
 def test_palette_head_refuses_a_palette_of_another_size():
     with pytest.raises(ValueError, match=r"palette of \(2, 3\) for a head of \(3, 3\)"):
         PaletteHead(3).fill(torch.zeros(2, 3))
+
+
+def test_few_colour_head_draws_each_picture_in_k_palette_colours_and_learns_through_both_choices():
+    head = FewColourHead(in_features=6, k=3, palette=5)
+    head.palette.fill(torch.tensor([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]]))
+    logits, inputs = torch.randn(4, 3, 8, 8, requires_grad=True), torch.randn(4, 6)
+    out = head(logits, inputs)
+    with torch.no_grad():  # the picture's k colours, each snapped to the palette
+        picked = head.palette(head.colours(inputs).view(4, 3, 3).permute(0, 2, 1)[..., None])[..., 0]
+    palette = {tuple(c) for c in head.palette.colours.tolist()}
+    assert {tuple(c) for c in picked.permute(0, 2, 1).reshape(-1, 3).tolist()} <= palette
+    # Every cell is the colour its largest logit names.
+    expected = torch.stack([picked[b][:, logits[b].argmax(dim=0)] for b in range(4)])
+    assert torch.allclose(out.detach(), expected, atol=1e-6)
+    (out * torch.randn_like(out)).sum().backward()
+    assert logits.grad.abs().sum() > 0  # which colour a cell takes
+    assert all(p.grad.abs().sum() > 0 for p in head.colours.parameters())  # which colours a picture has

@@ -209,3 +209,16 @@ def test_an_8x_stage_chunk_trains_writes_its_resume_point_back_and_the_next_cont
     assert "continuing the committed resume point at 2.0 steps" in log
     if json.loads((t.run / "gate.json").read_text())["passed"]:
         assert (t.shipped / "upscaler.json").is_file()
+
+
+def test_the_pixel_target_continues_a_generator_drawing_each_picture_in_a_few_palette_colours():
+    from engine.checkpoint import load_state, read_resume_meta
+
+    t = target("pixel")
+    resume = Path(__file__).resolve().parents[3] / t.resume  # the committed point, as a chunk reads it
+    meta = read_resume_meta(resume)
+    assert meta["family"] == "dcgan" and meta["arch"]["colours_per_image"] == 16
+    assert meta["arch"]["palette"] == 323  # data/pixel-16's colours
+    state = load_state(resume / "resume.safetensors", meta["weights_sha256"])
+    assert any(k.endswith("head.palette.colours") for k in state)
+    assert "--augment" in t.train_flags and t.shipped == Path("checkpoints/pixel")

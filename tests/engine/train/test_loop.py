@@ -502,6 +502,16 @@ def test_a_new_run_on_pixel_art_at_its_grid_draws_from_the_data_palette(tmp_path
     assert {tuple(c) for c in raw.reshape(-1, 3).tolist()} <= {tuple(c) for c in ck.output.palette.tolist()}
 
 
+def test_a_few_colour_run_on_pixel_art_draws_each_picture_in_that_many_palette_colours(tmp_path):
+    data = make_toy_dataset(tmp_path / "pixel", resolution=16, palette=True)
+    ck = load_checkpoint(train(_cfg(data, tmp_path / "run", arch=(*TINY, ("colours_per_image", 3)))))
+    assert ck.meta["arch"]["colours_per_image"] == 3 and ck.meta["arch"]["palette"] == 5
+    raw = render(ck.G, ck.schema, [resolve(ck.schema, {}, seed) for seed in range(4)])
+    for picture in raw:
+        cells = {tuple(c) for c in picture.reshape(-1, 3).tolist()}
+        assert len(cells) <= 3 and cells <= {tuple(c) for c in ck.output.palette.tolist()}
+
+
 @pytest.mark.parametrize(
     "palette,resolution,message",
     [
