@@ -57,7 +57,11 @@ def manifold_hits(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, n
 
 
 def precision_recall_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
-    hits = manifold_hits(real, fake, k)
+    return summarise(manifold_hits(real, fake, k), k)
+
+
+def summarise(hits: dict[str, np.ndarray], k: int) -> dict[str, float]:
+    """The four figures from ``manifold_hits``."""
     return {
         "precision": float((hits["real_balls_holding"] > 0).mean()),
         "recall": float(hits["recalled"].mean()),
@@ -73,7 +77,13 @@ def by_group(
     the share of its generated samples inside the whole real manifold, its recall the share of
     its real samples inside the whole generated manifold. The pooled figures are the means of
     these weighted by the group's counts, so a table shows which groups hold the pool back."""
-    hits = manifold_hits(real, fake, k)
+    return split_by_group(manifold_hits(real, fake, k), real_groups, fake_groups)
+
+
+def split_by_group(
+    hits: dict[str, np.ndarray], real_groups: np.ndarray, fake_groups: np.ndarray
+) -> dict[str, dict[str, float | int]]:
+    """``by_group`` from hits already measured."""
     inside = hits["real_balls_holding"] > 0
     out: dict[str, dict[str, float | int]] = {}
     for group in sorted(set(real_groups.tolist()) | set(fake_groups.tolist())):
@@ -103,13 +113,14 @@ def prc(ctx, opts: PRCOptions) -> dict:
     real_rows = _subsample_rows(len(real_all), opts.max_points, ctx.config.seed)
     fake_rows = _subsample_rows(len(fake_all), opts.max_points, ctx.config.seed)
     real, fake = real_all[real_rows], fake_all[fake_rows]
+    hits = manifold_hits(real, fake, opts.nearest_k)  # the distances once, for the whole and the split
     result = {
-        **precision_recall_coverage(real, fake, opts.nearest_k),
+        **summarise(hits, opts.nearest_k),
         "nearest_k": opts.nearest_k,
         "real": len(real),
         "generated": len(fake),
     }
     styles = ctx.real_styles(), ctx.gen_styles()
     if styles[0] is not None and styles[1] is not None and len(set(styles[0].tolist())) > 1:
-        result["by_style"] = by_group(real, fake, styles[0][real_rows], styles[1][fake_rows], opts.nearest_k)
+        result["by_style"] = split_by_group(hits, styles[0][real_rows], styles[1][fake_rows])
     return result

@@ -326,13 +326,8 @@ class Chunk:
         return gate
 
     def _evaluate_generator(self, candidate: Path) -> dict[str, Any]:
-        sides = {"candidate": (candidate, None), "shipped": (self.t.shipped, None)}
-        if self.t.posted is not None:
-            stage = self._candidate_stage()
-            sides = {
-                "candidate": (candidate, stage),
-                "shipped": (self.t.shipped, self.t.posted.shipped_upscaler),
-            }
+        stage = self._candidate_stage() if self.t.posted is not None else None
+        sides = {"candidate": (candidate, stage), "shipped": self._shipped_side()}
         reports = {}
         for name, (checkpoint, stage) in sides.items():
             out = self.t.run / f"eval-{name}"
@@ -364,13 +359,16 @@ class Chunk:
             return self._eval_flags(checkpoint, out)
         return self._posted_flags(checkpoint, stage, out)
 
+    def _shipped_side(self) -> tuple[Path, Path | None]:
+        """The shipped model, and the stage that takes it to the posted size (None: its own size)."""
+        return self.t.shipped, self.t.posted.shipped_upscaler if self.t.posted is not None else None
+
     def _shipped_measured(self) -> bool:
         """Whether the shipped model's figures from an earlier chunk still hold."""
         if self.t.kind == "upscaler" or not (self.t.shipped / "model.json").is_file():
             return False
-        stage = self.t.posted.shipped_upscaler if self.t.posted is not None else None
         out = self.t.run / "eval-shipped"
-        return measured_before(out, measurement_key(self._side_flags(self.t.shipped, stage, out)))
+        return measured_before(out, measurement_key(self._side_flags(*self._shipped_side(), out)))
 
     def _candidate_stage(self) -> Path:
         """The upscale stage that takes the candidate to the posted size."""
