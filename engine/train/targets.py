@@ -1,7 +1,8 @@
 """What ``mascot-engine chunk`` trains: one row per shipped model.
 
 flagship  checkpoints/default: projected 128px on 20k DiceBear renders, resumed from
-          checkpoints/resume/projected-128.
+          checkpoints/resume/projected-128. Gated at 512 by the posted protocol, both sides
+          through the shipped 4x stage.
 emoji     checkpoints/emoji: projected 64px on the clustered Noto emoji (5 classes), resumed
           from checkpoints/resume/emoji once a chunk has written it, else fine-tuned from the
           shipped model's generator and discriminator.
@@ -76,6 +77,20 @@ class Target:
 
 
 FLAGSHIP_DATA = ("data", "dicebear", "--count", "20000", "--size", "128", "--seed", "7")
+# Real renders at the posted size, the offered styles: what a default is judged against.
+POSTED_REAL = Path("data/dicebear-2k-512")
+POSTED_REAL_BUILD = (
+    "data",
+    "dicebear",
+    "--count",
+    "2000",
+    "--size",
+    "512",
+    "--seed",
+    "512",
+    "--out",
+    str(POSTED_REAL),
+)
 
 TARGETS = {
     "flagship": Target(
@@ -88,6 +103,15 @@ TARGETS = {
         grid_rows=("hair", "style"),
         batch=64,
         compile=True,
+        # Judged as people see it: at 512 through the shipped 4x stage, both sides through the
+        # same stage, so the gate weighs the generator alone.
+        posted=PostedGate(
+            real=POSTED_REAL,
+            classifier=Path("data/dicebear-20k-128"),
+            build=(POSTED_REAL_BUILD,),
+            candidate_upscalers=(Path("checkpoints/upscale"),),
+            shipped_upscaler=Path("checkpoints/upscale"),
+        ),
     ),
     "emoji": Target(
         name="emoji",
@@ -151,21 +175,10 @@ FLAGSHIP_64 = Target(
     batch=64,  # the flagship's, so the two differ only in size and stage
     start="c590220:checkpoints/default",  # the last 64px default: 324.6 kimg, 180 CPU minutes
     posted=PostedGate(
-        real=Path("data/dicebear-2k-512"),
+        real=POSTED_REAL,
         classifier=Path("data/dicebear-20k-128"),
         build=(
-            (
-                "data",
-                "dicebear",
-                "--count",
-                "2000",
-                "--size",
-                "512",
-                "--seed",
-                "512",
-                "--out",
-                "data/dicebear-2k-512",
-            ),
+            POSTED_REAL_BUILD,
             (*FLAGSHIP_DATA, "--out", "data/dicebear-20k-128"),
         ),
         # The shipped 8x stage, else the upscale-8 chunk's latest: train that one first.

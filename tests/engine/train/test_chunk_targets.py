@@ -61,6 +61,16 @@ def test_the_64px_flagship_is_the_flagship_at_64px_through_an_8x_stage_and_never
     assert stage.resume == Path("checkpoints/resume/upscale-8") and stage.resume != small.resume
 
 
+def test_the_flagship_is_judged_as_posted_through_the_shipped_4x_stage_on_both_sides():
+    flagship, small = target("flagship"), target("flagship-64")
+    gate = flagship.posted
+    assert gate.size == 512 and gate.candidate_upscalers == (gate.shipped_upscaler,)
+    assert gate.shipped_upscaler == Path("checkpoints/upscale")
+    # the same real renders and attribute reader as its 64 px rival's gate: one yardstick
+    assert gate.real == small.posted.real and gate.classifier == small.posted.classifier == flagship.data
+    assert [_out(c) for c in gate.build] == [gate.real]
+
+
 def test_the_first_64px_chunk_starts_from_the_earlier_64px_default_in_git_history(
     tiny_checkpoint, toy_dataset, tmp_path, monkeypatch
 ):
