@@ -13,6 +13,7 @@ from engine.sampling import render, resolve
 from engine.schema import Schema
 
 LABEL_WIDTH = 70
+MIN_CELL = 32  # pixels: a two-line label fits
 
 
 def grid_attribute(schema: Schema, preferred: str = "") -> str:
@@ -55,13 +56,17 @@ def sample_grid(
 
 
 def _tile(images: np.ndarray, rows: int, cols: int, labels: list[str]) -> Image.Image:
-    _, h, w, _ = images.shape
+    # Small models' cells are enlarged by whole pixels (nearest: a 16 px grid stays crisp) to
+    # the height of a two-line label, which would otherwise run into the next row's.
+    scale = -(-MIN_CELL // images.shape[1])
+    h, w = images.shape[1] * scale, images.shape[2] * scale
     sheet = Image.new("RGB", (LABEL_WIDTH + cols * w, rows * h), "white")
     draw = ImageDraw.Draw(sheet)
     for r in range(rows):
         draw.multiline_text((4, r * h + h // 3), labels[r], fill="black")
         for c in range(cols):
-            sheet.paste(Image.fromarray(images[r * cols + c]), (LABEL_WIDTH + c * w, r * h))
+            cell = Image.fromarray(images[r * cols + c]).resize((w, h), Image.Resampling.NEAREST)
+            sheet.paste(cell, (LABEL_WIDTH + c * w, r * h))
     return sheet
 
 
