@@ -16,7 +16,9 @@ D's features half-way down (the usual conditional-DCGAN trick; the report's DCGA
 unconditional, the conditioning is ours).
 
 Loss: non-saturating BCE (Goodfellow et al. 2014); Adam lr 2e-4, beta1 0.5 (Radford et al.
-§4; the report trained with lr 3e-4 and batch 128, §4.1).
+§4; the report trained with lr 3e-4 and batch 128, §4.1). With ``aux_weight`` > 0, D also
+holds an attribute reader (AC-GAN, Odena et al. 2017, as MakeGirlsMoe's D): it learns the
+attributes on reals, and G is pulled towards fakes it reads as the attributes asked for.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ import torch.nn.functional as F
 
 from engine.errors import MascotError
 from engine.models.base import Batch, Family, GANTrainer, Hyper, frozen
-from engine.models.layers import FewColourHead, PaletteHead, freeze_first
+from engine.models.layers import (
+    FewColourHead,
+    PaletteHead,
+    attribute_cross_entropy,
+    attribute_spans,
+    chance_balanced_weights,
+    freeze_first,
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,8 @@ class Arch:
     # Pixel art: each picture picks this many palette colours, each cell one of them (0: every
     # cell picks from the whole palette). DiceBear's pixel art uses 10 colours a picture, 16 at most.
     colours_per_image: int = 0
+    aux_weight: float = 0.0  # AC-GAN attribute reader in D, this loss weight for D and G (0 = none)
+    blocks: tuple[int, ...] = ()  # attribute block sizes of c (set by the training loop from the schema)
 
     def __post_init__(self) -> None:
         if self.colours_per_image and not self.palette:
@@ -126,6 +137,7 @@ class Discriminator(nn.Module):
             blocks.append(self._down(cin, ch(r // 2), bn=i > 0))  # no BN on the input layer (DCGAN §3)
         self.blocks = nn.ModuleList(blocks)
         self.out = nn.Conv2d(ch(4), 1, 4, 1, 0)
+        self.reader = AttributeReader(c_dim, resolution, arch.d_ch) if arch.aux_weight else None
         self.apply(_init_dcgan)
 
     @staticmethod
@@ -142,6 +154,32 @@ class Discriminator(nn.Module):
             x = block(x)
         return self.out(x).flatten(1).squeeze(1)
 
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, c_dim) attribute logits of images, read without their labels."""
+        return self.reader(x)
+
+
+class AttributeReader(nn.Module):
+    """D's attribute classifier: its own small network, apart from the adversarial one, which
+    sees the labels and could read the answer from them. It keeps full resolution for two
+    layers (at a 16-cell grid an eye is one cell), then halves down to 8 x 8 at most, and pools
+    by mean *and* max so a one-cell part is not averaged away."""
+
+    def __init__(self, c_dim: int, resolution: int, width: int) -> None:
+        super().__init__()
+        layers = [nn.Conv2d(3, width, 3, 1, 1), nn.LeakyReLU(0.2)]
+        layers += [nn.Conv2d(width, width, 3, 1, 1), nn.LeakyReLU(0.2)]
+        r, ch = resolution, width
+        while r > 8:
+            layers += [nn.Conv2d(ch, 2 * ch, 4, 2, 1), nn.LeakyReLU(0.2)]
+            r, ch = r // 2, 2 * ch
+        self.features = nn.Sequential(*layers)
+        self.out = nn.Linear(2 * ch, c_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)
+        return self.out(torch.cat([h.mean((2, 3)), h.amax((2, 3))], dim=1))
+
 
 class Trainer(GANTrainer):
     """One D step then one G step per batch (Goodfellow et al. 2014, Alg. 1 with k=1)."""
@@ -155,6 +193,14 @@ class Trainer(GANTrainer):
         betas = (0.5, 0.999)  # Radford et al. §4: beta1 0.9 oscillated, 0.5 stabilised
         self.opt_g = torch.optim.Adam(G.parameters(), lr=hyper.lr_g or 2e-4, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=hyper.lr_d or 2e-4, betas=betas)
+        self.spans = attribute_spans(c_dim, arch.blocks)
+        self.aux_weights = chance_balanced_weights(self.spans)  # every attribute pulls alike
+
+    def _aux_loss(self, images: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if not self.arch.aux_weight:
+            return images.new_zeros((), dtype=torch.float32)
+        logits = self.D.classify(images)
+        return self.arch.aux_weight * attribute_cross_entropy(logits, c, self.spans, self.aux_weights)
 
     def step(self, batch: Batch) -> dict[str, float]:
         real, c = batch.real.to(self.device), batch.c.to(self.device)
@@ -167,7 +213,8 @@ class Trainer(GANTrainer):
                 fake = self.G(z, c_fake)
             d_real = self.D(self.augment(real), c).float()
             d_fake = self.D(self.augment(fake), c_fake).float()
-        loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+            aux_d = self._aux_loss(real, c)  # learnt on reals only: fakes would teach it their mistakes
+        loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean() + aux_d
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -175,8 +222,10 @@ class Trainer(GANTrainer):
 
         # G: non-saturating, maximise log D(G(z)) (Goodfellow et al. §3).
         with frozen(self.D), batch.amp():
-            g_out = self.D(self.augment(self.G(z, c_fake)), c_fake).float()
-        loss_g = F.softplus(-g_out).mean()
+            fake = self.G(z, c_fake)
+            g_out = self.D(self.augment(fake), c_fake).float()
+            aux_g = self._aux_loss(fake, c_fake)
+        loss_g = F.softplus(-g_out).mean() + aux_g
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -185,6 +234,7 @@ class Trainer(GANTrainer):
             "loss_g": loss_g.item(),
             "d_real": d_real.mean().item(),
             "d_fake": d_fake.mean().item(),
+            **({"aux_d": aux_d.item(), "aux_g": aux_g.item()} if self.arch.aux_weight else {}),
             **self.augment.stats(),
         }
 

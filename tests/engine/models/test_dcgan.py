@@ -152,3 +152,43 @@ def test_a_few_colour_generator_draws_each_picture_in_that_many_palette_colours(
 def test_a_few_colour_head_without_a_palette_or_with_one_colour_is_refused(arch, message):
     with pytest.raises(MascotError, match=message):
         Arch(**arch)
+
+
+AUX = Arch(g_ch=16, d_ch=16, max_ch=64, aux_weight=1.0, blocks=(3, 2))
+
+
+def coloured_by_first_attribute(n: int) -> Batch:
+    """Reals whose colour is their first attribute's value (red, green, blue): readable."""
+    c = one_hot_rows(n, torch.Generator().manual_seed(n))
+    colour = c[:, :3] * 2 - 1  # one channel lit per value
+    real = colour[:, :, None, None].expand(-1, -1, R, R) + 0.1 * torch.randn(n, 3, R, R)
+    return Batch(real=real, c=c, sample_c=one_hot_rows, sample_z=lambda k: torch.randn(k, AUX.z_dim))
+
+
+def test_an_attribute_reader_learns_the_attributes_from_reals_without_their_labels():
+    torch.manual_seed(0)
+    trainer = Trainer(Generator(AUX, C_DIM, R), AUX, C_DIM, R, Hyper(batch_size=16), torch.device("cpu"))
+    held_out = coloured_by_first_attribute(64)
+    before = trainer._aux_loss(held_out.real, held_out.c).item()
+    for _ in range(40):
+        stats = trainer.step(coloured_by_first_attribute(16))
+    assert {"aux_d", "aux_g"} <= stats.keys()
+    with torch.no_grad():
+        read = trainer.D.classify(held_out.real)[:, :3].argmax(1)
+    assert (read == held_out.c[:, :3].argmax(1)).float().mean() > 0.9
+    assert trainer._aux_loss(held_out.real, held_out.c).item() < before
+
+
+def test_the_reader_pulls_the_generator_towards_the_attributes_asked_for():
+    trainer = Trainer(Generator(AUX, C_DIM, R), AUX, C_DIM, R, Hyper(batch_size=4), torch.device("cpu"))
+    z, c = torch.randn(4, AUX.z_dim), one_hot_rows(4)
+    trainer._aux_loss(trainer.G(z, c), c).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.G.parameters())
+
+
+def test_without_an_aux_weight_the_discriminator_has_no_reader():
+    # Checkpoints trained before the reader existed load into such a D unchanged.
+    D = Discriminator(ARCH, C_DIM, R)
+    assert D.reader is None and not any(k.startswith("reader.") for k in D.state_dict())
+    trainer = Trainer(Generator(ARCH, C_DIM, R), ARCH, C_DIM, R, Hyper(batch_size=4), torch.device("cpu"))
+    assert "aux_d" not in trainer.step(make_batch())
