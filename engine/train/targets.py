@@ -77,26 +77,20 @@ class Target:
 
 
 FLAGSHIP_DATA = ("data", "dicebear", "--count", "20000", "--size", "128", "--seed", "7")
+# The flagship's training set, also the attribute reader's for every gate judged as posted.
+FLAGSHIP_SET = Path("data/dicebear-20k-128")
+FLAGSHIP_SET_BUILD = (*FLAGSHIP_DATA, "--out", str(FLAGSHIP_SET))
 # Real renders at the posted size, the offered styles: what a default is judged against.
 POSTED_REAL = Path("data/dicebear-2k-512")
-POSTED_REAL_BUILD = (
-    "data",
-    "dicebear",
-    "--count",
-    "2000",
-    "--size",
-    "512",
-    "--seed",
-    "512",
-    "--out",
-    str(POSTED_REAL),
-)
+POSTED_DATA = ("data", "dicebear", "--count", "2000", "--size", "512", "--seed", "512")
+POSTED_REAL_BUILD = (*POSTED_DATA, "--out", str(POSTED_REAL))
+SHIPPED_4X = Path("checkpoints/upscale")  # the served 128 -> 512 stage
 
 TARGETS = {
     "flagship": Target(
         name="flagship",
-        data=Path("data/dicebear-20k-128"),
-        build=((*FLAGSHIP_DATA, "--out", "data/dicebear-20k-128"),),
+        data=FLAGSHIP_SET,
+        build=(FLAGSHIP_SET_BUILD,),
         resume=Path("checkpoints/resume/projected-128"),
         shipped=Path("checkpoints/default"),
         train_flags=("--family", "projected", "--res", "128", *CHUNK_FLAGS),
@@ -107,10 +101,10 @@ TARGETS = {
         # same stage, so the gate weighs the generator alone.
         posted=PostedGate(
             real=POSTED_REAL,
-            classifier=Path("data/dicebear-20k-128"),
+            classifier=FLAGSHIP_SET,
             build=(POSTED_REAL_BUILD,),
-            candidate_upscalers=(Path("checkpoints/upscale"),),
-            shipped_upscaler=Path("checkpoints/upscale"),
+            candidate_upscalers=(SHIPPED_4X,),
+            shipped_upscaler=SHIPPED_4X,
         ),
     ),
     "emoji": Target(
@@ -176,14 +170,14 @@ FLAGSHIP_64 = Target(
     start="c590220:checkpoints/default",  # the last 64px default: 324.6 kimg, 180 CPU minutes
     posted=PostedGate(
         real=POSTED_REAL,
-        classifier=Path("data/dicebear-20k-128"),
+        classifier=FLAGSHIP_SET,
         build=(
             POSTED_REAL_BUILD,
-            (*FLAGSHIP_DATA, "--out", "data/dicebear-20k-128"),
+            FLAGSHIP_SET_BUILD,
         ),
         # The shipped 8x stage, else the upscale-8 chunk's latest: train that one first.
         candidate_upscalers=(Path("checkpoints/upscale-8"), Path("runs/chunk-upscale-8/model")),
-        shipped_upscaler=Path("checkpoints/upscale"),
+        shipped_upscaler=SHIPPED_4X,
     ),
     ships=False,
 )
