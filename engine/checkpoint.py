@@ -327,12 +327,16 @@ def export_checkpoint(
     dst: str | Path,
     half: bool = False,
     report: str | Path | Sequence[str | Path] | None = None,
+    styles: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Copy a checkpoint (validated) to ``dst``, optionally as float16 weights to halve its size,
     carrying the metrics of ``report`` (``eval`` folders of this very checkpoint) in model.json:
-    a report at the model's own size as ``metrics``, one by the posted protocol as ``posted``."""
+    a report at the model's own size as ``metrics``, one by the posted protocol as ``posted``.
+    ``styles``: the styles the copy offers (``Schema.offering``), the others not served."""
     src = Path(src)
     meta = read_meta(src)
+    if styles:
+        meta = {**meta, "schema": Schema.from_json(meta["schema"]).offering("style", styles).to_json()}
     reports = [report] if isinstance(report, (str, Path)) else list(report or ())
     carried: dict[str, dict[str, Any]] = {}
     for folder in reports:

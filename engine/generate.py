@@ -53,13 +53,20 @@ def register(subparsers) -> None:
         help="an 'eval' folder of this checkpoint: its metrics go into model.json (repeat it to add "
         "the posted protocol's report beside the one at the model's own size)",
     )
+    e.add_argument(
+        "--styles",
+        nargs="+",
+        metavar="STYLE",
+        help="offer only these styles: the others are never drawn unasked and are refused when asked "
+        "for (a style the model cannot yet draw well stays trainable but is not served)",
+    )
     e.set_defaults(func=export)
 
 
 def export(args: argparse.Namespace) -> int:
     from engine.checkpoint import export_checkpoint
 
-    meta = export_checkpoint(args.checkpoint, args.out, args.half, args.report)
+    meta = export_checkpoint(args.checkpoint, args.out, args.half, args.report, args.styles)
     print(f"wrote {args.out}: {meta['version']} ({meta['weights_dtype']})")
     return 0
 
@@ -72,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise MascotError(f"--count must be from 1 to 1000, got {args.count}")
     ckpt = load_checkpoint(args.checkpoint, args.device)
     given = ckpt.schema.parse(" ".join(args.attributes))
+    ckpt.schema.check_offered(given)
     out = Path(args.out)
     enlarge = finishing(args, ckpt)
     if args.interpolate:

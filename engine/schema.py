@@ -5,6 +5,11 @@ Every model carries one. An attribute is either a *choice* (one of N values, e.g
 message about a bad value, sampling unset attributes from the training prior, and the
 encoding to the generator's conditioning vector live here, once.
 
+A value whose prior is zero is *not offered*: it keeps its place in the conditioning vector
+(the generator may even have been trained on it), but it is never drawn for an unset
+attribute and a request naming it is refused (``check_offered``). A model that cannot yet
+draw a style well is shipped that way (``offering``), and a fine-tune keeps it so.
+
 Encoding: every attribute is a one-hot block (a flag is the two-value block
 ``[no, yes]``), concatenated in schema order. An attribute whose label is unknown (hair
 under a hat) is an all-zero block, so "unknown" never pretends to be a value.
@@ -259,6 +264,38 @@ class Schema:
             offset += len(attr.values)
         return out
 
+    # --- what is offered -----------------------------------------------------
+    def offered(self, name: str) -> tuple[str, ...]:
+        """The values of ``name`` this model offers: those with a prior above zero."""
+        attr = self.attribute(name)
+        return tuple(v for v, p in zip(attr.values, attr.prior) if p > 0)
+
+    def check_offered(self, attrs: Mapping[str, str]) -> None:
+        """Refuse a request (already parsed) that names a value this model does not offer."""
+        for name, value in attrs.items():
+            attr = self.attribute(name)
+            if attr.prior[attr.index(value)] == 0:
+                raise SchemaError(
+                    f"{name} '{value}' is not offered by this model (it cannot draw it well yet); "
+                    f"offered: {', '.join(self.offered(name))}"
+                )
+
+    def offering(self, name: str, values: list[str] | tuple[str, ...]) -> Schema:
+        """This schema offering only ``values`` of attribute ``name``: the others' prior becomes
+        zero and the label rows that hold them are dropped, so nothing unset is drawn from them.
+        The interface (and so every conditioning vector) is unchanged."""
+        attr = self.attribute(name)
+        keep = {attr.canonical(v) for v in values}
+        unseen = [v for v in keep if attr.prior[attr.index(v)] == 0]
+        if not keep or unseen:
+            raise SchemaError(
+                f"{name}: offer one or more of {', '.join(self.offered(name))}"
+                + (f"; '{unseen[0]}' is not in this model's training data" if unseen else "")
+            )
+        prior = tuple(p if v in keep else 0.0 for v, p in zip(attr.values, attr.prior))
+        attributes = tuple(replace(a, prior=prior) if a is attr else a for a in self.attributes)
+        return Schema(attributes, _offered_rows(self.joint, attributes))
+
     def blocks(self) -> list[tuple[int, int]]:
         """(start, stop) of each attribute's block in the conditioning vector."""
         spans, offset = [], 0
@@ -291,11 +328,13 @@ class Schema:
                 continue
             freq = np.bincount(known, minlength=len(attr.values)) / len(known)
             prior = (1.0 - share) * np.asarray(attr.prior) + share * freq
+            if share < 1.0:  # a value the starting model does not offer stays so
+                prior[np.asarray(attr.prior) == 0] = 0.0
             moved.append(replace(attr, prior=tuple(float(p) for p in prior / prior.sum())))
         joint = self.joint
         if joint is not None and len(labels):
             joint = joint.mixed(LabelJoint.from_labels(labels), share)
-        return Schema(tuple(moved), joint)
+        return Schema(tuple(moved), _offered_rows(joint, tuple(moved)))
 
     def describe(self) -> str:
         """One line per attribute, for help texts and error messages."""
@@ -338,6 +377,19 @@ class Schema:
             return cls(attrs, joint)
         except (KeyError, TypeError, ValueError) as exc:
             raise SchemaError(f"the stored attribute schema is malformed: {exc}") from None
+
+
+def _offered_rows(joint: LabelJoint | None, attributes: tuple[Attribute, ...]) -> LabelJoint | None:
+    """``joint`` without the rows that hold a value these attributes do not offer."""
+    if joint is None:
+        return None
+    zero = [np.flatnonzero(np.asarray(a.prior) == 0) for a in attributes]
+    held = np.zeros(len(joint.rows), dtype=bool)
+    for i, values in enumerate(zero):
+        held |= np.isin(joint.rows[:, i], values)
+    if held.all():
+        raise SchemaError("no label row of this model holds only offered values")
+    return joint if not held.any() else LabelJoint(joint.rows[~held], joint.weights[~held])
 
 
 def class_schema(n_classes: int, sizes: list[int] | None = None, names: list[str] | None = None) -> Schema:

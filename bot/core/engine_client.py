@@ -36,15 +36,35 @@ class EngineError(Exception):
 class AttributeSpec:
     name: str
     kind: str  # choice | flag
-    values: tuple[str, ...]
+    values: tuple[str, ...]  # every value, in the order of the model's conditioning vector
+    # The values the model offers: those with a prior above zero (a style it cannot yet draw well
+    # keeps its place in ``values`` but is refused). () means all of them.
+    offered: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.offered:
+            object.__setattr__(self, "offered", self.values)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AttributeSpec:
+        values = tuple(data["values"])
+        prior = data.get("prior") or [1.0] * len(values)
+        offered = tuple(v for v, p in zip(values, prior) if float(p) > 0)
+        return cls(data["name"], data.get("kind", "choice"), values, offered)
 
     def check(self, value: str) -> str | None:
-        """None when ``value`` is exactly allowed, else a sentence listing the allowed values."""
-        if value in self.values:
+        """None when ``value`` is offered, else a sentence listing the offered values."""
+        if value in self.offered:
             return None
-        match = difflib.get_close_matches(str(value).lower(), self.values, n=1, cutoff=0.5)
+        allowed = ", ".join(self.offered)
+        if value in self.values:
+            return (
+                f"{self.name} '{value}' is not offered by this model (it cannot draw it well yet); "
+                f"offered: {allowed}"
+            )
+        match = difflib.get_close_matches(str(value).lower(), self.offered, n=1, cutoff=0.5)
         hint = f" Did you mean '{match[0]}'?" if match else ""
-        return f"'{value}' is not a value of '{self.name}'; allowed: {', '.join(self.values)}.{hint}"
+        return f"'{value}' is not a value of '{self.name}'; allowed: {allowed}.{hint}"
 
 
 @dataclass(frozen=True)
@@ -67,10 +87,7 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelInfo:
-        attrs = tuple(
-            AttributeSpec(a["name"], a.get("kind", "choice"), tuple(a["values"]))
-            for a in data["schema"]["attributes"]
-        )
+        attrs = tuple(AttributeSpec.from_json(a) for a in data["schema"]["attributes"])
         resolution = int(data.get("resolution", 0))
         sizes = tuple(sorted({int(s) for s in data.get("sizes") or ()})) or (resolution,)
         return cls(

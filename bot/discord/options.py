@@ -36,7 +36,7 @@ class Option:
 def value_autocomplete(attr: AttributeSpec):
     async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         word = current.strip().lower()
-        ranked = sorted(attr.values, key=lambda v: (not v.startswith(word), word not in v, v))
+        ranked = sorted(attr.offered, key=lambda v: (not v.startswith(word), word not in v, v))
         return [app_commands.Choice(name=v, value=v) for v in ranked if word in v][:MAX_CHOICES]
 
     return complete
@@ -80,13 +80,13 @@ def attribute_command(
         if option.autocomplete:
             completes[option.name] = option.autocomplete
     for py, attr in attrs.items():
-        fits = len(attr.values) <= MAX_CHOICES
-        annotation = Literal[tuple(attr.values)] if fits else str  # type: ignore[valid-type]
+        fits = len(attr.offered) <= MAX_CHOICES
+        annotation = Literal[tuple(attr.offered)] if fits else str  # type: ignore[valid-type]
         params.append(
             inspect.Parameter(py, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
         )
         renames[py] = attr.name
-        shown = ", ".join(attr.values[:6]) + (", …" if len(attr.values) > 6 else "")
+        shown = ", ".join(attr.offered[:6]) + (", …" if len(attr.offered) > 6 else "")
         descriptions[py] = f"{attr.name} ({shown}); unset = drawn from the training data"[:100]
         if not fits:
             completes[py] = value_autocomplete(attr)

@@ -250,7 +250,7 @@ async def schema(request: web.Request) -> web.Response:
             "models": [
                 {
                     "name": m.name,
-                    "attributes": [{"name": a.name, "values": list(a.values)} for a in m.attributes],
+                    "attributes": [{"name": a.name, "values": list(a.offered)} for a in m.attributes],
                 }
                 for m in catalog.models
             ],

@@ -143,7 +143,9 @@ def parse_attributes(schema, raw: Any) -> dict[str, str]:
                 400, "invalid_attributes", "attributes must be text like 'hair:blue smile:yes' or an object"
             )
     try:
-        return schema.parse(raw)
+        attrs = schema.parse(raw)
+        schema.check_offered(attrs)
+        return attrs
     except SchemaError as exc:
         raise ApiError(400, "invalid_attributes", str(exc)) from None
     except (ValueError, TypeError, RecursionError):  # a value the schema cannot even print back

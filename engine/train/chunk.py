@@ -310,7 +310,10 @@ class Chunk:
         if self.t.kind == "upscaler":
             return self.t.run / "model"  # training writes the servable stage there
         candidate = self.t.run / "candidate"
-        self._engine("export", ["--checkpoint", str(self.t.run / "model"), "--out", str(candidate), "--half"])
+        styles = ["--styles", *self.t.styles] if self.t.styles else []
+        self._engine(
+            "export", ["--checkpoint", str(self.t.run / "model"), "--out", str(candidate), "--half", *styles]
+        )
         return candidate
 
     def _evaluate_and_gate(self, candidate: Path) -> dict[str, Any]:

@@ -173,3 +173,39 @@ def test_a_stored_label_table_that_does_not_fit_is_refused():
         Schema.from_json({**stored, "joint": {"0.2.0": 1}})
     with pytest.raises(SchemaError, match="malformed"):
         Schema.from_json({**stored, "joint": {"0.1": "x"}})
+
+
+def test_a_model_offering_some_styles_never_draws_the_others_unasked_and_refuses_them_asked():
+    joint = HATS.with_joint(HAT_LABELS)
+    plain = joint.offering("style", ["plain"])
+    assert plain.offered("style") == ("plain",) and plain.interface() == joint.interface()
+    assert plain.joint.rows[:, 0].tolist() == [0, 0]  # the hatted rows are gone
+    rng = np.random.default_rng(0)
+    assert {plain.sample({}, rng)["style"] for _ in range(100)} == {"plain"}
+    assert {plain.sample({"hat": "yes"}, rng)["style"] for _ in range(50)} == {"plain"}
+    plain.check_offered({"style": "plain", "hair": "red"})
+    with pytest.raises(SchemaError, match=r"style 'hatted' is not offered by this model.*offered: plain$"):
+        plain.check_offered(plain.parse("style:hatted"))
+    again = Schema.from_json(plain.to_json())
+    with pytest.raises(SchemaError, match="not offered"):
+        again.check_offered({"style": "hatted"})
+    joint.check_offered({"style": "hatted"})  # both offered before
+
+
+def test_offering_refuses_no_style_an_unknown_one_or_one_never_learnt():
+    with pytest.raises(SchemaError, match="offer one or more of plain, hatted"):
+        HATS.offering("style", [])
+    with pytest.raises(SchemaError, match="not a value of 'style'"):
+        HATS.offering("style", ["fancy"])
+    plain = HATS.offering("style", ["plain"])
+    with pytest.raises(SchemaError, match="'hatted' is not in this model's training data"):
+        plain.offering("style", ["plain", "hatted"])
+
+
+def test_a_fine_tune_keeps_a_style_not_offered_out_even_when_liked_pictures_hold_it():
+    plain = HATS.with_joint(HAT_LABELS).offering("style", ["plain"])
+    moved = plain.with_priors_moved(np.array([[1, 1, 1], [0, 0, 0]]), 0.5)
+    assert moved.offered("style") == ("plain",)
+    assert set(moved.joint.rows[:, 0].tolist()) == {0}
+    # A set whose labels make the whole prior (share 1) is that set's own.
+    assert HATS.with_priors_moved(np.array([[1, 1, 1]]), 1.0).offered("style") == ("hatted",)

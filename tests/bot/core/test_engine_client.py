@@ -296,3 +296,20 @@ async def test_every_picture_call_asks_the_configured_format():
     await client.close()
     await server.close()
     assert [fmt for _, fmt in asked] == ["jpeg"] * 5, asked
+
+
+def test_a_value_the_model_does_not_offer_is_kept_in_place_but_not_offered():
+    from bot.core.engine_client import ModelInfo
+
+    style = {"name": "style", "kind": "choice", "values": ["a", "b", "c"], "prior": [0.5, 0, 0.5]}
+    hair = {"name": "hair", "kind": "choice", "values": ["red", "blue"]}  # an engine without priors
+    info = ModelInfo.from_json(
+        {"name": "default", "version": "v", "resolution": 8, "schema": {"attributes": [style, hair]}}
+    )
+    spec = info.attribute("style")
+    assert spec.values == ("a", "b", "c") and spec.offered == ("a", "c")
+    assert info.attribute("hair").offered == ("red", "blue")
+    assert spec.check("c") is None
+    refused = "style 'b' is not offered by this model (it cannot draw it well yet); offered: a, c"
+    assert spec.check("b") == refused
+    assert spec.check("x") == "'x' is not a value of 'style'; allowed: a, c."

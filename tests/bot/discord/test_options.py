@@ -1,7 +1,7 @@
 """Every slash command's options as Discord is sent them: names, descriptions, requiredness, choices and
 which ones autocomplete. The schema-built commands (options.py) are checked on a schema with what
 Discord limits: an attribute with more than 25 values, one whose name is no Python identifier, and
-one named like an extra option."""
+one named like an extra option; a value the model does not offer is not among the choices."""
 
 from types import SimpleNamespace
 
@@ -14,13 +14,13 @@ from bot.discord.slash import PLAIN, schema_commands
 
 MANY = tuple(f"c{i}" for i in range(30))
 SCHEMA = (
-    AttributeSpec("hair", "choice", ("red", "green", "blue")),
+    AttributeSpec("hair", "choice", ("red", "green", "blue"), offered=("red", "blue")),  # green: not offered
     AttributeSpec("smile", "flag", ("no", "yes")),
     AttributeSpec("eye-colour", "choice", MANY),
     AttributeSpec("model", "choice", ("x", "y")),
 )
 UNSET = "; unset = drawn from the training data"
-HAIR = ("hair", "hair (red, green, blue)" + UNSET, False, False, ["red", "green", "blue"])
+HAIR = ("hair", "hair (red, blue)" + UNSET, False, False, ["red", "blue"])
 SMILE = ("smile", "smile (no, yes)" + UNSET, False, False, ["no", "yes"])
 EYES = ("eye-colour", "eye-colour (c0, c1, c2, c3, c4, c5, …)" + UNSET, False, True, [])
 MODEL = ("model", "which model draws it (default: this server's)", False, True, [])

@@ -16,7 +16,7 @@ from engine.cli import build_parser, main
 from engine.errors import MascotError
 from engine.metrics import grid
 from engine.train.chunk import Chunk, ChunkConfig, gate_table, judge_upscaler
-from engine.train.targets import TARGETS, PostedGate, Target, target
+from engine.train.targets import OFFERED_STYLES, TARGETS, PostedGate, Target, target
 from engine.upscale.checkpoint import save_upscaler
 from engine.upscale.model import Upscaler, UpscalerArch
 from tests.engine.metrics.test_posted import toy_renders
@@ -69,6 +69,22 @@ def test_the_flagship_is_judged_as_posted_through_the_shipped_4x_stage_on_both_s
     # the same real renders and attribute reader as its 64 px rival's gate: one yardstick
     assert gate.real == small.posted.real and gate.classifier == small.posted.classifier == flagship.data
     assert [_out(c) for c in gate.build] == [gate.real]
+
+
+def test_the_flagships_candidates_offer_every_style_but_pixel_art_and_are_judged_on_those(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    flagship, small = target("flagship"), target("flagship-64")
+    assert flagship.styles == small.styles == OFFERED_STYLES and "pixel-art" not in OFFERED_STYLES
+    (build,) = flagship.posted.build
+    assert build[build.index("--styles") + 1 :][: len(OFFERED_STYLES)] == OFFERED_STYLES
+    calls = []
+    chunk = Chunk(ChunkConfig(target=flagship, minutes=5))
+    chunk._engine = lambda command, flags: calls.append((command, flags)) or True
+    chunk._export_candidate()
+    ((command, flags),) = calls
+    assert command == "export" and flags[flags.index("--styles") + 1 :] == list(OFFERED_STYLES)
 
 
 def test_the_first_64px_chunk_starts_from_the_earlier_64px_default_in_git_history(
