@@ -419,8 +419,8 @@ class EngineService:
             )
         return self.registry.get(name)
 
-    def attributes(self, ck: Checkpoint, raw: Any) -> dict[str, str]:
-        return parse_attributes(ck.schema, raw)
+    def attributes(self, ck: Checkpoint, raw: Any, offered_only: bool = True) -> dict[str, str]:
+        return parse_attributes(ck.schema, raw, offered_only)
 
     async def generate(self, request: web.Request, body: api.GenerateRequest) -> web.Response:
         ck = self.model(body.model)

@@ -56,9 +56,10 @@ class CreativeRoutes:
             raise ApiError(400, "invalid_latent", f"{where}: {exc}") from None
 
     def _parent(
-        self, ck: Checkpoint, parent: api.Parent, trunc: float, where: str
+        self, ck: Checkpoint, parent: api.Parent, trunc: float, where: str, offered_only: bool = True
     ) -> tuple[creative.Recipe, dict[str, str]]:
-        """(recipe, full attributes) of a parent: its seed draws the attributes it left unset."""
+        """(recipe, full attributes) of a parent: its seed draws the attributes it left unset.
+        A parent of a new picture must ask only for what the model offers (``offered_only``)."""
         seed = parent.seed
         if "latent" in parent.model_fields_set:
             recipe = self._recipe(parent.latent, f"{where}latent")
@@ -68,7 +69,7 @@ class CreativeRoutes:
             )
         else:
             recipe = creative.seed_recipe(seed)
-        given = self.service.attributes(ck, parent.attributes)
+        given = self.service.attributes(ck, parent.attributes, offered_only)
         return recipe, resolve(ck.schema, given, recipe.root_seed if seed is None else seed, trunc).attrs
 
     # --- drawing ---
@@ -186,6 +187,7 @@ class CreativeRoutes:
         ck = self.service.model(body.model)
         trunc, fmt, size = body.truncation, body.format, self.service.size(ck, body.size)
         parent = api.Parent(latent=body.latent, attributes=body.attributes, seed=body.seed)
-        recipe, attrs = self._parent(ck, parent, trunc, "")
+        # A stored identity is redrawn as it was, even in a style the model no longer offers.
+        recipe, attrs = self._parent(ck, parent, trunc, "", offered_only=False)
         (blob,) = await self.draw(ck, [(recipe, attrs)], trunc, fmt, size)
         return self._answer(body, ck, [self.image(ck, recipe, attrs, trunc, fmt, size, blob)])

@@ -125,8 +125,10 @@ def reason(text: str | None) -> str:
     return (text or "")[:MAX_TEXT]
 
 
-def parse_attributes(schema, raw: Any) -> dict[str, str]:
-    """The schema's own parse, with the values it cannot even read turned into its own error."""
+def parse_attributes(schema, raw: Any, offered_only: bool = True) -> dict[str, str]:
+    """The schema's own parse, with the values it cannot even read turned into its own error.
+    ``offered_only``: a value the model does not offer is refused (a new picture); a stored
+    identity is redrawn whatever it holds."""
     from engine.schema import SchemaError
 
     if raw is not None and not isinstance(raw, (str, dict)):
@@ -144,7 +146,8 @@ def parse_attributes(schema, raw: Any) -> dict[str, str]:
             )
     try:
         attrs = schema.parse(raw)
-        schema.check_offered(attrs)
+        if offered_only:
+            schema.check_offered(attrs)
         return attrs
     except SchemaError as exc:
         raise ApiError(400, "invalid_attributes", str(exc)) from None

@@ -35,8 +35,9 @@ class Service(Protocol):
     def model(self, name: str | None) -> Checkpoint:
         """The named model (the default for None); 503 while loading, 404 when unknown."""
 
-    def attributes(self, ck: Checkpoint, raw: Any) -> dict[str, str]:
-        """A request's attributes parsed against the model's schema (400 naming what is wrong)."""
+    def attributes(self, ck: Checkpoint, raw: Any, offered_only: bool = True) -> dict[str, str]:
+        """A request's attributes parsed against the model's schema (400 naming what is wrong);
+        a value the model does not offer is refused unless ``offered_only`` is False."""
 
     def size(self, ck: Checkpoint, requested: int | None) -> int:
         """The picture's side: the model's own for None, else one it offers (400 otherwise)."""

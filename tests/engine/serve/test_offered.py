@@ -58,3 +58,17 @@ async def test_a_style_not_offered_is_never_drawn_unasked_and_refused_when_asked
         assert error["message"] == (
             "style 'c' is not offered by this model (it cannot draw it well yet); offered: a, b"
         )
+
+
+async def test_a_stored_identity_in_a_style_no_longer_offered_is_still_redrawn(offering_a_and_b, tmp_path):
+    cfg = ServeConfig(
+        models=(("default", str(offering_a_and_b)),),
+        jobs_dir=str(tmp_path / "jobs"),
+        path_roots=(str(tmp_path.parent),),
+    )
+    async with TestClient(TestServer(EngineService(cfg).app())) as client:
+        identity = {"seed": 3, "latent": {"seed": 3}, "attributes": {"style": "c", "smile": "no"}}
+        r = await client.post("/v1/render", json=identity)
+        assert r.status == 200 and (await r.json())["images"][0]["attributes"]["style"] == "c"
+        r = await client.post("/v1/variations", json={**identity, "count": 1})
+        assert r.status == 400 and "not offered" in (await r.json())["error"]["message"]
