@@ -6,7 +6,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from engine.checkpoint import load_checkpoint, save_generator
 from engine.serve.app import EngineService, ServeConfig
-from engine.versions import VersionStore
+from engine.versions import VersionStore, content_key
 
 
 def _variant(src, dst, scale):
@@ -86,7 +86,10 @@ async def test_a_corrupt_challenger_is_refused_and_the_champion_keeps_serving(cl
     r = await client.post("/v1/models/default/promote", json={"checkpoint": str(bad)})
     assert r.status == 422 and "keeps serving" in (await r.json())["error"]["message"]
     assert await _version(client) == first and load_checkpoint(live).version == first
-    assert [p.name for p in VersionStore(live).root.glob("*bad*")] == []
+    # Nothing of the refused one is kept: no stored copy but the champion's, no half-written folder.
+    root = VersionStore(live).root
+    assert {content_key(p) for p in VersionStore(live).copies()} <= {content_key(live)}
+    assert not root.is_dir() or [p.name for p in root.iterdir() if ".partial-" in p.name] == []
 
 
 async def test_rollback_with_no_history_says_so(client):
