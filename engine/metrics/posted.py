@@ -11,9 +11,10 @@ has samples (1,000 a side by default). One call measures
 
 and draws seeds 1-16 of each offered style beside DiceBear renders of the same attributes.
 
-    mascot-engine data dicebear --count 2000 --size 512 --styles STYLE... --out data/dicebear-2k-512
-    mascot-engine eval --protocol posted --checkpoint checkpoints/default --data data/dicebear-2k-512 \\
-        --classifier-data data/dicebear-20k-128 --out docs/model/eval-default-posted
+    mascot-engine data dicebear --count 2000 --size 512 --styles STYLE... --out data/dicebear-2k-512-offered
+    mascot-engine eval --protocol posted --checkpoint checkpoints/default \\
+        --data data/dicebear-2k-512-offered --classifier-data data/dicebear-20k-128 \\
+        --out docs/model/eval-default-posted
     mascot-engine export --checkpoint checkpoints/default --out ... --report docs/model/eval-default-posted
 
 EvalNet learns from ``classifier_data`` (the training set): a thousand renders are too few to

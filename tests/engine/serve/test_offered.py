@@ -26,6 +26,15 @@ def offering_a_and_b(tiny_checkpoint, tmp_path):
     return ship
 
 
+def _client(checkpoint, tmp_path) -> TestClient:
+    cfg = ServeConfig(
+        models=(("default", str(checkpoint)),),
+        jobs_dir=str(tmp_path / "jobs"),
+        path_roots=(str(tmp_path.parent),),
+    )
+    return TestClient(TestServer(EngineService(cfg).app()))
+
+
 def test_export_styles_keeps_the_interface_and_offers_only_those(offering_a_and_b):
     schema = load_checkpoint(offering_a_and_b).schema
     assert schema.offered("style") == ("a", "b") and schema.interface() == STYLED.interface()
@@ -39,12 +48,7 @@ def test_export_refuses_a_style_the_model_does_not_have(offering_a_and_b, tmp_pa
 
 
 async def test_a_style_not_offered_is_never_drawn_unasked_and_refused_when_asked(offering_a_and_b, tmp_path):
-    cfg = ServeConfig(
-        models=(("default", str(offering_a_and_b)),),
-        jobs_dir=str(tmp_path / "jobs"),
-        path_roots=(str(tmp_path.parent),),
-    )
-    async with TestClient(TestServer(EngineService(cfg).app())) as client:
+    async with _client(offering_a_and_b, tmp_path) as client:
         drawn = set()
         for seed in range(1, 25, 4):
             r = await client.post("/v1/generate", json={"seed": seed, "count": 4})
@@ -61,12 +65,7 @@ async def test_a_style_not_offered_is_never_drawn_unasked_and_refused_when_asked
 
 
 async def test_a_stored_identity_in_a_style_no_longer_offered_is_still_redrawn(offering_a_and_b, tmp_path):
-    cfg = ServeConfig(
-        models=(("default", str(offering_a_and_b)),),
-        jobs_dir=str(tmp_path / "jobs"),
-        path_roots=(str(tmp_path.parent),),
-    )
-    async with TestClient(TestServer(EngineService(cfg).app())) as client:
+    async with _client(offering_a_and_b, tmp_path) as client:
         identity = {"seed": 3, "latent": {"seed": 3}, "attributes": {"style": "c", "smile": "no"}}
         r = await client.post("/v1/render", json=identity)
         assert r.status == 200 and (await r.json())["images"][0]["attributes"]["style"] == "c"
