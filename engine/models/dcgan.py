@@ -53,6 +53,10 @@ class Arch:
     # Pixel art: each picture picks this many palette colours, each cell one of them (0: every
     # cell picks from the whole palette). DiceBear's pixel art uses 10 colours a picture, 16 at most.
     colours_per_image: int = 0
+    # Pixel art: in training D sees each cell as the blend of its colours by the cell's softmax,
+    # which no real cell is, so G learns to commit every cell to one colour; served (and read for
+    # the attributes): each cell's likeliest colour.
+    soft_cells: bool = False
     aux_weight: float = 0.0  # AC-GAN attribute reader in D, this loss weight for D and G (0 = none)
     blocks: tuple[int, ...] = ()  # attribute block sizes of c (set by the training loop from the schema)
 
@@ -110,7 +114,9 @@ class Generator(nn.Module):
                 nn.Upsample(scale_factor=2, mode="nearest"),
                 nn.Conv2d(ch(r), arch.colours_per_image, 3, 1, 1),
             ]
-            self.head = FewColourHead(arch.z_dim + c_dim, arch.colours_per_image, arch.palette)
+            self.head = FewColourHead(
+                arch.z_dim + c_dim, arch.colours_per_image, arch.palette, soft_in_training=arch.soft_cells
+            )
         else:
             layers += [nn.ConvTranspose2d(ch(r), 3, 4, 2, 1), nn.Tanh()]
             layers += [PaletteHead(arch.palette)] if arch.palette else []
@@ -121,6 +127,15 @@ class Generator(nn.Module):
         x = torch.cat([z * truncation, c.to(z.dtype)], dim=1)
         out = self.net(x[:, :, None, None])
         return out if self.head is None else self.head(out, x)
+
+    def seen_and_served(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(what D judges in training, what is served): the blended and the chosen cells with
+        ``soft_cells``, else the same picture twice."""
+        if self.head is None or not self.head.soft_in_training:
+            out = self(z, c)
+            return out, out
+        x = torch.cat([z, c.to(z.dtype)], dim=1)
+        return self.head.both(self.net(x[:, :, None, None]), x)
 
 
 class Discriminator(nn.Module):
@@ -220,11 +235,12 @@ class Trainer(GANTrainer):
         self.opt_d.step()
         self.augment.observe(d_real)
 
-        # G: non-saturating, maximise log D(G(z)) (Goodfellow et al. §3).
+        # G: non-saturating, maximise log D(G(z)) (Goodfellow et al. §3). The attributes are read
+        # on the cells as served: a blend of two colours could pass for a third that no cell takes.
         with frozen(self.D), batch.amp():
-            fake = self.G(z, c_fake)
+            fake, served = self.G.seen_and_served(z, c_fake)
             g_out = self.D(self.augment(fake), c_fake).float()
-            aux_g = self._aux_loss(fake, c_fake)
+            aux_g = self._aux_loss(served, c_fake)
         loss_g = F.softplus(-g_out).mean() + aux_g
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()

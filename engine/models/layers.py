@@ -203,22 +203,32 @@ class FewColourHead(nn.Module):
     mode) and each colour's gradient from the cells that took it.
     """
 
-    def __init__(self, in_features: int, k: int, palette: int, hidden: int = 256) -> None:
+    def __init__(
+        self, in_features: int, k: int, palette: int, hidden: int = 256, soft_in_training: bool = False
+    ) -> None:
         super().__init__()
-        self.k = k
+        self.k, self.soft_in_training = k, soft_in_training
         self.colours = nn.Sequential(
             nn.Linear(in_features, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 3 * k), nn.Tanh()
         )
         self.palette = PaletteHead(palette)
 
     def forward(self, logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        """``logits`` (B, k, H, W) from the last feature map, ``inputs`` (B, F): RGB (B, 3, H, W)."""
+        """``logits`` (B, k, H, W) from the last feature map, ``inputs`` (B, F): RGB (B, 3, H, W).
+        The served cells; in training with ``soft_in_training``, the blended ones."""
+        blended, served = self.both(logits, inputs)
+        return blended if self.training and self.soft_in_training else served
+
+    def both(self, logits: torch.Tensor, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(each cell as the blend of the k colours by its softmax, each cell its largest one's
+        colour with the gradient through the softmax)."""
         rgb = self.colours(inputs).view(-1, self.k, 3).permute(0, 2, 1)  # (B, 3, k)
         rgb = self.palette(rgb[..., None])[..., 0]  # each of the k snapped to the palette
         soft = logits.float().softmax(dim=1)
         hard = F.one_hot(soft.argmax(dim=1), self.k).permute(0, 3, 1, 2).to(soft.dtype)
         choice = (hard + soft - soft.detach()).to(rgb.dtype)
-        return torch.einsum("bkhw,bck->bchw", choice, rgb)
+        blend = lambda weights: torch.einsum("bkhw,bck->bchw", weights, rgb)
+        return blend(soft.to(rgb.dtype)), blend(choice)
 
 
 def freeze_first(blocks: Iterable[nn.Module], n: int) -> None:

@@ -142,6 +142,26 @@ def test_a_few_colour_generator_draws_each_picture_in_that_many_palette_colours(
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
 
 
+def test_with_soft_cells_d_sees_blended_cells_in_training_and_the_served_ones_are_the_likeliest():
+    palette = torch.tensor([[0, 0, 0], [40, 40, 220], [220, 40, 40], [255, 255, 255], [30, 200, 30]])
+    G = Generator(Arch(g_ch=8, d_ch=8, max_ch=16, palette=5, colours_per_image=3, soft_cells=True), C_DIM, 16)
+    for head in (m for m in G.modules() if hasattr(m, "fill")):
+        head.fill(palette)
+    z, c = torch.randn(4, 100), one_hot_rows(4)
+    G.train()
+    seen, served = G.seen_and_served(z, c)
+    assert torch.allclose(G(z, c), seen)  # training: what D judges is the blend
+    in_palette = lambda x: (
+        ((x.detach() + 1) * 127.5).round().int().permute(0, 2, 3, 1).reshape(-1, 3).tolist()
+    )
+    assert {tuple(v) for v in in_palette(served)} <= {tuple(v) for v in palette.tolist()}
+    assert not {tuple(v) for v in in_palette(seen)} <= {tuple(v) for v in palette.tolist()}  # blends
+    served.sum().backward()  # the attributes are read on the served cells: their gradient reaches G
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+    G.eval()
+    assert torch.allclose(G(z, c), G.seen_and_served(z, c)[1])  # served as chosen, with BN in eval
+
+
 @pytest.mark.parametrize(
     "arch,message",
     [
