@@ -31,7 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-POSTED_STYLES = ("adventurer", "lorelei", "avataaars", "pixel-art", "big-smile", "micah")
+# The styles the default offers (engine/train/targets.py's OFFERED_STYLES), in the order of its grids.
+POSTED_STYLES = ("adventurer", "avataaars", "big-smile", "lorelei", "micah")
+POSTED_REAL = "data/dicebear-2k-512-offered"
 
 
 @dataclass(frozen=True)
@@ -115,13 +117,13 @@ def eval_posted(out: Path) -> list[Step]:
     return [
         *built("data/dicebear-20k-128", DICEBEAR_20K),
         *built(
-            "data/dicebear-2k-512",
-            "mascot-engine data dicebear --count 2000 --size 512 --seed 512 --out data/dicebear-2k-512 "
-            "--styles adventurer lorelei avataaars pixel-art big-smile micah",
+            POSTED_REAL,
+            f"mascot-engine data dicebear --count 2000 --size 512 --seed 512 --out {POSTED_REAL} "
+            f"--styles {' '.join(POSTED_STYLES)}",
         ),
         command(
             "mascot-engine eval --protocol posted --checkpoint checkpoints/default "
-            "--data data/dicebear-2k-512 --classifier-data data/dicebear-20k-128 --classifier-epochs 4 --out",
+            f"--data {POSTED_REAL} --classifier-data data/dicebear-20k-128 --classifier-epochs 4 --out",
             out / "model/eval-default-posted-1000",
         ),
     ]

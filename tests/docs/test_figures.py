@@ -113,3 +113,9 @@ def test_every_benchmark_flag_a_maker_passes_is_one_the_benchmark_takes(tmp_path
         ).stdout
         missing = flags - set(re.findall(r"--[\w-]+", usage))
         assert not missing, f"{script} does not take {sorted(missing)}"
+
+
+def test_the_model_cards_evaluation_uses_the_flagship_gates_real_renders_and_offered_styles():
+    from engine.train.targets import OFFERED_STYLES, POSTED_REAL
+
+    assert figures.POSTED_STYLES == OFFERED_STYLES and str(POSTED_REAL) == figures.POSTED_REAL
