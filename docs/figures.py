@@ -29,11 +29,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.train.targets import OFFERED_STYLES, POSTED_REAL_BUILD
+from engine.train.targets import POSTED_REAL as TARGET_POSTED_REAL
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-# The styles the default offers (engine/train/targets.py's OFFERED_STYLES), in the order of its grids.
-POSTED_STYLES = ("adventurer", "avataaars", "big-smile", "lorelei", "micah")
-POSTED_REAL = "data/dicebear-2k-512-offered"
+# The styles the default offers and the real renders it is judged against, as its chunk's gate.
+POSTED_STYLES = OFFERED_STYLES
+POSTED_REAL = str(TARGET_POSTED_REAL)
 
 
 @dataclass(frozen=True)
@@ -116,11 +119,7 @@ DICEBEAR_20K = "mascot-engine data dicebear --count 20000 --size 128 --out data/
 def eval_posted(out: Path) -> list[Step]:
     return [
         *built("data/dicebear-20k-128", DICEBEAR_20K),
-        *built(
-            POSTED_REAL,
-            f"mascot-engine data dicebear --count 2000 --size 512 --seed 512 --out {POSTED_REAL} "
-            f"--styles {' '.join(POSTED_STYLES)}",
-        ),
+        *built(POSTED_REAL, "mascot-engine " + " ".join(POSTED_REAL_BUILD)),
         command(
             "mascot-engine eval --protocol posted --checkpoint checkpoints/default "
             f"--data {POSTED_REAL} --classifier-data data/dicebear-20k-128 --classifier-epochs 4 --out",

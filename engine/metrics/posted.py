@@ -43,7 +43,7 @@ def offered_styles(schema) -> tuple[str, ...] | None:
     if "style" not in schema.names:
         return None
     attr = schema.attribute("style")
-    offered = [v for v, p in zip(attr.values, attr.prior) if p > 0]
+    offered = schema.offered("style")
     if schema.joint is not None:
         column = schema.joint.rows[:, schema.names.index("style")]
         offered = [v for v in offered if (column == attr.index(v)).any()]

@@ -123,9 +123,15 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.apply(_init_dcgan)
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+    def _features(
+        self, z: torch.Tensor, c: torch.Tensor, truncation: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the last layer's output, the generator's input (z, c) that a few-colour head reads)."""
         x = torch.cat([z * truncation, c.to(z.dtype)], dim=1)
-        out = self.net(x[:, :, None, None])
+        return self.net(x[:, :, None, None]), x
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        out, x = self._features(z, c, truncation)
         return out if self.head is None else self.head(out, x)
 
     def seen_and_served(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,8 +140,7 @@ class Generator(nn.Module):
         if self.head is None or not self.head.soft_in_training:
             out = self(z, c)
             return out, out
-        x = torch.cat([z, c.to(z.dtype)], dim=1)
-        return self.head.both(self.net(x[:, :, None, None]), x)
+        return self.head.both(*self._features(z, c, 1.0))
 
 
 class Discriminator(nn.Module):

@@ -216,19 +216,29 @@ class FewColourHead(nn.Module):
     def forward(self, logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """``logits`` (B, k, H, W) from the last feature map, ``inputs`` (B, F): RGB (B, 3, H, W).
         The served cells; in training with ``soft_in_training``, the blended ones."""
-        blended, served = self.both(logits, inputs)
-        return blended if self.training and self.soft_in_training else served
+        rgb, soft = self._colours(inputs), logits.float().softmax(dim=1)
+        weights = soft if self.training and self.soft_in_training else self._chosen(soft)
+        return self._paint(weights, rgb)
 
     def both(self, logits: torch.Tensor, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(each cell as the blend of the k colours by its softmax, each cell its largest one's
         colour with the gradient through the softmax)."""
-        rgb = self.colours(inputs).view(-1, self.k, 3).permute(0, 2, 1)  # (B, 3, k)
-        rgb = self.palette(rgb[..., None])[..., 0]  # each of the k snapped to the palette
-        soft = logits.float().softmax(dim=1)
+        rgb, soft = self._colours(inputs), logits.float().softmax(dim=1)
+        return self._paint(soft, rgb), self._paint(self._chosen(soft), rgb)
+
+    def _colours(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, 3, k): the picture's k colours, each snapped to the palette."""
+        rgb = self.colours(inputs).view(-1, self.k, 3).permute(0, 2, 1)
+        return self.palette(rgb[..., None])[..., 0]
+
+    def _chosen(self, soft: torch.Tensor) -> torch.Tensor:
+        """One-hot of each cell's likeliest colour, the gradient through the softmax."""
         hard = F.one_hot(soft.argmax(dim=1), self.k).permute(0, 3, 1, 2).to(soft.dtype)
-        choice = (hard + soft - soft.detach()).to(rgb.dtype)
-        blend = lambda weights: torch.einsum("bkhw,bck->bchw", weights, rgb)
-        return blend(soft.to(rgb.dtype)), blend(choice)
+        return hard + soft - soft.detach()
+
+    @staticmethod
+    def _paint(weights: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bkhw,bck->bchw", weights.to(rgb.dtype), rgb)
 
 
 def freeze_first(blocks: Iterable[nn.Module], n: int) -> None:
