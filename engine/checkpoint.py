@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -92,6 +92,17 @@ def _contiguous(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> di
     return out
 
 
+def model_version(family: str, weights_sha: str, arch: Mapping[str, Any]) -> str:
+    """A model's version: its family and its weights' hash, and with them any setting of how
+    they are served that is not the family's default (the same weights then draw other pictures)."""
+    fam = get_family(family)
+    defaults = {f.name: f.default for f in dataclasses.fields(fam.Arch)}
+    served = {k: arch[k] for k in fam.served if k in arch and arch[k] != defaults.get(k)}
+    if served:
+        weights_sha = hashlib.sha256((weights_sha + json.dumps(served, sort_keys=True)).encode()).hexdigest()
+    return f"{family}-{weights_sha[:12]}"
+
+
 def save_generator(
     out: str | Path,
     G: nn.Module,
@@ -114,17 +125,18 @@ def save_generator(
         sha = file_sha256(weights)
         if D is not None:
             extra = {**(extra or {}), "discriminator_sha256": _write_discriminator(D.state_dict(), tmp, half)}
+        arch = dataclasses.asdict(arch) if dataclasses.is_dataclass(arch) else dict(arch)
         meta = {
             "format_version": FORMAT_VERSION,
             "family": family,
-            "arch": dataclasses.asdict(arch) if dataclasses.is_dataclass(arch) else dict(arch),
+            "arch": arch,
             "c_dim": int(c_dim),
             "resolution": int(resolution),
             "z_dim": int(G.z_dim),
             "schema": schema.to_json(),
             "weights_sha256": sha,
             "weights_dtype": "float16" if half else "float32",
-            "version": f"{family}-{sha[:12]}",
+            "version": model_version(family, sha, arch),
             **(extra or {}),
         }
         (tmp / META).write_text(json.dumps(meta, indent=1, default=str))
@@ -328,15 +340,27 @@ def export_checkpoint(
     half: bool = False,
     report: str | Path | Sequence[str | Path] | None = None,
     styles: Sequence[str] | None = None,
+    serve: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Copy a checkpoint (validated) to ``dst``, optionally as float16 weights to halve its size,
     carrying the metrics of ``report`` (``eval`` folders of this very checkpoint) in model.json:
     a report at the model's own size as ``metrics``, one by the posted protocol as ``posted``.
-    ``styles``: the styles the copy offers (``Schema.offering``), the others not served."""
+    ``styles``: the styles the copy offers (``Schema.offering``), the others not served.
+    ``serve``: arch settings of how the same weights are served (the family's ``served``); the
+    copy draws other pictures, so its version names them beside the weights."""
     src = Path(src)
     meta = read_meta(src)
     if styles:
         meta = {**meta, "schema": Schema.from_json(meta["schema"]).offering("style", styles).to_json()}
+    if serve:
+        if report:
+            raise MascotError(
+                "--serve draws other pictures than the report measured: export with --serve, "
+                "evaluate the copy, then export the copy with its --report"
+            )
+        family = get_family(meta["family"])
+        meta = {**meta, "arch": {**meta["arch"], **family.served_values(serve, "export --serve")}}
+        family.Arch(**family.recorded_values(meta["arch"], "export --serve"))  # its own range checks
     reports = [report] if isinstance(report, (str, Path)) else list(report or ())
     carried: dict[str, dict[str, Any]] = {}
     for folder in reports:
@@ -361,7 +385,7 @@ def export_checkpoint(
             **meta,
             "weights_sha256": sha,
             "weights_dtype": "float16" if half else "float32",
-            "version": f"{meta['family']}-{sha[:12]}",
+            "version": model_version(meta["family"], sha, meta["arch"]),
             # An export of an export still names the training run it came from.
             "exported_from": meta.get("exported_from") or meta.get("version"),
         }

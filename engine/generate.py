@@ -60,13 +60,23 @@ def register(subparsers) -> None:
         help="offer only these styles: the others are never drawn unasked and are refused when asked "
         "for (a style the model cannot yet draw well stays trainable but is not served)",
     )
+    e.add_argument(
+        "--serve",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set how the same weights are served (pixel art: cell_vote=0.1, the weight of each "
+        "neighbour's vote in a cell's colour); a setting that changes the network is refused",
+    )
     e.set_defaults(func=export)
 
 
 def export(args: argparse.Namespace) -> int:
     from engine.checkpoint import export_checkpoint
+    from engine.train.cli import parse_arch
 
-    meta = export_checkpoint(args.checkpoint, args.out, args.half, args.report, args.styles)
+    serve = parse_arch(args.serve, "--serve", "cell_vote=0.1")
+    meta = export_checkpoint(args.checkpoint, args.out, args.half, args.report, args.styles, serve)
     print(f"wrote {args.out}: {meta['version']} ({meta['weights_dtype']})")
     return 0
 

@@ -127,6 +127,9 @@ class Family:
     # with the one value under which a recorded arch still builds (the setting switched off).
     unrecorded: Mapping[str, Any] = field(default_factory=dict)
     retired: Mapping[str, Any] = field(default_factory=dict)
+    # Arch settings that change how the trained weights are served, not the weights themselves:
+    # ``export --serve`` may set them on a trained model (``served_values``).
+    served: tuple[str, ...] = ()
 
     def arch_values(self, values: Mapping[str, Any], source: str) -> dict[str, Any]:
         """``values`` as this family's Arch fields' types, or a clear error naming ``source``
@@ -142,6 +145,17 @@ class Family:
                 f"known: {', '.join(sorted(hints))}"
             )
         return {name: typed_arch_value(name, value, hints[name], source) for name, value in values.items()}
+
+    def served_values(self, values: Mapping[str, Any], source: str) -> dict[str, Any]:
+        """``arch_values`` of settings an export may change: only those in ``served``."""
+        other = sorted(set(values) - set(self.served))
+        if other:
+            offered = ", ".join(self.served) if self.served else "none"
+            raise MascotError(
+                f"{source} sets only how a {self.name} model's weights are served ({offered}); "
+                f"{', '.join(other)} would need the network trained again (train --arch)"
+            )
+        return self.arch_values(values, source)
 
     def recorded_values(self, values: Mapping[str, Any], source: str) -> dict[str, Any]:
         """``arch_values`` of an arch read from a file: fields it predates take the values it

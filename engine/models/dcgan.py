@@ -57,6 +57,9 @@ class Arch:
     # which no real cell is, so G learns to commit every cell to one colour; served (and read for
     # the attributes): each cell's likeliest colour.
     soft_cells: bool = False
+    # Pixel art: how much each of a cell's eight neighbours' softmax counts towards the colour it
+    # is served in (FewColourHead._votes); 0: each cell's own likeliest colour.
+    cell_vote: float = 0.0
     aux_weight: float = 0.0  # AC-GAN attribute reader in D, this loss weight for D and G (0 = none)
     blocks: tuple[int, ...] = ()  # attribute block sizes of c (set by the training loop from the schema)
 
@@ -68,6 +71,11 @@ class Arch:
             )
         if self.colours_per_image and not 2 <= self.colours_per_image <= 64:
             raise MascotError(f"colours_per_image takes 2 to 64, got {self.colours_per_image}")
+        if self.cell_vote and not self.colours_per_image:
+            raise MascotError("cell_vote needs colours_per_image: it weighs the cells' choices among them")
+        if not 0.0 <= self.cell_vote < 0.125:
+            # At 1/8 a ring of eight neighbours outvotes a cell however sure it is.
+            raise MascotError(f"cell_vote takes 0 to under 0.125, got {self.cell_vote}")
 
 
 def _channels(base: int, resolution: int, r: int, cap: int) -> int:
@@ -115,7 +123,11 @@ class Generator(nn.Module):
                 nn.Conv2d(ch(r), arch.colours_per_image, 3, 1, 1),
             ]
             self.head = FewColourHead(
-                arch.z_dim + c_dim, arch.colours_per_image, arch.palette, soft_in_training=arch.soft_cells
+                arch.z_dim + c_dim,
+                arch.colours_per_image,
+                arch.palette,
+                soft_in_training=arch.soft_cells,
+                vote=arch.cell_vote,
             )
         else:
             layers += [nn.ConvTranspose2d(ch(r), 3, 4, 2, 1), nn.Tanh()]
@@ -266,4 +278,4 @@ class Trainer(GANTrainer):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
 
-FAMILY = Family("dcgan", Arch, Generator, Trainer)
+FAMILY = Family("dcgan", Arch, Generator, Trainer, served=("cell_vote",))

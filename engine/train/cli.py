@@ -90,12 +90,12 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def parse_arch(items: list[str]) -> dict[str, Any]:
+def parse_arch(items: list[str], flag: str = "--arch", example: str = "width=64") -> dict[str, Any]:
     out = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise MascotError(f"--arch takes KEY=VALUE (e.g. --arch width=64), got '{item}'")
+            raise MascotError(f"{flag} takes KEY=VALUE (e.g. {flag} {example}), got '{item}'")
         try:
             value = ast.literal_eval(raw)
         except (ValueError, SyntaxError):

@@ -369,3 +369,75 @@ def test_a_bad_pixel_output_is_refused_naming_the_file(ckpt_copy, output, messag
     with pytest.raises(CheckpointError, match=re.escape(message)) as err:
         load_checkpoint(ckpt_copy)
     assert str(ckpt_copy / "model.json") in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.fixture
+def few_colour_checkpoint(tiny_checkpoint, tmp_path):
+    """A pixel-art generator drawing each picture in a few palette colours (untrained)."""
+    from engine.models.dcgan import Arch, Generator
+
+    ckpt = load_checkpoint(tiny_checkpoint)
+    arch = Arch(g_ch=8, d_ch=8, max_ch=16, palette=5, colours_per_image=3)
+    G = Generator(arch, ckpt.schema.dim, 16).eval()
+    G.head.palette.fill(torch.tensor([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]]))
+    torch.nn.init.normal_(G.head.colours[2].weight, std=1.0)  # a picture's colours apart, as once trained
+    torch.nn.init.normal_(G.net[-1].weight, std=1.0)  # and cells that disagree with their neighbours
+    save_generator(
+        tmp_path / "few",
+        G,
+        family="dcgan",
+        arch=arch,
+        c_dim=ckpt.schema.dim,
+        resolution=16,
+        schema=ckpt.schema,
+    )
+    return tmp_path / "few"
+
+
+def test_export_serve_sets_the_cell_vote_and_names_a_new_version(few_colour_checkpoint, tmp_path):
+    from engine.cli import main
+
+    plain = load_checkpoint(few_colour_checkpoint)
+    assert main(["export", "--checkpoint", str(few_colour_checkpoint), "--out", str(tmp_path / "vote"),
+                 "--serve", "cell_vote=0.1"]) == 0  # fmt: skip
+    voted = load_checkpoint(tmp_path / "vote")
+    assert (
+        voted.meta["arch"]["cell_vote"] == 0.1
+        and voted.meta["weights_sha256"] == plain.meta["weights_sha256"]
+    )
+    assert voted.version != plain.version  # the same weights draw other pictures
+    requests = [resolve(plain.schema, {}, seed) for seed in range(8)]
+    assert not np.array_equal(
+        render(plain.G, plain.schema, requests), render(voted.G, voted.schema, requests)
+    )
+    # Exported again as it is, it keeps the version its pictures were measured under.
+    assert main(["export", "--checkpoint", str(tmp_path / "vote"), "--out", str(tmp_path / "again")]) == 0
+    assert load_checkpoint(tmp_path / "again").version == voted.version
+
+
+@pytest.mark.parametrize(
+    "serve,message",
+    [
+        (
+            "g_ch=4",
+            "sets only how a dcgan model's weights are served (cell_vote); g_ch would need the network",
+        ),
+        ("cell_vote=0.2", "cell_vote takes 0 to under 0.125, got 0.2"),
+        ("cell_vote", "--serve takes KEY=VALUE (e.g. --serve cell_vote=0.1), got 'cell_vote'"),
+    ],
+)
+def test_export_serve_refuses_what_is_not_a_served_setting(
+    few_colour_checkpoint, tmp_path, capsys, serve, message
+):
+    from engine.cli import main
+
+    assert main(["export", "--checkpoint", str(few_colour_checkpoint), "--out", str(tmp_path / "x"),
+                 "--serve", serve]) == 2  # fmt: skip
+    assert message in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_export_serve_with_a_report_is_refused(few_colour_checkpoint, tmp_path):
+    from engine.checkpoint import export_checkpoint
+
+    with pytest.raises(MascotError, match="evaluate the copy, then export the copy with its --report"):
+        export_checkpoint(few_colour_checkpoint, tmp_path / "x", report=tmp_path, serve={"cell_vote": 0.1})

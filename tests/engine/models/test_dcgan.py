@@ -167,6 +167,11 @@ def test_with_soft_cells_d_sees_blended_cells_in_training_and_the_served_ones_ar
     [
         (dict(colours_per_image=8), "colours_per_image needs pixel art at its grid"),
         (dict(colours_per_image=1, palette=5), "colours_per_image takes 2 to 64, got 1"),
+        (dict(cell_vote=0.1), "cell_vote needs colours_per_image"),
+        (
+            dict(colours_per_image=8, palette=5, cell_vote=0.125),
+            "cell_vote takes 0 to under 0.125, got 0.125",
+        ),
     ],
 )
 def test_a_few_colour_head_without_a_palette_or_with_one_colour_is_refused(arch, message):

@@ -168,3 +168,19 @@ def test_few_colour_head_draws_each_picture_in_k_palette_colours_and_learns_thro
     (out * torch.randn_like(out)).sum().backward()
     assert logits.grad.abs().sum() > 0  # which colour a cell takes
     assert all(p.grad.abs().sum() > 0 for p in head.colours.parameters())  # which colours a picture has
+
+
+def test_few_colour_head_cell_vote_clears_an_unsure_stray_cell_and_keeps_a_sure_one():
+    # Colour 0 everywhere; the cell at (1, 1) leans to colour 1 (0.8), the one at (1, 3) is sure of
+    # it (0.95): an unsure stray cell in a part and a one-cell eye.
+    soft = torch.zeros(1, 2, 5, 5)
+    soft[:, 0] = 1.0
+    soft[0, :, 1, 1] = torch.tensor([0.2, 0.8])
+    soft[0, :, 1, 3] = torch.tensor([0.05, 0.95])
+    logits = soft.clamp_min(1e-6).log()
+    chosen = lambda vote: FewColourHead(6, 2, 5, vote=vote)._chosen(logits.softmax(dim=1)).argmax(dim=1)[0]
+    alone = chosen(0.0)
+    assert alone[1, 1] == 1 and alone[1, 3] == 1  # each cell its own likeliest colour
+    voted = chosen(0.1)
+    assert voted[1, 1] == 0 and voted[1, 3] == 1  # 0.8 < 0.2 + 8 x 0.1; 0.95 > 0.05 + 8 x 0.1
+    assert (voted.flatten().bincount() == torch.tensor([24, 1])).all()  # nothing else moved
