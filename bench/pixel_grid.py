@@ -72,7 +72,9 @@ def main() -> int:
     p.add_argument("--checkpoint", default="checkpoints/pixel")
     p.add_argument("--out", default="docs/pixel-grid.png")
     p.add_argument("--seeds", type=int, default=16, help="seeds 1..N")
-    p.add_argument("--cell", type=int, default=128, help="side of each picture in the sheet")
+    p.add_argument(
+        "--cell", type=int, default=128, choices=(16, 128, 256, 512), help="side of each picture in the sheet"
+    )
     p.add_argument("--no-real", action="store_true", help="the model's pictures only")
     p.add_argument("--json", help="also write each seed's attributes and palette check here")
     args = p.parse_args()

@@ -247,8 +247,9 @@ class FewColourHead(nn.Module):
         """Each cell's softmax plus ``vote`` times each of its eight neighbours' (edges repeat).
 
         A cell torn between two colours takes the one around it; a cell sure of its own colour
-        keeps it against a ring of another (``vote`` 0.1: above 0.9 sure), so a one-cell eye
-        stays while a stray cell in a face goes. 0: each cell's own likeliest colour."""
+        keeps it even against a whole ring of another, when surer than (1 + 8 vote) / 2 (0.7 at
+        0.05), so a one-cell eye stays while a stray cell in a face goes. 0: each cell's own
+        likeliest colour."""
         if not self.vote:
             return soft
         ring = torch.full((3, 3), self.vote, dtype=soft.dtype, device=soft.device)
