@@ -16,7 +16,9 @@ D's features half-way down (the usual conditional-DCGAN trick; the report's DCGA
 unconditional, the conditioning is ours).
 
 Loss: non-saturating BCE (Goodfellow et al. 2014); Adam lr 2e-4, beta1 0.5 (Radford et al.
-§4; the report trained with lr 3e-4 and batch 128, §4.1). With ``aux_weight`` > 0, D also
+§4; the report trained with lr 3e-4 and batch 128, §4.1). ``r1_gamma`` > 0 adds the R1 penalty
+(Mescheder et al. 2018) to every D step: without it the pixel-art D outran G, and more training
+made the pictures worse. With ``aux_weight`` > 0, D also
 holds an attribute reader (AC-GAN, Odena et al. 2017, as MakeGirlsMoe's D): it learns the
 attributes on reals, and G is pulled towards fakes it reads as the attributes asked for.
 """
@@ -60,6 +62,7 @@ class Arch:
     # Pixel art: how much each of a cell's eight neighbours' softmax counts towards the colour it
     # is served in (FewColourHead._votes); 0: each cell's own likeliest colour.
     cell_vote: float = 0.0
+    r1_gamma: float = 0.0  # R1 penalty on D's gradient at the reals (Mescheder et al. 2018); 0 = none
     aux_weight: float = 0.0  # AC-GAN attribute reader in D, this loss weight for D and G (0 = none)
     blocks: tuple[int, ...] = ()  # attribute block sizes of c (set by the training loop from the schema)
 
@@ -71,6 +74,8 @@ class Arch:
             )
         if self.colours_per_image and not 2 <= self.colours_per_image <= 64:
             raise MascotError(f"colours_per_image takes 2 to 64, got {self.colours_per_image}")
+        if not self.r1_gamma >= 0.0:
+            raise MascotError(f"r1_gamma takes 0 (none) or more, got {self.r1_gamma}")
         if self.cell_vote and not self.colours_per_image:
             raise MascotError("cell_vote needs colours_per_image: it weighs the cells' choices among them")
         if not 0.0 <= self.cell_vote < 0.125:
@@ -243,10 +248,14 @@ class Trainer(GANTrainer):
         with batch.amp():
             with torch.no_grad():
                 fake = self.G(z, c_fake)
-            d_real = self.D(self.augment(real), c).float()
+            real_in = self.augment(real).detach().requires_grad_(self.arch.r1_gamma > 0)
+            d_real = self.D(real_in, c).float()
             d_fake = self.D(self.augment(fake), c_fake).float()
             aux_d = self._aux_loss(real, c)  # learnt on reals only: fakes would teach it their mistakes
         loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean() + aux_d
+        r1 = self._r1_penalty(d_real, real_in) if self.arch.r1_gamma > 0 else None
+        if r1 is not None:
+            loss_d = loss_d + self.arch.r1_gamma / 2 * r1
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -268,8 +277,15 @@ class Trainer(GANTrainer):
             "d_real": d_real.mean().item(),
             "d_fake": d_fake.mean().item(),
             **({"aux_d": aux_d.item(), "aux_g": aux_g.item()} if self.arch.aux_weight else {}),
+            **({"r1": r1.item()} if r1 is not None else {}),
             **self.augment.stats(),
         }
+
+    @staticmethod
+    def _r1_penalty(d_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """|grad_x D(x)|^2 at the reals, averaged over the batch (R1, Mescheder et al. 2018)."""
+        (grads,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+        return grads.float().square().sum(dim=(1, 2, 3)).mean()
 
     def modules(self) -> dict[str, nn.Module]:
         return {"D": self.D}

@@ -231,12 +231,8 @@ PIXEL = Target(
     ),
     resume=Path("checkpoints/resume/pixel-16"),
     shipped=Path("checkpoints/pixel"),
-    # No augmentation: a flip or shift the discriminator saw would only blur what a cell is. The
-    # cells' vote is how the shipped model is served (docs/pixel.md); its resume point predates it.
-    train_flags=(
-        *("--family", "dcgan", "--res", "16", "--augment", "none", "--arch", "cell_vote=0.05"),
-        *CHUNK_FLAGS,
-    ),
+    # No augmentation: a flip or shift the discriminator saw would only blur what a cell is.
+    train_flags=("--family", "dcgan", "--res", "16", "--augment", "none", *CHUNK_FLAGS),
     grid_rows=("hair",),
     batch=32,
 )

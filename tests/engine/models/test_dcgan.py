@@ -162,6 +162,20 @@ def test_with_soft_cells_d_sees_blended_cells_in_training_and_the_served_ones_ar
     assert torch.allclose(G(z, c), G.seen_and_served(z, c)[1])  # served as chosen, with BN in eval
 
 
+def test_r1_adds_gamma_over_two_times_the_gradient_penalty_at_the_reals_to_d_loss():
+    def step(gamma: float) -> dict[str, float]:
+        torch.manual_seed(0)
+        arch = Arch(g_ch=16, d_ch=16, max_ch=64, r1_gamma=gamma)
+        trainer = Trainer(Generator(arch, C_DIM, R), arch, C_DIM, R, Hyper(batch_size=4), torch.device("cpu"))
+        torch.manual_seed(1)
+        return trainer.step(make_batch())
+
+    plain, penalised = step(0.0), step(10.0)
+    assert "r1" not in plain and penalised["r1"] > 0
+    assert penalised["loss_d"] - plain["loss_d"] == pytest.approx(5.0 * penalised["r1"], rel=1e-4)
+    assert penalised["d_real"] == pytest.approx(plain["d_real"])  # the same D judged the same batch
+
+
 @pytest.mark.parametrize(
     "arch,message",
     [
@@ -177,6 +191,11 @@ def test_with_soft_cells_d_sees_blended_cells_in_training_and_the_served_ones_ar
 def test_a_few_colour_head_without_a_palette_or_with_one_colour_is_refused(arch, message):
     with pytest.raises(MascotError, match=message):
         Arch(**arch)
+
+
+def test_a_negative_r1_gamma_is_refused():
+    with pytest.raises(MascotError, match=r"r1_gamma takes 0 \(none\) or more, got -1.0"):
+        Arch(r1_gamma=-1.0)
 
 
 AUX = Arch(g_ch=16, d_ch=16, max_ch=64, aux_weight=1.0, blocks=(3, 2))
