@@ -57,7 +57,7 @@ class Arch:
     colours_per_image: int = 0
     # Pixel art: in training D sees each cell as the blend of its colours by the cell's softmax,
     # which no real cell is, so G learns to commit every cell to one colour; served (and read for
-    # the attributes): each cell's likeliest colour.
+    # the attributes): each cell's chosen colour (its own likeliest, weighed with ``cell_vote``).
     soft_cells: bool = False
     # Pixel art: how much each of a cell's eight neighbours' softmax counts towards the colour it
     # is served in (FewColourHead._votes); 0: each cell's own likeliest colour.

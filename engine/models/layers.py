@@ -228,8 +228,8 @@ class FewColourHead(nn.Module):
         return self._paint(weights, rgb)
 
     def both(self, logits: torch.Tensor, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(each cell as the blend of the k colours by its softmax, each cell its largest one's
-        colour with the gradient through the softmax)."""
+        """(each cell as the blend of the k colours by its softmax, each cell its chosen colour
+        (``_chosen``: with its neighbours' votes) with the gradient through the softmax)."""
         rgb, soft = self._colours(inputs), logits.float().softmax(dim=1)
         return self._paint(soft, rgb), self._paint(self._chosen(soft), rgb)
 
